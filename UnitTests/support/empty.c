@@ -1,0 +1,2 @@
+/* Keeps the support library non-empty. */
+typedef int oa_test_support_unused;
