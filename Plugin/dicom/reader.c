@@ -626,8 +626,29 @@ static bool looks_like_meta(const uint8_t *p, size_t avail)
 }
 
 /*
+ * Could the element at `p` be implicit VR little endian?  Its 32-bit length
+ * fits, and the next element's group does not go backwards.
+ */
+static bool plausible_implicit(const uint8_t *p, size_t avail)
+{
+    uint32_t len;
+
+    if (avail < 8)
+        return false;
+    len = rd32(p + 4, false);
+    if (len == OA_UNDEFINED_LENGTH)
+        return true;
+    if (len > avail - 8)
+        return false;
+    if (avail - 8 - len >= 4 && rd16(p + 8 + len, false) < rd16(p, false))
+        return false;
+    return true;
+}
+
+/*
  * Guess the encoding of a dataset from its first element: explicit VR if
- * bytes 4-5 are a VR code, big endian if the group reads smaller that way.
+ * bytes 4-5 are a VR code or it cannot be implicit, big endian if the
+ * group reads smaller that way.
  */
 static enc guess_encoding(const uint8_t *p, size_t avail)
 {
@@ -639,7 +660,8 @@ static enc guess_encoding(const uint8_t *p, size_t avail)
     g_le = rd16(p, false);
     g_be = rd16(p, true);
     e.big_endian = g_be < g_le && g_le != 0xFFFE;
-    e.explicit_vr = oa_vr_is_valid(OA_VR_CODE(p[4], p[5]));
+    e.explicit_vr = oa_vr_is_valid(OA_VR_CODE(p[4], p[5])) ||
+                    e.big_endian || !plausible_implicit(p, avail);
     return e;
 }
 

@@ -1,0 +1,919 @@
+/*
+ * Unit tests of the DICOM reader and writer: every transfer syntax, every
+ * defect policy, every limit, the handler contract and out-of-memory paths.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "dicom_bytes.h"
+
+#define T(g, e) OA_TAG(0x##g, 0x##e)
+#define TS_IMPLICIT "1.2.840.10008.1.2"
+#define TS_EXPLICIT "1.2.840.10008.1.2.1"
+#define TS_BIG "1.2.840.10008.1.2.2"
+#define TS_DEFLATE "1.2.840.10008.1.2.1.99"
+#define TS_JPEG "1.2.840.10008.1.2.4.50"
+
+/* A small dataset with a nested sequence, in the builder's encoding. */
+static void small_dataset(tb *t, bool undefined_seq)
+{
+    tb_uid(t, T(0008, 0016), "1.2.840.10008.5.1.4.1.1.7");
+    tb_uid(t, T(0008, 0018), "1.2.3.4.5.6.7.8.9.10");
+    tb_str(t, T(0010, 0010), "PN", "Doe^John");
+    if (undefined_seq) {
+        tb_hdr(t, T(0008, 1140), "SQ", OA_UNDEFINED_LENGTH);
+        tb_item(t, OA_UNDEFINED_LENGTH);
+        tb_uid(t, T(0008, 1150), "1.2.840.10008.5.1.4.1.1.2");
+        tb_uid(t, T(0008, 1155), "1.2.3.4.5.6.7.8.9.11");
+        tb_item_end(t);
+        tb_seq_end(t);
+    } else {
+        /* item: two UI elements of 26 + 20 bytes + headers 8 each */
+        tb_hdr(t, T(0008, 1140), "SQ", 8 + 8 + 26 + 8 + 20);
+        tb_item(t, 8 + 26 + 8 + 20);
+        tb_uid(t, T(0008, 1150), "1.2.840.10008.5.1.4.1.1.2");
+        tb_uid(t, T(0008, 1155), "1.2.3.4.5.6.7.8.9.11");
+    }
+    tb_el(t, T(7FE0, 0010), "OW", "\1\2\3\4", 4);
+}
+
+static void assert_roundtrip_identical(const tb *t, const char *ts_uid)
+{
+    uint8_t *out;
+    size_t out_len, in_ds, out_ds;
+    oa_parse_info info;
+    oa_error err;
+
+    oa_error_clear(&err);
+    assert_int_equal(roundtrip(tb_data(t), tb_len(t), NULL, &out, &out_len,
+                               &info, &err),
+                     OA_OK);
+    in_ds = info.dataset_offset;
+    out_ds = written_dataset_offset(out, out_len);
+    assert_int_equal(out_len - out_ds, tb_len(t) - in_ds);
+    assert_memory_equal(out + out_ds, tb_data(t) + in_ds, out_len - out_ds);
+    /* the output names the same transfer syntax */
+    assert_true(out_len > 200);
+    assert_non_null(memmem(out, out_ds, ts_uid, strlen(ts_uid)));
+    free(out);
+}
+
+static void test_explicit_le_roundtrip_is_identical(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    assert_roundtrip_identical(&t, TS_EXPLICIT);
+    tb_dispose(&t);
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, false);
+    assert_roundtrip_identical(&t, TS_EXPLICIT);
+    tb_dispose(&t);
+}
+
+static void test_implicit_le_roundtrip_is_identical(void **state)
+{
+    tb t;
+    recorder r;
+    (void)state;
+    tb_init(&t, false, false);
+    tb_meta(&t, TS_IMPLICIT, true);
+    t.explicit_vr = false;
+    small_dataset(&t, true);
+    assert_roundtrip_identical(&t, TS_IMPLICIT);
+    /* VRs come from the dictionary */
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "0 (0010,0010) PN 8\n"));
+    assert_non_null(strstr(oa_buf_cstr(&r.trace),
+                           "0 (0008,1140) SQ seq undef\n"));
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "1 (0008,1155) UI 20\n"));
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "0 (7FE0,0010) OW 4\n"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static void test_explicit_be_roundtrip_is_identical(void **state)
+{
+    tb t;
+    recorder r;
+    oa_parse_info info;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_BIG, true);
+    t.big_endian = true;
+    small_dataset(&t, true);
+    assert_roundtrip_identical(&t, TS_BIG);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), &info, NULL),
+                     OA_OK);
+    assert_true(info.ts->big_endian);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "0 (0010,0010) PN 8\n"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static void test_deflated_roundtrip_is_equal_after_inflate(void **state)
+{
+    tb t, ds;
+    uint8_t *def, *out, *infl;
+    uLongf def_len;
+    size_t out_len, out_ds;
+    z_stream zs;
+    oa_parse_info info;
+    oa_error err;
+    (void)state;
+
+    tb_init(&ds, true, false);
+    small_dataset(&ds, true);
+    /* raw deflate of the dataset */
+    def_len = compressBound((uLong)tb_len(&ds)) + 64;
+    def = malloc(def_len);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8,
+                                  Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)tb_data(&ds);
+    zs.avail_in = (uInt)tb_len(&ds);
+    zs.next_out = def;
+    zs.avail_out = (uInt)def_len;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    def_len = zs.total_out;
+    deflateEnd(&zs);
+
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_DEFLATE, true);
+    tb_raw(&t, def, def_len);
+    oa_error_clear(&err);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               &info, &err), OA_OK);
+    assert_true(info.ts->deflated);
+    out_ds = written_dataset_offset(out, out_len);
+    /* inflate the output's dataset and compare with the original */
+    infl = malloc(tb_len(&ds) + 16);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(inflateInit2(&zs, -15), Z_OK);
+    zs.next_in = out + out_ds;
+    zs.avail_in = (uInt)(out_len - out_ds);
+    zs.next_out = infl;
+    zs.avail_out = (uInt)(tb_len(&ds) + 16);
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(zs.total_out, tb_len(&ds));
+    assert_memory_equal(infl, tb_data(&ds), tb_len(&ds));
+    inflateEnd(&zs);
+    free(infl);
+    free(out);
+    free(def);
+    tb_dispose(&t);
+    tb_dispose(&ds);
+}
+
+static void test_encapsulated_fragments_pass_through(void **state)
+{
+    tb t;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_JPEG, true);
+    tb_uid(&t, T(0008, 0018), "1.2.3.4");
+    tb_hdr(&t, T(7FE0, 0010), "OB", OA_UNDEFINED_LENGTH);
+    tb_item(&t, 0); /* empty basic offset table */
+    tb_item(&t, 6);
+    tb_raw(&t, "\xFF\xD8\xFF\xE0\xFF\xD9", 6);
+    tb_item(&t, 4);
+    tb_raw(&t, "abcd", 4);
+    tb_seq_end(&t);
+    assert_roundtrip_identical(&t, TS_JPEG);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace),
+                           "0 (7FE0,0010) OB seq undef\nfrag 0\nfrag 6\n"
+                           "frag 4\nseq_end\n"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static void test_bare_dataset_without_meta_is_detected(void **state)
+{
+    tb t;
+    oa_parse_info info;
+    uint8_t *out;
+    size_t out_len;
+    (void)state;
+    /* implicit */
+    tb_init(&t, false, false);
+    small_dataset(&t, true);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               &info, NULL), OA_OK);
+    assert_false(info.has_meta);
+    assert_false(info.has_preamble);
+    assert_true(info.defects & OA_DEFECT_NO_PREAMBLE);
+    assert_false(info.ts->explicit_vr);
+    assert_memory_equal(out + written_dataset_offset(out, out_len),
+                        tb_data(&t), tb_len(&t));
+    free(out);
+    tb_dispose(&t);
+    /* explicit big endian */
+    tb_init(&t, true, true);
+    small_dataset(&t, true);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               &info, NULL), OA_OK);
+    assert_true(info.ts->explicit_vr);
+    assert_true(info.ts->big_endian);
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_meta_is_rebuilt_from_the_dataset(void **state)
+{
+    tb t;
+    uint8_t *out;
+    size_t out_len, ds;
+    oa_parse_info info;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               &info, NULL), OA_OK);
+    ds = written_dataset_offset(out, out_len);
+    assert_memory_equal(out + 128, "DICM", 4);
+    /* dataset's SOP Instance UID and our implementation class */
+    assert_non_null(memmem(out, ds, "1.2.3.4.5.6.7.8.9.10", 20));
+    assert_non_null(memmem(out, ds, OA_IMPLEMENTATION_CLASS_UID,
+                           strlen(OA_IMPLEMENTATION_CLASS_UID)));
+    /* re-reading our output gives no defect */
+    {
+        oa_parse_info again;
+        assert_int_equal(oa_dicom_parse(out, out_len, NULL, NULL, &again,
+                                        NULL), OA_OK);
+        assert_int_equal(again.defects, 0);
+        assert_true(again.has_preamble);
+        assert_int_equal(again.meta_sop_instance_len, 20);
+    }
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_media_uid_override(void **state)
+{
+    tb t;
+    oa_writer *w;
+    const uint8_t *out;
+    size_t out_len;
+    oa_parse_info info;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    assert_int_equal(oa_writer_new(&w, NULL, NULL), OA_OK);
+    assert_int_equal(oa_writer_set_media_uids(w, "1.2.3", "2.25.42", NULL),
+                     OA_OK);
+    assert_int_equal(oa_dicom_copy(w, tb_data(&t), tb_len(&t), NULL, &out,
+                                   &out_len, &info, NULL), OA_OK);
+    assert_non_null(memmem(out, 300, "2.25.42", 7));
+    assert_null(memmem(out, 300, "1.2.3.4.5.6.7.8.9.10", 20));
+    oa_writer_free(w);
+    tb_dispose(&t);
+}
+
+/* ---------------- defect policies ---------------- */
+
+static oa_status parse_info_of(const tb *t, bool strict, oa_parse_info *info,
+                               oa_error *err)
+{
+    oa_reader_opts o;
+    memset(&o, 0, sizeof(o));
+    o.strict = strict;
+    oa_error_clear(err);
+    return oa_dicom_parse(tb_data(t), tb_len(t), &o, NULL, info, err);
+}
+
+/* Each defect: repaired by default (bit set), refused when strict. */
+static void expect_defect(const tb *t, unsigned bit)
+{
+    oa_parse_info info;
+    oa_error err;
+    uint8_t *out;
+    size_t out_len;
+    assert_int_equal(parse_info_of(t, false, &info, &err), OA_OK);
+    assert_true(info.defects & bit);
+    assert_int_equal(parse_info_of(t, true, &info, &err), OA_EPARSE);
+    assert_non_null(strstr(err.msg, "strict"));
+    /* the repaired output reads back without that defect */
+    assert_int_equal(roundtrip(tb_data(t), tb_len(t), NULL, &out, &out_len,
+                               &info, NULL), OA_OK);
+    assert_int_equal(oa_dicom_parse(out, out_len, NULL, NULL, &info, NULL),
+                     OA_OK);
+    assert_false(info.defects & bit);
+    free(out);
+}
+
+static void test_defect_odd_length_is_padded(void **state)
+{
+    tb t;
+    uint8_t *out;
+    size_t out_len;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_str(&t, T(0010, 0010), "PN", "Doe");
+    tb_uid(&t, T(0020, 000D), "1.2.3");
+    expect_defect(&t, OA_DEFECT_ODD_LENGTH);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               NULL, NULL), OA_OK);
+    assert_non_null(memmem(out, out_len, "Doe ", 4));    /* text: space */
+    assert_non_null(memmem(out, out_len, "1.2.3\0", 6)); /* UI: NUL */
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(out, out_len, NULL, recorder_handler(&r),
+                                    NULL, NULL), OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "(0010,0010) PN 4\n"));
+    recorder_dispose(&r);
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_defect_sequence_delimiter_ends_item(void **state)
+{
+    tb t;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0008, 1140), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(&t, OA_UNDEFINED_LENGTH);
+    tb_uid(&t, T(0008, 1155), "1.2");
+    tb_seq_end(&t); /* should have been item end + seq end */
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    expect_defect(&t, OA_DEFECT_WRONG_DELIMITER);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace),
+                           "item_end\nseq_end\n0 (0010,0010) PN 2\n"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static void test_defect_meta_without_group_length(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, false);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    expect_defect(&t, OA_DEFECT_NO_META_LENGTH);
+    tb_dispose(&t);
+}
+
+static void test_defect_meta_without_transfer_syntax(void **state)
+{
+    tb t;
+    oa_parse_info info;
+    oa_error err;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, NULL, true);
+    t.explicit_vr = false;
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    expect_defect(&t, OA_DEFECT_NO_META_TS);
+    assert_int_equal(parse_info_of(&t, false, &info, &err), OA_OK);
+    assert_false(info.ts->explicit_vr);
+    assert_true(info.ts_guessed);
+    tb_dispose(&t);
+}
+
+static void test_defect_dataset_not_in_meta_syntax(void **state)
+{
+    tb t;
+    oa_parse_info info;
+    oa_error err;
+    uint8_t *out;
+    size_t out_len;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    t.explicit_vr = false; /* labelled explicit, written implicit */
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    expect_defect(&t, OA_DEFECT_TS_MISMATCH);
+    assert_int_equal(parse_info_of(&t, false, &info, &err), OA_OK);
+    assert_false(info.ts->explicit_vr);
+    /* the output is labelled with what it really is */
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               NULL, NULL), OA_OK);
+    assert_non_null(memmem(out, written_dataset_offset(out, out_len),
+                           TS_IMPLICIT "\0", strlen(TS_IMPLICIT) + 1));
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_defect_dicm_at_128_without_meta_is_data(void **state)
+{
+    tb t;
+    oa_parse_info info;
+    oa_error err;
+    uint8_t filler[116];
+    (void)state;
+    /* implicit dataset whose bytes 128..131 happen to read "DICM" */
+    memset(filler, 'A', sizeof(filler));
+    tb_init(&t, false, false);
+    tb_el(&t, T(0010, 0010), "PN", filler, sizeof(filler)); /* 8+116=124 */
+    tb_el(&t, T(0010, 0020), "LO", "DICMDICM", 8);          /* 124..140 */
+    assert_memory_equal(tb_data(&t) + 132, "DICM", 4);
+    assert_int_equal(parse_info_of(&t, false, &info, &err), OA_OK);
+    assert_false(info.has_preamble);
+    assert_int_equal(info.dataset_offset, 0);
+    tb_dispose(&t);
+}
+
+static void test_defect_explicit_vr_inside_un_sequence(void **state)
+{
+    tb t;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "UN", OA_UNDEFINED_LENGTH);
+    tb_item(&t, OA_UNDEFINED_LENGTH);
+    tb_str(&t, T(0010, 0010), "PN", "AB"); /* explicit, should be implicit */
+    tb_item_end(&t);
+    tb_seq_end(&t);
+    expect_defect(&t, OA_DEFECT_UN_EXPLICIT);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "1 (0010,0010) PN 2\n"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static void test_un_sequence_content_is_implicit(void **state)
+{
+    tb t, inner;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "UN", OA_UNDEFINED_LENGTH);
+    t.explicit_vr = false;
+    tb_item(&t, OA_UNDEFINED_LENGTH);
+    tb_str(&t, T(0010, 0010), NULL, "AB");
+    tb_item_end(&t);
+    tb_seq_end(&t);
+    t.explicit_vr = true;
+    assert_roundtrip_identical(&t, TS_EXPLICIT);
+    /* a defined-length UN holding items is read as a sequence too */
+    tb_init(&inner, false, false);
+    tb_item(&inner, 8 + 10);
+    tb_uid(&inner, T(0020, 000D), "1.2.3.4.5");
+    tb_hdr(&t, T(0009, 1011), "UN", (uint32_t)tb_len(&inner));
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace),
+                           "0 (0009,1011) UN seq\nitem\n1 (0020,000D) UI 10"));
+    assert_roundtrip_identical(&t, TS_EXPLICIT);
+    recorder_dispose(&r);
+    tb_dispose(&inner);
+    tb_dispose(&t);
+}
+
+static void test_defect_undefined_length_ob(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "OB", OA_UNDEFINED_LENGTH);
+    tb_item(&t, 2);
+    tb_raw(&t, "ab", 2);
+    tb_seq_end(&t);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    {
+        oa_parse_info info;
+        oa_error err;
+        assert_int_equal(parse_info_of(&t, false, &info, &err), OA_OK);
+        assert_true(info.defects & OA_DEFECT_UNDEF_OBOW);
+        assert_int_equal(parse_info_of(&t, true, &info, &err), OA_EPARSE);
+    }
+    assert_roundtrip_identical(&t, TS_EXPLICIT);
+    tb_dispose(&t);
+}
+
+static void test_defect_stray_delimiter_at_top_level(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    tb_item_end(&t);
+    tb_str(&t, T(0010, 0020), "LO", "CD");
+    expect_defect(&t, OA_DEFECT_STRAY_DELIMITER);
+    tb_dispose(&t);
+}
+
+static void test_defect_bad_vr_uses_dictionary(void **state)
+{
+    tb t;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_raw(&t, "\x28\x00\x20\x01  \x02\x00\x00\x00", 10); /* VR "  " */
+    tb_str(&t, T(0028, 1050), "DS", "40");
+    expect_defect(&t, OA_DEFECT_BAD_VR);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace),
+                           "0 (0028,0120) US 2\n0 (0028,1050) DS 2\n"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static void test_defect_trailing_bytes(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    tb_raw(&t, "\0\0\0", 3);
+    expect_defect(&t, OA_DEFECT_TRAILING);
+    tb_dispose(&t);
+}
+
+static void test_defect_missing_delimiter_at_eof(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    tb_hdr(&t, T(7FE0, 0010), "OB", OA_UNDEFINED_LENGTH);
+    tb_item(&t, 0);
+    tb_item(&t, 2);
+    tb_raw(&t, "ab", 2);
+    expect_defect(&t, OA_DEFECT_NO_DELIMITER);
+    tb_dispose(&t);
+}
+
+static void test_defect_item_runs_past_sequence_length(void **state)
+{
+    tb t;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    /* the sequence's length leaves out the item delimiter (8 bytes) */
+    tb_hdr(&t, T(0008, 1140), "SQ", 8 + 8 + 2);
+    tb_item(&t, OA_UNDEFINED_LENGTH);
+    tb_uid(&t, T(0008, 1155), "12");
+    tb_item_end(&t);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    expect_defect(&t, OA_DEFECT_ITEM_OVERRUN);
+    tb_dispose(&t);
+}
+
+/* ---------------- limits and refusals ---------------- */
+
+static void test_length_beyond_input_is_refused_with_tag_and_offset(
+    void **state)
+{
+    tb t;
+    oa_error err;
+    char msg[400];
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_str(&t, T(0010, 0010), "PN", "Secret^Name");
+    tb_hdr(&t, T(7FE0, 0010), "OW", 0xC0000000u); /* claims 3 GB */
+    tb_raw(&t, "abcd", 4);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_EPARSE);
+    assert_int_equal(err.tag, T(7FE0, 0010));
+    assert_int_equal(err.offset, tb_len(&t) - 4 - 12);
+    oa_error_format(&err, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "(7FE0,0010)"));
+    assert_null(strstr(msg, "Secret"));
+    tb_dispose(&t);
+}
+
+static void test_nesting_limit(void **state)
+{
+    tb t;
+    oa_error err;
+    oa_reader_opts o;
+    int i, levels = 100;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    for (i = 0; i < levels; i++) {
+        tb_hdr(&t, T(0040, A730), "SQ", OA_UNDEFINED_LENGTH);
+        tb_item(&t, OA_UNDEFINED_LENGTH);
+    }
+    for (i = 0; i < levels; i++) {
+        tb_item_end(&t);
+        tb_seq_end(&t);
+    }
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_ELIMIT);
+    assert_int_equal(err.tag, T(0040, A730));
+    memset(&o, 0, sizeof(o));
+    o.max_depth = 200;
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), &o, NULL, NULL,
+                                    &err), OA_OK);
+    tb_dispose(&t);
+}
+
+static void test_truncations_never_crash(void **state)
+{
+    tb t;
+    size_t cut;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    for (cut = 0; cut < tb_len(&t); cut++) {
+        oa_error err;
+        oa_status rc;
+        oa_error_clear(&err);
+        rc = oa_dicom_parse(tb_data(&t), cut, NULL, NULL, NULL, &err);
+        assert_true(rc == OA_OK || rc == OA_EPARSE);
+        if (rc != OA_OK)
+            assert_true(err.offset != OA_NO_OFFSET);
+    }
+    tb_dispose(&t);
+}
+
+static void test_inflate_ceiling(void **state)
+{
+    tb t;
+    uint8_t *zeros, *def;
+    uLongf def_len;
+    z_stream zs;
+    oa_reader_opts o;
+    oa_error err;
+    size_t n = 4u << 20;
+    (void)state;
+    zeros = calloc(1, n);
+    def = malloc(n);
+    memset(&zs, 0, sizeof(zs));
+    deflateInit2(&zs, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = zeros;
+    zs.avail_in = (uInt)n;
+    zs.next_out = def;
+    zs.avail_out = (uInt)n;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    def_len = zs.total_out;
+    deflateEnd(&zs);
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_DEFLATE, true);
+    tb_raw(&t, def, def_len); /* a zip bomb: 4 MiB of zeros */
+    memset(&o, 0, sizeof(o));
+    o.max_inflated = 1u << 20;
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), &o, NULL, NULL,
+                                    &err), OA_ELIMIT);
+    free(zeros);
+    free(def);
+    tb_dispose(&t);
+}
+
+static void test_writer_ceiling(void **state)
+{
+    tb t;
+    oa_writer *w;
+    oa_writer_opts wo;
+    const uint8_t *out;
+    size_t out_len;
+    oa_error err;
+    static uint8_t big[4096];
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_el(&t, T(7FE0, 0010), "OW", big, sizeof(big));
+    memset(&wo, 0, sizeof(wo));
+    wo.max_size = 1024;
+    assert_int_equal(oa_writer_new(&w, &wo, NULL), OA_OK);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_copy(w, tb_data(&t), tb_len(&t), NULL, &out,
+                                   &out_len, NULL, &err), OA_ELIMIT);
+    oa_writer_free(w);
+    tb_dispose(&t);
+}
+
+static void test_handler_can_skip_a_sequence(void **state)
+{
+    tb t;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    recorder_init(&r);
+    r.skip_tag = T(0008, 1140);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace),
+                           "0 (0008,1140) SQ seq undef\n0 (7FE0,0010)"));
+    assert_null(strstr(oa_buf_cstr(&r.trace), "(0008,1155)"));
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
+static oa_status stop_at_name(void *u, const oa_element *el, oa_error *err)
+{
+    (void)u;
+    if (el->tag == OA_TAG(0x0010, 0x0010))
+        return oa_error_at(err, OA_ECANCELLED, el->tag, el->offset, "stop");
+    return OA_OK;
+}
+
+static void test_handler_error_stops_the_parse(void **state)
+{
+    tb t;
+    oa_dicom_handler h;
+    oa_error err;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    memset(&h, 0, sizeof(h));
+    h.element = stop_at_name;
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, &h, NULL,
+                                    &err), OA_ECANCELLED);
+    assert_int_equal(err.tag, OA_TAG(0x0010, 0x0010));
+    tb_dispose(&t);
+}
+
+static void test_group_lengths_are_dropped(void **state)
+{
+    tb t;
+    uint8_t *out;
+    size_t out_len;
+    recorder r;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_el(&t, T(0010, 0000), "UL", "\x0a\0\0\0", 4);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               NULL, NULL), OA_OK);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(out, out_len, NULL, recorder_handler(&r),
+                                    NULL, NULL), OA_OK);
+    assert_null(strstr(oa_buf_cstr(&r.trace), "(0010,0000)"));
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "(0010,0010) PN 2"));
+    recorder_dispose(&r);
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_out_of_memory_everywhere(void **state)
+{
+    tb t;
+    long n;
+    int failures = 0;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    small_dataset(&t, true);
+    for (n = 1; n < 40; n++) {
+        oa_writer *w = NULL;
+        const uint8_t *out;
+        size_t out_len;
+        oa_status rc;
+        oa_alloc_fail_after(n);
+        rc = oa_writer_new(&w, NULL, NULL);
+        if (rc == OA_OK) {
+            rc = oa_dicom_copy(w, tb_data(&t), tb_len(&t), NULL, &out,
+                               &out_len, NULL, NULL);
+            oa_writer_free(w);
+        }
+        if (rc != OA_OK) {
+            assert_true(rc == OA_ENOMEM);
+            failures++;
+        }
+    }
+    oa_alloc_fail_after(0);
+    assert_true(failures > 0);
+    tb_dispose(&t);
+}
+
+static void test_dictionary(void **state)
+{
+    const oa_dict_entry *e;
+    uint32_t tag;
+    (void)state;
+    e = oa_dict_lookup(T(0010, 0010));
+    assert_non_null(e);
+    assert_string_equal(e->keyword, "PatientName");
+    assert_int_equal(e->vr, OA_VR_PN);
+    e = oa_dict_lookup(T(6002, 3000)); /* repeating group 60xx */
+    assert_non_null(e);
+    assert_string_equal(e->keyword, "OverlayData");
+    assert_int_equal(e->vr, OA_VR_OW);
+    assert_int_equal(oa_dict_vr(T(0009, 0010)), OA_VR_LO); /* creator */
+    assert_int_equal(oa_dict_vr(T(0009, 1010)), OA_VR_UN);
+    assert_int_equal(oa_dict_vr(T(0028, 0106)), OA_VR_US); /* US or SS */
+    assert_int_equal(oa_dict_vr(T(0040, E012)), OA_VR_UR); /* 2026d extra */
+    assert_int_equal(oa_dict_find_keyword("StudyInstanceUID", &tag), 0);
+    assert_int_equal(tag, T(0020, 000D));
+    assert_string_equal(oa_dict_edition, "2026b");
+}
+
+static void test_dictionary_is_generated_from_reference(void **state)
+{
+    char cmd[2048];
+    (void)state;
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 %s/Resources/Scripts/GenerateDictionary.py "
+             "%s/reference/dictionary.tsv - | cmp -s - "
+             "%s/Plugin/dicom/dict_table.inc",
+             OA_SOURCE_DIR, OA_SHARED_DIR, OA_SOURCE_DIR);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_transfer_syntaxes(void **state)
+{
+    const oa_ts *ts;
+    (void)state;
+    ts = oa_ts_find("1.2.840.10008.1.2\0", 18);
+    assert_non_null(ts);
+    assert_false(ts->explicit_vr);
+    ts = oa_ts_find("1.2.840.10008.1.2.4.201", 23); /* HTJ2K */
+    assert_non_null(ts);
+    assert_true(ts->encapsulated);
+    assert_true(ts->explicit_vr);
+    ts = oa_ts_find("1.2.840.10008.1.2.1.99", 22);
+    assert_true(ts->deflated);
+    assert_null(oa_ts_find("1.2.3", 5));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_explicit_le_roundtrip_is_identical),
+        cmocka_unit_test(test_implicit_le_roundtrip_is_identical),
+        cmocka_unit_test(test_explicit_be_roundtrip_is_identical),
+        cmocka_unit_test(test_deflated_roundtrip_is_equal_after_inflate),
+        cmocka_unit_test(test_encapsulated_fragments_pass_through),
+        cmocka_unit_test(test_bare_dataset_without_meta_is_detected),
+        cmocka_unit_test(test_meta_is_rebuilt_from_the_dataset),
+        cmocka_unit_test(test_media_uid_override),
+        cmocka_unit_test(test_defect_odd_length_is_padded),
+        cmocka_unit_test(test_defect_sequence_delimiter_ends_item),
+        cmocka_unit_test(test_defect_meta_without_group_length),
+        cmocka_unit_test(test_defect_meta_without_transfer_syntax),
+        cmocka_unit_test(test_defect_dataset_not_in_meta_syntax),
+        cmocka_unit_test(test_defect_dicm_at_128_without_meta_is_data),
+        cmocka_unit_test(test_defect_explicit_vr_inside_un_sequence),
+        cmocka_unit_test(test_un_sequence_content_is_implicit),
+        cmocka_unit_test(test_defect_undefined_length_ob),
+        cmocka_unit_test(test_defect_stray_delimiter_at_top_level),
+        cmocka_unit_test(test_defect_bad_vr_uses_dictionary),
+        cmocka_unit_test(test_defect_trailing_bytes),
+        cmocka_unit_test(test_defect_missing_delimiter_at_eof),
+        cmocka_unit_test(test_defect_item_runs_past_sequence_length),
+        cmocka_unit_test(
+            test_length_beyond_input_is_refused_with_tag_and_offset),
+        cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_truncations_never_crash),
+        cmocka_unit_test(test_inflate_ceiling),
+        cmocka_unit_test(test_writer_ceiling),
+        cmocka_unit_test(test_handler_can_skip_a_sequence),
+        cmocka_unit_test(test_handler_error_stops_the_parse),
+        cmocka_unit_test(test_group_lengths_are_dropped),
+        cmocka_unit_test(test_out_of_memory_everywhere),
+        cmocka_unit_test(test_dictionary),
+        cmocka_unit_test(test_dictionary_is_generated_from_reference),
+        cmocka_unit_test(test_transfer_syntaxes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
