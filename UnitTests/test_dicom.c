@@ -498,6 +498,40 @@ static void test_un_sequence_content_is_implicit(void **state)
     tb_dispose(&t);
 }
 
+static void test_un_sequence_in_big_endian_keeps_big_endian_length(
+    void **state)
+{
+    tb t;
+    (void)state;
+    /* regression: the UN header is big endian, its content little endian;
+     * the back-patched length must follow the header */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_BIG, true);
+    t.big_endian = true;
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    tb_hdr(&t, T(0009, 1010), "UN", 8 + 8 + 4);
+    t.big_endian = false;
+    t.explicit_vr = false;
+    tb_item(&t, 8 + 4);
+    tb_str(&t, T(0010, 0010), NULL, "Leaf");
+    t.big_endian = true;
+    t.explicit_vr = true;
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    assert_roundtrip_identical(&t, TS_BIG);
+    /* undefined length: the delimiters are little endian too */
+    tb_hdr(&t, T(0009, 1011), "UN", OA_UNDEFINED_LENGTH);
+    t.big_endian = false;
+    t.explicit_vr = false;
+    tb_item(&t, OA_UNDEFINED_LENGTH);
+    tb_str(&t, T(0010, 0010), NULL, "Leaf");
+    tb_item_end(&t);
+    tb_seq_end(&t);
+    t.big_endian = true;
+    t.explicit_vr = true;
+    assert_roundtrip_identical(&t, TS_BIG);
+    tb_dispose(&t);
+}
+
 static void test_defect_undefined_length_ob(void **state)
 {
     tb t;
@@ -895,6 +929,8 @@ int main(void)
         cmocka_unit_test(test_defect_dicm_at_128_without_meta_is_data),
         cmocka_unit_test(test_defect_explicit_vr_inside_un_sequence),
         cmocka_unit_test(test_un_sequence_content_is_implicit),
+        cmocka_unit_test(
+            test_un_sequence_in_big_endian_keeps_big_endian_length),
         cmocka_unit_test(test_defect_undefined_length_ob),
         cmocka_unit_test(test_defect_stray_delimiter_at_top_level),
         cmocka_unit_test(test_defect_bad_vr_uses_dictionary),

@@ -17,6 +17,7 @@ void oa_error_clear(oa_error *err)
     err->msg[0] = '\0';
 }
 
+OA_PRINTF(3, 0)
 static void error_vset(oa_error *err, oa_status code, const char *fmt,
                        va_list ap)
 {

@@ -25,6 +25,7 @@ typedef struct frame {
     bool undefined;
     bool explicit_vr;    /* encoding inside this container */
     bool big_endian;
+    bool length_be;      /* byte order of the length field itself */
     bool is_item;
 } frame;
 
@@ -257,6 +258,7 @@ static oa_status w_sequence_begin(void *user, const oa_element *el,
     /* CP-246: inside an undefined-length UN, implicit VR little endian. */
     f.explicit_vr = (vr == OA_VR_UN && explicit_vr) ? false : explicit_vr;
     f.big_endian = (vr == OA_VR_UN) ? false : be;
+    f.length_be = be; /* the header is in the parent's encoding */
     return push(w, &f, err);
 }
 
@@ -276,6 +278,7 @@ static oa_status w_item_begin(void *user, const oa_item *item, oa_error *err)
         return rc;
     f.content_pos = w->out.len;
     f.undefined = item->undefined_length;
+    f.length_be = f.big_endian; /* items are in the sequence's encoding */
     f.is_item = true;
     return push(w, &f, err);
 }
@@ -290,14 +293,23 @@ static oa_status close_frame(oa_writer *w, bool is_item, oa_error *err)
         return oa_error_set(err, OA_EINVAL, "unbalanced %s end",
                             is_item ? "item" : "sequence");
     f = w->stack[--w->depth];
-    if (f.undefined)
-        return put_header(w, is_item ? OA_TAG_ITEM_END : OA_TAG_SEQ_END, 0,
-                          0, NULL, err);
+    if (f.undefined) {
+        /* The delimiter belongs to the container's content, so it takes
+         * the content's byte order (little endian inside a UN). */
+        uint8_t d[8];
+        oa_status rc;
+        uint32_t tag = is_item ? OA_TAG_ITEM_END : OA_TAG_SEQ_END;
+        put16(d, OA_TAG_GROUP(tag), f.big_endian);
+        put16(d + 2, OA_TAG_ELEMENT(tag), f.big_endian);
+        put32(d + 4, 0, f.big_endian);
+        rc = oa_buf_append(&w->out, d, sizeof(d));
+        return rc == OA_OK ? OA_OK : too_big(err, rc, tag);
+    }
     content = w->out.len - f.content_pos;
     if (content >= OA_UNDEFINED_LENGTH)
         return oa_error_set(err, OA_ELIMIT, "container over 4 GiB");
     put32(oa_buf_data(&w->out) + f.length_pos, (uint32_t)content,
-          f.big_endian);
+          f.length_be);
     return OA_OK;
 }
 

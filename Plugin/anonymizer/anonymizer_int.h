@@ -1,0 +1,62 @@
+/*
+ * Private to Plugin/anonymizer/: the layout of a profile, shared by
+ * profile.c (which builds it) and rules.c (which reads it).  Other modules
+ * use the accessors of anonymizer.h.
+ */
+#ifndef OA_ANONYMIZER_INT_H
+#define OA_ANONYMIZER_INT_H
+
+#include "anonymizer.h"
+
+/* One entry of the Replace list. */
+typedef struct oa_replace_entry {
+    uint32_t tag;
+    char *value; /* NUL-terminated, owned */
+} oa_replace_entry;
+
+/* Options given explicitly in the JSON, one bit per option (profile.c's
+ * option table order). */
+typedef uint32_t oa_option_mask;
+
+struct oa_profile {
+    char *name;                 /* owned, "" for inline profiles */
+    oa_profile_base base;
+    oa_anon_options opts;
+    oa_option_mask given;
+    uint32_t *keep;             /* sorted, unique */
+    size_t keep_count;
+    uint32_t *remove;           /* sorted, unique */
+    size_t remove_count;
+    oa_replace_entry *replace;  /* sorted by tag, unique */
+    size_t replace_count;
+    /* Private blocks named by Keep or Replace: (group << 16) | block byte
+     * ((gggg,xxee) -> xx), sorted, unique.  Their creators are kept. */
+    uint32_t *blocks;
+    size_t block_count;
+    /* PS3.15 option columns turned on by opts (derived). */
+    bool columns[OA_PS315_COLUMN_COUNT];
+};
+
+/* Binary search in a sorted array of tags. */
+static inline bool oa_anon__tag_in(const uint32_t *tags, size_t n,
+                                   uint32_t tag)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tags[mid] == tag)
+            return true;
+        if (tags[mid] < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* The Replace entry for a tag, or NULL. */
+const oa_replace_entry *oa_profile__replace_find(const oa_profile *p,
+                                                 uint32_t tag);
+
+#endif /* OA_ANONYMIZER_INT_H */

@@ -1,0 +1,852 @@
+/*
+ * Rules: which action applies to an element under a profile.
+ *
+ * The data is PS3.15 2026d, generated into ps315_table.inc (never typed by
+ * hand): Table E.1-1 sorted by tag for a binary search, its four pattern
+ * rows, Table E.3.10-1 sorted by group, element in block and creator, and
+ * the classification of the UI attributes the table does not list.
+ *
+ * oa_rules_resolve() is called for every element of every instance, so it
+ * allocates nothing and does a few binary searches at most: the profile's
+ * lists, then Table E.1-1, then the UID lists.  The order of the checks is
+ * documented in anonymizer.h; the reasons behind the less obvious choices
+ * are:
+ *
+ *  - combined codes (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) take their last
+ *    alternative, the one valid for the strictest Type (anonymizer.h,
+ *    oa_ps315_code_action);
+ *  - the date columns are looked at before the others, so that a date the
+ *    Retain Device Identity column keeps (calibration dates) is shifted
+ *    like every other date when Dates is "shift": a real calibration date
+ *    next to shifted acquisition dates would give the shift away;
+ *  - an rlmd cell on a VR that cannot be shifted (Certified Timestamp and
+ *    Frame Origin Timestamp are OB, Timezone Offset From UTC is SH) falls
+ *    back to the next rule instead of "shift";
+ *  - private creators are kept only when their block may hold a kept
+ *    attribute, since a creator alone may name a site-specific product.
+ *
+ * The explain table applies the same resolution to every tag the tables
+ * know, so what it shows is what the engine does.
+ */
+#include "anonymizer_int.h"
+
+#include <cjson/cJSON.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct oa_uid_class {
+    uint32_t tag;
+    const char *keyword;
+    const char *kind;
+} oa_uid_class;
+
+#include "ps315_table.inc"
+
+/* The private pattern row, "(gggg,eeee) where gggg is odd". */
+#define PRIVATE_ROW (&ps315_patterns[0])
+
+/* Tags with settings of ours. */
+#define TAG_PATIENT_NAME OA_TAG(0x0010, 0x0010)
+#define TAG_PATIENT_ID OA_TAG(0x0010, 0x0020)
+#define TAG_BIRTH_DATE OA_TAG(0x0010, 0x0030)
+#define BIRTH_DATE_CLEARED "19000101"
+
+/*
+ * Descriptors kept verbatim by Descriptions "keep": the names of the exam
+ * (what was done), as opposed to comments, histories and diagnoses (what
+ * was found or said about the patient), which keep their basic action.
+ * Each is a row with a Clean Descriptors cell (checked by test_rules.c).
+ * Sorted.
+ */
+static const uint32_t description_keep[] = {
+    OA_TAG(0x0008, 0x1030), /* Study Description */
+    OA_TAG(0x0008, 0x103E), /* Series Description */
+    OA_TAG(0x0018, 0x1030), /* Protocol Name */
+    OA_TAG(0x0032, 0x1060), /* Requested Procedure Description */
+    OA_TAG(0x0040, 0x0254), /* Performed Procedure Step Description */
+};
+
+/* ------------------------------------------------------------------ */
+/* Names                                                                */
+
+static const char *const action_names[OA_ACTION_COUNT] = {
+    "keep", "remove", "empty", "dummy", "clean", "uid", "shift", "replace",
+    "pseudonym"
+};
+
+const char *oa_action_name(oa_action action)
+{
+    if ((unsigned)action >= OA_ACTION_COUNT)
+        return "?";
+    return action_names[action];
+}
+
+static const char *const code_names[] = {
+    "", "X", "Z", "D", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"
+};
+
+#define CODE_COUNT (sizeof(code_names) / sizeof(code_names[0]))
+
+const char *oa_ps315_code_str(oa_ps315_code code)
+{
+    if ((unsigned)code >= CODE_COUNT)
+        return "";
+    return code_names[code];
+}
+
+oa_action oa_ps315_code_action(oa_ps315_code code)
+{
+    switch (code) {
+    case OA_PS_X:
+        return OA_ACTION_REMOVE;
+    case OA_PS_Z:
+    case OA_PS_X_Z:   /* X unless Z is required: Z */
+        return OA_ACTION_EMPTY;
+    case OA_PS_D:
+    case OA_PS_Z_D:   /* Z unless D is required: D */
+    case OA_PS_X_D:   /* X unless D is required: D */
+    case OA_PS_X_Z_D: /* X unless Z or D is required: D */
+        return OA_ACTION_DUMMY;
+    case OA_PS_C:
+        return OA_ACTION_CLEAN;
+    case OA_PS_U:
+    case OA_PS_X_Z_U: /* X unless Z or U of the contained UIDs: U */
+        return OA_ACTION_UID;
+    case OA_PS_K:
+    case OA_PS_NONE:
+        break;
+    }
+    return OA_ACTION_KEEP;
+}
+
+static const struct {
+    const char *name;
+    const char *code;
+    const char *meaning;
+} columns[OA_PS315_COLUMN_COUNT] = {
+    { "rsp", "113111", "Retain Safe Private Option" },
+    { "ruid", "113110", "Retain UIDs Option" },
+    { "rdi", "113109", "Retain Device Identity Option" },
+    { "rii", "113112", "Retain Institution Identity Option" },
+    { "rpc", "113108", "Retain Patient Characteristics Option" },
+    { "rlfd", "113106",
+      "Retain Longitudinal Temporal Information Full Dates Option" },
+    { "rlmd", "113107",
+      "Retain Longitudinal Temporal Information Modified Dates Option" },
+    { "cd", "113105", "Clean Descriptors Option" },
+    { "csc", "113104", "Clean Structured Content Option" },
+    { "cg", "113103", "Clean Graphics Option" },
+};
+
+const char *oa_ps315_column_name(oa_ps315_column col)
+{
+    return (unsigned)col < OA_PS315_COLUMN_COUNT ? columns[col].name : NULL;
+}
+
+const char *oa_ps315_column_code(oa_ps315_column col)
+{
+    return (unsigned)col < OA_PS315_COLUMN_COUNT ? columns[col].code : NULL;
+}
+
+const char *oa_ps315_column_meaning(oa_ps315_column col)
+{
+    return (unsigned)col < OA_PS315_COLUMN_COUNT ? columns[col].meaning
+                                                 : NULL;
+}
+
+const char *oa_ps315_edition(void)
+{
+    return OA_PS315_TABLE_EDITION;
+}
+
+/* ------------------------------------------------------------------ */
+/* Table look-ups                                                       */
+
+static const oa_ps315_row *exact_find(uint32_t tag)
+{
+    size_t lo = 0, hi = OA_PS315_EXACT_COUNT;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ps315_exact[mid].tag == tag)
+            return &ps315_exact[mid];
+        if (ps315_exact[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Pattern rows for even groups (the private row is handled apart). */
+static const oa_ps315_row *pattern_find(uint32_t tag)
+{
+    for (size_t i = 0; i < OA_PS315_PATTERN_COUNT; i++) {
+        const oa_ps315_row *row = &ps315_patterns[i];
+        if (row == PRIVATE_ROW)
+            continue;
+        if ((tag & row->mask) == row->tag)
+            return row;
+    }
+    return NULL;
+}
+
+const oa_ps315_row *oa_ps315_lookup(uint32_t tag)
+{
+    const oa_ps315_row *row;
+
+    if (OA_TAG_GROUP(tag) & 1u)
+        return PRIVATE_ROW;
+    row = exact_find(tag);
+    return row != NULL ? row : pattern_find(tag);
+}
+
+size_t oa_ps315_row_count(void)
+{
+    return OA_PS315_EXACT_COUNT + OA_PS315_PATTERN_COUNT;
+}
+
+const oa_ps315_row *oa_ps315_row_at(size_t i)
+{
+    if (i < OA_PS315_EXACT_COUNT)
+        return &ps315_exact[i];
+    i -= OA_PS315_EXACT_COUNT;
+    return i < OA_PS315_PATTERN_COUNT ? &ps315_patterns[i] : NULL;
+}
+
+/* Trim leading and trailing spaces and trailing NULs of an LO value. */
+static void trim_creator(const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
+        n--;
+    while (n > 0 && p[0] == ' ') {
+        p++;
+        n--;
+    }
+    *s = p;
+    *len = n;
+}
+
+/* strcmp of a table creator (NUL-terminated) with a counted string. */
+static int creator_cmp(const char *table, const char *s, size_t len)
+{
+    int c = strncmp(table, s, len);
+
+    if (c != 0)
+        return c;
+    return table[len] == '\0' ? 0 : 1;
+}
+
+static int safe_cmp(const oa_safe_private *e, uint16_t group,
+                    uint8_t element, const char *s, size_t len)
+{
+    if (e->group != group)
+        return e->group < group ? -1 : 1;
+    if (e->element != element)
+        return e->element < element ? -1 : 1;
+    return creator_cmp(e->creator, s, len);
+}
+
+const oa_safe_private *oa_safe_private_find(uint16_t group, uint8_t element,
+                                            const char *creator, size_t len)
+{
+    size_t lo = 0, hi = OA_PS315_SAFE_PRIVATE_COUNT;
+
+    if (creator == NULL)
+        return NULL;
+    trim_creator(&creator, &len);
+    if (len == 0 || memchr(creator, '\0', len) != NULL)
+        return NULL;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = safe_cmp(&ps315_safe_private[mid], group, element, creator,
+                         len);
+        if (c == 0)
+            return &ps315_safe_private[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+bool oa_safe_private_has_creator(uint16_t group, const char *creator,
+                                 size_t len)
+{
+    size_t lo = 0, hi = OA_PS315_SAFE_PRIVATE_COUNT;
+
+    if (creator == NULL)
+        return false;
+    trim_creator(&creator, &len);
+    if (len == 0 || memchr(creator, '\0', len) != NULL)
+        return false;
+    /* First row of the group, then a linear scan of its rows (at most a
+     * few hundred, and only for creator elements). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ps315_safe_private[mid].group < group)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < OA_PS315_SAFE_PRIVATE_COUNT &&
+           ps315_safe_private[lo].group == group;
+         lo++)
+        if (creator_cmp(ps315_safe_private[lo].creator, creator, len) == 0)
+            return true;
+    return false;
+}
+
+size_t oa_safe_private_count(void)
+{
+    return OA_PS315_SAFE_PRIVATE_COUNT;
+}
+
+const oa_safe_private *oa_safe_private_at(size_t i)
+{
+    return i < OA_PS315_SAFE_PRIVATE_COUNT ? &ps315_safe_private[i] : NULL;
+}
+
+static const oa_uid_class *uid_list_find(const oa_uid_class *list, size_t n,
+                                         uint32_t tag)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (list[mid].tag == tag)
+            return &list[mid];
+        if (list[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const char *oa_uid_class_kind(uint32_t tag)
+{
+    const oa_uid_class *e =
+        uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag);
+    return e != NULL ? e->kind : NULL;
+}
+
+/* Value length without trailing spaces and NULs (UI pads with NUL). */
+static size_t value_len(const char *s, size_t len)
+{
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\0'))
+        len--;
+    return len;
+}
+
+#define DICOM_ROOT "1.2.840.10008."
+
+bool oa_uid_value_is_well_known(const char *uid, size_t len)
+{
+    size_t n = sizeof(DICOM_ROOT) - 1;
+
+    if (uid == NULL)
+        return false;
+    len = value_len(uid, len);
+    return len > n && memcmp(uid, DICOM_ROOT, n) == 0;
+}
+
+/* True if uid[0..len) is `prefix` or starts with `prefix` + ".". */
+static bool uid_under(const char *uid, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (len < n || memcmp(uid, prefix, n) != 0)
+        return false;
+    return len == n || uid[n] == '.';
+}
+
+static bool uid_equals(const char *uid, size_t len, const char *s)
+{
+    return strlen(s) == len && memcmp(uid, s, len) == 0;
+}
+
+bool oa_sop_class_is_capture_or_report(const char *uid, size_t len)
+{
+    if (uid == NULL)
+        return false;
+    len = value_len(uid, len);
+    /* Secondary Capture Image Storage and its multi-frame variants. */
+    if (uid_equals(uid, len, "1.2.840.10008.5.1.4.1.1.7") ||
+        uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.7"))
+        return true;
+    /* Structured Reports (text, enhanced, comprehensive, KOS, dose...). */
+    if (uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.88") &&
+        len > strlen("1.2.840.10008.5.1.4.1.1.88"))
+        return true;
+    /* Encapsulated PDF, CDA, STL, OBJ, MTL. */
+    return uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.104") &&
+           len > strlen("1.2.840.10008.5.1.4.1.1.104");
+}
+
+/* ------------------------------------------------------------------ */
+/* Resolution                                                           */
+
+static void rule_init(oa_rule *r)
+{
+    r->action = OA_ACTION_REMOVE;
+    r->source = OA_SRC_STRUCTURE;
+    r->code = OA_PS_NONE;
+    r->column = -1;
+    r->value = NULL;
+    r->row = NULL;
+    r->why = "no profile";
+}
+
+static void rule_set(oa_rule *r, oa_action action, oa_rule_source source,
+                     uint8_t code, const char *why)
+{
+    r->action = action;
+    r->source = source;
+    r->code = code;
+    r->why = why;
+}
+
+static bool is_date_vr(oa_vr vr)
+{
+    return vr == OA_VR_DA || vr == OA_VR_DT || vr == OA_VR_TM;
+}
+
+/* The column order after the two date columns. */
+static const oa_ps315_column other_columns[] = {
+    OA_COL_RSP, OA_COL_RUID, OA_COL_RDI, OA_COL_RII, OA_COL_RPC,
+    OA_COL_CD, OA_COL_CSC, OA_COL_CG
+};
+
+/* A row of Table E.1-1 under the profile's options. */
+static void resolve_row(const oa_profile *p, const oa_ps315_row *row,
+                        oa_rule *r)
+{
+    const uint8_t *cells = row->cells;
+
+    r->row = row;
+    if (p->columns[OA_COL_RLMD] && cells[OA_COL_RLMD] != OA_PS_NONE &&
+        is_date_vr(row->vr)) {
+        rule_set(r, OA_ACTION_SHIFT, OA_SRC_OPTION, cells[OA_COL_RLMD],
+                 columns[OA_COL_RLMD].meaning);
+        r->column = OA_COL_RLMD;
+        return;
+    }
+    if (p->columns[OA_COL_RLFD] && cells[OA_COL_RLFD] != OA_PS_NONE) {
+        rule_set(r, oa_ps315_code_action(cells[OA_COL_RLFD]), OA_SRC_OPTION,
+                 cells[OA_COL_RLFD], columns[OA_COL_RLFD].meaning);
+        r->column = OA_COL_RLFD;
+        return;
+    }
+    for (size_t i = 0; i < sizeof(other_columns) / sizeof(other_columns[0]);
+         i++) {
+        oa_ps315_column col = other_columns[i];
+        uint8_t cell = cells[col];
+
+        if (cell == OA_PS_NONE)
+            continue;
+        if (col == OA_COL_CD && p->opts.descriptions == OA_OPT_KEEP &&
+            oa_anon__tag_in(description_keep,
+                            sizeof(description_keep) /
+                                sizeof(description_keep[0]),
+                            row->tag)) {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_PROFILE, OA_PS_NONE,
+                     "Descriptions \"keep\"");
+            return;
+        }
+        if (col == OA_COL_CSC && p->opts.structured_content == OA_OPT_KEEP) {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_PROFILE, OA_PS_NONE,
+                     "StructuredContent \"keep\"");
+            return;
+        }
+        if (!p->columns[col])
+            continue;
+        rule_set(r, oa_ps315_code_action(cell), OA_SRC_OPTION, cell,
+                 columns[col].meaning);
+        r->column = col;
+        return;
+    }
+    rule_set(r, oa_ps315_code_action(row->basic), OA_SRC_BASIC, row->basic,
+             "Basic Profile");
+}
+
+/* A kept private value: remapped if it holds an instance UID. */
+static oa_action private_kept(const oa_profile *p, bool is_uid)
+{
+    return is_uid && p->opts.uids != OA_OPT_KEEP ? OA_ACTION_UID
+                                                 : OA_ACTION_KEEP;
+}
+
+static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
+                            const char *creator, size_t len, oa_rule *r)
+{
+    uint16_t group = OA_TAG_GROUP(tag), element = OA_TAG_ELEMENT(tag);
+    oa_opt_value policy = p->opts.private_tags;
+    const oa_safe_private *safe;
+
+    r->row = PRIVATE_ROW;
+    if (group <= 0x0007 || group == 0xFFFF) {
+        rule_set(r, OA_ACTION_REMOVE, OA_SRC_STRUCTURE, OA_PS_NONE,
+                 "not a valid private group");
+        return;
+    }
+    if (element == 0x0000) {
+        rule_set(r, OA_ACTION_KEEP, OA_SRC_STRUCTURE, OA_PS_NONE,
+                 "group length (recomputed or dropped by the writer)");
+        return;
+    }
+    if (element < 0x0010 || (element >= 0x0100 && element < 0x1000)) {
+        rule_set(r, OA_ACTION_REMOVE, OA_SRC_STRUCTURE, OA_PS_NONE,
+                 "reserved private element");
+        return;
+    }
+    if (element < 0x0100) {
+        /* A private creator: kept when its block may hold kept data. */
+        uint32_t block = (tag & 0xFFFF0000u) | (element & 0xFFu);
+        if (policy == OA_OPT_KEEP) {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_PRIVATE, OA_PS_NONE,
+                     "PrivateTags \"keep\"");
+        } else if (oa_anon__tag_in(p->blocks, p->block_count, block)) {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_KEEP, OA_PS_NONE,
+                     "creator of a block named in Keep or Replace");
+        } else if (policy == OA_OPT_SAFE &&
+                   oa_safe_private_has_creator(group, creator, len)) {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_SAFE_PRIVATE,
+                     PRIVATE_ROW->cells[OA_COL_RSP],
+                     "creator of safe private attributes (Table E.3.10-1)");
+            r->column = OA_COL_RSP;
+        } else {
+            rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, PRIVATE_ROW->basic,
+                     policy == OA_OPT_SAFE
+                         ? "creator of no safe private attribute"
+                         : "PrivateTags \"clear\"");
+        }
+        return;
+    }
+    if (policy == OA_OPT_KEEP) {
+        rule_set(r, private_kept(p, vr == OA_VR_UI), OA_SRC_PRIVATE,
+                 OA_PS_NONE, "PrivateTags \"keep\"");
+        return;
+    }
+    if (policy == OA_OPT_SAFE) {
+        safe = oa_safe_private_find(group, (uint8_t)(element & 0xFFu),
+                                    creator, len);
+        if (safe != NULL) {
+            bool is_uid = safe->remap_uid || (safe->vr == 0 &&
+                                              vr == OA_VR_UI);
+            rule_set(r, private_kept(p, is_uid), OA_SRC_SAFE_PRIVATE,
+                     PRIVATE_ROW->cells[OA_COL_RSP],
+                     "safe private attribute (Table E.3.10-1)");
+            r->column = OA_COL_RSP;
+            return;
+        }
+        rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, PRIVATE_ROW->basic,
+                 "private attribute not in Table E.3.10-1");
+        return;
+    }
+    rule_set(r, OA_ACTION_REMOVE, OA_SRC_BASIC, PRIVATE_ROW->basic,
+             "Basic Profile");
+}
+
+static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
+                    const char *creator, size_t len, oa_rule *r)
+{
+    const oa_replace_entry *rep;
+    const oa_ps315_row *row;
+    const oa_uid_class *uid;
+
+    rep = oa_profile__replace_find(p, tag);
+    if (rep != NULL) {
+        rule_set(r, OA_ACTION_REPLACE, OA_SRC_REPLACE, OA_PS_NONE,
+                 "Replace list");
+        r->value = rep->value;
+        return;
+    }
+    if (oa_anon__tag_in(p->remove, p->remove_count, tag)) {
+        rule_set(r, OA_ACTION_REMOVE, OA_SRC_REMOVE, OA_PS_NONE,
+                 "Remove list");
+        return;
+    }
+    if (oa_anon__tag_in(p->keep, p->keep_count, tag)) {
+        rule_set(r, OA_ACTION_KEEP, OA_SRC_KEEP, OA_PS_NONE, "Keep list");
+        return;
+    }
+    if (OA_TAG_GROUP(tag) & 1u) {
+        resolve_private(p, tag, vr, creator, len, r);
+        return;
+    }
+    if (OA_TAG_ELEMENT(tag) == 0x0000) {
+        rule_set(r, OA_ACTION_KEEP, OA_SRC_STRUCTURE, OA_PS_NONE,
+                 "group length (recomputed or dropped by the writer)");
+        return;
+    }
+    row = exact_find(tag);
+    if (tag == TAG_PATIENT_NAME || tag == TAG_PATIENT_ID) {
+        r->row = row;
+        rule_set(r, OA_ACTION_PSEUDONYM, OA_SRC_PROFILE, OA_PS_NONE,
+                 "pseudonym (the job's new name and ID, or generated)");
+        return;
+    }
+    if (tag == TAG_BIRTH_DATE) {
+        r->row = row;
+        if (p->opts.birth_date == OA_OPT_CLEAR) {
+            rule_set(r, OA_ACTION_REPLACE, OA_SRC_PROFILE, OA_PS_NONE,
+                     "BirthDate \"clear\"");
+            r->value = BIRTH_DATE_CLEARED;
+        } else if (p->opts.dates == OA_OPT_SHIFT) {
+            rule_set(r, OA_ACTION_SHIFT, OA_SRC_PROFILE, OA_PS_NONE,
+                     "BirthDate \"keep\", Dates \"shift\"");
+        } else {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_PROFILE, OA_PS_NONE,
+                     "BirthDate \"keep\"");
+        }
+        return;
+    }
+    if (row == NULL)
+        row = pattern_find(tag);
+    if (row != NULL) {
+        resolve_row(p, row, r);
+        return;
+    }
+    uid = uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag);
+    if (uid != NULL) {
+        rule_set(r, OA_ACTION_KEEP, OA_SRC_UID_CLASS, OA_PS_NONE,
+                 "UID naming a class or scheme");
+        return;
+    }
+    if (vr == OA_VR_UI ||
+        uid_list_find(ps315_uid_remap, OA_PS315_UID_REMAP_COUNT, tag)) {
+        if (p->opts.uids == OA_OPT_KEEP)
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_UID_INSTANCE, OA_PS_NONE,
+                     "UID not in Table E.1-1, Uids \"keep\"");
+        else
+            rule_set(r, OA_ACTION_UID, OA_SRC_UID_INSTANCE, OA_PS_NONE,
+                     "UID not in Table E.1-1");
+        return;
+    }
+    rule_set(r, OA_ACTION_KEEP, OA_SRC_DEFAULT, OA_PS_NONE,
+             "not in Table E.1-1");
+}
+
+oa_action oa_rules_resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
+                           const char *creator, size_t creator_len,
+                           oa_rule *out)
+{
+    oa_rule r;
+
+    rule_init(&r);
+    if (p != NULL)
+        resolve(p, tag, vr, creator, creator_len, &r);
+    if (out != NULL)
+        *out = r;
+    return r.action;
+}
+
+void oa_rule_describe(const oa_rule *rule, char *out, size_t out_size)
+{
+    const char *why;
+
+    if (out == NULL || out_size == 0)
+        return;
+    if (rule == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    why = rule->why != NULL ? rule->why : "";
+    if (rule->code != OA_PS_NONE)
+        snprintf(out, out_size, "%s (%s)", why,
+                 oa_ps315_code_str((oa_ps315_code)rule->code));
+    else
+        snprintf(out, out_size, "%s", why);
+}
+
+/* ------------------------------------------------------------------ */
+/* Explain                                                              */
+
+static const char *dict_keyword(uint32_t tag)
+{
+    const oa_dict_entry *e = oa_dict_lookup(tag);
+    return e != NULL && e->keyword != NULL ? e->keyword : "";
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const oa_rule_row *x = a, *y = b;
+
+    if (x->sort_key != y->sort_key)
+        return x->sort_key < y->sort_key ? -1 : 1;
+    return strcmp(x->tag, y->tag);
+}
+
+/* Is `tag` already a row (Table E.1-1 or the UID lists)? */
+static bool has_own_row(uint32_t tag)
+{
+    return exact_find(tag) != NULL ||
+           uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag) ||
+           uid_list_find(ps315_uid_remap, OA_PS315_UID_REMAP_COUNT, tag);
+}
+
+static void add_tag_row(oa_rule_row *row, const oa_profile *p, uint32_t tag,
+                        oa_vr vr, const char *name)
+{
+    memset(row, 0, sizeof(*row));
+    oa_tag_format(tag, row->tag);
+    row->sort_key = tag;
+    row->keyword = dict_keyword(tag);
+    row->name = name;
+    oa_rules_resolve(p, tag, vr, NULL, 0, &row->rule);
+}
+
+oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
+                           const oa_profile *p, oa_error *err)
+{
+    oa_rule_row *out;
+    size_t n = 0, max;
+
+    if (rows == NULL || count == NULL || p == NULL)
+        return oa_error_set(err, OA_EINVAL, "explain: no profile");
+    *rows = NULL;
+    *count = 0;
+    max = OA_PS315_EXACT_COUNT + OA_PS315_PATTERN_COUNT + 1 +
+          OA_PS315_UID_KEEP_COUNT + OA_PS315_UID_REMAP_COUNT +
+          OA_PS315_SAFE_PRIVATE_COUNT + p->keep_count + p->remove_count +
+          p->replace_count;
+    out = oa_calloc(max, sizeof(*out));
+    if (out == NULL)
+        return oa_error_set(err, OA_ENOMEM, "explain: out of memory");
+
+    for (size_t i = 0; i < OA_PS315_EXACT_COUNT; i++) {
+        const oa_ps315_row *row = &ps315_exact[i];
+        add_tag_row(&out[n++], p, row->tag, row->vr, row->name);
+    }
+    for (size_t i = 0; i < OA_PS315_PATTERN_COUNT; i++) {
+        const oa_ps315_row *row = &ps315_patterns[i];
+        oa_rule_row *o = &out[n++];
+
+        snprintf(o->tag, sizeof(o->tag), "%s", row->pattern);
+        o->sort_key = row->tag;
+        o->name = row->name;
+        rule_init(&o->rule);
+        if (row == PRIVATE_ROW) {
+            /* A private attribute outside the safe table. */
+            o->keyword = "";
+            resolve_private(p, OA_TAG(0x0009, 0x1000), 0, NULL, 0, &o->rule);
+        } else {
+            o->keyword =
+                (row->mask & 0xFFFFu) == 0xFFFFu ? dict_keyword(row->tag)
+                                                 : "";
+            resolve_row(p, row, &o->rule);
+        }
+    }
+    {
+        /* Private creators: the rule depends on the block's content. */
+        oa_rule_row *o = &out[n++];
+        snprintf(o->tag, sizeof(o->tag), "(gggg,0010-00FF)");
+        o->sort_key = 0x00010010u;
+        o->keyword = "";
+        o->name = "Private Creator Data Elements";
+        rule_init(&o->rule);
+        resolve_private(p, OA_TAG(0x0009, 0x0010), 0, NULL, 0, &o->rule);
+        if (p->opts.private_tags != OA_OPT_KEEP) {
+            o->rule.code = OA_PS_NONE;
+            o->rule.why = "kept only for a block that holds kept "
+                          "attributes (Table E.3.10-1, Keep, Replace)";
+        }
+    }
+    for (size_t i = 0; i < OA_PS315_UID_KEEP_COUNT; i++)
+        add_tag_row(&out[n++], p, ps315_uid_keep[i].tag, OA_VR_UI,
+                    ps315_uid_keep[i].kind);
+    for (size_t i = 0; i < OA_PS315_UID_REMAP_COUNT; i++)
+        add_tag_row(&out[n++], p, ps315_uid_remap[i].tag, OA_VR_UI,
+                    "instance UID");
+    if (p->opts.private_tags == OA_OPT_SAFE) {
+        for (size_t i = 0; i < OA_PS315_SAFE_PRIVATE_COUNT; i++) {
+            const oa_safe_private *s = &ps315_safe_private[i];
+            uint32_t tag = OA_TAG(s->group, 0x1000u | s->element);
+            oa_rule_row *o = &out[n++];
+
+            snprintf(o->tag, sizeof(o->tag), "(%04X,xx%02X)",
+                     (unsigned)s->group, (unsigned)s->element);
+            o->sort_key = tag;
+            o->keyword = "";
+            o->name = "Safe Private Attribute";
+            o->creator = s->creator;
+            oa_rules_resolve(p, tag, s->vr, s->creator, strlen(s->creator),
+                             &o->rule);
+        }
+    }
+    for (size_t i = 0; i < p->keep_count; i++)
+        if (!has_own_row(p->keep[i]))
+            add_tag_row(&out[n++], p, p->keep[i], 0, "");
+    for (size_t i = 0; i < p->remove_count; i++)
+        if (!has_own_row(p->remove[i]))
+            add_tag_row(&out[n++], p, p->remove[i], 0, "");
+    for (size_t i = 0; i < p->replace_count; i++)
+        if (!has_own_row(p->replace[i].tag))
+            add_tag_row(&out[n++], p, p->replace[i].tag, 0, "");
+
+    qsort(out, n, sizeof(*out), row_cmp);
+    *rows = out;
+    *count = n;
+    return OA_OK;
+}
+
+oa_status oa_rules_explain_json(cJSON **out, const oa_profile *p,
+                                oa_error *err)
+{
+    oa_status rc;
+    oa_rule_row *rows = NULL;
+    size_t count = 0;
+    cJSON *arr = NULL;
+    char reason[160];
+
+    if (out == NULL)
+        return oa_error_set(err, OA_EINVAL, "explain: no output");
+    *out = NULL;
+    rc = oa_rules_explain(&rows, &count, p, err);
+    if (rc != OA_OK)
+        return rc;
+    rc = OA_ENOMEM;
+    arr = cJSON_CreateArray();
+    if (arr == NULL)
+        goto out;
+    for (size_t i = 0; i < count; i++) {
+        const oa_rule_row *r = &rows[i];
+        cJSON *o = cJSON_CreateObject();
+
+        if (o == NULL)
+            goto out;
+        cJSON_AddItemToArray(arr, o);
+        oa_rule_describe(&r->rule, reason, sizeof(reason));
+        if (cJSON_AddStringToObject(o, "Tag", r->tag) == NULL ||
+            cJSON_AddStringToObject(o, "Keyword", r->keyword) == NULL ||
+            cJSON_AddStringToObject(o, "Name",
+                                    r->name != NULL ? r->name : "") ==
+                NULL ||
+            cJSON_AddStringToObject(o, "Action",
+                                    oa_action_name(r->rule.action)) == NULL ||
+            cJSON_AddStringToObject(o, "Reason", reason) == NULL)
+            goto out;
+        if (r->creator != NULL &&
+            cJSON_AddStringToObject(o, "PrivateCreator", r->creator) == NULL)
+            goto out;
+        if (r->rule.value != NULL &&
+            cJSON_AddStringToObject(o, "Value", r->rule.value) == NULL)
+            goto out;
+    }
+    *out = arr;
+    arr = NULL;
+    rc = OA_OK;
+out:
+    cJSON_Delete(arr);
+    oa_free(rows);
+    if (rc != OA_OK)
+        return oa_error_set(err, rc, "explain: out of memory");
+    return OA_OK;
+}

@@ -1,0 +1,54 @@
+/*
+ * GET /anonymizer/info: what this plugin is and what it can do, so that
+ * the web page, Lua scripts and other systems can discover it
+ * (API.md "Discovery").
+ */
+#include "rest_int.h"
+
+#include "../dicom/dicom.h"
+
+#include <oa_version.h>
+
+/*
+ * Edition of PS3.15 Table E.1-1 the rules are generated from
+ * (shared/reference/ps315_table_e1_1.json).  To be taken from the
+ * anonymizer's generated rule table once it exists.
+ */
+#define OA_PS315_EDITION "2026d"
+
+oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
+                           oa_error *err)
+{
+    static const char *const profiles[] = {"Default", "Full"};
+    cJSON *info, *list;
+    oa_status status;
+
+    (void)req;
+    info = cJSON_CreateObject();
+    if (info == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory (info)");
+    if (cJSON_AddStringToObject(info, "Version", OA_VERSION) == NULL ||
+        cJSON_AddStringToObject(info, "PS315Edition", OA_PS315_EDITION) ==
+            NULL ||
+        cJSON_AddStringToObject(info, "DictionaryEdition",
+                                oa_dict_edition) == NULL) {
+        status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
+        goto out;
+    }
+    list = cJSON_CreateStringArray(profiles, 2);
+    if (list == NULL || !cJSON_AddItemToObject(info, "Profiles", list)) {
+        cJSON_Delete(list);
+        status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
+        goto out;
+    }
+    /* Export backends are listed here as they are built in. */
+    if (cJSON_AddArrayToObject(info, "Backends") == NULL) {
+        status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
+        goto out;
+    }
+    status = oa_rest_answer_json(out, 200, info, err);
+
+out:
+    cJSON_Delete(info);
+    return status;
+}

@@ -1,0 +1,84 @@
+# Shared by setup-run.sh and setup-test.sh (sourced, not run): the Debian 12
+# packages the project needs, and their installation.
+
+# To build and run the plugin.
+OA_RUN_PACKAGES=(
+    orthanc orthanc-dev
+    libcjson-dev libcurl4-openssl-dev libssh2-1-dev libminizip-dev
+    zlib1g-dev libssl-dev libpq-dev libcmocka-dev
+    cmake pkg-config gcc make curl
+)
+
+# To run every test as CI does (on top of OA_RUN_PACKAGES).
+OA_TEST_PACKAGES=(
+    dcmtk python3 python3-pydicom clang-14 valgrind binutils
+)
+
+oa_say() {
+    printf '==> %s\n' "$*"
+}
+
+oa_die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Print the packages of "$@" that are not installed.
+oa_missing_packages() {
+    local p
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+                grep -q 'install ok installed'; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+# Install the packages of "$@" that are missing.  Nothing is fetched (not
+# even `apt-get update`) when all are there, so a prepared machine goes
+# straight to the build.
+oa_install_packages() {
+    local missing sudo="" guard=""
+    command -v dpkg-query >/dev/null ||
+        oa_die "dpkg-query not found: these scripts are for Debian 12"
+    mapfile -t missing < <(oa_missing_packages "$@")
+    if [ "${#missing[@]}" -eq 0 ]; then
+        oa_say "All $# required packages are installed"
+        return 0
+    fi
+    oa_say "Installing ${#missing[@]} missing packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null ||
+            oa_die "run as root (or install sudo) to install: ${missing[*]}"
+        sudo="sudo"
+    fi
+    # Installing the orthanc package must not start Debian's Orthanc
+    # service: it would take port 8042.  policy-rc.d exit status 101 means
+    # "do not start services" to invoke-rc.d.  Only ours is removed after.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        guard=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$guard" >/dev/null
+        $sudo chmod 755 "$guard"
+    fi
+    local rc=0
+    export DEBIAN_FRONTEND=noninteractive
+    { $sudo apt-get update -q &&
+        $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; } ||
+        rc=$?
+    if [ -n "$guard" ]; then
+        $sudo rm -f "$guard"
+    fi
+    [ "$rc" -eq 0 ] || oa_die "apt-get failed (status $rc)"
+    mapfile -t missing < <(oa_missing_packages "$@")
+    [ "${#missing[@]}" -eq 0 ] || oa_die "still missing: ${missing[*]}"
+}
+
+# Number of parallel build jobs: the cores, at most OA_JOBS if set.
+oa_jobs() {
+    local n
+    n=$(nproc 2>/dev/null || echo 2)
+    if [ -n "${OA_JOBS:-}" ]; then
+        n=$OA_JOBS
+    fi
+    printf '%s\n' "$n"
+}

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Install what the tests need, then run every test as CI does:
+#
+#   1. build-ci/   gcc, -Werror, every test (ctest: unit, fuzz corpus
+#                  replays, integration tests against a real Orthanc);
+#   2. build-asan/ clang 14 with AddressSanitizer + UndefinedBehavior-
+#                  Sanitizer, -Werror, the unit and fuzz tests.
+#
+# Exits non-zero on the first failure.  On Debian 12 as root (or sudo);
+# apt-get runs only if a package is missing.  .ci/run calls this script.
+#
+# Environment: OA_JOBS (parallel jobs, default: the cores).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=setup-common.sh
+. "$ROOT/Resources/Scripts/setup-common.sh"
+cd "$ROOT"
+
+JOBS=$(oa_jobs)
+START=$SECONDS
+
+oa_install_packages "${OA_RUN_PACKAGES[@]}" "${OA_TEST_PACKAGES[@]}"
+
+# 1. Warnings as errors, all tests --------------------------------------
+oa_say "build-ci: gcc, -Werror"
+cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOA_WERROR=ON
+cmake --build build-ci -j "$JOBS"
+oa_say "build-ci: ctest (all labels)"
+(cd build-ci && ctest --output-on-failure -j "$JOBS")
+
+# 2. Sanitizers ---------------------------------------------------------
+# The plugin itself is not built here: a sanitized .so cannot be loaded
+# into Debian's (unsanitized) Orthanc.
+oa_say "build-asan: clang-14, AddressSanitizer + UBSan, -Werror"
+CC=clang-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DOA_WERROR=ON -DOA_SANITIZE=address,undefined -DOA_BUILD_PLUGIN=OFF
+cmake --build build-asan -j "$JOBS"
+oa_say "build-asan: ctest (unit, fuzz)"
+(cd build-asan &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz')
+
+oa_say "All tests passed ($((SECONDS - START)) s)"

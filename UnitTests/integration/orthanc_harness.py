@@ -1,0 +1,300 @@
+"""Start a real Orthanc with our plugin for integration tests.
+
+Usage (with /usr/bin/python3, which has pydicom; urllib only, no requests):
+
+    from orthanc_harness import Orthanc, Checks
+
+    with Orthanc(plugin="build/libOrthancAnonymizer.so") as orthanc:
+        status, headers, body = orthanc.request("GET", "/anonymizer/info")
+        info = orthanc.get_json("/anonymizer/info")
+
+Each Orthanc runs in its own tempfile.mkdtemp() folder, with its own
+configuration, SQLite index and storage, on a free loopback HTTP port and
+a free DICOM port, with TCP_NODELAY=1 in its environment (dcmtk leaves
+Nagle on otherwise: shared/reference/orthanc-1.10.1.md, pitfall 8).  It
+is always stopped by PID at the end (SIGTERM, then SIGKILL after a
+timeout), even when the test fails.  Its log is kept in the folder; on a
+failure the tail is printed and the folder is left for inspection.
+
+Logs and messages here never print DICOM values (this is an anonymizer's
+test suite): only statuses, paths and Orthanc's own log.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+DEFAULT_ORTHANC = "/usr/sbin/Orthanc"
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OrthancError(RuntimeError):
+    pass
+
+
+class Orthanc:
+    """A disposable Orthanc server; a context manager.
+
+    plugin:   path of the plugin's .so file (a file: a folder would load
+              every .so in it, pitfall 9), or None for none.
+    config:   dict merged over the default configuration (top-level keys).
+    orthanc:  the Orthanc executable.
+    verbose:  start Orthanc with --verbose.
+    keep:     keep the folder even on success.
+    """
+
+    def __init__(self, plugin=None, config=None, orthanc=DEFAULT_ORTHANC,
+                 verbose=False, keep=False, start_timeout=60.0,
+                 stop_timeout=30.0):
+        self.plugin = os.path.abspath(plugin) if plugin else None
+        self.extra_config = dict(config or {})
+        self.orthanc = orthanc
+        self.verbose = verbose
+        self.keep = keep
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.folder = None
+        self.log_path = None
+        self.http_port = None
+        self.dicom_port = None
+        self.process = None
+        self.failed = False
+        self._log_file = None
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}))  # never a proxy to loopback
+
+    # -- life cycle ---------------------------------------------------
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def configuration(self):
+        """The configuration written to the folder, as a dict."""
+        cfg = {
+            "Name": "oa-integration",
+            "StorageDirectory": os.path.join(self.folder, "storage"),
+            "IndexDirectory": os.path.join(self.folder, "index"),
+            "HttpPort": self.http_port,
+            "DicomPort": self.dicom_port,
+            "DicomAet": "ORTHANC",
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "HttpDescribeErrors": True,
+            "Plugins": [self.plugin] if self.plugin else [],
+            "LuaScripts": [],
+            "DicomModalities": {},
+            "OrthancPeers": {},
+            "SaveJobs": False,
+            "DeidentifyLogs": True,
+        }
+        cfg.update(self.extra_config)
+        return cfg
+
+    def start(self):
+        if self.plugin and not os.path.isfile(self.plugin):
+            raise OrthancError("plugin not found: %s" % self.plugin)
+        if not os.access(self.orthanc, os.X_OK):
+            raise OrthancError("Orthanc not found: %s" % self.orthanc)
+        self.folder = tempfile.mkdtemp(prefix="oa-orthanc-")
+        self.log_path = os.path.join(self.folder, "orthanc.log")
+        # A port taken between free_port() and Orthanc's bind() makes
+        # Orthanc exit at once: try again with other ports.
+        last_error = None
+        for _ in range(3):
+            self.http_port = free_port()
+            self.dicom_port = free_port()
+            while self.dicom_port == self.http_port:
+                self.dicom_port = free_port()
+            try:
+                self._spawn()
+                self._wait_ready()
+                return self
+            except OrthancError as e:
+                last_error = e
+                self._kill()
+                if self.process is not None and \
+                        "port" not in self.log_tail(20).lower():
+                    break
+        self.failed = True
+        self.print_log_tail()
+        raise last_error
+
+    def _spawn(self):
+        config_path = os.path.join(self.folder, "orthanc.json")
+        with open(config_path, "w") as f:
+            json.dump(self.configuration(), f, indent=2)
+        env = dict(os.environ)
+        env["TCP_NODELAY"] = "1"
+        args = [self.orthanc]
+        if self.verbose:
+            args.append("--verbose")
+        args.append(config_path)
+        self._log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            args, cwd=self.folder, env=env, stdin=subprocess.DEVNULL,
+            stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise OrthancError("Orthanc exited with status %d at start"
+                                   % self.process.returncode)
+            try:
+                status, _, _ = self.request("GET", "/system", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise OrthancError("Orthanc did not answer /system within %.0f s"
+                           % self.start_timeout)
+
+    def _kill(self):
+        """Stop the process by PID: SIGTERM, then SIGKILL."""
+        p = self.process
+        if p is not None and p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+                p.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                sys.stderr.write("Orthanc (pid %d) ignored SIGTERM for %.0f s:"
+                                 " SIGKILL\n" % (p.pid, self.stop_timeout))
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+            except ProcessLookupError:
+                pass
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def stop(self):
+        """Stop Orthanc; returns its exit status (None if never started)."""
+        self._kill()
+        code = self.process.returncode if self.process else None
+        if code not in (None, 0):
+            # A crash at shutdown (the plugin's Finalize) is a failure.
+            self.failed = True
+            sys.stderr.write("Orthanc exited with status %s\n" % code)
+        if self.failed:
+            self.print_log_tail()
+            sys.stderr.write("Orthanc's folder kept: %s\n" % self.folder)
+        elif not self.keep and self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return code
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.failed = True
+        self.stop()
+        return False
+
+    # -- the log ------------------------------------------------------
+
+    def log_text(self):
+        if not self.log_path or not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def log_tail(self, lines=40):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def print_log_tail(self, lines=40):
+        sys.stderr.write("---- last %d lines of %s ----\n%s\n----\n"
+                         % (lines, self.log_path, self.log_tail(lines)))
+
+    # -- HTTP ---------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        """(status, headers as a dict with lower-case names, body bytes).
+
+        HTTP errors are answers, not exceptions; network errors raise
+        OSError.  `body` may be bytes, str or a JSON-able object.
+        """
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            headers = dict(headers or {})
+            headers.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        req = urllib.request.Request(self.url + path, data=body,
+                                     method=method, headers=headers or {})
+        try:
+            with self._opener.open(req, timeout=timeout) as r:
+                return (r.status, _lower(r.headers), r.read())
+        except urllib.error.HTTPError as e:
+            with e:
+                return (e.code, _lower(e.headers), e.read())
+
+    def get_json(self, path):
+        status, _, body = self.request("GET", path)
+        if status != 200:
+            raise OrthancError("GET %s: HTTP %d" % (path, status))
+        return json.loads(body)
+
+
+def _lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class Checks:
+    """Tiny test runner: named checks, a summary line, an exit status.
+
+        checks = Checks()
+        with checks.check("info answers"):
+            assert ...
+        sys.exit(checks.finish())
+    """
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name):
+        return _Check(self, name)
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        sys.stdout.flush()
+        return 0 if self.failed == 0 and self.passed > 0 else 1
+
+
+class _Check:
+    def __init__(self, checks, name):
+        self.checks = checks
+        self.name = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.checks.passed += 1
+            print("PASS %s" % self.name)
+        elif issubclass(exc_type, (AssertionError, OrthancError, OSError,
+                                   ValueError, KeyError, TypeError)):
+            self.checks.failed += 1
+            print("FAIL %s: %s" % (self.name, exc or exc_type.__name__))
+        else:
+            return False
+        sys.stdout.flush()
+        return True
