@@ -1,6 +1,9 @@
 /*
  * oa-anonymize: the plugin's engine on files.
  *
+ *   oa-anonymize --profile P IN... -o OUTDIR anonymize (P: Default, Full,
+ *                                            or a profile FILE.json)
+ *   oa-anonymize --explain --profile P       the effective rule table
  *   oa-anonymize --copy IN... -o OUTDIR      identity round trip
  *   oa-anonymize --check IN...               parse only
  *
@@ -10,8 +13,13 @@
  * `--tsv FILE` writes one line per input: path, status, defects, message.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "anonymizer/anonymizer.h"
 #include "dicom/dicom.h"
 #include "oa_version.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +28,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-typedef enum mode { MODE_NONE, MODE_COPY, MODE_CHECK, MODE_DUMP } mode;
+typedef enum mode {
+    MODE_NONE, MODE_COPY, MODE_CHECK, MODE_DUMP, MODE_ANON, MODE_EXPLAIN
+} mode;
 
 typedef struct options {
     mode mode;
@@ -29,6 +39,11 @@ typedef struct options {
     bool quiet;
     bool stats;
     oa_reader_opts reader;
+    const char *profile;
+    const char *secret;
+    const char *uid_root;
+    oa_anon_identity identity;
+    bool explain;
     char **inputs;
     int n_inputs;
 } options;
@@ -36,7 +51,10 @@ typedef struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: oa-anonymize --copy IN... -o OUTDIR\n"
+            "usage: oa-anonymize --profile Default|Full|FILE.json [--secret S]"
+            " [--new-name N] [--new-id I] IN... -o OUTDIR\n"
+            "       oa-anonymize --explain --profile Default|Full|FILE.json\n"
+            "       oa-anonymize --copy IN... -o OUTDIR\n"
             "       oa-anonymize --check IN...\n"
             "       oa-anonymize --dump IN...   structure only: tags, VRs,"
             " lengths, offsets (no values)\n"
@@ -46,6 +64,14 @@ static void usage(FILE *f)
             " message\n"
             "  --strict           refuse files with repairable defects\n"
             "  --max-depth N      sequence nesting limit (default %u)\n"
+            "  --secret S         site secret keying UIDs and pseudonyms "
+            "(default: $OA_SECRET;\n"
+            "                     without one, a random secret: UIDs differ"
+            " from other runs)\n"
+            "  --new-name N, --new-id I, --new-study-description D\n"
+            "                     new identity (default: generated from the "
+            "secret)\n"
+            "  --uid-root R       root of new UIDs (default 2.25)\n"
             "  --stats            print bytes and MB/s\n"
             "  -q, --quiet        print only failures\n"
             "  --version\n",
@@ -66,6 +92,21 @@ static int parse_args(int argc, char **argv, options *o)
             o->mode = MODE_COPY;
         } else if (strcmp(a, "--check") == 0) {
             o->mode = MODE_CHECK;
+        } else if (strcmp(a, "--profile") == 0 && i + 1 < argc) {
+            o->profile = argv[++i];
+        } else if (strcmp(a, "--explain") == 0) {
+            o->explain = true;
+        } else if (strcmp(a, "--secret") == 0 && i + 1 < argc) {
+            o->secret = argv[++i];
+        } else if (strcmp(a, "--uid-root") == 0 && i + 1 < argc) {
+            o->uid_root = argv[++i];
+        } else if (strcmp(a, "--new-name") == 0 && i + 1 < argc) {
+            o->identity.new_patient_name = argv[++i];
+        } else if (strcmp(a, "--new-id") == 0 && i + 1 < argc) {
+            o->identity.new_patient_id = argv[++i];
+        } else if (strcmp(a, "--new-study-description") == 0 &&
+                   i + 1 < argc) {
+            o->identity.new_study_description = argv[++i];
         } else if (strcmp(a, "--dump") == 0) {
             o->mode = MODE_DUMP;
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) &&
@@ -101,8 +142,13 @@ static int parse_args(int argc, char **argv, options *o)
             o->inputs[o->n_inputs++] = argv[i];
         }
     }
+    if (o->mode == MODE_NONE && o->profile != NULL)
+        o->mode = o->explain ? MODE_EXPLAIN : MODE_ANON;
+    if (o->mode == MODE_EXPLAIN)
+        return 0;
     if (o->mode == MODE_NONE || o->n_inputs == 0 ||
-        (o->mode == MODE_COPY && o->outdir == NULL)) {
+        ((o->mode == MODE_COPY || o->mode == MODE_ANON) &&
+         o->outdir == NULL)) {
         usage(stderr);
         return -1;
     }
@@ -195,11 +241,68 @@ static void tsv_path(FILE *f, const char *s)
         fputc(*s == '\t' || *s == '\n' ? ' ' : *s, f);
 }
 
+/* Default, Full, or a JSON file named after its base name. */
+static oa_status load_profile(const char *arg, oa_profile **out,
+                              oa_error *err)
+{
+    oa_buf text;
+    oa_status rc;
+    char name[65];
+    const char *base;
+    size_t n;
+
+    if (oa_profile_is_builtin_name(arg))
+        return oa_profile_builtin(out, arg, err);
+    oa_buf_init(&text, (size_t)1 << 24);
+    rc = oa_file_read(arg, &text, err);
+    if (rc == OA_OK) {
+        base = base_name(arg);
+        n = strcspn(base, ".");
+        snprintf(name, sizeof(name), "%.*s", (int)(n < 64 ? n : 64), base);
+        rc = oa_profile_parse(out, name, (const char *)oa_buf_data(&text),
+                              text.len, err);
+    }
+    oa_buf_dispose(&text);
+    return rc;
+}
+
+static int explain(const oa_profile *p)
+{
+    oa_rule_row *rows = NULL;
+    size_t count = 0, i;
+    oa_error err;
+    char why[128];
+
+    oa_error_clear(&err);
+    if (oa_rules_explain(&rows, &count, p, &err) != OA_OK) {
+        fprintf(stderr, "oa-anonymize: %s\n", err.msg);
+        return 1;
+    }
+    printf("# profile %s (base %s), PS3.15 %s\n",
+           oa_profile_name(p)[0] ? oa_profile_name(p) : "inline",
+           oa_profile_base_name(oa_profile_get_base(p)), oa_ps315_edition());
+    printf("# tag\tname\taction\treason\n");
+    for (i = 0; i < count; i++) {
+        oa_rule_describe(&rows[i].rule, why, sizeof(why));
+        printf("%s\t%s\t%s\t%s%s%s\n", rows[i].tag,
+               rows[i].keyword && rows[i].keyword[0] ? rows[i].keyword
+                                                     : rows[i].name,
+               oa_action_name(rows[i].rule.action), why,
+               rows[i].creator ? " " : "",
+               rows[i].creator ? rows[i].creator : "");
+    }
+    oa_free(rows);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
     oa_buf in;
     oa_writer *w = NULL;
+    oa_profile *profile = NULL;
+    oa_anonymizer *anon = NULL;
+    int dropped = 0;
     oa_error err;
     FILE *tsv = NULL;
     int i, failed = 0, written = 0;
@@ -220,6 +323,45 @@ int main(int argc, char **argv)
     }
     oa_buf_init(&in, (size_t)1 << 32);
     oa_error_clear(&err);
+    if (o.profile != NULL) {
+        oa_anonymizer_opts ao;
+        uint8_t random_secret[32];
+
+        if (load_profile(o.profile, &profile, &err) != OA_OK) {
+            fprintf(stderr, "oa-anonymize: profile %s: %s\n", o.profile,
+                    err.msg);
+            return 2;
+        }
+        if (o.mode == MODE_EXPLAIN) {
+            int erc = explain(profile);
+            oa_profile_free(profile);
+            free(o.inputs);
+            return erc;
+        }
+        memset(&ao, 0, sizeof(ao));
+        if (o.secret == NULL)
+            o.secret = getenv("OA_SECRET");
+        if (o.secret != NULL && o.secret[0] != '\0') {
+            ao.secret = (const uint8_t *)o.secret;
+            ao.secret_len = strlen(o.secret);
+        } else {
+            if (RAND_bytes(random_secret, sizeof(random_secret)) != 1) {
+                fprintf(stderr, "oa-anonymize: no random source\n");
+                return 2;
+            }
+            fprintf(stderr, "oa-anonymize: no --secret or $OA_SECRET: a "
+                            "random one is used, so UIDs and pseudonyms "
+                            "will not match other runs\n");
+            ao.secret = random_secret;
+            ao.secret_len = sizeof(random_secret);
+        }
+        ao.uid_root = o.uid_root;
+        ao.reader = o.reader;
+        if (oa_anonymizer_new(&anon, profile, &ao, &err) != OA_OK) {
+            fprintf(stderr, "oa-anonymize: %s\n", err.msg);
+            return 2;
+        }
+    }
     if (oa_writer_new(&w, NULL, &err) != OA_OK) {
         fprintf(stderr, "oa-anonymize: %s\n", err.msg);
         return 2;
@@ -239,7 +381,24 @@ int main(int argc, char **argv)
         if (rc == OA_OK) {
             bytes_in += in.len;
             oa_writer_reset(w);
-            if (o.mode == MODE_CHECK || o.mode == MODE_DUMP)
+            if (o.mode == MODE_ANON) {
+                oa_anon_result res;
+                rc = oa_anonymizer_run(anon, &o.identity, oa_buf_data(&in),
+                                       in.len, &res, &err);
+                info.defects = res.defects;
+                out = res.data;
+                out_len = res.len;
+                if (rc == OA_OK && res.dropped) {
+                    dropped++;
+                    if (tsv) {
+                        tsv_path(tsv, path);
+                        fprintf(tsv, "\tdropped\t%u\tdropped by the "
+                                     "profile (SOP class)\n",
+                                info.defects);
+                    }
+                    continue;
+                }
+            } else if (o.mode == MODE_CHECK || o.mode == MODE_DUMP)
                 rc = oa_dicom_parse(oa_buf_data(&in), in.len, &o.reader,
                                     o.mode == MODE_DUMP ? &dump_handler
                                                         : NULL,
@@ -248,7 +407,7 @@ int main(int argc, char **argv)
                 rc = oa_dicom_copy(w, oa_buf_data(&in), in.len, &o.reader,
                                    &out, &out_len, &info, &err);
         }
-        if (rc == OA_OK && o.mode == MODE_COPY) {
+        if (rc == OA_OK && (o.mode == MODE_COPY || o.mode == MODE_ANON)) {
             char dst[4096];
             int n = snprintf(dst, sizeof(dst), "%s/%s", o.outdir,
                              base_name(path));
@@ -280,12 +439,17 @@ int main(int argc, char **argv)
                (unsigned long long)bytes_in, dt,
                dt > 0 ? (double)bytes_in / dt / 1e6 : 0.0);
     }
-    if (!o.quiet)
+    if (!o.quiet && o.mode == MODE_ANON)
+        printf("%d files: %d written, %d dropped, %d refused\n", o.n_inputs,
+               written, dropped, failed);
+    else if (!o.quiet)
         printf("%d files: %d %s, %d refused\n", o.n_inputs, written,
                o.mode == MODE_CHECK ? "read" : "written", failed);
     if (tsv)
         fclose(tsv);
     oa_writer_free(w);
+    oa_anonymizer_free(anon);
+    oa_profile_free(profile);
     oa_buf_dispose(&in);
     free(o.inputs);
     return failed ? 1 : 0;

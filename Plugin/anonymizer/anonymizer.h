@@ -544,6 +544,83 @@ oa_status oa_rules_explain_json(struct cJSON **out, const oa_profile *p,
  *    output (ARCHITECTURE.md).
  */
 
+/* ------------------------------------------------------------------ */
+/* The engine: a handler between the reader and the writer             */
+
+/*
+ * What the caller says about the patient of an instance.  Empty or NULL
+ * names and IDs are generated from the HMAC of the original Patient ID, so
+ * one patient keeps one pseudonym across runs and servers.
+ */
+typedef struct oa_anon_identity {
+    const char *new_patient_name;
+    const char *new_patient_id;
+    const char *new_study_description; /* NULL: per the profile */
+} oa_anon_identity;
+
+/* Fixed-size copies of identifying values, for reports (never logged). */
+#define OA_ANON_VALUE_MAX 129
+typedef struct oa_anon_values {
+    char patient_name[OA_ANON_VALUE_MAX];
+    char patient_id[OA_ANON_VALUE_MAX];
+    char study_uid[OA_ANON_VALUE_MAX];
+    char series_uid[OA_ANON_VALUE_MAX];
+    char sop_uid[OA_ANON_VALUE_MAX];
+    char study_date[OA_ANON_VALUE_MAX];
+    char study_description[OA_ANON_VALUE_MAX];
+} oa_anon_values;
+
+typedef struct oa_anon_result {
+    bool dropped;            /* SC/SR/encapsulated document dropped */
+    const uint8_t *data;     /* the output; borrowed until the next run */
+    size_t len;
+    oa_anon_values original;
+    oa_anon_values anonymized;
+    unsigned defects;        /* reader defects repaired in the input */
+} oa_anon_result;
+
+typedef struct oa_anonymizer oa_anonymizer;
+
+typedef struct oa_anonymizer_opts {
+    const uint8_t *secret;   /* site secret for the HMAC; required */
+    size_t secret_len;
+    const char *uid_root;    /* "2.25" (default): root of new UIDs */
+    oa_reader_opts reader;
+    size_t max_output;       /* writer ceiling; 0 = 4 GiB - 1 */
+} oa_anonymizer_opts;
+
+/*
+ * Create an engine for one thread.  `profile` is borrowed and must outlive
+ * the engine (profiles are immutable and may be shared between engines).
+ * Caller frees with oa_anonymizer_free().
+ */
+oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
+                            const oa_anonymizer_opts *opts, oa_error *err);
+void oa_anonymizer_free(oa_anonymizer *a);
+
+/*
+ * Anonymize one instance (`len` bytes of a Part 10 file or bare dataset).
+ * On success `res` holds the output (borrowed from the engine) or
+ * `dropped`.  The leak check runs on every output: OA_ELEAK, with the tag
+ * where an original identifying value was found (never the value), fails
+ * the instance instead of returning it.
+ */
+oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
+                            const uint8_t *in, size_t len,
+                            oa_anon_result *res, oa_error *err);
+
+/*
+ * The keyed mappings, exposed for reports and tests.  `out` receives a
+ * NUL-terminated string; return 0 on success.
+ */
+int oa_anon_map_uid(const oa_anonymizer *a, const char *uid, size_t len,
+                    char *out, size_t out_size);
+void oa_anon_pseudonym(const oa_anonymizer *a, const char *patient_id,
+                       size_t len, char name[65], char id[65]);
+/* The whole-day date offset of a patient (negative). */
+int oa_anon_date_offset(const oa_anonymizer *a, const char *patient_id,
+                        size_t len);
+
 #ifdef __cplusplus
 }
 #endif
