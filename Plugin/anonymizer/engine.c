@@ -465,7 +465,13 @@ static const creator *find_creator(oa_anonymizer *a, uint32_t tag,
 static oa_action resolve(oa_anonymizer *a, const oa_element *el, oa_rule *r)
 {
     const creator *c = find_creator(a, el->tag, el->depth);
+    uint16_t group = OA_TAG_GROUP(el->tag), element = OA_TAG_ELEMENT(el->tag);
 
+    /* A private creator element is judged by its own value. */
+    if ((group & 1) && element >= 0x0010 && element <= 0x00FF &&
+        el->value != NULL)
+        return oa_rules_resolve(a->profile, el->tag, el->vr,
+                                (const char *)el->value, el->length, r);
     return oa_rules_resolve(a->profile, el->tag, el->vr,
                             c ? (const char *)c->value : NULL,
                             c ? c->len : 0, r);
