@@ -910,6 +910,136 @@ static void test_transfer_syntaxes(void **state)
     assert_null(oa_ts_find("1.2.3", 5));
 }
 
+/* ---------------- regressions from the corpus review ---------------- */
+
+static void test_long_transfer_syntax_uid_is_unknown(void **state)
+{
+    tb t;
+    oa_parse_info info;
+    uint8_t *out;
+    size_t out_len;
+    char uid[90];
+    (void)state;
+    memset(uid, '9', sizeof(uid));
+    memcpy(uid, "1.2.840.10008.1.2.4.", 20);
+    uid[80] = '\0'; /* 80 characters: not a UID */
+    tb_init(&t, true, false);
+    tb_meta(&t, uid, true);
+    tb_str(&t, T(0010, 0010), "PN", "AB");
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               &info, NULL), OA_OK);
+    assert_true(info.defects & OA_DEFECT_NO_META_TS);
+    assert_non_null(memmem(out, 300, TS_EXPLICIT, strlen(TS_EXPLICIT)));
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_encapsulated_pixel_data_must_be_ob_or_ow(void **state)
+{
+    tb t;
+    oa_error err;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_JPEG, true);
+    tb_hdr(&t, T(7FE0, 0010), "OL", OA_UNDEFINED_LENGTH);
+    tb_item(&t, 0);
+    tb_seq_end(&t);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_EPARSE);
+    assert_int_equal(err.tag, T(7FE0, 0010));
+    tb_dispose(&t);
+}
+
+static void test_meta_label_wins_when_the_data_fits_it(void **state)
+{
+    tb t;
+    oa_parse_info info;
+    oa_error err;
+    (void)state;
+    /* implicit VR LE whose first group read big endian looks smaller */
+    tb_init(&t, false, false);
+    tb_meta(&t, TS_IMPLICIT, true);
+    t.explicit_vr = false;
+    tb_str(&t, T(3F03, 0010), NULL, "aaabbbcccdddeeefffggghhhii");
+    assert_int_equal(parse_info_of(&t, false, &info, &err), OA_OK);
+    assert_false(info.defects & OA_DEFECT_TS_MISMATCH);
+    assert_false(info.ts->explicit_vr);
+    tb_dispose(&t);
+}
+
+static void test_dicomdir_is_read_but_not_rewritten(void **state)
+{
+    tb t;
+    uint8_t *out;
+    size_t out_len;
+    oa_error err;
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_uid(&t, T(0008, 0016), "1.2.840.10008.1.3.10");
+    tb_el(&t, T(0004, 1200), "UL", "\0\0\0\0", 4);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, NULL), OA_OK);
+    oa_error_clear(&err);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               NULL, &err), OA_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "DICOMDIR"));
+    tb_dispose(&t);
+}
+
+static void test_mislabelled_encapsulated_data_keeps_its_label(void **state)
+{
+    tb t;
+    uint8_t *out;
+    size_t out_len;
+    oa_parse_info info, again;
+    (void)state;
+    /* labelled JPEG Baseline, written implicit VR with fragments */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_JPEG, true);
+    t.explicit_vr = false;
+    tb_str(&t, T(0010, 0010), NULL, "AB");
+    tb_hdr(&t, T(7FE0, 0010), NULL, OA_UNDEFINED_LENGTH);
+    tb_item(&t, 0);
+    tb_item(&t, 4);
+    tb_raw(&t, "\xFF\xD8\xFF\xD9", 4);
+    tb_seq_end(&t);
+    assert_int_equal(roundtrip(tb_data(&t), tb_len(&t), NULL, &out, &out_len,
+                               &info, NULL), OA_OK);
+    assert_true(info.defects & OA_DEFECT_TS_MISMATCH);
+    assert_int_equal(oa_dicom_parse(out, out_len, NULL, NULL, &again, NULL),
+                     OA_OK);
+    assert_int_equal(again.defects, 0);
+    assert_true(again.ts->explicit_vr);
+    assert_true(again.ts->encapsulated);
+    free(out);
+    tb_dispose(&t);
+}
+
+static void test_no_element_is_refused(void **state)
+{
+    tb t;
+    oa_error err;
+    uint8_t zeros[128] = {0};
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_EPARSE);
+    assert_non_null(strstr(err.msg, "no DICOM element"));
+    /* group lengths alone make no dataset */
+    tb_el(&t, T(0008, 0000), "UL", "\0\0\0\0", 4);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_EPARSE);
+    assert_int_equal(oa_dicom_parse(zeros, 0, NULL, NULL, NULL, &err),
+                     OA_EPARSE);
+    assert_int_equal(oa_dicom_parse(zeros, 1, NULL, NULL, NULL, &err),
+                     OA_EPARSE);
+    tb_dispose(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -950,6 +1080,12 @@ int main(void)
         cmocka_unit_test(test_dictionary),
         cmocka_unit_test(test_dictionary_is_generated_from_reference),
         cmocka_unit_test(test_transfer_syntaxes),
+        cmocka_unit_test(test_long_transfer_syntax_uid_is_unknown),
+        cmocka_unit_test(test_encapsulated_pixel_data_must_be_ob_or_ow),
+        cmocka_unit_test(test_meta_label_wins_when_the_data_fits_it),
+        cmocka_unit_test(test_dicomdir_is_read_but_not_rewritten),
+        cmocka_unit_test(test_mislabelled_encapsulated_data_keeps_its_label),
+        cmocka_unit_test(test_no_element_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

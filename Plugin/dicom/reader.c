@@ -37,6 +37,7 @@ typedef struct reader {
     bool strict;
     unsigned defects;
     unsigned suppress; /* > 0 while inside a skipped sequence */
+    unsigned long elements; /* element headers read */
 } reader;
 
 /* How a dataset scan ended. */
@@ -508,6 +509,8 @@ static oa_status scan_dataset(reader *r, size_t *pos, size_t end, enc e,
             *pos += 8;
             continue;
         }
+        if (OA_TAG_ELEMENT(h.tag) != 0x0000)
+            r->elements++; /* group lengths alone make no dataset */
         el.tag = h.tag;
         el.vr = h.vr;
         el.offset = *pos;
@@ -533,6 +536,11 @@ static oa_status scan_dataset(reader *r, size_t *pos, size_t end, enc e,
             h.vr = OA_VR_UN;
             el.vr = OA_VR_UN;
         }
+        if (el.undefined_length && e.explicit_vr &&
+            h.tag == OA_TAG_PIXEL_DATA && h.vr != OA_VR_OB &&
+            h.vr != OA_VR_OW && h.vr != OA_VR_UN && h.vr != OA_VR_SQ)
+            return fail(r, OA_EPARSE, h.tag, el.offset,
+                        "encapsulated pixel data must be OB or OW");
         if (el.undefined_length || h.vr == OA_VR_SQ) {
             if (el.undefined_length && h.vr != OA_VR_SQ &&
                 h.vr != OA_VR_UN && e.explicit_vr &&
@@ -625,10 +633,8 @@ static bool looks_like_meta(const uint8_t *p, size_t avail)
     return rd16(p, false) == 0x0002 && oa_vr_is_valid(OA_VR_CODE(p[4], p[5]));
 }
 
-/*
- * Could the element at `p` be implicit VR little endian?  Its 32-bit length
- * fits, and the next element's group does not go backwards.
- */
+/* Could the element at `p` be implicit VR little endian: does its 32-bit
+ * length fit? */
 static bool plausible_implicit(const uint8_t *p, size_t avail)
 {
     uint32_t len;
@@ -636,13 +642,28 @@ static bool plausible_implicit(const uint8_t *p, size_t avail)
     if (avail < 8)
         return false;
     len = rd32(p + 4, false);
-    if (len == OA_UNDEFINED_LENGTH)
+    return len == OA_UNDEFINED_LENGTH || len <= avail - 8;
+}
+
+/* Can the first element at `p` be read in encoding `e`? */
+static bool plausible_in(enc e, const uint8_t *p, size_t avail)
+{
+    oa_vr vr;
+    uint32_t len;
+
+    if (avail < 8)
         return true;
-    if (len > avail - 8)
+    if (!e.explicit_vr)
+        return plausible_implicit(p, avail);
+    vr = OA_VR_CODE(p[4], p[5]);
+    if (!oa_vr_is_valid(vr))
         return false;
-    if (avail - 8 - len >= 4 && rd16(p + 8 + len, false) < rd16(p, false))
+    if (!oa_vr_has_long_length(vr))
+        return rd16(p + 6, e.big_endian) <= avail - 8;
+    if (avail < 12)
         return false;
-    return true;
+    len = rd32(p + 8, e.big_endian);
+    return len == OA_UNDEFINED_LENGTH || len <= avail - 12;
 }
 
 /*
@@ -711,6 +732,9 @@ static oa_status parse_meta(reader *r, size_t *pos, oa_parse_info *info)
             info->meta_sop_instance_len = h.length;
             break;
         case OA_TAG_TRANSFER_SYNTAX:
+            /* A UID has at most 64 characters: a longer one is unknown. */
+            if (oa_value_trim(v, h.length) > 64)
+                break;
             info->meta_ts_uid = (const char *)v;
             info->meta_ts_uid_len =
                 (uint32_t)oa_value_trim(v, h.length);
@@ -856,7 +880,9 @@ oa_status oa_dicom_parse(const uint8_t *data, size_t len,
         info->ts_guessed = true;
     } else if (!ts->deflated && len - pos >= 8 &&
                (ts->explicit_vr != guess.explicit_vr ||
-                ts->big_endian != guess.big_endian)) {
+                ts->big_endian != guess.big_endian) &&
+               !plausible_in((enc){ts->explicit_vr, ts->big_endian},
+                             data + pos, len - pos)) {
         /* Policy OA_DEFECT_TS_MISMATCH: the data wins over the label. */
         rc = defect(&r, OA_DEFECT_TS_MISMATCH, OA_TAG_TRANSFER_SYNTAX, pos,
                     "dataset not encoded in the meta's transfer syntax");
@@ -892,6 +918,9 @@ oa_status oa_dicom_parse(const uint8_t *data, size_t len,
             goto out;
     }
     rc = scan_dataset(&r, &pos, r.len, e, 0, &how);
+    if (rc == OA_OK && r.elements == 0)
+        rc = oa_error_at(err, OA_EPARSE, OA_NO_TAG, info->dataset_offset,
+                         "no DICOM element found");
     if (rc != OA_OK)
         goto out;
     info->defects = r.defects;

@@ -172,18 +172,35 @@ static oa_status w_begin(void *user, const oa_parse_info *info, oa_error *err)
 
     clear_output(w);
     w->started = true;
-    w->explicit_vr = ts->explicit_vr;
-    w->big_endian = ts->big_endian;
-    w->deflate = ts->deflated;
-    /* The label: the input's own UID when the data matched it (this keeps
-     * compressed and private syntaxes named as they were), else the
-     * syntax the reader detected. */
-    if (info->meta_ts_uid != NULL && info->meta_ts != NULL &&
-        !info->ts_guessed && info->meta_ts_uid_len <= UID_MAX) {
+    /* A dataset labelled with an encapsulated syntax but written in
+     * another encoding (TS_MISMATCH) is written in the label's encoding:
+     * its pixel data is in fragments, which only the label can describe. */
+    if ((info->defects & OA_DEFECT_TS_MISMATCH) && info->meta_ts != NULL &&
+        info->meta_ts->encapsulated && !info->meta_ts->deflated) {
+        ts = info->meta_ts;
+        w->explicit_vr = true;
+        w->big_endian = false;
+        w->deflate = false;
         memcpy(w->ts_uid, info->meta_ts_uid, info->meta_ts_uid_len);
         w->ts_uid[info->meta_ts_uid_len] = '\0';
     } else {
-        capture_uid(w->ts_uid, (const uint8_t *)ts->uid, strlen(ts->uid));
+        w->explicit_vr = ts->explicit_vr;
+        w->big_endian = ts->big_endian;
+        w->deflate = ts->deflated;
+        /* The label: the input's own UID when the data matched it (this
+         * keeps compressed and private syntaxes named as they were), else
+         * the syntax the reader detected. */
+        if (info->meta_ts_uid != NULL && info->meta_ts != NULL &&
+            !info->ts_guessed && info->meta_ts_uid_len <= UID_MAX) {
+            memcpy(w->ts_uid, info->meta_ts_uid, info->meta_ts_uid_len);
+            w->ts_uid[info->meta_ts_uid_len] = '\0';
+        } else if (ts->uid != NULL) {
+            capture_uid(w->ts_uid, (const uint8_t *)ts->uid,
+                        strlen(ts->uid));
+        } else {
+            return oa_error_set(err, OA_EUNSUPPORTED,
+                                "transfer syntax cannot be named");
+        }
     }
     if (!w->media_override) {
         if (info->meta_sop_class != NULL)
@@ -245,7 +262,10 @@ static oa_status w_sequence_begin(void *user, const oa_element *el,
     bool explicit_vr, be;
 
     cur_enc(w, &explicit_vr, &be);
-    if (vr != OA_VR_UN && vr != OA_VR_OB && vr != OA_VR_OW)
+    if (el->tag == OA_TAG_PIXEL_DATA && el->vr != OA_VR_SQ &&
+        vr != OA_VR_UN && vr != OA_VR_OW)
+        vr = OA_VR_OB; /* encapsulated pixel data */
+    else if (vr != OA_VR_UN && vr != OA_VR_OB && vr != OA_VR_OW)
         vr = OA_VR_SQ;
     rc = put_header(w, el->tag, vr,
                     el->undefined_length ? OA_UNDEFINED_LENGTH : 0,
@@ -514,6 +534,10 @@ oa_status oa_writer_finish(oa_writer *w, const uint8_t **out, size_t *len,
 
     if (!w->started)
         return oa_error_set(err, OA_EINVAL, "nothing was written");
+    if (strcmp(w->sop_class, "1.2.840.10008.1.3.10") == 0)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "a DICOMDIR cannot be rewritten: its record "
+                            "offsets would no longer point at its records");
     if (w->depth != 0)
         return oa_error_set(err, OA_EINVAL, "dataset ends inside a sequence");
     if (w->deflate) {

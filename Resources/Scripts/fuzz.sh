@@ -36,7 +36,7 @@ if [ $# -gt 0 ] && [ "$1" = "--" ]; then
     shift
 fi
 case $seconds in
-    ''|*[!0-9]*) echo "usage: $0 [SECONDS] [-- LIBFUZZER_ARGS...]" >&2
+    ''|*[!0-9]*|0) echo "usage: $0 [SECONDS] [-- LIBFUZZER_ARGS...]" >&2
                  exit 2 ;;
 esac
 
@@ -103,8 +103,9 @@ echo "fuzz.sh: ran $((end - start))s, ${execs:-?} executions," \
 
 found=$(find "$run/artifacts" -type f | wc -l)
 if [ "$found" -gt 0 ]; then
-    echo "fuzz.sh: $found input(s) in $run/artifacts:" >&2
-    ls -l "$run/artifacts" >&2
+    echo "fuzz.sh: $found input(s) in $run/artifacts, e.g.:" >&2
+    find "$run/artifacts" -type f -printf '  %s bytes  %p\n' | sort -n |
+        head -n 10 >&2
     grep -m 5 -E '^(==[0-9]+==ERROR|SUMMARY|.*deadly signal)' "$run/fuzz.log" \
         >&2 || true
     exit 1

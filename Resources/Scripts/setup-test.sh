@@ -36,10 +36,10 @@ oa_say "build-asan: clang-14, AddressSanitizer + UBSan, -Werror"
 CC=clang-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DOA_WERROR=ON -DOA_SANITIZE=address,undefined -DOA_BUILD_PLUGIN=OFF
 cmake --build build-asan -j "$JOBS"
-oa_say "build-asan: ctest (unit, fuzz)"
+oa_say "build-asan: ctest (unit, fuzz, corpus)"
 (cd build-asan &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz')
+    ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz|corpus')
 
 oa_say "All tests passed ($((SECONDS - START)) s)"

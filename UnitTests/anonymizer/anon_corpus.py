@@ -1,0 +1,459 @@
+#!/usr/bin/python3
+"""Corpus anonymization proof: every file of the shared corpus that the
+reader accepts, anonymized with the built-in profiles, gives valid DICOM
+holding none of the original identifying values.
+
+    /usr/bin/python3 anon_corpus.py --tool build/oa-anonymize \
+        --corpus ../shared/corpus [--jobs 2] [--workdir DIR] [--show-values]
+
+Steps:
+
+  1. `oa-anonymize --check` over every corpus file (INDEX.tsv, plus any file
+     on disk it misses): the accepted ones ("ok") are the subject.
+  2. One batch per profile: `oa-anonymize --profile P --secret S --tsv T
+     IN... -o OUT` for Default, Full and "FullKeepSC" (a FILE.json profile
+     {"Base": "Full", "SecondaryCapturesAndReports": "keep"}, so that the
+     secondary captures and reports that the built-ins drop are proven
+     too).  A crash, hang, sanitizer report or exit status other than 0/1
+     fails the whole test.
+  3. For every input and profile, by the TSV status:
+       ok        the output exists, and
+                 - it is not a capture or report class the profile drops;
+                 - dcmtk's dcmdump parses it (if dcmdump cannot parse the
+                   input either, this is noted, not failed);
+                 - pydicom reads it (no force);
+                 - (0012,0062) PatientIdentityRemoved is YES, (0012,0063)
+                   is present, (0012,0064) holds 113100 first, (0028,0303)
+                   is UNMODIFIED (Dates keep: Default) or REMOVED (Full);
+                 - PatientBirthDate, if present, is empty or 19000101;
+                 - no original identifying value is found in any element
+                   value outside pixel data (and OB/OW/UN values over 64
+                   KiB), meta group and every sequence depth included:
+                   every component (split on ^ = \\) of every PN value,
+                   PatientID, OtherPatientIDs, IssuerOfPatientID,
+                   PatientBirthDate, AccessionNumber, InstitutionName,
+                   InstitutionAddress, physicians' and operators' names,
+                   PatientAddress, PatientTelephoneNumbers, collected from
+                   the input at every depth; values of 4 bytes or more,
+                   compared case-sensitively as bytes; a numeric value only
+                   counts where no digit touches it (generated 2.25 UIDs
+                   are long runs of digits).  Under Default (dates kept) a
+                   birth date that is also the input's value of the same
+                   date attribute is a kept date, not a leak;
+                 - private tags: none under Full; under Default only the
+                   safe private attributes of Table E.3.10-1 (matched on
+                   group, element in block and creator) and their
+                   creators.
+       dropped   the input is a Secondary Capture, SR or encapsulated
+                 document and the profile drops them; no output.
+       identifying data left in output
+                 the engine's leak check refused it: no output, and the
+                 message names a tag.  Counted as "leak-refused" (the
+                 safety net worked), listed with its tag.
+       other     a failure: the reader accepted the file.
+
+Prints per profile: anonymized / dropped / leak-refused / failed, the
+failures (paths, tags, kinds of value; never values unless --show-values),
+and a final line "N passed, M failed" (one case per input and profile).
+Exit status 0 only if nothing failed.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import anon_common as ac  # noqa: E402
+
+SECRET = "oa-corpus-proof-secret"
+
+# name -> (--profile argument or JSON object, private policy, dates kept,
+#          drops captures and reports)
+PROFILES = {
+    "Default": ("Default", "safe", True, True),
+    "Full": ("Full", "clear", False, True),
+    "FullKeepSC": ({"Base": "Full", "SecondaryCapturesAndReports": "keep"},
+                   "clear", False, False),
+}
+
+CAPTURE_OR_REPORT = re.compile(
+    r"^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(7(\.[1-4])?|88\.\d+|104\.\d+)$")
+
+TAG_IN_MESSAGE = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
+
+
+def corpus_files(corpus):
+    listed = []
+    index = os.path.join(corpus, "INDEX.tsv")
+    if os.path.exists(index):
+        with open(index, encoding="utf-8") as f:
+            next(f, None)
+            for line in f:
+                rel = line.split("\t", 1)[0].strip()
+                if rel:
+                    listed.append(rel)
+    on_disk = set()
+    for root, _dirs, names in os.walk(corpus):
+        for n in names:
+            rel = os.path.relpath(os.path.join(root, n), corpus)
+            if rel != "INDEX.tsv":
+                on_disk.add(rel)
+    files = [r for r in listed if r in on_disk]
+    files += sorted(on_disk - set(listed))
+    return files
+
+
+def dcmdump_ok(path):
+    try:
+        p = subprocess.run(["dcmdump", "-q", path], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=120)
+    except subprocess.TimeoutExpired:
+        return False, "dcmdump timed out"
+    err = p.stderr.decode("utf-8", "replace")
+    if p.returncode != 0 or re.search(r"^E: ", err, re.M):
+        first = next((l for l in err.splitlines() if l.startswith("E:")),
+                     "exit %d" % p.returncode)
+        return False, first[:200]
+    return True, ""
+
+
+DCMDUMP_LINE = re.compile(
+    r"^\s*\(([0-9a-f]{4}),([0-9a-f]{4})\) ([A-Z]{2}) \[(.*)\]\s+#", re.I)
+
+
+def idents_from_dcmdump(path):
+    """Fallback when pydicom cannot read an input: identifying values from
+    dcmdump's text."""
+    found = {}
+    for tag, vr, value in dcmdump_values(path):
+        if vr == "PN":
+            for c in re.split(rb"[\^=\\]", value):
+                c = c.strip()
+                if len(c) >= ac.MIN_LEN:
+                    found.setdefault(c, ac.Ident(c, tag, "name component"))
+        elif tag in ac.IDENTIFYING_BY_TAG:
+            for v in value.split(b"\\"):
+                v = v.strip()
+                if len(v) >= ac.MIN_LEN and v != ac.BIRTH_DATE_CLEARED:
+                    found.setdefault(v, ac.Ident(v, tag, "value"))
+    return found
+
+
+def dcmdump_values(path):
+    """Yield (tag, VR, value bytes) from dcmdump's text (every depth)."""
+    p = subprocess.run(["dcmdump", "-q", "+L", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       timeout=120)
+    for line in p.stdout.decode("latin-1").splitlines():
+        m = DCMDUMP_LINE.match(line)
+        if m:
+            tag = (int(m.group(1), 16) << 16) | int(m.group(2), 16)
+            yield tag, m.group(3), m.group(4).encode("latin-1")
+
+
+def leaks_in_dcmdump(path, idents):
+    names = [i for i in idents.values() if i.kind == "name component"]
+    others = [i for i in idents.values() if i.kind != "name component"]
+    for tag, vr, value in dcmdump_values(path):
+        if tag in ac.PIXEL_TAGS:
+            continue
+        look = others if ac.is_vocabulary(tag, vr) else others + names
+        for ident in ac.find_hits(value, look):
+            yield tag, ident
+
+
+def sop_class_of(ds):
+    for holder in (ds, getattr(ds, "file_meta", None)):
+        if holder is None:
+            continue
+        for kw in ("SOPClassUID", "MediaStorageSOPClassUID"):
+            tag = pydicom_tag(kw)
+            if tag in holder._dict:
+                v = ac.uid_text(ac.raw_value(holder, tag))
+                if v:
+                    return v
+    return ""
+
+
+def pydicom_tag(kw):
+    from pydicom.datadict import tag_for_keyword
+    return tag_for_keyword(kw)
+
+
+def check_markers(out, dates_kept):
+    errs = []
+    v = ac.value_at(out, (), 0x00120062)
+    if v != b"YES":
+        errs.append("PatientIdentityRemoved (0012,0062) is %s, not YES"
+                    % ("absent" if v is None else "another value"))
+    v = ac.value_at(out, (), 0x00120063)
+    if not v:
+        errs.append("DeidentificationMethod (0012,0063) absent or empty")
+    seq = out.get("DeidentificationMethodCodeSequence")
+    codes = [str(it.get("CodeValue", "")) for it in (seq or [])]
+    if not codes or codes[0] != "113100":
+        errs.append("DeidentificationMethodCodeSequence (0012,0064) does not"
+                    " start with 113100")
+    v = ac.value_at(out, (), 0x00280303)
+    want = b"UNMODIFIED" if dates_kept else b"REMOVED"
+    if v != want:
+        errs.append("LongitudinalTemporalInformationModified (0028,0303) is"
+                    " %s, expected %s" % ("absent" if v is None else
+                                          repr(v.decode("latin-1")),
+                                          want.decode()))
+    v = ac.value_at(out, (), 0x00100030)
+    if v not in (None, b"", ac.BIRTH_DATE_CLEARED):
+        errs.append("PatientBirthDate (0010,0030) neither empty nor"
+                    " 19000101")
+    return errs
+
+
+def verify_file(job):
+    """Check the outputs of one input under every profile.  Returns
+    {profile: (class, [failures], [notes])}."""
+    (rel, src, outputs, safe, show_values) = job
+    results = {}
+    notes_in = []
+    ds_in = None
+    try:
+        ds_in = ac.read(src, force=True)
+        list(ac.walk(ds_in))   # fully parsable?
+    except Exception as e:  # noqa: BLE001 (pydicom raises anything)
+        ds_in = None
+        notes_in.append("pydicom cannot read the input (%s): identifying"
+                        " values taken from dcmdump" % type(e).__name__)
+    if ds_in is not None:
+        sop_class = sop_class_of(ds_in)
+        idents_all = ac.identifying_values(ds_in)
+    else:
+        sop_class = ""
+        idents_all = idents_from_dcmdump(src)
+    expect_drop = CAPTURE_OR_REPORT.match(sop_class) is not None
+    input_dcmdump = None
+
+    for name, (status, message, out_path) in outputs.items():
+        _arg, private_policy, dates_kept, drops = PROFILES[name]
+        fails, notes = [], list(notes_in)
+        exists = out_path is not None and os.path.exists(out_path)
+        if status is None:
+            results[name] = ("failed", ["no TSV line"], notes)
+            continue
+        if status != ac.STATUS_OK:
+            if exists:
+                fails.append("status %r but an output was written" % status)
+            if status == ac.STATUS_DROPPED:
+                if not (drops and expect_drop):
+                    fails.append("dropped, but SOP class %s is not a capture"
+                                 " or report the profile drops"
+                                 % (sop_class or "(none)"))
+                results[name] = ("failed" if fails else "dropped", fails,
+                                 notes)
+            elif status == ac.STATUS_LEAK:
+                if not TAG_IN_MESSAGE.search(message):
+                    fails.append("leak refusal does not name a tag: %r"
+                                 % message[:200])
+                notes.append("leak-refused: %s" % message[:200])
+                results[name] = ("failed" if fails else "leak-refused",
+                                 fails, notes)
+            else:
+                fails.append("%s: %s" % (status, message[:300]))
+                results[name] = ("failed", fails, notes)
+            continue
+
+        # status ok
+        if not exists:
+            results[name] = ("failed", ["status ok but no output"], notes)
+            continue
+        if drops and expect_drop:
+            fails.append("written, but SOP class %s must be dropped"
+                         % sop_class)
+        ok, why = dcmdump_ok(out_path)
+        if not ok:
+            if input_dcmdump is None:
+                input_dcmdump = dcmdump_ok(src)[0]
+            if input_dcmdump:
+                fails.append("dcmdump cannot parse the output: %s" % why)
+            else:
+                notes.append("dcmdump reads neither input nor output")
+        try:
+            out = ac.read(out_path)
+            list(ac.walk(out))
+        except Exception as e:  # noqa: BLE001
+            why = "%s: %s" % (type(e).__name__, str(e)[:150])
+            if sop_class == "1.2.840.10008.1.3.10" and \
+                    isinstance(e, KeyError):
+                why += " (DICOMDIR record offsets do not point at records)"
+            if ds_in is not None:
+                fails.append("pydicom cannot read the output: %s" % why)
+                results[name] = ("failed", fails, notes)
+                continue
+            # pydicom cannot read the input either: dcmdump's text instead
+            notes.append("pydicom reads neither input nor output (%s):"
+                         " leak check on dcmdump's text" % why)
+            for tag, ident in leaks_in_dcmdump(out_path, idents_all):
+                fails.append("identifying value left: %s in %s"
+                             % (ident.describe(), ac.tag_str(tag)))
+            results[name] = ("failed" if fails else "anonymized", fails,
+                             notes)
+            continue
+        fails += check_markers(out, dates_kept)
+
+        def exempt(path, tag, value, ident, _in=ds_in, _dk=dates_kept):
+            # A kept date that happens to equal the birth date.
+            if not _dk or ident.tag != 0x00100030 or tag == 0x00100030 \
+                    or _in is None:
+                return False
+            return ac.value_at(_in, path, tag) == ac.strip_value(value)
+
+        for where, tag, ident in ac.leaks(out, idents_all, exempt):
+            msg = "identifying value left: %s in %s %s" % (
+                ident.describe(), ac.tag_str(tag), where)
+            if show_values:
+                msg += " [%r]" % ident.value
+            fails.append(msg)
+        fails += ac.private_violations(out, private_policy, safe)
+        results[name] = ("failed" if fails else "anonymized", fails, notes)
+    return rel, results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tool", required=True, help="oa-anonymize")
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--secret", default=SECRET)
+    ap.add_argument("--profiles", default=",".join(PROFILES),
+                    help="comma-separated subset of %s" % ",".join(PROFILES))
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--workdir", help="keep the work here (emptied first)")
+    ap.add_argument("--show-values", action="store_true",
+                    help="print identifying values in failures (debug)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="only the first N accepted files (debug)")
+    args = ap.parse_args()
+    ac.require_programs("dcmdump")
+    t0 = time.time()
+    tool = os.path.abspath(args.tool)
+    corpus = os.path.abspath(args.corpus)
+    profiles = [p for p in args.profiles.split(",") if p]
+    for p in profiles:
+        if p not in PROFILES:
+            ap.error("unknown profile %s" % p)
+
+    if not ac.tool_supports_profiles(tool):
+        print("oa-anonymize has no --profile/--explain yet: cannot run")
+        print("0 passed, 1 failed")
+        return 1
+
+    if args.workdir:
+        work = os.path.abspath(args.workdir)
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+    else:
+        work = tempfile.mkdtemp(prefix="oa-anon-corpus-")
+
+    fatal = []
+    files = corpus_files(corpus)
+    links = ac.link_inputs([os.path.join(corpus, r) for r in files],
+                           os.path.join(work, "in"))
+    link_of = {r: os.path.relpath(links[os.path.join(corpus, r)], work)
+               for r in files}
+
+    # 1. What the reader accepts.
+    run = ac.run_tool([tool, "--check", "-q", "--tsv", "check.tsv",
+                       *[link_of[r] for r in files]], args.timeout, cwd=work)
+    if run.problem():
+        fatal.append("--check: %s" % run.problem())
+    check = ac.read_tsv(os.path.join(work, "check.tsv"))
+    accepted = [r for r in files
+                if check.get(link_of[r], ("",))[0] == ac.STATUS_OK]
+    if args.limit:
+        accepted = accepted[:args.limit]
+    print("%d corpus files, %d accepted by the reader"
+          % (len(files), len(accepted)))
+
+    # 2. One batch per profile, in parallel.
+    runs = {}
+    os.makedirs(os.path.join(work, "out"), exist_ok=True)
+
+    def anonymize(name):
+        arg = PROFILES[name][0]
+        if isinstance(arg, dict):
+            arg = os.path.join(work, name + ".json")
+            with open(arg, "w") as f:
+                json.dump(PROFILES[name][0], f)
+        return name, ac.run_tool(
+            [tool, "--profile", arg, "--secret", args.secret, "-q",
+             "--tsv", name + ".tsv", "-o", os.path.join("out", name),
+             *[link_of[r] for r in accepted]], args.timeout, cwd=work)
+
+    with concurrent.futures.ThreadPoolExecutor(len(profiles)) as pool:
+        for name, r in pool.map(anonymize, profiles):
+            runs[name] = r
+            if r.problem():
+                fatal.append("--profile %s: %s" % (name, r.problem()))
+    tsv = {name: ac.read_tsv(os.path.join(work, name + ".tsv"))
+           for name in profiles}
+    t_tool = time.time() - t0
+
+    # 3. Verify, one input per task.
+    safe = ac.load_safe_private()
+    jobs = []
+    for r in accepted:
+        outputs = {}
+        for name in profiles:
+            row = tsv[name].get(link_of[r])
+            out = os.path.join(work, "out", name,
+                               os.path.basename(link_of[r]))
+            outputs[name] = (row[0], row[1], out) if row else \
+                (None, "", out)
+        jobs.append((r, os.path.join(corpus, r), outputs, safe,
+                     args.show_values))
+    results = {}
+    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        for rel, res in pool.map(verify_file, jobs, chunksize=4):
+            results[rel] = res
+
+    # 4. Report.
+    passed = failed = 0
+    for name in profiles:
+        counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
+                  "failed": 0}
+        print("\n== %s" % name)
+        for rel in accepted:
+            cls, fails, notes = results[rel][name]
+            counts[cls] += 1
+            if fails:
+                failed += 1
+                print("FAIL %s" % rel)
+                for f in fails[:12]:
+                    print("     %s" % f)
+                if len(fails) > 12:
+                    print("     ... and %d more" % (len(fails) - 12))
+            else:
+                passed += 1
+            for n in notes:
+                if cls == "leak-refused" or "dcmdump" in n:
+                    print("note %s: %s" % (rel, n))
+        print("%s: %d anonymized / %d dropped / %d leak-refused / %d failed"
+              % (name, counts["anonymized"], counts["dropped"],
+                 counts["leak-refused"], counts["failed"]))
+    for f in fatal:
+        failed += 1
+        print("FATAL %s" % f)
+    print("\ntool %.1f s, total %.1f s; work folder %s"
+          % (t_tool, time.time() - t0, work))
+    if not args.workdir and not failed:
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
