@@ -5,16 +5,10 @@
  */
 #include "rest_int.h"
 
+#include "../anonymizer/anonymizer.h"
 #include "../dicom/dicom.h"
 
 #include <oa_version.h>
-
-/*
- * Edition of PS3.15 Table E.1-1 the rules are generated from
- * (shared/reference/ps315_table_e1_1.json).  To be taken from the
- * anonymizer's generated rule table once it exists.
- */
-#define OA_PS315_EDITION "2026d"
 
 oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err)
@@ -28,7 +22,7 @@ oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
     if (info == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory (info)");
     if (cJSON_AddStringToObject(info, "Version", OA_VERSION) == NULL ||
-        cJSON_AddStringToObject(info, "PS315Edition", OA_PS315_EDITION) ==
+        cJSON_AddStringToObject(info, "PS315Edition", oa_ps315_edition()) ==
             NULL ||
         cJSON_AddStringToObject(info, "DictionaryEdition",
                                 oa_dict_edition) == NULL) {
