@@ -1017,6 +1017,30 @@ static void test_mislabelled_encapsulated_data_keeps_its_label(void **state)
     tb_dispose(&t);
 }
 
+static void test_meta_ends_at_its_group_length(void **state)
+{
+    tb t;
+    recorder r;
+    oa_parse_info info;
+    (void)state;
+    /* a big endian dataset whose first tag, (0200,1000), reads as group
+     * 0002 in little endian: the meta's group length must end the meta */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_BIG, true);
+    t.big_endian = true;
+    tb_str(&t, T(0200, 1000), "LO", "AB");
+    tb_str(&t, T(0010, 0010), "PN", "CD");
+    assert_roundtrip_identical(&t, TS_BIG);
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), &info, NULL),
+                     OA_OK);
+    assert_non_null(strstr(oa_buf_cstr(&r.trace), "0 (0200,1000) LO 2\n"));
+    assert_int_equal(info.defects, 0);
+    recorder_dispose(&r);
+    tb_dispose(&t);
+}
+
 static void test_no_element_is_refused(void **state)
 {
     tb t;
@@ -1085,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_meta_label_wins_when_the_data_fits_it),
         cmocka_unit_test(test_dicomdir_is_read_but_not_rewritten),
         cmocka_unit_test(test_mislabelled_encapsulated_data_keeps_its_label),
+        cmocka_unit_test(test_meta_ends_at_its_group_length),
         cmocka_unit_test(test_no_element_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

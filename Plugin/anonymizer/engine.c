@@ -15,7 +15,7 @@
  *     tag, never the value.
  *
  * Keyed pseudonyms: new UIDs are <root>.<decimal of 128 bits of
- * HMAC-SHA256(secret, "uid:" + UID)>; the generated name and ID and the
+ * HMAC-SHA256(secret, UID)>; the generated name and ID and the
  * date offset are HMACs of the original Patient ID.  The same input and
  * secret give the same output on any server, with no lookup table.
  *
@@ -47,10 +47,13 @@ typedef struct creator {
 } creator;
 
 /* State of one dataset or item. */
+/* What a sequence's own action asks of the values inside it. */
+enum { SEQ_PLAIN = 0, SEQ_CLEAN = 1, SEQ_DUMMY = 2 };
+
 typedef struct level {
     creator creators[MAX_CREATORS];
     unsigned n_creators;
-    bool dummy_all;      /* inside a sequence whose action is D */
+    unsigned mode;       /* SEQ_*: inside a sequence whose action is C/D */
 } level;
 
 typedef struct needle {
@@ -99,7 +102,7 @@ struct oa_anonymizer {
     char new_id[OA_ANON_VALUE_MAX];
     int date_offset;
     bool inserted[INS_COUNT];
-    unsigned seq_depth_dummy[OA_READER_DEFAULT_MAX_DEPTH + 2];
+    unsigned seq_mode[OA_READER_DEFAULT_MAX_DEPTH + 2];
     level *levels;
     unsigned n_levels;
     unsigned skip_leak_depth;   /* leak pass: inside our own sequence */
@@ -120,7 +123,9 @@ static void hmac(const oa_anonymizer *a, const char *domain, const void *data,
     uint8_t msg[600];
     size_t dl = strlen(domain);
 
-    /* Domain separation: "uid:", "patient:", "date:" never collide. */
+    /* Domain separation: UIDs (no prefix: HMAC-SHA256(secret, UID), the
+     * documented contract), "patient:" and "date:" never collide, since a
+     * UID holds only digits and dots. */
     if (dl + len > sizeof(msg))
         len = sizeof(msg) - dl;
     memcpy(msg, domain, dl);
@@ -171,7 +176,7 @@ int oa_anon_map_uid(const oa_anonymizer *a, const char *uid, size_t len,
         out[len] = '\0';
         return 0;
     }
-    hmac(a, "uid:", uid, len, mac);
+    hmac(a, "", uid, len, mac);
     if (root + 2 > out_size)
         return -1;
     memcpy(out, a->uid_root, root);
@@ -738,6 +743,37 @@ static bool looks_like_uid(const uint8_t *v, size_t n)
     return dots >= 2 && v[0] != '.' && v[n - 1] != '.';
 }
 
+/*
+ * Inside a sequence whose action is D or C, the values that its own rule
+ * keeps are replaced or cleaned too, except those that give the content
+ * its structure: code strings (an SR's Value Type and Relationship Type),
+ * UIDs (remapped anyway), tags, binary numbers and the parts of codes, so
+ * that an SR tree or a code sequence stays valid.
+ */
+static bool is_structural(const oa_element *el)
+{
+    switch (el->tag) {
+    case OA_TAG(0x0008, 0x0100): /* Code Value */
+    case OA_TAG(0x0008, 0x0102): /* Coding Scheme Designator */
+    case OA_TAG(0x0008, 0x0103): /* Coding Scheme Version */
+    case OA_TAG(0x0008, 0x0104): /* Code Meaning */
+    case OA_TAG(0x0008, 0x0105): /* Mapping Resource */
+    case OA_TAG(0x0008, 0x0119): /* Long Code Value */
+    case OA_TAG(0x0008, 0x0120): /* URN Code Value */
+        return true;
+    default:
+        break;
+    }
+    switch (el->vr) {
+    case OA_VR_CS: case OA_VR_UI: case OA_VR_AT: case OA_VR_US:
+    case OA_VR_SS: case OA_VR_UL: case OA_VR_SL: case OA_VR_FL:
+    case OA_VR_FD: case OA_VR_SV: case OA_VR_UV: case OA_VR_IS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* The rewrite handler                                                  */
 
@@ -761,8 +797,9 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
     if ((group & 1) && element >= 0x0010 && element <= 0x00FF)
         remember_creator(a, el);
     act = resolve(a, el, &rule);
-    if (lv != NULL && lv->dummy_all && act != OA_ACTION_REMOVE)
-        act = OA_ACTION_DUMMY;
+    if (lv != NULL && lv->mode != SEQ_PLAIN && act == OA_ACTION_KEEP &&
+        !is_structural(el))
+        act = lv->mode == SEQ_DUMMY ? OA_ACTION_DUMMY : OA_ACTION_CLEAN;
     if (act != OA_ACTION_KEEP && is_identifying(el->tag, el->vr))
         collect_needles(a, el);
 
@@ -876,7 +913,7 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
     oa_action act;
     oa_status rc;
     level *lv = cur_level(a, el->depth);
-    bool dummy = lv != NULL && lv->dummy_all;
+    unsigned mode = lv != NULL ? lv->mode : SEQ_PLAIN;
     int ins;
 
     if (el->depth == 0) {
@@ -900,8 +937,7 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
         act = resolve(a, el, &rule);
     if (act == OA_ACTION_REMOVE)
         return OA_SKIP;
-    if (el->depth + 1 >= sizeof(a->seq_depth_dummy) /
-                             sizeof(a->seq_depth_dummy[0]))
+    if (el->depth + 1 >= sizeof(a->seq_mode) / sizeof(a->seq_mode[0]))
         return oa_error_at(err, OA_ELIMIT, el->tag, el->offset,
                            "nesting deeper than the engine's limit");
     rc = a->wh->sequence_begin(a->wh->user, el, err);
@@ -911,9 +947,14 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
         rc = a->wh->sequence_end(a->wh->user, err);
         return rc == OA_OK ? OA_SKIP : rc;
     }
-    /* D on a sequence keeps its items with dummy values inside; K, C, U
-     * and the rest descend and apply the rules there. */
-    a->seq_depth_dummy[el->depth] = dummy || act == OA_ACTION_DUMMY;
+    /* D on a sequence keeps its items with dummy values inside, C cleans
+     * the free text inside (see is_structural); K, U and the rest descend
+     * and apply the rules there.  A nested sequence keeps the stronger. */
+    if (act == OA_ACTION_DUMMY)
+        mode = SEQ_DUMMY;
+    else if (act == OA_ACTION_CLEAN && mode == SEQ_PLAIN)
+        mode = SEQ_CLEAN;
+    a->seq_mode[el->depth] = mode;
     return OA_OK;
 }
 
@@ -924,8 +965,7 @@ static oa_status on_item_begin(void *user, const oa_item *it, oa_error *err)
 
     if (lv != NULL) {
         lv->n_creators = 0;
-        lv->dummy_all = it->depth >= 1 &&
-                        a->seq_depth_dummy[it->depth - 1] != 0;
+        lv->mode = it->depth >= 1 ? a->seq_mode[it->depth - 1] : SEQ_PLAIN;
     }
     return a->wh->item_begin(a->wh->user, it, err);
 }
@@ -1179,7 +1219,7 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     a->n_needles = 0;
     a->arena_used = 0;
     memset(a->inserted, 0, sizeof(a->inserted));
-    memset(a->seq_depth_dummy, 0, sizeof(a->seq_depth_dummy));
+    memset(a->seq_mode, 0, sizeof(a->seq_mode));
     memset(a->levels, 0, a->n_levels * sizeof(level));
     a->skip_leak_depth = 0;
 

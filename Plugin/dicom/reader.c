@@ -509,8 +509,11 @@ static oa_status scan_dataset(reader *r, size_t *pos, size_t end, enc e,
             *pos += 8;
             continue;
         }
-        if (OA_TAG_ELEMENT(h.tag) != 0x0000)
-            r->elements++; /* group lengths alone make no dataset */
+        /* Group lengths and misplaced meta elements alone make no
+         * dataset: the writer drops both. */
+        if (OA_TAG_ELEMENT(h.tag) != 0x0000 &&
+            !(depth == 0 && OA_TAG_GROUP(h.tag) == 0x0002))
+            r->elements++;
         el.tag = h.tag;
         el.vr = h.vr;
         el.offset = *pos;
@@ -695,9 +698,10 @@ static const oa_ts *ts_for(enc e)
 
 /*
  * Parse the meta group at `pos` (explicit VR little endian, always).
- * Policy OA_DEFECT_NO_META_LENGTH / META_WRONG_LENGTH: the meta group is
- * every element of group 0002 at its start, whatever (0002,0000) says
- * (DCMTK's dcmIgnoreFileMetaInformationGroupLength).
+ * It ends where (0002,0000) says when that falls on an element boundary.
+ * Policy OA_DEFECT_NO_META_LENGTH / META_WRONG_LENGTH: otherwise the meta
+ * group is every element of group 0002 at its start (DCMTK's
+ * dcmIgnoreFileMetaInformationGroupLength).
  */
 static oa_status parse_meta(reader *r, size_t *pos, oa_parse_info *info)
 {
@@ -710,6 +714,11 @@ static oa_status parse_meta(reader *r, size_t *pos, oa_parse_info *info)
 
     while (*pos < r->len && r->len - *pos >= 8 &&
            rd16(r->data + *pos, false) == 0x0002) {
+        /* A group length that lands here ends the meta group: what
+         * follows is the dataset, even if its first bytes read as group
+         * 0002 (a big endian dataset starting with group 0200). */
+        if (declared >= 0 && *pos - start == (size_t)declared + 12)
+            break;
         rc = read_header(r, *pos, r->len, e, &h);
         if (rc != OA_OK)
             return rc;

@@ -194,10 +194,12 @@ echo
 echo "identity: $(mbs "$t_copy") MB/s ($t_copy s wall, $u_copy s user," \
      "$s_copy s sys) [$(verdict "$(mbs "$t_copy") >= 1000")]"
 echo "dcmodify: $(mbs "$t_dcm") MB/s ($t_dcm s wall); identity is" \
-     "${speedup}x its speed [$(verdict "$t_copy < $t_dcm")]"
+     "${speedup}x its speed (CPU time: $(calc \
+     "($u_dcm + $s_dcm) / ($u_copy + $s_copy)")x) [$(verdict "$t_copy < $t_dcm")]"
 if [ -n "$t_full" ]; then
     echo "full profile: $(mbs "$t_full") MB/s ($t_full s wall)," \
-         "${full_ratio}x identity time [$(verdict "$full_ratio <= 1.3")]"
+         "${full_ratio}x identity time (CPU time: $(calc \
+         "($u_full + $s_full) / ($u_copy + $s_copy)")x) [$(verdict "$full_ratio <= 1.3")]"
 else
     echo "full profile: profile: not available yet"
 fi

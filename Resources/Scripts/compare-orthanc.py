@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -213,6 +212,24 @@ def new_file(path, sop_class, sop_uid):
     return ds
 
 
+def build_variant(folder):
+    """CT 1 of another patient with the operator's name in (6000,0022)
+    Overlay Description, an attribute that Table E.1-1 does not list."""
+    p = os.path.join(folder, "variant", "CT1.dcm")
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    ds = new_file(p, CT_CLASS, ROOT + "411")
+    rich_header(ds)
+    ds.PatientID = "KOW-VARIANT-2"
+    ds.StudyInstanceUID = ROOT + "401"
+    ds.SeriesInstanceUID = ROOT + "410"
+    ds.Modality = "CT"
+    ds.SeriesNumber = "1"
+    ds.InstanceNumber = "1"
+    ds.add_new(0x60000022, "LO", "Marker by Fischbach")
+    ds.save_as(p, write_like_original=False)
+    return p
+
+
 def build_study(folder):
     os.makedirs(folder, exist_ok=True)
     paths = []
@@ -356,7 +373,17 @@ def fate(orig, res, path, tag):
             return "changed"
         if n == 0 and o_n:
             return "emptied"
-        return "kept" if n == o_n else "changed"
+        if n != o_n:
+            return "changed"
+        o_item = [(p, t_, v) for p, t_, _vr, v, _d, _e in
+                  ac.walk(o_cur[tag].value[0], include_meta=False)] \
+            if o_n else []
+        for p, t_, v in o_item:
+            r2 = ac.get_at(cur[t].value[0], p, t_)
+            if r2 is None or (v is not None and
+                              ac.raw_value(r2[0], t_) != v):
+                return "kept, items cleaned"
+        return "kept"
     ov = ac.raw_value(o_cur, tag)
     rv = ac.raw_value(cur, t)
     if vr in ac.STRING_VRS:
@@ -438,7 +465,8 @@ def references(results):
         check("PT SourceImageSequence → CT 1", pt, "SourceImageSequence",
               ct1)
         if ct1 is not None and pt is not None:
-            a, b = ct1.get("FrameOfReferenceUID"), pt.get("FrameOfReferenceUID")
+            a = ct1.get("FrameOfReferenceUID")
+            b = pt.get("FrameOfReferenceUID")
             res["PT and CT share the Frame of Reference"] = \
                 "yes" if a and a == b else "**no**"
             res["CT and PT in one study"] = \
@@ -501,6 +529,15 @@ def main():
             study = json.loads(body)["ParentStudy"]
         orth1 = orthanc_anonymize(orthanc, study, os.path.join(work, "orth1"))
         orth2 = orthanc_anonymize(orthanc, study, os.path.join(work, "orth2"))
+        variant = build_variant(work)
+        with open(variant, "rb") as f:
+            s, _h, body = orthanc.request("POST", "/instances", f.read(),
+                                          headers={"Content-Type":
+                                                   "application/dicom"})
+        if s != 200:
+            raise RuntimeError("upload: HTTP %d" % s)
+        orth_var = orthanc_anonymize(orthanc, json.loads(body)["ParentStudy"],
+                                     os.path.join(work, "orth-variant"))
 
     full1, full_ref = ours_anonymize(tool, "Full", inputs,
                                      os.path.join(work, "full1"))
@@ -587,6 +624,26 @@ def main():
     for name, where in left.items():
         print("* **%s**: %s" % (name, "none" if not where else
                                 "%d: %s" % (len(where), "; ".join(where))))
+
+    print("\n### A name in free text that Table E.1-1 does not list\n")
+    print("The same CT image of another patient, with the operator's name "
+          "in (6000,0022) Overlay Description (no row in Table E.1-1, so "
+          "every profile keeps it):\n")
+    vidents = ac.identifying_values(pydicom.dcmread(variant))
+    vleft = leftovers({"Orthanc": orth_var}, vidents)["Orthanc"]
+    print("* **Orthanc**: %s" % ("stored, nothing left" if not vleft else
+                                 "stored with %s" % "; ".join(vleft)))
+    for name in ("Full", "Default"):
+        out, refused = ours_anonymize(tool, name, [variant],
+                                      os.path.join(work, "variant-" + name))
+        if refused:
+            print("* **ours %s**: refused by the leak check (%s)"
+                  % (name, "; ".join(refused.values())))
+        else:
+            vl = leftovers({name: out}, vidents)[name]
+            print("* **ours %s**: %s" % (name, "written, nothing left"
+                                         if not vl else "written with %s"
+                                         % "; ".join(vl)))
 
     print("\n### References between the images\n")
     refs = references({"Orthanc": orth1, "ours Full": full1,

@@ -32,7 +32,6 @@ try:
     import pydicom.config
     from pydicom.datadict import dictionary_VR, keyword_for_tag
     from pydicom.dataelem import RawDataElement
-    from pydicom.tag import Tag
 except ImportError:  # pragma: no cover
     import sys
     print("skipped: needs pydicom 2.x (run with Debian's /usr/bin/python3)")
@@ -100,7 +99,8 @@ def run_tool(argv, timeout=300, cwd=None):
                        p.stdout.decode("utf-8", "replace"),
                        p.stderr.decode("utf-8", "replace"), False)
     except subprocess.TimeoutExpired as e:
-        return ToolRun(argv, None, (e.stdout or b"").decode("utf-8", "replace"),
+        return ToolRun(argv, None,
+                       (e.stdout or b"").decode("utf-8", "replace"),
                        (e.stderr or b"").decode("utf-8", "replace"), True)
 
 

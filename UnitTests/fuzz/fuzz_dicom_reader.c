@@ -6,7 +6,10 @@
  *  1. Lenient (default options): oa_dicom_copy, i.e. the reader driving the
  *     writer's handler, through a checking handler placed between the two.
  *     If a file comes out, it is parsed again with a null handler and must
- *     parse: the writer may only produce what the reader accepts.
+ *     parse, in the encoding it was written in (explicit or implicit VR,
+ *     byte order): the writer may only produce what the reader accepts and
+ *     reads the same way.  (The writer may decline a DICOMDIR with
+ *     OA_EUNSUPPORTED.)
  *  2. Strict, with a small nesting limit (opts.strict, max_depth 4), through
  *     the checking handler alone.  If it succeeds, no defect may have been
  *     recorded and the lenient pass must have succeeded too.

@@ -24,7 +24,6 @@ OUT = os.path.join(HERE, "corpus", "fuzz_dicom_reader")
 PICKS = [
     # implicit VR little endian
     "pydicom-test_files/nested_priv_SQ.dcm",
-    "pydicom-test_files/priv_SQ.dcm",
     "dcm4che/Tag-0040-A170-VR-CS.dcm",
     # no meta / no preamble
     "pydicom-test_files/meta_missing_tsyntax.dcm",
