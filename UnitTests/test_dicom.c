@@ -908,6 +908,10 @@ static void test_transfer_syntaxes(void **state)
     ts = oa_ts_find("1.2.840.10008.1.2.1.99", 22);
     assert_true(ts->deflated);
     assert_null(oa_ts_find("1.2.3", 5));
+    /* not a UID: no syntax (fuzz crash-21da4c1a) */
+    assert_null(oa_ts_find("1.2.840.10008.1.2.4.\0\x08", 22));
+    assert_null(oa_ts_find("1.2.840.10008.1.2.4.", 20));
+    assert_null(oa_ts_find("1.2.840.10008.1.2.4.x0", 22));
 }
 
 /* ---------------- regressions from the corpus review ---------------- */

@@ -888,19 +888,38 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
     return emit(a, el->tag, el->vr, v, n, el->depth, el->big_endian, err);
 }
 
+/*
+ * Before a top-level element or sequence `tag`: add our elements that sort
+ * before it; if it is one we write ourselves, write ours instead
+ * (`*replaced`: the original is then left out).
+ */
+static oa_status top_level(oa_anonymizer *a, uint32_t tag, bool *replaced,
+                           oa_error *err)
+{
+    oa_status rc;
+    int ins;
+
+    *replaced = false;
+    rc = flush_inserts(a, tag, err);
+    if (rc != OA_OK)
+        return rc;
+    ins = replaced_insert(a, tag);
+    if (ins < 0)
+        return OA_OK;
+    *replaced = true;
+    return a->inserted[ins] ? OA_OK : emit_insert(a, ins, err);
+}
+
 static oa_status on_element(void *user, const oa_element *el, oa_error *err)
 {
     oa_anonymizer *a = user;
     oa_status rc;
-    int ins;
+    bool replaced;
 
     if (el->depth == 0) {
-        rc = flush_inserts(a, el->tag, err);
-        if (rc != OA_OK)
+        rc = top_level(a, el->tag, &replaced, err);
+        if (rc != OA_OK || replaced)
             return rc;
-        ins = replaced_insert(a, el->tag);
-        if (ins >= 0)
-            return a->inserted[ins] ? OA_OK : emit_insert(a, ins, err);
     }
     return apply_element(a, el, err);
 }
@@ -914,21 +933,14 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
     oa_status rc;
     level *lv = cur_level(a, el->depth);
     unsigned mode = lv != NULL ? lv->mode : SEQ_PLAIN;
-    int ins;
+    bool replaced;
 
     if (el->depth == 0) {
-        rc = flush_inserts(a, el->tag, err);
+        rc = top_level(a, el->tag, &replaced, err);
         if (rc != OA_OK)
             return rc;
-        ins = replaced_insert(a, el->tag);
-        if (ins >= 0) {
-            if (!a->inserted[ins]) {
-                rc = emit_insert(a, ins, err);
-                if (rc != OA_OK)
-                    return rc;
-            }
+        if (replaced)
             return OA_SKIP;
-        }
     }
     if (el->tag == OA_TAG_PIXEL_DATA && el->vr != OA_VR_SQ &&
         el->vr != OA_VR_UN)

@@ -37,6 +37,10 @@ const oa_ts *oa_ts_find(const char *uid, size_t len)
     if (uid == NULL)
         return NULL;
     len = oa_value_trim((const uint8_t *)uid, len);
+    /* A UID is digits and dots; anything else names no syntax. */
+    for (i = 0; i < len; i++)
+        if (!((uid[i] >= '0' && uid[i] <= '9') || uid[i] == '.'))
+            return NULL;
     for (i = 0; i < sizeof(ts_table) / sizeof(ts_table[0]); i++) {
         if (strlen(ts_table[i].uid) == len &&
             memcmp(ts_table[i].uid, uid, len) == 0)
@@ -44,7 +48,8 @@ const oa_ts *oa_ts_find(const char *uid, size_t len)
     }
     /* JPEG family (.4.x), JPIP (.4.94/.95), MPEG, HEVC, JPEG-LS, JPEG 2000,
      * HTJ2K, JPEG XL: all encapsulated, explicit VR little endian. */
-    if (len > 20 && memcmp(uid, "1.2.840.10008.1.2.4.", 20) == 0)
+    if (len > 20 && memcmp(uid, "1.2.840.10008.1.2.4.", 20) == 0 &&
+        uid[len - 1] != '.')
         return &ts_other_encapsulated;
     return NULL;
 }

@@ -31,7 +31,6 @@ PICKS = [
     "dcm4che/no_preamble_dicm_in_data",
     "pydicom-test_files/rtstruct.dcm",
     # explicit VR little endian
-    "pydicom-test_files/dicomdirtests/DICOMDIR-empty.dcm",
     "fo-dicom/GH1146.dcm",
     "pydicom-test_files/badVR.dcm",
     "dcm4che/DICOMDIR",
@@ -261,6 +260,11 @@ def synthetic():
     seeds["syn-grouplen-then-6000"] = part10(EXPLICIT_LE, el(
         0x00080000, b"UL", struct.pack("<I", 8)) + el(
         0x60000010, b"US", b"\x02\x00"))
+    # A transfer syntax UID with an embedded NUL: the writer's copy of the
+    # label stopped at the NUL ("1.2.840.10008.1.2.4.", unknown), so the
+    # output was re-read with a guessed, big endian, encoding.
+    seeds["syn-ts-uid-nul"] = part10("1.2.840.10008.1.2.4.\x009", s(
+        0x20010010, b"LO", "Philips Imaging DD 001"))
     return seeds
 
 
