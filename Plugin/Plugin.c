@@ -12,11 +12,31 @@
  */
 #include <orthanc/OrthancCPlugin.h>
 
+#define _POSIX_C_SOURCE 200809L
+
+#include "config/config.h"
 #include "core/core.h"
+#include "jobs/jobs.h"
 #include "orthanc/host.h"
 #include "rest/rest.h"
+#include "store/store.h"
+
+#include <unistd.h>
 
 #include <oa_version.h>
+
+/* Orthanc Explorer's extension (Resources/Explorer/explorer.js). */
+extern const unsigned char oa_res_explorer_js[];
+
+/*
+ * Our global properties: the store's catalog here, values after it.
+ * Far above Orthanc's reserved numbers (< 1024) and those other plugins
+ * commonly take.
+ */
+#define OA_STORE_FIRST_PROPERTY 100000
+
+/* The page Orthanc Explorer's plugin list links to. */
+#define OA_ROOT_URI "/anonymizer/app/"
 
 /* The name in /plugins and in Orthanc Explorer's plugin list. */
 #define OA_PLUGIN_NAME "anonymizer"
@@ -37,6 +57,49 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize(void);
 ORTHANC_PLUGINS_API const char *OrthancPluginGetName(void);
 ORTHANC_PLUGINS_API const char *OrthancPluginGetVersion(void);
 
+/*
+ * The service: the "Anonymizer" configuration, the store (global
+ * properties; read lazily, the database is not open yet) and the
+ * profiles.  A wrong option refuses the start with a message naming it.
+ */
+static oa_status setup_service(oa_error *err)
+{
+    cJSON *orthanc = NULL;
+    oa_config config;
+    oa_store *store = NULL;
+    oa_service *service = NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    oa_status rc;
+
+    rc = oa_host_get_configuration(&orthanc, err);
+    if (rc != OA_OK)
+        return rc;
+    rc = oa_config_parse(&config, orthanc, cores > 0 ? (unsigned)cores : 1,
+                         err);
+    cJSON_Delete(orthanc);
+    if (rc != OA_OK)
+        return rc;
+    rc = oa_store_props_new(&store, oa_host_get_property,
+                            oa_host_set_property, OA_STORE_FIRST_PROPERTY,
+                            err);
+    if (rc != OA_OK) {
+        oa_config_dispose(&config);
+        return rc;
+    }
+    oa_log(OA_LOG_WARNING,
+           "anonymizer: %u worker threads per job, UID root %s, site secret "
+           "%s",
+           config.threads, config.uid_root,
+           config.secret != NULL ? "configured"
+                                 : "generated once and kept in Orthanc's "
+                                   "database");
+    rc = oa_service_new(&service, &config, store, err);
+    if (rc != OA_OK)
+        return rc;
+    oa_service_install(service);
+    return OA_OK;
+}
+
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
     OrthancPluginContext *context)
 {
@@ -56,14 +119,24 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
     }
 
     oa_error_clear(&err);
-    if (oa_rest_register(&err) != OA_OK) {
-        oa_log(OA_LOG_ERROR, "anonymizer plugin: cannot register routes: %s",
-               err.msg);
+    if (setup_service(&err) != OA_OK) {
+        oa_log(OA_LOG_ERROR, "anonymizer plugin: %s", err.msg);
         oa_log_set_sink(NULL);
         oa_host_finalize();
         return -1;
     }
+    if (oa_rest_register(&err) != OA_OK) {
+        oa_log(OA_LOG_ERROR, "anonymizer plugin: cannot register routes: %s",
+               err.msg);
+        oa_service_free(oa_service_current());
+        oa_log_set_sink(NULL);
+        oa_host_finalize();
+        return -1;
+    }
+    oa_jobs_register();
     oa_host_set_description(OA_PLUGIN_DESCRIPTION);
+    oa_host_set_root_uri(OA_ROOT_URI);
+    oa_host_extend_explorer((const char *)oa_res_explorer_js);
 
     oa_log(OA_LOG_WARNING, "anonymizer plugin %s loaded (Orthanc %s)",
            OA_VERSION, oa_host_orthanc_version());
@@ -74,6 +147,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize(void)
 {
     oa_log(OA_LOG_WARNING, "anonymizer plugin finalizing");
     oa_rest_unregister();
+    oa_service_free(oa_service_current());
     oa_log_set_sink(NULL);
     oa_host_finalize();
 }

@@ -301,3 +301,411 @@ void oa_host_set_error_details(oa_host_output *out, const char *details,
         OrthancPluginSetHttpErrorDetails(
             host.ctx, (OrthancPluginRestOutput *)out, details, log ? 1 : 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* Orthanc's REST API                                                   */
+
+static OrthancPluginHttpMethod sdk_method(oa_http_method method)
+{
+    switch (method) {
+    case OA_HTTP_POST: return OrthancPluginHttpMethod_Post;
+    case OA_HTTP_PUT: return OrthancPluginHttpMethod_Put;
+    case OA_HTTP_DELETE: return OrthancPluginHttpMethod_Delete;
+    case OA_HTTP_GET:
+    default: return OrthancPluginHttpMethod_Get;
+    }
+}
+
+oa_status oa_host_rest(oa_http_method method, const char *uri,
+                       const void *body, size_t body_size, oa_buf *answer,
+                       uint16_t *http_status, oa_error *err)
+{
+    OrthancPluginMemoryBuffer buf;
+    OrthancPluginErrorCode code;
+    uint16_t status = 0;
+    oa_status rc = OA_OK;
+
+    *http_status = 0;
+    if (host.ctx == NULL || uri == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    if (body_size > UINT32_MAX)
+        return oa_error_set(err, OA_ELIMIT,
+                            "request body of %zu bytes exceeds 4 GiB",
+                            body_size);
+    memset(&buf, 0, sizeof(buf));
+    code = OrthancPluginCallRestApi(
+        host.ctx, &buf, NULL, &status, sdk_method(method), uri, 0, NULL,
+        NULL, body, (uint32_t)body_size, 0 /* built-in routes only */);
+    if (code == OrthancPluginErrorCode_UnknownResource) {
+        status = 404;
+    } else if (code != OrthancPluginErrorCode_Success) {
+        /* Orthanc raises some HTTP errors as error codes. */
+        const char *why = OrthancPluginGetErrorDescription(host.ctx, code);
+
+        if (status == 0) {
+            if (code == OrthancPluginErrorCode_BadFileFormat ||
+                code == OrthancPluginErrorCode_BadRequest ||
+                code == OrthancPluginErrorCode_BadJson ||
+                code == OrthancPluginErrorCode_ParameterOutOfRange ||
+                code == OrthancPluginErrorCode_InexistentTag)
+                status = 400;
+            else
+                rc = oa_error_set(err, OA_EIO, "%s %s: %s",
+                                  oa_http_method_name(method), uri,
+                                  why != NULL ? why : "Orthanc error");
+        }
+    }
+    if (rc == OA_OK && answer != NULL && buf.data != NULL && buf.size > 0 &&
+        method != OA_HTTP_DELETE) {
+        if (oa_buf_append(answer, buf.data, buf.size) != OA_OK)
+            rc = oa_error_set(err, OA_ELIMIT,
+                              "answer of %s too large (%u bytes)", uri,
+                              (unsigned)buf.size);
+    }
+    if (buf.data != NULL)
+        OrthancPluginFreeMemoryBuffer(host.ctx, &buf);
+    *http_status = status;
+    return rc;
+}
+
+oa_status oa_host_rest_get_json(const char *uri, cJSON **out, oa_error *err)
+{
+    oa_buf answer;
+    uint16_t status;
+    oa_status rc;
+
+    *out = NULL;
+    oa_buf_init(&answer, (size_t)256 << 20);
+    rc = oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &answer, &status, err);
+    if (rc != OA_OK)
+        goto out;
+    if (status == 404) {
+        rc = oa_error_set(err, OA_ENOTFOUND, "Orthanc has no %s", uri);
+        goto out;
+    }
+    if (status != 200) {
+        rc = oa_error_set(err, OA_EIO, "GET %s: HTTP %u", uri,
+                          (unsigned)status);
+        goto out;
+    }
+    *out = cJSON_ParseWithLength((const char *)oa_buf_data(&answer),
+                                 answer.len);
+    if (*out == NULL)
+        rc = oa_error_set(err, OA_EPARSE, "GET %s: answer is not JSON", uri);
+out:
+    oa_buf_dispose(&answer);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* DICOM files                                                          */
+
+oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
+                            oa_error *err)
+{
+    OrthancPluginMemoryBuffer *buf;
+    OrthancPluginErrorCode code;
+
+    memset(out, 0, sizeof(*out));
+    if (host.ctx == NULL || instance_id == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    buf = oa_calloc(1, sizeof(*buf));
+    if (buf == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    code = OrthancPluginGetDicomForInstance(host.ctx, buf, instance_id);
+    if (code != OrthancPluginErrorCode_Success) {
+        oa_free(buf);
+        if (code == OrthancPluginErrorCode_UnknownResource ||
+            code == OrthancPluginErrorCode_InexistentItem)
+            return oa_error_set(err, OA_ENOTFOUND,
+                                "instance %s is not in Orthanc (deleted?)",
+                                instance_id);
+        return oa_error_set(err, OA_EIO,
+                            "cannot read instance %s from Orthanc: %s",
+                            instance_id,
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    }
+    out->data = buf->data;
+    out->size = buf->size;
+    out->priv = buf;
+    return OA_OK;
+}
+
+void oa_host_blob_free(oa_host_blob *blob)
+{
+    if (blob == NULL)
+        return;
+    if (blob->priv != NULL) {
+        OrthancPluginMemoryBuffer *buf = blob->priv;
+
+        if (host.ctx != NULL && buf->data != NULL)
+            OrthancPluginFreeMemoryBuffer(host.ctx, buf);
+        oa_free(buf);
+    }
+    memset(blob, 0, sizeof(*blob));
+}
+
+/* ------------------------------------------------------------------ */
+/* Global properties                                                    */
+
+oa_status oa_host_get_property(int32_t property, char **out, oa_error *err)
+{
+    char *value;
+
+    *out = NULL;
+    if (host.ctx == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    /* The SDK returns the default when unset: "" tells "never set". */
+    value = OrthancPluginGetGlobalProperty(host.ctx, property, "");
+    if (value == NULL)
+        return oa_error_set(err, OA_EIO,
+                            "cannot read global property %d (is Orthanc's "
+                            "database open yet?)",
+                            (int)property);
+    if (value[0] != '\0') {
+        *out = oa_strdup(value);
+        if (*out == NULL) {
+            OrthancPluginFreeString(host.ctx, value);
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
+    }
+    OrthancPluginFreeString(host.ctx, value);
+    return OA_OK;
+}
+
+oa_status oa_host_set_property(int32_t property, const char *value,
+                               oa_error *err)
+{
+    OrthancPluginErrorCode code;
+
+    if (host.ctx == NULL || value == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    if (property < OA_HOST_FIRST_PLUGIN_PROPERTY)
+        return oa_error_set(err, OA_EINVAL,
+                            "global property %d is reserved to Orthanc",
+                            (int)property);
+    code = OrthancPluginSetGlobalProperty(host.ctx, property, value);
+    if (code != OrthancPluginErrorCode_Success)
+        return oa_error_set(err, OA_EIO,
+                            "cannot write global property %d: %s",
+                            (int)property,
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    return OA_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Jobs                                                                 */
+
+/*
+ * What Orthanc holds as the job: our ops and our job.  The trampolines
+ * below unwrap it; finalize frees it.
+ */
+typedef struct host_job {
+    const oa_host_job_ops *ops;
+    void *job;
+} host_job;
+
+static void job_finalize(void *p)
+{
+    host_job *hj = p;
+
+    if (hj == NULL)
+        return;
+    if (hj->ops->finalize != NULL)
+        hj->ops->finalize(hj->job);
+    oa_free(hj);
+}
+
+static float job_progress(void *p)
+{
+    host_job *hj = p;
+
+    return hj->ops->progress != NULL ? hj->ops->progress(hj->job) : 0.0f;
+}
+
+static const char *job_content(void *p)
+{
+    host_job *hj = p;
+
+    return hj->ops->content != NULL ? hj->ops->content(hj->job) : "{}";
+}
+
+static const char *job_serialized(void *p)
+{
+    host_job *hj = p;
+
+    return hj->ops->serialized != NULL ? hj->ops->serialized(hj->job)
+                                       : NULL;
+}
+
+static OrthancPluginJobStepStatus job_step(void *p)
+{
+    host_job *hj = p;
+
+    switch (hj->ops->step(hj->job)) {
+    case OA_JOB_STEP_SUCCESS: return OrthancPluginJobStepStatus_Success;
+    case OA_JOB_STEP_CONTINUE: return OrthancPluginJobStepStatus_Continue;
+    case OA_JOB_STEP_FAILURE:
+    default: return OrthancPluginJobStepStatus_Failure;
+    }
+}
+
+static OrthancPluginErrorCode job_stop(void *p,
+                                       OrthancPluginJobStopReason reason)
+{
+    host_job *hj = p;
+    oa_job_stop_reason r;
+
+    switch (reason) {
+    case OrthancPluginJobStopReason_Success: r = OA_JOB_STOP_SUCCESS; break;
+    case OrthancPluginJobStopReason_Paused: r = OA_JOB_STOP_PAUSED; break;
+    case OrthancPluginJobStopReason_Canceled: r = OA_JOB_STOP_CANCELED; break;
+    case OrthancPluginJobStopReason_Failure:
+    default: r = OA_JOB_STOP_FAILURE; break;
+    }
+    if (hj->ops->stop != NULL && hj->ops->stop(hj->job, r) != OA_OK)
+        return OrthancPluginErrorCode_Plugin;
+    return OrthancPluginErrorCode_Success;
+}
+
+static OrthancPluginErrorCode job_reset(void *p)
+{
+    host_job *hj = p;
+
+    if (hj->ops->reset != NULL && hj->ops->reset(hj->job) != OA_OK)
+        return OrthancPluginErrorCode_Plugin;
+    return OrthancPluginErrorCode_Success;
+}
+
+static OrthancPluginJob *create_job(const oa_host_job_ops *ops, void *job)
+{
+    host_job *hj;
+    OrthancPluginJob *oj;
+
+    hj = oa_calloc(1, sizeof(*hj));
+    if (hj == NULL)
+        return NULL;
+    hj->ops = ops;
+    hj->job = job;
+    oj = OrthancPluginCreateJob(host.ctx, hj, job_finalize, ops->type,
+                                job_progress, job_content, job_serialized,
+                                job_step, job_stop, job_reset);
+    if (oj == NULL)
+        oa_free(hj);
+    return oj;
+}
+
+oa_status oa_host_submit_job(const oa_host_job_ops *ops, void *job,
+                             int priority, char *id, size_t id_size,
+                             oa_error *err)
+{
+    OrthancPluginJob *oj;
+    char *jid;
+
+    if (host.ctx == NULL || ops == NULL || ops->step == NULL) {
+        if (ops != NULL && ops->finalize != NULL)
+            ops->finalize(job);
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    }
+    oj = create_job(ops, job);
+    if (oj == NULL) {
+        if (ops->finalize != NULL)
+            ops->finalize(job);
+        return oa_error_set(err, OA_EIO, "Orthanc refused to create a job");
+    }
+    /* From here Orthanc owns the job, also if submitting fails. */
+    jid = OrthancPluginSubmitJob(host.ctx, oj, priority);
+    if (jid == NULL)
+        return oa_error_set(err, OA_EIO, "Orthanc refused to submit a job");
+    snprintf(id, id_size, "%s", jid);
+    OrthancPluginFreeString(host.ctx, jid);
+    return OA_OK;
+}
+
+static oa_host_job_unserializer unserializer_fn;
+
+static OrthancPluginJob *unserialize_trampoline(const char *type,
+                                                const char *serialized)
+{
+    const oa_host_job_ops *ops = NULL;
+    OrthancPluginJob *oj;
+    void *job;
+
+    if (unserializer_fn == NULL || type == NULL || serialized == NULL)
+        return NULL;
+    job = unserializer_fn(type, serialized, &ops);
+    if (job == NULL || ops == NULL)
+        return NULL;
+    oj = create_job(ops, job);
+    if (oj == NULL && ops->finalize != NULL)
+        ops->finalize(job);
+    return oj;
+}
+
+void oa_host_register_job_unserializer(oa_host_job_unserializer fn)
+{
+    if (host.ctx == NULL)
+        return;
+    unserializer_fn = fn;
+    OrthancPluginRegisterJobsUnserializer(host.ctx, unserialize_trampoline);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events, Explorer, misc                                               */
+
+static oa_host_change_fn change_fn;
+
+static OrthancPluginErrorCode change_trampoline(OrthancPluginChangeType type,
+                                                OrthancPluginResourceType rt,
+                                                const char *id)
+{
+    oa_host_change change;
+
+    (void)rt;
+    if (change_fn == NULL)
+        return OrthancPluginErrorCode_Success;
+    switch (type) {
+    case OrthancPluginChangeType_OrthancStarted:
+        change = OA_CHANGE_ORTHANC_STARTED;
+        break;
+    case OrthancPluginChangeType_OrthancStopped:
+        change = OA_CHANGE_ORTHANC_STOPPED;
+        break;
+    case OrthancPluginChangeType_StableStudy:
+        change = OA_CHANGE_STABLE_STUDY;
+        break;
+    default:
+        return OrthancPluginErrorCode_Success;   /* not of interest */
+    }
+    change_fn(change, id);
+    return OrthancPluginErrorCode_Success;
+}
+
+void oa_host_register_on_change(oa_host_change_fn fn)
+{
+    if (host.ctx == NULL)
+        return;
+    change_fn = fn;
+    OrthancPluginRegisterOnChangeCallback(host.ctx, change_trampoline);
+}
+
+void oa_host_extend_explorer(const char *javascript)
+{
+    if (host.ctx != NULL && javascript != NULL)
+        OrthancPluginExtendOrthancExplorer(host.ctx, javascript);
+}
+
+oa_status oa_host_generate_uuid(char out[37], oa_error *err)
+{
+    char *uuid;
+
+    out[0] = '\0';
+    if (host.ctx == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    uuid = OrthancPluginGenerateUuid(host.ctx);
+    if (uuid == NULL)
+        return oa_error_set(err, OA_EIO, "Orthanc gave no UUID");
+    snprintf(out, 37, "%s", uuid);
+    OrthancPluginFreeString(host.ctx, uuid);
+    return OA_OK;
+}

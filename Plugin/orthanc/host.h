@@ -191,6 +191,149 @@ void oa_host_set_header(oa_host_output *out, const char *key,
 void oa_host_set_error_details(oa_host_output *out, const char *details,
                                bool log);
 
+/* ------------------------------------------------------------------ */
+/* Orthanc's own REST API, from inside the plugin                       */
+
+/*
+ * Call Orthanc's REST API (OrthancPluginCallRestApi, built-in routes
+ * only, so that a route of ours can never call itself by mistake; full
+ * access, no credentials).  `body` is sent for POST and PUT.  On return
+ * *http_status holds the HTTP status (200, 404, ...) and, when `answer`
+ * is not NULL, the answer body is appended to it (its ceiling applies).
+ * The status is OA_OK whenever Orthanc answered, whatever the HTTP
+ * status; OA_EIO if the call could not be made at all.
+ */
+oa_status oa_host_rest(oa_http_method method, const char *uri,
+                       const void *body, size_t body_size, oa_buf *answer,
+                       uint16_t *http_status, oa_error *err);
+
+/*
+ * GET `uri` and parse the answer as JSON.  OA_ENOTFOUND on 404 (the
+ * message names the URI, which holds Orthanc IDs only), OA_EIO on another
+ * non-200 status, OA_EPARSE if the answer is not JSON.  Caller frees *out
+ * with cJSON_Delete().
+ */
+oa_status oa_host_rest_get_json(const char *uri, cJSON **out, oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* DICOM files                                                          */
+
+/* A buffer the SDK allocated; free it with oa_host_blob_free(). */
+typedef struct oa_host_blob {
+    const uint8_t *data;
+    size_t size;
+    void *priv;
+} oa_host_blob;
+
+/*
+ * The DICOM file of an instance as stored (OrthancPluginGetDicomForInstance).
+ * OA_ENOTFOUND for an unknown instance.  Thread-safe.
+ */
+oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
+                            oa_error *err);
+
+/* NULL-safe; leaves the blob empty. */
+void oa_host_blob_free(oa_host_blob *blob);
+
+/* ------------------------------------------------------------------ */
+/* Global properties (plugin state in Orthanc's database)              */
+
+/* Plugins may only write property numbers >= this (pitfall: lower ones
+ * fail with the misleading "unknown service"). */
+#define OA_HOST_FIRST_PLUGIN_PROPERTY 1024
+
+/*
+ * Read a global property: *out is a copy (free with oa_free()), or NULL
+ * when the property was never set.  Only after Orthanc has opened its
+ * database (not inside OrthancPluginInitialize).
+ */
+oa_status oa_host_get_property(int32_t property, char **out, oa_error *err);
+
+/* Write a global property.  OA_EINVAL below OA_HOST_FIRST_PLUGIN_PROPERTY. */
+oa_status oa_host_set_property(int32_t property, const char *value,
+                               oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Jobs                                                                 */
+
+typedef enum oa_job_step_status {
+    OA_JOB_STEP_SUCCESS = 1,   /* all done */
+    OA_JOB_STEP_FAILURE = 2,   /* the job failed */
+    OA_JOB_STEP_CONTINUE = 3   /* call step() again */
+} oa_job_step_status;
+
+typedef enum oa_job_stop_reason {
+    OA_JOB_STOP_SUCCESS = 1,
+    OA_JOB_STOP_PAUSED = 2,
+    OA_JOB_STOP_FAILURE = 3,
+    OA_JOB_STOP_CANCELED = 4
+} oa_job_stop_reason;
+
+/*
+ * A job's callbacks (OrthancPluginCreateJob).  Orthanc calls them from
+ * the one thread that runs the job, never two at once; `content` and
+ * `serialized` return strings that stay valid until the next call of the
+ * same callback (keep them in the job).  `serialized` may return NULL
+ * (not persistent).  `finalize` frees the job.
+ */
+typedef struct oa_host_job_ops {
+    const char *type;
+    void (*finalize)(void *job);
+    float (*progress)(void *job);
+    const char *(*content)(void *job);
+    const char *(*serialized)(void *job);
+    oa_job_step_status (*step)(void *job);
+    oa_status (*stop)(void *job, oa_job_stop_reason reason);
+    oa_status (*reset)(void *job);
+} oa_host_job_ops;
+
+/*
+ * Submit a job to Orthanc's jobs engine; `id` receives the job's ID.
+ * Takes ownership of `job` whatever the result: Orthanc (or this
+ * function, on failure) calls ops->finalize.  `ops` must be static.
+ */
+oa_status oa_host_submit_job(const oa_host_job_ops *ops, void *job,
+                             int priority, char *id, size_t id_size,
+                             oa_error *err);
+
+/*
+ * Recreate a saved job: given the type and the string its `serialized`
+ * callback returned, return a new job and its ops, or NULL if the type is
+ * not ours or the string is unusable.
+ */
+typedef void *(*oa_host_job_unserializer)(const char *type,
+                                          const char *serialized,
+                                          const oa_host_job_ops **ops);
+
+/* Register the unserializer (OrthancPluginInitialize only). */
+void oa_host_register_job_unserializer(oa_host_job_unserializer fn);
+
+/* ------------------------------------------------------------------ */
+/* Events, Orthanc Explorer, misc                                       */
+
+typedef enum oa_host_change {
+    OA_CHANGE_ORTHANC_STARTED = 0,
+    OA_CHANGE_ORTHANC_STOPPED,
+    OA_CHANGE_STABLE_STUDY,
+    OA_CHANGE_OTHER
+} oa_host_change;
+
+/*
+ * Called by Orthanc for every change, synchronously with its core: never
+ * call the REST API from it (pitfall 4), hand work to a thread.  `id` is
+ * the resource's Orthanc ID or NULL.
+ */
+typedef void (*oa_host_change_fn)(oa_host_change change, const char *id);
+
+/* Register the change callback (OrthancPluginInitialize only). */
+void oa_host_register_on_change(oa_host_change_fn fn);
+
+/* Add JavaScript to Orthanc Explorer (copied). */
+void oa_host_extend_explorer(const char *javascript);
+
+/* A new UUID ("8-4-4-4-12" hex).  OA_EIO if Orthanc gave none. */
+oa_status oa_host_generate_uuid(char out[37], oa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

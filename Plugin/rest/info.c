@@ -7,17 +7,20 @@
 
 #include "../anonymizer/anonymizer.h"
 #include "../dicom/dicom.h"
+#include "../jobs/jobs.h"
 
 #include <oa_version.h>
 
 oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err)
 {
-    static const char *const profiles[] = {"Default", "Full"};
-    cJSON *info, *list;
+    oa_service *svc = oa_rest_service(err);
+    cJSON *info, *list = NULL;
     oa_status status;
 
     (void)req;
+    if (svc == NULL)
+        return err->code;
     info = cJSON_CreateObject();
     if (info == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory (info)");
@@ -29,8 +32,10 @@ oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
         status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
         goto out;
     }
-    list = cJSON_CreateStringArray(profiles, 2);
-    if (list == NULL || !cJSON_AddItemToObject(info, "Profiles", list)) {
+    status = oa_service_profile_names(svc, &list, err);
+    if (status != OA_OK)
+        goto out;
+    if (!cJSON_AddItemToObject(info, "Profiles", list)) {
         cJSON_Delete(list);
         status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
         goto out;

@@ -26,8 +26,23 @@
 /* Longest path we accept; longer ones answer 404 without matching. */
 #define OA_REST_MAX_URL 4096
 
+/* Names and Orthanc IDs in paths: no slash, no dot-dot games. */
+#define NAME "([A-Za-z0-9_.-]+)"
+
 static const oa_route routes[] = {
     {OA_HTTP_GET, "/anonymizer/info", oa_rest_get_info},
+    {OA_HTTP_GET, "/anonymizer/profiles", oa_rest_get_profiles},
+    {OA_HTTP_GET | OA_HTTP_PUT | OA_HTTP_DELETE, "/anonymizer/profiles/" NAME,
+     oa_rest_profile},
+    {OA_HTTP_GET, "/anonymizer/profiles/" NAME "/rules",
+     oa_rest_profile_rules},
+    {OA_HTTP_POST, "/anonymizer/anonymize", oa_rest_anonymize},
+    {OA_HTTP_POST, "/anonymizer/(studies|patients)/([^/]+)/anonymize",
+     oa_rest_anonymize_resource},
+    {OA_HTTP_GET, "/anonymizer/reports", oa_rest_get_reports},
+    {OA_HTTP_GET, "/anonymizer/reports/" NAME, oa_rest_get_report},
+    {OA_HTTP_GET, "/anonymizer/reports/" NAME "/csv",
+     oa_rest_get_report_csv},
 };
 
 struct oa_rest_router {

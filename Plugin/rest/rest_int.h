@@ -1,15 +1,53 @@
 /*
- * Private to rest/: the handlers the route table in rest.c points to.
- * One file per family of routes (info.c, later profiles.c, anonymize.c,
- * export.c, ...).  Each follows the handler contract of rest.h.
+ * Private to rest/: the handlers the route table in rest.c points to,
+ * one file per family of routes, and helpers they share.  Each handler
+ * follows the handler contract of rest.h.
  */
 #ifndef OA_REST_INT_H
 #define OA_REST_INT_H
 
 #include "rest.h"
 
-/* GET /anonymizer/info (info.c) */
+#include <stdbool.h>
+
+struct oa_service;
+
+/* The process's service, or NULL with OA_EIO in `err` (still starting). */
+struct oa_service *oa_rest_service(oa_error *err);
+
+/*
+ * The body as a JSON object.  An empty body gives *out = NULL when
+ * `allow_empty`, else OA_EINVAL; invalid JSON OA_EPARSE; another JSON
+ * type OA_EINVAL.  Caller frees *out.
+ */
+oa_status oa_rest_body_json(const oa_rest_request *req, bool allow_empty,
+                            cJSON **out, oa_error *err);
+
+/* info.c: GET /anonymizer/info */
 oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err);
+
+/* profiles.c */
+oa_status oa_rest_get_profiles(oa_host_output *out,
+                               const oa_rest_request *req, oa_error *err);
+oa_status oa_rest_profile(oa_host_output *out, const oa_rest_request *req,
+                          oa_error *err);
+oa_status oa_rest_profile_rules(oa_host_output *out,
+                                const oa_rest_request *req, oa_error *err);
+
+/* anonymize.c */
+oa_status oa_rest_anonymize(oa_host_output *out, const oa_rest_request *req,
+                            oa_error *err);
+oa_status oa_rest_anonymize_resource(oa_host_output *out,
+                                     const oa_rest_request *req,
+                                     oa_error *err);
+
+/* reports.c */
+oa_status oa_rest_get_reports(oa_host_output *out,
+                              const oa_rest_request *req, oa_error *err);
+oa_status oa_rest_get_report(oa_host_output *out, const oa_rest_request *req,
+                             oa_error *err);
+oa_status oa_rest_get_report_csv(oa_host_output *out,
+                                 const oa_rest_request *req, oa_error *err);
 
 #endif /* OA_REST_INT_H */

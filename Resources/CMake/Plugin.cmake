@@ -17,10 +17,28 @@ endif()
 # module's folder here when it gets its first source file.
 file(GLOB OA_PLUGIN_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/Plugin/orthanc/*.c
-  ${CMAKE_SOURCE_DIR}/Plugin/rest/*.c)
+  ${CMAKE_SOURCE_DIR}/Plugin/rest/*.c
+  ${CMAKE_SOURCE_DIR}/Plugin/jobs/*.c)
+# service.c and report.c are in oacore (unit tested without Orthanc).
+list(FILTER OA_PLUGIN_SOURCES EXCLUDE REGEX "/jobs/(service|report)\\.c$")
+
+# Files embedded into the library at build time, so that the .so is the
+# whole deployment: oa_embed(SYMBOL FILE) adds a generated C source.
+set(OA_EMBEDDED_SOURCES)
+function(oa_embed symbol file)
+  set(out ${CMAKE_BINARY_DIR}/generated/embed_${symbol}.c)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DINPUT=${file} -DOUTPUT=${out} -DSYMBOL=${symbol}
+            -P ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedFile.cmake
+    DEPENDS ${file} ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedFile.cmake
+    COMMENT "Embedding ${file}" VERBATIM)
+  set(OA_EMBEDDED_SOURCES ${OA_EMBEDDED_SOURCES} ${out} PARENT_SCOPE)
+endfunction()
+oa_embed(oa_res_explorer_js ${CMAKE_SOURCE_DIR}/Resources/Explorer/explorer.js)
 
 add_library(OrthancAnonymizer MODULE
-  ${CMAKE_SOURCE_DIR}/Plugin/Plugin.c ${OA_PLUGIN_SOURCES})
+  ${CMAKE_SOURCE_DIR}/Plugin/Plugin.c ${OA_PLUGIN_SOURCES}
+  ${OA_EMBEDDED_SOURCES})
 target_include_directories(OrthancAnonymizer SYSTEM PRIVATE
   ${ORTHANC_SDK_INCLUDE_DIR})
 target_link_libraries(OrthancAnonymizer PRIVATE oacore)

@@ -11,7 +11,8 @@ OA_RUN_PACKAGES=(
 
 # To run every test as CI does (on top of OA_RUN_PACKAGES).
 OA_TEST_PACKAGES=(
-    dcmtk python3 python3-pydicom clang-14 valgrind binutils
+    dcmtk python3 python3-pydicom python3-numpy clang-14 libclang-rt-14-dev
+    valgrind binutils
 )
 
 oa_say() {

@@ -1,0 +1,53 @@
+/*
+ * config: the "Anonymizer" section of Orthanc's configuration (API.md),
+ * read once at start-up into a snapshot that is only read afterwards.
+ *
+ *   "Anonymizer": { "Secret": "...", "UidRoot": "2.25", "Threads": 2,
+ *                   "Destinations": {...}, "ExportFolder": "...",
+ *                   "AutoAnonymize": [...] }
+ *
+ * Pure: takes the parsed configuration, knows nothing of Orthanc, so it
+ * is unit tested.  Errors name the option and what it accepts.
+ */
+#ifndef OA_CONFIG_H
+#define OA_CONFIG_H
+
+#include "../core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OA_CONFIG_SECTION "Anonymizer"
+#define OA_CONFIG_MIN_SECRET 16      /* characters */
+#define OA_CONFIG_MAX_SECRET 1024
+#define OA_CONFIG_MAX_UID_ROOT 24    /* root + "." + 39 digits <= 64 */
+#define OA_CONFIG_MAX_THREADS 64
+
+typedef struct oa_config {
+    char *secret;            /* NULL: generated once and kept in the store */
+    char uid_root[OA_CONFIG_MAX_UID_ROOT + 1]; /* "2.25" by default */
+    unsigned threads;        /* workers per job; default: cores */
+    cJSON *section;          /* a copy of the whole section ({} if absent) */
+} oa_config;
+
+/*
+ * Read the "Anonymizer" section of `orthanc` (Orthanc's whole
+ * configuration; NULL or a missing section gives the defaults).
+ * `cores` is the default for Threads.  OA_EINVAL names a wrong option.
+ * Free with oa_config_dispose().
+ */
+oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
+                          unsigned cores, oa_error *err);
+
+void oa_config_dispose(oa_config *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OA_CONFIG_H */

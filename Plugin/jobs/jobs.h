@@ -1,0 +1,147 @@
+/*
+ * jobs: the plugin's work and the state it shares.
+ *
+ *  - The service (service.c): the configuration snapshot, the store, the
+ *    site secret (configured, or generated once and kept in the store),
+ *    and the profiles (built-in and custom ones from the store).  One per
+ *    process, installed at start-up and only read afterwards (its parts
+ *    lock what they change).
+ *  - The anonymization job (anonymize.c): an Orthanc job that expands
+ *    patients and studies into instances, rewrites them with the engine
+ *    on worker threads, stores the results with POST /instances, and
+ *    writes a report.
+ *  - Reports (report.c): the JSON of a report and its CSV; pure.
+ *
+ * Nothing here logs a DICOM value; reports hold identifying values on
+ * purpose (they are the re-identification key) and go to the store only.
+ */
+#ifndef OA_JOBS_H
+#define OA_JOBS_H
+
+#include "../anonymizer/anonymizer.h"
+#include "../config/config.h"
+#include "../core/core.h"
+#include "../store/store.h"
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* The service                                                          */
+
+typedef struct oa_service oa_service;
+
+/* Takes ownership of `config` (moved: *config is emptied) and `store`. */
+oa_status oa_service_new(oa_service **out, oa_config *config,
+                         oa_store *store, oa_error *err);
+void oa_service_free(oa_service *s);
+
+/* The process's service (NULL before start-up).  Set once. */
+void oa_service_install(oa_service *s);
+oa_service *oa_service_current(void);
+
+const oa_config *oa_service_config(const oa_service *s);
+oa_store *oa_service_store(const oa_service *s);
+
+/*
+ * The site secret: the configured one, else the one kept in the store,
+ * else a new random one stored for good (first writer wins).  Loaded on
+ * first use and cached.  *secret is borrowed for the service's life.
+ */
+oa_status oa_service_secret(oa_service *s, const uint8_t **secret,
+                            size_t *len, oa_error *err);
+
+/*
+ * A profile by name: "Default", "Full" or a custom one from the store.
+ * OA_ENOTFOUND names the profile.  Caller frees with oa_profile_free().
+ */
+oa_status oa_service_profile(oa_service *s, const char *name,
+                             oa_profile **out, oa_error *err);
+
+/*
+ * The profile of a request: a name (string), an inline object, or NULL
+ * for "Default".  An unknown name is OA_EINVAL here (a bad request, not a
+ * missing resource).
+ */
+oa_status oa_service_request_profile(oa_service *s, const cJSON *spec,
+                                     oa_profile **out, oa_error *err);
+
+/* Create or replace a custom profile; OA_ECONFLICT for a built-in name.
+ * *out (may be NULL) receives the parsed profile. */
+oa_status oa_service_profile_put(oa_service *s, const char *name,
+                                 const cJSON *json, oa_profile **out,
+                                 oa_error *err);
+oa_status oa_service_profile_delete(oa_service *s, const char *name,
+                                    oa_error *err);
+/* Built-in names, then custom ones sorted.  cJSON array of strings. */
+oa_status oa_service_profile_names(oa_service *s, cJSON **out,
+                                   oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Anonymization jobs                                                   */
+
+/* Type of the job in Orthanc's /jobs. */
+#define OA_JOB_TYPE_ANONYMIZE "Anonymization"
+
+/*
+ * Check an anonymization request (API.md) and submit its job.
+ *
+ *  body    the request object; "Resources" is required unless `level` is
+ *          given (the shortcut routes), in which case the resource is
+ *          (level, id) with NewPatientName/NewPatientID/NewStudyDescription
+ *          taken from the top of the body.  NULL for an empty body.
+ *  level   NULL, "Patient" or "Study".
+ *
+ * Every resource is checked against Orthanc before the job is submitted:
+ * OA_ENOTFOUND names the unknown one.  OA_EINVAL names a wrong field.
+ * On success `job_id` holds the job's ID and *asynchronous the request's
+ * "Asynchronous" (default true).
+ */
+oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
+                              const char *level, const char *id,
+                              char *job_id, size_t job_id_size,
+                              bool *asynchronous, oa_error *err);
+
+/* Register the unserializer of our jobs (OrthancPluginInitialize). */
+void oa_jobs_register(void);
+
+/*
+ * Wait until an Orthanc job has ended and return its "Content" (caller
+ * frees).  OA_EIO with Orthanc's error details if the job failed,
+ * OA_ECANCELLED if it was cancelled.
+ */
+oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                              */
+
+/* Metadata and attachment number on anonymized studies (>= 1024: user). */
+#define OA_REPORT_METADATA 1025
+#define OA_REPORT_ATTACHMENT 1025
+
+/* Columns of the CSV, in order (also the keys of a study row, where one
+ * exists). */
+extern const char *const oa_report_csv_columns[];
+extern const size_t oa_report_csv_column_count;
+
+/*
+ * The CSV of a report (its JSON as stored): a header row, then one row
+ * per study.  RFC 4180 quoting; a value starting with = + - @ gets a
+ * leading ' so that a spreadsheet does not run it as a formula.  Caller
+ * disposes `out` (initialized here).
+ */
+oa_status oa_report_csv(const cJSON *report, oa_buf *out, oa_error *err);
+
+/* The summary of a report for the list: ID, Job, Date, Profile, Studies
+ * (a count).  Caller frees. */
+cJSON *oa_report_summary(const cJSON *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OA_JOBS_H */

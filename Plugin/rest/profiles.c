@@ -1,0 +1,158 @@
+/*
+ * Profiles: GET /anonymizer/profiles, GET|PUT|DELETE
+ * /anonymizer/profiles/{name}, GET /anonymizer/profiles/{name}/rules.
+ */
+#include "rest_int.h"
+
+#include "../jobs/jobs.h"
+
+oa_status oa_rest_body_json(const oa_rest_request *req, bool allow_empty,
+                            cJSON **out, oa_error *err)
+{
+    const char *body = req->http->body;
+    size_t i, n = req->http->body_size;
+
+    *out = NULL;
+    for (i = 0; i < n && body != NULL; i++)
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' &&
+            body[i] != '\n')
+            break;
+    if (body == NULL || i == n) {
+        if (allow_empty)
+            return OA_OK;
+        return oa_error_set(err, OA_EINVAL,
+                            "the request needs a JSON body");
+    }
+    *out = cJSON_ParseWithLength(body, n);
+    if (*out == NULL)
+        return oa_error_set(err, OA_EPARSE,
+                            "the body is not valid JSON (near byte %zu)",
+                            (size_t)(cJSON_GetErrorPtr() != NULL &&
+                                             cJSON_GetErrorPtr() >= body &&
+                                             cJSON_GetErrorPtr() <= body + n
+                                         ? cJSON_GetErrorPtr() - body
+                                         : 0));
+    if (!cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return oa_error_set(err, OA_EINVAL,
+                            "the body must be a JSON object");
+    }
+    return OA_OK;
+}
+
+oa_service *oa_rest_service(oa_error *err)
+{
+    oa_service *s = oa_service_current();
+
+    if (s == NULL)
+        oa_error_set(err, OA_EIO, "the anonymizer is still starting");
+    return s;
+}
+
+oa_status oa_rest_get_profiles(oa_host_output *out,
+                               const oa_rest_request *req, oa_error *err)
+{
+    oa_service *s = oa_rest_service(err);
+    cJSON *names = NULL;
+    oa_status rc;
+
+    (void)req;
+    if (s == NULL)
+        return err->code;
+    rc = oa_service_profile_names(s, &names, err);
+    if (rc == OA_OK)
+        rc = oa_rest_answer_json(out, 200, names, err);
+    cJSON_Delete(names);
+    return rc;
+}
+
+/* The profile as GET answers it: Name, BuiltIn, then its options. */
+static oa_status answer_profile(oa_host_output *out, const oa_profile *p,
+                                const char *name, oa_error *err)
+{
+    cJSON *json = NULL, *answer, *item;
+    oa_status rc;
+
+    rc = oa_profile_to_json(&json, p, OA_PROFILE_JSON_EFFECTIVE, err);
+    if (rc != OA_OK)
+        return rc;
+    answer = cJSON_CreateObject();
+    if (answer == NULL || cJSON_AddStringToObject(answer, "Name", name) == NULL ||
+        cJSON_AddBoolToObject(answer, "BuiltIn",
+                              oa_profile_is_builtin_name(name)) == NULL) {
+        cJSON_Delete(answer);
+        cJSON_Delete(json);
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    while ((item = json->child) != NULL) {
+        cJSON_DetachItemViaPointer(json, item);
+        cJSON_AddItemToObject(answer, item->string, item);
+    }
+    cJSON_Delete(json);
+    rc = oa_rest_answer_json(out, 200, answer, err);
+    cJSON_Delete(answer);
+    return rc;
+}
+
+oa_status oa_rest_profile(oa_host_output *out, const oa_rest_request *req,
+                          oa_error *err)
+{
+    oa_service *s = oa_rest_service(err);
+    const char *name = req->params[0];
+    oa_profile *p = NULL;
+    cJSON *body = NULL, *empty;
+    oa_status rc;
+
+    if (s == NULL)
+        return err->code;
+    switch (req->http->method) {
+    case OA_HTTP_GET:
+        rc = oa_service_profile(s, name, &p, err);
+        if (rc == OA_OK)
+            rc = answer_profile(out, p, name, err);
+        break;
+    case OA_HTTP_PUT:
+        rc = oa_rest_body_json(req, false, &body, err);
+        if (rc == OA_OK)
+            rc = oa_service_profile_put(s, name, body, &p, err);
+        if (rc == OA_OK)
+            rc = answer_profile(out, p, name, err);
+        break;
+    case OA_HTTP_DELETE:
+        rc = oa_service_profile_delete(s, name, err);
+        if (rc == OA_OK) {
+            empty = cJSON_CreateObject();
+            rc = empty != NULL
+                     ? oa_rest_answer_json(out, 200, empty, err)
+                     : oa_error_set(err, OA_ENOMEM, "out of memory");
+            cJSON_Delete(empty);
+        }
+        break;
+    default:
+        rc = oa_error_set(err, OA_EINVAL, "method not allowed");
+    }
+    cJSON_Delete(body);
+    oa_profile_free(p);
+    return rc;
+}
+
+oa_status oa_rest_profile_rules(oa_host_output *out,
+                                const oa_rest_request *req, oa_error *err)
+{
+    oa_service *s = oa_rest_service(err);
+    oa_profile *p = NULL;
+    cJSON *rules = NULL;
+    oa_status rc;
+
+    if (s == NULL)
+        return err->code;
+    rc = oa_service_profile(s, req->params[0], &p, err);
+    if (rc == OA_OK)
+        rc = oa_rules_explain_json(&rules, p, err);
+    if (rc == OA_OK)
+        rc = oa_rest_answer_json(out, 200, rules, err);
+    cJSON_Delete(rules);
+    oa_profile_free(p);
+    return rc;
+}
