@@ -1,0 +1,388 @@
+/*
+ * Unit tests of the plugin's service layer without Orthanc: the
+ * "Anonymizer" configuration section, the service (site secret, custom
+ * profiles in a store) and the reports' CSV.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "jobs/jobs.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                        */
+
+static oa_status parse_config(oa_config *c, const char *text, oa_error *err)
+{
+    cJSON *json = text != NULL ? cJSON_Parse(text) : NULL;
+    oa_status rc;
+
+    if (text != NULL)
+        assert_non_null(json);
+    oa_error_clear(err);
+    rc = oa_config_parse(c, json, 4, err);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static void test_config_defaults(void **state)
+{
+    oa_config c;
+    oa_error err;
+
+    (void)state;
+    assert_int_equal(parse_config(&c, NULL, &err), OA_OK);
+    assert_null(c.secret);
+    assert_string_equal(c.uid_root, "2.25");
+    assert_int_equal(c.threads, 4);
+    assert_true(cJSON_IsObject(c.section));
+    oa_config_dispose(&c);
+
+    assert_int_equal(parse_config(&c, "{\"Name\": \"x\"}", &err), OA_OK);
+    assert_int_equal(c.threads, 4);
+    oa_config_dispose(&c);
+}
+
+static void test_config_values(void **state)
+{
+    oa_config c;
+    oa_error err;
+
+    (void)state;
+    assert_int_equal(
+        parse_config(&c,
+                     "{\"Anonymizer\": {\"Secret\": \"0123456789abcdefXYZ\","
+                     " \"UidRoot\": \"1.2.826.0.1.3680043.10.9\","
+                     " \"Threads\": 3, \"ExportFolder\": \"/tmp\"}}",
+                     &err),
+        OA_OK);
+    assert_string_equal(c.secret, "0123456789abcdefXYZ");
+    assert_string_equal(c.uid_root, "1.2.826.0.1.3680043.10.9");
+    assert_int_equal(c.threads, 3);
+    assert_string_equal(
+        cJSON_GetObjectItem(c.section, "ExportFolder")->valuestring, "/tmp");
+    oa_config_dispose(&c);
+}
+
+static void assert_config_error(const char *text, const char *needle)
+{
+    oa_config c;
+    oa_error err;
+
+    assert_int_equal(parse_config(&c, text, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, needle));
+    assert_null(c.section);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    assert_config_error("{\"Anonymizer\": 3}", "must be a JSON object");
+    assert_config_error("{\"Anonymizer\": {\"Secret\": \"short\"}}",
+                        "Anonymizer.Secret");
+    assert_config_error("{\"Anonymizer\": {\"Secret\": 12}}",
+                        "Anonymizer.Secret");
+    assert_config_error("{\"Anonymizer\": {\"UidRoot\": \"2.25.\"}}",
+                        "Anonymizer.UidRoot");
+    assert_config_error("{\"Anonymizer\": {\"UidRoot\": \"2.025\"}}",
+                        "Anonymizer.UidRoot");
+    assert_config_error("{\"Anonymizer\": {\"UidRoot\": \"2.x\"}}",
+                        "Anonymizer.UidRoot");
+    assert_config_error(
+        "{\"Anonymizer\": {\"UidRoot\": \"1.2.3.4.5.6.7.8.9.10.11.12.13\"}}",
+        "at most 24");
+    assert_config_error("{\"Anonymizer\": {\"Threads\": 0}}",
+                        "Anonymizer.Threads");
+    assert_config_error("{\"Anonymizer\": {\"Threads\": 2.5}}",
+                        "Anonymizer.Threads");
+    assert_config_error("{\"Anonymizer\": {\"Threads\": \"2\"}}",
+                        "Anonymizer.Threads");
+    assert_config_error("{\"Anonymizer\": {\"Threads\": 65}}",
+                        "from 1 to 64");
+}
+
+/* ------------------------------------------------------------------ */
+/* Service                                                              */
+
+static oa_service *new_service(const char *config_text, oa_store **store)
+{
+    oa_config c;
+    oa_error err;
+    oa_service *s = NULL;
+    oa_store *st = NULL;
+
+    assert_int_equal(parse_config(&c, config_text, &err), OA_OK);
+    assert_int_equal(oa_store_memory_new(&st, &err), OA_OK);
+    assert_int_equal(oa_service_new(&s, &c, st, &err), OA_OK);
+    assert_null(c.section);   /* moved */
+    if (store != NULL)
+        *store = st;
+    return s;
+}
+
+static void test_secret_generated_and_kept(void **state)
+{
+    oa_service *s;
+    oa_store *st;
+    oa_error err;
+    const uint8_t *secret, *again;
+    size_t len, len2;
+    char *stored = NULL, copy[128];
+
+    (void)state;
+    s = new_service(NULL, &st);
+    assert_int_equal(oa_service_secret(s, &secret, &len, &err), OA_OK);
+    assert_int_equal(len, 64);   /* 32 random bytes, hex */
+    memcpy(copy, secret, len);
+    assert_int_equal(oa_service_secret(s, &again, &len2, &err), OA_OK);
+    assert_ptr_equal(secret, again);   /* cached */
+    /* kept in the store */
+    assert_int_equal(oa_store_get(st, OA_STORE_SETTINGS, "site-secret",
+                                  &stored, &err),
+                     OA_OK);
+    assert_memory_equal(stored, copy, len);
+    oa_free(stored);
+    oa_service_free(s);
+}
+
+static void test_secret_first_writer_wins(void **state)
+{
+    oa_service *s;
+    oa_store *st;
+    oa_error err;
+    const uint8_t *secret;
+    size_t len;
+
+    (void)state;
+    s = new_service(NULL, &st);
+    /* Another server of the cluster was first. */
+    assert_int_equal(oa_store_put(st, OA_STORE_SETTINGS, "site-secret",
+                                  "another-server-secret-0123456789", &err),
+                     OA_OK);
+    assert_int_equal(oa_service_secret(s, &secret, &len, &err), OA_OK);
+    assert_int_equal(len, strlen("another-server-secret-0123456789"));
+    assert_memory_equal(secret, "another-server-secret-0123456789", len);
+    oa_service_free(s);
+}
+
+static void test_secret_configured(void **state)
+{
+    oa_service *s;
+    oa_store *st;
+    oa_error err;
+    const uint8_t *secret;
+    size_t len, n;
+    char **keys;
+
+    (void)state;
+    s = new_service("{\"Anonymizer\": {\"Secret\": \"configured-secret-1\"}}",
+                    &st);
+    assert_int_equal(oa_service_secret(s, &secret, &len, &err), OA_OK);
+    assert_int_equal(len, strlen("configured-secret-1"));
+    assert_memory_equal(secret, "configured-secret-1", len);
+    /* nothing written to the store */
+    assert_int_equal(oa_store_list(st, OA_STORE_SETTINGS, &keys, &n, &err),
+                     OA_OK);
+    assert_int_equal(n, 0);
+    oa_store_free_keys(keys, n);
+    oa_service_free(s);
+}
+
+static void test_secret_damaged(void **state)
+{
+    oa_service *s;
+    oa_store *st;
+    oa_error err;
+    const uint8_t *secret;
+    size_t len;
+
+    (void)state;
+    s = new_service(NULL, &st);
+    assert_int_equal(
+        oa_store_put(st, OA_STORE_SETTINGS, "site-secret", "short", &err),
+        OA_OK);
+    assert_int_equal(oa_service_secret(s, &secret, &len, &err), OA_EPARSE);
+    assert_non_null(strstr(err.msg, "Anonymizer.Secret"));
+    oa_service_free(s);
+}
+
+static void test_profiles(void **state)
+{
+    oa_service *s = new_service(NULL, NULL);
+    oa_profile *p = NULL;
+    cJSON *json, *names;
+    oa_error err;
+
+    (void)state;
+    /* built-ins */
+    assert_int_equal(oa_service_profile(s, "Full", &p, &err), OA_OK);
+    assert_int_equal(oa_profile_get_base(p), OA_BASE_FULL);
+    oa_profile_free(p);
+    assert_int_equal(oa_service_profile(s, "nope", &p, &err), OA_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope"));
+    assert_int_equal(oa_service_profile(s, "../x", &p, &err), OA_ENOTFOUND);
+
+    /* put, get, list */
+    json = cJSON_Parse("{\"Base\": \"Full\", \"Dates\": \"shift\"}");
+    assert_int_equal(oa_service_profile_put(s, "ct-shift", json, &p, &err),
+                     OA_OK);
+    assert_non_null(p);
+    oa_profile_free(p);
+    assert_int_equal(oa_service_profile(s, "ct-shift", &p, &err), OA_OK);
+    assert_int_equal(oa_profile_options(p)->dates, OA_OPT_SHIFT);
+    assert_int_equal(oa_profile_get_base(p), OA_BASE_FULL);
+    assert_string_equal(oa_profile_name(p), "ct-shift");
+    oa_profile_free(p);
+    assert_int_equal(oa_service_profile_names(s, &names, &err), OA_OK);
+    assert_int_equal(cJSON_GetArraySize(names), 3);
+    assert_string_equal(cJSON_GetArrayItem(names, 0)->valuestring, "Default");
+    assert_string_equal(cJSON_GetArrayItem(names, 1)->valuestring, "Full");
+    assert_string_equal(cJSON_GetArrayItem(names, 2)->valuestring,
+                        "ct-shift");
+    cJSON_Delete(names);
+
+    /* built-ins are read-only */
+    assert_int_equal(oa_service_profile_put(s, "Default", json, NULL, &err),
+                     OA_ECONFLICT);
+    assert_int_equal(oa_service_profile_delete(s, "Full", &err),
+                     OA_ECONFLICT);
+    /* bad name, bad options */
+    assert_int_equal(oa_service_profile_put(s, "a b", json, NULL, &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "profile name"));
+    cJSON_Delete(json);
+    json = cJSON_Parse("{\"Dates\": \"later\"}");
+    assert_int_equal(oa_service_profile_put(s, "x", json, NULL, &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "\"Dates\""));
+    assert_int_equal(oa_service_profile(s, "x", &p, &err), OA_ENOTFOUND);
+    cJSON_Delete(json);
+
+    /* delete */
+    assert_int_equal(oa_service_profile_delete(s, "ct-shift", &err), OA_OK);
+    assert_int_equal(oa_service_profile_delete(s, "ct-shift", &err),
+                     OA_ENOTFOUND);
+    assert_int_equal(oa_service_profile(s, "ct-shift", &p, &err),
+                     OA_ENOTFOUND);
+    oa_service_free(s);
+}
+
+static void test_request_profile(void **state)
+{
+    oa_service *s = new_service(NULL, NULL);
+    oa_profile *p = NULL;
+    cJSON *spec;
+    oa_error err;
+
+    (void)state;
+    assert_int_equal(oa_service_request_profile(s, NULL, &p, &err), OA_OK);
+    assert_int_equal(oa_profile_get_base(p), OA_BASE_DEFAULT);
+    oa_profile_free(p);
+
+    spec = cJSON_CreateString("missing");
+    assert_int_equal(oa_service_request_profile(s, spec, &p, &err),
+                     OA_EINVAL);   /* a bad request, not a 404 */
+    assert_non_null(strstr(err.msg, "\"Profile\""));
+    cJSON_Delete(spec);
+
+    spec = cJSON_Parse("{\"Base\": \"Full\", \"Uids\": \"keep\"}");
+    assert_int_equal(oa_service_request_profile(s, spec, &p, &err), OA_OK);
+    assert_int_equal(oa_profile_options(p)->uids, OA_OPT_KEEP);
+    oa_profile_free(p);
+    cJSON_Delete(spec);
+
+    spec = cJSON_CreateNumber(3);
+    assert_int_equal(oa_service_request_profile(s, spec, &p, &err),
+                     OA_EINVAL);
+    cJSON_Delete(spec);
+    oa_service_free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                              */
+
+static void test_report_csv(void **state)
+{
+    cJSON *r = cJSON_Parse(
+        "{\"ID\": \"r1\", \"Job\": \"j1\", \"Date\": \"20261126T101500\","
+        " \"Profile\": \"Default\", \"Studies\": ["
+        " {\"OriginalPatientName\": \"Doe^John\", \"NewPatientName\": "
+        "\"ANON^1\", \"OriginalPatientID\": \"=1+2\", \"NewPatientID\": "
+        "\"A,B\", \"OriginalStudyDescription\": \"say \\\"hi\\\"\\nthere\","
+        " \"NewStudyDescription\": \"-5\", \"Instances\": 12, \"Dropped\": 1,"
+        " \"Failed\": 0, \"AnonymizedStudy\": null},"
+        " {\"OriginalPatientName\": \"@x\"}]}");
+    oa_buf csv;
+    oa_error err;
+    const char *text, *line2;
+    char header[1024] = "";
+    size_t i;
+
+    (void)state;
+    assert_non_null(r);
+    assert_int_equal(oa_report_csv(r, &csv, &err), OA_OK);
+    text = oa_buf_cstr(&csv);
+    for (i = 0; i < oa_report_csv_column_count; i++) {
+        if (i > 0)
+            strcat(header, ",");
+        strcat(header, oa_report_csv_columns[i]);
+    }
+    strcat(header, "\r\n");
+    assert_memory_equal(text, header, strlen(header));
+    line2 = text + strlen(header);
+    assert_string_equal(
+        line2,
+        "r1,20261126T101500,Default,Doe^John,ANON^1,'=1+2,\"A,B\",,,,,"
+        "\"say \"\"hi\"\"\nthere\",'-5,,,12,1,0\r\n"
+        "r1,20261126T101500,Default,'@x,,,,,,,,,,,,,,\r\n");
+    oa_buf_dispose(&csv);
+
+    assert_int_equal(oa_report_csv(NULL, &csv, &err), OA_EINVAL);
+    oa_buf_dispose(&csv);
+    cJSON_Delete(r);
+}
+
+static void test_report_summary(void **state)
+{
+    cJSON *r = cJSON_Parse("{\"ID\": \"r1\", \"Job\": \"j1\", \"Date\": "
+                           "\"d\", \"Profile\": \"Full\", \"Studies\": "
+                           "[{}, {}, {}]}");
+    cJSON *s = oa_report_summary(r);
+
+    (void)state;
+    assert_non_null(s);
+    assert_string_equal(cJSON_GetObjectItem(s, "ID")->valuestring, "r1");
+    assert_string_equal(cJSON_GetObjectItem(s, "Profile")->valuestring,
+                        "Full");
+    assert_int_equal(cJSON_GetObjectItem(s, "Studies")->valueint, 3);
+    assert_null(cJSON_GetObjectItem(s, "OriginalPatientName"));
+    cJSON_Delete(s);
+    cJSON_Delete(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_values),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_secret_generated_and_kept),
+        cmocka_unit_test(test_secret_first_writer_wins),
+        cmocka_unit_test(test_secret_configured),
+        cmocka_unit_test(test_secret_damaged),
+        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_request_profile),
+        cmocka_unit_test(test_report_csv),
+        cmocka_unit_test(test_report_summary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
