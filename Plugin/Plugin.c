@@ -79,6 +79,21 @@ static oa_status setup_service(oa_error *err)
     cJSON_Delete(orthanc);
     if (rc != OA_OK)
         return rc;
+    {
+        const cJSON *d;
+
+        cJSON_ArrayForEach(d, config.destinations) {
+            rc = oa_destination_validate(d, err);
+            if (rc != OA_OK) {
+                oa_error_set(err, rc,
+                             "configuration \"Anonymizer.Destinations\", "
+                             "%s: %s",
+                             d->string, err->msg);
+                oa_config_dispose(&config);
+                return rc;
+            }
+        }
+    }
     rc = oa_store_props_new(&store, oa_host_get_property,
                             oa_host_set_property, OA_STORE_FIRST_PROPERTY,
                             err);

@@ -1,14 +1,45 @@
 /*
  * The "Anonymizer" configuration section.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const known_options[] = {
-    "Secret", "UidRoot", "Threads", "Destinations", "ExportFolder",
-    "AutoAnonymize", "ZipMaxSize", "ZipRetention", "PostgreSQL",
+    "Secret",       "UidRoot",      "Threads",    "Destinations",
+    "ExportFolder", "ArchiveFolder", "AutoAnonymize", "ZipMaxSize",
+    "ZipRetention", "PostgreSQL",
 };
+
+/* An absolute folder path option; NULL if absent. */
+static oa_status folder_option(char **out, const cJSON *section,
+                               const char *key, oa_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(section, key);
+    size_t n;
+
+    *out = NULL;
+    if (item == NULL || cJSON_IsNull(item))
+        return OA_OK;
+    if (!cJSON_IsString(item) || item->valuestring[0] != '/' ||
+        (n = strlen(item->valuestring)) > 1024 ||
+        strstr(item->valuestring, "/../") != NULL ||
+        (n >= 3 && strcmp(item->valuestring + n - 3, "/..") == 0))
+        return oa_error_set(err, OA_EINVAL,
+                            "configuration \"Anonymizer.%s\" must be an "
+                            "absolute folder path",
+                            key);
+    *out = oa_strdup(item->valuestring);
+    if (*out == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    while (n > 1 && (*out)[n - 1] == '/')
+        (*out)[--n] = '\0';
+    return OA_OK;
+}
 
 static bool uid_root_valid(const char *s)
 {
@@ -111,6 +142,68 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
         out->threads = (unsigned)item->valueint;
     }
 
+    rc = folder_option(&out->export_folder, section, "ExportFolder", err);
+    if (rc != OA_OK)
+        goto fail;
+    rc = folder_option(&out->archive_folder, section, "ArchiveFolder", err);
+    if (rc != OA_OK)
+        goto fail;
+    if (out->archive_folder == NULL) {
+        const char *tmp = getenv("TMPDIR");
+        char path[1100];
+
+        if (tmp == NULL || tmp[0] != '/' || strlen(tmp) > 1000)
+            tmp = "/tmp";
+        snprintf(path, sizeof(path), "%s/orthanc-anonymizer-archives", tmp);
+        out->archive_folder = oa_strdup(path);
+        if (out->archive_folder == NULL) {
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+
+    out->zip_max_size = OA_CONFIG_DEFAULT_ZIP_MAX;
+    item = cJSON_GetObjectItemCaseSensitive(section, "ZipMaxSize");
+    if (item != NULL) {
+        if (!cJSON_IsNumber(item) ||
+            item->valuedouble < (double)OA_CONFIG_MIN_ZIP_MAX ||
+            item->valuedouble > (double)OA_CONFIG_MAX_ZIP_MAX) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.ZipMaxSize\" "
+                              "must be a size in bytes from 1 MiB to "
+                              "4 GiB - 1 MiB (Orthanc answers a download "
+                              "from one buffer)");
+            goto fail;
+        }
+        out->zip_max_size = (uint64_t)item->valuedouble;
+    }
+    out->zip_retention = OA_CONFIG_DEFAULT_ZIP_RETENTION;
+    item = cJSON_GetObjectItemCaseSensitive(section, "ZipRetention");
+    if (item != NULL) {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 60 ||
+            item->valuedouble > 365.0 * 86400) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.ZipRetention\" "
+                              "must be a number of seconds from 60 to one "
+                              "year");
+            goto fail;
+        }
+        out->zip_retention = (long)item->valuedouble;
+    }
+    item = cJSON_GetObjectItemCaseSensitive(section, "Destinations");
+    if (item != NULL && !cJSON_IsObject(item)) {
+        rc = oa_error_set(err, OA_EINVAL,
+                          "configuration \"Anonymizer.Destinations\" must "
+                          "be an object of named destinations");
+        goto fail;
+    }
+    out->destinations = item != NULL ? cJSON_Duplicate(item, 1)
+                                     : cJSON_CreateObject();
+    if (out->destinations == NULL) {
+        rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+        goto fail;
+    }
+
     out->section = section != NULL ? cJSON_Duplicate(section, 1)
                                    : cJSON_CreateObject();
     if (out->section == NULL) {
@@ -132,6 +225,9 @@ void oa_config_dispose(oa_config *c)
         memset(c->secret, 0, strlen(c->secret));
         oa_free(c->secret);
     }
+    oa_free(c->export_folder);
+    oa_free(c->archive_folder);
+    cJSON_Delete(c->destinations);
     cJSON_Delete(c->section);
     memset(c, 0, sizeof(*c));
 }

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -29,10 +30,20 @@ extern "C" {
 #define OA_CONFIG_MAX_UID_ROOT 24    /* root + "." + 39 digits <= 64 */
 #define OA_CONFIG_MAX_THREADS 64
 
+#define OA_CONFIG_DEFAULT_ZIP_MAX ((uint64_t)1 << 30)        /* 1 GiB */
+#define OA_CONFIG_MAX_ZIP_MAX ((uint64_t)0xFFFFFFFF - (1u << 20)) /* < 4 GiB */
+#define OA_CONFIG_MIN_ZIP_MAX ((uint64_t)1 << 20)
+#define OA_CONFIG_DEFAULT_ZIP_RETENTION 86400L
+
 typedef struct oa_config {
     char *secret;            /* NULL: generated once and kept in the store */
     char uid_root[OA_CONFIG_MAX_UID_ROOT + 1]; /* "2.25" by default */
     unsigned threads;        /* workers per job; default: cores */
+    char *export_folder;     /* absolute; NULL: folder exports disabled */
+    char *archive_folder;    /* absolute; where ZIP exports are kept */
+    uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */
+    long zip_retention;      /* seconds before a ZIP export is removed */
+    cJSON *destinations;     /* "Destinations" (validated), {} if absent */
     cJSON *section;          /* a copy of the whole section ({} if absent) */
 } oa_config;
 

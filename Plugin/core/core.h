@@ -72,7 +72,8 @@ void oa_error_clear(oa_error *err);
 /*
  * Record a failure and return `code`, so that `return oa_error_set(...)`
  * works.  NULL-safe: with err == NULL only `code` is returned.  The tag
- * and offset of an earlier oa_error_at() are kept.
+ * and offset of an earlier oa_error_at() are kept.  The arguments may
+ * include err->msg (to wrap an earlier message).
  */
 oa_status oa_error_set(oa_error *err, oa_status code, const char *fmt, ...)
     OA_PRINTF(3, 4);

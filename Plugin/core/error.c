@@ -26,7 +26,14 @@ static void error_vset(oa_error *err, oa_status code, const char *fmt,
         snprintf(err->msg, sizeof(err->msg), "%s", oa_status_str(code));
         return;
     }
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    /* Through a copy: the arguments may quote err->msg itself, to wrap an
+     * earlier message ("option X: %s", err->msg). */
+    {
+        char msg[sizeof(err->msg)];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        memcpy(err->msg, msg, sizeof(msg));
+    }
 }
 
 oa_status oa_error_set(oa_error *err, oa_status code, const char *fmt, ...)

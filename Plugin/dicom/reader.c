@@ -37,6 +37,8 @@ typedef struct reader {
     bool strict;
     unsigned defects;
     unsigned suppress; /* > 0 while inside a skipped sequence */
+    unsigned dry;      /* > 0 during a dry run (un_value_is_sequence) */
+    size_t un_end;     /* end of the UN value read as a sequence, or 0 */
     unsigned long elements; /* element headers read */
 } reader;
 
@@ -372,14 +374,62 @@ static oa_status scan_sequence(reader *r, size_t *pos, size_t end, enc e,
                                oa_element *el);
 
 /*
+ * A defined-length UN value read as a sequence is bounded by its own
+ * length, not by its container: a UN value is exactly `length` bytes, so
+ * its elements and items must lie inside it, and the ITEM_OVERRUN repair
+ * of scan_items (an undefined-length item running on past a defined-length
+ * sequence, into the container) does not reach past it.  Were the bytes
+ * after the value consulted, reading it as a sequence or as opaque bytes
+ * would depend on what follows the element, which the writer changes
+ * (stray delimiters and group lengths dropped, odd values padded,
+ * delimiters added at the end of the file): a value opaque in the input
+ * could come back as a sequence from our own output, swallow the elements
+ * after it and no longer parse (fuzz crash-ecdd4ddf).
+ *
+ * One repair remains, policy OA_DEFECT_ITEM_OVERRUN: an item or sequence
+ * delimiter whose tag is the last 4 bytes of the value and whose (zero)
+ * length follows it is accepted (Philips private sequences written 4 bytes
+ * short, fo-dicom GH626).  That depends on 4 bytes after the value, but
+ * only on their being zero, and the writer never writes 4 zero bytes
+ * after a value (group lengths, (gggg,0000), are dropped).
+ */
+static bool delimiter_past_un_value(const reader *r, size_t pos, size_t end,
+                                    enc e)
+{
+    const uint8_t *p = r->data + pos;
+    uint16_t element;
+
+    if (end != r->un_end || end - pos != 4 || r->len - end < 4)
+        return false;
+    element = rd16(p + 2, e.big_endian);
+    return rd16(p, e.big_endian) == 0xFFFE &&
+           (element == 0xE00D || element == 0xE0DD) &&
+           rd32(p + 4, e.big_endian) == 0;
+}
+
+static oa_status scan_un_value(reader *r, size_t *pos, enc e,
+                               unsigned depth, const header *h,
+                               oa_element *el)
+{
+    size_t saved = r->un_end;
+    oa_status rc;
+
+    r->un_end = *pos + h->length;
+    rc = scan_sequence(r, pos, r->un_end, e, depth, h, el);
+    r->un_end = saved;
+    return rc;
+}
+
+/*
  * Is the defined-length UN value at `pos` a well-formed sequence?  Decided
- * by a silent dry run over it.  Dry runs do not nest (inside one, a UN is
- * an opaque value), so the cost is at most one extra pass per nesting
- * level, never exponential.
+ * by a silent dry run over it, bounded like the real scan (scan_un_value).
+ * Dry runs do not nest (inside one, a UN is an opaque value), so the cost
+ * is at most one extra pass per nesting level, never exponential.  Inside
+ * a skipped sequence the question is asked all the same, so that skipping
+ * a sequence walks the same bytes as reading it.
  */
 static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
-                                 size_t end, enc e, unsigned depth,
-                                 uint32_t tag)
+                                 enc e, unsigned depth, uint32_t tag)
 {
     oa_error scratch, *saved_err;
     const uint8_t *p = r->data + pos;
@@ -389,7 +439,7 @@ static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
     oa_status rc;
     unsigned saved_defects;
 
-    if (r->suppress > 0 || length < 8 || depth + 1 > r->max_depth)
+    if (r->dry > 0 || length < 8 || depth + 1 > r->max_depth)
         return false;
     if (!(rd16(p, false) == 0xFFFE && rd16(p + 2, false) == 0xE000))
         return false;
@@ -397,6 +447,7 @@ static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
     saved_defects = r->defects;
     r->err = &scratch;
     r->suppress++;
+    r->dry++;
     memset(&h, 0, sizeof(h));
     memset(&el, 0, sizeof(el));
     h.tag = tag;
@@ -407,10 +458,12 @@ static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
     el.length = length;
     el.offset = pos;
     el.depth = depth;
-    rc = scan_sequence(r, &try_pos, end, e, depth, &h, &el);
+    rc = scan_un_value(r, &try_pos, e, depth, &h, &el);
+    r->dry--;
     r->suppress--;
     r->err = saved_err;
     r->defects = saved_defects;
+    /* past the end only by a delimiter_past_un_value() */
     return rc == OA_OK && try_pos >= pos + length;
 }
 
@@ -472,6 +525,17 @@ static oa_status scan_dataset(reader *r, size_t *pos, size_t end, enc e,
     oa_status rc;
 
     while (*pos < end) {
+        if (end - *pos < 8 && depth > 0 &&
+            delimiter_past_un_value(r, *pos, end, e)) {
+            h.tag = OA_TAG(0xFFFE, rd16(r->data + *pos + 2, e.big_endian));
+            rc = defect(r, OA_DEFECT_ITEM_OVERRUN, h.tag, *pos,
+                        "delimiter runs past the end of a UN value");
+            if (rc != OA_OK)
+                return rc;
+            *pos += 8;
+            *how = h.tag == OA_TAG_ITEM_END ? END_ITEM : END_SEQUENCE;
+            return OA_OK;
+        }
         if (end - *pos < 8 && depth == 0) {
             /* Policy OA_DEFECT_TRAILING: fewer bytes than a header at the
              * end of the file are ignored. */
@@ -598,12 +662,13 @@ static oa_status scan_dataset(reader *r, size_t *pos, size_t end, enc e,
         if (h.length > end - *pos)
             return fail(r, OA_EPARSE, h.tag, el.offset,
                         "value length exceeds the remaining input");
-        if (h.vr == OA_VR_UN && un_value_is_sequence(r, *pos, h.length, end,
-                                                     e, depth, h.tag)) {
+        if (h.vr == OA_VR_UN && un_value_is_sequence(r, *pos, h.length, e,
+                                                     depth, h.tag)) {
             /* A defined-length UN holding items (an SQ that some node
              * could not name): read as a sequence so that the attributes
-             * inside are seen, and written back the same way. */
-            rc = scan_sequence(r, pos, end, e, depth, &h, &el);
+             * inside are seen, and written back the same way.  Bounded
+             * by the value, like the dry run that chose this. */
+            rc = scan_un_value(r, pos, e, depth, &h, &el);
             if (rc != OA_OK)
                 return rc;
             continue;

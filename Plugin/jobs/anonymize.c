@@ -32,7 +32,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "jobs.h"
+#include "jobs_int.h"
 
 #include "../orthanc/host.h"
 
@@ -85,6 +85,9 @@ typedef struct anon_job {
     char created[20];        /* "20261126T101500" */
     bool planned;
     bool reported;
+    cJSON *export_target;    /* "Export": {"Target"} chained, or NULL */
+    int priority;
+    char export_job[OA_JOB_ID_MAX]; /* the chained export's job, or "" */
 
     study *studies;
     size_t nstudies;
@@ -108,43 +111,15 @@ typedef struct anon_job {
 } anon_job;
 
 static const oa_host_job_ops anon_ops;
+struct anon_job;
+static void chain_export(struct anon_job *j);
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-/* Orthanc IDs: hex digits and dashes.  Anything else could reach a URI. */
-static bool orthanc_id_valid(const char *id)
-{
-    size_t n;
-
-    if (id == NULL || id[0] == '\0')
-        return false;
-    for (n = 0; id[n] != '\0'; n++) {
-        char c = id[n];
-
-        if (n >= ID_MAX - 1)
-            return false;
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static void now_iso(char out[20])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-
-    localtime_r(&t, &tm);
-    strftime(out, 20, "%Y%m%dT%H%M%S", &tm);
-}
-
-static const char *json_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+#define orthanc_id_valid oa_jobs_id_valid
+#define now_iso oa_jobs_now
+#define json_str oa_jobs_str
 
 static void copy_value(char *dst, size_t size, const char *src)
 {
@@ -166,6 +141,7 @@ static void job_free(anon_job *j)
     if (j == NULL)
         return;
     cJSON_Delete(j->resources);
+    cJSON_Delete(j->export_target);
     cJSON_Delete(j->profile_json);
     oa_profile_free(j->profile);
     for (i = 0; i < j->nstudies; i++) {
@@ -399,6 +375,26 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
     rc = parse_resources(j->resources, body, level, id, err);
     if (rc != OA_OK)
         goto fail;
+    j->priority = priority;
+    v = cJSON_GetObjectItemCaseSensitive(body, "Export");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        const cJSON *target = cJSON_GetObjectItemCaseSensitive(v, "Target");
+
+        if (!cJSON_IsObject(v) || target == NULL) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "\"Export\" must be {\"Target\": {...}} as "
+                              "in POST /anonymizer/export");
+            goto fail;
+        }
+        rc = oa_export_check_target(s, target, err);
+        if (rc != OA_OK)
+            goto fail;
+        j->export_target = cJSON_Duplicate(target, 1);
+        if (j->export_target == NULL) {
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
 
     rc = oa_host_generate_uuid(j->report_id, err);
     if (rc != OA_OK)
@@ -914,31 +910,17 @@ static cJSON *content_json(anon_job *j)
     }
     cJSON_AddItemToObject(c, "Failed", cJSON_Duplicate(j->failures, 1));
     cJSON_AddNumberToObject(c, "FailedCount", (double)j->nfailed);
+    if (j->export_job[0] != '\0')
+        cJSON_AddStringToObject(c, "ExportJob", j->export_job);
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(c, "Error", j->fatal);
     return c;
 }
 
-/* Find our own job ID: Orthanc never tells a job its ID, so look for the
- * job whose content names our report. */
 static void find_job_id(anon_job *j, char *out, size_t size)
 {
-    cJSON *list = NULL;
-    const cJSON *id;
-
-    out[0] = '\0';
-    if (oa_host_rest_get_json("/jobs?expand", &list, NULL) != OA_OK)
-        return;
-    cJSON_ArrayForEach(id, list) {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(id, "Content");
-        const char *report = json_str(content, "Report");
-
-        if (report != NULL && strcmp(report, j->report_id) == 0) {
-            copy_value(out, size, json_str(id, "ID"));
-            break;
-        }
-    }
-    cJSON_Delete(list);
+    oa_jobs_find_own_id(OA_JOB_TYPE_ANONYMIZE, "Report", j->report_id, out,
+                        size);
 }
 
 /* Write the report to the store and attach it to the anonymized studies. */
@@ -1095,7 +1077,35 @@ static oa_job_step_status cb_step(void *p)
                  "\"Failed\")");
         return OA_JOB_STEP_FAILURE;
     }
+    if (j->export_target != NULL && j->export_job[0] == '\0')
+        chain_export(j);
     return OA_JOB_STEP_SUCCESS;
+}
+
+/* "Export" in the request: export the anonymized studies. */
+static void chain_export(anon_job *j)
+{
+    cJSON *studies = cJSON_CreateArray();
+    oa_error err;
+    size_t i;
+
+    if (studies == NULL)
+        return;
+    for (i = 0; i < j->nstudies; i++)
+        if (j->studies[i].anonymized[0] != '\0')
+            cJSON_AddItemToArray(studies,
+                                 cJSON_CreateString(j->studies[i].anonymized));
+    oa_error_clear(&err);
+    if (cJSON_GetArraySize(studies) > 0 &&
+        oa_export_submit_studies(j->svc, studies, j->export_target,
+                                 j->priority, j->export_job,
+                                 sizeof(j->export_job), &err) != OA_OK) {
+        j->export_job[0] = '\0';
+        oa_log(OA_LOG_ERROR,
+               "anonymization %s: the chained export could not start: %s",
+               j->report_id, err.msg);
+    }
+    cJSON_Delete(studies);
 }
 
 /* Cancel: remove what this run stored, so no partial study remains. */
@@ -1183,6 +1193,11 @@ static const char *cb_serialized(void *p)
     cJSON_AddStringToObject(s, "Created", j->created);
     cJSON_AddBoolToObject(s, "Planned", j->planned);
     cJSON_AddBoolToObject(s, "Reported", j->reported);
+    if (j->export_target != NULL)
+        cJSON_AddItemToObject(s, "Export",
+                              cJSON_Duplicate(j->export_target, 1));
+    cJSON_AddNumberToObject(s, "Priority", j->priority);
+    cJSON_AddStringToObject(s, "ExportJob", j->export_job);
     studies = cJSON_AddArrayToObject(s, "Studies");
     for (i = 0; i < j->nstudies; i++) {
         const study *st = &j->studies[i];
@@ -1233,7 +1248,7 @@ static const char *cb_serialized(void *p)
     return j->serialized;
 }
 
-static anon_job *unserialize(const char *text)
+void *oa_anonymize_unserialize(const char *text)
 {
     oa_service *svc = oa_service_current();
     cJSON *s, *v;
@@ -1267,6 +1282,11 @@ static anon_job *unserialize(const char *text)
     j->planned = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "Planned"));
     j->reported =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "Reported"));
+    j->export_target = cJSON_DetachItemFromObjectCaseSensitive(s, "Export");
+    v = cJSON_GetObjectItemCaseSensitive(s, "Priority");
+    j->priority = cJSON_IsNumber(v) ? v->valueint : 0;
+    copy_value(j->export_job, sizeof(j->export_job),
+               json_str(s, "ExportJob"));
 
     v = cJSON_GetObjectItemCaseSensitive(s, "Studies");
     n = (size_t)cJSON_GetArraySize(v);
@@ -1345,28 +1365,15 @@ fail:
     return NULL;
 }
 
-static void *unserializer(const char *type, const char *serialized,
-                          const oa_host_job_ops **ops)
-{
-    anon_job *j;
-
-    if (strcmp(type, OA_JOB_TYPE_ANONYMIZE) != 0)
-        return NULL;
-    j = unserialize(serialized);
-    if (j != NULL)
-        *ops = &anon_ops;
-    return j;
-}
-
-void oa_jobs_register(void)
-{
-    oa_host_register_job_unserializer(unserializer);
-}
-
 static const oa_host_job_ops anon_ops = {
     OA_JOB_TYPE_ANONYMIZE, cb_finalize, cb_progress, cb_content,
     cb_serialized,         cb_step,     cb_stop,     cb_reset,
 };
+
+const oa_host_job_ops *oa_anonymize_job_ops(void)
+{
+    return &anon_ops;
+}
 
 /* ------------------------------------------------------------------ */
 /* Waiting for a job (synchronous requests)                             */

@@ -83,6 +83,58 @@ oa_status oa_service_profile_names(oa_service *s, cJSON **out,
                                    oa_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Destinations (destinations.c)                                        */
+
+struct oa_export_target;
+
+/*
+ * A destination (API.md "Export"):
+ *   {"Type": "ftp"|"ftps"|"sftp"|"webdav"|"folder", "Url", "Username",
+ *    "Password", "PrivateKey", "KnownHosts", "HostKeySha256", "CaFile",
+ *    "Timeout"}
+ * Those of the configuration file are read-only; others are kept in the
+ * store (secrets included: the store is Orthanc's database).
+ *
+ * OA_EINVAL names the wrong field: an unknown field or type, a URL whose
+ * scheme does not fit the type, an SFTP destination without KnownHosts or
+ * HostKeySha256, a folder that is not a safe relative path.
+ */
+oa_status oa_destination_validate(const cJSON *json, oa_error *err);
+
+/*
+ * The destination `name` with its secrets (caller frees), and whether it
+ * comes from the configuration file.  OA_ENOTFOUND names it.
+ */
+oa_status oa_service_destination(oa_service *s, const char *name,
+                                 cJSON **out, bool *configured,
+                                 oa_error *err);
+/* Create or replace a stored one; OA_ECONFLICT for a configured name.
+ * A PUT without "Password"/"PrivateKey" keeps the stored ones. */
+oa_status oa_service_destination_put(oa_service *s, const char *name,
+                                     const cJSON *json, oa_error *err);
+oa_status oa_service_destination_delete(oa_service *s, const char *name,
+                                        oa_error *err);
+/* Configured names then stored ones, sorted, each once. */
+oa_status oa_service_destination_names(oa_service *s, cJSON **out,
+                                       oa_error *err);
+
+/*
+ * What GET shows: every field but the secrets, "HasPassword",
+ * "HasPrivateKey", "Name", "ReadOnly".  Caller frees; NULL on no memory.
+ */
+cJSON *oa_destination_public(const cJSON *full, const char *name,
+                             bool configured);
+
+/*
+ * Fill an export target from a destination.  Strings are borrowed from
+ * `json` and `cfg` (folder paths are resolved under cfg->export_folder
+ * into `path`, which must outlive the target).
+ */
+oa_status oa_destination_target(const cJSON *json, const oa_config *cfg,
+                                struct oa_export_target *t, char *path,
+                                size_t path_size, oa_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Anonymization jobs                                                   */
 
 /* Type of the job in Orthanc's /jobs. */
@@ -109,6 +161,33 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
 
 /* Register the unserializer of our jobs (OrthancPluginInitialize). */
 void oa_jobs_register(void);
+
+/* ------------------------------------------------------------------ */
+/* Export jobs (export.c)                                               */
+
+#define OA_JOB_TYPE_EXPORT "Export"
+
+/*
+ * Check an export request (API.md "Export": Resources, Target,
+ * Asynchronous, Priority) and submit its job.  OA_EINVAL for a bad
+ * Target (unknown modality, peer or destination, a folder outside
+ * ExportFolder), OA_ENOTFOUND for an unknown resource.
+ */
+oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
+                           size_t job_id_size, bool *asynchronous,
+                           oa_error *err);
+
+/*
+ * The file of archive `number` (1 = the first) of a finished ZIP export,
+ * by export ID or job ID: its path and the file name to offer.
+ * OA_ENOTFOUND when unknown or expired.
+ */
+oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
+                            char *path, size_t path_size, char *name,
+                            size_t name_size, oa_error *err);
+
+/* Remove the ZIP exports whose retention has passed. */
+void oa_exports_sweep(oa_service *s);
 
 /*
  * Wait until an Orthanc job has ended and return its "Content" (caller

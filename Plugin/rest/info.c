@@ -7,6 +7,7 @@
 
 #include "../anonymizer/anonymizer.h"
 #include "../dicom/dicom.h"
+#include "../export/export.h"
 #include "../jobs/jobs.h"
 
 #include <oa_version.h>
@@ -40,10 +41,20 @@ oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
         status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
         goto out;
     }
-    /* Export backends are listed here as they are built in. */
-    if (cJSON_AddArrayToObject(info, "Backends") == NULL) {
-        status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
-        goto out;
+    {
+        const char *names[16];
+        size_t n = oa_export_backend_names(names, 14);
+        cJSON *backends;
+
+        names[n++] = oa_export_backend_dicom.name;
+        names[n++] = oa_export_backend_peer.name;
+        backends = cJSON_CreateStringArray(names, (int)n);
+        if (backends == NULL ||
+            !cJSON_AddItemToObject(info, "Backends", backends)) {
+            cJSON_Delete(backends);
+            status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
+            goto out;
+        }
     }
     status = oa_rest_answer_json(out, 200, info, err);
 

@@ -43,6 +43,14 @@ static const oa_route routes[] = {
     {OA_HTTP_GET, "/anonymizer/reports/" NAME, oa_rest_get_report},
     {OA_HTTP_GET, "/anonymizer/reports/" NAME "/csv",
      oa_rest_get_report_csv},
+    {OA_HTTP_POST, "/anonymizer/export", oa_rest_export},
+    {OA_HTTP_GET, "/anonymizer/exports/([^/]+)/archive(-([0-9]+))?\\.zip",
+     oa_rest_export_archive},
+    {OA_HTTP_GET, "/anonymizer/destinations", oa_rest_get_destinations},
+    {OA_HTTP_GET | OA_HTTP_PUT | OA_HTTP_DELETE,
+     "/anonymizer/destinations/" NAME, oa_rest_destination},
+    {OA_HTTP_POST, "/anonymizer/destinations/" NAME "/test",
+     oa_rest_destination_test},
 };
 
 struct oa_rest_router {

@@ -50,4 +50,16 @@ oa_status oa_rest_get_report(oa_host_output *out, const oa_rest_request *req,
 oa_status oa_rest_get_report_csv(oa_host_output *out,
                                  const oa_rest_request *req, oa_error *err);
 
+/* export.c */
+oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
+                         oa_error *err);
+oa_status oa_rest_export_archive(oa_host_output *out,
+                                 const oa_rest_request *req, oa_error *err);
+oa_status oa_rest_get_destinations(oa_host_output *out,
+                                   const oa_rest_request *req, oa_error *err);
+oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
+                              oa_error *err);
+oa_status oa_rest_destination_test(oa_host_output *out,
+                                   const oa_rest_request *req, oa_error *err);
+
 #endif /* OA_REST_INT_H */

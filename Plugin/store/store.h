@@ -37,6 +37,7 @@ extern "C" {
 #define OA_STORE_REPORTS "reports"
 #define OA_STORE_DESTINATIONS "destinations"
 #define OA_STORE_SETTINGS "settings"
+#define OA_STORE_EXPORTS "exports"
 
 /* Longest key or namespace, and largest value (64 MiB). */
 #define OA_STORE_MAX_KEY 128

@@ -1,0 +1,150 @@
+/*
+ * export: one interface for every place an export can go, one file per
+ * backend (curl's vtls/ and vssh/ layout, STYLE.md).
+ *
+ * An export writes a tree of files
+ *
+ *     <name>/<Patient>/<Study>/<Series>/<SOPInstanceUID>.dcm
+ *
+ * and must arrive whole or not at all: a backend first writes under a
+ * temporary name (<name>.partial, or <name>.zip.partial) and renames it
+ * to <name> in finish(); abort() removes what was written.  The Orthanc
+ * backends (DICOM C-STORE, Orthanc peer) send Orthanc instances instead of
+ * bytes (put_orthanc), through Orthanc itself.
+ *
+ * Life of an exporter: open -> put... -> finish (or abort) -> free.  An
+ * exporter is used by one thread.  Errors: OA_EAUTH when the server
+ * refused the credentials or the host key (retrying cannot help), OA_ENET
+ * when it could not be reached or failed in transit (worth a retry),
+ * OA_EIO for the local file system, OA_EINVAL for a bad target.  Messages
+ * name hosts and paths of the destination, never a password or a DICOM
+ * value.
+ */
+#ifndef OA_EXPORT_H
+#define OA_EXPORT_H
+
+#include "../core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where to export: a resolved destination.  Strings may be NULL. */
+typedef struct oa_export_target {
+    const char *type;          /* backend name: "zip", "ftp", ... */
+    const char *url;           /* ftp(s)://, sftp://, http(s):// URL; for
+                                  "folder" and "zip" an absolute folder */
+    const char *username;
+    const char *password;
+    const char *private_key;   /* sftp: OpenSSH private key text */
+    const char *known_hosts;   /* sftp: a known_hosts line */
+    const char *host_key_sha256; /* sftp: base64 SHA-256 of the host key */
+    const char *ca_file;       /* ftps, https: CA bundle to trust */
+    const char *modality;      /* dicom: Orthanc modality name */
+    const char *peer;          /* peer: Orthanc peer name */
+    long timeout;              /* seconds for connecting; 0 = 30 */
+    uint64_t max_archive;      /* zip: split above this size; 0 = 1 GiB */
+} oa_export_target;
+
+/* put() hints. */
+#define OA_EXPORT_PUT_COMPRESSED 1u /* data is already compressed: store */
+
+/* What an export produced (finish). */
+typedef struct oa_export_result {
+    char location[1024];        /* final folder, URL or archive path */
+    size_t archive_count;       /* zip: the archives, in order */
+    char **archive_paths;       /* absolute paths */
+    uint64_t *archive_sizes;
+} oa_export_result;
+
+void oa_export_result_init(oa_export_result *r);
+void oa_export_result_dispose(oa_export_result *r);
+
+typedef struct oa_exporter oa_exporter;
+typedef struct oa_export_backend oa_export_backend;
+
+/* Every backend's exporter struct begins with this. */
+struct oa_exporter {
+    const oa_export_backend *backend;
+};
+
+typedef struct oa_export_ops {
+    /* Connect, authenticate and check the destination folder without
+     * writing anything. */
+    oa_status (*test)(const oa_export_target *t, oa_error *err);
+    /* Start the export `name` (a file name: no '/'): create <name>.partial. */
+    oa_status (*open)(oa_exporter **out, const oa_export_target *t,
+                      const char *name, oa_error *err);
+    /* Write one file at `relpath` ('/'-separated, under <name>). */
+    oa_status (*put)(oa_exporter *e, const char *relpath,
+                     const uint8_t *data, size_t len, unsigned flags,
+                     oa_error *err);
+    /* Orthanc backends: send these Orthanc instances (NULL elsewhere). */
+    oa_status (*put_orthanc)(oa_exporter *e, const char *const *ids,
+                             size_t count, oa_error *err);
+    /* Commit: rename <name>.partial to <name>; fill `res`. */
+    oa_status (*finish)(oa_exporter *e, oa_export_result *res,
+                        oa_error *err);
+    /* Remove what was written (failure, cancel).  Best effort. */
+    void (*abort)(oa_exporter *e);
+    void (*free)(oa_exporter *e);
+} oa_export_ops;
+
+struct oa_export_backend {
+    const char *name;           /* "zip", "folder", "ftp", ... */
+    bool remote;                /* network: transient errors are retried */
+    const oa_export_ops *ops;
+};
+
+/* The backends built in, NULL-terminated. */
+extern const oa_export_backend *const oa_export_backends[];
+
+/* A backend by name, or NULL. */
+const oa_export_backend *oa_export_backend_find(const char *name);
+
+/* Names of the backends ("zip", "folder", ...), for GET /anonymizer/info. */
+size_t oa_export_backend_names(const char **names, size_t max);
+
+/* The Orthanc backends are registered by the plugin (they call Orthanc). */
+extern const oa_export_backend oa_export_backend_dicom;
+extern const oa_export_backend oa_export_backend_peer;
+
+/* OA_EINVAL unless Orthanc knows the modality (peer = false) or the peer
+ * `name` (plugin only). */
+oa_status oa_export_orthanc_check(bool peer, const char *name, oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Helpers shared by backends and jobs                                  */
+
+/*
+ * A DICOM value made into one path component: only A-Z a-z 0-9 . _ -,
+ * others become '_', no leading '.', at most `max` - 1 bytes, never
+ * empty ("unknown").  `in` need not be NUL-terminated.
+ */
+void oa_export_sanitize(char *out, size_t max, const char *in, size_t len);
+
+/*
+ * True for a relative path that stays below its root: '/'-separated
+ * components, none empty, ".", ".." or starting with '.', and nothing
+ * but A-Z a-z 0-9 . _ - and spaces in them.
+ */
+bool oa_export_relpath_is_safe(const char *path);
+
+/* mkdir -p of `path` (absolute) with mode 0755.  OA_EIO names it. */
+oa_status oa_export_mkdirs(const char *path, oa_error *err);
+
+/* rm -r of `path`; best effort, never follows symbolic links. */
+void oa_export_remove_tree(const char *path);
+
+/* True if `data` is a DICOM file whose pixel data is compressed
+ * (encapsulated transfer syntax): deflating it again wins nothing. */
+bool oa_export_is_compressed_dicom(const uint8_t *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OA_EXPORT_H */

@@ -1,0 +1,299 @@
+/*
+ * The "zip" backend: the export tree as ZIP archives in a local folder
+ * (the archive folder), downloaded later through the plugin.
+ *
+ * Streaming: each file is written to the archive as it comes (minizip),
+ * so memory holds one instance, never the study.  Compression is chosen
+ * per file: DICOM with compressed pixel data (an encapsulated or deflated
+ * transfer syntax) is stored, since deflating it again costs time and
+ * wins nothing; everything else is deflated at level 1, which keeps most
+ * of level 6's gain on images at a fraction of its time.  ZIP64 records
+ * are used when an archive passes 4 GiB.
+ *
+ * Orthanc 1.10.1 answers a download from one buffer in memory (< 4 GiB),
+ * so an export larger than `max_archive` is split into archives of whole
+ * files: <name>.zip, <name>-2.zip, ...  Each is written as
+ * <archive>.partial and renamed when the export finishes.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "export_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <minizip/zip.h>
+
+#define DEFAULT_MAX_ARCHIVE ((uint64_t)1 << 30)
+#define MAX_ARCHIVES 10000
+#define DEFLATE_LEVEL 1
+/* Local header + central directory entry + ZIP64 extras, per file. */
+#define ENTRY_OVERHEAD 256
+
+typedef struct zip_exporter {
+    oa_exporter base;
+    char *folder;
+    char *name;
+    uint64_t max;
+    zipFile zf;             /* the archive being written, or NULL */
+    uint64_t written;       /* estimated bytes of the current archive */
+    size_t files_in_current;
+    size_t count;           /* archives started */
+    char **partials;        /* <folder>/<name>[-n].zip.partial */
+    uint64_t *sizes;
+} zip_exporter;
+
+static oa_status zip_test(const oa_export_target *t, oa_error *err)
+{
+    if (t->url == NULL || t->url[0] != '/')
+        return oa_error_set(err, OA_EINVAL, "zip target without a folder");
+    if (oa_export_mkdirs(t->url, err) != OA_OK)
+        return err != NULL ? err->code : OA_EIO;
+    if (access(t->url, W_OK) != 0)
+        return oa_error_set(err, OA_EIO, "archive folder %s is not writable",
+                            t->url);
+    return OA_OK;
+}
+
+/* <folder>/<name>.zip or <folder>/<name>-<n>.zip, with `suffix`. */
+static char *archive_path(const zip_exporter *z, size_t n, const char *suffix)
+{
+    char file[512];
+    int len;
+
+    if (n <= 1)
+        len = snprintf(file, sizeof(file), "%s.zip%s", z->name, suffix);
+    else
+        len = snprintf(file, sizeof(file), "%s-%zu.zip%s", z->name, n,
+                       suffix);
+    if (len < 0 || (size_t)len >= sizeof(file))
+        return NULL;
+    return oa_export_join(z->folder, file);
+}
+
+static oa_status close_current(zip_exporter *z, oa_error *err)
+{
+    int rc;
+
+    if (z->zf == NULL)
+        return OA_OK;
+    rc = zipClose(z->zf, NULL);
+    z->zf = NULL;
+    if (rc != ZIP_OK)
+        return oa_error_set(err, OA_EIO, "cannot finish archive %zu (%d)",
+                            z->count, rc);
+    return OA_OK;
+}
+
+static oa_status start_archive(zip_exporter *z, oa_error *err)
+{
+    char **paths;
+    uint64_t *sizes;
+    char *path;
+
+    if (z->count >= MAX_ARCHIVES)
+        return oa_error_set(err, OA_ELIMIT, "more than %d archives",
+                            MAX_ARCHIVES);
+    paths = oa_realloc(z->partials, (z->count + 1) * sizeof(*paths));
+    if (paths == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    z->partials = paths;
+    sizes = oa_realloc(z->sizes, (z->count + 1) * sizeof(*sizes));
+    if (sizes == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    z->sizes = sizes;
+    path = archive_path(z, z->count + 1, ".partial");
+    if (path == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    unlink(path);
+    z->zf = zipOpen64(path, APPEND_STATUS_CREATE);
+    if (z->zf == NULL) {
+        oa_status rc = oa_error_set(err, OA_EIO, "cannot create %s: %s",
+                                    path, strerror(errno));
+
+        oa_free(path);
+        return rc;
+    }
+    z->partials[z->count] = path;
+    z->sizes[z->count] = 0;
+    z->count++;
+    z->written = 0;
+    z->files_in_current = 0;
+    return OA_OK;
+}
+
+static oa_status zip_open(oa_exporter **out, const oa_export_target *t,
+                          const char *name, oa_error *err)
+{
+    zip_exporter *z;
+    oa_status rc;
+
+    *out = NULL;
+    rc = zip_test(t, err);
+    if (rc != OA_OK)
+        return rc;
+    z = oa_calloc(1, sizeof(*z));
+    if (z == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    z->base.backend = &oa_export_backend_zip;
+    z->folder = oa_strdup(t->url);
+    z->name = oa_strdup(name);
+    z->max = t->max_archive ? t->max_archive : DEFAULT_MAX_ARCHIVE;
+    if (z->folder == NULL || z->name == NULL) {
+        oa_free(z->folder);
+        oa_free(z->name);
+        oa_free(z);
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    rc = start_archive(z, err);
+    if (rc != OA_OK) {
+        z->base.backend->ops->free(&z->base);
+        return rc;
+    }
+    *out = &z->base;
+    return OA_OK;
+}
+
+static oa_status zip_put(oa_exporter *e, const char *relpath,
+                         const uint8_t *data, size_t len, unsigned flags,
+                         oa_error *err)
+{
+    zip_exporter *z = (zip_exporter *)e;
+    zip_fileinfo info;
+    char entry[1024];
+    uint64_t cost = (uint64_t)len + ENTRY_OVERHEAD + 2 * strlen(relpath);
+    bool store = (flags & OA_EXPORT_PUT_COMPRESSED) != 0;
+    int zip64, rc, n;
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t off;
+    oa_status st;
+
+    if (!oa_export_relpath_is_safe(relpath))
+        return oa_error_set(err, OA_EINVAL, "unsafe file name in export");
+    n = snprintf(entry, sizeof(entry), "%s/%s", z->name, relpath);
+    if (n < 0 || (size_t)n >= sizeof(entry))
+        return oa_error_set(err, OA_EINVAL, "file name too long");
+    /* Split before a file that would take the archive past the limit. */
+    if (z->files_in_current > 0 && z->written + cost > z->max) {
+        st = close_current(z, err);
+        if (st == OA_OK)
+            st = start_archive(z, err);
+        if (st != OA_OK)
+            return st;
+    }
+    memset(&info, 0, sizeof(info));
+    localtime_r(&now, &tm);
+    info.tmz_date.tm_sec = (uInt)tm.tm_sec;
+    info.tmz_date.tm_min = (uInt)tm.tm_min;
+    info.tmz_date.tm_hour = (uInt)tm.tm_hour;
+    info.tmz_date.tm_mday = (uInt)tm.tm_mday;
+    info.tmz_date.tm_mon = (uInt)tm.tm_mon;
+    info.tmz_date.tm_year = (uInt)tm.tm_year + 1900;
+    info.external_fa = 0644u << 16;
+    zip64 = (z->written + cost >= 0xFFFFFFFFull || len >= 0xFFFFFFFFull);
+    rc = zipOpenNewFileInZip64(z->zf, entry, &info, NULL, 0, NULL, 0, NULL,
+                               store ? 0 : Z_DEFLATED,
+                               store ? 0 : DEFLATE_LEVEL, zip64);
+    if (rc != ZIP_OK)
+        return oa_error_set(err, OA_EIO, "cannot add a file to the archive "
+                            "(%d): disk full?", rc);
+    for (off = 0; off < len && rc == ZIP_OK;) {
+        unsigned chunk = len - off > (1u << 30) ? (1u << 30)
+                                                : (unsigned)(len - off);
+
+        rc = zipWriteInFileInZip(z->zf, data + off, chunk);
+        off += chunk;
+    }
+    if (zipCloseFileInZip(z->zf) != ZIP_OK || rc != ZIP_OK)
+        return oa_error_set(err, OA_EIO,
+                            "cannot write to the archive: disk full?");
+    z->written += cost;
+    z->files_in_current++;
+    return OA_OK;
+}
+
+static oa_status zip_finish(oa_exporter *e, oa_export_result *res,
+                            oa_error *err)
+{
+    zip_exporter *z = (zip_exporter *)e;
+    oa_status rc = close_current(z, err);
+    size_t i;
+
+    if (rc != OA_OK)
+        return rc;
+    res->archive_paths = oa_calloc(z->count, sizeof(char *));
+    res->archive_sizes = oa_calloc(z->count, sizeof(uint64_t));
+    if (res->archive_paths == NULL || res->archive_sizes == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    for (i = 0; i < z->count; i++) {
+        char *final = archive_path(z, i + 1, "");
+        FILE *f;
+
+        if (final == NULL)
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        if (rename(z->partials[i], final) != 0) {
+            rc = oa_error_set(err, OA_EIO, "cannot rename %s: %s",
+                              z->partials[i], strerror(errno));
+            oa_free(final);
+            return rc;
+        }
+        f = fopen(final, "rb");
+        if (f != NULL) {
+            if (fseeko(f, 0, SEEK_END) == 0)
+                res->archive_sizes[i] = (uint64_t)ftello(f);
+            fclose(f);
+        }
+        res->archive_paths[i] = final;
+        res->archive_count = i + 1;
+    }
+    snprintf(res->location, sizeof(res->location), "%s",
+             res->archive_count > 0 ? res->archive_paths[0] : z->folder);
+    return OA_OK;
+}
+
+static void zip_abort(oa_exporter *e)
+{
+    zip_exporter *z = (zip_exporter *)e;
+    size_t i;
+
+    if (z->zf != NULL) {
+        zipClose(z->zf, NULL);
+        z->zf = NULL;
+    }
+    for (i = 0; i < z->count; i++)
+        unlink(z->partials[i]);
+}
+
+static void zip_free(oa_exporter *e)
+{
+    zip_exporter *z = (zip_exporter *)e;
+    size_t i;
+
+    if (z == NULL)
+        return;
+    if (z->zf != NULL)
+        zip_abort(e);
+    for (i = 0; i < z->count; i++)
+        oa_free(z->partials[i]);
+    oa_free(z->partials);
+    oa_free(z->sizes);
+    oa_free(z->folder);
+    oa_free(z->name);
+    oa_free(z);
+}
+
+static const oa_export_ops zip_ops = {
+    zip_test,   /* test */
+    zip_open,   /* open */
+    zip_put,    /* put */
+    NULL,       /* put_orthanc */
+    zip_finish, /* finish */
+    zip_abort,  /* abort */
+    zip_free,   /* free */
+};
+
+const oa_export_backend oa_export_backend_zip = {"zip", false, &zip_ops};

@@ -1,0 +1,47 @@
+/* Private to jobs/: helpers the job files share. */
+#ifndef OA_JOBS_INT_H
+#define OA_JOBS_INT_H
+
+#include "jobs.h"
+
+#include "../orthanc/host.h"
+
+#define OA_JOB_ID_MAX 65   /* Orthanc IDs are 44 characters */
+
+/* Orthanc IDs: hex digits and dashes (anything else could reach a URI). */
+bool oa_jobs_id_valid(const char *id);
+
+/* "20261126T101500", local time. */
+void oa_jobs_now(char out[20]);
+
+/* The string member `key` of `obj`, or NULL. */
+const char *oa_jobs_str(const cJSON *obj, const char *key);
+
+/*
+ * Orthanc never tells a job its own ID: find the job of type `type`
+ * whose content has `key` == `value` (GET /jobs?expand).  "" if none.
+ */
+void oa_jobs_find_own_id(const char *type, const char *key,
+                         const char *value, char *out, size_t size);
+
+/*
+ * Submit an export of `studies` (Orthanc study IDs) to `target` (a Target
+ * object, API.md) as a new job; `job_id` receives its ID.  Used by the
+ * export route and by anonymizations chained to an export.
+ */
+oa_status oa_export_submit_studies(oa_service *s, const cJSON *studies,
+                                   const cJSON *target, int priority,
+                                   char *job_id, size_t job_id_size,
+                                   oa_error *err);
+
+/* Check a Target object without starting anything (400 on a bad one). */
+oa_status oa_export_check_target(oa_service *s, const cJSON *target,
+                                 oa_error *err);
+
+/* Unserializers and ops of each job type (for oa_jobs_register). */
+void *oa_anonymize_unserialize(const char *text);
+const oa_host_job_ops *oa_anonymize_job_ops(void);
+void *oa_export_unserialize(const char *text);
+const oa_host_job_ops *oa_export_job_ops(void);
+
+#endif
