@@ -1,0 +1,465 @@
+/*
+ * Unit tests of the export module without a server: path safety and
+ * sanitizing, the folder and zip backends writing to a temporary folder
+ * (atomic rename, abort, split archives, store vs deflate), compressed
+ * DICOM detection, and the destinations (validation, secrets hidden,
+ * folder paths resolved under ExportFolder).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <minizip/unzip.h>
+
+#include "config/config.h"
+#include "dicom_bytes.h"
+#include "export/export.h"
+#include "jobs/jobs.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/oa-test-export-XXXXXX");
+    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    oa_export_remove_tree(tmpdir);
+    return 0;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+static void test_sanitize(void **state)
+{
+    char out[16];
+
+    (void)state;
+    oa_export_sanitize(out, sizeof(out), "CT CHEST/ABD ", 13);
+    assert_string_equal(out, "CT_CHEST_ABD");
+    oa_export_sanitize(out, sizeof(out), "..", 2);
+    assert_string_equal(out, "_.");
+    oa_export_sanitize(out, sizeof(out), "", 0);
+    assert_string_equal(out, "unknown");
+    oa_export_sanitize(out, sizeof(out), "   ", 3);
+    assert_string_equal(out, "unknown");
+    oa_export_sanitize(out, sizeof(out), "abcdefghijklmnopqrstuvwxyz", 26);
+    assert_string_equal(out, "abcdefghijklmno");   /* at most size - 1 */
+    oa_export_sanitize(out, sizeof(out), "a\0b", 3);
+    assert_string_equal(out, "a");
+    oa_export_sanitize(out, sizeof(out), "\xc3\xa9t\xc3\xa9", 6);
+    assert_string_equal(out, "__t__");
+}
+
+static void test_relpath_safety(void **state)
+{
+    (void)state;
+    assert_true(oa_export_relpath_is_safe("a/b/c.dcm"));
+    assert_true(oa_export_relpath_is_safe("sub folder/x"));
+    assert_false(oa_export_relpath_is_safe(NULL));
+    assert_false(oa_export_relpath_is_safe(""));
+    assert_false(oa_export_relpath_is_safe("/etc/passwd"));
+    assert_false(oa_export_relpath_is_safe("../x"));
+    assert_false(oa_export_relpath_is_safe("a/../x"));
+    assert_false(oa_export_relpath_is_safe("a/./x"));
+    assert_false(oa_export_relpath_is_safe("a//x"));
+    assert_false(oa_export_relpath_is_safe("a/"));
+    assert_false(oa_export_relpath_is_safe(".hidden"));
+    assert_false(oa_export_relpath_is_safe("a\\b"));
+    assert_false(oa_export_relpath_is_safe("a\nb"));
+}
+
+static oa_exporter *open_backend(const char *type, oa_export_target *t,
+                                 const char *name)
+{
+    const oa_export_backend *b = oa_export_backend_find(type);
+    oa_exporter *e = NULL;
+    oa_error err;
+
+    assert_non_null(b);
+    oa_error_clear(&err);
+    assert_int_equal(b->ops->open(&e, t, name, &err), OA_OK);
+    assert_non_null(e);
+    return e;
+}
+
+static void test_folder_backend(void **state)
+{
+    oa_export_target t;
+    oa_export_result res;
+    oa_exporter *e;
+    oa_error err;
+    char path[512], folder[300];
+    const uint8_t data[] = "DICM-ish";
+
+    (void)state;
+    snprintf(folder, sizeof(folder), "%s/out/deeper", tmpdir);
+    memset(&t, 0, sizeof(t));
+    t.type = "folder";
+    t.url = folder;
+    e = open_backend("folder", &t, "export1");
+    snprintf(path, sizeof(path), "%s/export1.partial", folder);
+    assert_true(exists(path));
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/1.dcm", data, 8, 0, &err),
+                     OA_OK);
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/2.dcm", data, 8, 0, &err),
+                     OA_OK);
+    assert_int_equal(e->backend->ops->put(e, "../escape.dcm", data, 8, 0,
+                                          &err),
+                     OA_EINVAL);
+    /* nothing under the final name before finish */
+    snprintf(path, sizeof(path), "%s/export1", folder);
+    assert_false(exists(path));
+    oa_export_result_init(&res);
+    assert_int_equal(e->backend->ops->finish(e, &res, &err), OA_OK);
+    snprintf(path, sizeof(path), "%s/export1/P/S/R/2.dcm", folder);
+    assert_true(exists(path));
+    snprintf(path, sizeof(path), "%s/export1.partial", folder);
+    assert_false(exists(path));
+    snprintf(path, sizeof(path), "%s/export1", folder);
+    assert_string_equal(res.location, path);
+    oa_export_result_dispose(&res);
+    e->backend->ops->free(e);
+
+    /* the same name again: refused, the first export untouched */
+    e = NULL;
+    assert_int_equal(oa_export_backend_find("folder")->ops->open(
+                         &e, &t, "export1", &err),
+                     OA_ECONFLICT);
+    assert_null(e);
+
+    /* abort removes everything */
+    e = open_backend("folder", &t, "export2");
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/1.dcm", data, 8, 0, &err),
+                     OA_OK);
+    e->backend->ops->abort(e);
+    e->backend->ops->free(e);
+    snprintf(path, sizeof(path), "%s/export2.partial", folder);
+    assert_false(exists(path));
+    snprintf(path, sizeof(path), "%s/export2", folder);
+    assert_false(exists(path));
+}
+
+/* Names and compression methods of the entries of a ZIP. */
+static int zip_entries(const char *path, char names[][128], int *methods,
+                       int max)
+{
+    unzFile z = unzOpen64(path);
+    int n = 0, rc;
+
+    assert_non_null(z);
+    for (rc = unzGoToFirstFile(z); rc == UNZ_OK && n < max;
+         rc = unzGoToNextFile(z)) {
+        unz_file_info64 info;
+
+        assert_int_equal(unzGetCurrentFileInfo64(z, &info, names[n], 128,
+                                                 NULL, 0, NULL, 0),
+                         UNZ_OK);
+        methods[n] = (int)info.compression_method;
+        /* content checks out (CRC verified by reading to the end) */
+        {
+            char buf[4096];
+            int got;
+
+            assert_int_equal(unzOpenCurrentFile(z), UNZ_OK);
+            while ((got = unzReadCurrentFile(z, buf, sizeof(buf))) > 0)
+                ;
+            assert_int_equal(got, 0);
+            assert_int_equal(unzCloseCurrentFile(z), UNZ_OK);
+        }
+        n++;
+    }
+    unzClose(z);
+    return n;
+}
+
+static void test_zip_backend(void **state)
+{
+    static uint8_t big[700 * 1024];
+    oa_export_target t;
+    oa_export_result res;
+    oa_exporter *e;
+    oa_error err;
+    char names[8][128], folder[300];
+    int methods[8], i;
+
+    (void)state;
+    for (i = 0; i < (int)sizeof(big); i++)
+        big[i] = (uint8_t)(i % 7);
+    snprintf(folder, sizeof(folder), "%s/archives", tmpdir);
+    memset(&t, 0, sizeof(t));
+    t.type = "zip";
+    t.url = folder;
+    t.max_archive = 1024 * 1024;  /* 1 MiB: two files per archive at most */
+    e = open_backend("zip", &t, "exp");
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/1.dcm", big, sizeof(big),
+                                          0, &err),
+                     OA_OK);
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/2.dcm", big, sizeof(big),
+                                          OA_EXPORT_PUT_COMPRESSED, &err),
+                     OA_OK);
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/3.dcm", big, 10, 0, &err),
+                     OA_OK);
+    oa_export_result_init(&res);
+    assert_int_equal(e->backend->ops->finish(e, &res, &err), OA_OK);
+    e->backend->ops->free(e);
+    /* 700 KiB + 700 KiB > 1 MiB: split after the first file */
+    assert_int_equal(res.archive_count, 2);
+    assert_non_null(strstr(res.archive_paths[0], "/exp.zip"));
+    assert_non_null(strstr(res.archive_paths[1], "/exp-2.zip"));
+    assert_true(res.archive_sizes[0] < sizeof(big));   /* deflated */
+    assert_int_equal(zip_entries(res.archive_paths[0], names, methods, 8), 1);
+    assert_string_equal(names[0], "exp/P/S/R/1.dcm");
+    assert_int_equal(methods[0], 8);   /* deflate */
+    assert_int_equal(zip_entries(res.archive_paths[1], names, methods, 8), 2);
+    assert_string_equal(names[0], "exp/P/S/R/2.dcm");
+    assert_int_equal(methods[0], 0);   /* stored: already compressed */
+    assert_string_equal(names[1], "exp/P/S/R/3.dcm");
+    oa_export_result_dispose(&res);
+
+    /* abort leaves no archive, partial or final */
+    e = open_backend("zip", &t, "gone");
+    assert_int_equal(e->backend->ops->put(e, "a.dcm", big, 100, 0, &err),
+                     OA_OK);
+    e->backend->ops->abort(e);
+    e->backend->ops->free(e);
+    {
+        char path[400];
+
+        snprintf(path, sizeof(path), "%s/gone.zip", folder);
+        assert_false(exists(path));
+        snprintf(path, sizeof(path), "%s/gone.zip.partial", folder);
+        assert_false(exists(path));
+    }
+}
+
+static void test_compressed_detection(void **state)
+{
+    tb t;
+
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, "1.2.840.10008.1.2.4.50", true);   /* JPEG baseline */
+    tb_str(&t, OA_TAG(0x0008, 0x0060), "CS", "CT");
+    assert_true(oa_export_is_compressed_dicom(tb_data(&t), tb_len(&t)));
+    tb_dispose(&t);
+    tb_init(&t, true, false);
+    tb_meta(&t, "1.2.840.10008.1.2.1", true);
+    tb_str(&t, OA_TAG(0x0008, 0x0060), "CS", "CT");
+    assert_false(oa_export_is_compressed_dicom(tb_data(&t), tb_len(&t)));
+    tb_dispose(&t);
+    assert_false(oa_export_is_compressed_dicom((const uint8_t *)"junk", 4));
+}
+
+static void assert_invalid(const char *json, const char *needle)
+{
+    cJSON *d = cJSON_Parse(json);
+    oa_error err;
+
+    assert_non_null(d);
+    oa_error_clear(&err);
+    assert_int_equal(oa_destination_validate(d, &err), OA_EINVAL);
+    if (strstr(err.msg, needle) == NULL)
+        fail_msg("%s: %s", json, err.msg);
+    cJSON_Delete(d);
+}
+
+static void test_destination_validation(void **state)
+{
+    cJSON *d;
+    oa_error err;
+
+    (void)state;
+    d = cJSON_Parse("{\"Type\": \"sftp\", \"Url\": \"sftp://h:22/x\", "
+                    "\"HostKeySha256\": \"abc\", \"Username\": \"u\", "
+                    "\"Password\": \"p\", \"Timeout\": 10}");
+    assert_int_equal(oa_destination_validate(d, &err), OA_OK);
+    cJSON_Delete(d);
+    assert_invalid("{\"Type\": \"gopher\", \"Url\": \"x\"}", "\"Type\"");
+    assert_invalid("{\"Type\": \"ftp\"}", "\"Url\" is required");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"http://x\"}", "ftp://");
+    assert_invalid("{\"Type\": \"sftp\", \"Url\": \"sftp://x\"}",
+                   "KnownHosts");
+    assert_invalid("{\"Type\": \"webdav\", \"Url\": \"ftp://x\"}", "http://");
+    assert_invalid("{\"Type\": \"folder\", \"Url\": \"../up\"}",
+                   "relative path");
+    assert_invalid("{\"Type\": \"folder\", \"Url\": \"/abs\"}",
+                   "relative path");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://x\", \"Pasword\": "
+                   "\"typo\"}",
+                   "unknown field \"Pasword\"");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://x\", \"Timeout\": 0}",
+                   "Timeout");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": 3}", "\"Url\" must be");
+}
+
+static void test_destination_public_hides_secrets(void **state)
+{
+    cJSON *d = cJSON_Parse("{\"Type\": \"sftp\", \"Url\": \"sftp://h/x\", "
+                           "\"Username\": \"u\", \"Password\": \"secret-pw\", "
+                           "\"PrivateKey\": \"-----BEGIN\", "
+                           "\"HostKeySha256\": \"abc\"}");
+    cJSON *pub = oa_destination_public(d, "lab", true);
+    char *text = cJSON_PrintUnformatted(pub);
+
+    (void)state;
+    assert_null(strstr(text, "secret-pw"));
+    assert_null(strstr(text, "BEGIN"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(pub, "HasPassword")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(pub, "HasPrivateKey")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(pub, "ReadOnly")));
+    assert_string_equal(cJSON_GetObjectItem(pub, "Name")->valuestring, "lab");
+    assert_string_equal(cJSON_GetObjectItem(pub, "Username")->valuestring,
+                        "u");
+    cJSON_free(text);
+    cJSON_Delete(pub);
+    cJSON_Delete(d);
+}
+
+static void test_destination_target(void **state)
+{
+    oa_config cfg;
+    oa_export_target t;
+    oa_error err;
+    char path[300];
+    cJSON *conf = cJSON_Parse("{\"Anonymizer\": {\"ExportFolder\": "
+                              "\"/srv/exports/\"}}");
+    cJSON *d = cJSON_Parse("{\"Type\": \"folder\", \"Url\": \"lab/in\"}");
+
+    (void)state;
+    assert_int_equal(oa_config_parse(&cfg, conf, 1, &err), OA_OK);
+    assert_string_equal(cfg.export_folder, "/srv/exports");
+    assert_int_equal(oa_destination_target(d, &cfg, &t, path, sizeof(path),
+                                           &err),
+                     OA_OK);
+    assert_string_equal(t.url, "/srv/exports/lab/in");
+    assert_string_equal(t.type, "folder");
+    oa_config_dispose(&cfg);
+
+    /* without ExportFolder, folder destinations are refused */
+    assert_int_equal(oa_config_parse(&cfg, NULL, 1, &err), OA_OK);
+    assert_int_equal(oa_destination_target(d, &cfg, &t, path, sizeof(path),
+                                           &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ExportFolder"));
+    oa_config_dispose(&cfg);
+    cJSON_Delete(d);
+    cJSON_Delete(conf);
+}
+
+static void test_config_export_options(void **state)
+{
+    oa_config cfg;
+    oa_error err;
+    cJSON *c;
+
+    (void)state;
+    c = cJSON_Parse("{\"Anonymizer\": {\"ZipMaxSize\": 2097152, "
+                    "\"ZipRetention\": 120, \"ArchiveFolder\": \"/a/b\"}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_OK);
+    assert_int_equal(cfg.zip_max_size, 2097152);
+    assert_int_equal(cfg.zip_retention, 120);
+    assert_string_equal(cfg.archive_folder, "/a/b");
+    oa_config_dispose(&cfg);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"Anonymizer\": {\"ZipMaxSize\": 5000000000}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ZipMaxSize"));
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"Anonymizer\": {\"ExportFolder\": \"relative\"}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ExportFolder"));
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"Anonymizer\": {\"ExportFolder\": \"/srv/../etc\"}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_EINVAL);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"Anonymizer\": {\"Destinations\": []}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_EINVAL);
+    cJSON_Delete(c);
+}
+
+static void test_backend_registry(void **state)
+{
+    const char *names[16];
+    size_t n = oa_export_backend_names(names, 16), i;
+
+    (void)state;
+    assert_int_equal(n, 6);
+    for (i = 0; i < n; i++) {
+        const oa_export_backend *b = oa_export_backend_find(names[i]);
+
+        assert_non_null(b);
+        assert_non_null(b->ops->open);
+        assert_non_null(b->ops->put);
+        assert_non_null(b->ops->finish);
+        assert_non_null(b->ops->abort);
+        assert_non_null(b->ops->free);
+        assert_non_null(b->ops->test);
+    }
+    assert_null(oa_export_backend_find("gopher"));
+    assert_null(oa_export_backend_find(NULL));
+}
+
+/* The network backends refuse a target of the wrong kind before any
+ * connection, with a message that says what is expected. */
+static void test_network_targets_checked(void **state)
+{
+    oa_export_target t;
+    oa_exporter *e = NULL;
+    oa_error err;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    t.url = "http://example.invalid/";
+    assert_int_equal(oa_export_backend_find("ftp")->ops->open(&e, &t, "x",
+                                                              &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ftp://"));
+    assert_int_equal(oa_export_backend_find("sftp")->ops->test(&t, &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "sftp://"));
+    t.url = "ftp://x/";
+    assert_int_equal(oa_export_backend_find("webdav")->ops->test(&t, &err),
+                     OA_EINVAL);
+    /* SFTP without a pinned host key: refused before authenticating
+     * (checked by the integration tests against a real sshd). */
+    assert_null(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_relpath_safety),
+        cmocka_unit_test(test_folder_backend),
+        cmocka_unit_test(test_zip_backend),
+        cmocka_unit_test(test_compressed_detection),
+        cmocka_unit_test(test_destination_validation),
+        cmocka_unit_test(test_destination_public_hides_secrets),
+        cmocka_unit_test(test_destination_target),
+        cmocka_unit_test(test_config_export_options),
+        cmocka_unit_test(test_backend_registry),
+        cmocka_unit_test(test_network_targets_checked),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
