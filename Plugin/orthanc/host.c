@@ -277,6 +277,13 @@ oa_status oa_host_answer(oa_host_output *out, uint16_t status,
     return OA_OK;
 }
 
+void oa_host_redirect(oa_host_output *out, const char *location)
+{
+    if (host.ctx != NULL && out != NULL && location != NULL)
+        OrthancPluginRedirect(host.ctx, (OrthancPluginRestOutput *)out,
+                              location);
+}
+
 void oa_host_answer_method_not_allowed(oa_host_output *out,
                                        const char *allowed)
 {

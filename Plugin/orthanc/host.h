@@ -175,6 +175,9 @@ oa_status oa_host_answer(oa_host_output *out, uint16_t status,
                          const char *mime, const void *body, size_t len,
                          oa_error *err);
 
+/* Answer 301 to `location` (relative to the request's URL allowed). */
+void oa_host_redirect(oa_host_output *out, const char *location);
+
 /* Answer 405 with an "Allow" header ("GET,PUT"). */
 void oa_host_answer_method_not_allowed(oa_host_output *out,
                                        const char *allowed);

@@ -62,4 +62,10 @@ oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
 oa_status oa_rest_destination_test(oa_host_output *out,
                                    const oa_rest_request *req, oa_error *err);
 
+/* app.c: the web page */
+oa_status oa_rest_app(oa_host_output *out, const oa_rest_request *req,
+                      oa_error *err);
+oa_status oa_rest_app_redirect(oa_host_output *out,
+                               const oa_rest_request *req, oa_error *err);
+
 #endif /* OA_REST_INT_H */

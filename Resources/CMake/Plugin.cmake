@@ -38,6 +38,25 @@ function(oa_embed symbol file)
 endfunction()
 oa_embed(oa_res_explorer_js ${CMAKE_SOURCE_DIR}/Resources/Explorer/explorer.js)
 
+# The web page: every file of WebApp/ but its README, in one table.
+file(GLOB_RECURSE OA_WEBAPP_FILES CONFIGURE_DEPENDS
+  RELATIVE ${CMAKE_SOURCE_DIR}/WebApp ${CMAKE_SOURCE_DIR}/WebApp/*)
+list(FILTER OA_WEBAPP_FILES EXCLUDE REGEX "(^|/)(README\\.md|\\..*)$")
+set(OA_WEBAPP_DEPENDS)
+foreach(f ${OA_WEBAPP_FILES})
+  list(APPEND OA_WEBAPP_DEPENDS ${CMAKE_SOURCE_DIR}/WebApp/${f})
+endforeach()
+string(REPLACE ";" "\\;" OA_WEBAPP_FILES_ARG "${OA_WEBAPP_FILES}")
+add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/generated/webapp_resources.c
+  COMMAND ${CMAKE_COMMAND} -DROOT=${CMAKE_SOURCE_DIR}/WebApp
+          -DOUTPUT=${CMAKE_BINARY_DIR}/generated/webapp_resources.c
+          "-DFILES=${OA_WEBAPP_FILES_ARG}"
+          -P ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedResources.cmake
+  DEPENDS ${OA_WEBAPP_DEPENDS}
+          ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedResources.cmake
+  COMMENT "Embedding the web page (WebApp/)" VERBATIM)
+list(APPEND OA_EMBEDDED_SOURCES ${CMAKE_BINARY_DIR}/generated/webapp_resources.c)
+
 add_library(OrthancAnonymizer MODULE
   ${CMAKE_SOURCE_DIR}/Plugin/Plugin.c ${OA_PLUGIN_SOURCES}
   ${OA_EMBEDDED_SOURCES})
