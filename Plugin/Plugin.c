@@ -21,6 +21,7 @@
 #include "rest/rest.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <oa_version.h>
@@ -94,17 +95,22 @@ static oa_status setup_service(oa_error *err)
             }
         }
     }
-    rc = oa_store_props_new(&store, oa_host_get_property,
-                            oa_host_set_property, OA_STORE_FIRST_PROPERTY,
-                            err);
+    if (config.pg_conninfo != NULL)
+        rc = oa_store_pg_new(&store, config.pg_conninfo, err);
+    else
+        rc = oa_store_props_new(&store, oa_host_get_property,
+                                oa_host_set_property,
+                                OA_STORE_FIRST_PROPERTY, err);
     if (rc != OA_OK) {
         oa_config_dispose(&config);
         return rc;
     }
     oa_log(OA_LOG_WARNING,
-           "anonymizer: %u worker threads per job, UID root %s, site secret "
-           "%s",
+           "anonymizer: %u worker threads per job, UID root %s, state in "
+           "%s, site secret %s",
            config.threads, config.uid_root,
+           config.pg_conninfo != NULL ? "PostgreSQL (shared by the cluster)"
+                                      : "Orthanc's global properties",
            config.secret != NULL ? "configured"
                                  : "generated once and kept in Orthanc's "
                                    "database");
@@ -113,6 +119,40 @@ static oa_status setup_service(oa_error *err)
         return rc;
     oa_service_install(service);
     return OA_OK;
+}
+
+/*
+ * Late set-up, once Orthanc's database is open (pitfall 2), on a thread
+ * of ours (pitfall 4: never call back into Orthanc from the change
+ * callback): settle the site secret now rather than at the first
+ * anonymization, so that servers of a cluster starting together agree on
+ * one at once, and drop expired ZIP exports.
+ */
+static void *late_setup(void *arg)
+{
+    oa_service *s = oa_service_current();
+    const uint8_t *secret;
+    size_t len;
+    oa_error err;
+
+    (void)arg;
+    if (s == NULL)
+        return NULL;
+    oa_error_clear(&err);
+    if (oa_service_secret(s, &secret, &len, &err) != OA_OK)
+        oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
+    oa_exports_sweep(s);
+    return NULL;
+}
+
+static void on_change(oa_host_change change, const char *id)
+{
+    pthread_t t;
+
+    (void)id;
+    if (change == OA_CHANGE_ORTHANC_STARTED &&
+        pthread_create(&t, NULL, late_setup, NULL) == 0)
+        pthread_detach(t);
 }
 
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
@@ -149,6 +189,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
         return -1;
     }
     oa_jobs_register();
+    oa_host_register_on_change(on_change);
     oa_host_set_description(OA_PLUGIN_DESCRIPTION);
     oa_host_set_root_uri(OA_ROOT_URI);
     oa_host_extend_explorer((const char *)oa_res_explorer_js);

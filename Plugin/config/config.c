@@ -8,12 +8,68 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const known_options[] = {
     "Secret",       "UidRoot",      "Threads",    "Destinations",
     "ExportFolder", "ArchiveFolder", "AutoAnonymize", "ZipMaxSize",
-    "ZipRetention", "PostgreSQL",
+    "ZipRetention", "PostgreSQL", "Store",
 };
+
+/* Append key='value' to a libpq connection string, quoted. */
+static oa_status conn_add(oa_buf *b, const char *key, const char *value)
+{
+    const char *p;
+    oa_status rc = oa_buf_printf(b, "%s%s='", b->len ? " " : "", key);
+
+    for (p = value; rc == OA_OK && *p != '\0'; p++) {
+        if (*p == '\'' || *p == '\\')
+            rc = oa_buf_append_byte(b, '\\');
+        if (rc == OA_OK)
+            rc = oa_buf_append_byte(b, (uint8_t)*p);
+    }
+    return rc == OA_OK ? oa_buf_append_byte(b, '\'') : rc;
+}
+
+/* The libpq connection string of a PostgreSQL section (Orthanc's keys). */
+static oa_status pg_conninfo(char **out, const cJSON *pg, oa_error *err)
+{
+    static const struct {
+        const char *json, *libpq;
+    } keys[] = {{"Host", "host"},         {"Database", "dbname"},
+                {"Username", "user"},     {"Password", "password"}};
+    const cJSON *uri = cJSON_GetObjectItemCaseSensitive(pg, "ConnectionUri");
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(pg, "Port");
+    oa_buf b;
+    oa_status rc = OA_OK;
+    size_t i;
+
+    *out = NULL;
+    if (cJSON_IsString(uri)) {
+        *out = oa_strdup(uri->valuestring);
+        return *out != NULL ? OA_OK
+                            : oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    oa_buf_init(&b, 8192);
+    for (i = 0; rc == OA_OK && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(pg, keys[i].json);
+
+        if (cJSON_IsString(v))
+            rc = conn_add(&b, keys[i].libpq, v->valuestring);
+    }
+    if (rc == OA_OK && cJSON_IsNumber(port))
+        rc = oa_buf_printf(&b, "%sport=%d", b.len ? " " : "", port->valueint);
+    if (rc == OA_OK)
+        rc = oa_buf_printf(&b, "%sconnect_timeout=10 "
+                               "application_name='orthanc-anonymizer'",
+                           b.len ? " " : "");
+    if (rc == OA_OK)
+        *out = oa_strdup(oa_buf_cstr(&b));
+    oa_buf_dispose(&b);
+    if (rc != OA_OK || *out == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    return OA_OK;
+}
 
 /* An absolute folder path option; NULL if absent. */
 static oa_status folder_option(char **out, const cJSON *section,
@@ -204,6 +260,68 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
         goto fail;
     }
 
+    {
+        const cJSON *store = cJSON_GetObjectItemCaseSensitive(section, "Store");
+        const cJSON *own = cJSON_GetObjectItemCaseSensitive(section,
+                                                            "PostgreSQL");
+        const cJSON *orth = cJSON_GetObjectItemCaseSensitive(orthanc,
+                                                             "PostgreSQL");
+        const char *kind = cJSON_IsString(store) ? store->valuestring : "auto";
+        bool use_pg;
+
+        if (store != NULL && !cJSON_IsString(store))
+            kind = "?";
+        if (strcmp(kind, "auto") == 0)
+            use_pg = cJSON_IsObject(orth) &&
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                         orth, "EnableIndex"));
+        else if (strcmp(kind, "postgresql") == 0)
+            use_pg = true;
+        else if (strcmp(kind, "properties") == 0)
+            use_pg = false;
+        else {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.Store\" must be "
+                              "\"auto\", \"properties\" or "
+                              "\"postgresql\"");
+            goto fail;
+        }
+        if (own != NULL && !cJSON_IsObject(own)) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.PostgreSQL\" "
+                              "must be an object (Host, Port, Database, "
+                              "Username, Password or ConnectionUri)");
+            goto fail;
+        }
+        if (use_pg) {
+            const cJSON *pg = own != NULL ? own : orth;
+
+            if (!cJSON_IsObject(pg)) {
+                rc = oa_error_set(err, OA_EINVAL,
+                                  "configuration \"Anonymizer.Store\" is "
+                                  "\"postgresql\" but no PostgreSQL "
+                                  "section says where");
+                goto fail;
+            }
+            rc = pg_conninfo(&out->pg_conninfo, pg, err);
+            if (rc != OA_OK)
+                goto fail;
+        }
+    }
+
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(orthanc, "Name");
+        const cJSON *port = cJSON_GetObjectItemCaseSensitive(orthanc,
+                                                             "HttpPort");
+        char host[64] = "localhost";
+
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        snprintf(out->server, sizeof(out->server), "%.60s@%.60s:%d",
+                 cJSON_IsString(name) ? name->valuestring : "Orthanc", host,
+                 cJSON_IsNumber(port) ? port->valueint : 8042);
+    }
+
     out->section = section != NULL ? cJSON_Duplicate(section, 1)
                                    : cJSON_CreateObject();
     if (out->section == NULL) {
@@ -224,6 +342,10 @@ void oa_config_dispose(oa_config *c)
     if (c->secret != NULL) {
         memset(c->secret, 0, strlen(c->secret));
         oa_free(c->secret);
+    }
+    if (c->pg_conninfo != NULL) {
+        memset(c->pg_conninfo, 0, strlen(c->pg_conninfo));
+        oa_free(c->pg_conninfo);
     }
     oa_free(c->export_folder);
     oa_free(c->archive_folder);

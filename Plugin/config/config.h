@@ -44,10 +44,24 @@ typedef struct oa_config {
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */
     long zip_retention;      /* seconds before a ZIP export is removed */
     cJSON *destinations;     /* "Destinations" (validated), {} if absent */
+    char server[160];        /* this server in the cluster's job list:
+                                Orthanc's "Name"@host:HttpPort */
+    char *pg_conninfo;       /* PostgreSQL store (libpq string), or NULL:
+                                global properties */
     cJSON *section;          /* a copy of the whole section ({} if absent) */
 } oa_config;
 
 /*
+ * Where the store lives ("Anonymizer.Store"):
+ *   "auto" (default)  PostgreSQL when Orthanc's own "PostgreSQL" section
+ *                     has "EnableIndex": true (a cluster may share it),
+ *                     else Orthanc's global properties;
+ *   "properties"      always global properties (one server);
+ *   "postgresql"      always PostgreSQL.
+ * The connection: "Anonymizer.PostgreSQL" if given, else Orthanc's
+ * "PostgreSQL" section (Host, Port, Database, Username, Password, or
+ * ConnectionUri).
+ *
  * Read the "Anonymizer" section of `orthanc` (Orthanc's whole
  * configuration; NULL or a missing section gives the defaults).
  * `cores` is the default for Threads.  OA_EINVAL names a wrong option.

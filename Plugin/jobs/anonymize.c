@@ -88,6 +88,7 @@ typedef struct anon_job {
     cJSON *export_target;    /* "Export": {"Target"} chained, or NULL */
     int priority;
     char export_job[OA_JOB_ID_MAX]; /* the chained export's job, or "" */
+    time_t tracked;          /* last oa_jobs_track() */
 
     study *studies;
     size_t nstudies;
@@ -974,6 +975,38 @@ static void write_report(anon_job *j)
     j->reported = true;
 }
 
+/* Tell the cluster's job list how this job is doing. */
+static void track(anon_job *j, const char *state, bool force)
+{
+    cJSON *extra = cJSON_CreateObject();
+    char job_id[OA_JOB_ID_MAX] = "";
+    float progress;
+
+    if (extra == NULL)
+        return;
+    pthread_mutex_lock(&j->lock);
+    progress = j->nitems ? (float)j->finished / (float)j->nitems
+                         : (strcmp(state, "Success") == 0 ? 1.0f : 0.0f);
+    cJSON_AddStringToObject(extra, "Report", j->report_id);
+    cJSON_AddStringToObject(extra, "Profile", j->profile_label);
+    cJSON_AddNumberToObject(extra, "Studies", (double)j->nstudies);
+    cJSON_AddNumberToObject(extra, "Instances", (double)j->nitems);
+    cJSON_AddNumberToObject(extra, "Failed", (double)j->nfailed);
+    if (j->fatal[0] != '\0')
+        cJSON_AddStringToObject(extra, "Error", j->fatal);
+    if (j->export_job[0] != '\0')
+        cJSON_AddStringToObject(extra, "ExportJob", j->export_job);
+    pthread_mutex_unlock(&j->lock);
+    if (force && strcmp(state, "Running") == 0) {
+        find_job_id(j, job_id, sizeof(job_id));
+        if (job_id[0] != '\0')
+            cJSON_AddStringToObject(extra, "Job", job_id);
+    }
+    oa_jobs_track(j->svc, j->report_id, OA_JOB_TYPE_ANONYMIZE, state,
+                  progress, extra, force, &j->tracked);
+    cJSON_Delete(extra);
+}
+
 /* ------------------------------------------------------------------ */
 /* Job callbacks                                                        */
 
@@ -1033,17 +1066,20 @@ static oa_job_step_status cb_step(void *p)
             oa_error_format(&err, j->fatal, sizeof(j->fatal));
             oa_log(OA_LOG_ERROR, "anonymization %s: %s", j->report_id,
                    j->fatal);
+            track(j, "Failure", true);
             return OA_JOB_STEP_FAILURE;
         }
         pthread_mutex_lock(&j->lock);
         j->planned = true;
         pthread_mutex_unlock(&j->lock);
+        track(j, "Running", true);
         return OA_JOB_STEP_CONTINUE;
     }
 
     if (j->threads == NULL && j->finished < j->nitems) {
         if (start_workers(j, &err) != OA_OK) {
             oa_error_format(&err, j->fatal, sizeof(j->fatal));
+            track(j, "Failure", true);
             return OA_JOB_STEP_FAILURE;
         }
     }
@@ -1063,10 +1099,13 @@ static oa_job_step_status cb_step(void *p)
 
     if (failed) {
         stop_workers(j);
+        track(j, "Failure", true);
         return OA_JOB_STEP_FAILURE;
     }
-    if (!done)
+    if (!done) {
+        track(j, "Running", false);
         return OA_JOB_STEP_CONTINUE;
+    }
 
     stop_workers(j);
     if (!j->reported)
@@ -1075,10 +1114,12 @@ static oa_job_step_status cb_step(void *p)
         snprintf(j->fatal, sizeof(j->fatal),
                  "every instance failed (the first error is listed in "
                  "\"Failed\")");
+        track(j, "Failure", true);
         return OA_JOB_STEP_FAILURE;
     }
     if (j->export_target != NULL && j->export_job[0] == '\0')
         chain_export(j);
+    track(j, "Success", true);
     return OA_JOB_STEP_SUCCESS;
 }
 
@@ -1139,8 +1180,12 @@ static oa_status cb_stop(void *p, oa_job_stop_reason reason)
     anon_job *j = p;
 
     stop_workers(j);
-    if (reason == OA_JOB_STOP_CANCELED)
+    if (reason == OA_JOB_STOP_CANCELED) {
         undo_fresh(j);
+        track(j, "Cancelled", true);
+    } else if (reason == OA_JOB_STOP_PAUSED) {
+        track(j, "Paused", true);
+    }
     return OA_OK;
 }
 

@@ -68,6 +68,7 @@ typedef struct export_job {
     char fatal[OA_ERROR_MSG_MAX + 64];
 
     char *content, *serialized;
+    time_t tracked;
 } export_job;
 
 static const oa_host_job_ops export_ops;
@@ -623,10 +624,41 @@ static void record_archives(export_job *j)
     cJSON_Delete(rec);
 }
 
+/* Tell the cluster's job list how this job is doing. */
+static void track(export_job *j, const char *state, bool force)
+{
+    cJSON *extra = cJSON_CreateObject(), *target = target_summary(j);
+    char job_id[OA_JOB_ID_MAX] = "";
+    float progress = j->finished ? 1.0f
+                     : j->nitems ? (float)j->done / (float)j->nitems
+                                 : 0.0f;
+
+    if (extra == NULL) {
+        cJSON_Delete(target);
+        return;
+    }
+    cJSON_AddStringToObject(extra, "Export", j->export_id);
+    cJSON_AddItemToObject(extra, "Target", target);
+    cJSON_AddNumberToObject(extra, "Instances", (double)j->nitems);
+    cJSON_AddNumberToObject(extra, "Bytes", (double)j->bytes);
+    if (j->fatal[0] != '\0')
+        cJSON_AddStringToObject(extra, "Error", j->fatal);
+    if (force && strcmp(state, "Running") == 0) {
+        oa_jobs_find_own_id(OA_JOB_TYPE_EXPORT, "Export", j->export_id,
+                            job_id, sizeof(job_id));
+        if (job_id[0] != '\0')
+            cJSON_AddStringToObject(extra, "Job", job_id);
+    }
+    oa_jobs_track(j->svc, j->export_id, OA_JOB_TYPE_EXPORT, state, progress,
+                  extra, force, &j->tracked);
+    cJSON_Delete(extra);
+}
+
 static void fail(export_job *j, const oa_error *err)
 {
     oa_error_format(err, j->fatal, sizeof(j->fatal));
     oa_log(OA_LOG_ERROR, "export %s failed: %s", j->export_id, j->fatal);
+    track(j, "Failure", true);
     if (j->exporter != NULL) {
         j->exporter->backend->ops->abort(j->exporter);
         j->exporter->backend->ops->free(j->exporter);
@@ -652,6 +684,7 @@ static oa_job_step_status cb_step(void *p)
             return OA_JOB_STEP_FAILURE;
         }
         j->planned = true;
+        track(j, "Running", true);
         return OA_JOB_STEP_CONTINUE;
     }
 
@@ -680,8 +713,10 @@ static oa_job_step_status cb_step(void *p)
             return OA_JOB_STEP_FAILURE;
         }
     }
-    if (j->done < j->nitems)
+    if (j->done < j->nitems) {
+        track(j, "Running", false);
         return OA_JOB_STEP_CONTINUE;
+    }
 
     WITH_RETRY(j, rc, j->backend->ops->finish(j->exporter, &j->result, &err));
     if (rc != OA_OK) {
@@ -693,6 +728,7 @@ static oa_job_step_status cb_step(void *p)
     if (j->result.archive_count > 0)
         record_archives(j);
     j->finished = true;
+    track(j, "Success", true);
     oa_log(OA_LOG_WARNING, "export %s: %zu instances, %llu bytes to %s",
            j->export_id, j->nitems, (unsigned long long)j->bytes,
            j->target.type);
@@ -718,6 +754,10 @@ static oa_status cb_stop(void *p, oa_job_stop_reason reason)
     if (reason == OA_JOB_STOP_CANCELED && j->fatal[0] == '\0')
         snprintf(j->fatal, sizeof(j->fatal),
                  "cancelled: what was written was removed");
+    if (reason == OA_JOB_STOP_CANCELED)
+        track(j, "Cancelled", true);
+    else if (reason == OA_JOB_STOP_PAUSED)
+        track(j, "Paused", true);
     return OA_OK;
 }
 

@@ -24,6 +24,7 @@
 #include "../store/store.h"
 
 #include <stdbool.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -188,6 +189,29 @@ oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
 
 /* Remove the ZIP exports whose retention has passed. */
 void oa_exports_sweep(oa_service *s);
+
+/* ------------------------------------------------------------------ */
+/* The work of every server (common.c)                                  */
+
+/* A job still "Running" whose server has not updated it for this long
+ * is shown as "Interrupted" (its server stopped or lost the store). */
+#define OA_JOB_STALE_SECONDS 60
+
+/*
+ * Record the state of one of our jobs in the store, so that every server
+ * of a cluster lists it: `key` is the job's own ID (report or export),
+ * `state` "Pending", "Running", "Success", "Failure" or "Cancelled",
+ * `progress` 0..1.  `extra` (may be NULL) is merged in (Report, Export,
+ * Studies...).  Running states are written at most every 2 s unless
+ * `force`.  Best effort: a store failure is logged, not returned.
+ */
+void oa_jobs_track(oa_service *s, const char *key, const char *type,
+                   const char *state, float progress, const cJSON *extra,
+                   bool force, time_t *last);
+
+/* Every tracked job, newest first, stale running ones as "Interrupted".
+ * Caller frees. */
+oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err);
 
 /*
  * Wait until an Orthanc job has ended and return its "Content" (caller

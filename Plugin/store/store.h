@@ -11,8 +11,8 @@
  *    functions rather than calling the SDK itself, so that it is tested
  *    without Orthanc.
  *  - memory (store_memory.c): for unit tests and tools.
- *  - a PostgreSQL implementation comes with the scale-out issue; nothing
- *    above this header needs to change for it.
+ *  - postgresql (store_pg.c): tables of our own in the PostgreSQL
+ *    database of a cluster of Orthanc servers sharing one index.
  *
  * Thread safety: every function may be called from any thread; each
  * implementation serializes what it must.  Keys and namespaces are short
@@ -38,6 +38,7 @@ extern "C" {
 #define OA_STORE_DESTINATIONS "destinations"
 #define OA_STORE_SETTINGS "settings"
 #define OA_STORE_EXPORTS "exports"
+#define OA_STORE_JOBS "jobs"
 
 /* Longest key or namespace, and largest value (64 MiB). */
 #define OA_STORE_MAX_KEY 128
@@ -133,6 +134,16 @@ typedef oa_status (*oa_store_prop_set)(int32_t property, const char *value,
 oa_status oa_store_props_new(oa_store **out, oa_store_prop_get get,
                              oa_store_prop_set set, int32_t first,
                              oa_error *err);
+
+/*
+ * PostgreSQL (libpq), shared by every server of a cluster.  `conninfo`
+ * is a libpq connection string ("host=... port=... dbname=... user=...
+ * password=..."); the connection is opened, and the schema created or
+ * migrated, on first use.  OA_ENET when the server cannot be reached,
+ * OA_EIO for a failed statement (PostgreSQL's message, never a value).
+ */
+oa_status oa_store_pg_new(oa_store **out, const char *conninfo,
+                          oa_error *err);
 
 #ifdef __cplusplus
 }
