@@ -13,7 +13,7 @@
 static const char *const known_options[] = {
     "Secret",       "UidRoot",      "Threads",    "Destinations",
     "ExportFolder", "ArchiveFolder", "AutoAnonymize", "ZipMaxSize",
-    "ZipRetention", "PostgreSQL", "Store",
+    "ZipRetention", "PostgreSQL", "Store", "StaleJobSeconds",
 };
 
 /* Append key='value' to a libpq connection string, quoted. */
@@ -245,6 +245,18 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
             goto fail;
         }
         out->zip_retention = (long)item->valuedouble;
+    }
+    out->stale_seconds = 60;
+    item = cJSON_GetObjectItemCaseSensitive(section, "StaleJobSeconds");
+    if (item != NULL) {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 5 ||
+            item->valuedouble > 86400) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.StaleJobSeconds\" "
+                              "must be a number of seconds from 5 to 86400");
+            goto fail;
+        }
+        out->stale_seconds = (long)item->valuedouble;
     }
     item = cJSON_GetObjectItemCaseSensitive(section, "Destinations");
     if (item != NULL && !cJSON_IsObject(item)) {

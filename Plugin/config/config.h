@@ -44,6 +44,8 @@ typedef struct oa_config {
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */
     long zip_retention;      /* seconds before a ZIP export is removed */
     cJSON *destinations;     /* "Destinations" (validated), {} if absent */
+    long stale_seconds;      /* a Running job not updated for this long
+                                is shown "Interrupted" (default 60) */
     char server[160];        /* this server in the cluster's job list:
                                 Orthanc's "Name"@host:HttpPort */
     char *pg_conninfo;       /* PostgreSQL store (libpq string), or NULL:

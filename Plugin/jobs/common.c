@@ -104,6 +104,8 @@ void oa_jobs_track(oa_service *s, const char *key, const char *type,
     char *text = NULL, created[20];
     oa_error err;
 
+    /* Running jobs refresh their record at least this often, well within
+     * StaleJobSeconds (>= 5). */
     if (!force && last != NULL && now - *last < 2)
         return;
     if (last != NULL)
@@ -196,7 +198,8 @@ oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err)
         if (state != NULL &&
             (strcmp(state, "Running") == 0 || strcmp(state, "Pending") == 0) &&
             cJSON_IsNumber(updated) &&
-            now - (time_t)updated->valuedouble > OA_JOB_STALE_SECONDS) {
+            now - (time_t)updated->valuedouble >
+                oa_service_config(s)->stale_seconds) {
             cJSON_DeleteItemFromObjectCaseSensitive(rec, "State");
             cJSON_AddStringToObject(rec, "State", "Interrupted");
         }

@@ -193,10 +193,6 @@ void oa_exports_sweep(oa_service *s);
 /* ------------------------------------------------------------------ */
 /* The work of every server (common.c)                                  */
 
-/* A job still "Running" whose server has not updated it for this long
- * is shown as "Interrupted" (its server stopped or lost the store). */
-#define OA_JOB_STALE_SECONDS 60
-
 /*
  * Record the state of one of our jobs in the store, so that every server
  * of a cluster lists it: `key` is the job's own ID (report or export),
@@ -209,7 +205,9 @@ void oa_jobs_track(oa_service *s, const char *key, const char *type,
                    const char *state, float progress, const cJSON *extra,
                    bool force, time_t *last);
 
-/* Every tracked job, newest first, stale running ones as "Interrupted".
+/* Every tracked job, newest first; a Running or Pending one whose server
+ * has not updated it for "StaleJobSeconds" (its server stopped or lost the
+ * store) is shown as "Interrupted".
  * Caller frees. */
 oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err);
 
