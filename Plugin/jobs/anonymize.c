@@ -330,24 +330,12 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
     oa_status rc;
     int priority = 0;
 
-    *asynchronous = true;
     if (body != NULL && !cJSON_IsObject(body))
         return oa_error_set(err, OA_EINVAL,
                             "the request must be a JSON object");
-    v = cJSON_GetObjectItemCaseSensitive(body, "Asynchronous");
-    if (v != NULL) {
-        if (!cJSON_IsBool(v))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Asynchronous\" must be true or false");
-        *asynchronous = cJSON_IsTrue(v);
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "Priority");
-    if (v != NULL) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint)
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Priority\" must be an integer");
-        priority = v->valueint;
-    }
+    rc = oa_jobs_run_options(body, asynchronous, &priority, err);
+    if (rc != OA_OK)
+        return rc;
 
     j = job_alloc(s);
     if (j == NULL)

@@ -151,6 +151,23 @@ nomem:
     return NULL;
 }
 
+oa_status oa_destination_folder(const oa_config *cfg, const char *sub,
+                                char *path, size_t path_size, oa_error *err)
+{
+    int n;
+
+    if (cfg->export_folder == NULL)
+        return oa_error_set(err, OA_EINVAL,
+                            "folder exports need \"Anonymizer.ExportFolder\" "
+                            "in Orthanc's configuration");
+    n = sub != NULL && sub[0] != '\0'
+            ? snprintf(path, path_size, "%s/%s", cfg->export_folder, sub)
+            : snprintf(path, path_size, "%s", cfg->export_folder);
+    if (n < 0 || (size_t)n >= path_size)
+        return oa_error_set(err, OA_EINVAL, "folder path too long");
+    return OA_OK;
+}
+
 oa_status oa_destination_target(const cJSON *json, const oa_config *cfg,
                                 struct oa_export_target *t, char *path,
                                 size_t path_size, oa_error *err)
@@ -171,16 +188,9 @@ oa_status oa_destination_target(const cJSON *json, const oa_config *cfg,
     t->ca_file = str(json, "CaFile");
     t->timeout = cJSON_IsNumber(timeout) ? (long)timeout->valuedouble : 0;
     if (strcmp(t->type, "folder") == 0) {
-        int n;
-
-        if (cfg->export_folder == NULL)
-            return oa_error_set(err, OA_EINVAL,
-                                "folder exports need "
-                                "\"Anonymizer.ExportFolder\" in Orthanc's "
-                                "configuration");
-        n = snprintf(path, path_size, "%s/%s", cfg->export_folder, t->url);
-        if (n < 0 || (size_t)n >= path_size)
-            return oa_error_set(err, OA_EINVAL, "folder path too long");
+        rc = oa_destination_folder(cfg, t->url, path, path_size, err);
+        if (rc != OA_OK)
+            return rc;
         t->url = path;
     }
     return OA_OK;

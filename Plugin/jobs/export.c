@@ -101,23 +101,15 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
     }
     if (strcmp(type, "folder") == 0) {
         const char *sub = oa_jobs_str(spec, "Folder");
-        int n;
 
-        if (cfg->export_folder == NULL)
-            return oa_error_set(err, OA_EINVAL,
-                                "folder exports need "
-                                "\"Anonymizer.ExportFolder\" in Orthanc's "
-                                "configuration");
         if (sub != NULL && sub[0] != '\0' && !oa_export_relpath_is_safe(sub))
             return oa_error_set(err, OA_EINVAL,
                                 "\"Target\": \"Folder\" must be a relative "
                                 "path under ExportFolder (no '..', no "
                                 "leading '/')");
-        n = sub != NULL && sub[0] != '\0'
-                ? snprintf(path, path_size, "%s/%s", cfg->export_folder, sub)
-                : snprintf(path, path_size, "%s", cfg->export_folder);
-        if (n < 0 || (size_t)n >= path_size)
-            return oa_error_set(err, OA_EINVAL, "folder path too long");
+        rc = oa_destination_folder(cfg, sub, path, path_size, err);
+        if (rc != OA_OK)
+            return rc;
         t->type = "folder";
         t->url = path;
         return OA_OK;
@@ -370,27 +362,15 @@ oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
                            size_t job_id_size, bool *asynchronous,
                            oa_error *err)
 {
-    const cJSON *v;
     int priority = 0;
+    oa_status rc;
 
-    *asynchronous = true;
     if (!cJSON_IsObject(body))
         return oa_error_set(err, OA_EINVAL,
                             "the request must be a JSON object");
-    v = cJSON_GetObjectItemCaseSensitive(body, "Asynchronous");
-    if (v != NULL) {
-        if (!cJSON_IsBool(v))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Asynchronous\" must be true or false");
-        *asynchronous = cJSON_IsTrue(v);
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "Priority");
-    if (v != NULL) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint)
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Priority\" must be an integer");
-        priority = v->valueint;
-    }
+    rc = oa_jobs_run_options(body, asynchronous, &priority, err);
+    if (rc != OA_OK)
+        return rc;
     return oa_export_submit_studies(
         s, cJSON_GetObjectItemCaseSensitive(body, "Resources"),
         cJSON_GetObjectItemCaseSensitive(body, "Target"), priority, job_id,

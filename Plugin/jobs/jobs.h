@@ -127,6 +127,14 @@ cJSON *oa_destination_public(const cJSON *full, const char *name,
                              bool configured);
 
 /*
+ * The server folder `sub` (a safe relative path, or NULL/"" for the root)
+ * under ExportFolder into `path`.  OA_EINVAL when ExportFolder is not
+ * configured.
+ */
+oa_status oa_destination_folder(const oa_config *cfg, const char *sub,
+                                char *path, size_t path_size, oa_error *err);
+
+/*
  * Fill an export target from a destination.  Strings are borrowed from
  * `json` and `cfg` (folder paths are resolved under cfg->export_folder
  * into `path`, which must outlive the target).
@@ -159,6 +167,13 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
                               const char *level, const char *id,
                               char *job_id, size_t job_id_size,
                               bool *asynchronous, oa_error *err);
+
+/*
+ * "Asynchronous" (default true) and "Priority" (default 0) of a request
+ * that starts a job; OA_EINVAL names a wrong one.  `body` may be NULL.
+ */
+oa_status oa_jobs_run_options(const cJSON *body, bool *asynchronous,
+                              int *priority, oa_error *err);
 
 /* Register the unserializer of our jobs (OrthancPluginInitialize). */
 void oa_jobs_register(void);

@@ -276,3 +276,27 @@ nomem:
     cJSON_Delete(list);
     return oa_error_set(err, OA_ENOMEM, "out of memory");
 }
+
+oa_status oa_jobs_run_options(const cJSON *body, bool *asynchronous,
+                              int *priority, oa_error *err)
+{
+    const cJSON *v;
+
+    *asynchronous = true;
+    *priority = 0;
+    v = cJSON_GetObjectItemCaseSensitive(body, "Asynchronous");
+    if (v != NULL) {
+        if (!cJSON_IsBool(v))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"Asynchronous\" must be true or false");
+        *asynchronous = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "Priority");
+    if (v != NULL) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint)
+            return oa_error_set(err, OA_EINVAL,
+                                "\"Priority\" must be an integer");
+        *priority = v->valueint;
+    }
+    return OA_OK;
+}

@@ -14,8 +14,8 @@ static oa_status submit(oa_host_output *out, const oa_rest_request *req,
                         const char *level, const char *id, oa_error *err)
 {
     oa_service *s = oa_rest_service(err);
-    cJSON *body = NULL, *answer = NULL;
-    char job[128], path[160];
+    cJSON *body = NULL;
+    char job[128];
     bool async;
     oa_status rc;
 
@@ -36,24 +36,9 @@ static oa_status submit(oa_host_output *out, const oa_rest_request *req,
                              err);
     if (rc != OA_OK)
         goto out;
-    if (async) {
-        answer = cJSON_CreateObject();
-        snprintf(path, sizeof(path), "/jobs/%s", job);
-        if (answer == NULL ||
-            cJSON_AddStringToObject(answer, "ID", job) == NULL ||
-            cJSON_AddStringToObject(answer, "Path", path) == NULL) {
-            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
-            goto out;
-        }
-    } else {
-        rc = oa_job_wait(job, &answer, err);
-        if (rc != OA_OK)
-            goto out;
-    }
-    rc = oa_rest_answer_json(out, 200, answer, err);
+    rc = oa_rest_answer_job(out, job, async, err);
 out:
     cJSON_Delete(body);
-    cJSON_Delete(answer);
     return rc;
 }
 

@@ -20,8 +20,8 @@ oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
                          oa_error *err)
 {
     oa_service *s = oa_rest_service(err);
-    cJSON *body = NULL, *answer = NULL;
-    char job[128], path[160];
+    cJSON *body = NULL;
+    char job[128];
     bool async;
     oa_status rc;
 
@@ -30,26 +30,9 @@ oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
     rc = oa_rest_body_json(req, false, &body, err);
     if (rc == OA_OK)
         rc = oa_export_submit(s, body, job, sizeof(job), &async, err);
-    if (rc != OA_OK)
-        goto out;
-    if (async) {
-        answer = cJSON_CreateObject();
-        snprintf(path, sizeof(path), "/jobs/%s", job);
-        if (answer == NULL ||
-            cJSON_AddStringToObject(answer, "ID", job) == NULL ||
-            cJSON_AddStringToObject(answer, "Path", path) == NULL) {
-            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
-            goto out;
-        }
-    } else {
-        rc = oa_job_wait(job, &answer, err);
-        if (rc != OA_OK)
-            goto out;
-    }
-    rc = oa_rest_answer_json(out, 200, answer, err);
-out:
+    if (rc == OA_OK)
+        rc = oa_rest_answer_job(out, job, async, err);
     cJSON_Delete(body);
-    cJSON_Delete(answer);
     return rc;
 }
 
@@ -92,18 +75,7 @@ oa_status oa_rest_export_archive(oa_host_output *out,
 oa_status oa_rest_get_destinations(oa_host_output *out,
                                    const oa_rest_request *req, oa_error *err)
 {
-    oa_service *s = oa_rest_service(err);
-    cJSON *names = NULL;
-    oa_status rc;
-
-    (void)req;
-    if (s == NULL)
-        return err->code;
-    rc = oa_service_destination_names(s, &names, err);
-    if (rc == OA_OK)
-        rc = oa_rest_answer_json(out, 200, names, err);
-    cJSON_Delete(names);
-    return rc;
+    return oa_rest_answer_list(out, req, oa_service_destination_names, err);
 }
 
 static oa_status answer_destination(oa_host_output *out, oa_service *s,

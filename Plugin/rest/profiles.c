@@ -6,6 +6,8 @@
 
 #include "../jobs/jobs.h"
 
+#include <stdio.h>
+
 oa_status oa_rest_body_json(const oa_rest_request *req, bool allow_empty,
                             cJSON **out, oa_error *err)
 {
@@ -53,17 +55,51 @@ oa_service *oa_rest_service(oa_error *err)
 oa_status oa_rest_get_profiles(oa_host_output *out,
                                const oa_rest_request *req, oa_error *err)
 {
+    return oa_rest_answer_list(out, req, oa_service_profile_names, err);
+}
+
+oa_status oa_rest_answer_list(oa_host_output *out, const oa_rest_request *req,
+                              oa_status (*list)(struct oa_service *,
+                                                cJSON **, oa_error *),
+                              oa_error *err)
+{
     oa_service *s = oa_rest_service(err);
-    cJSON *names = NULL;
+    cJSON *json = NULL;
     oa_status rc;
 
     (void)req;
     if (s == NULL)
         return err->code;
-    rc = oa_service_profile_names(s, &names, err);
+    rc = list(s, &json, err);
     if (rc == OA_OK)
-        rc = oa_rest_answer_json(out, 200, names, err);
-    cJSON_Delete(names);
+        rc = oa_rest_answer_json(out, 200, json, err);
+    cJSON_Delete(json);
+    return rc;
+}
+
+oa_status oa_rest_answer_job(oa_host_output *out, const char *job,
+                             bool asynchronous, oa_error *err)
+{
+    cJSON *answer = NULL;
+    char path[160];
+    oa_status rc;
+
+    if (asynchronous) {
+        answer = cJSON_CreateObject();
+        snprintf(path, sizeof(path), "/jobs/%s", job);
+        if (answer == NULL ||
+            cJSON_AddStringToObject(answer, "ID", job) == NULL ||
+            cJSON_AddStringToObject(answer, "Path", path) == NULL) {
+            cJSON_Delete(answer);
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
+    } else {
+        rc = oa_job_wait(job, &answer, err);
+        if (rc != OA_OK)
+            return rc;
+    }
+    rc = oa_rest_answer_json(out, 200, answer, err);
+    cJSON_Delete(answer);
     return rc;
 }
 

@@ -147,16 +147,5 @@ oa_status oa_rest_get_report_csv(oa_host_output *out,
 oa_status oa_rest_get_jobs(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err)
 {
-    oa_service *s = oa_rest_service(err);
-    cJSON *list = NULL;
-    oa_status rc;
-
-    (void)req;
-    if (s == NULL)
-        return err->code;
-    rc = oa_jobs_list(s, &list, err);
-    if (rc == OA_OK)
-        rc = oa_rest_answer_json(out, 200, list, err);
-    cJSON_Delete(list);
-    return rc;
+    return oa_rest_answer_list(out, req, oa_jobs_list, err);
 }

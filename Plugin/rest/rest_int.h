@@ -23,6 +23,18 @@ struct oa_service *oa_rest_service(oa_error *err);
 oa_status oa_rest_body_json(const oa_rest_request *req, bool allow_empty,
                             cJSON **out, oa_error *err);
 
+/* Answer the JSON that `list` builds for the process's service (profile
+ * names, destination names, the jobs list). */
+oa_status oa_rest_answer_list(oa_host_output *out, const oa_rest_request *req,
+                              oa_status (*list)(struct oa_service *,
+                                                cJSON **, oa_error *),
+                              oa_error *err);
+
+/* Answer a submitted job: {"ID", "Path"} when `asynchronous`, else wait
+ * for it and answer its content. */
+oa_status oa_rest_answer_job(oa_host_output *out, const char *job,
+                             bool asynchronous, oa_error *err);
+
 /* info.c: GET /anonymizer/info */
 oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err);
