@@ -386,6 +386,25 @@ static void test_leak_check_fails_the_instance_naming_the_tag(void **state)
     tb_dispose(&in);
 }
 
+static void test_leak_check_ignores_case_in_narrative_text(void **state)
+{
+    tb in;
+    run r;
+    char msg[400];
+    (void)state;
+    /* the name in another case in a kept comment (LT) is still found */
+    ct_instance(&in, CT_CLASS);
+    run_profile(&r,
+                "{\"Base\": \"Default\", \"Replace\": "
+                "{\"6002,4000\": \"FOLLOW-UP OF JANE\"}}",
+                &in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    oa_error_format(&r.err, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "(6002,4000)"));
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 static void test_rules_apply_inside_nested_sequences(void **state)
 {
     tb in;
@@ -456,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_secondary_capture_is_dropped),
         cmocka_unit_test(test_keep_remove_replace_lists),
         cmocka_unit_test(test_leak_check_fails_the_instance_naming_the_tag),
+        cmocka_unit_test(test_leak_check_ignores_case_in_narrative_text),
         cmocka_unit_test(test_rules_apply_inside_nested_sequences),
         cmocka_unit_test(test_bad_secret_and_root_are_refused),
     };

@@ -33,8 +33,8 @@
 #include "oa_version.h"
 
 #define MAX_CREATORS 48       /* private blocks remembered per item */
-#define MAX_NEEDLES 256
-#define NEEDLE_ARENA 16384
+#define MAX_NEEDLES 65536     /* more: the instance fails (fail closed) */
+#define NEEDLE_ARENA ((size_t)4 << 20)
 #define MIN_NEEDLE 4          /* shorter values match too much by chance */
 #define LEAK_SCAN_MAX 65536   /* binary values larger than this are bulk */
 #define UID_MAX 64
@@ -57,7 +57,7 @@ typedef struct level {
 } level;
 
 typedef struct needle {
-    uint16_t off;
+    uint32_t off;        /* in the arena (and, lowercased, in arena_lc) */
     uint16_t len;
     uint32_t tag;        /* where the value came from (for the message) */
     bool name;           /* from a person name: not searched in values of
@@ -107,10 +107,12 @@ struct oa_anonymizer {
     unsigned n_levels;
     unsigned skip_leak_depth;   /* leak pass: inside our own sequence */
 
-    needle needles[MAX_NEEDLES];
-    unsigned n_needles;
-    char arena[NEEDLE_ARENA];
-    size_t arena_used;
+    needle *needles;            /* grown up to MAX_NEEDLES */
+    unsigned n_needles, cap_needles;
+    char *arena, *arena_lc;     /* values, and their ASCII lower case */
+    size_t arena_used, arena_cap;
+    bool needles_overflow;      /* too many to check: fail the instance */
+    oa_buf folded;              /* a text value in lower case (leak pass) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -384,24 +386,74 @@ static bool needle_is_ours(const uint8_t *p, size_t n)
     return false;
 }
 
+static uint8_t fold(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+/* Make room for one more needle of `n` bytes; false when past the
+ * ceilings (the caller then fails the instance: an output we cannot fully
+ * check does not leave). */
+static bool needle_room(oa_anonymizer *a, size_t n)
+{
+    if (a->n_needles == a->cap_needles) {
+        unsigned ncap = a->cap_needles ? a->cap_needles * 2 : 256;
+        needle *grown;
+
+        if (a->cap_needles >= MAX_NEEDLES)
+            return false;
+        grown = oa_realloc(a->needles, ncap * sizeof(*grown));
+        if (grown == NULL)
+            return false;
+        a->needles = grown;
+        a->cap_needles = ncap;
+    }
+    if (a->arena_used + n > a->arena_cap) {
+        size_t ncap = a->arena_cap ? a->arena_cap * 2 : 16384;
+        char *g1, *g2;
+
+        while (ncap < a->arena_used + n)
+            ncap *= 2;
+        if (ncap > NEEDLE_ARENA)
+            return false;
+        g1 = oa_realloc(a->arena, ncap);
+        if (g1 == NULL)
+            return false;
+        a->arena = g1;
+        g2 = oa_realloc(a->arena_lc, ncap);
+        if (g2 == NULL)
+            return false;
+        a->arena_lc = g2;
+        a->arena_cap = ncap;
+    }
+    return true;
+}
+
 static void add_needle(oa_anonymizer *a, uint32_t tag, const uint8_t *p,
                        size_t n, bool name)
 {
     unsigned i;
+    size_t k;
 
     while (n > 0 && (p[0] == ' '))
         p++, n--;
     n = oa_value_trim(p, n);
-    if (n < MIN_NEEDLE || n > 512 || needle_is_ours(p, n))
+    if (n < MIN_NEEDLE || needle_is_ours(p, n))
+        return;
+    if (n > 512)   /* long free text: its components are needles */
         return;
     for (i = 0; i < a->n_needles; i++)
         if (a->needles[i].len == n &&
             memcmp(a->arena + a->needles[i].off, p, n) == 0)
             return;
-    if (a->n_needles == MAX_NEEDLES || a->arena_used + n > NEEDLE_ARENA)
+    if (!needle_room(a, n)) {
+        a->needles_overflow = true;
         return;
+    }
     memcpy(a->arena + a->arena_used, p, n);
-    a->needles[a->n_needles].off = (uint16_t)a->arena_used;
+    for (k = 0; k < n; k++)
+        a->arena_lc[a->arena_used + k] = (char)fold(p[k]);
+    a->needles[a->n_needles].off = (uint32_t)a->arena_used;
     a->needles[a->n_needles].len = (uint16_t)n;
     a->needles[a->n_needles].tag = tag;
     a->needles[a->n_needles].name = name;
@@ -714,10 +766,14 @@ static oa_status clean_text(oa_anonymizer *a, const oa_element *el)
         return rc;
     p = oa_buf_data(&a->scratch);
     for (k = 0; k < a->n_needles && p != NULL; k++) {
-        const uint8_t *nd = (const uint8_t *)a->arena + a->needles[k].off;
+        const uint8_t *nd = (const uint8_t *)a->arena_lc + a->needles[k].off;
         size_t len = a->needles[k].len;
         for (i = 0; i + len <= a->scratch.len;) {
-            if (memcmp(p + i, nd, len) == 0) {
+            size_t m = 0;
+
+            while (m < len && fold(p[i + m]) == nd[m])
+                m++;
+            if (m == len) {
                 memmove(p + i, p + i + len, a->scratch.len - i - len);
                 a->scratch.len -= len;
             } else {
@@ -1108,6 +1164,7 @@ static bool is_vocabulary(const oa_element *el)
 static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
 {
     oa_anonymizer *a = user;
+    const uint8_t *hay, *arena;
     unsigned k;
     char tag[12];
     bool vocabulary;
@@ -1118,13 +1175,33 @@ static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
         (!oa_vr_is_string(el->vr) && el->length > LEAK_SCAN_MAX))
         return OA_OK;
     vocabulary = is_vocabulary(el);
+    /* Narrative text (ST, LT, UT: comments, reports, findings) is compared
+     * without ASCII case: a name typed "Doe John" there is "DOE^JOHN".
+     * Short strings (SH, LO, CS, ...) hold device, protocol and coded
+     * terms that a patient's name may equal by chance ("KNEE" the test
+     * patient, "Knee" the coil): byte for byte, as binary values. */
+    hay = el->value;
+    arena = (const uint8_t *)a->arena;
+    if (el->vr == OA_VR_ST || el->vr == OA_VR_LT || el->vr == OA_VR_UT) {
+        size_t i;
+        uint8_t *f;
+
+        oa_buf_reset(&a->folded);
+        if (oa_buf_reserve(&a->folded, el->length) != OA_OK)
+            return oa_error_at(err, OA_ENOMEM, el->tag, el->offset,
+                               "out of memory (leak check)");
+        f = oa_buf_data(&a->folded);
+        for (i = 0; i < el->length; i++)
+            f[i] = fold(el->value[i]);
+        hay = f;
+        arena = (const uint8_t *)a->arena_lc;
+    }
     for (k = 0; k < a->n_needles; k++) {
         const needle *nd = &a->needles[k];
         if (nd->name && vocabulary)
             continue;
         if (el->length >= nd->len &&
-            contains_word(el->value, el->length,
-                          (const uint8_t *)a->arena + nd->off, nd->len)) {
+            contains_word(hay, el->length, arena + nd->off, nd->len)) {
             oa_tag_format(nd->tag, tag);
             return oa_error_at(err, OA_ELEAK, el->tag, el->offset,
                                "an identifying value of %s was found in the "
@@ -1181,6 +1258,7 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
     a->n_levels = a->reader_opts.max_depth + 2;
     a->levels = oa_calloc(a->n_levels, sizeof(level));
     oa_buf_init(&a->scratch, (size_t)1 << 24);
+    oa_buf_init(&a->folded, (size_t)1 << 30);
     memset(&wo, 0, sizeof(wo));
     wo.max_size = opts->max_output;
     rc = a->levels ? oa_writer_new(&a->writer, &wo, err) : OA_ENOMEM;
@@ -1208,6 +1286,10 @@ void oa_anonymizer_free(oa_anonymizer *a)
         return;
     oa_writer_free(a->writer);
     oa_buf_dispose(&a->scratch);
+    oa_buf_dispose(&a->folded);
+    oa_free(a->needles);
+    oa_free(a->arena);
+    oa_free(a->arena_lc);
     oa_free(a->levels);
     memset(a->secret, 0, sizeof(a->secret));
     oa_free(a);
@@ -1230,6 +1312,7 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     a->sop_class[0] = a->orig_pid[0] = a->orig_name[0] = '\0';
     a->n_needles = 0;
     a->arena_used = 0;
+    a->needles_overflow = false;
     memset(a->inserted, 0, sizeof(a->inserted));
     memset(a->seq_mode, 0, sizeof(a->seq_mode));
     memset(a->levels, 0, a->n_levels * sizeof(level));
@@ -1285,6 +1368,13 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
         return rc;
 
     /* 3. leak check over the output */
+    if (a->needles_overflow) {
+        res->data = NULL;
+        res->len = 0;
+        return oa_error_set(err, OA_ELIMIT,
+                            "too many identifying values to check the "
+                            "output for leaks: refused");
+    }
     memset(&leak, 0, sizeof(leak));
     leak.element = leak_element;
     leak.sequence_begin = leak_sequence;

@@ -105,6 +105,7 @@ typedef struct anon_job {
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
+    struct timespec lease;   /* workers take new instances until then */
     char fatal[OA_ERROR_MSG_MAX + 64]; /* why the job failed, or "" */
 
     char *content;           /* returned to Orthanc, kept until next call */
@@ -651,6 +652,28 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     oa_host_blob_free(&blob);
 }
 
+/* How long workers go on after the last step() (under the lock). */
+#define LEASE_MS 1000
+
+static bool lease_valid(const anon_job *j)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec < j->lease.tv_sec ||
+           (now.tv_sec == j->lease.tv_sec && now.tv_nsec < j->lease.tv_nsec);
+}
+
+/* Renew the lease (step(), under the lock) and wake waiting workers. */
+static void renew_lease(anon_job *j)
+{
+    clock_gettime(CLOCK_MONOTONIC, &j->lease);
+    j->lease.tv_nsec += (LEASE_MS % 1000) * 1000000L;
+    j->lease.tv_sec += LEASE_MS / 1000 + j->lease.tv_nsec / 1000000000L;
+    j->lease.tv_nsec %= 1000000000L;
+    pthread_cond_broadcast(&j->cond);
+}
+
 static void *worker_main(void *arg)
 {
     anon_job *j = arg;
@@ -690,6 +713,11 @@ static void *worker_main(void *arg)
         size_t idx;
 
         pthread_mutex_lock(&j->lock);
+        /* Work only while Orthanc keeps calling step(): when it stops
+         * (shutdown, pause), the lease runs out and the workers wait, so
+         * that what Orthanc saves of the job is what was done. */
+        while (!j->stopping && !lease_valid(j))
+            pthread_cond_wait(&j->cond, &j->lock);
         while (j->cursor < j->nitems &&
                j->items[j->cursor].state != ITEM_TODO)
             j->cursor++;
@@ -1064,6 +1092,9 @@ static oa_job_step_status cb_step(void *p)
         return OA_JOB_STEP_CONTINUE;
     }
 
+    pthread_mutex_lock(&j->lock);
+    renew_lease(j);
+    pthread_mutex_unlock(&j->lock);
     if (j->threads == NULL && j->finished < j->nitems) {
         if (start_workers(j, &err) != OA_OK) {
             oa_error_format(&err, j->fatal, sizeof(j->fatal));
