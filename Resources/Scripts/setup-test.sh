@@ -22,6 +22,17 @@ START=$SECONDS
 
 oa_install_packages "${OA_RUN_PACKAGES[@]}" "${OA_TEST_PACKAGES[@]}"
 
+# -- Browser test of the Orthanc Explorer buttons (integration_explorer) --
+# Debian's Chromium, and node with npm: UnitTests/integration/
+# test_explorer.sh installs playwright-core from npm into the build folder
+# (it downloads no browser).  A node that is already there (with its npm)
+# is kept: Debian's nodejs/npm only come in when one of them is missing.
+oa_install_packages chromium
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    oa_install_packages nodejs npm
+fi
+# -- end of the browser test's packages ------------------------------------
+
 # 1. Warnings as errors, all tests --------------------------------------
 oa_say "build-ci: gcc, -Werror"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOA_WERROR=ON

@@ -1,0 +1,237 @@
+-- Orthanc Anonymizer: anonymize every study that Orthanc receives.
+--
+-- Name this file in Orthanc's configuration, beside the plugin:
+--
+--   "Plugins":    [ "/path/to/libOrthancAnonymizer.so" ],
+--   "LuaScripts": [ "/path/to/AutoAnonymize.lua" ],
+--   "StableAge":  60
+--
+-- When a study has received no new instance for "StableAge" seconds,
+-- Orthanc calls OnStableStudy below, which starts the plugin's job
+-- POST /anonymizer/studies/{id}/anonymize with the settings of this file.
+-- The anonymized copy is stored into the same Orthanc, where it becomes
+-- stable in turn: it is recognized and left alone (see IsAnonymized), so
+-- nothing is anonymized twice and the script never loops.
+--
+-- StableStudy fires only in the Orthanc process that received the
+-- instances.  Anonymizing a study again (new instances arrived after it
+-- was stable) is harmless: with the same site secret the new instances
+-- get the same UIDs and join the same anonymized study.
+--
+-- This script logs Orthanc identifiers (hashes) and job ids, never a DICOM
+-- value.
+
+---------------------------------------------------------------------------
+-- Settings: edit them here, or keep this file as it is and list a second
+-- script after it in "LuaScripts" that sets only what differs, e.g.
+--   DELETE_ORIGINAL = true
+--   PROFILE = 'Full'
+-- (scripts run in order, so the later one wins).
+---------------------------------------------------------------------------
+
+-- The anonymization profile: the name of a built-in ("Default" for PET/NM,
+-- "Full" for the Basic Profile with every option off) or of a custom
+-- profile stored with PUT /anonymizer/profiles/{name}; or a Lua table
+-- holding an inline profile, for instance:
+--   PROFILE = { Base = 'Full', Dates = 'shift', Descriptions = 'keep' }
+PROFILE = 'Default'
+
+-- Priority of the anonymization job among Orthanc's jobs (higher runs
+-- first).
+PRIORITY = 0
+
+-- New Patient Name / Patient ID of the anonymized study.  Empty: a
+-- pseudonym derived from the original Patient ID with the site secret
+-- (ANON^... / ANON...), the same for every study of one patient.  A fixed
+-- value here would give every patient the same identity: leave them empty
+-- unless this Orthanc receives one patient only.
+NEW_PATIENT_NAME = ''
+NEW_PATIENT_ID = ''
+
+-- Delete the original study once its anonymization job has succeeded
+-- with no failed instance.  Instances the profile drops on purpose (for
+-- instance secondary captures and reports with "Default") are lost with
+-- the original.  A study whose job failed, or had a failed instance, is
+-- kept.  The list of jobs to wait for lives in memory: after a restart of
+-- Orthanc, the originals of jobs started before it are kept.
+DELETE_ORIGINAL = false
+
+-- Which studies to anonymize: return false to leave a study alone.
+-- `tags` holds the study's main tags only (StudyDescription, StudyDate,
+-- AccessionNumber, ...; no patient tags), `metadata` its Orthanc metadata
+-- (ReceptionDate, LastUpdate, ...).  Studies that are themselves the
+-- output of an anonymization are skipped before this is called.
+function ShouldAnonymize(studyId, tags, metadata)
+  return true
+end
+
+---------------------------------------------------------------------------
+-- The script.
+---------------------------------------------------------------------------
+
+local LOG_PREFIX = 'AutoAnonymize: '
+
+-- The study metadata the plugin writes on an anonymized study (the id of
+-- its report), and the attribute every anonymized instance carries.
+local METADATA_REPORT = '1025'
+local TAG_IDENTITY_REMOVED = '0012-0062'   -- Patient Identity Removed
+
+-- Anonymization jobs whose original is to be deleted: job id -> study id.
+local pendingDeletes = {}
+
+local function Log(message)
+  print(LOG_PREFIX .. message)
+end
+
+-- A code string without its padding (spaces, NULs).
+local function Unpadded(s)
+  return (string.gsub(s, '[%s%c]', ''))
+end
+
+-- Whether the study is the output of an anonymization, so that it must
+-- not be anonymized again.  Returns true, false, or nil when it cannot
+-- tell (the study vanished, or the REST API failed).
+--
+-- The plugin's study metadata "1025" is written when its job ends, so it
+-- may be missing when the study becomes stable: the instances are looked
+-- at too.  Every instance the anonymizer writes has Patient Identity
+-- Removed (0012,0062) = YES; an instance that already had it (a study
+-- de-identified elsewhere) is also left alone.  One instance is enough:
+-- an anonymized study holds nothing else.  Only the list of attributes
+-- present is read, then that one value: nothing else of the instance.
+function IsAnonymized(studyId, metadata)
+  if metadata ~= nil and metadata[METADATA_REPORT] ~= nil then
+    return true
+  end
+
+  local answer = RestApiGet('/studies/' .. studyId .. '/instances', true)
+  if answer == nil then
+    return nil
+  end
+  local instances = ParseJson(answer)
+  if instances == nil or instances[1] == nil or instances[1]['ID'] == nil then
+    return nil
+  end
+
+  local instance = '/instances/' .. instances[1]['ID'] .. '/content'
+  answer = RestApiGet(instance, true)
+  if answer == nil then
+    return nil
+  end
+  local present = false
+  for _, tag in ipairs(ParseJson(answer) or {}) do
+    if string.lower(tag) == TAG_IDENTITY_REMOVED then
+      present = true
+      break
+    end
+  end
+  if not present then
+    return false
+  end
+
+  answer = RestApiGet(instance .. '/' .. TAG_IDENTITY_REMOVED, true)
+  if answer == nil then
+    return nil
+  end
+  return string.upper(Unpadded(answer)) == 'YES'
+end
+
+-- The JSON body of the request.  DumpJson(value, true) keeps every string
+-- a string (without `true`, a Patient ID "0012" would become the number
+-- 12) but writes numbers as strings too, so Priority is added by hand.
+local function RequestBody()
+  local body = { Asynchronous = true }
+  if type(PROFILE) == 'table' or (type(PROFILE) == 'string' and PROFILE ~= '') then
+    body['Profile'] = PROFILE
+  end
+  if NEW_PATIENT_NAME ~= nil and NEW_PATIENT_NAME ~= '' then
+    body['NewPatientName'] = tostring(NEW_PATIENT_NAME)
+  end
+  if NEW_PATIENT_ID ~= nil and NEW_PATIENT_ID ~= '' then
+    body['NewPatientID'] = tostring(NEW_PATIENT_ID)
+  end
+  local priority = math.floor(tonumber(PRIORITY) or 0)
+  return string.format('{"Priority":%d,', priority) ..
+    string.sub(DumpJson(body, true), 2)
+end
+
+function OnStableStudy(studyId, tags, metadata)
+  local anonymized = IsAnonymized(studyId, metadata)
+  if anonymized == nil then
+    Log('study ' .. studyId .. ': cannot tell whether it is anonymized' ..
+        ' (gone, or the REST API failed): left alone')
+    return
+  end
+  if anonymized then
+    return   -- our output (or de-identified elsewhere): never again
+  end
+  if not ShouldAnonymize(studyId, tags, metadata) then
+    return
+  end
+
+  local answer = RestApiPost('/anonymizer/studies/' .. studyId .. '/anonymize',
+                             RequestBody(), false)
+  if answer == nil then
+    -- Orthanc's log has the HTTP error just before this line.
+    Log('study ' .. studyId .. ': the anonymizer refused the job' ..
+        ' (is the plugin loaded, the profile known?)')
+    return
+  end
+
+  local job = ParseJson(answer)
+  if job == nil or job['ID'] == nil then
+    Log('study ' .. studyId .. ': unexpected answer from the anonymizer')
+    return
+  end
+  Log('study ' .. studyId .. ': anonymization job ' .. job['ID'])
+  if DELETE_ORIGINAL then
+    pendingDeletes[job['ID']] = studyId
+  end
+end
+
+-- Every study of the job's content has an anonymized copy and no
+-- instance failed.
+local function JobComplete(content)
+  if content == nil or content['Studies'] == nil or
+     (content['Failed'] ~= nil and content['Failed'][1] ~= nil) then
+    return false
+  end
+  local count = 0
+  for _, study in ipairs(content['Studies']) do
+    if type(study['Anonymized']) ~= 'string' or study['Anonymized'] == '' or
+       (tonumber(study['Failed']) or 0) ~= 0 then
+      return false
+    end
+    count = count + 1
+  end
+  return count > 0
+end
+
+function OnJobSuccess(jobId)
+  local studyId = pendingDeletes[jobId]
+  if studyId == nil then
+    return   -- not one of ours, or DELETE_ORIGINAL is off
+  end
+  pendingDeletes[jobId] = nil
+
+  local answer = RestApiGet('/jobs/' .. jobId, true)
+  local job = answer and ParseJson(answer)
+  if job == nil or not JobComplete(job['Content']) then
+    Log('job ' .. jobId .. ': not every instance was anonymized;' ..
+        ' original study ' .. studyId .. ' kept')
+    return
+  end
+  if RestApiDelete('/studies/' .. studyId, true) then
+    Log('job ' .. jobId .. ': original study ' .. studyId .. ' deleted')
+  else
+    Log('job ' .. jobId .. ': cannot delete original study ' .. studyId)
+  end
+end
+
+function OnJobFailure(jobId)
+  local studyId = pendingDeletes[jobId]
+  if studyId ~= nil then
+    pendingDeletes[jobId] = nil
+    Log('job ' .. jobId .. ' failed: original study ' .. studyId .. ' kept')
+  end
+end

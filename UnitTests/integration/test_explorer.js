@@ -1,0 +1,330 @@
+'use strict';
+/**
+ * Browser test of the anonymizer's Orthanc Explorer buttons
+ * (Resources/Explorer/explorer.js), in Debian's headless Chromium driven by
+ * playwright-core.  Started by test_explorer.py, which runs Orthanc with the
+ * plugin and one uploaded study, and passes through the environment:
+ *
+ *   OA_PLAYWRIGHT    folder of the playwright-core module
+ *   OA_CHROMIUM      the browser (/usr/bin/chromium)
+ *   OA_BASE_URL      Orthanc as the browser sees it, ending with "/" (a
+ *                    reverse proxy at a sub-path, so that any URL that is
+ *                    not relative breaks the test)
+ *   OA_API_URL       Orthanc itself, for the test's own REST checks
+ *   OA_PATIENT, OA_STUDY   the Orthanc ids of the uploaded patient and study
+ *   OA_INJECT_EXPLORER     (development only) a file served instead of the
+ *                    plugin's ../plugins/explorer.js
+ *
+ * Prints "PASS name" / "FAIL name: reason" per check and "N passed, M
+ * failed"; never a DICOM value (the list's labels are compared, not shown).
+ */
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const env = process.env;
+const { chromium } = require(env.OA_PLAYWRIGHT);
+
+const BASE = env.OA_BASE_URL;
+const API = env.OA_API_URL.replace(/\/$/, '');
+const PATIENT = env.OA_PATIENT;
+const STUDY = env.OA_STUDY;
+const LIST_KEY = 'orthanc-anonymizer.list';
+const TIMEOUT = 20000;
+
+let passed = 0;
+let failed = 0;
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log('PASS ' + name);
+    return true;
+  } catch (e) {
+    failed++;
+    const reason = (e && e.message ? e.message : String(e)).split('\n')[0];
+    console.log('FAIL ' + name + ': ' + reason);
+    return false;
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) {
+    throw new Error(message || 'assertion failed');
+  }
+}
+
+async function api(pathname, options) {
+  const r = await fetch(API + pathname, options);
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch (e) { json = null; }
+  return { status: r.status, json };
+}
+
+async function waitFor(what, fn, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(what + ': not within ' + ms / 1000 + ' s');
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function storedList(page) {
+  const raw = await page.evaluate((key) => window.localStorage.getItem(key),
+                                  LIST_KEY);
+  assert(raw !== null, 'localStorage has no "' + LIST_KEY + '"');
+  const list = JSON.parse(raw);
+  assert(Array.isArray(list), 'the stored list is not a JSON array');
+  return list;
+}
+
+// Open an Orthanc Explorer page and wait for jQuery Mobile to show it.
+async function openPage(page, name, uuid) {
+  await page.goto(BASE + 'app/explorer.html#' + name + '?uuid=' + uuid);
+  await page.waitForFunction(
+    (id) => window.$ && $.mobile && $.mobile.activePage &&
+      $.mobile.activePage.attr('id') === id, name, { timeout: TIMEOUT });
+}
+
+// After a click on "Anonymize": the job id from the job page's URL, or
+// the message the button showed instead (the plugin's error Details).
+async function jobIdFromUrl(page, name) {
+  const outcome = await page.waitForFunction(
+    (name) => {
+      if (/#job\?uuid=/.test(window.location.hash)) {
+        return 'job';
+      }
+      const text = $('#oa-' + name + '-status').text();
+      return /Anonymization failed/.test(text) ? text : null;
+    }, name, { timeout: TIMEOUT });
+  const value = await outcome.jsonValue();
+  if (value !== 'job') {
+    throw new Error('the page says: ' + value);
+  }
+  const m = /#job\?uuid=([^&]+)/.exec(page.url());
+  return decodeURIComponent(m[1]);
+}
+
+// Development aid: OA_SCREENSHOTS=folder keeps a picture of each page.
+async function screenshot(page, name) {
+  if (env.OA_SCREENSHOTS) {
+    await page.screenshot({ path: path.join(env.OA_SCREENSHOTS, name + '.png'),
+                            fullPage: true });
+  }
+}
+
+async function main() {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oa-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env.OA_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu',
+           '--disable-background-networking', '--disable-component-update',
+           '--no-first-run', '--disable-dev-shm-usage',
+           '--disable-default-apps', '--disable-sync', '--mute-audio'],
+    timeout: 60000,
+  });
+  const pageErrors = [];
+  const foreign = [];
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on('pageerror', (e) => pageErrors.push(e.message.split('\n')[0]));
+    page.on('dialog', (d) => d.dismiss());   // no alert() may block a check
+    page.on('request', (r) => {
+      const u = r.url();
+      if (!u.startsWith(BASE) && !u.startsWith('data:')) {
+        foreign.push(u);
+      }
+    });
+    if (env.OA_INJECT_EXPLORER) {
+      const body = fs.readFileSync(env.OA_INJECT_EXPLORER);
+      await page.route('**/plugins/explorer.js', (route) => route.fulfill({
+        status: 200, contentType: 'application/javascript', body }));
+    }
+
+    // -- patient page ------------------------------------------------------
+    const onPatient = await check('patient page shows "Anonymize" and ' +
+                                  '"Add to anonymization list"', async () => {
+      await openPage(page, 'patient', PATIENT);
+      const a = page.locator('#oa-patient-anonymize');
+      const b = page.locator('#oa-patient-add-to-list');
+      await a.waitFor({ state: 'visible' });
+      await b.waitFor({ state: 'visible' });
+      assert((await a.innerText()).trim() === 'Anonymize', 'wrong label');
+      assert((await b.innerText()).trim() === 'Add to anonymization list',
+             'wrong label');
+    });
+
+    await check('patient: "Add to anonymization list" stores the entry ' +
+                'and says so, with a link to the anonymizer', async () => {
+      assert(onPatient, 'no patient page');
+      await page.evaluate((key) => window.localStorage.removeItem(key),
+                          LIST_KEY);
+      await page.click('#oa-patient-add-to-list');
+      const status = page.locator('#oa-patient-status');
+      await status.waitFor({ state: 'visible' });
+      await page.waitForFunction(
+        () => /Added to the anonymization list/.test(
+          $('#oa-patient-status').text()), null, { timeout: TIMEOUT });
+      const list = await storedList(page);
+      assert(list.length === 1, list.length + ' entries');
+      assert(list[0].Level === 'Patient' && list[0].ID === PATIENT,
+             'wrong Level/ID');
+      const patient = (await api('/patients/' + PATIENT)).json;
+      const label = list[0].Label;
+      assert(typeof label === 'string' && label.length > 0 &&
+             label.length <= 80, 'no short Label');
+      assert(label.indexOf(patient.MainDicomTags.PatientID) >= 0,
+             'the Label does not show the patient\'s ID');
+      const href = await status.locator('a').getAttribute('href');
+      const resolved = await status.locator('a').evaluate((a) => a.href);
+      assert(href === '../anonymizer/app/', 'link is not relative');
+      await screenshot(page, 'patient');
+      assert(resolved === BASE + 'anonymizer/app/', 'link resolves elsewhere');
+    });
+
+    await check('patient: adding it again leaves one entry', async () => {
+      assert(onPatient, 'no patient page');
+      await page.click('#oa-patient-add-to-list');
+      await page.waitForFunction(
+        () => /Already in the anonymization list/.test(
+          $('#oa-patient-status').text()), null, { timeout: TIMEOUT });
+      const list = await storedList(page);
+      assert(list.length === 1, list.length + ' entries');
+    });
+
+    // -- study page --------------------------------------------------------
+    const onStudy = await check('study page shows both buttons', async () => {
+      await openPage(page, 'study', STUDY);
+      await page.locator('#oa-study-anonymize').waitFor({ state: 'visible' });
+      await page.locator('#oa-study-add-to-list')
+        .waitFor({ state: 'visible' });
+      const status = await page.locator('#oa-study-status').isVisible();
+      assert(!status, 'a stale message is shown');
+    });
+
+    await check('study: "Add to anonymization list" appends a Study entry',
+                async () => {
+      assert(onStudy, 'no study page');
+      await page.click('#oa-study-add-to-list');
+      await page.waitForFunction(
+        () => /Added to the anonymization list/.test(
+          $('#oa-study-status').text()), null, { timeout: TIMEOUT });
+      const list = await storedList(page);
+      assert(list.length === 2, list.length + ' entries');
+      assert(list[0].Level === 'Patient' && list[0].ID === PATIENT,
+             'the patient entry changed');
+      assert(list[1].Level === 'Study' && list[1].ID === STUDY,
+             'wrong Level/ID');
+      const study = (await api('/studies/' + STUDY)).json;
+      const description = study.MainDicomTags.StudyDescription;
+      assert(typeof list[1].Label === 'string' &&
+             list[1].Label.indexOf(description) >= 0,
+             'the Label does not show the study description');
+    });
+
+    let studyJob = null;
+    await check('study: "Anonymize" starts an Anonymization job and opens ' +
+                'its job page', async () => {
+      assert(onStudy, 'no study page');
+      await page.click('#oa-study-anonymize');
+      studyJob = await jobIdFromUrl(page, 'study');
+      await page.waitForFunction(
+        () => $.mobile.activePage && $.mobile.activePage.attr('id') === 'job',
+        null, { timeout: TIMEOUT });
+      const job = await api('/jobs/' + encodeURIComponent(studyJob));
+      assert(job.status === 200, 'GET /jobs/{id}: HTTP ' + job.status);
+      assert(job.json.Type === 'Anonymization', 'job Type ' + job.json.Type);
+      const jobs = (await api('/jobs?expand')).json;
+      assert(jobs.some((j) => j.ID === studyJob && j.Type === 'Anonymization'),
+             'GET /jobs does not list it');
+      await page.waitForFunction(
+        () => /Anonymization/.test($('#job-info').text()), null,
+        { timeout: TIMEOUT });
+    });
+
+    await check('study: the job ends Success and an anonymized study ' +
+                'appears', async () => {
+      assert(studyJob, 'no job');
+      const job = await waitFor('the job to end', async () => {
+        const j = (await api('/jobs/' + encodeURIComponent(studyJob))).json;
+        return j && (j.State === 'Success' || j.State === 'Failure') ? j : null;
+      }, 30000);
+      assert(job.State === 'Success', 'job State ' + job.State);
+      const studies = (job.Content && job.Content.Studies) || [];
+      assert(studies.length === 1 && studies[0].Original === STUDY &&
+             typeof studies[0].Anonymized === 'string',
+             'job content names no anonymized study');
+      const anonymized = studies[0].Anonymized;
+      const all = (await api('/studies')).json;
+      assert(all.indexOf(anonymized) >= 0 && all.length === 2,
+             'not 2 studies in Orthanc');
+      const instances = (await api('/studies/' + anonymized + '/instances'))
+        .json;
+      assert(instances.length > 0, 'the anonymized study is empty');
+      const pir = await fetch(API + '/instances/' + instances[0].ID +
+                              '/content/0012-0062');
+      assert((await pir.text()).replace(/[\s\0]+$/, '') === 'YES',
+             'Patient Identity Removed is not YES');
+    });
+
+    await check('patient: "Anonymize" starts an Anonymization job too',
+                async () => {
+      await openPage(page, 'patient', PATIENT);
+      await page.click('#oa-patient-anonymize');
+      const id = await jobIdFromUrl(page, 'patient');
+      assert(id !== studyJob, 'the same job id as before');
+      const job = await api('/jobs/' + encodeURIComponent(id));
+      assert(job.status === 200 && job.json.Type === 'Anonymization',
+             'not an Anonymization job');
+    });
+
+    await check('an error shows the Details of the JSON error on the page',
+                async () => {
+      const unknown = '00000000-00000000-00000000-00000000-00000000';
+      const expected = await api('/anonymizer/studies/' + unknown +
+                                 '/anonymize', { method: 'POST', body: '{}' });
+      assert(expected.status === 404, 'the plugin answers HTTP ' +
+             expected.status + ' for an unknown study');
+      assert(expected.json && typeof expected.json.Details === 'string' &&
+             expected.json.Details !== '', 'no Details in the JSON error');
+      await openPage(page, 'study', unknown);
+      await page.click('#oa-study-anonymize');
+      await page.waitForFunction(
+        () => /Anonymization failed/.test($('#oa-study-status').text()), null,
+        { timeout: TIMEOUT });
+      const text = await page.locator('#oa-study-status').innerText();
+      await screenshot(page, 'study-error');
+      assert(text.indexOf(expected.json.Details) >= 0,
+             'the message does not hold the Details');
+      assert(/#study\?uuid=/.test(page.url()), 'the page was left');
+    });
+
+    await check('no script error on the pages, and every request stays ' +
+                'under Orthanc\'s URL', async () => {
+      assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
+      assert(foreign.length === 0, 'requests elsewhere: ' + foreign.join(' '));
+    });
+  } finally {
+    await context.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  failed++;
+  console.log('FAIL browser test: ' + (e && e.message ? e.message : e));
+}).finally(() => {
+  console.log(passed + ' passed, ' + failed + ' failed');
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+});

@@ -1,0 +1,409 @@
+#!/usr/bin/python3
+"""Integration test: Resources/Lua/AutoAnonymize.lua anonymizes a study
+received over DICOM, once, with no other action, and never loops.
+
+    /usr/bin/python3 test_lua.py --plugin build/libOrthancAnonymizer.so \
+        [--orthanc /usr/sbin/Orthanc] [--lua Resources/Lua/AutoAnonymize.lua]
+
+Run 1: Orthanc with the plugin, the script and "StableAge": 2; a small
+generated study is sent with dcmtk's storescu to Orthanc's DICOM port.
+Then an anonymized study must appear by itself (Patient Identity Removed
+YES, another Patient ID, Patient Name and Study Instance UID, as many
+instances as the original), made by one "Anonymization" job; once that
+study has become stable in turn, no third study and no second job may
+appear (the script recognizes its own output).  Orthanc's log must hold
+none of the study's identifying values.
+
+Run 2: a second script listed after it overrides the settings
+(DELETE_ORIGINAL = true, an inline PROFILE): the original is deleted after
+the job succeeded, and a study that arrives already de-identified
+(Patient Identity Removed YES) is left alone.
+
+Prints one line per check and "N passed, M failed" (never a DICOM value);
+exits non-zero on any failure.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("OA_SOURCE_DIR") or \
+    os.path.abspath(os.path.join(HERE, "..", ".."))
+DEFAULT_LUA = os.path.join(SOURCE_DIR, "Resources", "Lua", "AutoAnonymize.lua")
+STABLE_AGE = 2
+INSTANCES = 3
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+# -- a small synthetic study -------------------------------------------------
+
+def make_study(folder, tag, count=INSTANCES, identity_removed=False):
+    """Write `count` small CT instances of one new study into `folder`.
+
+    Returns a dict of the identifying values written (never printed):
+    StudyInstanceUID, PatientID, PatientName, AccessionNumber, and
+    "Files", the paths.  `tag` (letters) makes the values of one study
+    differ from another's.
+    """
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    os.makedirs(folder, exist_ok=True)
+    values = {
+        "StudyInstanceUID": generate_uid(),
+        "PatientID": "OALUA%sPID7319" % tag.upper(),
+        "PatientName": "Zebulon%s^Quintavalle" % tag.capitalize(),
+        "AccessionNumber": "ACCOA%s9217" % tag.upper(),
+        "Files": [],
+    }
+    series = [generate_uid(), generate_uid()]
+    for i in range(1, count + 1):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.is_little_endian = True
+        ds.is_implicit_VR = False
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.SOPClassUID = CT_IMAGE_STORAGE
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20260412"
+        ds.StudyTime = ds.SeriesTime = ds.ContentTime = "093000"
+        ds.AccessionNumber = values["AccessionNumber"]
+        ds.Modality = "CT"
+        ds.Manufacturer = "OA Test Systems"
+        ds.InstitutionName = "Quintavalle Lakeside Clinic"
+        ds.ReferringPhysicianName = "Okonkwo^Bartholomew"
+        ds.StudyDescription = "CT HEAD"
+        ds.SeriesDescription = "AXIAL %d" % (1 + i % 2)
+        ds.PatientName = values["PatientName"]
+        ds.PatientID = values["PatientID"]
+        ds.PatientBirthDate = "19580923"
+        ds.PatientSex = "F"
+        ds.PatientAge = "067Y"
+        ds.StudyInstanceUID = values["StudyInstanceUID"]
+        ds.SeriesInstanceUID = series[i % 2]
+        ds.StudyID = "4242"
+        ds.SeriesNumber = str(1 + i % 2)
+        ds.InstanceNumber = str(i)
+        if identity_removed:
+            ds.PatientIdentityRemoved = "YES"
+            ds.DeidentificationMethod = "elsewhere"
+        ds.ImagePositionPatient = ["0", "0", str(i)]
+        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+        ds.PixelSpacing = ["1", "1"]
+        ds.SliceThickness = "1"
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows = ds.Columns = 16
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.RescaleIntercept = "-1024"
+        ds.RescaleSlope = "1"
+        ds.PixelData = bytes((i * 7 + k) % 256 for k in range(16 * 16 * 2))
+        path = os.path.join(folder, "%s%03d.dcm" % (tag, i))
+        ds.save_as(path, write_like_original=False)
+        values["Files"].append(path)
+    return values
+
+
+def store_scu(orthanc, files):
+    """Send `files` to Orthanc's DICOM port with dcmtk's storescu, on
+    loopback, with Orthanc's default AE title; returns its exit status."""
+    env = dict(os.environ)
+    env["TCP_NODELAY"] = "1"
+    args = ["storescu", "-aet", "OATESTSCU", "-aec", "ORTHANC",
+            "127.0.0.1", str(orthanc.dicom_port)] + list(files)
+    done = subprocess.run(args, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=60)
+    if done.returncode != 0:
+        # storescu prints statuses and paths, not values; keep it short.
+        sys.stderr.write(done.stdout.decode("utf-8", "replace")[-2000:])
+    return done.returncode
+
+
+# -- Orthanc look-ups (values are compared, never printed) --------------------
+
+def lookup_study(orthanc, study_uid):
+    """Orthanc's id of the study with this Study Instance UID, or None."""
+    status, _, body = orthanc.request("POST", "/tools/lookup", body=study_uid)
+    if status != 200:
+        return None
+    for hit in json.loads(body):
+        if hit.get("Type") == "Study":
+            return hit.get("ID")
+    return None
+
+
+def study_ids(orthanc):
+    return set(orthanc.get_json("/studies"))
+
+
+def instance_count(orthanc, study):
+    return len(orthanc.get_json("/studies/%s/instances" % study))
+
+
+def identity_removed(orthanc, study):
+    """Patient Identity Removed of the study's first instance ('' if absent)."""
+    instances = orthanc.get_json("/studies/%s/instances" % study)
+    if not instances:
+        return ""
+    status, _, body = orthanc.request(
+        "GET", "/instances/%s/content/0012-0062" % instances[0]["ID"])
+    if status != 200:
+        return ""
+    return body.decode("ascii", "replace").strip(" \0")
+
+
+def anonymization_jobs(orthanc):
+    jobs = orthanc.get_json("/jobs?expand")
+    return [j for j in jobs if j.get("Type") == "Anonymization"]
+
+
+def wait_for(what, predicate, timeout):
+    """Poll `predicate` until it returns a true value; return that value,
+    or raise AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %.0f s" % (what, timeout))
+        time.sleep(0.25)
+
+
+def stable_study_seen(orthanc, study):
+    """Whether /changes has a StableStudy event for `study`."""
+    since = 0
+    while True:
+        changes = orthanc.get_json("/changes?since=%d&limit=1000" % since)
+        for change in changes.get("Changes", []):
+            if change.get("ChangeType") == "StableStudy" and \
+                    change.get("ID") == study:
+                return True
+        if changes.get("Done", True):
+            return False
+        since = changes.get("Last", since)
+
+
+def log_leaks(orthanc, values):
+    """The names of the identifying values found in Orthanc's log."""
+    log = orthanc.log_text()
+    leaks = []
+    for key in ("PatientID", "AccessionNumber", "StudyInstanceUID"):
+        if values[key] in log:
+            leaks.append(key)
+    for part in values["PatientName"].split("^"):
+        if part and part in log:
+            leaks.append("PatientName")
+            break
+    return leaks
+
+
+# -- the runs -------------------------------------------------------------------
+
+def run_loop_test(args, checks, work):
+    """Run 1: default settings; one anonymization, no loop."""
+    config = {"LuaScripts": [args.lua], "StableAge": STABLE_AGE}
+    orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
+                      verbose=args.verbose)
+    study = make_study(os.path.join(work, "run1"), "alpha")
+    with orthanc:
+        original = None
+        with checks.check("run 1: storescu sends %d instances to Orthanc"
+                          % INSTANCES):
+            assert store_scu(orthanc, study["Files"]) == 0, "storescu failed"
+            original = lookup_study(orthanc, study["StudyInstanceUID"])
+            assert original, "the study is not in Orthanc"
+            assert instance_count(orthanc, original) == INSTANCES
+
+        anonymized = None
+        with checks.check("run 1: an anonymized study appears by itself "
+                          "(Patient Identity Removed YES)"):
+            assert original, "no original study"
+
+            def find():
+                for s in study_ids(orthanc) - {original}:
+                    if identity_removed(orthanc, s) == "YES":
+                        return s
+                return None
+            anonymized = wait_for("a second study with Patient Identity "
+                                  "Removed YES", find, 60)
+
+        job = None
+        with checks.check("run 1: one Anonymization job, ended Success, "
+                          "from the original to that study"):
+            assert anonymized, "no anonymized study"
+
+            def done():
+                jobs = anonymization_jobs(orthanc)
+                return jobs if jobs and all(
+                    j.get("State") in ("Success", "Failure") for j in jobs) \
+                    else None
+            jobs = wait_for("the Anonymization job to end", done, 60)
+            assert len(jobs) == 1, "%d Anonymization jobs" % len(jobs)
+            job = jobs[0]
+            assert job.get("State") == "Success", job.get("State")
+            studies = (job.get("Content") or {}).get("Studies") or []
+            assert [(s.get("Original"), s.get("Anonymized"))
+                    for s in studies] == [(original, anonymized)], \
+                "job content Studies does not map original -> anonymized"
+
+        with checks.check("run 1: the anonymized study has another "
+                          "PatientID, PatientName and StudyInstanceUID"):
+            assert anonymized, "no anonymized study"
+            a = orthanc.get_json("/studies/%s" % anonymized)
+            o = orthanc.get_json("/studies/%s" % original)
+            for key in ("PatientID", "PatientName"):
+                new = a.get("PatientMainDicomTags", {}).get(key)
+                assert new and new != o["PatientMainDicomTags"].get(key), \
+                    "%s not replaced" % key
+            assert a["MainDicomTags"].get("StudyInstanceUID") != \
+                study["StudyInstanceUID"], "StudyInstanceUID kept"
+
+        with checks.check("run 1: the anonymized study has the original's "
+                          "instance count"):
+            assert anonymized, "no anonymized study"
+            assert instance_count(orthanc, original) == INSTANCES
+            count = instance_count(orthanc, anonymized)
+            assert count == INSTANCES, "%d != %d" % (count, INSTANCES)
+
+        with checks.check("run 1: no loop: once the anonymized study is "
+                          "stable, no third study and no second job"):
+            assert anonymized, "no anonymized study"
+            wait_for("StableStudy of the anonymized study",
+                     lambda: stable_study_seen(orthanc, anonymized),
+                     STABLE_AGE + 30)
+            time.sleep(STABLE_AGE + 2)   # Lua would have posted by now
+            assert study_ids(orthanc) == {original, anonymized}, \
+                "%d studies" % len(study_ids(orthanc))
+            jobs = anonymization_jobs(orthanc)
+            assert len(jobs) == 1, "%d Anonymization jobs" % len(jobs)
+
+        with checks.check("run 1: the script logged its job once"):
+            log = orthanc.log_text()
+            line = "AutoAnonymize: study %s: anonymization job" % original
+            assert log.count(line) == 1, "%d times" % log.count(line)
+            assert "Lua: Error" not in log, "a Lua REST error in the log"
+
+        with checks.check("run 1: Orthanc's log has no identifying value "
+                          "of the study"):
+            leaks = log_leaks(orthanc, study)
+            assert not leaks, "found in the log: %s" % ", ".join(leaks)
+
+        if checks.failed:
+            orthanc.failed = True
+
+
+def run_delete_test(args, checks, work):
+    """Run 2: overrides in a second script; DELETE_ORIGINAL; a study that
+    arrives de-identified is left alone."""
+    overrides = os.path.join(work, "overrides.lua")
+    with open(overrides, "w") as f:
+        f.write("-- loaded after AutoAnonymize.lua: its settings win\n"
+                "DELETE_ORIGINAL = true\n"
+                "PROFILE = { Base = 'Full' }\n")
+    config = {"LuaScripts": [args.lua, overrides], "StableAge": STABLE_AGE}
+    orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
+                      verbose=args.verbose)
+    study = make_study(os.path.join(work, "run2a"), "bravo")
+    clean = make_study(os.path.join(work, "run2b"), "charlie",
+                       identity_removed=True)
+    with orthanc:
+        original = already = None
+        with checks.check("run 2: storescu sends a study and an already "
+                          "de-identified study"):
+            assert store_scu(orthanc, study["Files"] + clean["Files"]) == 0, \
+                "storescu failed"
+            original = lookup_study(orthanc, study["StudyInstanceUID"])
+            already = lookup_study(orthanc, clean["StudyInstanceUID"])
+            assert original and already, "a study is not in Orthanc"
+
+        anonymized = None
+        with checks.check("run 2: DELETE_ORIGINAL: the original is deleted "
+                          "after the job, the anonymized study stays"):
+            assert original, "no original study"
+
+            def swapped():
+                ids = study_ids(orthanc)
+                if original in ids:
+                    return None
+                rest = ids - {already}
+                return rest.pop() if len(rest) == 1 else None
+            anonymized = wait_for("the original replaced by its anonymized "
+                                  "study", swapped, 60)
+            assert identity_removed(orthanc, anonymized) == "YES"
+            count = instance_count(orthanc, anonymized)
+            assert count == INSTANCES, "%d != %d" % (count, INSTANCES)
+
+        with checks.check("run 2: the job used the inline profile"):
+            jobs = anonymization_jobs(orthanc)
+            assert len(jobs) == 1, "%d Anonymization jobs" % len(jobs)
+            profile = (jobs[0].get("Content") or {}).get("Profile")
+            assert profile == "(inline)", "Profile %r" % profile
+
+        with checks.check("run 2: the already de-identified study is left "
+                          "alone, and nothing loops"):
+            assert anonymized and already, "missing study"
+            wait_for("StableStudy of both remaining studies",
+                     lambda: stable_study_seen(orthanc, anonymized) and
+                     stable_study_seen(orthanc, already), STABLE_AGE + 30)
+            time.sleep(STABLE_AGE + 2)
+            assert study_ids(orthanc) == {anonymized, already}, \
+                "%d studies" % len(study_ids(orthanc))
+            assert instance_count(orthanc, already) == INSTANCES
+            assert len(anonymization_jobs(orthanc)) == 1, "a second job"
+
+        with checks.check("run 2: the script logged the deletion, and no "
+                          "identifying value"):
+            log = orthanc.log_text()
+            assert ("original study %s deleted" % original) in log, \
+                "no deletion line"
+            leaks = log_leaks(orthanc, study) + log_leaks(orthanc, clean)
+            assert not leaks, "found in the log: %s" % ", ".join(leaks)
+
+        if checks.failed:
+            orthanc.failed = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
+    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
+    ap.add_argument("--lua", default=DEFAULT_LUA)
+    ap.add_argument("--expect-version", default=None)   # unused here
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    if not args.plugin:
+        ap.error("--plugin (or $OA_PLUGIN) is required")
+    args.lua = os.path.abspath(args.lua)
+    if not shutil.which("storescu"):
+        sys.exit("storescu not found: apt-get install dcmtk")
+
+    checks = Checks()
+    work = tempfile.mkdtemp(prefix="oa-lua-test-")
+    try:
+        run_loop_test(args, checks, work)
+        run_delete_test(args, checks, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return checks.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
