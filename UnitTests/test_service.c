@@ -43,12 +43,12 @@ static void test_config_defaults(void **state)
     assert_int_equal(parse_config(&c, NULL, &err), OA_OK);
     assert_null(c.secret);
     assert_string_equal(c.uid_root, "2.25");
-    assert_int_equal(c.threads, 4);
+    assert_int_equal(c.threads, 8);   /* twice the 4 cores */
     assert_true(cJSON_IsObject(c.section));
     oa_config_dispose(&c);
 
     assert_int_equal(parse_config(&c, "{\"Name\": \"x\"}", &err), OA_OK);
-    assert_int_equal(c.threads, 4);
+    assert_int_equal(c.threads, 8);
     oa_config_dispose(&c);
 }
 

@@ -129,9 +129,10 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
 
     memset(out, 0, sizeof(*out));
     strcpy(out->uid_root, "2.25");
-    out->threads = cores == 0 ? 1
-                   : cores > OA_CONFIG_MAX_THREADS ? OA_CONFIG_MAX_THREADS
-                                                   : cores;
+    /* Twice the cores: a worker spends much of its time waiting for
+     * Orthanc to store its result (disk), so one per core leaves the CPU
+     * idle; 16 at most by default. */
+    out->threads = cores == 0 ? 2 : cores >= 8 ? 16 : 2 * cores;
     if (orthanc != NULL)
         section = cJSON_GetObjectItemCaseSensitive(orthanc, OA_CONFIG_SECTION);
     if (section != NULL && !cJSON_IsObject(section))

@@ -38,7 +38,7 @@ extern "C" {
 typedef struct oa_config {
     char *secret;            /* NULL: generated once and kept in the store */
     char uid_root[OA_CONFIG_MAX_UID_ROOT + 1]; /* "2.25" by default */
-    unsigned threads;        /* workers per job; default: cores */
+    unsigned threads;        /* workers per job; default: 2 x cores, <= 16 */
     char *export_folder;     /* absolute; NULL: folder exports disabled */
     char *archive_folder;    /* absolute; where ZIP exports are kept */
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */

@@ -438,6 +438,7 @@ static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
     oa_element el;
     oa_status rc;
     unsigned saved_defects;
+    unsigned long saved_elements;
 
     if (r->dry > 0 || length < 8 || depth + 1 > r->max_depth)
         return false;
@@ -445,6 +446,7 @@ static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
         return false;
     saved_err = r->err;
     saved_defects = r->defects;
+    saved_elements = r->elements;
     r->err = &scratch;
     r->suppress++;
     r->dry++;
@@ -462,7 +464,11 @@ static bool un_value_is_sequence(reader *r, size_t pos, uint32_t length,
     r->dry--;
     r->suppress--;
     r->err = saved_err;
+    /* What a dry run met does not count: a value taken for opaque bytes
+     * holds no element (a file whose only elements were inside one would
+     * be accepted, then written with no element at all). */
     r->defects = saved_defects;
+    r->elements = saved_elements;
     /* past the end only by a delimiter_past_un_value() */
     return rc == OA_OK && try_pos >= pos + length;
 }

@@ -48,7 +48,7 @@
 #define MAX_INSTANCES 1000000
 #define STEP_WAIT_MS 300
 #define NEW_VALUE_MAX 64           /* LO and PN component groups */
-#define SERIAL_VERSION 1
+#define SERIAL_VERSION 2
 
 enum item_state {
     ITEM_TODO = 0,
@@ -110,6 +110,7 @@ typedef struct anon_job {
 
     char *content;           /* returned to Orthanc, kept until next call */
     char *serialized;
+    char *items_text;        /* the instance list's JSON, built once */
 } anon_job;
 
 static const oa_host_job_ops anon_ops;
@@ -157,6 +158,7 @@ static void job_free(anon_job *j)
     oa_free(j->threads);
     oa_free(j->content);
     oa_free(j->serialized);
+    oa_free(j->items_text);
     pthread_cond_destroy(&j->cond);
     pthread_mutex_destroy(&j->lock);
     oa_free(j);
@@ -756,7 +758,11 @@ static void *worker_main(void *arg)
             break;
         }
         j->finished++;
-        pthread_cond_broadcast(&j->cond);
+        /* Wake step() only at the end: between, it waits its full period
+         * (each return is a snapshot of the job that Orthanc serializes
+         * and parses; once per instance costs more than the instance). */
+        if (j->finished == j->nitems)
+            pthread_cond_broadcast(&j->cond);
         pthread_mutex_unlock(&j->lock);
     }
     oa_anonymizer_free(engine);
@@ -1110,8 +1116,9 @@ static oa_job_step_status cb_step(void *p)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&j->lock);
-    if (j->finished < j->nitems && j->fatal[0] == '\0')
-        pthread_cond_timedwait(&j->cond, &j->lock, &until);
+    while (j->finished < j->nitems && j->fatal[0] == '\0' &&
+           pthread_cond_timedwait(&j->cond, &j->lock, &until) == 0)
+        ;
     done = j->finished >= j->nitems;
     failed = j->fatal[0] != '\0';
     pthread_mutex_unlock(&j->lock);
@@ -1239,15 +1246,55 @@ static oa_status cb_reset(void *p)
 /* ------------------------------------------------------------------ */
 /* Serialization                                                        */
 
+/*
+ * The job as Orthanc saves it (after every step, and at shutdown).  The
+ * instance list does not change after planning: its JSON is built once
+ * (items_json); what changes is one state digit per instance ("States")
+ * and the per-study counters, so a step costs little even for a study of
+ * thousands of instances.  Which instances this run stored anew is not
+ * saved: after a restart, a cancel removes only what was stored since.
+ */
+static char *items_json(const anon_job *j)
+{
+    oa_buf b;
+    size_t i;
+    oa_status rc;
+
+    oa_buf_init(&b, (size_t)MAX_INSTANCES * 96);
+    rc = oa_buf_append_byte(&b, '[');
+    for (i = 0; i < j->nitems && rc == OA_OK; i++)
+        rc = oa_buf_printf(&b, "%s[\"%s\",%u]", i ? "," : "",
+                           j->items[i].instance, (unsigned)j->items[i].study);
+    if (rc == OA_OK)
+        rc = oa_buf_append_byte(&b, ']');
+    if (rc != OA_OK) {
+        oa_buf_dispose(&b);
+        return NULL;
+    }
+    {
+        char *text = oa_strdup(oa_buf_cstr(&b));
+
+        oa_buf_dispose(&b);
+        return text;
+    }
+}
+
 static const char *cb_serialized(void *p)
 {
     anon_job *j = p;
-    cJSON *s = cJSON_CreateObject(), *studies, *items;
-    char *text;
+    cJSON *s = cJSON_CreateObject(), *studies;
+    char *head = NULL, *states = NULL;
+    oa_buf out;
     size_t i;
 
     if (s == NULL)
         return NULL;
+    if (j->planned && j->items_text == NULL)
+        j->items_text = items_json(j);
+    if (j->planned && j->items_text == NULL) {
+        cJSON_Delete(s);
+        return NULL;
+    }
     pthread_mutex_lock(&j->lock);
     cJSON_AddNumberToObject(s, "Version", SERIAL_VERSION);
     cJSON_AddItemToObject(s, "Resources", cJSON_Duplicate(j->resources, 1));
@@ -1284,31 +1331,39 @@ static const char *cb_serialized(void *p)
         cJSON_AddBoolToObject(o, "HaveNew", st->have_new);
         add_values(o, "New", &st->anon);
     }
-    items = cJSON_AddArrayToObject(s, "Items");
-    for (i = 0; i < j->nitems; i++) {
-        const item *it = &j->items[i];
-        cJSON *a = cJSON_CreateArray();
-        int state = it->state == ITEM_RUNNING ? ITEM_TODO : it->state;
-
-        if (a == NULL || !cJSON_AddItemToArray(items, a))
-            break;
-        cJSON_AddItemToArray(a, cJSON_CreateString(it->instance));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(it->study));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(state));
-        cJSON_AddItemToArray(a, cJSON_CreateString(it->stored));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(it->fresh));
-    }
     cJSON_AddItemToObject(s, "Failures", cJSON_Duplicate(j->failures, 1));
     cJSON_AddNumberToObject(s, "FailedCount", (double)j->nfailed);
+    /* one digit per instance; running ones are to do again */
+    states = oa_malloc(j->nitems + 1);
+    if (states != NULL) {
+        for (i = 0; i < j->nitems; i++)
+            states[i] = (char)('0' + (j->items[i].state == ITEM_RUNNING
+                                          ? ITEM_TODO
+                                          : j->items[i].state));
+        states[j->nitems] = '\0';
+        cJSON_AddStringToObject(s, "States", states);
+        oa_free(states);
+    }
     pthread_mutex_unlock(&j->lock);
 
-    text = cJSON_PrintUnformatted(s);
+    head = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
-    if (text == NULL)
+    if (head == NULL)
         return NULL;
+    /* head is "{...}": splice the cached items in before its last brace */
+    oa_buf_init(&out, (size_t)MAX_INSTANCES * 128);
+    if (oa_buf_append(&out, head, strlen(head) - 1) != OA_OK ||
+        oa_buf_printf(&out, ",\"Items\":%s}",
+                      j->items_text != NULL ? j->items_text : "[]") !=
+            OA_OK) {
+        cJSON_free(head);
+        oa_buf_dispose(&out);
+        return NULL;
+    }
+    cJSON_free(head);
     oa_free(j->serialized);
-    j->serialized = oa_strdup(text);
-    cJSON_free(text);
+    j->serialized = oa_strdup(oa_buf_cstr(&out));
+    oa_buf_dispose(&out);
     return j->serialized;
 }
 
@@ -1317,6 +1372,7 @@ void *oa_anonymize_unserialize(const char *text)
     oa_service *svc = oa_service_current();
     cJSON *s, *v;
     const cJSON *o;
+    const char *states;
     anon_job *j;
     oa_error err;
     size_t n;
@@ -1380,7 +1436,8 @@ void *oa_anonymize_unserialize(const char *text)
 
     v = cJSON_GetObjectItemCaseSensitive(s, "Items");
     n = (size_t)cJSON_GetArraySize(v);
-    if (n > MAX_INSTANCES)
+    states = json_str(s, "States");
+    if (n > MAX_INSTANCES || (states != NULL && strlen(states) != n))
         goto fail;
     j->items = oa_calloc(n ? n : 1, sizeof(item));
     if (j->items == NULL)
@@ -1388,23 +1445,19 @@ void *oa_anonymize_unserialize(const char *text)
     j->items_cap = n ? n : 1;
     cJSON_ArrayForEach(o, v) {
         item *it = &j->items[j->nitems];
-        const cJSON *a0 = cJSON_GetArrayItem(o, 0), *a1 = cJSON_GetArrayItem(o, 1),
-                    *a2 = cJSON_GetArrayItem(o, 2), *a3 = cJSON_GetArrayItem(o, 3),
-                    *a4 = cJSON_GetArrayItem(o, 4);
+        const cJSON *a0 = cJSON_GetArrayItem(o, 0),
+                    *a1 = cJSON_GetArrayItem(o, 1);
 
         if (!cJSON_IsString(a0) || !cJSON_IsNumber(a1) ||
-            !cJSON_IsNumber(a2) || a1->valuedouble < 0 ||
-            (size_t)a1->valuedouble >= j->nstudies ||
+            a1->valuedouble < 0 || (size_t)a1->valuedouble >= j->nstudies ||
             !orthanc_id_valid(a0->valuestring))
             goto fail;
         copy_value(it->instance, ID_MAX, a0->valuestring);
         it->study = (uint32_t)a1->valuedouble;
-        it->state = (uint8_t)a2->valueint;
+        it->state = states != NULL ? (uint8_t)(states[j->nitems] - '0')
+                                   : ITEM_TODO;
         if (it->state > ITEM_FAILED || it->state == ITEM_RUNNING)
             it->state = ITEM_TODO;
-        copy_value(it->stored, ID_MAX, cJSON_IsString(a3) ? a3->valuestring
-                                                         : NULL);
-        it->fresh = cJSON_IsNumber(a4) && a4->valueint != 0;
         if (it->state != ITEM_TODO)
             j->finished++;
         j->nitems++;
@@ -1445,7 +1498,10 @@ const oa_host_job_ops *oa_anonymize_job_ops(void)
 oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
 {
     char uri[96];
-    struct timespec pause = {0, 50 * 1000000L};
+    /* Every 10 ms (an internal call costs ~0.1 ms), then every 100 ms
+     * after the first seconds: the answer follows the job closely. */
+    struct timespec pause = {0, 10 * 1000000L};
+    unsigned polls = 0;
 
     *content = NULL;
     if (!orthanc_id_valid(job_id))
@@ -1483,7 +1539,7 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
         }
         cJSON_Delete(job);
         nanosleep(&pause, NULL);
-        if (pause.tv_nsec < 400 * 1000000L)
-            pause.tv_nsec += 50 * 1000000L;
+        if (++polls == 300)
+            pause.tv_nsec = 100 * 1000000L;
     }
 }
