@@ -37,7 +37,7 @@ extern const unsigned char oa_res_explorer_js[];
 #define OA_STORE_FIRST_PROPERTY 100000
 
 /* The page Orthanc Explorer's plugin list links to. */
-#define OA_ROOT_URI "/anonymizer/app/"
+#define OA_ROOT_URI "/anonymizer/app/index.html"
 
 /* The name in /plugins and in Orthanc Explorer's plugin list. */
 #define OA_PLUGIN_NAME "anonymizer"

@@ -77,11 +77,12 @@ typedef struct study {
 
 typedef struct anon_job {
     oa_service *svc;
+    oa_job_ref ref;          /* our own job ID, and who holds the job */
     cJSON *resources;        /* normalized: [{"Level", "ID", "New..."}] */
     char profile_label[OA_PROFILE_MAX_NAME + 16];
     cJSON *profile_json;     /* overrides, for serialization */
     oa_profile *profile;
-    char report_id[37];
+    char report_id[OA_JOB_ID_MAX];
     char created[20];        /* "20261126T101500" */
     bool planned;
     bool reported;
@@ -159,9 +160,15 @@ static void job_free(anon_job *j)
     oa_free(j->content);
     oa_free(j->serialized);
     oa_free(j->items_text);
+    oa_job_ref_dispose(&j->ref);
     pthread_cond_destroy(&j->cond);
     pthread_mutex_destroy(&j->lock);
     oa_free(j);
+}
+
+static void free_job(void *p)
+{
+    job_free(p);
 }
 
 static anon_job *job_alloc(oa_service *svc)
@@ -171,6 +178,7 @@ static anon_job *job_alloc(oa_service *svc)
     if (j == NULL)
         return NULL;
     j->svc = svc;
+    oa_job_ref_init(&j->ref);
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->cond, NULL);
     j->failures = cJSON_CreateArray();
@@ -401,8 +409,8 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
         if (rc != OA_OK)
             goto fail;
     }
-    return oa_host_submit_job(&anon_ops, j, priority, job_id, job_id_size,
-                              err);
+    return oa_jobs_submit(&anon_ops, j, &j->ref, free_job, priority, job_id,
+                          job_id_size, err);
 fail:
     job_free(j);
     return rc;
@@ -942,8 +950,7 @@ static cJSON *content_json(anon_job *j)
 
 static void find_job_id(anon_job *j, char *out, size_t size)
 {
-    oa_jobs_find_own_id(OA_JOB_TYPE_ANONYMIZE, "Report", j->report_id, out,
-                        size);
+    oa_job_ref_id(&j->ref, out, size, 0);
 }
 
 /* Write the report to the store and attach it to the anonymized studies. */
@@ -1037,7 +1044,8 @@ static void cb_finalize(void *p)
     anon_job *j = p;
 
     stop_workers(j);
-    job_free(j);
+    if (oa_job_ref_release(&j->ref))
+        job_free(j);
 }
 
 static float cb_progress(void *p)
@@ -1084,6 +1092,15 @@ static oa_job_step_status cb_step(void *p)
 
     oa_error_clear(&err);
     if (!j->planned) {
+        char id[OA_JOB_ID_MAX];
+
+        /* The report is named after the job: one ID for users. */
+        oa_job_ref_id(&j->ref, id, sizeof(id), 10000);
+        if (id[0] != '\0' && strcmp(id, j->report_id) != 0) {
+            pthread_mutex_lock(&j->lock);
+            copy_value(j->report_id, sizeof(j->report_id), id);
+            pthread_mutex_unlock(&j->lock);
+        }
         if (plan(j, &err) != OA_OK) {
             oa_error_format(&err, j->fatal, sizeof(j->fatal));
             oa_log(OA_LOG_ERROR, "anonymization %s: %s", j->report_id,
@@ -1398,6 +1415,8 @@ void *oa_anonymize_unserialize(const char *text)
     copy_value(j->profile_label, sizeof(j->profile_label),
                json_str(s, "ProfileName"));
     copy_value(j->report_id, sizeof(j->report_id), json_str(s, "Report"));
+    /* A restored job keeps its ID, which names its report. */
+    oa_job_ref_set(&j->ref, j->report_id);
     copy_value(j->created, sizeof(j->created), json_str(s, "Created"));
     j->planned = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "Planned"));
     j->reported =

@@ -213,3 +213,75 @@ oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err)
     *out = list;
     return OA_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* A job's own ID                                                       */
+
+void oa_job_ref_init(oa_job_ref *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->refs = 1;   /* Orthanc's (released by finalize) */
+}
+
+void oa_job_ref_dispose(oa_job_ref *r)
+{
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+}
+
+bool oa_job_ref_release(oa_job_ref *r)
+{
+    bool last;
+
+    pthread_mutex_lock(&r->lock);
+    last = --r->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    return last;
+}
+
+void oa_job_ref_set(oa_job_ref *r, const char *id)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->id, sizeof(r->id), "%s", id != NULL ? id : "");
+    r->known = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void oa_job_ref_id(oa_job_ref *r, char *out, size_t size, unsigned timeout_ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->known &&
+           pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
+        ;
+    snprintf(out, size, "%s", r->id);
+    pthread_mutex_unlock(&r->lock);
+}
+
+oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
+                         oa_job_ref *ref, void (*free_job)(void *),
+                         int priority, char *job_id, size_t job_id_size,
+                         oa_error *err)
+{
+    oa_status rc;
+
+    pthread_mutex_lock(&ref->lock);
+    ref->refs++;   /* ours, until the ID is handed over */
+    pthread_mutex_unlock(&ref->lock);
+    rc = oa_host_submit_job(ops, job, priority, job_id, job_id_size, err);
+    oa_job_ref_set(ref, rc == OA_OK ? job_id : "");
+    if (oa_job_ref_release(ref))
+        free_job(job);
+    return rc;
+}

@@ -47,9 +47,10 @@ typedef struct exp_item {
 
 typedef struct export_job {
     oa_service *svc;
+    oa_job_ref ref;          /* our own job ID, and who holds the job */
     cJSON *resources;        /* study IDs */
     cJSON *target_spec;      /* the request's Target */
-    char export_id[37];
+    char export_id[OA_JOB_ID_MAX];
     char name[96];           /* Anonymizer-YYYYMMDD-HHMMSS-xxxxxxxx */
     char created[20];
 
@@ -214,7 +215,13 @@ static void job_free(export_job *j)
     oa_export_result_dispose(&j->result);
     oa_free(j->content);
     oa_free(j->serialized);
+    oa_job_ref_dispose(&j->ref);
     oa_free(j);
+}
+
+static void free_job(void *p)
+{
+    job_free(p);
 }
 
 static void make_name(export_job *j)
@@ -240,6 +247,7 @@ static export_job *job_new(oa_service *s, cJSON *resources, cJSON *target,
         return NULL;
     }
     j->svc = s;
+    oa_job_ref_init(&j->ref);
     j->resources = resources;
     j->target_spec = target;
     oa_export_result_init(&j->result);
@@ -354,8 +362,8 @@ oa_status oa_export_submit_studies(oa_service *s, const cJSON *ids,
     }
     oa_jobs_now(j->created);
     make_name(j);
-    return oa_host_submit_job(&export_ops, j, priority, job_id, job_id_size,
-                              err);
+    return oa_jobs_submit(&export_ops, j, &j->ref, free_job, priority, job_id,
+                          job_id_size, err);
 }
 
 oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
@@ -624,8 +632,7 @@ static void track(export_job *j, const char *state, bool force)
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(extra, "Error", j->fatal);
     if (force && strcmp(state, "Running") == 0) {
-        oa_jobs_find_own_id(OA_JOB_TYPE_EXPORT, "Export", j->export_id,
-                            job_id, sizeof(job_id));
+        oa_job_ref_id(&j->ref, job_id, sizeof(job_id), 0);
         if (job_id[0] != '\0')
             cJSON_AddStringToObject(extra, "Job", job_id);
     }
@@ -657,6 +664,14 @@ static oa_job_step_status cb_step(void *p)
     if (j->finished)
         return OA_JOB_STEP_SUCCESS;
     if (!j->planned) {
+        char id[OA_JOB_ID_MAX];
+
+        /* The export is named after the job: one ID for users. */
+        oa_job_ref_id(&j->ref, id, sizeof(id), 10000);
+        if (id[0] != '\0' && strcmp(id, j->export_id) != 0) {
+            snprintf(j->export_id, sizeof(j->export_id), "%s", id);
+            make_name(j);
+        }
         oa_exports_sweep(j->svc);
         rc = plan(j, &err);
         if (rc != OA_OK) {
@@ -841,7 +856,10 @@ static const char *cb_serialized(void *p)
 
 static void cb_finalize(void *p)
 {
-    job_free(p);
+    export_job *j = p;
+
+    if (oa_job_ref_release(&j->ref))
+        job_free(j);
 }
 
 void *oa_export_unserialize(const char *text)
@@ -868,6 +886,7 @@ void *oa_export_unserialize(const char *text)
              oa_jobs_str(s, "Export"));
     snprintf(j->created, sizeof(j->created), "%s", oa_jobs_str(s, "Created"));
     make_name(j);
+    oa_job_ref_set(&j->ref, j->export_id);
     cJSON_Delete(s);
     if (!cJSON_IsArray(j->resources) || !cJSON_IsObject(j->target_spec)) {
         job_free(j);

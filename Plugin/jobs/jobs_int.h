@@ -6,6 +6,8 @@
 
 #include "../orthanc/host.h"
 
+#include <pthread.h>
+
 #define OA_JOB_ID_MAX 65   /* Orthanc IDs are 44 characters */
 
 /* Orthanc IDs: hex digits and dashes (anything else could reach a URI). */
@@ -37,6 +39,43 @@ oa_status oa_export_submit_studies(oa_service *s, const cJSON *studies,
 /* Check a Target object without starting anything (400 on a bad one). */
 oa_status oa_export_check_target(oa_service *s, const cJSON *target,
                                  oa_error *err);
+
+/*
+ * Orthanc gives a job's ID to whoever submits it, never to the job, and
+ * may start the job before SubmitJob returns.  A job that needs its own
+ * ID (our reports and exports are named after it) holds an oa_job_ref:
+ * oa_jobs_submit() hands the ID over, and the job waits for it in its
+ * first step.  The reference count keeps the job alive until both
+ * Orthanc (finalize) and the submitter are done with it.
+ */
+typedef struct oa_job_ref {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs;
+    bool known;                  /* `id` is final (or submission failed) */
+    char id[OA_JOB_ID_MAX];
+} oa_job_ref;
+
+void oa_job_ref_init(oa_job_ref *r);
+void oa_job_ref_dispose(oa_job_ref *r);
+/* Drop one reference; true if it was the last (free the job then). */
+bool oa_job_ref_release(oa_job_ref *r);
+/* The job's ID (waits up to `timeout_ms` for the submitter); "" if
+ * unknown. */
+void oa_job_ref_id(oa_job_ref *r, char *out, size_t size,
+                   unsigned timeout_ms);
+/* Set the ID directly (a job restored after a restart knows it). */
+void oa_job_ref_set(oa_job_ref *r, const char *id);
+
+/*
+ * oa_host_submit_job() for a job holding `ref`: on return the job knows
+ * its ID.  `free_job` frees the job when the submitter held the last
+ * reference (Orthanc refused it).
+ */
+oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
+                         oa_job_ref *ref, void (*free_job)(void *),
+                         int priority, char *job_id, size_t job_id_size,
+                         oa_error *err);
 
 /* Unserializers and ops of each job type (for oa_jobs_register). */
 void *oa_anonymize_unserialize(const char *text);

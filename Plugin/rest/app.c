@@ -45,11 +45,22 @@ oa_status oa_rest_app(oa_host_output *out, const oa_rest_request *req,
     return oa_host_answer(out, 200, r->mime, r->data, r->size, err);
 }
 
+/*
+ * Orthanc 1.10.1 drops a trailing slash before plugins see the path, so
+ * /anonymizer/app and /anonymizer/app/ both arrive as /anonymizer/app,
+ * while the browser resolves relative links against what it asked for.
+ * A relative redirect to "app/index.html" is right for the first; for
+ * the second it lands on /anonymizer/app/app/index.html, which sends the
+ * browser one level up.  Relative, so that it works behind a reverse
+ * proxy at a sub-path.
+ */
 oa_status oa_rest_app_redirect(oa_host_output *out,
                                const oa_rest_request *req, oa_error *err)
 {
-    (void)req;
     (void)err;
-    oa_host_redirect(out, "app/");
+    if (strcmp(req->http->url, "/anonymizer/app/app/index.html") == 0)
+        oa_host_redirect(out, "../index.html");
+    else
+        oa_host_redirect(out, "app/index.html");
     return OA_OK;
 }

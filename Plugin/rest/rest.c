@@ -32,6 +32,7 @@
 static const oa_route routes[] = {
     {OA_HTTP_GET, "/anonymizer/info", oa_rest_get_info},
     {OA_HTTP_GET, "/anonymizer/app", oa_rest_app_redirect},
+    {OA_HTTP_GET, "/anonymizer/app/app/index.html", oa_rest_app_redirect},
     {OA_HTTP_GET, "/anonymizer/app/([A-Za-z0-9_./-]*)", oa_rest_app},
     {OA_HTTP_GET, "/anonymizer/profiles", oa_rest_get_profiles},
     {OA_HTTP_GET | OA_HTTP_PUT | OA_HTTP_DELETE, "/anonymizer/profiles/" NAME,

@@ -18,7 +18,7 @@
  *                              JSON array in localStorage under
  *                              "orthanc-anonymizer.list" (once per
  *                              resource), read by the anonymizer's page
- *                              ../anonymizer/app/.
+ *                              ../anonymizer/app/index.html.
  *
  * URLs are relative to explorer.html (Orthanc may sit behind a reverse
  * proxy at a sub-path), and nothing is loaded from elsewhere.  Requests go
@@ -31,7 +31,7 @@
   'use strict';
 
   var LIST_KEY = 'orthanc-anonymizer.list';
-  var APP_URL = '../anonymizer/app/';
+  var APP_URL = '../anonymizer/app/index.html';
   var LABEL_MAX = 80;
 
   // One entry per Orthanc Explorer page that gets the buttons.

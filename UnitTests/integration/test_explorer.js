@@ -188,9 +188,9 @@ async function main() {
              'the Label does not show the patient\'s ID');
       const href = await status.locator('a').getAttribute('href');
       const resolved = await status.locator('a').evaluate((a) => a.href);
-      assert(href === '../anonymizer/app/', 'link is not relative');
+      assert(href === '../anonymizer/app/index.html', 'link is not relative');
       await screenshot(page, 'patient');
-      assert(resolved === BASE + 'anonymizer/app/', 'link resolves elsewhere');
+      assert(resolved === BASE + 'anonymizer/app/index.html', 'link resolves elsewhere');
     });
 
     await check('patient: adding it again leaves one entry', async () => {

@@ -1,0 +1,549 @@
+'use strict';
+/**
+ * Browser test of the plugin's web page (WebApp/, /anonymizer/app/) in
+ * Debian's headless Chromium driven by playwright-core.  Started by
+ * test_webapp.py, which runs Orthanc with the plugin and three generated
+ * patients, and passes through the environment:
+ *
+ *   OA_PLAYWRIGHT     folder of the playwright-core module
+ *   OA_CHROMIUM       the browser (/usr/bin/chromium)
+ *   OA_BASE_URL       Orthanc as the browser sees it, ending with "/" (a
+ *                     reverse proxy at a sub-path: a URL that is not
+ *                     relative breaks the test)
+ *   OA_API_URL        Orthanc itself, for the test's own REST checks
+ *   OA_IDS            {"A", "B", "Evil"}: Orthanc ids of the patients
+ *   OA_DOWNLOADS      where the downloaded ZIP and CSV are saved
+ *                     (export.zip, report.csv: test_webapp.py checks them)
+ *   OA_SCREENSHOTS    where the screenshots of each tab are written
+ *   OA_TYPED_NAME, OA_TYPED_ID   what is typed as patient A's new name/ID
+ *   OA_EVIL_NAME, OA_EVIL_DESCRIPTION, OA_EVIL_PATIENT_ID   the malicious
+ *                     patient (compared, never printed)
+ *   OA_SEARCH_NAME    a part of the names of A and B (not of Evil)
+ *   OA_CLOSED_PORT    a loopback port where nothing listens
+ *
+ * Prints "PASS name" / "FAIL name: reason" per check, "RESULT key value"
+ * for test_webapp.py, and "N passed, M failed"; never a DICOM value.
+ */
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const env = process.env;
+const { chromium } = require(env.OA_PLAYWRIGHT);
+
+const BASE = env.OA_BASE_URL;
+const PAGE = BASE + 'anonymizer/app/index.html';
+const API = env.OA_API_URL.replace(/\/$/, '');
+const IDS = JSON.parse(env.OA_IDS);
+const SHOTS = env.OA_SCREENSHOTS;
+const DOWNLOADS = env.OA_DOWNLOADS;
+const LIST_KEY = 'orthanc-anonymizer.list';
+const PROFILE = 'web-research';
+const TIMEOUT = 15000;
+const JOB_TIMEOUT = 60000;
+
+let passed = 0;
+let failed = 0;
+let skipRest = false;
+
+async function check(name, fn) {
+  if (skipRest) {
+    failed++;
+    console.log('FAIL ' + name + ': not run (an earlier step failed)');
+    return false;
+  }
+  try {
+    await fn();
+    passed++;
+    console.log('PASS ' + name);
+    return true;
+  } catch (e) {
+    failed++;
+    const reason = (e && e.message ? e.message : String(e)).split('\n')[0];
+    console.log('FAIL ' + name + ': ' + reason);
+    return false;
+  }
+}
+
+// A step later ones depend on.
+async function must(name, fn) {
+  if (!await check(name, fn)) {
+    skipRest = true;
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) {
+    throw new Error(message || 'assertion failed');
+  }
+}
+
+async function api(pathname, options) {
+  const r = await fetch(API + pathname, options);
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch (e) { json = null; }
+  return { status: r.status, json };
+}
+
+async function ready(page) {
+  await page.waitForSelector('body[data-ready="1"]', { timeout: TIMEOUT });
+}
+
+async function tab(page, name) {
+  await page.click('#tab-' + name);
+  await page.waitForSelector('#panel-' + name + ':not([hidden])');
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, name + '.png') });
+}
+
+// Waits for the newest job card of `kind` to end; returns its job id.
+async function waitJob(page, kind) {
+  const card = page.locator('li.job[data-kind="' + kind + '"]').first();
+  await card.waitFor({ timeout: TIMEOUT });
+  const handle = await page.waitForFunction((kind) => {
+    const li = document.querySelector('li.job[data-kind="' + kind + '"]');
+    return li && (li.dataset.state === 'Success' ||
+                  li.dataset.state === 'Failure' ||
+                  li.dataset.state === 'Unknown') ? li.dataset.state : null;
+  }, kind, { timeout: JOB_TIMEOUT });
+  const state = await handle.jsonValue();
+  const id = await card.getAttribute('data-job');
+  if (state !== 'Success') {
+    const words = await card.locator('.job-result').innerText();
+    throw new Error('the job ended ' + state + ': ' + words.slice(0, 300));
+  }
+  const value = await card.locator('progress').evaluate((p) => p.value);
+  assert(value === 100, 'the progress bar is at ' + value);
+  return id;
+}
+
+// Every form control has a label a screen reader can read.
+async function unlabelled(page) {
+  return page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      if (el.type === 'hidden') {
+        continue;
+      }
+      const ok = (el.labels && el.labels.length > 0) ||
+        el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+      if (!ok) {
+        out.push(el.id || el.name || el.tagName);
+      }
+    }
+    return out;
+  });
+}
+
+async function noHorizontalScroll(page) {
+  const [scroll, width] = await page.evaluate(
+    () => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert(scroll <= width, 'the page is ' + scroll + ' px wide in a ' +
+         width + ' px window');
+}
+
+async function download(page, click, file) {
+  const [d] = await Promise.all([page.waitForEvent('download',
+                                                   { timeout: TIMEOUT }),
+                                 click()]);
+  const failure = await d.failure();
+  assert(!failure, 'the download failed: ' + failure);
+  await d.saveAs(path.join(DOWNLOADS, file));
+  return d.suggestedFilename();
+}
+
+async function main() {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oa-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env.OA_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu',
+           '--disable-background-networking', '--disable-component-update',
+           '--no-first-run', '--disable-quic', '--disable-sync',
+           '--disable-dev-shm-usage', '--disable-default-apps',
+           '--mute-audio'],
+    timeout: 60000,
+  });
+  const pageErrors = [];
+  const consoleErrors = [];
+  const foreign = [];
+  const dialogs = [];
+  let job = null;
+  let exportJob = null;
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on('pageerror', (e) => pageErrors.push(e.message.split('\n')[0]));
+    page.on('console', (m) => {
+      // A CSP violation is reported as a console error.
+      if (m.type() === 'error' && !/status of 40[49]|status of 50[02]/.test(m.text())) {
+        consoleErrors.push(m.text().split('\n')[0].slice(0, 200));
+      }
+    });
+    page.on('dialog', (d) => {
+      dialogs.push(d.type());
+      d.dismiss().catch(() => {});
+    });
+    page.on('request', (r) => {
+      const u = r.url();
+      if (!u.startsWith(BASE) && !u.startsWith('data:') &&
+          !u.startsWith('blob:')) {
+        foreign.push(u);
+      }
+    });
+
+    await must('the page opens through a reverse proxy at a sub-path',
+      async () => {
+        const response = await page.goto(PAGE);
+        assert(response.status() === 200, 'HTTP ' + response.status());
+        await ready(page);
+        const selected = await page.getAttribute('#tab-anonymize',
+                                                 'aria-selected');
+        assert(selected === 'true', 'the Anonymize tab is not selected');
+      });
+
+    await must('search by name (Enter in the search bar) finds the two ' +
+               'patients, grouped with their studies', async () => {
+      await page.fill('#search-name', env.OA_SEARCH_NAME);
+      await page.press('#search-name', 'Enter');
+      await page.waitForSelector('#results tbody.patient-group');
+      const groups = await page.$$eval('#results tbody.patient-group',
+        (bodies) => bodies.map((b) => [b.dataset.patient,
+          b.querySelectorAll('tr.study-row').length]));
+      const got = Object.fromEntries(groups);
+      assert(groups.length === 2, groups.length + ' patients found');
+      assert(got[IDS.A] === 1 && got[IDS.B] === 2,
+             'not patients A (1 study) and B (2 studies)');
+      await page.waitForFunction(() => Array.from(
+        document.querySelectorAll('#results td.modalities'))
+        .every((td) => td.textContent !== '…'));
+    });
+
+    await check('search by modality and by study date range', async () => {
+      await page.click('#search-reset');
+      await page.fill('#search-modality', 'MR');
+      await page.click('#search-button');
+      await page.waitForFunction(() => document.querySelectorAll(
+        '#results tr.study-row').length === 1 &&
+        /1 study/.test(document.getElementById('search-status').textContent));
+      const patients = await page.$$eval('#results tbody.patient-group',
+        (b) => b.map((x) => x.dataset.patient));
+      assert(patients.length === 1 && patients[0] === IDS.B,
+             'MR: not B\'s one study');
+      await page.fill('#search-modality', '');
+      await page.fill('#search-from', '2024-01-01');
+      await page.fill('#search-to', '2024-01-31');
+      await page.click('#search-button');
+      // The results change from B's study to A's (or the wait fails).
+      await page.waitForFunction((a) => {
+        const groups = document.querySelectorAll('#results tbody.patient-group');
+        return groups.length === 1 && groups[0].dataset.patient === a &&
+          groups[0].querySelectorAll('tr.study-row').length === 1;
+      }, IDS.A).catch(() => {
+        throw new Error('January 2024: not A\'s one study');
+      });
+    });
+
+    await check('a malicious patient name and study description are shown ' +
+                'as text', async () => {
+      await page.click('#search-reset');
+      await page.fill('#search-id', env.OA_EVIL_PATIENT_ID);
+      await page.click('#search-button');
+      await page.waitForSelector('#results tbody.patient-group[data-patient="' +
+                                 IDS.Evil + '"] tr.study-row');
+      const name = await page.textContent('#results th.patient-name');
+      const description = await page.textContent('#results td.description');
+      assert(name === env.OA_EVIL_NAME, 'the name is not shown as typed');
+      assert(description === env.OA_EVIL_DESCRIPTION,
+             'the description is not shown as typed');
+      const injected = await page.evaluate(() => [
+        document.querySelectorAll('main script, main img').length,
+        document.querySelectorAll('script').length]);
+      assert(injected[0] === 0, 'the results hold a script or img element');
+      assert(injected[1] === 1, injected[1] + ' script elements in the page');
+      assert(dialogs.length === 0, 'a dialog opened');
+    });
+
+    await must('two patients are added to the anonymization list; one gets ' +
+               'a typed New Name and New ID, the other none', async () => {
+      await page.click('#search-reset');
+      await page.fill('#search-name', env.OA_SEARCH_NAME);
+      await page.click('#search-button');
+      for (const key of ['A', 'B']) {
+        const button = '#results button.add[data-level="Patient"][data-id="' +
+          IDS[key] + '"]';
+        await page.click(button);
+        await page.waitForSelector(button + ':disabled');
+      }
+      const entries = page.locator('#list-body li.entry');
+      assert(await entries.count() === 2, 'the list has ' +
+             await entries.count() + ' entries');
+      const a = '#list-body li.entry[data-id="' + IDS.A + '"]';
+      await page.fill(a + ' input.new-NewPatientName', env.OA_TYPED_NAME);
+      await page.fill(a + ' input.new-NewPatientID', env.OA_TYPED_ID);
+      const stored = JSON.parse(await page.evaluate(
+        (k) => localStorage.getItem(k), LIST_KEY));
+      assert(stored.length === 2, 'localStorage holds ' + stored.length);
+      const sa = stored.find((e) => e.ID === IDS.A);
+      assert(sa && sa.Level === 'Patient' &&
+             sa.NewPatientName === env.OA_TYPED_NAME, 'A is not stored');
+    });
+
+    await must('the list survives a page reload', async () => {
+      await page.reload();
+      await ready(page);
+      const entries = page.locator('#list-body li.entry');
+      assert(await entries.count() === 2, 'the list has ' +
+             await entries.count() + ' entries after the reload');
+      const a = '#list-body li.entry[data-id="' + IDS.A + '"]';
+      const b = '#list-body li.entry[data-id="' + IDS.B + '"]';
+      assert(await page.inputValue(a + ' input.new-NewPatientName') ===
+             env.OA_TYPED_NAME, 'A\'s typed name is lost');
+      assert(await page.inputValue(a + ' input.new-NewPatientID') ===
+             env.OA_TYPED_ID, 'A\'s typed ID is lost');
+      assert(await page.inputValue(b + ' input.new-NewPatientName') === '',
+             'B has a name');
+    });
+
+    await must('Anonymize with Default: the job\'s progress bar reaches ' +
+               '100 % and it says what it did', async () => {
+      await page.selectOption('#anonymize-profile', 'Default');
+      await page.click('#anonymize-button');
+      job = await waitJob(page, 'Anonymization');
+      console.log('RESULT job ' + job);
+      const words = await page.locator(
+        'li.job[data-kind="Anonymization"] .job-result').first().innerText();
+      assert(/Done: 3 studies, 7 instances stored/.test(words),
+             'the card says something else');
+      const r = await api('/jobs/' + job);
+      assert(r.json.Content.Studies.length === 3, 'not 3 studies');
+      assert(r.json.Content.Profile === 'Default', 'not Default');
+    });
+
+    // Search again so that the screenshot shows results, list and job.
+    await page.fill('#search-name', env.OA_SEARCH_NAME).catch(() => {});
+    await page.click('#search-button').catch(() => {});
+    await page.waitForTimeout(500);
+    await check('screenshots of the Anonymize tab (1280x800 and narrow); ' +
+                'the layout holds in both', async () => {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await noHorizontalScroll(page);
+      await shot(page, 'anonymize');
+      await page.setViewportSize({ width: 400, height: 800 });
+      await page.waitForTimeout(200);
+      await noHorizontalScroll(page);
+      await shot(page, 'anonymize-narrow');
+      await page.setViewportSize({ width: 1280, height: 800 });
+    });
+
+    await must('Export: the studies just anonymized are preselected',
+      async () => {
+        await page.click('li.job[data-kind="Anonymization"] button.export-these');
+        await page.waitForSelector('#panel-export:not([hidden])');
+        const expected = (await api('/jobs/' + job)).json.Content.Studies
+          .map((s) => s.Anonymized).sort();
+        await page.waitForFunction((n) => document.querySelectorAll(
+          '#export-studies-body input.pick:checked').length === n,
+          expected.length);
+        const checked = (await page.$$eval('#export-studies-body input.pick:checked',
+          (c) => c.map((x) => x.value))).sort();
+        assert(JSON.stringify(checked) === JSON.stringify(expected),
+               'the checked studies are not the anonymized ones');
+      });
+
+    await must('Export as ZIP: progress, then the archive downloads',
+      async () => {
+        await page.check('#target-zip');
+        await page.click('#export-button');
+        exportJob = await waitJob(page, 'Export');
+        const link = page.locator('li.job[data-kind="Export"] a.download')
+          .first();
+        const name = await download(page, () => link.click(), 'export.zip');
+        assert(/^Anonymizer-.*\.zip$/.test(name), 'downloaded as ' + name);
+        await shot(page, 'export');
+      });
+
+    await must('Reports: the anonymization is listed; its CSV downloads',
+      async () => {
+        await tab(page, 'reports');
+        const report = (await api('/jobs/' + job)).json.Content.Report;
+        const row = '#reports-body tr[data-report="' + report + '"]';
+        await page.waitForSelector(row);
+        assert((await page.textContent(row + ' td')) === 'Default',
+               'the profile is not Default');
+        await page.click(row + ' button.show');
+        await page.waitForFunction(() => document.querySelectorAll(
+          '#report-body tr').length === 3);
+        await download(page, () => page.click(row + ' a.csv'), 'report.csv');
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await shot(page, 'reports');
+      });
+
+    await check('Setup: built-in profiles are shown read-only', async () => {
+      await tab(page, 'setup');
+      await page.click('#profile-list button[data-name="Default"]');
+      await page.waitForSelector('#profile-readonly:not([hidden])');
+      assert(await page.isDisabled('#opt-Dates-keep'), 'Dates is editable');
+      assert(await page.isChecked('#opt-Dates-keep'), 'Dates is not keep');
+      assert(await page.isHidden('#profile-save'), 'a Save button');
+    });
+
+    await must('Setup: a custom profile is saved (Descriptions: clear)',
+      async () => {
+        await page.click('#profile-new');
+        await page.fill('#profile-name', PROFILE);
+        await page.check('#opt-Descriptions-clear');
+        await page.click('#profile-save');
+        await page.waitForFunction(() => /saved/.test(
+          document.getElementById('profile-status').textContent));
+        const r = await api('/anonymizer/profiles/' + PROFILE);
+        assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
+        assert(r.json.Base === 'Default' && r.json.Descriptions === 'clear' &&
+               r.json.Dates === 'keep', 'not the options chosen');
+        await page.waitForSelector('#profile-list button[data-name="' +
+                                   PROFILE + '"][aria-current="true"]');
+      });
+
+    await check('Setup: the profile\'s effective rule table is shown',
+      async () => {
+        await page.click('#profile-rules-button');
+        await page.waitForFunction(() => document.querySelectorAll(
+          '#rules-body tr').length > 100);
+        await page.fill('#rules-filter', 'StudyDescription');
+        await page.waitForFunction(() => document.querySelectorAll(
+          '#rules-body tr').length < 10);
+        const actions = await page.$$eval('#rules-body tr', (rows) => rows
+          .filter((r) => r.children[1].textContent === 'StudyDescription')
+          .map((r) => r.dataset.action));
+        assert(actions.length === 1 && actions[0] !== 'keep',
+               'StudyDescription: ' + JSON.stringify(actions));
+        await page.fill('#rules-filter', '');
+      });
+
+    await check('Setup: destinations are saved; the test button says ' +
+                'whether the connection works, in words', async () => {
+      await page.click('#destination-new');
+      await page.fill('#destination-name', 'web-folder');
+      await page.selectOption('#destination-type', 'folder');
+      await page.fill('#destination-url', 'web/incoming');
+      await page.click('#destination-test');
+      await page.waitForFunction(() => /works/.test(
+        document.getElementById('destination-status').textContent));
+      await page.click('#destination-new');
+      await page.fill('#destination-name', 'web-ftp');
+      await page.selectOption('#destination-type', 'ftp');
+      await page.fill('#destination-url', 'ftp://127.0.0.1:' +
+                      env.OA_CLOSED_PORT + '/incoming');
+      await page.fill('#destination-username', 'someone');
+      await page.fill('#destination-password', 'secret');
+      await page.click('#destination-test');
+      await page.waitForFunction(() => /failed/.test(
+        document.getElementById('destination-status').textContent),
+        null, { timeout: 45000 });
+      const words = await page.textContent('#destination-status');
+      assert(/reach|connect/i.test(words), 'no reason given');
+      const rows = await page.$$eval('#destinations-body tr',
+        (r) => r.map((x) => x.dataset.name));
+      assert(rows.includes('web-folder') && rows.includes('web-ftp'),
+             'the destinations are not listed');
+      const d = await api('/anonymizer/destinations/web-ftp');
+      assert(d.json && d.json.HasPassword === true && !d.json.Password,
+             'the password was not saved, or is shown');
+      await page.click('#profile-list button[data-name="' + PROFILE + '"]');
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await shot(page, 'setup');
+    });
+
+    await check('an entry added by Orthanc Explorer ({Level, ID, Label}) ' +
+                'is anonymized with the custom profile', async () => {
+      await tab(page, 'anonymize');
+      await page.click('#list-clear');
+      await page.evaluate(([key, id, label]) => {
+        localStorage.setItem(key, JSON.stringify(
+          [{ Level: 'Patient', ID: id, Label: label }]));
+      }, [LIST_KEY, IDS.Evil, env.OA_EVIL_NAME]);
+      await page.reload();
+      await ready(page);
+      const labels = await page.$$eval('#list-body .label-text',
+        (l) => l.map((x) => x.textContent));
+      assert(labels.length === 1 && labels[0] === env.OA_EVIL_NAME,
+             'the entry is not shown, as text');
+      await page.selectOption('#anonymize-profile', PROFILE);
+      await page.click('#anonymize-button');
+      const id = await waitJob(page, 'Anonymization');
+      const r = await api('/jobs/' + id);
+      assert(r.json.Content.Profile === PROFILE, 'not the custom profile');
+      const anon = r.json.Content.Studies[0].Anonymized;
+      const study = await api('/studies/' + anon);
+      assert(!study.json.MainDicomTags.StudyDescription,
+             'the study description was not cleared');
+      assert(dialogs.length === 0, 'a dialog opened');
+    });
+
+    await check('Export to a saved destination (a server folder)',
+      async () => {
+        await page.click('li.job[data-kind="Anonymization"] button.export-these');
+        await page.waitForSelector('#panel-export:not([hidden])');
+        await page.waitForFunction(() => document.querySelectorAll(
+          '#export-studies-body input.pick:checked').length === 1);
+        await page.check('#target-destination');
+        await page.selectOption('#target-destination-name', 'web-folder');
+        await page.click('#export-button');
+        const id = await waitJob(page, 'Export');
+        console.log('RESULT folder-export ' + id);
+      });
+
+    await check('keyboard: arrows, Home and End move between the tabs',
+      async () => {
+        await page.focus('#tab-export');
+        await page.keyboard.press('ArrowRight');
+        assert(await page.evaluate(() => document.activeElement.id) ===
+               'tab-setup', 'ArrowRight did not move the focus');
+        assert(await page.isVisible('#panel-setup'), 'Setup is not shown');
+        await page.keyboard.press('End');
+        assert(await page.getAttribute('#tab-reports', 'aria-selected') ===
+               'true', 'End did not select Reports');
+        await page.keyboard.press('Home');
+        assert(await page.getAttribute('#tab-anonymize', 'aria-selected') ===
+               'true', 'Home did not select Anonymize');
+        await page.keyboard.press('ArrowLeft');
+        assert(await page.getAttribute('#tab-reports', 'aria-selected') ===
+               'true', 'ArrowLeft did not wrap to Reports');
+        await page.keyboard.press('Tab');
+        const inPanel = await page.evaluate(() =>
+          !!document.activeElement.closest('#panel-reports'));
+        assert(inPanel, 'Tab does not lead into the tab\'s panel');
+      });
+
+    await check('every form control has a label', async () => {
+      const missing = await unlabelled(page);
+      assert(missing.length === 0, 'no label: ' + missing.join(', '));
+    });
+
+    await check('no script error, no CSP violation, no request outside ' +
+                'Orthanc\'s sub-path, no dialog', async () => {
+      assert(pageErrors.length === 0, 'page error: ' + pageErrors[0]);
+      assert(consoleErrors.length === 0, 'console error: ' + consoleErrors[0]);
+      assert(foreign.length === 0, 'request to ' + foreign[0]);
+      assert(dialogs.length === 0, 'a dialog opened');
+    });
+  } finally {
+    await context.close().catch(() => {});
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+  console.log(passed + ' passed, ' + failed + ' failed');
+  return failed === 0 ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  console.log('FAIL the browser test stopped: ' +
+              String(e && e.message ? e.message : e).split('\n')[0]);
+  console.log(passed + ' passed, ' + (failed + 1) + ' failed');
+  process.exit(1);
+});

@@ -1,0 +1,359 @@
+#!/usr/bin/python3
+"""Integration test: the plugin's web page (/anonymizer/app/, WebApp/),
+driven end to end in Debian's headless Chromium (test_webapp.js, with
+playwright-core).
+
+    /usr/bin/python3 test_webapp.py --plugin build/libOrthancAnonymizer.so \
+        --playwright CACHE/node_modules/playwright-core \
+        [--orthanc /usr/sbin/Orthanc] [--chromium /usr/bin/chromium] \
+        [--screenshots FOLDER]
+
+test_webapp.sh (what ctest runs) installs playwright-core first.  This
+script starts Orthanc with the plugin (and an "ExportFolder"), uploads
+small generated studies of three patients -- one of them named
+"<script>alert(1)</script>^Evil" -- checks how the page is served (every
+file, the Content-Security-Policy), and puts a reverse proxy at a
+sub-path in front of Orthanc (a URL that is not relative fails the test).
+test_webapp.js then uses the page as a person would: search, the
+anonymization list, Anonymize with Default, Export as ZIP, the CSV
+report, a custom profile made in Setup and used, a destination tested.
+Afterwards this script checks the files the browser downloaded (the ZIP
+archive, the CSV report) against Orthanc.
+
+`--serve` (development aid) starts Orthanc with the same data, prints the
+page's URL and waits for Ctrl-C.
+
+Prints one line per check and "N passed, M failed" (never a DICOM value);
+exits non-zero on any failure.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pydicom  # noqa: E402
+
+import oa_testdata as td  # noqa: E402
+from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc, free_port  # noqa: E402,E501
+from test_explorer import Proxy  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+EVIL_NAME = "<script>alert(1)</script>^Evil"
+EVIL_DESCRIPTION = "<img src=x onerror=alert(2)>"
+TYPED_NAME = "WEBTRIAL^ONE"      # what the browser types for patient A
+TYPED_ID = "WEBTRIAL001"
+CSV_COLUMNS = ("Report,Date,Profile,OriginalPatientName,NewPatientName,"
+               "OriginalPatientID,NewPatientID,OriginalStudyInstanceUID,"
+               "NewStudyInstanceUID,OriginalStudyDate,NewStudyDate,"
+               "OriginalStudyDescription,NewStudyDescription,OriginalStudy,"
+               "AnonymizedStudy,Instances,Dropped,Failed").split(",")
+
+
+def make_data():
+    """The patients: A (1 CT study), B (a CT and an MR study), Evil (1 CT
+    study with a malicious description).  Returns (patients, blobs)."""
+    a = td.Patient(11, "Webalpha", "Quendolyn", "OAWEBA0011", "19610203")
+    b = td.Patient(12, "Webbravo", "Thornquist", "OAWEBB0012", "19720415")
+    evil = td.Patient(13, "<script>alert(1)</script>", "Evil", "OAWEBE0013",
+                      "19830607")
+    studies = [
+        (td.Study(a, 1, date="20240105", description="WEB CT ONE"), "CT", 3),
+        (td.Study(b, 1, date="20240210", description="WEB CT TWO"), "CT", 2),
+        (td.Study(b, 2, date="20240311", description="WEB MR THREE"), "MR", 2),
+        (td.Study(evil, 1, date="20240420", description=EVIL_DESCRIPTION),
+         "CT", 2),
+    ]
+    blobs = []
+    for study, modality, count in studies:
+        for i in range(1, count + 1):
+            data = td.make_instance(study, 1, i, count, rows=16, cols=16)
+            if modality != "CT":
+                ds = pydicom.dcmread(io.BytesIO(data))
+                ds.Modality = modality
+                out = io.BytesIO()
+                ds.save_as(out, write_like_original=False)
+                data = out.getvalue()
+            blobs.append(data)
+    return {"A": a, "B": b, "Evil": evil}, blobs
+
+
+def upload(orthanc, patients, blobs):
+    """Upload; returns {"A": orthanc patient id, ...}."""
+    ids = {}
+    for data in blobs:
+        td.upload(orthanc, data)
+    for key, p in patients.items():
+        found = json.loads(orthanc.request(
+            "POST", "/tools/find",
+            body={"Level": "Patient", "Query": {"PatientID": p.id}})[2])
+        assert len(found) == 1, "patient %s: %d found" % (key, len(found))
+        ids[key] = found[0]
+    return ids
+
+
+def run_browser(args, env):
+    """Run test_webapp.js; fold its PASS/FAIL lines into ours."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [args.node, os.path.join(HERE, "test_webapp.js")],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=240)
+        output = done.stdout.decode("utf-8", "replace")
+        code = done.returncode
+    except subprocess.TimeoutExpired as e:
+        output = (e.stdout or b"").decode("utf-8", "replace")
+        code = "timeout"
+    lines = []
+    for line in output.splitlines():
+        if line.startswith("PASS ") or line.startswith("FAIL "):
+            lines.append(line)
+        elif line.startswith("RESULT "):
+            lines.append(line)
+        elif not line.endswith(" failed"):
+            print("  node: " + line)
+    return output, code, lines, time.monotonic() - started
+
+
+def check_zip(checks, orthanc, path, studies, typed_patient_study):
+    with checks.check("the ZIP downloaded from the page holds every "
+                      "anonymized instance, in <ExportName>/... "):
+        assert os.path.isfile(path), "no downloaded ZIP"
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            assert z.testzip() is None, "a member of the ZIP is corrupt"
+            expected = 0
+            for sid in studies:
+                expected += len(td.study_instances(orthanc, sid))
+            assert len(names) == expected, \
+                "%d files in the ZIP, %d instances in Orthanc" % (
+                    len(names), expected)
+            roots = {n.split("/")[0] for n in names}
+            assert len(roots) == 1 and roots.pop().startswith("Anonymizer-"),\
+                "the ZIP's files are not under one Anonymizer-... folder"
+            assert all(n.endswith(".dcm") and n.count("/") == 4
+                       for n in names), "a path is not E/P/S/S/uid.dcm"
+            ids = set()
+            typed = 0
+            for n in names:
+                ds = pydicom.dcmread(io.BytesIO(z.read(n)))
+                ids.add(str(ds.PatientID))
+                if str(ds.PatientName) == TYPED_NAME:
+                    typed += 1
+                    assert str(ds.PatientID) == TYPED_ID, \
+                        "the typed New ID is not in the typed patient's file"
+            expected_typed = len(td.study_instances(orthanc,
+                                                    typed_patient_study))
+            assert typed == expected_typed, \
+                "%d files with the typed name, expected %d" % (typed,
+                                                               expected_typed)
+            assert len(ids) == 2, "%d patient IDs in the ZIP, expected 2" \
+                % len(ids)
+
+
+def check_csv(checks, path, job, patients):
+    with checks.check("the CSV report downloaded from the page has a row "
+                      "per study with the typed and the generated names"):
+        assert os.path.isfile(path), "no downloaded CSV"
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        assert rows and rows[0] == CSV_COLUMNS, "unexpected header row"
+        body = [dict(zip(rows[0], r)) for r in rows[1:]]
+        assert len(body) == 3, "%d rows, expected 3" % len(body)
+        for r in body:
+            assert r["Report"] == job["Content"]["Report"], "wrong Report"
+            assert r["Profile"] == "Default", "wrong Profile"
+            if r["OriginalPatientID"] == patients["A"].id:
+                assert r["NewPatientName"] == TYPED_NAME, "A: new name"
+                assert r["NewPatientID"] == TYPED_ID, "A: new ID"
+            else:
+                assert r["OriginalPatientID"] == patients["B"].id, \
+                    "a row of an unexpected patient"
+                assert r["NewPatientName"].startswith("ANON^"), \
+                    "B: the name was not generated"
+                assert r["NewPatientID"].startswith("ANON"), \
+                    "B: the ID was not generated"
+        assert sorted(int(r["Instances"]) for r in body) == [2, 2, 3], \
+            "instance counts"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
+    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
+    ap.add_argument("--playwright", default=None,
+                    help="folder of the playwright-core node module")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--screenshots", default=None,
+                    help="folder for the screenshots of each tab")
+    ap.add_argument("--serve", action="store_true",
+                    help="development: start Orthanc with the data, wait")
+    ap.add_argument("--expect-version", default=None)   # unused here
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    if not args.plugin:
+        ap.error("--plugin (or $OA_PLUGIN) is required")
+    if not args.serve and not args.playwright:
+        ap.error("--playwright is required")
+
+    checks = Checks()
+    work = tempfile.mkdtemp(prefix="oa-webapp-test-")
+    export_folder = os.path.join(work, "exports")
+    os.makedirs(os.path.join(export_folder, "web", "incoming"))
+    orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
+                      verbose=args.verbose,
+                      config={"Anonymizer": {
+                          "ExportFolder": export_folder,
+                          # ZIPs under the test's folder, removed with it.
+                          "ArchiveFolder": os.path.join(work, "archives"),
+                          "Threads": 2}})
+    try:
+        with orthanc:
+            patients, blobs = make_data()
+            ids = None
+            with checks.check("generated studies of 3 patients are uploaded"):
+                ids = upload(orthanc, patients, blobs)
+
+            with checks.check("the page and its files are served with the "
+                              "Content-Security-Policy"):
+                for rel in ["index.html", "app.css", "js/main.js"]:
+                    status, headers, body = orthanc.request(
+                        "GET", "/anonymizer/app/" + rel)
+                    assert status == 200, "%s: HTTP %d" % (rel or "/", status)
+                    csp = headers.get("content-security-policy", "")
+                    assert "script-src 'self'" in csp, "%s: no CSP" % rel
+                for name in sorted(os.listdir(os.path.join(SOURCE, "WebApp",
+                                                           "js"))):
+                    status, _, _ = orthanc.request(
+                        "GET", "/anonymizer/app/js/" + name)
+                    assert status == 200, "js/%s: HTTP %d" % (name, status)
+                status, _, body = orthanc.request("GET",
+                                                  "/anonymizer/app/index.html")
+                html = body.decode("utf-8")
+                assert "<style" not in html and " style=" not in html, \
+                    "index.html has inline style"
+                assert "<script>" not in html and "onclick" not in html, \
+                    "index.html has an inline script"
+
+            with checks.check("GET /anonymizer/app/ and /anonymizer/app lead "
+                              "to the page (redirects followed)"):
+                for rel in ["/anonymizer/app/", "/anonymizer/app"]:
+                    status, headers, body = orthanc.request("GET", rel)
+                    assert status == 200 and b"js/main.js" in body, \
+                        "GET %s: HTTP %d%s" % (
+                            rel, status, " (not the page)"
+                            if status == 200 else "")
+
+            if args.serve:
+                with Proxy(orthanc.http_port) as proxy:
+                    print("page: %sanonymizer/app/  (Orthanc: %s, "
+                          "export folder %s)" % (proxy.url, orthanc.url,
+                                                  export_folder))
+                    sys.stdout.flush()
+                    try:
+                        while True:
+                            time.sleep(3600)
+                    except KeyboardInterrupt:
+                        pass
+                return 0
+
+            downloads = os.path.join(work, "downloads")
+            os.makedirs(downloads)
+            results = {}
+            if ids:
+                with Proxy(orthanc.http_port) as proxy:
+                    env = dict(os.environ)
+                    env.update({
+                        "OA_PLAYWRIGHT": os.path.abspath(args.playwright),
+                        "OA_CHROMIUM": args.chromium,
+                        "OA_BASE_URL": proxy.url,
+                        "OA_API_URL": orthanc.url,
+                        "OA_DOWNLOADS": downloads,
+                        "OA_SCREENSHOTS": os.path.abspath(
+                            args.screenshots or os.path.join(work, "shots")),
+                        "OA_IDS": json.dumps(ids),
+                        "OA_TYPED_NAME": TYPED_NAME,
+                        "OA_TYPED_ID": TYPED_ID,
+                        # What the page must show as text (compared in the
+                        # browser, never printed).
+                        "OA_EVIL_NAME": EVIL_NAME,
+                        "OA_EVIL_DESCRIPTION": EVIL_DESCRIPTION,
+                        "OA_EVIL_PATIENT_ID": patients["Evil"].id,
+                        "OA_SEARCH_NAME": "web",
+                        "OA_CLOSED_PORT": str(free_port()),
+                    })
+                    os.makedirs(env["OA_SCREENSHOTS"], exist_ok=True)
+                    output, code, lines, seconds = run_browser(args, env)
+                    for line in lines:
+                        if line.startswith("PASS "):
+                            checks.passed += 1
+                            print("PASS browser: " + line[5:])
+                        elif line.startswith("FAIL "):
+                            checks.failed += 1
+                            print("FAIL browser: " + line[5:])
+                        else:
+                            key, _, value = line[7:].partition(" ")
+                            results[key] = value
+                    sys.stdout.flush()
+                    with checks.check("the browser test ran to its end "
+                                      "(%.0f s)" % seconds):
+                        assert " passed, " in output, \
+                            "no summary line (node exit status %s)" % code
+                        assert code in (0, 1), "node exit status %s" % code
+
+            job = None
+            if "job" in results:
+                job = orthanc.get_json("/jobs/" + results["job"])
+            if job:
+                studies = [s["Anonymized"] for s in job["Content"]["Studies"]]
+                a_study = None
+                for s in job["Content"]["Studies"]:
+                    orig = orthanc.get_json("/studies/" + s["Original"])
+                    if orig["ParentPatient"] == ids["A"]:
+                        a_study = s["Anonymized"]
+                check_zip(checks, orthanc, os.path.join(downloads,
+                                                        "export.zip"),
+                          studies, a_study)
+                check_csv(checks, os.path.join(downloads, "report.csv"),
+                          job, patients)
+                with checks.check("the export to the saved folder destination "
+                                  "wrote the study under ExportFolder"):
+                    assert "folder-export" in results, "no folder export"
+                    incoming = os.path.join(export_folder, "web", "incoming")
+                    found = []
+                    for root, _, files in os.walk(incoming):
+                        found += [f for f in files if f.endswith(".dcm")]
+                    assert len(found) == 2, "%d files in the destination" \
+                        % len(found)
+                    assert not any(d.endswith(".partial")
+                                   for d in os.listdir(incoming)), \
+                        "a .partial folder is left"
+            else:
+                with checks.check("the browser named its anonymization job"):
+                    assert False, "no job id from the browser"
+
+            if checks.failed:
+                orthanc.failed = True
+
+        with checks.check("Orthanc stops cleanly (plugin Finalize)"):
+            code = orthanc.process.returncode
+            assert code == 0, "exit status %s" % code
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return checks.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+// The Anonymize tab: search Orthanc (/tools/find), the anonymization list
+// (kept in localStorage), the profile, the Anonymize button and the jobs.
+
+import { describe, enc, get, post } from './api.js';
+import { $, clear, emit, formatDate, h, on, plural, setStatus } from './dom.js';
+import { showJob } from './jobs.js';
+import {
+  addToList, clearList, inList, loadJobs, loadList, rememberJob,
+  removeFromList, saveSelection, updateInList,
+} from './storage.js';
+
+const LIMIT = 100;            // studies shown by one search
+
+function tags(resource, key) {
+  return (resource && resource[key]) || {};
+}
+
+// "smi" -> "*smi*"; a value with its own * or ? is used as typed.
+function wildcard(value) {
+  const v = value.trim();
+  return /[*?]/.test(v) ? v : '*' + v + '*';
+}
+
+function dicomDate(value) {
+  return value ? value.replace(/-/g, '') : '';
+}
+
+export function patientLabel(p) {
+  const name = p.PatientName || '(no name)';
+  return p.PatientID ? name + ' (' + p.PatientID + ')' : name;
+}
+
+function studyLabel(patient, study) {
+  const parts = [patientLabel(patient)];
+  if (study.StudyDate) {
+    parts.push(formatDate(study.StudyDate));
+  }
+  if (study.StudyDescription) {
+    parts.push(study.StudyDescription);
+  }
+  return parts.join(' – ');
+}
+
+// --- search ----------------------------------------------------------
+
+let lastResults = null;       // [{patientId, patient, studies: [...]}]
+
+async function search(event) {
+  if (event) {
+    event.preventDefault();
+  }
+  const status = $('search-status');
+  const query = {};
+  const name = $('search-name').value.trim();
+  const id = $('search-id').value.trim();
+  const accession = $('search-accession').value.trim();
+  const modality = $('search-modality').value.trim();
+  const from = dicomDate($('search-from').value);
+  const to = dicomDate($('search-to').value);
+  if (name) {
+    query.PatientName = wildcard(name);
+  }
+  if (id) {
+    query.PatientID = wildcard(id);
+  }
+  if (accession) {
+    query.AccessionNumber = wildcard(accession);
+  }
+  if (modality) {
+    query.ModalitiesInStudy = modality.toUpperCase();
+  }
+  if (from || to) {
+    query.StudyDate = from === to ? from : from + '-' + to;
+  }
+  setStatus(status, 'Searching…', 'busy');
+  $('search-button').disabled = true;
+  let studies;
+  try {
+    studies = await post('tools/find', { Level: 'Study', Query: query,
+                                         Expand: true, Limit: LIMIT + 1 });
+  } catch (e) {
+    setStatus(status, 'The search failed: ' + describe(e), 'error');
+    return;
+  } finally {
+    $('search-button').disabled = false;
+  }
+  if (!Array.isArray(studies)) {
+    studies = [];
+  }
+  const more = studies.length > LIMIT;
+  studies = studies.slice(0, LIMIT);
+  const byPatient = new Map();
+  for (const s of studies) {
+    const pid = s.ParentPatient;
+    if (!byPatient.has(pid)) {
+      byPatient.set(pid, { patientId: pid,
+                           patient: tags(s, 'PatientMainDicomTags'),
+                           studies: [] });
+    }
+    byPatient.get(pid).studies.push(s);
+  }
+  const groups = Array.from(byPatient.values());
+  groups.sort((a, b) => String(a.patient.PatientName || '')
+    .localeCompare(String(b.patient.PatientName || '')));
+  for (const g of groups) {
+    g.studies.sort((a, b) => String(tags(b, 'MainDicomTags').StudyDate || '')
+      .localeCompare(String(tags(a, 'MainDicomTags').StudyDate || '')));
+  }
+  lastResults = groups;
+  renderResults();
+  if (studies.length === 0) {
+    setStatus(status, 'Nothing found.', '');
+  } else {
+    setStatus(status, plural(groups.length, 'patient') + ', ' +
+      plural(studies.length, 'study', 'studies') + ' found' +
+      (more ? ' (only the first ' + LIMIT + ' studies are shown: narrow ' +
+        'the search)' : '') + '.', 'ok');
+  }
+  fillModalities(studies);
+}
+
+// The modalities of each study shown, from its series (a few requests at
+// a time).
+async function fillModalities(studies) {
+  const queue = studies.slice();
+  async function worker() {
+    while (queue.length) {
+      const s = queue.shift();
+      const cell = document.querySelector(
+        '#results td.modalities[data-study="' + CSS.escape(s.ID) + '"]');
+      if (!cell) {
+        continue;
+      }
+      try {
+        const series = await get('studies/' + enc(s.ID) + '/series');
+        const set = new Set();
+        for (const x of series || []) {
+          const m = tags(x, 'MainDicomTags').Modality;
+          if (m) {
+            set.add(m);
+          }
+        }
+        cell.textContent = Array.from(set).sort().join(', ');
+      } catch (e) {
+        cell.textContent = '';
+      }
+    }
+  }
+  await Promise.all([worker(), worker(), worker(), worker()]);
+}
+
+function addButton(level, id, label, what) {
+  const present = inList(level, id);
+  return h('button', {
+    type: 'button', class: 'small add', dataset: { level, id, label },
+    disabled: present,
+    'aria-label': (present ? 'In the list: ' : 'Add ' + what + ' ') + label,
+    text: present ? 'In the list' : 'Add ' + what,
+    on: { click: (e) => {
+      // The button turns into "In the list" (disabled): keyboard users
+      // go on to the next one.
+      const all = Array.from(document.querySelectorAll('#results button.add'));
+      const after = all.slice(all.indexOf(e.currentTarget) + 1);
+      addToList(level, id, label);
+      const next = after.find((b) => !b.disabled);
+      (next || $('anonymize-profile')).focus();
+      setStatus($('search-status'), label + ' added to the list.', 'ok');
+    } },
+  });
+}
+
+// After a change of the list: the result's buttons say what is in it.
+function refreshAddButtons() {
+  const list = loadList();
+  for (const b of document.querySelectorAll('#results button.add')) {
+    const present = list.some((e) => e.Level === b.dataset.level &&
+                              e.ID === b.dataset.id);
+    const what = b.dataset.level === 'Patient' ? 'patient' : 'study';
+    b.disabled = present;
+    b.textContent = present ? 'In the list' : 'Add ' + what;
+    b.setAttribute('aria-label', (present ? 'In the list: ' : 'Add ' + what +
+                   ' ') + b.dataset.label);
+  }
+}
+
+function renderResults() {
+  const table = $('results');
+  for (const body of Array.from(table.tBodies)) {
+    body.remove();
+  }
+  const groups = lastResults || [];
+  $('results-wrap').hidden = groups.length === 0;
+  for (const g of groups) {
+    const p = g.patient;
+    const label = patientLabel(p);
+    const body = h('tbody', { class: 'patient-group',
+                              dataset: { patient: g.patientId } });
+    body.appendChild(h('tr', { class: 'patient-row' },
+      h('th', { scope: 'rowgroup', class: 'patient-name',
+                text: p.PatientName || '(no name)' }),
+      h('td', { class: 'patient-id', text: p.PatientID || '' }),
+      h('td', { class: 'date', text: formatDate(p.PatientBirthDate) }),
+      h('td', { class: 'muted', text: plural(g.studies.length, 'study',
+                                             'studies') + ' found' }),
+      h('td'),
+      h('td', { class: 'actions' }, addButton('Patient', g.patientId, label,
+                                              'patient'))));
+    for (const s of g.studies) {
+      const t = tags(s, 'MainDicomTags');
+      const slabel = studyLabel(p, t);
+      body.appendChild(h('tr', { class: 'study-row', dataset: { study: s.ID } },
+        h('td', { class: 'indent', text: 'Study' }),
+        h('td', { class: 'accession', text: t.AccessionNumber || '' }),
+        h('td', { class: 'date', text: formatDate(t.StudyDate) }),
+        h('td', { class: 'description', text: t.StudyDescription || '' }),
+        h('td', { class: 'modalities', dataset: { study: s.ID }, text: '…' }),
+        h('td', { class: 'actions' }, addButton('Study', s.ID, slabel,
+                                                'study'))));
+    }
+    table.appendChild(body);
+  }
+}
+
+// --- the anonymization list ------------------------------------------
+
+function renderList() {
+  const list = loadList();
+  const box = clear($('list-body'));
+  $('list-empty').hidden = list.length > 0;
+  $('list-count').textContent = list.length ? '(' + list.length + ')' : '';
+  $('anonymize-button').disabled = list.length === 0;
+  $('list-clear').disabled = list.length === 0;
+  list.forEach((e, i) => {
+    const field = (key, what) => {
+      const id = 'list-' + key + '-' + i;
+      return h('div', { class: 'field' },
+        h('label', { for: id, text: what }),
+        h('input', {
+          id, type: 'text', class: 'new-' + key, value: e[key],
+          placeholder: 'generated', maxlength: 64, autocomplete: 'off',
+          on: { input: (ev) => updateInList(e.Level, e.ID,
+                                            { [key]: ev.target.value }) },
+        }));
+    };
+    const labelId = 'list-label-' + i;
+    box.appendChild(h('li', { class: 'entry', dataset: { level: e.Level, id: e.ID },
+                              'aria-labelledby': labelId },
+      h('div', { class: 'entry-head' },
+        h('span', { class: 'badge ' + e.Level.toLowerCase(),
+                    text: e.Level === 'Patient' ? 'Patient' : 'Study' }),
+        h('span', { class: 'label-text', id: labelId, text: e.Label }),
+        h('button', {
+          type: 'button', class: 'small remove', text: 'Remove',
+          'aria-label': 'Remove ' + e.Label + ' from the list',
+          on: { click: () => {
+            removeFromList(e.Level, e.ID);
+            const next = $('list-body').querySelector('button.remove');
+            (next || $('search-name')).focus();
+          } },
+        })),
+      h('div', { class: 'entry-fields', role: 'group',
+                 'aria-labelledby': labelId },
+        field('NewPatientName', 'New name'),
+        field('NewPatientID', 'New ID'))));
+  });
+}
+
+export async function loadProfiles() {
+  const select = $('anonymize-profile');
+  const current = select.value || 'Default';
+  let names;
+  try {
+    names = await get('anonymizer/profiles');
+  } catch (e) {
+    setStatus($('anonymize-status'), 'The profiles could not be read: ' +
+      describe(e), 'error');
+    names = ['Default'];
+  }
+  clear(select);
+  for (const n of names) {
+    select.appendChild(h('option', { value: n, text: n }));
+  }
+  select.value = names.includes(current) ? current : 'Default';
+}
+
+async function anonymize() {
+  const list = loadList();
+  const status = $('anonymize-status');
+  if (list.length === 0) {
+    setStatus(status, 'The list is empty.', 'error');
+    return;
+  }
+  const profile = $('anonymize-profile').value || 'Default';
+  const resources = list.map((e) => {
+    const r = { Level: e.Level, ID: e.ID };
+    if (e.NewPatientName.trim()) {
+      r.NewPatientName = e.NewPatientName.trim();
+    }
+    if (e.NewPatientID.trim()) {
+      r.NewPatientID = e.NewPatientID.trim();
+    }
+    return r;
+  });
+  const button = $('anonymize-button');
+  button.disabled = true;
+  setStatus(status, 'Starting…', 'busy');
+  let answer;
+  try {
+    answer = await post('anonymizer/anonymize', { Resources: resources,
+                                                  Profile: profile });
+  } catch (e) {
+    setStatus(status, 'Anonymization refused: ' + describe(e), 'error');
+    button.disabled = false;
+    return;
+  }
+  button.disabled = false;
+  const record = {
+    ID: answer.ID, Kind: 'Anonymization',
+    Title: 'Anonymize ' + plural(list.length, 'item') + ' with ' + profile,
+    Started: new Date().toISOString().replace(/[-:]/g, '').slice(0, 15),
+  };
+  rememberJob(record);
+  setStatus(status, 'Anonymization started.', 'ok');
+  follow(record);
+}
+
+function follow(record) {
+  $('anonymize-jobs-empty').hidden = true;
+  showJob($('anonymize-jobs'), record, (job, card) => {
+    if (!job || job.State !== 'Success') {
+      return;
+    }
+    const studies = ((job.Content && job.Content.Studies) || [])
+      .map((s) => s.Anonymized).filter(Boolean);
+    if (studies.length === 0) {
+      return;
+    }
+    card.querySelector('.job-result').appendChild(h('p', null,
+      h('button', { type: 'button', class: 'primary small export-these',
+                    text: 'Export these studies',
+                    on: { click: () => {
+                      saveSelection(studies);
+                      emit('selection-changed');
+                      emit('show-tab', 'export');
+                    } } })));
+    // Only a job that ended while the page watched it moves the Export
+    // tab's selection (a reload must not undo the user's choice).
+    if (!card.dataset.restored) {
+      saveSelection(studies);
+      emit('selection-changed');
+    }
+    emit('anonymized', studies);
+  });
+}
+
+export function init() {
+  $('search-form').addEventListener('submit', search);
+  $('search-form').addEventListener('reset', () => {
+    lastResults = null;
+    setTimeout(() => {
+      renderResults();
+      setStatus($('search-status'), '', '');
+    });
+  });
+  $('anonymize-button').addEventListener('click', anonymize);
+  $('list-clear').addEventListener('click', () => {
+    clearList();
+    setStatus($('anonymize-status'), 'The list was cleared.', '');
+  });
+  on('list-changed', () => {
+    renderList();
+    refreshAddButtons();
+  });
+  on('profiles-changed', loadProfiles);
+  renderList();
+  loadProfiles();
+  const jobs = loadJobs().filter((j) => j.Kind === 'Anonymization')
+    .slice(0, 5).reverse();
+  for (const j of jobs) {
+    follow(j);
+    const card = $('anonymize-jobs').querySelector(
+      'li[data-job="' + CSS.escape(j.ID) + '"]');
+    if (card) {
+      card.dataset.restored = '1';
+    }
+  }
+  $('anonymize-jobs').addEventListener('jobs-changed', () => {
+    $('anonymize-jobs-empty').hidden =
+      $('anonymize-jobs').children.length > 0;
+  });
+}

@@ -1,0 +1,92 @@
+// The Reports tab: past anonymizations (GET /anonymizer/reports), each
+// with its rows and its CSV file.
+
+import { describe, enc, get, url } from './api.js';
+import { $, clear, emit, formatDate, formatDateTime, h, setStatus } from './dom.js';
+import { saveSelection } from './storage.js';
+
+async function load() {
+  const status = $('reports-status');
+  setStatus(status, 'Reading the reports…', 'busy');
+  let reports;
+  try {
+    reports = (await get('anonymizer/reports')) || [];
+  } catch (e) {
+    setStatus(status, 'The reports could not be read: ' + describe(e),
+      'error');
+    return;
+  }
+  const body = clear($('reports-body'));
+  for (const r of reports) {
+    const when = formatDateTime(r.Date);
+    body.appendChild(h('tr', { dataset: { report: r.ID } },
+      h('th', { scope: 'row', text: when }),
+      h('td', { text: r.Profile || '' }),
+      h('td', { class: 'number', text: String(r.Studies ?? '') }),
+      h('td', { class: 'actions' },
+        h('button', { type: 'button', class: 'small show', text: 'Show',
+                      'aria-label': 'Show the report of ' + when,
+                      on: { click: () => show(r.ID, when) } }),
+        h('a', { class: 'button small csv',
+                 href: url('anonymizer/reports/' + enc(r.ID) + '/csv'),
+                 download: 'anonymization-' + String(r.Date || r.ID)
+                   .replace(/[^A-Za-z0-9._-]/g, '_') + '.csv',
+                 'aria-label': 'Download the CSV of the report of ' + when,
+                 text: 'CSV' }),
+        h('button', { type: 'button', class: 'small', text: 'Export…',
+                      'aria-label': 'Export the studies of the report of ' +
+                        when,
+                      on: { click: () => exportStudies(r.ID) } }))));
+  }
+  setStatus(status, reports.length ? '' : 'No anonymization yet.', '');
+}
+
+async function show(id, when) {
+  let report;
+  try {
+    report = await get('anonymizer/reports/' + enc(id));
+  } catch (e) {
+    setStatus($('reports-status'), 'The report could not be read: ' +
+      describe(e), 'error');
+    return;
+  }
+  $('report-card').hidden = false;
+  $('report-title').textContent = 'Report of ' + when + ' (' +
+    (report.Profile || '') + ')';
+  const body = clear($('report-body'));
+  for (const s of report.Studies || []) {
+    body.appendChild(h('tr', null,
+      h('td', { text: s.OriginalPatientName || '' }),
+      h('td', { text: s.OriginalPatientID || '' }),
+      h('td', { text: s.NewPatientName || '' }),
+      h('td', { text: s.NewPatientID || '' }),
+      h('td', { text: formatDate(s.OriginalStudyDate) }),
+      h('td', { text: formatDate(s.NewStudyDate) }),
+      h('td', { text: s.OriginalStudyDescription || '' }),
+      h('td', { class: 'number', text: String(s.Instances ?? '') }),
+      h('td', { class: 'number', text: String(s.Dropped ?? '') }),
+      h('td', { class: 'number', text: String(s.Failed ?? '') })));
+  }
+  $('report-title').tabIndex = -1;
+  $('report-title').focus();
+}
+
+async function exportStudies(id) {
+  try {
+    const report = await get('anonymizer/reports/' + enc(id));
+    saveSelection((report.Studies || []).map((s) => s.AnonymizedStudy)
+      .filter(Boolean));
+    emit('selection-changed');
+    emit('show-tab', 'export');
+  } catch (e) {
+    setStatus($('reports-status'), describe(e), 'error');
+  }
+}
+
+export function activate() {
+  load();
+}
+
+export function init() {
+  $('reports-refresh').addEventListener('click', load);
+}

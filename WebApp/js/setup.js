@@ -1,0 +1,591 @@
+// The Setup tab: profiles (built-in ones read-only, custom ones saved with
+// PUT /anonymizer/profiles/{name}), a profile's effective rule table, and
+// the export destinations with a connection test.
+
+import { ApiError, describe, enc, del, get, post, put } from './api.js';
+import { $, clear, emit, h, setStatus } from './dom.js';
+
+// The options of a profile (API.md), the seed's settings first.
+const OPTIONS = [
+  { key: 'BodyCharacteristics', group: 'seed',
+    label: 'Body characteristics', help: 'sex, age, size, weight',
+    values: ['keep', 'clear'] },
+  { key: 'Dates', group: 'seed', label: 'Full dates',
+    help: 'shift: moved by a fixed offset per patient',
+    values: ['keep', 'shift', 'clear'] },
+  { key: 'BirthDate', group: 'seed', label: 'Birth date',
+    help: 'clear: 19000101', values: ['keep', 'clear'] },
+  { key: 'PrivateTags', group: 'seed', label: 'Private tags',
+    help: 'safe: only the private tags known to hold no identity',
+    values: ['keep', 'safe', 'clear'] },
+  { key: 'SecondaryCapturesAndReports', group: 'seed',
+    label: 'Secondary captures and structured reports',
+    help: 'clear: not exported (with encapsulated documents)',
+    values: ['keep', 'clear'] },
+  { key: 'Descriptions', group: 'seed',
+    label: 'Study and series descriptions',
+    help: 'clean: identifying words removed', values: ['keep', 'clean', 'clear'] },
+  { key: 'Uids', group: 'ps315', label: 'UIDs',
+    help: 'Retain UIDs Option: keep; otherwise new UIDs', values: ['remap', 'keep'] },
+  { key: 'DeviceIdentity', group: 'ps315', label: 'Device identity',
+    help: 'Retain Device Identity Option', values: ['keep', 'clear'] },
+  { key: 'InstitutionIdentity', group: 'ps315', label: 'Institution identity',
+    help: 'Retain Institution Identity Option', values: ['keep', 'clear'] },
+  { key: 'StructuredContent', group: 'ps315', label: 'Structured content',
+    help: 'Clean Structured Content Option', values: ['keep', 'clean', 'clear'] },
+  { key: 'Graphics', group: 'ps315', label: 'Graphics',
+    help: 'Clean Graphics Option', values: ['keep', 'clear'] },
+];
+const BUILT_IN = ['Default', 'Full'];
+const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+let bases = {};               // "Default"/"Full" -> effective options
+let shown = null;             // the profile shown: {Name, BuiltIn, ...}
+let mode = 'view';            // 'view' (built-in), 'edit', 'new'
+let rules = [];
+
+// --- profiles --------------------------------------------------------
+
+function buildOptions() {
+  for (const group of ['seed', 'ps315']) {
+    const box = clear($('profile-options-' + group));
+    for (const o of OPTIONS.filter((x) => x.group === group)) {
+      const helpId = 'opt-' + o.key + '-help';
+      box.appendChild(h('fieldset', { class: 'option', 'aria-describedby': helpId },
+        h('legend', { text: o.label }),
+        h('div', { class: 'choices' }, o.values.map((v) => {
+          const id = 'opt-' + o.key + '-' + v;
+          return h('span', { class: 'choice' },
+            h('input', { type: 'radio', name: 'opt-' + o.key, id, value: v }),
+            h('label', { for: id, text: v }));
+        })),
+        h('span', { class: 'hint', id: helpId, text: o.help })));
+    }
+  }
+}
+
+function optionValue(key) {
+  const r = document.querySelector('input[name="opt-' + key + '"]:checked');
+  return r ? r.value : null;
+}
+
+function setOption(key, value) {
+  for (const r of document.querySelectorAll('input[name="opt-' + key + '"]')) {
+    r.checked = r.value === value;
+  }
+}
+
+function tagList(text) {
+  const tokens = String(text || '').match(
+    /\(?\s*[0-9A-Fa-fxX]{4}\s*,\s*[0-9A-Fa-fxX]{4}\s*\)?|[^\s,;()]+/g) || [];
+  return tokens.map((t) => {
+    const m = /^\(?\s*([0-9A-Fa-fxX]{4})\s*,\s*([0-9A-Fa-fxX]{4})\s*\)?$/.exec(t);
+    return m ? (m[1] + ',' + m[2]).toUpperCase().replace(/X/g, 'x') : t;
+  });
+}
+
+function replaceMap(text) {
+  const out = {};
+  for (const line of String(text || '').split(/\r?\n/)) {
+    if (!line.trim()) {
+      continue;
+    }
+    const i = line.indexOf('=');
+    const tag = tagList(i < 0 ? line : line.slice(0, i))[0] || line.trim();
+    out[tag] = i < 0 ? '' : line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function showProfile(profile, newMode) {
+  shown = profile;
+  mode = newMode;
+  const readOnly = mode === 'view';
+  $('profile-title').textContent = mode === 'new' ? 'New profile'
+    : 'Profile ' + profile.Name;
+  $('profile-readonly').hidden = !readOnly;
+  $('profile-name').value = mode === 'new' ? '' : profile.Name;
+  $('profile-name').readOnly = mode !== 'new';
+  $('profile-base').value = profile.Base || 'Default';
+  for (const o of OPTIONS) {
+    setOption(o.key, profile[o.key]);
+  }
+  $('profile-keep').value = (profile.Keep || []).join(', ');
+  $('profile-remove').value = (profile.Remove || []).join(', ');
+  $('profile-replace').value = Object.entries(profile.Replace || {})
+    .map(([k, v]) => k + ' = ' + v).join('\n');
+  for (const el of $('profile-form').querySelectorAll('input, select, textarea')) {
+    if (el.id !== 'profile-name') {
+      el.disabled = readOnly;
+    }
+    // A placeholder in a read-only field would look like a value.
+    if (el.dataset.placeholder === undefined) {
+      el.dataset.placeholder = el.getAttribute('placeholder') || '';
+    }
+    if (el.dataset.placeholder) {
+      el.placeholder = readOnly ? '' : el.dataset.placeholder;
+    }
+  }
+  $('profile-name').disabled = readOnly;
+  $('profile-save').hidden = readOnly;
+  $('profile-delete').hidden = mode !== 'edit';
+  $('profile-copy').hidden = mode === 'new';
+  $('profile-rules-button').hidden = mode === 'new';
+  resetDelete();
+  for (const b of document.querySelectorAll('#profile-list button')) {
+    b.setAttribute('aria-current', String(mode !== 'new' &&
+                                          b.dataset.name === profile.Name));
+  }
+  setStatus($('profile-status'), '', '');
+}
+
+async function openProfile(name, focusForm) {
+  try {
+    const p = await get('anonymizer/profiles/' + enc(name));
+    showProfile(p, p.BuiltIn ? 'view' : 'edit');
+    if (focusForm) {
+      $('profile-title').focus();
+    }
+  } catch (e) {
+    setStatus($('profile-status'), 'The profile could not be read: ' +
+      describe(e), 'error');
+  }
+}
+
+async function loadBases() {
+  for (const b of BUILT_IN) {
+    bases[b] = await get('anonymizer/profiles/' + b);
+  }
+}
+
+export async function loadProfiles(select) {
+  const list = clear($('profile-list'));
+  let names = [];
+  try {
+    names = await get('anonymizer/profiles');
+    if (!bases.Default) {
+      await loadBases();
+    }
+  } catch (e) {
+    setStatus($('profile-status'), 'The profiles could not be read: ' +
+      describe(e), 'error');
+    return;
+  }
+  for (const n of names) {
+    const builtIn = BUILT_IN.includes(n);
+    list.appendChild(h('li', null, h('button', {
+      type: 'button', class: 'pick', dataset: { name: n },
+      on: { click: () => openProfile(n, true) },
+    }, h('span', { text: n }),
+    builtIn ? h('span', { class: 'badge builtin', text: 'built-in' }) : null)));
+  }
+  const target = select && names.includes(select) ? select
+    : (shown && names.includes(shown.Name) ? shown.Name : 'Default');
+  if (mode !== 'new' || select) {
+    await openProfile(target, false);
+  }
+}
+
+function newProfile(from) {
+  const base = from && BUILT_IN.includes(from.Name) ? from.Name
+    : (from ? from.Base : 'Default');
+  const p = Object.assign({}, from || bases.Default, { Name: '', Base: base,
+                                                       BuiltIn: false });
+  showProfile(p, 'new');
+  $('profile-name').focus();
+}
+
+// The base changed: options that followed the old base follow the new.
+function baseChanged() {
+  const next = bases[$('profile-base').value];
+  const previous = bases[shown && shown.Base] || bases.Default;
+  if (!next || !previous) {
+    return;
+  }
+  for (const o of OPTIONS) {
+    if (optionValue(o.key) === previous[o.key]) {
+      setOption(o.key, next[o.key]);
+    }
+  }
+  shown = Object.assign({}, shown, { Base: $('profile-base').value });
+}
+
+async function saveProfile(event) {
+  event.preventDefault();
+  const status = $('profile-status');
+  const name = $('profile-name').value.trim();
+  if (!NAME_RE.test(name)) {
+    setStatus(status, 'The name must be 1 to 64 letters, digits, “-”, “_” ' +
+      'or “.”.', 'error');
+    $('profile-name').focus();
+    return;
+  }
+  if (BUILT_IN.includes(name)) {
+    setStatus(status, '“' + name + '” is a built-in profile: choose ' +
+      'another name.', 'error');
+    return;
+  }
+  const baseName = $('profile-base').value;
+  const base = bases[baseName] || {};
+  // Only what differs from the base is stored: the profile follows later
+  // changes of its base for everything else.
+  const body = { Base: baseName };
+  for (const o of OPTIONS) {
+    const v = optionValue(o.key);
+    if (v && v !== base[o.key]) {
+      body[o.key] = v;
+    }
+  }
+  const keep = tagList($('profile-keep').value);
+  const remove = tagList($('profile-remove').value);
+  const replace = replaceMap($('profile-replace').value);
+  if (keep.length) {
+    body.Keep = keep;
+  }
+  if (remove.length) {
+    body.Remove = remove;
+  }
+  if (Object.keys(replace).length) {
+    body.Replace = replace;
+  }
+  if (mode === 'new') {
+    try {
+      await get('anonymizer/profiles/' + enc(name));
+      setStatus(status, 'A profile “' + name + '” exists already: choose ' +
+        'another name, or open it to change it.', 'error');
+      return;
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) {
+        setStatus(status, describe(e), 'error');
+        return;
+      }
+    }
+  }
+  try {
+    await put('anonymizer/profiles/' + enc(name), body);
+  } catch (e) {
+    setStatus(status, 'Not saved: ' + describe(e), 'error');
+    return;
+  }
+  mode = 'edit';
+  await loadProfiles(name);
+  setStatus(status, 'Profile “' + name + '” saved.', 'ok');
+  emit('profiles-changed');
+}
+
+let deleteArmed = null;
+
+function resetDelete() {
+  clearTimeout(deleteArmed);
+  deleteArmed = null;
+  $('profile-delete').textContent = 'Delete';
+}
+
+async function deleteProfile() {
+  const name = shown && shown.Name;
+  if (!name || mode !== 'edit') {
+    return;
+  }
+  if (!deleteArmed) {
+    // A second press confirms (no blocking dialog).
+    $('profile-delete').textContent = 'Press again to delete “' + name + '”';
+    deleteArmed = setTimeout(resetDelete, 5000);
+    return;
+  }
+  resetDelete();
+  try {
+    await del('anonymizer/profiles/' + enc(name));
+  } catch (e) {
+    setStatus($('profile-status'), 'Not deleted: ' + describe(e), 'error');
+    return;
+  }
+  shown = null;
+  mode = 'view';
+  await loadProfiles('Default');
+  setStatus($('profile-status'), 'Profile “' + name + '” deleted.', 'ok');
+  emit('profiles-changed');
+}
+
+// --- the rule table --------------------------------------------------
+
+async function showRules() {
+  const name = shown && shown.Name;
+  if (!name) {
+    return;
+  }
+  $('rules-card').hidden = false;
+  $('rules-title').textContent = 'Rule table of ' + name;
+  setStatus($('rules-status'), 'Reading…', 'busy');
+  clear($('rules-body'));
+  try {
+    rules = (await get('anonymizer/profiles/' + enc(name) + '/rules')) || [];
+  } catch (e) {
+    setStatus($('rules-status'), 'The rules could not be read: ' +
+      describe(e), 'error');
+    return;
+  }
+  renderRules();
+  $('rules-title').scrollIntoView({ block: 'start' });
+  $('rules-filter').focus();
+}
+
+function renderRules() {
+  const filter = $('rules-filter').value.trim().toLowerCase();
+  const body = clear($('rules-body'));
+  const fragment = document.createDocumentFragment();
+  let n = 0;
+  for (const r of rules) {
+    const cells = [r.Tag, r.Keyword, r.Name, r.Action, r.Reason]
+      .map((x) => (x === undefined || x === null ? '' : String(x)));
+    if (r.PrivateCreator) {
+      cells[2] += ' [' + r.PrivateCreator + ']';
+    }
+    if (r.Value !== undefined && r.Value !== null && r.Value !== '') {
+      cells[3] += ' “' + r.Value + '”';
+    }
+    if (filter && !cells.join(' ').toLowerCase().includes(filter)) {
+      continue;
+    }
+    n++;
+    fragment.appendChild(h('tr', { dataset: { action: r.Action || '' } },
+      h('td', { class: 'mono', text: cells[0] }),
+      h('td', { text: cells[1] }),
+      h('td', { text: cells[2] }),
+      h('td', null, h('span', { class: 'action ' + (r.Action || ''),
+                                text: cells[3] })),
+      h('td', { class: 'muted', text: cells[4] })));
+  }
+  body.appendChild(fragment);
+  setStatus($('rules-status'), n + ' of ' + rules.length + ' rules shown.', '');
+}
+
+// --- destinations ----------------------------------------------------
+
+const URL_HINTS = {
+  ftp: 'ftp://host:port/folder',
+  ftps: 'ftps://host:port/folder',
+  sftp: 'sftp://host:port/folder',
+  webdav: 'https://host:port/path/',
+  folder: 'a folder under the server\'s export folder, e.g. lab/incoming',
+};
+let destinations = [];
+let editing = null;            // the destination being edited, or null
+
+function typeChanged() {
+  const type = $('destination-type').value;
+  for (const el of document.querySelectorAll('#destination-form [data-for]')) {
+    el.hidden = !el.dataset.for.split(' ').includes(type);
+  }
+  $('destination-url-label').textContent = type === 'folder' ? 'Folder'
+    : 'Address (URL)';
+  $('destination-url-hint').textContent = URL_HINTS[type] || '';
+}
+
+function editDestination(d) {
+  editing = d;
+  $('destination-title').textContent = d ? 'Destination ' + d.Name
+    : 'New destination';
+  $('destination-name').value = d ? d.Name : '';
+  $('destination-name').readOnly = !!d;
+  $('destination-type').value = d ? d.Type : 'sftp';
+  $('destination-url').value = d ? d.Url || '' : '';
+  $('destination-username').value = d ? d.Username || '' : '';
+  $('destination-password').value = '';
+  $('destination-password').placeholder = d && d.HasPassword
+    ? 'saved (leave empty to keep it)' : '';
+  $('destination-key').value = '';
+  $('destination-key').placeholder = d && d.HasPrivateKey
+    ? 'saved (leave empty to keep it)' : '';
+  $('destination-knownhosts').value = d ? d.KnownHosts || '' : '';
+  $('destination-fingerprint').value = d ? d.HostKeySha256 || '' : '';
+  $('destination-cafile').value = d ? d.CaFile || '' : '';
+  $('destination-timeout').value = d && d.Timeout ? d.Timeout : '';
+  const readOnly = !!(d && d.ReadOnly);
+  for (const el of $('destination-form').querySelectorAll('input, select, textarea')) {
+    el.disabled = readOnly && el.id !== 'destination-name';
+  }
+  $('destination-save').disabled = readOnly;
+  $('destination-test').textContent = readOnly ? 'Test the connection'
+    : 'Save and test the connection';
+  typeChanged();
+  setStatus($('destination-status'), readOnly
+    ? 'Configured in Orthanc\'s configuration file: read-only here.' : '', '');
+}
+
+async function loadDestinations() {
+  const body = clear($('destinations-body'));
+  let names;
+  try {
+    names = (await get('anonymizer/destinations')) || [];
+    destinations = await Promise.all(names.map(
+      (n) => get('anonymizer/destinations/' + enc(n))
+        .then((d) => Object.assign({ Name: n }, d))));
+  } catch (e) {
+    setStatus($('destinations-status'), 'The destinations could not be ' +
+      'read: ' + describe(e), 'error');
+    return;
+  }
+  $('destinations-empty').hidden = destinations.length > 0;
+  $('destinations-wrap').hidden = destinations.length === 0;
+  for (const d of destinations) {
+    body.appendChild(h('tr', { dataset: { name: d.Name } },
+      h('th', { scope: 'row', text: d.Name }),
+      h('td', { text: d.Type || '' }),
+      h('td', { class: 'url' }, h('span', { text: d.Url || '' }),
+        d.ReadOnly ? h('span', { class: 'badge builtin', text: 'configured' })
+          : null),
+      h('td', { class: 'actions' },
+        h('button', { type: 'button', class: 'small', text: 'Edit',
+                      'aria-label': 'Edit ' + d.Name,
+                      on: { click: () => {
+                        editDestination(d);
+                        $('destination-url').focus();
+                      } } }),
+        h('button', { type: 'button', class: 'small test', text: 'Test',
+                      'aria-label': 'Test the connection to ' + d.Name,
+                      on: { click: () => testDestination(d.Name,
+                                                         $('destinations-status')) } }),
+        h('button', { type: 'button', class: 'small danger', text: 'Delete',
+                      'aria-label': 'Delete ' + d.Name, disabled: !!d.ReadOnly,
+                      on: { click: (e) => deleteDestination(d.Name,
+                                                            e.currentTarget) } }))));
+  }
+}
+
+function destinationBody() {
+  const type = $('destination-type').value;
+  const body = { Type: type, Url: $('destination-url').value.trim() };
+  const text = (id) => $(id).value.trim();
+  if (type !== 'folder') {
+    if (text('destination-username')) {
+      body.Username = text('destination-username');
+    }
+    if ($('destination-password').value) {
+      body.Password = $('destination-password').value;
+    }
+    if (text('destination-timeout')) {
+      body.Timeout = Number(text('destination-timeout'));
+    }
+  }
+  if (type === 'sftp') {
+    if (text('destination-key')) {
+      body.PrivateKey = $('destination-key').value.trim() + '\n';
+    }
+    if (text('destination-knownhosts')) {
+      body.KnownHosts = text('destination-knownhosts');
+    }
+    if (text('destination-fingerprint')) {
+      body.HostKeySha256 = text('destination-fingerprint')
+        .replace(/^SHA256:/, '');
+    }
+  }
+  if ((type === 'ftps' || type === 'webdav') && text('destination-cafile')) {
+    body.CaFile = text('destination-cafile');
+  }
+  return body;
+}
+
+async function saveDestination() {
+  const status = $('destination-status');
+  const name = $('destination-name').value.trim();
+  if (!NAME_RE.test(name)) {
+    setStatus(status, 'The name must be 1 to 64 letters, digits, “-”, “_” ' +
+      'or “.”.', 'error');
+    $('destination-name').focus();
+    return null;
+  }
+  if (!editing && destinations.some((d) => d.Name === name)) {
+    setStatus(status, 'A destination “' + name + '” exists already: press ' +
+      'its “Edit” button to change it.', 'error');
+    return null;
+  }
+  let saved;
+  try {
+    saved = await put('anonymizer/destinations/' + enc(name),
+                      destinationBody());
+  } catch (e) {
+    setStatus(status, 'Not saved: ' + describe(e), 'error');
+    return null;
+  }
+  await loadDestinations();
+  editDestination(Object.assign({ Name: name }, saved));
+  setStatus(status, 'Destination “' + name + '” saved.', 'ok');
+  emit('destinations-changed');
+  return name;
+}
+
+async function testDestination(name, status) {
+  setStatus(status, 'Testing the connection to “' + name + '”…', 'busy');
+  try {
+    await post('anonymizer/destinations/' + enc(name) + '/test', {});
+    setStatus(status, 'The connection to “' + name + '” works.', 'ok');
+  } catch (e) {
+    setStatus(status, 'The connection to “' + name + '” failed: ' +
+      describe(e), 'error');
+  }
+}
+
+async function deleteDestination(name, button) {
+  if (button.dataset.armed !== '1') {
+    button.dataset.armed = '1';
+    button.textContent = 'Press again to delete';
+    setTimeout(() => {
+      button.dataset.armed = '';
+      button.textContent = 'Delete';
+    }, 5000);
+    return;
+  }
+  try {
+    await del('anonymizer/destinations/' + enc(name));
+  } catch (e) {
+    setStatus($('destinations-status'), 'Not deleted: ' + describe(e),
+      'error');
+    return;
+  }
+  if (editing && editing.Name === name) {
+    editDestination(null);
+  }
+  await loadDestinations();
+  setStatus($('destinations-status'), 'Destination “' + name + '” deleted.',
+    'ok');
+  emit('destinations-changed');
+  $('destination-new').focus();
+}
+
+export function activate() {
+  loadProfiles();
+  loadDestinations();
+}
+
+export function init() {
+  buildOptions();
+  $('profile-title').tabIndex = -1;
+  $('profile-form').addEventListener('submit', saveProfile);
+  $('profile-new').addEventListener('click', () => newProfile(null));
+  $('profile-copy').addEventListener('click', () => newProfile(shown));
+  $('profile-delete').addEventListener('click', deleteProfile);
+  $('profile-base').addEventListener('change', baseChanged);
+  $('profile-rules-button').addEventListener('click', showRules);
+  let timer = null;
+  $('rules-filter').addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(renderRules, 150);
+  });
+  $('destination-type').addEventListener('change', typeChanged);
+  $('destination-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveDestination();
+  });
+  $('destination-test').addEventListener('click', async () => {
+    const name = editing && editing.ReadOnly ? editing.Name
+      : await saveDestination();
+    if (name) {
+      await testDestination(name, $('destination-status'));
+    }
+  });
+  $('destination-new').addEventListener('click', () => {
+    editDestination(null);
+    $('destination-name').focus();
+  });
+  editDestination(null);
+}
