@@ -532,6 +532,179 @@ static void test_un_sequence_in_big_endian_keeps_big_endian_length(
     tb_dispose(&t);
 }
 
+/* Parse `in` with the recorder, then its round trip: both traces must be
+ * `expect` (the writer's output is read the way its input was). */
+static void assert_reads_and_rereads_as(const tb *in, const char *expect)
+{
+    recorder r;
+    uint8_t *out;
+    size_t out_len;
+    oa_parse_info info;
+    oa_error err;
+
+    recorder_init(&r);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(in), tb_len(in), NULL,
+                                    recorder_handler(&r), NULL, &err),
+                     OA_OK);
+    assert_string_equal(oa_buf_cstr(&r.trace), expect);
+    assert_int_equal(roundtrip(tb_data(in), tb_len(in), NULL, &out,
+                               &out_len, &info, &err),
+                     OA_OK);
+    oa_buf_reset(&r.trace);
+    assert_int_equal(oa_dicom_parse(out, out_len, NULL, recorder_handler(&r),
+                                    &info, &err),
+                     OA_OK);
+    assert_string_equal(oa_buf_cstr(&r.trace), expect);
+    assert_false(info.defects & OA_DEFECT_NO_DELIMITER);
+    free(out);
+    recorder_dispose(&r);
+}
+
+static void test_un_value_is_a_sequence_only_within_its_length(void **state)
+{
+    tb t, inner;
+    recorder r;
+    (void)state;
+    /* Fuzz crash-ecdd4ddf: whether a defined-length UN value held a
+     * sequence was decided by a dry run that let an undefined-length item
+     * run past the value, into the elements after it.  The answer then
+     * depended on bytes the writer changes: here the 3 trailing bytes,
+     * ignored at the top level but a truncated header inside the item,
+     * made the value opaque in the input; without them (the writer drops
+     * them) the item ran to the end of the output and swallowed (0010,0020).
+     * A UN value is exactly its length: its items must end inside it. */
+    tb_init(&inner, true, false);
+    tb_item(&inner, OA_UNDEFINED_LENGTH);
+    tb_str(&inner, T(0010, 0010), "PN", "AB"); /* explicit: UN_EXPLICIT */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "UN", (uint32_t)tb_len(&inner));
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    tb_raw(&t, "\0\0\0", 3);
+    assert_reads_and_rereads_as(&t, "begin " TS_EXPLICIT "\n"
+                                    "0 (0009,1010) UN 18\n"
+                                    "0 (0010,0020) LO 2\n"
+                                    "end\n");
+    tb_dispose(&t);
+
+    /* The item's delimiter just after the value (left out of the UN's
+     * length) does not make it a sequence either: the value is opaque and
+     * the delimiter a stray one at the top level (dropped). */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "UN", (uint32_t)tb_len(&inner));
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    tb_item_end(&t);
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    expect_defect(&t, OA_DEFECT_STRAY_DELIMITER);
+    assert_reads_and_rereads_as(&t, "begin " TS_EXPLICIT "\n"
+                                    "0 (0009,1010) UN 18\n"
+                                    "0 (0010,0020) LO 2\n"
+                                    "end\n");
+    tb_dispose(&t);
+
+    /* With its delimiter inside the value, it is a sequence. */
+    tb_item_end(&inner);
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "UN", (uint32_t)tb_len(&inner));
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    assert_reads_and_rereads_as(&t, "begin " TS_EXPLICIT "\n"
+                                    "0 (0009,1010) UN seq\n"
+                                    "item undef\n"
+                                    "1 (0010,0010) PN 2\n"
+                                    "item_end\n"
+                                    "seq_end\n"
+                                    "0 (0010,0020) LO 2\n"
+                                    "end\n");
+    tb_dispose(&t);
+
+    /* A length 4 bytes short, the delimiter's tag the last 4 bytes of the
+     * value and its zero length after it (fo-dicom GH626): a sequence,
+     * with ITEM_OVERRUN, written back with the right length. */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0009, 1010), "UN", (uint32_t)tb_len(&inner) - 4);
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    expect_defect(&t, OA_DEFECT_ITEM_OVERRUN);
+    assert_reads_and_rereads_as(&t, "begin " TS_EXPLICIT "\n"
+                                    "0 (0009,1010) UN seq\n"
+                                    "item undef\n"
+                                    "1 (0010,0010) PN 2\n"
+                                    "item_end\n"
+                                    "seq_end\n"
+                                    "0 (0010,0020) LO 2\n"
+                                    "end\n");
+    tb_dispose(&t);
+
+    /* Skipping a sequence that holds such a value walks the same bytes as
+     * reading it (the value is not taken for opaque bytes there). */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0008, 1140), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(&t, OA_UNDEFINED_LENGTH);
+    tb_hdr(&t, T(0009, 1010), "UN", (uint32_t)tb_len(&inner) - 4);
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    tb_item_end(&t);
+    tb_seq_end(&t);
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    recorder_init(&r);
+    r.skip_tag = T(0008, 1140);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, NULL),
+                     OA_OK);
+    assert_string_equal(oa_buf_cstr(&r.trace),
+                        "begin " TS_EXPLICIT "\n"
+                        "0 (0008,1140) SQ seq undef\n"
+                        "0 (0010,0020) LO 2\n"
+                        "end\n");
+    recorder_dispose(&r);
+    tb_dispose(&t);
+    tb_dispose(&inner);
+}
+
+static void test_elements_inside_an_opaque_un_value_do_not_count(
+    void **state)
+{
+    tb t, inner;
+    recorder r;
+    oa_error err;
+    (void)state;
+    /* Fuzz crash-450bdb19: the dry run that found this UN value opaque
+     * (its item's element runs past the item) counted the element it had
+     * met, so a dataset of group lengths alone was accepted, then written
+     * with no element and refused when read back. */
+    tb_init(&inner, true, false);
+    tb_item(&inner, 8);
+    tb_hdr(&inner, T(0010, 0010), "PN", 2);
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_EXPLICIT, true);
+    tb_hdr(&t, T(0011, 0000), "UN", (uint32_t)tb_len(&inner));
+    tb_raw(&t, tb_data(&inner), tb_len(&inner));
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_EPARSE);
+    assert_non_null(strstr(err.msg, "no DICOM element"));
+    /* with an element beside it, the file is read (the writer drops the
+     * group length) */
+    tb_str(&t, T(0010, 0020), "LO", "ID");
+    recorder_init(&r);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL,
+                                    recorder_handler(&r), NULL, &err),
+                     OA_OK);
+    assert_string_equal(oa_buf_cstr(&r.trace), "begin " TS_EXPLICIT "\n"
+                                                "0 (0011,0000) UN 16\n"
+                                                "0 (0010,0020) LO 2\n"
+                                                "end\n");
+    recorder_dispose(&r);
+    tb_dispose(&t);
+    tb_dispose(&inner);
+}
+
 static void test_defect_undefined_length_ob(void **state)
 {
     tb t;
@@ -1089,6 +1262,10 @@ int main(void)
         cmocka_unit_test(test_un_sequence_content_is_implicit),
         cmocka_unit_test(
             test_un_sequence_in_big_endian_keeps_big_endian_length),
+        cmocka_unit_test(
+            test_un_value_is_a_sequence_only_within_its_length),
+        cmocka_unit_test(
+            test_elements_inside_an_opaque_un_value_do_not_count),
         cmocka_unit_test(test_defect_undefined_length_ob),
         cmocka_unit_test(test_defect_stray_delimiter_at_top_level),
         cmocka_unit_test(test_defect_bad_vr_uses_dictionary),
