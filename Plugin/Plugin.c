@@ -112,8 +112,27 @@ static oa_status setup_service(oa_error *err)
            config.pg_conninfo != NULL ? "PostgreSQL (shared by the cluster)"
                                       : "Orthanc's global properties",
            config.secret != NULL ? "configured"
-                                 : "generated once and kept in Orthanc's "
-                                   "database");
+                                 : "generated once and kept with that "
+                                   "state");
+    /* A PostgreSQL store is reachable now (Orthanc's own database is
+     * not open yet, the global properties wait): a wrong address or
+     * password stops Orthanc with a message rather than failing later. */
+    if (config.pg_conninfo != NULL) {
+        char **keys = NULL;
+        size_t n = 0;
+
+        rc = oa_store_list(store, OA_STORE_SETTINGS, &keys, &n, err);
+        oa_store_free_keys(keys, n);
+        if (rc != OA_OK) {
+            oa_error_set(err, rc,
+                         "%s (check \"Anonymizer.PostgreSQL\" or Orthanc's "
+                         "\"PostgreSQL\" section)",
+                         err->msg);
+            oa_store_free(store);
+            oa_config_dispose(&config);
+            return rc;
+        }
+    }
     rc = oa_service_new(&service, &config, store, err);
     if (rc != OA_OK)
         return rc;

@@ -54,6 +54,14 @@ static oa_status pg_error(pg_store *p, const char *what, const PGresult *r,
                         clean);
 }
 
+/* PostgreSQL's notices ("schema ... already exists, skipping") are not
+ * for Orthanc's log. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Under the lock: a working connection with our schema in place. */
 static oa_status ready(pg_store *p, oa_error *err)
 {
@@ -78,6 +86,7 @@ static oa_status ready(pg_store *p, oa_error *err)
         p->conn = PQconnectdb(p->conninfo);
         if (p->conn == NULL)
             return oa_error_set(err, OA_ENOMEM, "out of memory");
+        PQsetNoticeProcessor(p->conn, quiet, NULL);
     }
     if (PQstatus(p->conn) != CONNECTION_OK) {
         PQreset(p->conn);

@@ -13,6 +13,9 @@ OA_RUN_PACKAGES=(
 OA_TEST_PACKAGES=(
     dcmtk python3 python3-pydicom python3-numpy clang-14 libclang-rt-14-dev
     valgrind binutils
+    vsftpd openssh-server openssh-client apache2 apache2-utils curl openssl
+    iproute2
+    postgresql orthanc-postgresql
 )
 
 oa_say() {

@@ -16,6 +16,10 @@ is always stopped by PID at the end (SIGTERM, then SIGKILL after a
 timeout), even when the test fails.  Its log is kept in the folder; on a
 failure the tail is printed and the folder is left for inspection.
 
+orthanc.restart() stops it (SIGTERM) and starts it again on the same
+folder, configuration and ports (a test of what survives a restart:
+saved jobs, global properties).
+
 Logs and messages here never print DICOM values (this is an anonymizer's
 test suite): only statuses, paths and Orthanc's own log.
 """
@@ -55,12 +59,16 @@ class Orthanc:
     orthanc:  the Orthanc executable.
     verbose:  start Orthanc with --verbose.
     keep:     keep the folder even on success.
+    extra_plugins: other plugin files loaded before ours (e.g. Debian's
+              /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so).
     """
 
     def __init__(self, plugin=None, config=None, orthanc=DEFAULT_ORTHANC,
                  verbose=False, keep=False, start_timeout=60.0,
-                 stop_timeout=30.0):
+                 stop_timeout=30.0, extra_plugins=None):
         self.plugin = os.path.abspath(plugin) if plugin else None
+        self.extra_plugins = [os.path.abspath(p)
+                              for p in (extra_plugins or [])]
         self.extra_config = dict(config or {})
         self.orthanc = orthanc
         self.verbose = verbose
@@ -73,6 +81,8 @@ class Orthanc:
         self.dicom_port = None
         self.process = None
         self.failed = False
+        self.exit_codes = []      # of the Orthancs stopped by terminate()
+        self.killed = False       # set by kill() (SIGKILL on purpose)
         self._log_file = None
         self._opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}))  # never a proxy to loopback
@@ -95,7 +105,8 @@ class Orthanc:
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
             "HttpDescribeErrors": True,
-            "Plugins": [self.plugin] if self.plugin else [],
+            "Plugins": self.extra_plugins +
+                       ([self.plugin] if self.plugin else []),
             "LuaScripts": [],
             "DicomModalities": {},
             "OrthancPeers": {},
@@ -134,6 +145,49 @@ class Orthanc:
         self.print_log_tail()
         raise last_error
 
+    def terminate(self):
+        """Stop the running Orthanc by PID (SIGTERM, then SIGKILL) and keep
+        its folder, index and storage for restart(); returns its exit
+        status.  A non-zero status marks the test failed."""
+        self._kill()
+        code = self.process.returncode if self.process else None
+        if code not in (None, 0) and not (self.killed and
+                                          code == -signal.SIGKILL):
+            self.failed = True
+            sys.stderr.write("Orthanc exited with status %s\n" % code)
+        self.exit_codes.append(code)
+        return code
+
+    def restart(self):
+        """terminate(), then start Orthanc again on the same folder (same
+        configuration, index, storage and saved jobs) and, if they are
+        still free, the same ports (other free ones otherwise).  Returns
+        the exit status of the Orthanc that was stopped."""
+        code = self.terminate()
+        last_error = None
+        for _ in range(3):
+            offset = os.path.getsize(self.log_path) \
+                if os.path.exists(self.log_path) else 0
+            try:
+                self._spawn()
+                self._wait_ready()
+                return code
+            except OrthancError as e:
+                last_error = e
+                self._kill()
+                with open(self.log_path, "rb") as f:
+                    f.seek(offset)
+                    new_lines = f.read().decode("utf-8", "replace").lower()
+                if "port" not in new_lines:
+                    break
+                self.http_port = free_port()
+                self.dicom_port = free_port()
+                while self.dicom_port == self.http_port:
+                    self.dicom_port = free_port()
+        self.failed = True
+        self.print_log_tail()
+        raise last_error
+
     def _spawn(self):
         config_path = os.path.join(self.folder, "orthanc.json")
         with open(config_path, "w") as f:
@@ -145,6 +199,7 @@ class Orthanc:
             args.append("--verbose")
         args.append(config_path)
         self._log_file = open(self.log_path, "ab")
+        self.killed = False
         self.process = subprocess.Popen(
             args, cwd=self.folder, env=env, stdin=subprocess.DEVNULL,
             stdout=self._log_file, stderr=subprocess.STDOUT)
@@ -164,6 +219,19 @@ class Orthanc:
             time.sleep(0.1)
         raise OrthancError("Orthanc did not answer /system within %.0f s"
                            % self.start_timeout)
+
+    def kill(self):
+        """SIGKILL the running Orthanc by PID (a crash, for tests of what a
+        server that dies mid-job leaves behind); its folder is kept for
+        restart().  Expected: it does not mark the test failed."""
+        p = self.process
+        if p is not None and p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        self.killed = True
 
     def _kill(self):
         """Stop the process by PID: SIGTERM, then SIGKILL."""
@@ -187,7 +255,8 @@ class Orthanc:
         """Stop Orthanc; returns its exit status (None if never started)."""
         self._kill()
         code = self.process.returncode if self.process else None
-        if code not in (None, 0):
+        if code not in (None, 0) and not (self.killed and
+                                          code == -signal.SIGKILL):
             # A crash at shutdown (the plugin's Finalize) is a failure.
             self.failed = True
             sys.stderr.write("Orthanc exited with status %s\n" % code)
@@ -291,7 +360,8 @@ class _Check:
             self.checks.passed += 1
             print("PASS %s" % self.name)
         elif issubclass(exc_type, (AssertionError, OrthancError, OSError,
-                                   ValueError, KeyError, TypeError)):
+                                   ValueError, KeyError, TypeError,
+                                   IndexError, AttributeError)):
             self.checks.failed += 1
             print("FAIL %s: %s" % (self.name, exc or exc_type.__name__))
         else:
