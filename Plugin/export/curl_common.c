@@ -85,7 +85,7 @@ void oa_curl_upload_from(CURL *h, const uint8_t *data, size_t len,
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 }
 
-void oa_curl_redact(const char *url, char *out, size_t size)
+void oa_curl_redact(const char *url, bool keep_path, char *out, size_t size)
 {
     const char *scheme = strstr(url, "://"), *at, *host, *end;
 
@@ -99,7 +99,8 @@ void oa_curl_redact(const char *url, char *out, size_t size)
     if (at != NULL)
         host = at + 1;
     snprintf(out, size, "%.*s://%.*s%.*s", (int)(scheme - url), url,
-             (int)(end - host), host, (int)strcspn(end, "?#"), end);
+             (int)(end - host), host,
+             keep_path ? (int)strcspn(end, "?#") : 0, end);
 }
 
 oa_status oa_curl_perform(CURL *h, const char *what, long *http,
@@ -112,7 +113,7 @@ oa_status oa_curl_perform(CURL *h, const char *what, long *http,
 
     rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &url);
-    oa_curl_redact(url != NULL ? url : "", where, sizeof(where));
+    oa_curl_redact(url != NULL ? url : "", false, where, sizeof(where));
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (http != NULL)
         *http = code;

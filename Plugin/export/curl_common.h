@@ -36,8 +36,13 @@ typedef struct oa_curl_reader {
 oa_status oa_curl_perform(CURL *h, const char *what, long *http,
                           oa_error *err);
 
-/* The URL without user info or query (for messages).  Always terminates. */
-void oa_curl_redact(const char *url, char *out, size_t size);
+/*
+ * The URL without user info, query, and -- unless `keep_path` -- path:
+ * paths below a destination's folder name the patient and study (our
+ * tree), so messages show scheme://host:port only.  `keep_path` is for a
+ * destination's own URL.  Always terminates.
+ */
+void oa_curl_redact(const char *url, bool keep_path, char *out, size_t size);
 
 /* `base` (a URL) + "/" + `path`, each component %-escaped.  oa_free. */
 char *oa_curl_url(CURL *h, const char *base, const char *path);

@@ -111,6 +111,11 @@ static oa_status folder_put(oa_exporter *e, const char *relpath,
     *slash = '\0';
     rc = oa_export_mkdirs(path, err);
     *slash = '/';
+    /* Messages name the export's folder, never the path below it (the
+     * patient's and study's folders). */
+    if (rc != OA_OK)
+        rc = oa_error_set(err, rc, "cannot create a folder under %s: %s",
+                          f->partial, strerror(errno));
     if (rc == OA_OK)
         rc = oa_file_write(tmp, data, len, err);
     if (rc == OA_OK && rename(tmp, path) != 0)

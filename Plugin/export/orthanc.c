@@ -153,6 +153,43 @@ static oa_status peer_open(oa_exporter **out, const oa_export_target *t,
     return open_with(out, t, true, err);
 }
 
+/* A failed transfer as ours: refused credentials are not retried. */
+static oa_status classify(const orthanc_exporter *o, const char *details,
+                          oa_error *err)
+{
+    const char *what = o->peer ? "Orthanc peer" : "DICOM modality";
+    uint16_t status = 0;
+
+    /* Orthanc 1.10.1 says "Error in the network protocol" for a peer that
+     * is down and for one that refuses the password alike: ask it. */
+    if (o->peer &&
+        oa_host_peer_get(o->name, "/system", 10, &status, NULL) == OA_OK &&
+        (status == 401 || status == 403))
+        return oa_error_set(err, OA_EAUTH,
+                            "Orthanc peer %s refused the credentials (HTTP "
+                            "%u: check its Username and Password in "
+                            "Orthanc's OrthancPeers)",
+                            o->name, (unsigned)status);
+
+    if (strstr(details, "401") != NULL || strstr(details, "nauthorized") ||
+        strstr(details, "403") != NULL || strstr(details, "orbidden"))
+        return oa_error_set(err, OA_EAUTH,
+                            "%s %s refused the credentials (check its "
+                            "user name and password in Orthanc's "
+                            "configuration): %s",
+                            what, o->name, details);
+    if (!o->peer && strstr(details, "eject") != NULL)
+        return oa_error_set(err, OA_ENET,
+                            "DICOM modality %s rejected the association "
+                            "(check its AE title and Orthanc's): %s",
+                            o->name, details);
+    return oa_error_set(err, OA_ENET,
+                        "%s %s could not be reached or broke the "
+                        "transfer (is it running? check its address and "
+                        "port): %s",
+                        what, o->name, details);
+}
+
 static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
                              size_t count, oa_error *err)
 {
@@ -179,12 +216,14 @@ static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
              o->name);
     rc = oa_host_rest(OA_HTTP_POST, uri, text, strlen(text), &answer, &status,
                       err);
-    if (rc == OA_OK && status != 200) {
-        details_of(&answer, details, sizeof(details));
-        rc = oa_error_set(err, OA_ENET, "%s to %s %s failed (HTTP %u): %s",
-                          o->peer ? "transfer" : "C-STORE",
-                          o->peer ? "Orthanc peer" : "DICOM modality",
-                          o->name, (unsigned)status, details);
+    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
+        /* Orthanc raises these as errors of its own ("Error in the
+         * network protocol", "Unauthorized"...): say what they mean. */
+        if (rc == OA_OK)
+            details_of(&answer, details, sizeof(details));
+        else
+            snprintf(details, sizeof(details), "%s", err->msg);
+        rc = classify(o, details, err);
     }
     if (rc == OA_OK)
         o->sent += count;

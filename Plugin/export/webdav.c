@@ -81,7 +81,7 @@ static oa_status check_status(long status, const char *what, const char *url,
 
     if (status >= 200 && status < 300)
         return OA_OK;
-    oa_curl_redact(url, where, sizeof(where));
+    oa_curl_redact(url, false, where, sizeof(where));
     if (status == 401 || status == 403)
         return oa_error_set(err, OA_EAUTH,
                             "%s: the server refused the user name or "
@@ -300,7 +300,7 @@ static oa_status dav_finish(oa_exporter *e, oa_export_result *res,
     else if (rc == OA_OK)
         rc = check_status(status, "WebDAV MOVE", from_dir, err);
     if (rc == OA_OK) {
-        oa_curl_redact(to_dir, where, sizeof(where));
+        oa_curl_redact(to_dir, true, where, sizeof(where));
         snprintf(res->location, sizeof(res->location), "%s", where);
     }
 out:

@@ -43,6 +43,7 @@
 typedef struct exp_item {
     char instance[OA_JOB_ID_MAX];
     char relpath[RELPATH_MAX];
+    uint64_t size;   /* Orthanc's FileSize, for progress in bytes */
 } exp_item;
 
 typedef struct export_job {
@@ -389,7 +390,7 @@ oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
 /* Plan                                                                 */
 
 static oa_status add_item(export_job *j, const char *instance,
-                          const char *relpath, oa_error *err)
+                          const char *relpath, uint64_t size, oa_error *err)
 {
     exp_item *it;
 
@@ -409,6 +410,7 @@ static oa_status add_item(export_job *j, const char *instance,
     it = &j->items[j->nitems++];
     snprintf(it->instance, sizeof(it->instance), "%s", instance);
     snprintf(it->relpath, sizeof(it->relpath), "%s", relpath);
+    it->size = size;
     return OA_OK;
 }
 
@@ -487,7 +489,16 @@ static oa_status plan_study(export_job *j, const char *sid, oa_error *err)
                                strlen(sop != NULL ? sop : iid));
             snprintf(rel, sizeof(rel), "%s/%s/%s/%s.dcm", patient, study, name,
                      file);
-            rc = add_item(j, iid, rel, err);
+            {
+                const cJSON *fs = cJSON_GetObjectItemCaseSensitive(in,
+                                                                   "FileSize");
+
+                rc = add_item(j, iid, rel,
+                              cJSON_IsNumber(fs) && fs->valuedouble > 0
+                                  ? (uint64_t)fs->valuedouble
+                                  : 0,
+                              err);
+            }
             if (rc != OA_OK)
                 break;
         }
@@ -523,7 +534,7 @@ static oa_status plan(export_job *j, oa_error *err)
         if (rc != OA_OK)
             return rc;
     }
-    return j->backend->ops->open(&j->exporter, &j->target, j->name, err);
+    return OA_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -674,6 +685,10 @@ static oa_job_step_status cb_step(void *p)
         }
         oa_exports_sweep(j->svc);
         rc = plan(j, &err);
+        if (rc == OA_OK)   /* connect, log in, create <name>.partial */
+            WITH_RETRY(j, rc,
+                       j->backend->ops->open(&j->exporter, &j->target,
+                                             j->name, &err));
         if (rc != OA_OK) {
             fail(j, &err);
             return OA_JOB_STEP_FAILURE;
@@ -696,8 +711,13 @@ static oa_job_step_status cb_step(void *p)
             WITH_RETRY(j, rc,
                        j->backend->ops->put_orthanc(j->exporter, ids, n,
                                                     &err));
-            if (rc == OA_OK)
+            if (rc == OA_OK) {
+                size_t k;
+
+                for (k = 0; k < n; k++)
+                    j->bytes += j->items[j->done + k].size;
                 j->done += n;
+            }
         } else {
             WITH_RETRY(j, rc, send_one(j, &j->items[j->done], &err));
             if (rc == OA_OK)

@@ -658,6 +658,46 @@ void oa_host_register_job_unserializer(oa_host_job_unserializer fn)
 }
 
 /* ------------------------------------------------------------------ */
+/* Orthanc peers                                                        */
+
+oa_status oa_host_peer_get(const char *name, const char *uri,
+                           unsigned timeout, uint16_t *http_status,
+                           oa_error *err)
+{
+    OrthancPluginPeers *peers;
+    OrthancPluginMemoryBuffer answer;
+    uint32_t count, i;
+    oa_status rc = OA_OK;
+    bool found = false;
+
+    *http_status = 0;
+    if (host.ctx == NULL || name == NULL || uri == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    peers = OrthancPluginGetPeers(host.ctx);
+    if (peers == NULL)
+        return oa_error_set(err, OA_EIO, "Orthanc gave no list of peers");
+    count = OrthancPluginGetPeersCount(host.ctx, peers);
+    for (i = 0; i < count && !found; i++) {
+        const char *n = OrthancPluginGetPeerName(host.ctx, peers, i);
+
+        if (n == NULL || strcmp(n, name) != 0)
+            continue;
+        found = true;
+        memset(&answer, 0, sizeof(answer));
+        /* A failure (no answer at all) leaves the status 0. */
+        OrthancPluginCallPeerApi(host.ctx, &answer, NULL, http_status, peers,
+                                 i, OrthancPluginHttpMethod_Get, uri, 0, NULL,
+                                 NULL, NULL, 0, timeout);
+        if (answer.data != NULL)
+            OrthancPluginFreeMemoryBuffer(host.ctx, &answer);
+    }
+    OrthancPluginFreePeers(host.ctx, peers);
+    if (!found)
+        rc = oa_error_set(err, OA_ENOTFOUND, "Orthanc knows no peer %s", name);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Events, Explorer, misc                                               */
 
 static oa_host_change_fn change_fn;

@@ -312,6 +312,20 @@ typedef void *(*oa_host_job_unserializer)(const char *type,
 void oa_host_register_job_unserializer(oa_host_job_unserializer fn);
 
 /* ------------------------------------------------------------------ */
+/* Orthanc peers                                                        */
+
+/*
+ * GET `uri` on the Orthanc peer `name` (OrthancPluginCallPeerApi, with
+ * the peer's credentials from Orthanc's configuration); *http_status
+ * receives the peer's answer status (401 for refused credentials), 0 if
+ * it could not be reached.  OA_ENOTFOUND for a peer Orthanc does not
+ * know.  `timeout` in seconds.
+ */
+oa_status oa_host_peer_get(const char *name, const char *uri,
+                           unsigned timeout, uint16_t *http_status,
+                           oa_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Events, Orthanc Explorer, misc                                       */
 
 typedef enum oa_host_change {

@@ -1,0 +1,745 @@
+#!/usr/bin/python3
+"""Throughput of the plugin's exports in a real Orthanc (not a test).
+
+    /usr/bin/python3 Resources/Scripts/benchmark-export.py
+        [--plugin build/libOrthancAnonymizer.so] [--count 300] [--repeat 3]
+        [--warmup 1] [--targets zip,folder,dicom,peer,ftp,ftps,sftp,webdav]
+        [--study-dir DIR] [--tmpdir DIR] [--orthanc /usr/sbin/Orthanc]
+        [--ftps-tls-max TLSv1.2] [--keep] [--verbose]
+
+Issue 5's benchmark: our ZIP export against Orthanc's own
+GET /studies/{id}/archive on the same study, and the throughput of every
+other export backend on loopback, in one run.
+
+Starts, on 127.0.0.1 (UnitTests/integration/export_servers.py and
+orthanc_harness.py, TCP_NODELAY=1 in every environment): vsftpd (FTP and
+explicit FTPS), OpenSSH sshd (internal-sftp, password log-in), apache2 with
+mod_dav_fs (WebDAV over HTTP), dcmtk's storescp, a second Orthanc (the
+peer, no plugin) and one Orthanc with the plugin, configured with
+  "Anonymizer": {"ExportFolder": <tmp>, "ArchiveFolder": <tmp>,
+                 "Destinations": {"ftp", "ftps", "sftp", "webdav"}},
+  "DicomModalities": {"scp": storescp}, "OrthancPeers": {"peer": ...}.
+Generates a synthetic CT study once (generate-ct-study.py: COUNT instances
+of 512x512 16-bit, about 530 KB each; or reuses --study-dir, generating
+into it when it holds no .dcm file), stores it once, and measures in
+rounds, each operation once per round (interleaved, so that a burst of
+load on the machine hits every figure alike), REPEAT rounds after WARMUP
+untimed ones; medians are reported:
+
+  Orthanc archive      GET /studies/{id}/archive (synchronous: the whole
+                       ZIP in the answer, read to its end);
+  ours zip, job        POST /anonymizer/export {"Resources": [id],
+                       "Target": {"Type": "zip"}, "Asynchronous": false};
+  ours zip, +download  the same, plus GET of every archive in the answer's
+                       "Archives", read to its end;
+  folder               {"Type": "folder", "Folder": "bench"} (ExportFolder);
+  dicom                {"Type": "dicom", "Modality": "scp"} (storescp);
+  peer                 {"Type": "peer", "Peer": "peer"} (the second
+                       Orthanc; its copy of the study is deleted between
+                       rounds);
+  ftp, ftps, sftp,     {"Type": "destination", "Name": <name>}: the
+  webdav               configured destinations (sftp with a password and
+                       the server's HostKeySha256, ftps with its CaFile).
+Every export but the ZIP is synchronous ("Asynchronous": false) too.
+vsftpd runs as Debian ships it (TLS 1.3 for FTPS) unless --ftps-tls-max
+caps it (e.g. TLSv1.2).
+
+Each run is checked, outside the timing: the job's InstancesDone is COUNT;
+the files that landed (ZIP entries, files below the folder or the server's
+data folder, storescp's files, the peer's instances) number COUNT; what
+landed is removed before the next run (the servers' data folders emptied,
+our archives deleted from ArchiveFolder).
+
+seconds: wall-clock time of the HTTP exchanges, as a client sees them;
+inst/s = instances / seconds; MB/s = bytes of the original files /
+seconds (10^6 bytes).  For the ZIPs the archive's size is shown too.
+
+Target (reported "met" / "NOT met"):
+  ours zip (job + download) <= 1.0 x Orthanc's archive time.
+Exit status: 0 when every operation ran; 1 if a backend failed (its
+exact error is printed, paths below the export's own folder name cut:
+they are DICOM values); 2 on any other error (set-up).
+
+The FTP and SFTP servers log a real local account in: they need root
+(without root, ftp, ftps and sftp are skipped, and said so).  Needs
+Debian's orthanc, vsftpd, openssh-server, apache2, dcmtk,
+python3-pydicom, python3-numpy.  Everything of a run (Orthanc's folders,
+the servers', the generated study, ExportFolder, ArchiveFolder) lives in
+one private folder made in --tmpdir (default: the system's temporary
+folder), removed at the end unless --keep is given or an error occurred;
+every server is stopped by PID.
+
+Never prints DICOM values: only counts, sizes, times, statuses and error
+messages with their DICOM-derived path components cut.
+"""
+
+import argparse
+import contextlib
+import http.client
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "UnitTests", "integration"))
+
+import export_servers as es  # noqa: E402
+from orthanc_harness import Orthanc, OrthancError  # noqa: E402
+
+GENERATOR = os.path.join(HERE, "generate-ct-study.py")
+TARGET_RATIO = 1.0
+ALL_TARGETS = ["zip", "folder", "dicom", "peer", "ftp", "ftps", "sftp",
+               "webdav"]
+NEEDS_ROOT = ("ftp", "ftps", "sftp")
+STORAGE_RACE = "Unable to create a subdirectory"
+HTTP_TIMEOUT = 900
+# <ExportName>[.partial]/<Patient>/<Study>/<Series>/<SOP>.dcm: what
+# follows the export's own name is made of DICOM values.
+EXPORT_PATH_RE = re.compile(
+    r"(Anonymizer-\d{8}-\d{6}-[A-Za-z0-9._-]{8}(?:\.partial)?)/[^\s'\"|,;)]*")
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+class RaceError(BenchError):
+    """Orthanc 1.10.1's FilesystemStorage races when two threads create the
+    same storage subfolder at once (see benchmark-plugin.py): the run is
+    redone, and the retry reported."""
+
+
+def say(msg):
+    print("benchmark-export: " + msg, flush=True)
+
+
+def redact(msg):
+    return EXPORT_PATH_RE.sub(r"\1/<patient/study/series/file>", str(msg))
+
+
+# ---------------------------------------------------------------------------
+# HTTP
+
+def error_summary(data):
+    """The error fields of an Orthanc or plugin answer (statuses, messages;
+    paths below an export's name cut)."""
+    try:
+        j = json.loads(data)
+    except ValueError:
+        return (": " + data[:200].decode("utf-8", "replace")) if data else ""
+    if not isinstance(j, dict):
+        return ""
+    parts = [str(j[k]) for k in ("Message", "Error", "Details",
+                                 "OrthancError") if k in j]
+    return redact(": " + "; ".join(parts)) if parts else ""
+
+
+def call(port, method, path, body=None, ctype=None):
+    """One request on a fresh connection (Orthanc closes idle ones after
+    its KeepAliveTimeout): (status, headers dict lower-case, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port,
+                                      timeout=HTTP_TIMEOUT)
+    try:
+        headers = {}
+        if body is not None:
+            if not isinstance(body, (bytes, bytearray)):
+                body = json.dumps(body).encode()
+                ctype = ctype or "application/json"
+            headers["Content-Type"] = ctype or "application/octet-stream"
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def call_json(port, method, path, body=None, expect=(200,)):
+    status, _, data = call(port, method, path, body)
+    if status not in expect:
+        msg = "%s %s: HTTP %d%s" % (method, path, status,
+                                    error_summary(data))
+        raise (RaceError if STORAGE_RACE in msg else BenchError)(msg)
+    return json.loads(data) if data else None
+
+
+# ---------------------------------------------------------------------------
+# The study
+
+def load_study(args, scratch):
+    folder = args.study_dir
+    if folder is None:
+        folder = os.path.join(scratch, "ct%d" % args.count)
+    os.makedirs(folder, exist_ok=True)
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".dcm"))
+    if not names:
+        say("generating %d CT instances in %s" % (args.count, folder))
+        subprocess.run([sys.executable, GENERATOR, folder, str(args.count)],
+                       check=True, stdout=subprocess.DEVNULL)
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".dcm"))
+    if len(names) != args.count:
+        raise BenchError("%s holds %d .dcm files, expected %d (--count)"
+                         % (folder, len(names), args.count))
+    return folder, [os.path.join(folder, n) for n in names]
+
+
+def store_study(port, paths):
+    """POST every file once (one persistent connection); the study's ID."""
+    conn = http.client.HTTPConnection("127.0.0.1", port,
+                                      timeout=HTTP_TIMEOUT)
+    study = None
+    try:
+        for p in paths:
+            with open(p, "rb") as f:
+                data = f.read()
+            conn.request("POST", "/instances", body=data,
+                         headers={"Content-Type": "application/dicom"})
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise BenchError("POST /instances: HTTP %d%s"
+                                 % (r.status, error_summary(body)))
+            study = json.loads(body).get("ParentStudy")
+    finally:
+        conn.close()
+    ids = call_json(port, "GET", "/studies")
+    if len(ids) != 1 or ids[0] != study:
+        raise BenchError("expected one study after the upload, found %d"
+                         % len(ids))
+    n = len(call_json(port, "GET", "/studies/%s/instances" % study))
+    if n != len(paths):
+        raise BenchError("the stored study has %d instances, expected %d"
+                         % (n, len(paths)))
+    return study
+
+
+# ---------------------------------------------------------------------------
+# Checks of what landed
+
+def count_files(root, skip_partial=True):
+    """Regular files below root (none below a *.partial folder)."""
+    n = 0
+    for d, dirs, names in os.walk(root):
+        if skip_partial:
+            dirs[:] = [x for x in dirs if not x.endswith(".partial")]
+        n += sum(1 for x in names if os.path.isfile(os.path.join(d, x)))
+    return n
+
+
+def empty_folder(root):
+    for n in os.listdir(root):
+        p = os.path.join(root, n)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+
+
+def zip_entries(data, what):
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        return sum(1 for i in zf.infolist() if not i.is_dir())
+    except zipfile.BadZipFile as e:
+        raise BenchError("%s is not a valid ZIP: %s" % (what, e))
+
+
+# ---------------------------------------------------------------------------
+# The operations
+
+class Bench:
+    def __init__(self, orthanc, peer, servers, study, count, folders):
+        self.port = orthanc.http_port
+        self.peer = peer
+        self.s = servers
+        self.study = study
+        self.count = count
+        self.export_folder, self.archive_folder = folders
+
+    def export(self, target):
+        body = {"Resources": [self.study], "Target": target,
+                "Asynchronous": False}
+        status, _, data = call(self.port, "POST", "/anonymizer/export", body)
+        if status != 200:
+            msg = "POST /anonymizer/export %s: HTTP %d%s" % (
+                json.dumps(target), status, error_summary(data))
+            raise (RaceError if STORAGE_RACE in msg else BenchError)(msg)
+        try:
+            content = json.loads(data)
+        except ValueError:
+            raise BenchError("POST /anonymizer/export: not JSON")
+        if not isinstance(content, dict):
+            raise BenchError("POST /anonymizer/export: not a JSON object")
+        return content
+
+    def check_content(self, content):
+        if content.get("Error"):
+            raise BenchError("the export says: %s" % redact(content["Error"]))
+        done = content.get("InstancesDone")
+        if done != self.count:
+            raise BenchError("InstancesDone %r, expected %d"
+                             % (done, self.count))
+
+    def check_landed(self, root, what):
+        n = count_files(root)
+        if n != self.count:
+            raise BenchError("%d files landed in %s, expected %d"
+                             % (n, what, self.count))
+
+    # Each op returns (seconds, extra dict); checks and clean-up are
+    # outside the time.
+
+    def orthanc_archive(self):
+        t0 = time.perf_counter()
+        status, headers, data = call(self.port, "GET",
+                                     "/studies/%s/archive" % self.study)
+        t = time.perf_counter() - t0
+        if status != 200:
+            raise BenchError("GET /studies/{id}/archive: HTTP %d%s"
+                             % (status, error_summary(data)))
+        n = zip_entries(data, "Orthanc's archive")
+        if n != self.count:
+            raise BenchError("Orthanc's archive holds %d files, expected %d"
+                             % (n, self.count))
+        return t, {"size": len(data)}
+
+    def ours_zip(self):
+        t0 = time.perf_counter()
+        content = self.export({"Type": "zip"})
+        t_job = time.perf_counter() - t0
+        archives = content.get("Archives") or []
+        downloads = []
+        for a in archives:
+            status, _, data = call(self.port, "GET", a.get("Path", "?"))
+            if status != 200:
+                raise BenchError("GET %s: HTTP %d%s" % (
+                    a.get("Path"), status, error_summary(data)))
+            downloads.append((a, data))
+        t = time.perf_counter() - t0
+        self.check_content(content)
+        if not archives:
+            raise BenchError("the zip export answered no Archives")
+        files = size = 0
+        for a, data in downloads:
+            if len(data) != a.get("Size"):
+                raise BenchError("%s: %d bytes downloaded, Size says %r"
+                                 % (a.get("Name"), len(data), a.get("Size")))
+            files += zip_entries(data, a.get("Name", "an archive"))
+            size += len(data)
+        if files != self.count:
+            raise BenchError("our archives hold %d files, expected %d"
+                             % (files, self.count))
+        empty_folder(self.archive_folder)      # ZipRetention is a day
+        return t, {"job": t_job, "size": size, "archives": len(archives)}
+
+    def folder(self):
+        t0 = time.perf_counter()
+        content = self.export({"Type": "folder", "Folder": "bench"})
+        t = time.perf_counter() - t0
+        self.check_content(content)
+        root = os.path.join(self.export_folder, "bench")
+        self.check_landed(root, "ExportFolder/bench")
+        shutil.rmtree(root)
+        return t, {}
+
+    def dicom(self):
+        scp = self.s["scp"]
+        t0 = time.perf_counter()
+        content = self.export({"Type": "dicom", "Modality": "scp"})
+        t = time.perf_counter() - t0
+        self.check_content(content)
+        self.check_landed(scp.data_dir, "storescp's folder")
+        scp.clear_data()
+        return t, {}
+
+    def peer_clear(self):
+        for sid in call_json(self.peer.http_port, "GET", "/studies"):
+            call_json(self.peer.http_port, "DELETE", "/studies/%s" % sid)
+
+    def peer_op(self):
+        self.peer_clear()
+        t0 = time.perf_counter()
+        content = self.export({"Type": "peer", "Peer": "peer"})
+        t = time.perf_counter() - t0
+        self.check_content(content)
+        n = len(call_json(self.peer.http_port, "GET", "/instances"))
+        self.peer_clear()
+        if n != self.count:
+            raise BenchError("the peer holds %d instances, expected %d"
+                             % (n, self.count))
+        return t, {}
+
+    def destination(self, name, server):
+        server.clear_data()
+        t0 = time.perf_counter()
+        content = self.export({"Type": "destination", "Name": name})
+        t = time.perf_counter() - t0
+        self.check_content(content)
+        self.check_landed(server.data_dir, "the %s server's folder" % name)
+        server.clear_data()
+        return t, {}
+
+
+def operations(bench, targets):
+    ops = []
+    if "zip" in targets:
+        ops.append(("Orthanc /studies/{id}/archive", "orthanc-zip",
+                    bench.orthanc_archive))
+        ops.append(("ours zip", "zip", bench.ours_zip))
+    if "folder" in targets:
+        ops.append(("ours folder", "folder", bench.folder))
+    if "dicom" in targets:
+        ops.append(("ours dicom (storescp)", "dicom", bench.dicom))
+    if "peer" in targets:
+        ops.append(("ours peer (2nd Orthanc)", "peer", bench.peer_op))
+    servers = {"ftp": "ftp", "ftps": "ftp", "sftp": "sftp",
+               "webdav": "dav"}
+    for name in ("ftp", "ftps", "sftp", "webdav"):
+        if name in targets:
+            srv = bench.s[servers[name]]
+            ops.append(("ours %s" % name, name,
+                        (lambda n=name, s=srv: bench.destination(n, s))))
+    return ops
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average():
+    return " ".join("%.2f" % x for x in os.getloadavg())
+
+
+def package_versions(names):
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n"]
+                       + names, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    return ", ".join(p.stdout.decode().split("\n")[:-1]) or "?"
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def report(ops, times, extras, errors, nfiles, nbytes):
+    print()
+    print("%-34s %8s %8s %7s %9s  %s" % ("operation", "seconds", "inst/s",
+                                         "MB/s", "size MB", "runs (s)"))
+    med = {}
+    for label, key, _ in ops:
+        if not times[key]:
+            print("%-34s %8s  %s" % (label, "FAILED" if key in errors
+                                     else "-", "(see below)"
+                                     if key in errors else ""))
+            continue
+        t = med[key] = statistics.median(times[key])
+        sizes = [e["size"] for e in extras[key] if "size" in e]
+        size = "%9.1f" % (statistics.median(sizes) / 1e6) if sizes else \
+            "%9s" % ""
+        runs = " ".join("%.3f" % x for x in times[key])
+        if key == "zip":
+            jt = statistics.median([e["job"] for e in extras[key]])
+            med["zip-job"] = jt
+            print("%-34s %8.3f %8.1f %7.1f %9s  %s" % (
+                "ours zip, job only", jt, nfiles / jt, nbytes / jt / 1e6,
+                "", " ".join("%.3f" % e["job"] for e in extras[key])))
+            label = "ours zip, job + download"
+        print("%-34s %8.3f %8.1f %7.1f %s  %s"
+              % (label, t, nfiles / t, nbytes / t / 1e6, size, runs))
+        if key in errors:
+            print("%-34s (failed in a later round, see below)" % "")
+    print()
+    if "zip" in med and "orthanc-zip" in med:
+        ratio = med["zip"] / med["orthanc-zip"]
+        print("ZIP: ours (job + download) / Orthanc's archive time: %.2fx  "
+              "(target <= %.2f): %s"
+              % (ratio, TARGET_RATIO, verdict(ratio <= TARGET_RATIO)))
+        print("ZIP: ours (job only) / Orthanc's archive time: %.2fx"
+              % (med["zip-job"] / med["orthanc-zip"]))
+        so = statistics.median(e["size"] for e in extras["zip"])
+        st = statistics.median(e["size"] for e in extras["orthanc-zip"])
+        print("ZIP size: ours %.1f MB / Orthanc's %.1f MB = %.2fx (of %.1f "
+              "MB of DICOM files)" % (so / 1e6, st / 1e6, so / st,
+                                      nbytes / 1e6))
+    elif "zip" in [k for _, k, _ in ops]:
+        print("ZIP: ratio not measured (an operation failed): NOT met")
+    print("medians of %d runs; inst/s = instances / s, MB/s = original "
+          "DICOM bytes / s (10^6)"
+          % max([len(v) for v in times.values()] or [0]))
+    return med
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Throughput of the plugin's exports in a real Orthanc: "
+                    "our ZIP against Orthanc's archive, and every network "
+                    "backend on loopback.")
+    ap.add_argument("--plugin", default=os.path.join(
+        ROOT, "build", "libOrthancAnonymizer.so"),
+        help="the plugin (default build/libOrthancAnonymizer.so)")
+    ap.add_argument("--orthanc", default="/usr/sbin/Orthanc",
+                    help="Orthanc's executable (default /usr/sbin/Orthanc)")
+    ap.add_argument("--count", type=int, default=300,
+                    help="instances in the study (default 300)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed rounds; medians are reported (default 3)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed rounds first (default 1)")
+    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
+                    help="comma-separated subset of %s (default: all)"
+                    % ",".join(ALL_TARGETS))
+    ap.add_argument("--study-dir", default=None,
+                    help="reuse (or generate into) this folder")
+    ap.add_argument("--tmpdir", default=None,
+                    help="where the run's folder goes (default: the "
+                         "system's temporary folder; /dev/shm takes the "
+                         "disk out of the figures)")
+    ap.add_argument("--ftps-tls-max", default=None, metavar="VERSION",
+                    help="cap vsftpd's TLS version, e.g. TLSv1.2 (default: "
+                         "as Debian, TLS 1.3; see FtpServer in "
+                         "export_servers.py)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the run's folder (Orthanc's, the servers')")
+    ap.add_argument("--verbose", action="store_true",
+                    help="print each run as it ends")
+    args = ap.parse_args()
+    if args.count < 1 or args.repeat < 1 or args.warmup < 0:
+        ap.error("--count and --repeat must be >= 1, --warmup >= 0")
+    targets = [t for t in args.targets.split(",") if t]
+    bad = [t for t in targets if t not in ALL_TARGETS]
+    if bad or not targets:
+        ap.error("--targets: unknown %s" % ",".join(bad) if bad
+                 else "--targets is empty")
+    if not os.path.isfile(args.plugin):
+        ap.error("no plugin at %s (build it first)" % args.plugin)
+    skipped = []
+    if os.geteuid() != 0:
+        skipped = [t for t in targets if t in NEEDS_ROOT]
+        targets = [t for t in targets if t not in NEEDS_ROOT]
+
+    scratch = tempfile.mkdtemp(prefix="oa-bench-export-", dir=args.tmpdir)
+    os.chmod(scratch, 0o755)   # the servers' users traverse it
+    tempfile.tempdir = scratch
+    export_folder = os.path.join(scratch, "exports")
+    archive_folder = os.path.join(scratch, "archives")
+    os.makedirs(export_folder)
+    os.makedirs(archive_folder)
+    failed = False
+    backend_failed = False
+    orthanc = peer = None
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                folder, paths = load_study(args, scratch)
+                nbytes = sum(os.path.getsize(p) for p in paths)
+                t0 = time.monotonic()
+                s = {}
+                want = set(targets)
+                if want & {"ftp", "ftps"}:
+                    s["ftp"] = stack.enter_context(
+                        es.FtpServer(tls_max=args.ftps_tls_max))
+                if "sftp" in want:
+                    s["sftp"] = stack.enter_context(es.SftpServer())
+                if "webdav" in want:
+                    s["dav"] = stack.enter_context(es.WebDavServer())
+                if "dicom" in want:
+                    s["scp"] = stack.enter_context(
+                        es.StoreScp(aet="EXPORTSCP"))
+                dest = {}
+                if "ftp" in s:
+                    dest["ftp"] = {"Type": "ftp", "Url": s["ftp"].url,
+                                   "Username": s["ftp"].username,
+                                   "Password": s["ftp"].password}
+                    dest["ftps"] = dict(dest["ftp"], Type="ftps",
+                                        CaFile=s["ftp"].ca_file)
+                if "sftp" in s:
+                    dest["sftp"] = {"Type": "sftp", "Url": s["sftp"].url,
+                                    "Username": s["sftp"].username,
+                                    "Password": s["sftp"].password,
+                                    "HostKeySha256":
+                                        s["sftp"].host_key_sha256}
+                if "dav" in s:
+                    dest["webdav"] = {"Type": "webdav", "Url": s["dav"].url,
+                                      "Username": s["dav"].username,
+                                      "Password": s["dav"].password}
+                config = {
+                    "Anonymizer": {"ExportFolder": export_folder,
+                                   "ArchiveFolder": archive_folder,
+                                   "Destinations": dest},
+                    "DicomModalities": {},
+                    "OrthancPeers": {},
+                    "HttpTimeout": 120,
+                    "DicomScuTimeout": 60,
+                }
+                if "scp" in s:
+                    config["DicomModalities"]["scp"] = s["scp"].modality()
+                if "peer" in want:
+                    peer = Orthanc(orthanc=args.orthanc, keep=args.keep,
+                                   config={"Name": "oa-bench-peer"})
+                    peer.start()
+                    config["OrthancPeers"]["peer"] = {"Url": peer.url + "/"}
+                orthanc = Orthanc(plugin=args.plugin, config=config,
+                                  orthanc=args.orthanc, keep=args.keep)
+                orthanc.start()
+                say("servers and Orthanc started in %.1f s"
+                    % (time.monotonic() - t0))
+                run_bench(args, orthanc, peer, s, targets, skipped, folder,
+                          paths, nbytes, (export_folder, archive_folder))
+            except BackendFailed:
+                backend_failed = True
+            except (BenchError, OrthancError, es.ServerError, OSError,
+                    subprocess.CalledProcessError) as e:
+                sys.stderr.write("benchmark-export: error: %s\n"
+                                 % redact(e))
+                failed = True
+            finally:
+                for o in (orthanc, peer):
+                    if o is not None:
+                        if failed:
+                            o.failed = True
+                        o.stop()
+            # the servers are closed here (ExitStack), stopped by PID
+    finally:
+        if failed or args.keep:
+            say("kept %s" % scratch)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if failed:
+        return 2
+    return 1 if backend_failed else 0
+
+
+class BackendFailed(Exception):
+    """At least one operation failed (its error already printed)."""
+
+
+def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
+              nbytes, folders):
+    port = orthanc.http_port
+    system = call_json(port, "GET", "/system")
+    info = call_json(port, "GET", "/anonymizer/info")
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    say("machine: %d cores (nproc), %s; load average %s"
+        % (cores, cpu_model(), load_average()))
+    say("Orthanc %s (%s), plugin %s (%s)"
+        % (system.get("Version"), args.orthanc,
+           info.get("Version", "?") if isinstance(info, dict) else "?",
+           args.plugin))
+    say("packages: %s" % package_versions(
+        ["orthanc", "vsftpd", "openssh-server", "apache2", "dcmtk",
+         "libcurl4", "libssh2-1"]))
+    if "ftp" in servers:
+        say("vsftpd's TLS (FTPS): %s" % (
+            "at most " + args.ftps_tls_max if args.ftps_tls_max
+            else "as Debian ships it (TLS 1.3)"))
+    if skipped:
+        say("skipped (the FTP and SFTP servers need root): %s"
+            % ",".join(skipped))
+    t0 = time.perf_counter()
+    study = store_study(port, paths)
+    say("study: %d instances, %d bytes (%.1f MB), from %s; stored in "
+        "%.1f s" % (len(paths), nbytes, nbytes / 1e6, folder,
+                    time.perf_counter() - t0))
+    bench = Bench(orthanc, peer, servers, study, len(paths), folders)
+    ops = operations(bench, targets)
+    times = {key: [] for _, key, _ in ops}
+    extras = {key: [] for _, key, _ in ops}
+    errors = {}
+    retries = 0
+    total = args.warmup + args.repeat
+    for r in range(total):
+        timed = r >= args.warmup
+        t_round = time.perf_counter()
+        for label, key, fn in ops:
+            if key in errors:
+                continue
+            for attempt in range(3):
+                try:
+                    t, extra = fn()
+                    break
+                except RaceError as e:
+                    if attempt == 2:
+                        errors[key] = "round %d: %s" % (r + 1, redact(e))
+                        t = None
+                        break
+                    retries += 1
+                    say("round %d, %s: Orthanc's storage race (%s): run "
+                        "again" % (r + 1, label, redact(e)))
+                except (BenchError, OSError, http.client.HTTPException) \
+                        as e:
+                    errors[key] = "round %d: %s: %s" % (
+                        r + 1, type(e).__name__, redact(e))
+                    t = None
+                    break
+            if t is None:
+                say("round %d, %s FAILED: %s" % (r + 1, label, errors[key]))
+                cleanup_after_failure(bench, key)
+                continue
+            if timed:
+                times[key].append(t)
+                extras[key].append(extra)
+            if args.verbose:
+                say("round %d/%d%s: %-30s %.3f s%s"
+                    % (r + 1, total, "" if timed else " (warm-up)", label, t,
+                       " (job %.3f s)" % extra["job"]
+                       if "job" in extra else ""))
+        say("round %d/%d done in %.1f s%s"
+            % (r + 1, total, time.perf_counter() - t_round,
+               "" if timed else " (warm-up)"))
+    report(ops, times, extras, errors, len(paths), nbytes)
+    say("load average at the end %s; runs redone after Orthanc's storage "
+        "race: %d" % (load_average(), retries))
+    if errors:
+        print()
+        for label, key, _ in ops:
+            if key in errors:
+                print("FAILED %s: %s" % (label, errors[key]))
+        raise BackendFailed()
+
+
+def cleanup_after_failure(bench, key):
+    """Leave nothing of a failed run for the next operations."""
+    try:
+        if key == "zip":
+            empty_folder(bench.archive_folder)
+        elif key == "folder":
+            shutil.rmtree(os.path.join(bench.export_folder, "bench"),
+                          ignore_errors=True)
+        elif key == "dicom":
+            bench.s["scp"].clear_data()
+        elif key == "peer":
+            bench.peer_clear()
+        elif key in ("ftp", "ftps"):
+            bench.s["ftp"].clear_data()
+        elif key == "sftp":
+            bench.s["sftp"].clear_data()
+        elif key == "webdav":
+            bench.s["dav"].clear_data()
+    except (OSError, BenchError) as e:
+        say("clean-up after the failure of %s: %s" % (key, redact(e)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
