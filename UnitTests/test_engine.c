@@ -405,6 +405,22 @@ static void test_leak_check_ignores_case_in_narrative_text(void **state)
     tb_dispose(&in);
 }
 
+static void test_leak_check_ignores_case_in_descriptions(void **state)
+{
+    tb in;
+    run r;
+    (void)state;
+    /* the name in capitals in a kept description (LO) is found */
+    ct_instance(&in, CT_CLASS);
+    run_profile(&r,
+                "{\"Base\": \"Default\", \"Replace\": "
+                "{\"0008,1030\": \"REVIEW JANE\"}}",
+                &in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 static void test_rules_apply_inside_nested_sequences(void **state)
 {
     tb in;
@@ -476,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_keep_remove_replace_lists),
         cmocka_unit_test(test_leak_check_fails_the_instance_naming_the_tag),
         cmocka_unit_test(test_leak_check_ignores_case_in_narrative_text),
+        cmocka_unit_test(test_leak_check_ignores_case_in_descriptions),
         cmocka_unit_test(test_rules_apply_inside_nested_sequences),
         cmocka_unit_test(test_bad_secret_and_root_are_refused),
     };

@@ -376,19 +376,30 @@ static bool is_identifying(uint32_t tag, oa_vr vr)
     }
 }
 
-static bool needle_is_ours(const uint8_t *p, size_t n)
-{
-    static const char *const ours[] = {"ANONYMIZED", "ANON", "19000101"};
-    size_t i;
-    for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-        if (n <= strlen(ours[i]) && memmem(ours[i], strlen(ours[i]), p, n))
-            return true;
-    return false;
-}
-
 static uint8_t fold(uint8_t c)
 {
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+/* Part of a value we write ourselves (dummies, pseudonyms, the cleared
+ * birth date), in any case: not a needle. */
+static bool needle_is_ours(const uint8_t *p, size_t n)
+{
+    static const char *const ours[] = {"anonymized", "anon", "19000101"};
+    size_t i, start, k;
+
+    for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+        size_t m = strlen(ours[i]);
+
+        for (start = 0; n <= m && start + n <= m; start++) {
+            for (k = 0; k < n && fold(p[k]) == (uint8_t)ours[i][start + k];
+                 k++)
+                ;
+            if (k == n)
+                return true;
+        }
+    }
+    return false;
 }
 
 /* Make room for one more needle of `n` bytes; false when past the
@@ -1161,13 +1172,32 @@ static bool is_vocabulary(const oa_element *el)
     }
 }
 
+/* Names of equipment, protocols and sequences: terms chosen by vendors
+ * and sites, which a patient's name may equal by chance. */
+static bool is_equipment_term(const oa_element *el)
+{
+    switch (el->tag) {
+    case OA_TAG(0x0008, 0x1010): /* Station Name */
+    case OA_TAG(0x0008, 0x1090): /* Manufacturer's Model Name */
+    case OA_TAG(0x0018, 0x0024): /* Sequence Name */
+    case OA_TAG(0x0018, 0x1030): /* Protocol Name */
+    case OA_TAG(0x0018, 0x1250): /* Receive Coil Name */
+    case OA_TAG(0x0018, 0x1251): /* Transmit Coil Name */
+    case OA_TAG(0x0018, 0x9005): /* Pulse Sequence Name */
+    case OA_TAG(0x0018, 0x1210): /* Convolution Kernel */
+        return true;
+    default:
+        return false;
+    }
+}
+
 static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
 {
     oa_anonymizer *a = user;
-    const uint8_t *hay, *arena;
+    const uint8_t *folded;
     unsigned k;
     char tag[12];
-    bool vocabulary;
+    bool vocabulary, equipment;
 
     if (a->skip_leak_depth > 0 || el->value == NULL)
         return OA_OK;
@@ -1175,14 +1205,16 @@ static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
         (!oa_vr_is_string(el->vr) && el->length > LEAK_SCAN_MAX))
         return OA_OK;
     vocabulary = is_vocabulary(el);
-    /* Narrative text (ST, LT, UT: comments, reports, findings) is compared
-     * without ASCII case: a name typed "Doe John" there is "DOE^JOHN".
-     * Short strings (SH, LO, CS, ...) hold device, protocol and coded
-     * terms that a patient's name may equal by chance ("KNEE" the test
-     * patient, "Knee" the coil): byte for byte, as binary values. */
-    hay = el->value;
-    arena = (const uint8_t *)a->arena;
-    if (el->vr == OA_VR_ST || el->vr == OA_VR_LT || el->vr == OA_VR_UT) {
+    equipment = is_equipment_term(el);
+    /* Text is compared without ASCII case: a name kept in a description
+     * as "REVIEW DRAFNOKOVIC" or "Doe John" is "Drafnokovic^..." /
+     * "DOE^JOHN".  Two exceptions for person names only: controlled
+     * vocabularies are skipped (above), and equipment and protocol terms
+     * (coil, station, model, protocol names) are compared with their
+     * case, where a test patient called "KNEE" meets the "Knee" coil.
+     * Binary values byte for byte. */
+    folded = NULL;
+    if (oa_vr_is_string(el->vr)) {
         size_t i;
         uint8_t *f;
 
@@ -1193,15 +1225,19 @@ static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
         f = oa_buf_data(&a->folded);
         for (i = 0; i < el->length; i++)
             f[i] = fold(el->value[i]);
-        hay = f;
-        arena = (const uint8_t *)a->arena_lc;
+        folded = f;
     }
     for (k = 0; k < a->n_needles; k++) {
         const needle *nd = &a->needles[k];
+        bool exact = folded == NULL || (nd->name && equipment);
+
         if (nd->name && vocabulary)
             continue;
         if (el->length >= nd->len &&
-            contains_word(hay, el->length, arena + nd->off, nd->len)) {
+            contains_word(exact ? el->value : folded, el->length,
+                          (const uint8_t *)(exact ? a->arena : a->arena_lc) +
+                              nd->off,
+                          nd->len)) {
             oa_tag_format(nd->tag, tag);
             return oa_error_at(err, OA_ELEAK, el->tag, el->offset,
                                "an identifying value of %s was found in the "

@@ -26,8 +26,9 @@
 /* Longest path we accept; longer ones answer 404 without matching. */
 #define OA_REST_MAX_URL 4096
 
-/* Names and Orthanc IDs in paths: no slash, no dot-dot games. */
-#define NAME "([A-Za-z0-9_.-]+)"
+/* A name or ID in a path: any segment; the handlers check it (400 for a
+ * bad name to create, 404 for one that cannot exist). */
+#define NAME "([^/]+)"
 
 static const oa_route routes[] = {
     {OA_HTTP_GET, "/anonymizer/info", oa_rest_get_info},
