@@ -48,6 +48,12 @@ PRIORITY = 0
 NEW_PATIENT_NAME = ''
 NEW_PATIENT_ID = ''
 
+-- Export each anonymized study when its anonymization succeeds: nil (no
+-- export) or a Target as in POST /anonymizer/export, for instance
+--   EXPORT = { Type = 'destination', Name = 'lab-sftp' }
+--   EXPORT = { Type = 'dicom', Modality = 'research-pacs' }
+EXPORT = nil
+
 -- Delete the original study once its anonymization job has succeeded
 -- with no failed instance.  Instances the profile drops on purpose (for
 -- instance secondary captures and reports with "Default") are lost with
@@ -149,6 +155,9 @@ local function RequestBody()
   end
   if NEW_PATIENT_ID ~= nil and NEW_PATIENT_ID ~= '' then
     body['NewPatientID'] = tostring(NEW_PATIENT_ID)
+  end
+  if type(EXPORT) == 'table' then
+    body['Export'] = { Target = EXPORT }
   end
   local priority = math.floor(tonumber(PRIORITY) or 0)
   return string.format('{"Priority":%d,', priority) ..

@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+import pydicom
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
@@ -317,8 +319,12 @@ def run_delete_test(args, checks, work):
     with open(overrides, "w") as f:
         f.write("-- loaded after AutoAnonymize.lua: its settings win\n"
                 "DELETE_ORIGINAL = true\n"
-                "PROFILE = { Base = 'Full' }\n")
-    config = {"LuaScripts": [args.lua, overrides], "StableAge": STABLE_AGE}
+                "PROFILE = { Base = 'Full' }\n"
+                "EXPORT = { Type = 'folder', Folder = 'auto' }\n")
+    export_folder = os.path.join(work, "exports")
+    os.makedirs(export_folder, exist_ok=True)
+    config = {"LuaScripts": [args.lua, overrides], "StableAge": STABLE_AGE,
+              "Anonymizer": {"ExportFolder": export_folder}}
     orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
                       verbose=args.verbose)
     study = make_study(os.path.join(work, "run2a"), "bravo")
@@ -350,6 +356,26 @@ def run_delete_test(args, checks, work):
             assert identity_removed(orthanc, anonymized) == "YES"
             count = instance_count(orthanc, anonymized)
             assert count == INSTANCES, "%d != %d" % (count, INSTANCES)
+
+        with checks.check("run 2: EXPORT: the anonymized study is exported "
+                          "to the server folder, whole"):
+            auto = os.path.join(export_folder, "auto")
+
+            def exported():
+                if not os.path.isdir(auto):
+                    return None
+                names = [n for n in os.listdir(auto)
+                         if not n.endswith(".partial")]
+                if not names:
+                    return None
+                files = [os.path.join(r, f)
+                         for r, _, fs in os.walk(os.path.join(auto, names[0]))
+                         for f in fs]
+                return files if len(files) == INSTANCES else None
+            files = wait_for("the export in the server folder", exported, 60)
+            for path in files:
+                ds = pydicom.dcmread(path)
+                assert ds.PatientIdentityRemoved == "YES", "not anonymized"
 
         with checks.check("run 2: the job used the inline profile"):
             jobs = anonymization_jobs(orthanc)
