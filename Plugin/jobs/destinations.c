@@ -309,34 +309,15 @@ oa_status oa_service_destination_names(oa_service *s, cJSON **out,
                                        oa_error *err)
 {
     const cJSON *item;
-    char **keys = NULL;
-    size_t count = 0, i;
-    cJSON *list;
-    oa_status rc;
+    cJSON *first = cJSON_CreateArray();
 
-    *out = NULL;
-    rc = oa_store_list(oa_service_store(s), OA_STORE_DESTINATIONS, &keys,
-                       &count, err);
-    if (rc != OA_OK)
-        return rc;
-    list = cJSON_CreateArray();
-    if (list == NULL)
-        goto nomem;
-    cJSON_ArrayForEach(item, oa_service_config(s)->destinations)
-        if (!cJSON_AddItemToArray(list, cJSON_CreateString(item->string)))
-            goto nomem;
-    for (i = 0; i < count; i++) {
-        if (cJSON_GetObjectItemCaseSensitive(
-                oa_service_config(s)->destinations, keys[i]) != NULL)
-            continue;
-        if (!cJSON_AddItemToArray(list, cJSON_CreateString(keys[i])))
-            goto nomem;
+    /* those of the configuration file first */
+    cJSON_ArrayForEach(item, oa_service_config(s)->destinations) {
+        if (first != NULL &&
+            !cJSON_AddItemToArray(first, cJSON_CreateString(item->string))) {
+            cJSON_Delete(first);
+            first = NULL;
+        }
     }
-    oa_store_free_keys(keys, count);
-    *out = list;
-    return OA_OK;
-nomem:
-    oa_store_free_keys(keys, count);
-    cJSON_Delete(list);
-    return oa_error_set(err, OA_ENOMEM, "out of memory");
+    return oa_service_names(s, OA_STORE_DESTINATIONS, first, out, err);
 }

@@ -79,6 +79,13 @@ oa_status oa_service_profile_put(oa_service *s, const char *name,
                                  oa_error *err);
 oa_status oa_service_profile_delete(oa_service *s, const char *name,
                                     oa_error *err);
+/*
+ * `first` (an array of names, taken over; NULL means out of memory), then
+ * the keys of the store's namespace `ns` not already in it, sorted.
+ */
+oa_status oa_service_names(oa_service *s, const char *ns, cJSON *first,
+                           cJSON **out, oa_error *err);
+
 /* Built-in names, then custom ones sorted.  cJSON array of strings. */
 oa_status oa_service_profile_names(oa_service *s, cJSON **out,
                                    oa_error *err);

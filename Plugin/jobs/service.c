@@ -249,32 +249,45 @@ oa_status oa_service_profile_delete(oa_service *s, const char *name,
     return rc;
 }
 
-oa_status oa_service_profile_names(oa_service *s, cJSON **out, oa_error *err)
+oa_status oa_service_names(oa_service *s, const char *ns, cJSON *first,
+                           cJSON **out, oa_error *err)
 {
     char **keys = NULL;
     size_t count = 0, i;
-    cJSON *list;
+    const cJSON *have;
     oa_status rc;
 
     *out = NULL;
-    rc = oa_store_list(s->store, OA_STORE_PROFILES, &keys, &count, err);
-    if (rc != OA_OK)
+    if (first == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    rc = oa_store_list(s->store, ns, &keys, &count, err);
+    if (rc != OA_OK) {
+        cJSON_Delete(first);
         return rc;
-    list = cJSON_CreateArray();
-    if (list == NULL ||
-        !cJSON_AddItemToArray(list, cJSON_CreateString("Default")) ||
-        !cJSON_AddItemToArray(list, cJSON_CreateString("Full")))
-        goto nomem;
-    for (i = 0; i < count; i++)
-        if (!cJSON_AddItemToArray(list, cJSON_CreateString(keys[i])))
-            goto nomem;
+    }
+    for (i = 0; i < count; i++) {
+        bool seen = false;
+
+        cJSON_ArrayForEach(have, first)
+            seen |= cJSON_IsString(have) &&
+                    strcmp(have->valuestring, keys[i]) == 0;
+        if (!seen && !cJSON_AddItemToArray(first, cJSON_CreateString(keys[i]))) {
+            oa_store_free_keys(keys, count);
+            cJSON_Delete(first);
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
+    }
     oa_store_free_keys(keys, count);
-    *out = list;
+    *out = first;
     return OA_OK;
-nomem:
-    oa_store_free_keys(keys, count);
-    cJSON_Delete(list);
-    return oa_error_set(err, OA_ENOMEM, "out of memory");
+}
+
+oa_status oa_service_profile_names(oa_service *s, cJSON **out, oa_error *err)
+{
+    static const char *const builtins[] = {"Default", "Full"};
+
+    return oa_service_names(s, OA_STORE_PROFILES,
+                            cJSON_CreateStringArray(builtins, 2), out, err);
 }
 
 oa_status oa_jobs_run_options(const cJSON *body, bool *asynchronous,

@@ -101,7 +101,7 @@ oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
 {
     oa_service *s = oa_rest_service(err);
     const char *name = req->params[0];
-    cJSON *body = NULL, *empty;
+    cJSON *body = NULL;
     oa_status rc;
 
     if (s == NULL)
@@ -121,11 +121,7 @@ oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
         rc = oa_service_destination_delete(s, name, err);
         if (rc != OA_OK)
             return rc;
-        empty = cJSON_CreateObject();
-        rc = empty != NULL ? oa_rest_answer_json(out, 200, empty, err)
-                           : oa_error_set(err, OA_ENOMEM, "out of memory");
-        cJSON_Delete(empty);
-        return rc;
+        return oa_rest_answer_empty(out, err);
     default:
         return oa_error_set(err, OA_EINVAL, "method not allowed");
     }

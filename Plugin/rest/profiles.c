@@ -137,7 +137,7 @@ oa_status oa_rest_profile(oa_host_output *out, const oa_rest_request *req,
     oa_service *s = oa_rest_service(err);
     const char *name = req->params[0];
     oa_profile *p = NULL;
-    cJSON *body = NULL, *empty;
+    cJSON *body = NULL;
     oa_status rc;
 
     if (s == NULL)
@@ -158,11 +158,7 @@ oa_status oa_rest_profile(oa_host_output *out, const oa_rest_request *req,
     case OA_HTTP_DELETE:
         rc = oa_service_profile_delete(s, name, err);
         if (rc == OA_OK) {
-            empty = cJSON_CreateObject();
-            rc = empty != NULL
-                     ? oa_rest_answer_json(out, 200, empty, err)
-                     : oa_error_set(err, OA_ENOMEM, "out of memory");
-            cJSON_Delete(empty);
+            rc = oa_rest_answer_empty(out, err);
         }
         break;
     default:

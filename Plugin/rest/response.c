@@ -61,6 +61,14 @@ oa_status oa_rest_answer_json(oa_host_output *out, uint16_t status,
     return rc;
 }
 
+oa_status oa_rest_answer_empty(oa_host_output *out, oa_error *err)
+{
+    static const char empty[] = "{}";
+
+    return oa_host_answer(out, 200, "application/json", empty,
+                          sizeof(empty) - 1, err);
+}
+
 void oa_rest_answer_error(oa_host_output *out, oa_status code,
                           const char *details)
 {

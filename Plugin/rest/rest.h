@@ -107,6 +107,9 @@ const char *oa_rest_error_title(oa_status code);
 oa_status oa_rest_answer_json(oa_host_output *out, uint16_t status,
                               const cJSON *json, oa_error *err);
 
+/* Answer 200 {} (a DELETE that succeeded). */
+oa_status oa_rest_answer_empty(oa_host_output *out, oa_error *err);
+
 /*
  * Answer a failure: status oa_rest_http_status(code), body
  * {"Error": oa_rest_error_title(code), "Details": details}.  Never fails
