@@ -136,6 +136,11 @@ oa_status oa_curl_perform(CURL *h, const char *what, long *http,
                             "%s: the server does not offer TLS (%s)", what,
                             where);
     case CURLE_COULDNT_RESOLVE_HOST:
+        /* a wrong name, not a passing failure: no retry */
+        return oa_error_set(err, OA_EINVAL,
+                            "%s: unknown host (check the destination's "
+                            "Url) (%s)",
+                            what, where);
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_SEND_ERROR:

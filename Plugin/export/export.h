@@ -16,7 +16,8 @@
  * exporter is used by one thread.  Errors: OA_EAUTH when the server
  * refused the credentials or the host key (retrying cannot help), OA_ENET
  * when it could not be reached or failed in transit (worth a retry),
- * OA_EIO for the local file system, OA_EINVAL for a bad target.  Messages
+ * OA_EIO for the local file system, OA_EINVAL for a bad target (an
+ * unknown host name included: no retry).  Messages
  * name hosts and paths of the destination, never a password or a DICOM
  * value.
  */

@@ -117,8 +117,11 @@ static int tcp_connect(const char *host, int port, long timeout,
     snprintf(service, sizeof(service), "%d", port);
     rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
-        oa_error_set(err, OA_ENET, "SFTP: unknown host %s: %s", host,
-                     gai_strerror(rc));
+        /* a wrong name, not a passing failure: no retry */
+        oa_error_set(err, rc == EAI_AGAIN ? OA_ENET : OA_EINVAL,
+                     "SFTP: unknown host %s (check the destination's Url): "
+                     "%s",
+                     host, gai_strerror(rc));
         return -1;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
