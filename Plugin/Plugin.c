@@ -80,6 +80,13 @@ static oa_status setup_service(oa_error *err)
     cJSON_Delete(orthanc);
     if (rc != OA_OK)
         return rc;
+    rc = oa_auto_validate(cJSON_GetObjectItemCaseSensitive(config.section,
+                                                           "AutoAnonymize"),
+                          err);
+    if (rc != OA_OK) {
+        oa_config_dispose(&config);
+        return rc;
+    }
     {
         const cJSON *d;
 
@@ -137,7 +144,7 @@ static oa_status setup_service(oa_error *err)
     if (rc != OA_OK)
         return rc;
     oa_service_install(service);
-    return OA_OK;
+    return oa_auto_start(service, err);
 }
 
 /*
@@ -168,7 +175,10 @@ static void on_change(oa_host_change change, const char *id)
 {
     pthread_t t;
 
-    (void)id;
+    if (change == OA_CHANGE_STABLE_STUDY) {
+        oa_auto_stable_study(id);
+        return;
+    }
     if (change == OA_CHANGE_ORTHANC_STARTED &&
         pthread_create(&t, NULL, late_setup, NULL) == 0)
         pthread_detach(t);
@@ -222,6 +232,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize(void)
 {
     oa_log(OA_LOG_WARNING, "anonymizer plugin finalizing");
     oa_rest_unregister();
+    oa_auto_stop();
     oa_service_free(oa_service_current());
     oa_log_set_sink(NULL);
     oa_host_finalize();

@@ -213,6 +213,18 @@ oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
 void oa_exports_sweep(oa_service *s);
 
 /* ------------------------------------------------------------------ */
+/* Automatic anonymization (auto.c)                                     */
+
+/* Check the "AutoAnonymize" list of the configuration (NULL: none). */
+oa_status oa_auto_validate(const cJSON *list, oa_error *err);
+/* Start its thread if the list is not empty (after the service). */
+oa_status oa_auto_start(oa_service *s, oa_error *err);
+/* A study became stable (from Orthanc's change callback: only queues). */
+void oa_auto_stable_study(const char *study_id);
+/* Stop the thread (OrthancPluginFinalize). */
+void oa_auto_stop(void);
+
+/* ------------------------------------------------------------------ */
 /* The work of every server (common.c)                                  */
 
 /*

@@ -1,0 +1,255 @@
+/*
+ * Automatic anonymization: the "AutoAnonymize" list of the configuration
+ *
+ *   "AutoAnonymize": [ {"Profile": "Default", "Export": "lab-sftp"} ]
+ *
+ * Each entry starts one anonymization of every study that becomes stable
+ * in this Orthanc (StableStudy), with its profile (a name or an inline
+ * object; "Default" when absent) and, optionally, an export of the
+ * result: a destination's name or a Target object (API.md).  A study that
+ * is itself the output of an anonymization (study metadata 1025, or
+ * Patient Identity Removed YES) is never anonymized again.
+ *
+ * StableStudy arrives on Orthanc's change callback, where the REST API
+ * must not be called (pitfall 4): studies are queued for one thread of
+ * ours.  The queue is bounded; a study beyond it is logged and skipped.
+ * (The same, as a Lua script one can adapt: Resources/Lua/AutoAnonymize.lua.)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "jobs_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define QUEUE_MAX 10000
+
+static pthread_mutex_t auto_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t auto_cond = PTHREAD_COND_INITIALIZER;
+static struct {
+    pthread_t thread;
+    bool running, stopping;
+    char (*queue)[OA_JOB_ID_MAX];
+    size_t head, count;
+    oa_service *svc;
+} auto_state;
+
+oa_status oa_auto_validate(const cJSON *list, oa_error *err)
+{
+    const cJSON *e;
+    int i = 0;
+
+    if (list == NULL || cJSON_IsNull(list))
+        return OA_OK;
+    if (!cJSON_IsArray(list))
+        return oa_error_set(err, OA_EINVAL,
+                            "configuration \"Anonymizer.AutoAnonymize\" must "
+                            "be a list of {\"Profile\", \"Export\"}");
+    cJSON_ArrayForEach(e, list) {
+        const cJSON *item;
+
+        if (!cJSON_IsObject(e))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"AutoAnonymize\"[%d] must be an object", i);
+        cJSON_ArrayForEach(item, e) {
+            if (strcmp(item->string, "Profile") != 0 &&
+                strcmp(item->string, "Export") != 0)
+                return oa_error_set(err, OA_EINVAL,
+                                    "\"AutoAnonymize\"[%d]: unknown option "
+                                    "\"%s\" (Profile, Export)",
+                                    i, item->string);
+        }
+        item = cJSON_GetObjectItemCaseSensitive(e, "Profile");
+        if (item != NULL && !cJSON_IsString(item) && !cJSON_IsObject(item))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"AutoAnonymize\"[%d]: \"Profile\" must be a "
+                                "profile name or an object of options",
+                                i);
+        item = cJSON_GetObjectItemCaseSensitive(e, "Export");
+        if (item != NULL && !cJSON_IsString(item) && !cJSON_IsObject(item))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"AutoAnonymize\"[%d]: \"Export\" must be a "
+                                "destination's name or a Target object",
+                                i);
+        i++;
+    }
+    return OA_OK;
+}
+
+/* True if the study is an anonymization's output (or cannot be read). */
+static bool already_anonymized(const char *sid)
+{
+    char uri[160];
+    cJSON *st = NULL, *se = NULL;
+    const cJSON *series, *inst;
+    oa_buf value;
+    uint16_t status = 0;
+    bool yes = true;
+
+    snprintf(uri, sizeof(uri), "/studies/%s/metadata/%d", sid,
+             OA_REPORT_METADATA);
+    if (oa_host_rest(OA_HTTP_GET, uri, NULL, 0, NULL, &status, NULL) ==
+            OA_OK &&
+        status == 200)
+        return true;   /* our own output */
+    snprintf(uri, sizeof(uri), "/studies/%s", sid);
+    if (oa_host_rest_get_json(uri, &st, NULL) != OA_OK)
+        return true;   /* gone */
+    series = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "Series"),
+                                0);
+    if (!cJSON_IsString(series) || !oa_jobs_id_valid(series->valuestring))
+        goto out;
+    snprintf(uri, sizeof(uri), "/series/%s", series->valuestring);
+    if (oa_host_rest_get_json(uri, &se, NULL) != OA_OK)
+        goto out;
+    inst = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(se,
+                                                               "Instances"),
+                              0);
+    if (!cJSON_IsString(inst) || !oa_jobs_id_valid(inst->valuestring))
+        goto out;
+    /* Patient Identity Removed: only this value is read */
+    snprintf(uri, sizeof(uri), "/instances/%s/content/0012-0062",
+             inst->valuestring);
+    oa_buf_init(&value, 64);
+    status = 0;
+    if (oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &value, &status, NULL) ==
+        OA_OK) {
+        const char *v = oa_buf_cstr(&value);
+
+        yes = status == 200 && v != NULL && strncmp(v, "YES", 3) == 0;
+    }
+    oa_buf_dispose(&value);
+out:
+    cJSON_Delete(se);
+    cJSON_Delete(st);
+    return yes;
+}
+
+static void anonymize_study(oa_service *s, const char *sid)
+{
+    const cJSON *entries =
+        cJSON_GetObjectItemCaseSensitive(oa_service_config(s)->section,
+                                         "AutoAnonymize");
+    const cJSON *e;
+
+    if (already_anonymized(sid))
+        return;
+    cJSON_ArrayForEach(e, entries) {
+        const cJSON *profile = cJSON_GetObjectItemCaseSensitive(e, "Profile");
+        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(e, "Export");
+        cJSON *body = cJSON_CreateObject();
+        char job[OA_JOB_ID_MAX];
+        bool async;
+        oa_error err;
+
+        if (body == NULL)
+            return;
+        if (profile != NULL)
+            cJSON_AddItemToObject(body, "Profile", cJSON_Duplicate(profile, 1));
+        if (exp != NULL) {
+            cJSON *x = cJSON_AddObjectToObject(body, "Export"), *t;
+
+            if (cJSON_IsString(exp)) {
+                t = cJSON_AddObjectToObject(x, "Target");
+                cJSON_AddStringToObject(t, "Type", "destination");
+                cJSON_AddStringToObject(t, "Name", exp->valuestring);
+            } else {
+                cJSON_AddItemToObject(x, "Target", cJSON_Duplicate(exp, 1));
+            }
+        }
+        oa_error_clear(&err);
+        if (oa_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
+                                &async, &err) == OA_OK)
+            oa_log(OA_LOG_WARNING,
+                   "AutoAnonymize: study %s stable: anonymization job %s", sid,
+                   job);
+        else
+            oa_log(OA_LOG_ERROR,
+                   "AutoAnonymize: study %s not anonymized: %s (check "
+                   "\"Anonymizer.AutoAnonymize\")",
+                   sid, err.msg);
+        cJSON_Delete(body);
+    }
+}
+
+static void *auto_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        char sid[OA_JOB_ID_MAX];
+
+        pthread_mutex_lock(&auto_lock);
+        while (!auto_state.stopping && auto_state.count == 0)
+            pthread_cond_wait(&auto_cond, &auto_lock);
+        if (auto_state.stopping) {
+            pthread_mutex_unlock(&auto_lock);
+            return NULL;
+        }
+        memcpy(sid, auto_state.queue[auto_state.head], sizeof(sid));
+        auto_state.head = (auto_state.head + 1) % QUEUE_MAX;
+        auto_state.count--;
+        pthread_mutex_unlock(&auto_lock);
+        anonymize_study(auto_state.svc, sid);
+    }
+}
+
+oa_status oa_auto_start(oa_service *s, oa_error *err)
+{
+    const cJSON *entries =
+        cJSON_GetObjectItemCaseSensitive(oa_service_config(s)->section,
+                                         "AutoAnonymize");
+
+    if (cJSON_GetArraySize(entries) == 0 || auto_state.running)
+        return OA_OK;
+    auto_state.queue = oa_calloc(QUEUE_MAX, sizeof(*auto_state.queue));
+    if (auto_state.queue == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    auto_state.svc = s;
+    auto_state.head = auto_state.count = 0;
+    auto_state.stopping = false;
+    if (pthread_create(&auto_state.thread, NULL, auto_main, NULL) != 0) {
+        oa_free(auto_state.queue);
+        auto_state.queue = NULL;
+        return oa_error_set(err, OA_ENOMEM,
+                            "cannot start the AutoAnonymize thread");
+    }
+    auto_state.running = true;
+    oa_log(OA_LOG_WARNING,
+           "AutoAnonymize: %d rule(s): every study that becomes stable is "
+           "anonymized",
+           cJSON_GetArraySize(entries));
+    return OA_OK;
+}
+
+void oa_auto_stable_study(const char *sid)
+{
+    if (!auto_state.running || sid == NULL || !oa_jobs_id_valid(sid))
+        return;
+    pthread_mutex_lock(&auto_lock);
+    if (auto_state.count < QUEUE_MAX) {
+        snprintf(auto_state.queue[(auto_state.head + auto_state.count) %
+                                  QUEUE_MAX],
+                 OA_JOB_ID_MAX, "%s", sid);
+        auto_state.count++;
+        pthread_cond_signal(&auto_cond);
+    } else {
+        oa_log(OA_LOG_ERROR,
+               "AutoAnonymize: queue full, study %s not anonymized", sid);
+    }
+    pthread_mutex_unlock(&auto_lock);
+}
+
+void oa_auto_stop(void)
+{
+    if (!auto_state.running)
+        return;
+    pthread_mutex_lock(&auto_lock);
+    auto_state.stopping = true;
+    pthread_cond_broadcast(&auto_cond);
+    pthread_mutex_unlock(&auto_lock);
+    pthread_join(auto_state.thread, NULL);
+    oa_free(auto_state.queue);
+    auto_state.queue = NULL;
+    auto_state.running = false;
+}

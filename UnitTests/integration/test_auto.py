@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Integration test: "Anonymizer": {"AutoAnonymize": [...]} anonymizes, and
+exports, every study that becomes stable, with no script, and never its
+own output; a wrong AutoAnonymize option stops Orthanc with a message.
+
+    /usr/bin/python3 test_auto.py --plugin build/libOrthancAnonymizer.so
+
+Prints one line per check and "N passed, M failed".  Never prints DICOM
+values.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import pydicom
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from orthanc_harness import Checks, Orthanc, OrthancError  # noqa: E402
+from orthanc_harness import standard_arguments  # noqa: E402
+import oa_testdata as td  # noqa: E402
+
+STABLE_AGE = 2
+COUNT = 4
+
+
+def wait_for(what, predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.2)
+
+
+def anonymization_jobs(orthanc):
+    return [j for j in orthanc.get_json("/jobs?expand")
+            if j.get("Type") == "Anonymization"]
+
+
+def main():
+    args = standard_arguments(__doc__.splitlines()[0])
+    checks = Checks()
+    work = tempfile.mkdtemp(prefix="oa-test-auto-")
+    exports = os.path.join(work, "exports")
+    os.makedirs(exports)
+    config = {
+        "StableAge": STABLE_AGE,
+        "Anonymizer": {
+            "ExportFolder": exports,
+            "AutoAnonymize": [{"Profile": "Full",
+                               "Export": {"Type": "folder",
+                                          "Folder": "auto"}}],
+        },
+    }
+    study = td.Study(td.PATIENTS[2], 7)
+    blobs = [td.make_instance(study, 1, i + 1, COUNT) for i in range(COUNT)]
+    try:
+        with Orthanc(plugin=args.plugin, orthanc=args.orthanc,
+                     config=config, verbose=args.verbose) as orthanc:
+            original = None
+            with checks.check("a study is stored with POST /instances"):
+                ids = td.upload_many(orthanc, blobs)
+                original = td.study_id(orthanc, ids[0])
+
+            anonymized = None
+            with checks.check("it is anonymized by itself once stable "
+                              "(Full profile, Patient Identity Removed)"):
+                def other():
+                    rest = td.studies(orthanc) - {original}
+                    return rest.pop() if len(rest) == 1 else None
+                anonymized = wait_for("the anonymized study", other,
+                                      STABLE_AGE + 60)
+                jobs = wait_for(
+                    "its job to end",
+                    lambda: [j for j in anonymization_jobs(orthanc)
+                             if j["State"] in ("Success", "Failure")],
+                    60)
+                assert jobs[0]["State"] == "Success", jobs[0]["State"]
+                assert jobs[0]["Content"]["Profile"] == "Full"
+                inst = td.study_instances(orthanc, anonymized)
+                assert len(inst) == COUNT, "%d instances" % len(inst)
+                ds = pydicom.dcmread(
+                    __import__("io").BytesIO(td.file_of(orthanc, inst[0][0])))
+                assert ds.PatientIdentityRemoved == "YES"
+                assert ds.StudyInstanceUID != study.uid, "UID kept"
+
+            with checks.check("the anonymized study is exported to the "
+                              "server folder, whole, under its final name"):
+                auto = os.path.join(exports, "auto")
+
+                def exported():
+                    if not os.path.isdir(auto):
+                        return None
+                    done = [n for n in os.listdir(auto)
+                            if not n.endswith(".partial")]
+                    if not done:
+                        return None
+                    files = [os.path.join(r, f) for r, _, fs in
+                             os.walk(os.path.join(auto, done[0]))
+                             for f in fs]
+                    return files if len(files) == COUNT else None
+                files = wait_for("the export", exported, 60)
+                for path in files:
+                    data = open(path, "rb").read()
+                    leaks = td.leaked(data, study.identifying())
+                    assert not leaks, "an original value in an exported file"
+                    assert pydicom.dcmread(path).PatientIdentityRemoved == \
+                        "YES"
+
+            with checks.check("no loop: after the anonymized study is "
+                              "stable too, no third study, one job"):
+                time.sleep(STABLE_AGE + 4)
+                assert td.studies(orthanc) == {original, anonymized}, \
+                    "%d studies" % len(td.studies(orthanc))
+                assert len(anonymization_jobs(orthanc)) == 1, \
+                    "%d jobs" % len(anonymization_jobs(orthanc))
+
+            with checks.check("the log says what happened, with no "
+                              "identifying value"):
+                log = orthanc.log_text()
+                assert "AutoAnonymize: study %s stable" % original in log
+                assert not td.leaked(log.encode(), study.identifying())
+
+        with checks.check("a wrong AutoAnonymize option stops Orthanc with "
+                          "a message naming it"):
+            bad = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
+                          config={"Anonymizer": {"AutoAnonymize": [
+                              {"Profil": "Full"}]}},
+                          start_timeout=20)
+            try:
+                bad.start()
+                bad.stop()
+                raise AssertionError("Orthanc started")
+            except OrthancError:
+                log = bad.log_text()
+                assert "AutoAnonymize" in log and "Profil" in log, \
+                    "no message naming the option"
+            finally:
+                bad.failed = False
+                bad.stop()
+                if bad.folder:
+                    shutil.rmtree(bad.folder, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return checks.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
