@@ -79,7 +79,6 @@ import http.client
 import io
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -89,19 +88,17 @@ import tempfile
 import time
 import zipfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "UnitTests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_common as bc  # noqa: E402
+from bench_common import BenchError, RaceError, verdict  # noqa: E402
 import export_servers as es  # noqa: E402
 from orthanc_harness import Orthanc, OrthancError  # noqa: E402
 
-GENERATOR = os.path.join(HERE, "generate-ct-study.py")
 TARGET_RATIO = 1.0
 ALL_TARGETS = ["zip", "folder", "dicom", "peer", "ftp", "ftps", "sftp",
                "webdav"]
 NEEDS_ROOT = ("ftp", "ftps", "sftp")
-STORAGE_RACE = "Unable to create a subdirectory"
 HTTP_TIMEOUT = 900
 # <ExportName>[.partial]/<Patient>/<Study>/<Series>/<SOP>.dcm: what
 # follows the export's own name is made of DICOM values.
@@ -109,18 +106,7 @@ EXPORT_PATH_RE = re.compile(
     r"(Anonymizer-\d{8}-\d{6}-[A-Za-z0-9._-]{8}(?:\.partial)?)/[^\s'\"|,;)]*")
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-class RaceError(BenchError):
-    """Orthanc 1.10.1's FilesystemStorage races when two threads create the
-    same storage subfolder at once (see benchmark-plugin.py): the run is
-    redone, and the retry reported."""
-
-
-def say(msg):
-    print("benchmark-export: " + msg, flush=True)
+say = bc.sayer("benchmark-export")
 
 
 def redact(msg):
@@ -150,12 +136,7 @@ def call(port, method, path, body=None, ctype=None):
     conn = http.client.HTTPConnection("127.0.0.1", port,
                                       timeout=HTTP_TIMEOUT)
     try:
-        headers = {}
-        if body is not None:
-            if not isinstance(body, (bytes, bytearray)):
-                body = json.dumps(body).encode()
-                ctype = ctype or "application/json"
-            headers["Content-Type"] = ctype or "application/octet-stream"
+        body, headers = bc.request_body(body, ctype)
         conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
         data = r.read()
@@ -167,31 +148,13 @@ def call(port, method, path, body=None, ctype=None):
 def call_json(port, method, path, body=None, expect=(200,)):
     status, _, data = call(port, method, path, body)
     if status not in expect:
-        msg = "%s %s: HTTP %d%s" % (method, path, status,
-                                    error_summary(data))
-        raise (RaceError if STORAGE_RACE in msg else BenchError)(msg)
+        raise bc.request_error("%s %s: HTTP %d%s" % (
+            method, path, status, error_summary(data)))
     return json.loads(data) if data else None
 
 
 # ---------------------------------------------------------------------------
 # The study
-
-def load_study(args, scratch):
-    folder = args.study_dir
-    if folder is None:
-        folder = os.path.join(scratch, "ct%d" % args.count)
-    os.makedirs(folder, exist_ok=True)
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".dcm"))
-    if not names:
-        say("generating %d CT instances in %s" % (args.count, folder))
-        subprocess.run([sys.executable, GENERATOR, folder, str(args.count)],
-                       check=True, stdout=subprocess.DEVNULL)
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".dcm"))
-    if len(names) != args.count:
-        raise BenchError("%s holds %d .dcm files, expected %d (--count)"
-                         % (folder, len(names), args.count))
-    return folder, [os.path.join(folder, n) for n in names]
-
 
 def store_study(port, paths):
     """POST every file once (one persistent connection); the study's ID."""
@@ -270,9 +233,8 @@ class Bench:
                 "Asynchronous": False}
         status, _, data = call(self.port, "POST", "/anonymizer/export", body)
         if status != 200:
-            msg = "POST /anonymizer/export %s: HTTP %d%s" % (
-                json.dumps(target), status, error_summary(data))
-            raise (RaceError if STORAGE_RACE in msg else BenchError)(msg)
+            raise bc.request_error("POST /anonymizer/export %s: HTTP %d%s" % (
+                json.dumps(target), status, error_summary(data)))
         try:
             content = json.loads(data)
         except ValueError:
@@ -414,30 +376,11 @@ def operations(bench, targets):
 # ---------------------------------------------------------------------------
 # Report
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average():
-    return " ".join("%.2f" % x for x in os.getloadavg())
-
-
 def package_versions(names):
     p = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n"]
                        + names, stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL)
     return ", ".join(p.stdout.decode().split("\n")[:-1]) or "?"
-
-
-def verdict(ok):
-    return "met" if ok else "NOT met"
 
 
 def report(ops, times, extras, errors, nfiles, nbytes):
@@ -493,22 +436,10 @@ def main():
         description="Throughput of the plugin's exports in a real Orthanc: "
                     "our ZIP against Orthanc's archive, and every network "
                     "backend on loopback.")
-    ap.add_argument("--plugin", default=os.path.join(
-        ROOT, "build", "libOrthancAnonymizer.so"),
-        help="the plugin (default build/libOrthancAnonymizer.so)")
-    ap.add_argument("--orthanc", default="/usr/sbin/Orthanc",
-                    help="Orthanc's executable (default /usr/sbin/Orthanc)")
-    ap.add_argument("--count", type=int, default=300,
-                    help="instances in the study (default 300)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="timed rounds; medians are reported (default 3)")
-    ap.add_argument("--warmup", type=int, default=1,
-                    help="untimed rounds first (default 1)")
+    bc.add_arguments(ap)
     ap.add_argument("--targets", default=",".join(ALL_TARGETS),
                     help="comma-separated subset of %s (default: all)"
                     % ",".join(ALL_TARGETS))
-    ap.add_argument("--study-dir", default=None,
-                    help="reuse (or generate into) this folder")
     ap.add_argument("--tmpdir", default=None,
                     help="where the run's folder goes (default: the "
                          "system's temporary folder; /dev/shm takes the "
@@ -522,15 +453,12 @@ def main():
     ap.add_argument("--verbose", action="store_true",
                     help="print each run as it ends")
     args = ap.parse_args()
-    if args.count < 1 or args.repeat < 1 or args.warmup < 0:
-        ap.error("--count and --repeat must be >= 1, --warmup >= 0")
+    bc.check_arguments(ap, args)
     targets = [t for t in args.targets.split(",") if t]
     bad = [t for t in targets if t not in ALL_TARGETS]
     if bad or not targets:
         ap.error("--targets: unknown %s" % ",".join(bad) if bad
                  else "--targets is empty")
-    if not os.path.isfile(args.plugin):
-        ap.error("no plugin at %s (build it first)" % args.plugin)
     skipped = []
     if os.geteuid() != 0:
         skipped = [t for t in targets if t in NEEDS_ROOT]
@@ -549,7 +477,7 @@ def main():
     try:
         with contextlib.ExitStack() as stack:
             try:
-                folder, paths = load_study(args, scratch)
+                folder, paths = bc.study_files(args, scratch, say)
                 nbytes = sum(os.path.getsize(p) for p in paths)
                 t0 = time.monotonic()
                 s = {}
@@ -619,10 +547,7 @@ def main():
                         o.stop()
             # the servers are closed here (ExitStack), stopped by PID
     finally:
-        if failed or args.keep:
-            say("kept %s" % scratch)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        bc.end_scratch(scratch, failed or args.keep, say)
     if failed:
         return 2
     return 1 if backend_failed else 0
@@ -637,16 +562,8 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
     port = orthanc.http_port
     system = call_json(port, "GET", "/system")
     info = call_json(port, "GET", "/anonymizer/info")
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    say("machine: %d cores (nproc), %s; load average %s"
-        % (cores, cpu_model(), load_average()))
-    say("Orthanc %s (%s), plugin %s (%s)"
-        % (system.get("Version"), args.orthanc,
-           info.get("Version", "?") if isinstance(info, dict) else "?",
-           args.plugin))
+    say(bc.machine())
+    say(bc.versions(system, info, args))
     say("packages: %s" % package_versions(
         ["orthanc", "vsftpd", "openssh-server", "apache2", "dcmtk",
          "libcurl4", "libssh2-1"]))
@@ -710,7 +627,7 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
                "" if timed else " (warm-up)"))
     report(ops, times, extras, errors, len(paths), nbytes)
     say("load average at the end %s; runs redone after Orthanc's storage "
-        "race: %d" % (load_average(), retries))
+        "race: %d" % (bc.load_average(), retries))
     if errors:
         print()
         for label, key, _ in ops:

@@ -63,7 +63,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -73,33 +72,19 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "UnitTests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_common as bc  # noqa: E402
+from bench_common import BenchError, RaceError  # noqa: E402
 from orthanc_harness import Orthanc, OrthancError  # noqa: E402
 
-GENERATOR = os.path.join(HERE, "generate-ct-study.py")
 PARALLEL = 4
 TARGET_RATIO = 1.10
 # "About twice as fast as Orthanc's anonymize": what the 1.10 target
 # gives with the issue's baselines (212 / 1.10 / 113 inst/s = 1.71).
 TARGET_SPEEDUP = 1.7
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-class RaceError(BenchError):
-    """Orthanc 1.10.1's FilesystemStorage races when two threads create the
-    same storage subfolder at once (the second create_directories() finds
-    it made and fails with "Unable to create a subdirectory or a file in
-    the file storage").  Frequent here because every run starts from an
-    emptied storage; the run is redone (and the retry reported)."""
-
-
-STORAGE_RACE = "Unable to create a subdirectory"
+STORAGE_RACE = bc.STORAGE_RACE
+say = bc.sayer("benchmark-plugin")
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -112,30 +97,15 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def say(msg):
-    print("benchmark-plugin: " + msg, flush=True)
-
-
 # ---------------------------------------------------------------------------
 # The study
 
 def load_study(args, scratch):
-    folder = args.study_dir
-    if folder is None:
-        folder = os.path.join(scratch, "ct%d" % args.count)
-    os.makedirs(folder, exist_ok=True)
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".dcm"))
-    if not names:
-        say("generating %d CT instances in %s" % (args.count, folder))
-        subprocess.run([sys.executable, GENERATOR, folder, str(args.count)],
-                       check=True)
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".dcm"))
-    if len(names) != args.count:
-        raise BenchError("%s holds %d .dcm files, expected %d (--count)"
-                         % (folder, len(names), args.count))
+    """(folder, the contents of its files)."""
+    folder, paths = bc.study_files(args, scratch, say)
     files = []
-    for n in names:
-        with open(os.path.join(folder, n), "rb") as f:
+    for path in paths:
+        with open(path, "rb") as f:
             files.append(f.read())
     return folder, files
 
@@ -158,12 +128,7 @@ class Client:
     def call(self, method, path, body=None, ctype=None):
         if self.fresh:
             self.conn.close()     # http.client connects again by itself
-        headers = {}
-        if body is not None:
-            if not isinstance(body, (bytes, bytearray)):
-                body = json.dumps(body).encode()
-                ctype = ctype or "application/json"
-            headers["Content-Type"] = ctype or "application/octet-stream"
+        body, headers = bc.request_body(body, ctype)
         self.conn.request(method, path, body=body, headers=headers)
         r = self.conn.getresponse()
         data = r.read()
@@ -172,9 +137,8 @@ class Client:
     def json(self, method, path, body=None, expect=(200,)):
         status, data = self.call(method, path, body)
         if status not in expect:
-            msg = "%s %s: HTTP %d%s" % (method, path, status,
-                                        error_summary(data))
-            raise (RaceError if STORAGE_RACE in msg else BenchError)(msg)
+            raise bc.request_error("%s %s: HTTP %d%s" % (
+                method, path, status, error_summary(data)))
         return json.loads(data) if data else None
 
     def close(self):
@@ -204,9 +168,8 @@ def post_files(port, files):
             status, body = c.call("POST", "/instances", data,
                                   "application/dicom")
             if status != 200:
-                msg = "POST /instances: HTTP %d%s" % (status,
-                                                      error_summary(body))
-                raise (RaceError if STORAGE_RACE in msg else BenchError)(msg)
+                raise bc.request_error("POST /instances: HTTP %d%s"
+                                       % (status, error_summary(body)))
             statuses.append(json.loads(body).get("Status"))
     finally:
         c.close()
@@ -431,21 +394,6 @@ def perf_record(pid, out, fn):
 # ---------------------------------------------------------------------------
 # Report
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def verdict(ok):
-    return "met" if ok else "NOT met"
-
-
 def report(ops, times, extras, cpus, nfiles, nbytes, args, first_ours):
     med = {key: statistics.median(times[key]) for _, key, _ in ops}
     print()
@@ -473,10 +421,10 @@ def report(ops, times, extras, cpus, nfiles, nbytes, args, first_ours):
     print()
     print("ours (%s) / %d-connection floor: %.2fx  (target <= %.2f): %s"
           % (first_ours[5:], PARALLEL, ratio, TARGET_RATIO,
-             verdict(ratio <= TARGET_RATIO)))
+             bc.verdict(ratio <= TARGET_RATIO)))
     print("ours (%s) vs Orthanc's anonymize: %.2fx as fast  (target >= "
           "%.2f): %s" % (first_ours[5:], speedup, args.speedup_target,
-                         verdict(speedup >= args.speedup_target)))
+                         bc.verdict(speedup >= args.speedup_target)))
     print("Orthanc's anonymize / %d-connection floor: %.2fx (the issue's "
           "baselines: %.2fx)" % (PARALLEL, theirs / floor_par, 212 / 113))
     for _, key, _ in ops:
@@ -507,28 +455,16 @@ def main():
     ap = argparse.ArgumentParser(
         description="Throughput of the plugin's anonymization in a real "
                     "Orthanc, against Orthanc's own ingestion and anonymize.")
-    ap.add_argument("--plugin", default=os.path.join(
-        ROOT, "build", "libOrthancAnonymizer.so"),
-        help="the plugin (default build/libOrthancAnonymizer.so)")
-    ap.add_argument("--orthanc", default="/usr/sbin/Orthanc",
-                    help="Orthanc's executable (default /usr/sbin/Orthanc)")
-    ap.add_argument("--count", type=int, default=300,
-                    help="instances in the study (default 300)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="timed rounds; medians are reported (default 3)")
+    bc.add_arguments(ap)
     ap.add_argument("--speedup-target", type=float, default=TARGET_SPEEDUP,
                     help="ours vs Orthanc's anonymize (default %.1f)"
                     % TARGET_SPEEDUP)
-    ap.add_argument("--warmup", type=int, default=1,
-                    help="untimed rounds first (default 1)")
     ap.add_argument("--threads", type=int, default=None,
                     help='the plugin\'s "Anonymizer": {"Threads": N} '
                          "(default: not set = number of cores)")
     ap.add_argument("--profiles", default="Full,Default",
                     help="comma-separated; the first one carries the "
                          "targets (default Full,Default)")
-    ap.add_argument("--study-dir", default=None,
-                    help="reuse (or generate into) this folder")
     ap.add_argument("--tmpdir", default=None,
                     help="where Orthanc's folder and the generated study "
                          "go (default: the system's temporary folder)")
@@ -541,15 +477,12 @@ def main():
     ap.add_argument("--verbose", action="store_true",
                     help="print each run as it ends")
     args = ap.parse_args()
-    if args.count < 1 or args.repeat < 1 or args.warmup < 0:
-        ap.error("--count and --repeat must be >= 1, --warmup >= 0")
+    bc.check_arguments(ap, args)
     if args.threads is not None and args.threads < 1:
         ap.error("--threads must be >= 1")
     profiles = [p for p in args.profiles.split(",") if p]
     if not profiles:
         ap.error("--profiles is empty")
-    if not os.path.isfile(args.plugin):
-        ap.error("no plugin at %s (build it first)" % args.plugin)
 
     # Everything of this run (Orthanc's folder, a generated study) lives
     # in one private folder, out of reach of other tools' clean-ups of
@@ -569,17 +502,9 @@ def main():
         bench = Bench(orthanc, files, args)
         system = bench.ctl.json("GET", "/system")
         info = bench.ctl.json("GET", "/anonymizer/info")
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:
-            cores = os.cpu_count()
-        say("machine: %d cores (nproc), %s; load average %s"
-            % (cores, cpu_model(),
-               " ".join("%.2f" % x for x in os.getloadavg())))
-        say("Orthanc %s (%s), plugin %s (%s), Anonymizer.Threads %s"
-            % (system.get("Version"), args.orthanc,
-               info.get("Version", "?") if isinstance(info, dict) else "?",
-               args.plugin,
+        say(bc.machine())
+        say("%s, Anonymizer.Threads %s"
+            % (bc.versions(system, info, args),
                args.threads if args.threads is not None
                else "not set (cores)"))
         say("study: %d instances, %d bytes (%.1f MB), from %s; Orthanc's "
@@ -622,7 +547,7 @@ def main():
                "ours-" + profiles[0])
         say("load average at the end %s; runs redone after Orthanc's "
             "storage race: %d"
-            % (" ".join("%.2f" % x for x in os.getloadavg()), retries))
+            % (bc.load_average(), retries))
         if args.perf:
             os.makedirs(args.perf, exist_ok=True)
             pid = orthanc.process.pid
@@ -639,10 +564,7 @@ def main():
         return 2
     finally:
         orthanc.stop()
-        if failed or args.keep:
-            say("kept %s" % scratch)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        bc.end_scratch(scratch, failed or args.keep, say)
     return 0
 
 

@@ -20,10 +20,14 @@ orthanc.restart() stops it (SIGTERM) and starts it again on the same
 folder, configuration and ports (a test of what survives a restart:
 saved jobs, global properties).
 
+standard_arguments(__doc__) parses the command line every test takes
+(--plugin or $OA_PLUGIN, --orthanc, --expect-version, --verbose).
+
 Logs and messages here never print DICOM values (this is an anonymizer's
 test suite): only statuses, paths and Orthanc's own log.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -37,6 +41,32 @@ import urllib.error
 import urllib.request
 
 DEFAULT_ORTHANC = "/usr/sbin/Orthanc"
+
+
+def standard_arguments(doc, extra=None, validate=None):
+    """The parsed command line of an integration test: --plugin (default
+    $OA_PLUGIN; one of them is required), --orthanc, --expect-version,
+    --verbose (what CMake's add_oa_integration_test passes).
+
+    doc:      the test's docstring; its first line describes it in --help.
+    extra:    extra(ap) adds the test's own options to the parser.
+    validate: validate(args) returns an error message (ap.error: usage,
+              exit status 2) or None.
+    """
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
+    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
+    ap.add_argument("--expect-version", default=None)
+    ap.add_argument("--verbose", action="store_true")
+    if extra is not None:
+        extra(ap)
+    args = ap.parse_args()
+    if not args.plugin:
+        ap.error("--plugin (or $OA_PLUGIN) is required")
+    message = validate(args) if validate is not None else None
+    if message:
+        ap.error(message)
+    return args
 
 
 def free_port():
@@ -340,6 +370,14 @@ class Checks:
 
     def check(self, name):
         return _Check(self, name)
+
+    def stopped_cleanly(self, orthanc,
+                        name="Orthanc stops cleanly (plugin Finalize)"):
+        """A check, once `with orthanc:` has ended: Orthanc exited with
+        status 0 (a crash in the plugin's Finalize fails it)."""
+        code = orthanc.process.returncode
+        with self.check(name):
+            assert code == 0, "exit status %s" % code
 
     def finish(self):
         print("%d passed, %d failed" % (self.passed, self.failed))

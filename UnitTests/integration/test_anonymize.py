@@ -43,7 +43,6 @@ What it checks, one line per check:
 Never prints DICOM values: only tags, keywords, statuses and counts.
 """
 
-import argparse
 import csv
 import datetime
 import io
@@ -58,7 +57,7 @@ import pydicom
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import oa_testdata as td  # noqa: E402
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 OPTIONS = {
     "BodyCharacteristics": ("keep", "clear"),
@@ -1264,14 +1263,7 @@ def restart_checks(run, res):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--expect-version", default=None)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
+    args = standard_arguments(__doc__)
 
     checks = Checks()
     # Compressed storage and one worker make the 300-instance jobs last a
@@ -1314,9 +1306,7 @@ def main():
         if checks.failed:
             orthanc.failed = True
 
-    with checks.check("Orthanc stops cleanly (plugin Finalize)"):
-        assert orthanc.process.returncode == 0, "exit status %s" % \
-            orthanc.process.returncode
+    checks.stopped_cleanly(orthanc)
     print("(%.1f s)" % (time.monotonic() - started))
     return checks.finish()
 

@@ -33,7 +33,6 @@ Then:
 Never prints DICOM values: only statuses, counts and IDs.
 """
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -45,7 +44,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import oa_testdata as td  # noqa: E402
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 from pg_cluster import PG_INDEX_PLUGIN, PostgresCluster  # noqa: E402
 
 STALE_SECONDS = 5        # "Anonymizer": {"StaleJobSeconds"} in this test
@@ -150,22 +149,16 @@ def job_records(o):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--expect-version", default=None)
-    ap.add_argument("--concurrent", type=int, default=40,
-                    help="instances per study of the concurrent check")
-    ap.add_argument("--interrupt", type=int, default=300,
-                    help="instances of the job killed in its middle")
-    ap.add_argument("--default-stale", action="store_true",
-                    help="leave StaleJobSeconds unset: check the default "
-                         "(%d s; the test then lasts about 90 s)"
-                         % DEFAULT_STALE)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
+    def extra(ap):
+        ap.add_argument("--concurrent", type=int, default=40,
+                        help="instances per study of the concurrent check")
+        ap.add_argument("--interrupt", type=int, default=300,
+                        help="instances of the job killed in its middle")
+        ap.add_argument("--default-stale", action="store_true",
+                        help="leave StaleJobSeconds unset: check the "
+                             "default (%d s; the test then lasts about "
+                             "90 s)" % DEFAULT_STALE)
+    args = standard_arguments(__doc__, extra)
     for path in (PG_INDEX_PLUGIN, "/usr/lib/postgresql/15/bin/postgres"):
         if not os.path.exists(path):
             sys.exit("missing %s: apt-get install postgresql "

@@ -17,52 +17,19 @@
  *
  * Prints "PASS name" / "FAIL name: reason" per check and "N passed, M
  * failed"; never a DICOM value (the list's labels are compared, not shown).
+ * The checks, the browser and its watch come from browser_common.js.
  */
 
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 
-const env = process.env;
-const { chromium } = require(env.OA_PLAYWRIGHT);
+const { env, BASE, API, check, assert, api, launch, watch, run } =
+  require('./browser_common');
 
-const BASE = env.OA_BASE_URL;
-const API = env.OA_API_URL.replace(/\/$/, '');
 const PATIENT = env.OA_PATIENT;
 const STUDY = env.OA_STUDY;
 const LIST_KEY = 'orthanc-anonymizer.list';
 const TIMEOUT = 20000;
-
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log('PASS ' + name);
-    return true;
-  } catch (e) {
-    failed++;
-    const reason = (e && e.message ? e.message : String(e)).split('\n')[0];
-    console.log('FAIL ' + name + ': ' + reason);
-    return false;
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) {
-    throw new Error(message || 'assertion failed');
-  }
-}
-
-async function api(pathname, options) {
-  const r = await fetch(API + pathname, options);
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (e) { json = null; }
-  return { status: r.status, json };
-}
 
 async function waitFor(what, fn, ms) {
   const deadline = Date.now() + ms;
@@ -123,29 +90,10 @@ async function screenshot(page, name) {
 }
 
 async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oa-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env.OA_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu',
-           '--disable-background-networking', '--disable-component-update',
-           '--no-first-run', '--disable-dev-shm-usage',
-           '--disable-default-apps', '--disable-sync', '--mute-audio'],
-    timeout: 60000,
-  });
-  const pageErrors = [];
-  const foreign = [];
+  const browser = await launch();
   try {
-    const page = context.pages()[0] || await context.newPage();
-    page.setDefaultTimeout(TIMEOUT);
-    page.on('pageerror', (e) => pageErrors.push(e.message.split('\n')[0]));
-    page.on('dialog', (d) => d.dismiss());   // no alert() may block a check
-    page.on('request', (r) => {
-      const u = r.url();
-      if (!u.startsWith(BASE) && !u.startsWith('data:')) {
-        foreign.push(u);
-      }
-    });
+    const page = browser.page;
+    const { pageErrors, foreign } = watch(page, TIMEOUT);
     if (env.OA_INJECT_EXPLORER) {
       const body = fs.readFileSync(env.OA_INJECT_EXPLORER);
       await page.route('**/plugins/explorer.js', (route) => route.fulfill({
@@ -316,15 +264,8 @@ async function main() {
       assert(foreign.length === 0, 'requests elsewhere: ' + foreign.join(' '));
     });
   } finally {
-    await context.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
+    await browser.close();
   }
 }
 
-main().catch((e) => {
-  failed++;
-  console.log('FAIL browser test: ' + (e && e.message ? e.message : e));
-}).finally(() => {
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
-});
+run(main);

@@ -24,7 +24,6 @@ failure.  Never prints a DICOM value: messages give counts, depths and
 HTTP statuses only.
 """
 
-import argparse
 import base64
 import contextlib
 import datetime
@@ -43,7 +42,8 @@ import zipfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import export_servers as es  # noqa: E402
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+import oa_testdata as td  # noqa: E402
+from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 import pydicom  # noqa: E402
 
@@ -144,13 +144,8 @@ class Run:
     # -- REST -----------------------------------------------------------
 
     def post(self, path, obj, timeout=120):
-        status, _, body = self.o.request("POST", path, body=obj,
-                                         timeout=timeout)
-        try:
-            decoded = json.loads(body) if body else None
-        except ValueError:
-            decoded = None
-        return status, decoded, body
+        """(status, decoded JSON or None, raw body)."""
+        return td.post_json(self.o, path, obj, timeout=timeout)
 
     def wait_job(self, job_id, timeout=150):
         deadline = time.monotonic() + timeout
@@ -983,14 +978,7 @@ def destinations_config(run, s):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--expect-version", default=None)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
+    args = standard_arguments(__doc__)
 
     checks = Checks()
     if os.geteuid() != 0:
@@ -1087,9 +1075,7 @@ def main():
                 if checks.failed:
                     orthanc.failed = True
         if orthanc is not None and orthanc.process is not None:
-            with checks.check("Orthanc stops cleanly"):
-                assert orthanc.process.returncode == 0, \
-                    "exit status %s" % orthanc.process.returncode
+            checks.stopped_cleanly(orthanc, "Orthanc stops cleanly")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("total %.1f s" % (time.monotonic() - t_start))

@@ -9,7 +9,6 @@ The plugin may also be given as $OA_PLUGIN.  Prints one line per check and
 "N passed, M failed"; exits non-zero on any failure.
 """
 
-import argparse
 import json
 import os
 import re
@@ -17,20 +16,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 PLUGIN_NAME = "anonymizer"
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--expect-version", default=None)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
+    args = standard_arguments(__doc__)
 
     checks = Checks()
     orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
@@ -113,9 +105,7 @@ def main():
         if checks.failed:
             orthanc.failed = True
 
-    code = orthanc.process.returncode
-    with checks.check("Orthanc stops cleanly (plugin Finalize)"):
-        assert code == 0, "exit status %s" % code
+    checks.stopped_cleanly(orthanc)
 
     return checks.finish()
 

@@ -23,7 +23,6 @@ Prints one line per check and "N passed, M failed" (never a DICOM value);
 exits non-zero on any failure.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ import pydicom
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("OA_SOURCE_DIR") or \
@@ -408,15 +407,8 @@ def run_delete_test(args, checks, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--lua", default=DEFAULT_LUA)
-    ap.add_argument("--expect-version", default=None)   # unused here
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
+    args = standard_arguments(__doc__, lambda ap: ap.add_argument(
+        "--lua", default=DEFAULT_LUA))
     args.lua = os.path.abspath(args.lua)
     if not shutil.which("storescu"):
         sys.exit("storescu not found: apt-get install dcmtk")

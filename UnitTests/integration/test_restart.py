@@ -27,7 +27,6 @@ study per run, the originals untouched, Orthanc exiting 0 each time.
 Never prints DICOM values: only tags, statuses and counts.
 """
 
-import argparse
 import io
 import os
 import sys
@@ -38,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pydicom  # noqa: E402
 
 import oa_testdata as td  # noqa: E402
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc  # noqa: E402
+from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 
 def wait_done_between(o, job_id, low, high, timeout=60):
@@ -112,16 +111,10 @@ def check_content(checks, what, job, original, count):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--expect-version", default=None)
-    ap.add_argument("--count", type=int, default=400)
-    ap.add_argument("--rows", type=int, default=256)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
+    def extra(ap):
+        ap.add_argument("--count", type=int, default=400)
+        ap.add_argument("--rows", type=int, default=256)
+    args = standard_arguments(__doc__, extra)
     count = args.count
 
     checks = Checks()
@@ -271,9 +264,7 @@ def main():
         if checks.failed:
             orthanc.failed = True
 
-    with checks.check("Orthanc stops cleanly (plugin Finalize)"):
-        assert orthanc.process.returncode == 0, "exit status %s" % \
-            orthanc.process.returncode
+    checks.stopped_cleanly(orthanc)
     print("(%.1f s)" % (time.monotonic() - started))
     return checks.finish()
 

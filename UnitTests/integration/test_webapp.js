@@ -23,18 +23,15 @@
  *
  * Prints "PASS name" / "FAIL name: reason" per check, "RESULT key value"
  * for test_webapp.py, and "N passed, M failed"; never a DICOM value.
+ * The checks, the browser and its watch come from browser_common.js.
  */
 
-const fs = require('fs');
-const os = require('os');
 const path = require('path');
 
-const env = process.env;
-const { chromium } = require(env.OA_PLAYWRIGHT);
+const { env, BASE, check, must, assert, api, launch, watch, run } =
+  require('./browser_common');
 
-const BASE = env.OA_BASE_URL;
 const PAGE = BASE + 'anonymizer/app/index.html';
-const API = env.OA_API_URL.replace(/\/$/, '');
 const IDS = JSON.parse(env.OA_IDS);
 const SHOTS = env.OA_SCREENSHOTS;
 const DOWNLOADS = env.OA_DOWNLOADS;
@@ -42,50 +39,6 @@ const LIST_KEY = 'orthanc-anonymizer.list';
 const PROFILE = 'web-research';
 const TIMEOUT = 15000;
 const JOB_TIMEOUT = 60000;
-
-let passed = 0;
-let failed = 0;
-let skipRest = false;
-
-async function check(name, fn) {
-  if (skipRest) {
-    failed++;
-    console.log('FAIL ' + name + ': not run (an earlier step failed)');
-    return false;
-  }
-  try {
-    await fn();
-    passed++;
-    console.log('PASS ' + name);
-    return true;
-  } catch (e) {
-    failed++;
-    const reason = (e && e.message ? e.message : String(e)).split('\n')[0];
-    console.log('FAIL ' + name + ': ' + reason);
-    return false;
-  }
-}
-
-// A step later ones depend on.
-async function must(name, fn) {
-  if (!await check(name, fn)) {
-    skipRest = true;
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) {
-    throw new Error(message || 'assertion failed');
-  }
-}
-
-async function api(pathname, options) {
-  const r = await fetch(API + pathname, options);
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (e) { json = null; }
-  return { status: r.status, json };
-}
 
 async function ready(page) {
   await page.waitForSelector('body[data-ready="1"]', { timeout: TIMEOUT });
@@ -101,17 +54,28 @@ async function shot(page, name) {
 }
 
 // Waits for the newest job card of `kind` to end; returns its job id.
+// The jobs already waited for: a new job's card is told from older
+// cards of the same kind by its job ID, not by its place in the list.
+const seenJobs = new Set();
+
 async function waitJob(page, kind) {
-  const card = page.locator('li.job[data-kind="' + kind + '"]').first();
-  await card.waitFor({ timeout: TIMEOUT });
-  const handle = await page.waitForFunction((kind) => {
-    const li = document.querySelector('li.job[data-kind="' + kind + '"]');
-    return li && (li.dataset.state === 'Success' ||
-                  li.dataset.state === 'Failure' ||
-                  li.dataset.state === 'Unknown') ? li.dataset.state : null;
-  }, kind, { timeout: JOB_TIMEOUT });
-  const state = await handle.jsonValue();
-  const id = await card.getAttribute('data-job');
+  const handle = await page.waitForFunction(([kind, seen]) => {
+    const cards = document.querySelectorAll('li.job[data-kind="' + kind + '"]');
+    for (const li of cards) {
+      const id = li.getAttribute('data-job');
+      if (!id || seen.includes(id)) {
+        continue;
+      }
+      const done = li.dataset.state === 'Success' ||
+        li.dataset.state === 'Failure' || li.dataset.state === 'Unknown';
+      return done ? id : null;   // the new card, finished or not yet
+    }
+    return null;
+  }, [kind, Array.from(seenJobs)], { timeout: JOB_TIMEOUT });
+  const id = await handle.jsonValue();
+  seenJobs.add(id);
+  const card = page.locator('li.job[data-job="' + id + '"]');
+  const state = await card.getAttribute('data-state');
   if (state !== 'Success') {
     const words = await card.locator('.job-result').innerText();
     throw new Error('the job ended ' + state + ': ' + words.slice(0, 300));
@@ -157,44 +121,21 @@ async function download(page, click, file) {
 }
 
 async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oa-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env.OA_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
+  const browser = await launch({
     viewport: { width: 1280, height: 800 },
     acceptDownloads: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu',
-           '--disable-background-networking', '--disable-component-update',
-           '--no-first-run', '--disable-quic', '--disable-sync',
-           '--disable-dev-shm-usage', '--disable-default-apps',
-           '--mute-audio'],
-    timeout: 60000,
+    args: ['--disable-quic'],
   });
-  const pageErrors = [];
   const consoleErrors = [];
-  const foreign = [];
-  const dialogs = [];
   let job = null;
   let exportJob = null;
   try {
-    const page = context.pages()[0] || await context.newPage();
-    page.setDefaultTimeout(TIMEOUT);
-    page.on('pageerror', (e) => pageErrors.push(e.message.split('\n')[0]));
+    const page = browser.page;
+    const { pageErrors, foreign, dialogs } = watch(page, TIMEOUT);
     page.on('console', (m) => {
       // A CSP violation is reported as a console error.
       if (m.type() === 'error' && !/status of 40[49]|status of 50[02]/.test(m.text())) {
         consoleErrors.push(m.text().split('\n')[0].slice(0, 200));
-      }
-    });
-    page.on('dialog', (d) => {
-      dialogs.push(d.type());
-      d.dismiss().catch(() => {});
-    });
-    page.on('request', (r) => {
-      const u = r.url();
-      if (!u.startsWith(BASE) && !u.startsWith('data:') &&
-          !u.startsWith('blob:')) {
-        foreign.push(u);
       }
     });
 
@@ -534,16 +475,8 @@ async function main() {
       assert(dialogs.length === 0, 'a dialog opened');
     });
   } finally {
-    await context.close().catch(() => {});
-    fs.rmSync(userDataDir, { recursive: true, force: true });
+    await browser.close();
   }
-  console.log(passed + ' passed, ' + failed + ' failed');
-  return failed === 0 ? 0 : 1;
 }
 
-main().then((code) => process.exit(code), (e) => {
-  console.log('FAIL the browser test stopped: ' +
-              String(e && e.message ? e.message : e).split('\n')[0]);
-  console.log(passed + ' passed, ' + (failed + 1) + ' failed');
-  process.exit(1);
-});
+run(main);

@@ -27,13 +27,11 @@ Prints one line per check and "N passed, M failed" (never a DICOM value);
 exits non-zero on any failure.
 """
 
-import argparse
 import csv
 import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,8 +42,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pydicom  # noqa: E402
 
 import oa_testdata as td  # noqa: E402
-from orthanc_harness import DEFAULT_ORTHANC, Checks, Orthanc, free_port  # noqa: E402,E501
-from test_explorer import Proxy  # noqa: E402
+from browser_harness import Proxy, browser_arguments, run_browser  # noqa: E402,E501
+from orthanc_harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -100,30 +98,6 @@ def upload(orthanc, patients, blobs):
         assert len(found) == 1, "patient %s: %d found" % (key, len(found))
         ids[key] = found[0]
     return ids
-
-
-def run_browser(args, env):
-    """Run test_webapp.js; fold its PASS/FAIL lines into ours."""
-    started = time.monotonic()
-    try:
-        done = subprocess.run(
-            [args.node, os.path.join(HERE, "test_webapp.js")],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, timeout=240)
-        output = done.stdout.decode("utf-8", "replace")
-        code = done.returncode
-    except subprocess.TimeoutExpired as e:
-        output = (e.stdout or b"").decode("utf-8", "replace")
-        code = "timeout"
-    lines = []
-    for line in output.splitlines():
-        if line.startswith("PASS ") or line.startswith("FAIL "):
-            lines.append(line)
-        elif line.startswith("RESULT "):
-            lines.append(line)
-        elif not line.endswith(" failed"):
-            print("  node: " + line)
-    return output, code, lines, time.monotonic() - started
 
 
 def check_zip(checks, orthanc, path, studies, typed_patient_study):
@@ -189,24 +163,17 @@ def check_csv(checks, path, job, patients):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plugin", default=os.environ.get("OA_PLUGIN"))
-    ap.add_argument("--orthanc", default=DEFAULT_ORTHANC)
-    ap.add_argument("--playwright", default=None,
-                    help="folder of the playwright-core node module")
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
-    ap.add_argument("--node", default=shutil.which("node") or "node")
-    ap.add_argument("--screenshots", default=None,
-                    help="folder for the screenshots of each tab")
-    ap.add_argument("--serve", action="store_true",
-                    help="development: start Orthanc with the data, wait")
-    ap.add_argument("--expect-version", default=None)   # unused here
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args()
-    if not args.plugin:
-        ap.error("--plugin (or $OA_PLUGIN) is required")
-    if not args.serve and not args.playwright:
-        ap.error("--playwright is required")
+    def extra(ap):
+        browser_arguments(ap)
+        ap.add_argument("--screenshots", default=None,
+                        help="folder for the screenshots of each tab")
+        ap.add_argument("--serve", action="store_true",
+                        help="development: start Orthanc with the data, "
+                        "wait")
+    args = standard_arguments(
+        __doc__, extra,
+        lambda a: None if a.serve or a.playwright
+        else "--playwright is required")
 
     checks = Checks()
     work = tempfile.mkdtemp(prefix="oa-webapp-test-")
@@ -273,45 +240,25 @@ def main():
             os.makedirs(downloads)
             results = {}
             if ids:
-                with Proxy(orthanc.http_port) as proxy:
-                    env = dict(os.environ)
-                    env.update({
-                        "OA_PLAYWRIGHT": os.path.abspath(args.playwright),
-                        "OA_CHROMIUM": args.chromium,
-                        "OA_BASE_URL": proxy.url,
-                        "OA_API_URL": orthanc.url,
-                        "OA_DOWNLOADS": downloads,
-                        "OA_SCREENSHOTS": os.path.abspath(
-                            args.screenshots or os.path.join(work, "shots")),
-                        "OA_IDS": json.dumps(ids),
-                        "OA_TYPED_NAME": TYPED_NAME,
-                        "OA_TYPED_ID": TYPED_ID,
-                        # What the page must show as text (compared in the
-                        # browser, never printed).
-                        "OA_EVIL_NAME": EVIL_NAME,
-                        "OA_EVIL_DESCRIPTION": EVIL_DESCRIPTION,
-                        "OA_EVIL_PATIENT_ID": patients["Evil"].id,
-                        "OA_SEARCH_NAME": "web",
-                        "OA_CLOSED_PORT": str(free_port()),
-                    })
-                    os.makedirs(env["OA_SCREENSHOTS"], exist_ok=True)
-                    output, code, lines, seconds = run_browser(args, env)
-                    for line in lines:
-                        if line.startswith("PASS "):
-                            checks.passed += 1
-                            print("PASS browser: " + line[5:])
-                        elif line.startswith("FAIL "):
-                            checks.failed += 1
-                            print("FAIL browser: " + line[5:])
-                        else:
-                            key, _, value = line[7:].partition(" ")
-                            results[key] = value
-                    sys.stdout.flush()
-                    with checks.check("the browser test ran to its end "
-                                      "(%.0f s)" % seconds):
-                        assert " passed, " in output, \
-                            "no summary line (node exit status %s)" % code
-                        assert code in (0, 1), "node exit status %s" % code
+                shots = os.path.abspath(args.screenshots or
+                                        os.path.join(work, "shots"))
+                os.makedirs(shots, exist_ok=True)
+                env = {
+                    "OA_DOWNLOADS": downloads,
+                    "OA_SCREENSHOTS": shots,
+                    "OA_IDS": json.dumps(ids),
+                    "OA_TYPED_NAME": TYPED_NAME,
+                    "OA_TYPED_ID": TYPED_ID,
+                    # What the page must show as text (compared in the
+                    # browser, never printed).
+                    "OA_EVIL_NAME": EVIL_NAME,
+                    "OA_EVIL_DESCRIPTION": EVIL_DESCRIPTION,
+                    "OA_EVIL_PATIENT_ID": patients["Evil"].id,
+                    "OA_SEARCH_NAME": "web",
+                    "OA_CLOSED_PORT": str(free_port()),
+                }
+                results = run_browser(checks, args, orthanc,
+                                      "test_webapp.js", env, timeout=240)
 
             job = None
             if "job" in results:
@@ -347,9 +294,7 @@ def main():
             if checks.failed:
                 orthanc.failed = True
 
-        with checks.check("Orthanc stops cleanly (plugin Finalize)"):
-            code = orthanc.process.returncode
-            assert code == 0, "exit status %s" % code
+        checks.stopped_cleanly(orthanc)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return checks.finish()
