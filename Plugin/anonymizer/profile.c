@@ -449,7 +449,7 @@ static oa_status parse_replace(oa_profile *p, const cJSON *item,
             return oa_error_set(err, OA_ENOMEM, "profile: out of memory");
     }
     cJSON_ArrayForEach(child, item) {
-        uint32_t tag;
+        uint32_t tag = 0;
         size_t len;
 
         rc = parse_list_tag(child->string, "Replace", i, true, &tag, err);
