@@ -421,6 +421,28 @@ static void test_leak_check_ignores_case_in_descriptions(void **state)
     tb_dispose(&in);
 }
 
+static void test_leak_check_finds_ids_next_to_binary_bytes(void **state)
+{
+    /* An ID inside a kept binary value, right after a byte above 0x7F:
+     * found (in text such a byte is a letter; in binary it is data). */
+    static const uint8_t blob[] = "\x01\x80PID-777123\xfe\xff";
+    tb in;
+    run r;
+    (void)state;
+    tb_init(&in, true, false);
+    tb_meta(&in, TS_EXPLICIT, true);
+    tb_uid(&in, T(0008, 0016), CT_CLASS);
+    tb_uid(&in, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
+    tb_str(&in, T(0010, 0010), "PN", "Doe^Jane");
+    tb_str(&in, T(0010, 0020), "LO", "PID-777123");
+    tb_el(&in, T(0052, 00FF), "UN", blob, sizeof(blob) - 1);
+    run_profile(&r, "Full", &in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    assert_null(r.res.data);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 static void test_rules_apply_inside_nested_sequences(void **state)
 {
     tb in;
@@ -493,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_leak_check_fails_the_instance_naming_the_tag),
         cmocka_unit_test(test_leak_check_ignores_case_in_narrative_text),
         cmocka_unit_test(test_leak_check_ignores_case_in_descriptions),
+        cmocka_unit_test(test_leak_check_finds_ids_next_to_binary_bytes),
         cmocka_unit_test(test_rules_apply_inside_nested_sequences),
         cmocka_unit_test(test_bad_secret_and_root_are_refused),
     };

@@ -1134,21 +1134,30 @@ static bool is_word_byte(uint8_t c)
            (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
 }
 
+/* In binary values, bytes above 0x7F are data, not letters: only ASCII
+ * letters, digits and '_' continue a word there. */
+static bool is_ascii_word_byte(uint8_t c)
+{
+    return c < 0x80 && is_word_byte(c);
+}
+
 /* Does `needle` occur in `hay` as a whole word (not inside a longer run
  * of letters and digits)?  "77654033" is found in "77654033\CR1", not in
- * "177654033"; "TOSHIBA" is not found in "TOSHIBA_MEC". */
+ * "177654033"; "TOSHIBA" is not found in "TOSHIBA_MEC".  In text, bytes
+ * above 0x7F are letters (UTF-8, Latin-1); in `binary` values they are
+ * not ("\x80X1EXAMPLE" holds the ID X1EXAMPLE). */
 static bool contains_word(const uint8_t *hay, size_t n, const uint8_t *nd,
-                          size_t len)
+                          size_t len, bool binary)
 {
     const uint8_t *p = hay, *end = hay + n;
+    bool (*word)(uint8_t) = binary ? is_ascii_word_byte : is_word_byte;
 
     while ((size_t)(end - p) >= len) {
         const uint8_t *hit = memmem(p, (size_t)(end - p), nd, len);
         if (hit == NULL)
             return false;
-        if ((hit == hay || !is_word_byte(hit[-1]) || !is_word_byte(nd[0])) &&
-            (hit + len == end || !is_word_byte(hit[len]) ||
-             !is_word_byte(nd[len - 1])))
+        if ((hit == hay || !word(hit[-1]) || !word(nd[0])) &&
+            (hit + len == end || !word(hit[len]) || !word(nd[len - 1])))
             return true;
         p = hit + 1;
     }
@@ -1237,7 +1246,7 @@ static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
             contains_word(exact ? el->value : folded, el->length,
                           (const uint8_t *)(exact ? a->arena : a->arena_lc) +
                               nd->off,
-                          nd->len)) {
+                          nd->len, folded == NULL)) {
             oa_tag_format(nd->tag, tag);
             return oa_error_at(err, OA_ELEAK, el->tag, el->offset,
                                "an identifying value of %s was found in the "
