@@ -443,6 +443,23 @@ static void test_leak_check_finds_ids_next_to_binary_bytes(void **state)
     tb_dispose(&in);
 }
 
+static void test_leak_check_ids_end_at_non_ascii_bytes_in_text(void **state)
+{
+    /* the Patient ID followed by a non-ASCII letter in a kept description:
+     * an ID is ASCII, so the next byte ends it */
+    tb in;
+    run r;
+    (void)state;
+    ct_instance(&in, CT_CLASS);
+    run_profile(&r,
+                "{\"Base\": \"Default\", \"Replace\": "
+                "{\"0008,1030\": \"seen PID-777123\u00e9\"}}",
+                &in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 static void test_rules_apply_inside_nested_sequences(void **state)
 {
     tb in;
@@ -516,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_leak_check_ignores_case_in_narrative_text),
         cmocka_unit_test(test_leak_check_ignores_case_in_descriptions),
         cmocka_unit_test(test_leak_check_finds_ids_next_to_binary_bytes),
+        cmocka_unit_test(test_leak_check_ids_end_at_non_ascii_bytes_in_text),
         cmocka_unit_test(test_rules_apply_inside_nested_sequences),
         cmocka_unit_test(test_bad_secret_and_root_are_refused),
     };

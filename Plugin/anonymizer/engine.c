@@ -453,10 +453,14 @@ static void add_needle(oa_anonymizer *a, uint32_t tag, const uint8_t *p,
         return;
     if (n > 512)   /* long free text: its components are needles */
         return;
-    for (i = 0; i < a->n_needles; i++)
+    for (i = 0; i < a->n_needles; i++) {
         if (a->needles[i].len == n &&
-            memcmp(a->arena + a->needles[i].off, p, n) == 0)
+            memcmp(a->arena + a->needles[i].off, p, n) == 0) {
+            /* also an ID, not only a name: looked for everywhere */
+            a->needles[i].name = a->needles[i].name && name;
             return;
+        }
+    }
     if (!needle_room(a, n)) {
         a->needles_overflow = true;
         return;
@@ -1143,14 +1147,16 @@ static bool is_ascii_word_byte(uint8_t c)
 
 /* Does `needle` occur in `hay` as a whole word (not inside a longer run
  * of letters and digits)?  "77654033" is found in "77654033\CR1", not in
- * "177654033"; "TOSHIBA" is not found in "TOSHIBA_MEC".  In text, bytes
- * above 0x7F are letters (UTF-8, Latin-1); in `binary` values they are
- * not ("\x80X1EXAMPLE" holds the ID X1EXAMPLE). */
+ * "177654033"; "TOSHIBA" is not found in "TOSHIBA_MEC".  Around a
+ * person's name in text, bytes above 0x7F are letters (UTF-8, Latin-1:
+ * "MULLER" is not "MULLERé"); elsewhere (`ascii`: binary values, and IDs,
+ * which are ASCII) they are data ("\x80X1EXAMPLE\xfe" holds the ID
+ * X1EXAMPLE). */
 static bool contains_word(const uint8_t *hay, size_t n, const uint8_t *nd,
-                          size_t len, bool binary)
+                          size_t len, bool ascii)
 {
     const uint8_t *p = hay, *end = hay + n;
-    bool (*word)(uint8_t) = binary ? is_ascii_word_byte : is_word_byte;
+    bool (*word)(uint8_t) = ascii ? is_ascii_word_byte : is_word_byte;
 
     while ((size_t)(end - p) >= len) {
         const uint8_t *hit = memmem(p, (size_t)(end - p), nd, len);
@@ -1246,7 +1252,7 @@ static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
             contains_word(exact ? el->value : folded, el->length,
                           (const uint8_t *)(exact ? a->arena : a->arena_lc) +
                               nd->off,
-                          nd->len, folded == NULL)) {
+                          nd->len, folded == NULL || !nd->name)) {
             oa_tag_format(nd->tag, tag);
             return oa_error_at(err, OA_ELEAK, el->tag, el->offset,
                                "an identifying value of %s was found in the "
