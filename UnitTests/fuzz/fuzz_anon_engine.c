@@ -66,6 +66,13 @@ static bool alnum(uint8_t c)
            (c >= 'a' && c <= 'z');
 }
 
+/* A byte that continues an ID (the leak check's rule: ASCII letters,
+ * digits and '_', as in "TOSHIBA_MEC"). */
+static bool id_byte(uint8_t c)
+{
+    return alnum(c) || c == '_';
+}
+
 /* `word` in hay[0..n) as a whole word (the leak check's rule: "77654033"
  * is a leak in "ID 77654033", not in the number "1.0077654033"). */
 static bool has_word(const uint8_t *hay, size_t n, const char *word)
@@ -74,8 +81,8 @@ static bool has_word(const uint8_t *hay, size_t n, const char *word)
     const uint8_t *p = hay, *hit;
 
     while (len > 0 && (hit = memmem(p, n - (size_t)(p - hay), word, len))) {
-        if ((hit == hay || !alnum(hit[-1])) &&
-            (hit + len == hay + n || !alnum(hit[len])))
+        if ((hit == hay || !id_byte(hit[-1])) &&
+            (hit + len == hay + n || !id_byte(hit[len])))
             return true;
         p = hit + 1;
     }
