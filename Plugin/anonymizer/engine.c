@@ -485,8 +485,11 @@ static void collect_needles(oa_anonymizer *a, const oa_element *el)
     if (p == NULL || !oa_vr_is_string(el->vr == OA_VR_UN ? OA_VR_LO : el->vr))
         return;
     add_needle(a, el->tag, p, n, el->vr == OA_VR_PN); /* the whole value */
+    /* Components: values split at '\\' (and '^', '=' in names), and at a
+     * NUL, which ends a string for many writers ("X1EXAMPL\0 ..." is the
+     * ID X1EXAMPL to whoever reads it). */
     for (i = 0; i <= n; i++) {
-        bool sep = i == n || p[i] == '\\' ||
+        bool sep = i == n || p[i] == '\\' || p[i] == '\0' ||
                    (el->vr == OA_VR_PN && (p[i] == '^' || p[i] == '='));
         if (sep) {
             add_needle(a, el->tag, p + start, i - start,
