@@ -460,6 +460,28 @@ static void test_leak_check_ids_end_at_non_ascii_bytes_in_text(void **state)
     tb_dispose(&in);
 }
 
+static void test_leak_check_splits_values_at_nul(void **state)
+{
+    /* "QZ7712345\0junk": readers see the ID QZ7712345; found in a kept
+     * binary value although the whole value is not there */
+    static const uint8_t pid[] = "QZ7712345\0junk-";
+    static const uint8_t blob[] = "id QZ7712345 here";
+    tb in;
+    run r;
+    (void)state;
+    tb_init(&in, true, false);
+    tb_meta(&in, TS_EXPLICIT, true);
+    tb_uid(&in, T(0008, 0016), CT_CLASS);
+    tb_uid(&in, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
+    tb_str(&in, T(0010, 0010), "PN", "Doe^Jane");
+    tb_el(&in, T(0010, 0020), "LO", pid, sizeof(pid) - 1);
+    tb_el(&in, T(0052, 00FF), "UN", blob, sizeof(blob) - 1);
+    run_profile(&r, "Full", &in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 static void test_rules_apply_inside_nested_sequences(void **state)
 {
     tb in;
@@ -534,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_leak_check_ignores_case_in_descriptions),
         cmocka_unit_test(test_leak_check_finds_ids_next_to_binary_bytes),
         cmocka_unit_test(test_leak_check_ids_end_at_non_ascii_bytes_in_text),
+        cmocka_unit_test(test_leak_check_splits_values_at_nul),
         cmocka_unit_test(test_rules_apply_inside_nested_sequences),
         cmocka_unit_test(test_bad_secret_and_root_are_refused),
     };
