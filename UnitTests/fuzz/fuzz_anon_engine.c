@@ -30,11 +30,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const char full_shift[] =
+    "{\"Base\": \"Full\", \"Dates\": \"shift\", \"PrivateTags\": \"keep\","
+    " \"Descriptions\": \"clean\", \"StructuredContent\": \"clean\"}";
+
 static const char *const profiles[] = {
     "{\"Base\": \"Default\"}",
     "{\"Base\": \"Full\"}",
-    "{\"Base\": \"Full\", \"Dates\": \"shift\", \"PrivateTags\": \"keep\","
-    " \"Descriptions\": \"clean\", \"StructuredContent\": \"clean\"}",
+    full_shift,
 };
 
 static oa_anonymizer *engines[3];
