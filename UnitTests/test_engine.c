@@ -386,61 +386,74 @@ static void test_leak_check_fails_the_instance_naming_the_tag(void **state)
     tb_dispose(&in);
 }
 
+/*
+ * The leak check must refuse the output of `in` under `profile`; if
+ * `tag` is not NULL, the message names it.  Disposes `in`.
+ */
+static void assert_leak(tb *in, const char *profile, const char *tag)
+{
+    run r;
+    char msg[400];
+
+    run_profile(&r, profile, in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    assert_null(r.res.data);
+    if (tag != NULL) {
+        oa_error_format(&r.err, msg, sizeof(msg));
+        assert_non_null(strstr(msg, tag));
+    }
+    run_free(&r);
+    tb_dispose(in);
+}
+
+/* A small instance: the Patient ID `pid` (`len` bytes, may hold a NUL)
+ * and a kept unknown binary value `blob`. */
+static void id_and_blob(tb *in, const void *pid, size_t pid_len,
+                        const void *blob, size_t blob_len)
+{
+    tb_init(in, true, false);
+    tb_meta(in, TS_EXPLICIT, true);
+    tb_uid(in, T(0008, 0016), CT_CLASS);
+    tb_uid(in, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
+    tb_str(in, T(0010, 0010), "PN", "Doe^Jane");
+    tb_el(in, T(0010, 0020), "LO", pid, (uint32_t)pid_len);
+    tb_el(in, T(0052, 00FF), "UN", blob, (uint32_t)blob_len);
+}
+
 static void test_leak_check_ignores_case_in_narrative_text(void **state)
 {
     tb in;
-    run r;
-    char msg[400];
     (void)state;
     /* the name in another case in a kept comment (LT) is still found */
     ct_instance(&in, CT_CLASS);
-    run_profile(&r,
+    assert_leak(&in,
                 "{\"Base\": \"Default\", \"Replace\": "
                 "{\"6002,4000\": \"FOLLOW-UP OF JANE\"}}",
-                &in, NULL, "secret");
-    assert_int_equal(r.rc, OA_ELEAK);
-    oa_error_format(&r.err, msg, sizeof(msg));
-    assert_non_null(strstr(msg, "(6002,4000)"));
-    run_free(&r);
-    tb_dispose(&in);
+                "(6002,4000)");
 }
 
 static void test_leak_check_ignores_case_in_descriptions(void **state)
 {
     tb in;
-    run r;
     (void)state;
     /* the name in capitals in a kept description (LO) is found */
     ct_instance(&in, CT_CLASS);
-    run_profile(&r,
+    assert_leak(&in,
                 "{\"Base\": \"Default\", \"Replace\": "
                 "{\"0008,1030\": \"REVIEW JANE\"}}",
-                &in, NULL, "secret");
-    assert_int_equal(r.rc, OA_ELEAK);
-    run_free(&r);
-    tb_dispose(&in);
+                NULL);
 }
 
 static void test_leak_check_finds_ids_next_to_binary_bytes(void **state)
 {
     /* An ID inside a kept binary value, right after a byte above 0x7F:
      * found (in text such a byte is a letter; in binary it is data). */
+    static const uint8_t pid[] = "PID-777123";
     static const uint8_t blob[] = "\x01\x80PID-777123\xfe\xff";
     tb in;
-    run r;
     (void)state;
-    tb_init(&in, true, false);
-    tb_meta(&in, TS_EXPLICIT, true);
-    tb_uid(&in, T(0008, 0016), CT_CLASS);
-    tb_uid(&in, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
-    tb_str(&in, T(0010, 0010), "PN", "Doe^Jane");
-    tb_str(&in, T(0010, 0020), "LO", "PID-777123");
-    tb_el(&in, T(0052, 00FF), "UN", blob, sizeof(blob) - 1);
-    run_profile(&r, "Full", &in, NULL, "secret");
-    assert_int_equal(r.rc, OA_ELEAK);
-    assert_null(r.res.data);
-    run_free(&r);
-    tb_dispose(&in);
+    id_and_blob(&in, pid, sizeof(pid) - 1, blob, sizeof(blob) - 1);
+    assert_leak(&in, "Full", NULL);
 }
 
 static void test_leak_check_ids_end_at_non_ascii_bytes_in_text(void **state)
@@ -448,16 +461,12 @@ static void test_leak_check_ids_end_at_non_ascii_bytes_in_text(void **state)
     /* the Patient ID followed by a non-ASCII letter in a kept description:
      * an ID is ASCII, so the next byte ends it */
     tb in;
-    run r;
     (void)state;
     ct_instance(&in, CT_CLASS);
-    run_profile(&r,
+    assert_leak(&in,
                 "{\"Base\": \"Default\", \"Replace\": "
                 "{\"0008,1030\": \"seen PID-777123\u00e9\"}}",
-                &in, NULL, "secret");
-    assert_int_equal(r.rc, OA_ELEAK);
-    run_free(&r);
-    tb_dispose(&in);
+                NULL);
 }
 
 static void test_leak_check_splits_values_at_nul(void **state)
@@ -467,19 +476,9 @@ static void test_leak_check_splits_values_at_nul(void **state)
     static const uint8_t pid[] = "QZ7712345\0junk-";
     static const uint8_t blob[] = "id QZ7712345 here";
     tb in;
-    run r;
     (void)state;
-    tb_init(&in, true, false);
-    tb_meta(&in, TS_EXPLICIT, true);
-    tb_uid(&in, T(0008, 0016), CT_CLASS);
-    tb_uid(&in, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
-    tb_str(&in, T(0010, 0010), "PN", "Doe^Jane");
-    tb_el(&in, T(0010, 0020), "LO", pid, sizeof(pid) - 1);
-    tb_el(&in, T(0052, 00FF), "UN", blob, sizeof(blob) - 1);
-    run_profile(&r, "Full", &in, NULL, "secret");
-    assert_int_equal(r.rc, OA_ELEAK);
-    run_free(&r);
-    tb_dispose(&in);
+    id_and_blob(&in, pid, sizeof(pid) - 1, blob, sizeof(blob) - 1);
+    assert_leak(&in, "Full", NULL);
 }
 
 static void test_rules_apply_inside_nested_sequences(void **state)

@@ -121,10 +121,6 @@ static void chain_export(struct anon_job *j);
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-#define orthanc_id_valid oa_jobs_id_valid
-#define now_iso oa_jobs_now
-#define json_str oa_jobs_str
-
 static void copy_value(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src != NULL ? src : "");
@@ -266,7 +262,7 @@ static oa_status add_resource(cJSON *list, const char *level, const char *id,
         if (rc != OA_OK)
             return rc;
     }
-    if (!orthanc_id_valid(id))
+    if (!oa_jobs_id_valid(id))
         return oa_error_set(err, OA_ENOTFOUND,
                             "%sno %s with that ID in Orthanc (IDs are hex "
                             "digits and dashes, from /patients or /studies)",
@@ -288,7 +284,7 @@ static oa_status add_resource(cJSON *list, const char *level, const char *id,
         cJSON_AddStringToObject(r, "ID", id) == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     for (k = 0; k < sizeof(new_keys) / sizeof(new_keys[0]); k++) {
-        const char *v = json_str(from, new_keys[k]);
+        const char *v = oa_jobs_str(from, new_keys[k]);
 
         if (v != NULL && v[0] != '\0' &&
             cJSON_AddStringToObject(r, new_keys[k], v) == NULL)
@@ -323,7 +319,7 @@ static oa_status parse_resources(cJSON *list, const cJSON *body,
         if (!cJSON_IsObject(r))
             return oa_error_set(err, OA_EINVAL, "%smust be an object",
                                 where);
-        rc = add_resource(list, json_str(r, "Level"), json_str(r, "ID"), r,
+        rc = add_resource(list, oa_jobs_str(r, "Level"), oa_jobs_str(r, "ID"), r,
                           where, err);
         if (rc != OA_OK)
             return rc;
@@ -399,7 +395,7 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
     rc = oa_host_generate_uuid(j->report_id, err);
     if (rc != OA_OK)
         goto fail;
-    now_iso(j->created);
+    oa_jobs_now(j->created);
     /* The secret now, so that a misconfiguration fails the request. */
     {
         const uint8_t *secret;
@@ -432,7 +428,7 @@ static oa_status add_study(anon_job *j, const char *sid, const cJSON *res,
     for (i = 0; i < j->nstudies; i++)
         if (strcmp(j->studies[i].original, sid) == 0)
             return OA_OK;   /* named twice: once is enough */
-    if (!orthanc_id_valid(sid))
+    if (!oa_jobs_id_valid(sid))
         return oa_error_set(err, OA_EPARSE, "Orthanc gave a bad study ID");
     if (j->nstudies == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
@@ -447,9 +443,9 @@ static oa_status add_study(anon_job *j, const char *sid, const cJSON *res,
     memset(dst, 0, sizeof(*dst));
     copy_value(dst->original, sizeof(dst->original), sid);
     j->nstudies++;
-    dst->new_name = dup_or_null(json_str(res, "NewPatientName"));
-    dst->new_id = dup_or_null(json_str(res, "NewPatientID"));
-    dst->new_desc = dup_or_null(json_str(res, "NewStudyDescription"));
+    dst->new_name = dup_or_null(oa_jobs_str(res, "NewPatientName"));
+    dst->new_id = dup_or_null(oa_jobs_str(res, "NewPatientID"));
+    dst->new_desc = dup_or_null(oa_jobs_str(res, "NewStudyDescription"));
 
     snprintf(uri, sizeof(uri), "/studies/%s", sid);
     rc = oa_host_rest_get_json(uri, &st, err);
@@ -458,22 +454,22 @@ static oa_status add_study(anon_job *j, const char *sid, const cJSON *res,
     tags = cJSON_GetObjectItemCaseSensitive(st, "MainDicomTags");
     ptags = cJSON_GetObjectItemCaseSensitive(st, "PatientMainDicomTags");
     copy_value(dst->orig.patient_name, OA_ANON_VALUE_MAX,
-               json_str(ptags, "PatientName"));
+               oa_jobs_str(ptags, "PatientName"));
     copy_value(dst->orig.patient_id, OA_ANON_VALUE_MAX,
-               json_str(ptags, "PatientID"));
+               oa_jobs_str(ptags, "PatientID"));
     copy_value(dst->orig.study_uid, OA_ANON_VALUE_MAX,
-               json_str(tags, "StudyInstanceUID"));
+               oa_jobs_str(tags, "StudyInstanceUID"));
     copy_value(dst->orig.study_date, OA_ANON_VALUE_MAX,
-               json_str(tags, "StudyDate"));
+               oa_jobs_str(tags, "StudyDate"));
     copy_value(dst->orig.study_description, OA_ANON_VALUE_MAX,
-               json_str(tags, "StudyDescription"));
+               oa_jobs_str(tags, "StudyDescription"));
 
     series = cJSON_GetObjectItemCaseSensitive(st, "Series");
     cJSON_ArrayForEach(s, series) {
         cJSON *se = NULL;
         const cJSON *inst;
 
-        if (!cJSON_IsString(s) || !orthanc_id_valid(s->valuestring))
+        if (!cJSON_IsString(s) || !oa_jobs_id_valid(s->valuestring))
             continue;
         snprintf(uri, sizeof(uri), "/series/%s", s->valuestring);
         rc = oa_host_rest_get_json(uri, &se, err);
@@ -487,7 +483,7 @@ static oa_status add_study(anon_job *j, const char *sid, const cJSON *res,
                                      se, "Instances")) {
             item *it;
 
-            if (!cJSON_IsString(inst) || !orthanc_id_valid(inst->valuestring))
+            if (!cJSON_IsString(inst) || !oa_jobs_id_valid(inst->valuestring))
                 continue;
             if (j->nitems >= MAX_INSTANCES) {
                 rc = oa_error_set(err, OA_ELIMIT,
@@ -527,9 +523,9 @@ static oa_status plan(anon_job *j, oa_error *err)
     oa_status rc = OA_OK;
 
     cJSON_ArrayForEach(r, j->resources) {
-        const char *level = json_str(r, "Level"), *id = json_str(r, "ID");
+        const char *level = oa_jobs_str(r, "Level"), *id = oa_jobs_str(r, "ID");
 
-        if (level == NULL || id == NULL || !orthanc_id_valid(id))
+        if (level == NULL || id == NULL || !oa_jobs_id_valid(id))
             return oa_error_set(err, OA_EINVAL, "bad resource in the job");
         if (strcmp(level, "Patient") == 0) {
             char uri[96];
@@ -608,9 +604,9 @@ static oa_status store_instance(const oa_anon_result *res, oa_buf *answer,
                             (unsigned)status);
     json = cJSON_ParseWithLength((const char *)oa_buf_data(answer),
                                  answer->len);
-    sid = json_str(json, "ParentStudy");
-    iid = json_str(json, "ID");
-    st = json_str(json, "Status");
+    sid = oa_jobs_str(json, "ParentStudy");
+    iid = oa_jobs_str(json, "ID");
+    st = oa_jobs_str(json, "Status");
     if (sid == NULL || iid == NULL) {
         cJSON_Delete(json);
         return oa_error_set(err, OA_EIO,
@@ -862,7 +858,7 @@ static void read_values(const cJSON *row, const char *prefix,
     memset(v, 0, sizeof(*v));
 #define READ(field, name)                                                    \
     snprintf(key, sizeof(key), "%s%s", prefix, name);                        \
-    copy_value(v->field, sizeof(v->field), json_str(row, key))
+    copy_value(v->field, sizeof(v->field), oa_jobs_str(row, key))
     READ(patient_name, "PatientName");
     READ(patient_id, "PatientID");
     READ(study_uid, "StudyInstanceUID");
@@ -1413,11 +1409,11 @@ void *oa_anonymize_unserialize(const char *text)
     if (!cJSON_IsArray(j->resources))
         goto fail;
     copy_value(j->profile_label, sizeof(j->profile_label),
-               json_str(s, "ProfileName"));
-    copy_value(j->report_id, sizeof(j->report_id), json_str(s, "Report"));
+               oa_jobs_str(s, "ProfileName"));
+    copy_value(j->report_id, sizeof(j->report_id), oa_jobs_str(s, "Report"));
     /* A restored job keeps its ID, which names its report. */
     oa_job_ref_set(&j->ref, j->report_id);
-    copy_value(j->created, sizeof(j->created), json_str(s, "Created"));
+    copy_value(j->created, sizeof(j->created), oa_jobs_str(s, "Created"));
     j->planned = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "Planned"));
     j->reported =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "Reported"));
@@ -1425,7 +1421,7 @@ void *oa_anonymize_unserialize(const char *text)
     v = cJSON_GetObjectItemCaseSensitive(s, "Priority");
     j->priority = cJSON_IsNumber(v) ? v->valueint : 0;
     copy_value(j->export_job, sizeof(j->export_job),
-               json_str(s, "ExportJob"));
+               oa_jobs_str(s, "ExportJob"));
 
     v = cJSON_GetObjectItemCaseSensitive(s, "Studies");
     n = (size_t)cJSON_GetArraySize(v);
@@ -1436,11 +1432,11 @@ void *oa_anonymize_unserialize(const char *text)
         study *st = &j->studies[j->nstudies++];
         const cJSON *x;
 
-        copy_value(st->original, ID_MAX, json_str(o, "Original"));
-        copy_value(st->anonymized, ID_MAX, json_str(o, "Anonymized"));
-        st->new_name = dup_or_null(json_str(o, "NewPatientName"));
-        st->new_id = dup_or_null(json_str(o, "NewPatientID"));
-        st->new_desc = dup_or_null(json_str(o, "NewStudyDescription"));
+        copy_value(st->original, ID_MAX, oa_jobs_str(o, "Original"));
+        copy_value(st->anonymized, ID_MAX, oa_jobs_str(o, "Anonymized"));
+        st->new_name = dup_or_null(oa_jobs_str(o, "NewPatientName"));
+        st->new_id = dup_or_null(oa_jobs_str(o, "NewPatientID"));
+        st->new_desc = dup_or_null(oa_jobs_str(o, "NewStudyDescription"));
         x = cJSON_GetObjectItemCaseSensitive(o, "Instances");
         st->instances = cJSON_IsNumber(x) ? (unsigned)x->valuedouble : 0;
         x = cJSON_GetObjectItemCaseSensitive(o, "Dropped");
@@ -1455,7 +1451,7 @@ void *oa_anonymize_unserialize(const char *text)
 
     v = cJSON_GetObjectItemCaseSensitive(s, "Items");
     n = (size_t)cJSON_GetArraySize(v);
-    states = json_str(s, "States");
+    states = oa_jobs_str(s, "States");
     if (n > MAX_INSTANCES || (states != NULL && strlen(states) != n))
         goto fail;
     j->items = oa_calloc(n ? n : 1, sizeof(item));
@@ -1469,7 +1465,7 @@ void *oa_anonymize_unserialize(const char *text)
 
         if (!cJSON_IsString(a0) || !cJSON_IsNumber(a1) ||
             a1->valuedouble < 0 || (size_t)a1->valuedouble >= j->nstudies ||
-            !orthanc_id_valid(a0->valuestring))
+            !oa_jobs_id_valid(a0->valuestring))
             goto fail;
         copy_value(it->instance, ID_MAX, a0->valuestring);
         it->study = (uint32_t)a1->valuedouble;
@@ -1523,7 +1519,7 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
     unsigned polls = 0;
 
     *content = NULL;
-    if (!orthanc_id_valid(job_id))
+    if (!oa_jobs_id_valid(job_id))
         return oa_error_set(err, OA_EINVAL, "bad job ID");
     snprintf(uri, sizeof(uri), "/jobs/%s", job_id);
     for (;;) {
@@ -1533,7 +1529,7 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
 
         if (rc != OA_OK)
             return rc;
-        state = json_str(job, "State");
+        state = oa_jobs_str(job, "State");
         if (state != NULL && strcmp(state, "Success") == 0) {
             *content = cJSON_DetachItemFromObjectCaseSensitive(job, "Content");
             cJSON_Delete(job);
@@ -1542,9 +1538,9 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
                                                    "the job has no content");
         }
         if (state != NULL && strcmp(state, "Failure") == 0) {
-            const char *desc = json_str(job, "ErrorDescription");
+            const char *desc = oa_jobs_str(job, "ErrorDescription");
             const char *details =
-                json_str(cJSON_GetObjectItemCaseSensitive(job, "Content"),
+                oa_jobs_str(cJSON_GetObjectItemCaseSensitive(job, "Content"),
                          "Error");
             bool cancelled = desc != NULL && strstr(desc, "cancel") != NULL;
 

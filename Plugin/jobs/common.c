@@ -45,32 +45,6 @@ const char *oa_jobs_str(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-void oa_jobs_find_own_id(const char *type, const char *key,
-                         const char *value, char *out, size_t size)
-{
-    cJSON *list = NULL;
-    const cJSON *job;
-
-    out[0] = '\0';
-    if (oa_host_rest_get_json("/jobs?expand", &list, NULL) != OA_OK)
-        return;
-    cJSON_ArrayForEach(job, list) {
-        const cJSON *content =
-            cJSON_GetObjectItemCaseSensitive(job, "Content");
-        const char *t = oa_jobs_str(job, "Type");
-        const char *v = oa_jobs_str(content, key);
-
-        if (t != NULL && strcmp(t, type) == 0 && v != NULL &&
-            strcmp(v, value) == 0) {
-            snprintf(out, size, "%s", oa_jobs_str(job, "ID") != NULL
-                                          ? oa_jobs_str(job, "ID")
-                                          : "");
-            break;
-        }
-    }
-    cJSON_Delete(list);
-}
-
 static void *unserializer(const char *type, const char *serialized,
                           const oa_host_job_ops **ops)
 {

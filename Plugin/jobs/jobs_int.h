@@ -20,13 +20,6 @@ void oa_jobs_now(char out[20]);
 const char *oa_jobs_str(const cJSON *obj, const char *key);
 
 /*
- * Orthanc never tells a job its own ID: find the job of type `type`
- * whose content has `key` == `value` (GET /jobs?expand).  "" if none.
- */
-void oa_jobs_find_own_id(const char *type, const char *key,
-                         const char *value, char *out, size_t size);
-
-/*
  * Submit an export of `studies` (Orthanc study IDs) to `target` (a Target
  * object, API.md) as a new job; `job_id` receives its ID.  Used by the
  * export route and by anonymizations chained to an export.

@@ -36,7 +36,7 @@ static oa_status submit(oa_host_output *out, const oa_rest_request *req,
                              err);
     if (rc != OA_OK)
         goto out;
-    rc = oa_rest_answer_job(out, job, async, err);
+    rc = oa_rest_answer_job(out, job, async, OA_EIO, err);
 out:
     cJSON_Delete(body);
     return rc;

@@ -31,11 +31,7 @@ oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
     if (rc == OA_OK)
         rc = oa_export_submit(s, body, job, sizeof(job), &async, err);
     if (rc == OA_OK)
-        rc = oa_rest_answer_job(out, job, async, err);
-    /* A synchronous export that failed: the remote side's doing (502),
-     * with the job's error in Details. */
-    if (rc == OA_EIO)
-        rc = oa_error_set(err, OA_ENET, "%s", err->msg);
+        rc = oa_rest_answer_job(out, job, async, OA_ENET, err);
     cJSON_Delete(body);
     return rc;
 }

@@ -78,7 +78,8 @@ oa_status oa_rest_answer_list(oa_host_output *out, const oa_rest_request *req,
 }
 
 oa_status oa_rest_answer_job(oa_host_output *out, const char *job,
-                             bool asynchronous, oa_error *err)
+                             bool asynchronous, oa_status failed_as,
+                             oa_error *err)
 {
     cJSON *answer = NULL;
     char path[160];
@@ -95,6 +96,8 @@ oa_status oa_rest_answer_job(oa_host_output *out, const char *job,
         }
     } else {
         rc = oa_job_wait(job, &answer, err);
+        if (rc == OA_EIO)   /* the job failed: its error in Details */
+            rc = oa_error_set(err, failed_as, "%s", err->msg);
         if (rc != OA_OK)
             return rc;
     }

@@ -31,9 +31,12 @@ oa_status oa_rest_answer_list(oa_host_output *out, const oa_rest_request *req,
                               oa_error *err);
 
 /* Answer a submitted job: {"ID", "Path"} when `asynchronous`, else wait
- * for it and answer its content. */
+ * for it and answer its content; a job that failed answers `failed_as`
+ * (OA_EIO: 500, OA_ENET: 502 when the remote side failed) with the job's
+ * error in Details. */
 oa_status oa_rest_answer_job(oa_host_output *out, const char *job,
-                             bool asynchronous, oa_error *err);
+                             bool asynchronous, oa_status failed_as,
+                             oa_error *err);
 
 /* info.c: GET /anonymizer/info */
 oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,

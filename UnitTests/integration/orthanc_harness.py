@@ -69,6 +69,39 @@ def standard_arguments(doc, extra=None, validate=None):
     return args
 
 
+def wait_for(what, predicate, timeout, poll=0.25):
+    """Poll `predicate` until it returns a true value; return that value,
+    or raise AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %.0f s" % (what, timeout))
+        time.sleep(poll)
+
+
+def anonymization_jobs(orthanc):
+    """Orthanc's jobs of type Anonymization (expanded)."""
+    return [j for j in orthanc.get_json("/jobs?expand")
+            if j.get("Type") == "Anonymization"]
+
+
+def finished_export_files(folder, count):
+    """The files of the first finished export (a folder not ending in
+    .partial) in `folder`, once it holds `count` of them; else None."""
+    if not os.path.isdir(folder):
+        return None
+    done = [n for n in os.listdir(folder) if not n.endswith(".partial")]
+    if not done:
+        return None
+    files = [os.path.join(r, f)
+             for r, _, fs in os.walk(os.path.join(folder, done[0]))
+             for f in fs]
+    return files if len(files) == count else None
+
+
 def free_port():
     """A TCP port free on 127.0.0.1 right now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -21,26 +21,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from orthanc_harness import Checks, Orthanc, OrthancError  # noqa: E402
 from orthanc_harness import standard_arguments  # noqa: E402
+from orthanc_harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
+                             wait_for)
 import oa_testdata as td  # noqa: E402
 
 STABLE_AGE = 2
 COUNT = 4
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.2)
-
-
-def anonymization_jobs(orthanc):
-    return [j for j in orthanc.get_json("/jobs?expand")
-            if j.get("Type") == "Anonymization"]
 
 
 def main():
@@ -92,20 +78,10 @@ def main():
 
             with checks.check("the anonymized study is exported to the "
                               "server folder, whole, under its final name"):
-                auto = os.path.join(exports, "auto")
-
-                def exported():
-                    if not os.path.isdir(auto):
-                        return None
-                    done = [n for n in os.listdir(auto)
-                            if not n.endswith(".partial")]
-                    if not done:
-                        return None
-                    files = [os.path.join(r, f) for r, _, fs in
-                             os.walk(os.path.join(auto, done[0]))
-                             for f in fs]
-                    return files if len(files) == COUNT else None
-                files = wait_for("the export", exported, 60)
+                files = wait_for("the export",
+                                 lambda: finished_export_files(
+                                     os.path.join(exports, "auto"), COUNT),
+                                 60)
                 for path in files:
                     data = open(path, "rb").read()
                     leaks = td.leaked(data, study.identifying())

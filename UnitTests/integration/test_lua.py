@@ -36,6 +36,8 @@ import pydicom
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from orthanc_harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
+                             wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("OA_SOURCE_DIR") or \
@@ -168,24 +170,6 @@ def identity_removed(orthanc, study):
     if status != 200:
         return ""
     return body.decode("ascii", "replace").strip(" \0")
-
-
-def anonymization_jobs(orthanc):
-    jobs = orthanc.get_json("/jobs?expand")
-    return [j for j in jobs if j.get("Type") == "Anonymization"]
-
-
-def wait_for(what, predicate, timeout):
-    """Poll `predicate` until it returns a true value; return that value,
-    or raise AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %.0f s" % (what, timeout))
-        time.sleep(0.25)
 
 
 def stable_study_seen(orthanc, study):
@@ -358,20 +342,10 @@ def run_delete_test(args, checks, work):
 
         with checks.check("run 2: EXPORT: the anonymized study is exported "
                           "to the server folder, whole"):
-            auto = os.path.join(export_folder, "auto")
-
-            def exported():
-                if not os.path.isdir(auto):
-                    return None
-                names = [n for n in os.listdir(auto)
-                         if not n.endswith(".partial")]
-                if not names:
-                    return None
-                files = [os.path.join(r, f)
-                         for r, _, fs in os.walk(os.path.join(auto, names[0]))
-                         for f in fs]
-                return files if len(files) == INSTANCES else None
-            files = wait_for("the export in the server folder", exported, 60)
+            files = wait_for("the export in the server folder",
+                             lambda: finished_export_files(
+                                 os.path.join(export_folder, "auto"),
+                                 INSTANCES), 60)
             for path in files:
                 ds = pydicom.dcmread(path)
                 assert ds.PatientIdentityRemoved == "YES", "not anonymized"
