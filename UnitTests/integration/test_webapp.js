@@ -326,6 +326,19 @@ async function main() {
         await shot(page, 'reports');
       });
 
+    await check('Reports: the work of every server lists the anonymization ' +
+                'and the export, ended Success, with their server',
+      async () => {
+        for (const id of [job, exportJob]) {
+          const line = '#work-body tr[data-job="' + id + '"]';
+          await page.waitForSelector(line);
+          assert((await page.getAttribute(line, 'data-state')) === 'Success',
+                 'job ' + id + ' is not Success');
+          const server = await page.textContent(line + ' td:nth-of-type(2)');
+          assert(/@/.test(server), 'no server name');
+        }
+      });
+
     await check('Setup: built-in profiles are shown read-only', async () => {
       await tab(page, 'setup');
       await page.click('#profile-list button[data-name="Default"]');

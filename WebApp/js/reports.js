@@ -1,5 +1,6 @@
 // The Reports tab: past anonymizations (GET /anonymizer/reports), each
-// with its rows and its CSV file.
+// with its rows and its CSV file, and the work of every server of the
+// cluster (GET /anonymizer/jobs).
 
 import { describe, enc, get, url } from './api.js';
 import { $, clear, emit, formatDate, formatDateTime, h, setStatus } from './dom.js';
@@ -39,6 +40,29 @@ async function load() {
                       on: { click: () => exportStudies(r.ID) } }))));
   }
   setStatus(status, reports.length ? '' : 'No anonymization yet.', '');
+}
+
+async function loadWork() {
+  const status = $('work-status');
+  let jobs;
+  try {
+    jobs = (await get('anonymizer/jobs')) || [];
+  } catch (e) {
+    setStatus(status, 'The list of jobs could not be read: ' + describe(e),
+      'error');
+    return;
+  }
+  const body = clear($('work-body'));
+  for (const j of jobs) {
+    body.appendChild(h('tr', { dataset: { job: j.Job || j.ID,
+                                          state: j.State || '' } },
+      h('th', { scope: 'row', text: formatDateTime(j.Created) }),
+      h('td', { text: j.Type || '' }),
+      h('td', { text: j.Server || '' }),
+      h('td', { text: j.State || '' }),
+      h('td', { class: 'number', text: String(j.Progress ?? '') + ' %' })));
+  }
+  setStatus(status, jobs.length ? '' : 'No job yet.', '');
 }
 
 async function show(id, when) {
@@ -85,8 +109,12 @@ async function exportStudies(id) {
 
 export function activate() {
   load();
+  loadWork();
 }
 
 export function init() {
-  $('reports-refresh').addEventListener('click', load);
+  $('reports-refresh').addEventListener('click', () => {
+    load();
+    loadWork();
+  });
 }
