@@ -89,7 +89,7 @@ typedef struct anon_job {
     cJSON *export_target;    /* "Export": {"Target"} chained, or NULL */
     int priority;
     char export_job[OA_JOB_ID_MAX]; /* the chained export's job, or "" */
-    time_t tracked;          /* last oa_jobs_track() */
+    time_t tracked;          /* last oa_service_track_job() */
 
     study *studies;
     size_t nstudies;
@@ -340,7 +340,7 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
     if (body != NULL && !cJSON_IsObject(body))
         return oa_error_set(err, OA_EINVAL,
                             "the request must be a JSON object");
-    rc = oa_jobs_run_options(body, asynchronous, &priority, err);
+    rc = oa_service_run_options(body, asynchronous, &priority, err);
     if (rc != OA_OK)
         return rc;
 
@@ -1027,8 +1027,8 @@ static void track(anon_job *j, const char *state, bool force)
         if (job_id[0] != '\0')
             cJSON_AddStringToObject(extra, "Job", job_id);
     }
-    oa_jobs_track(j->svc, j->report_id, OA_JOB_TYPE_ANONYMIZE, state,
-                  progress, extra, force, &j->tracked);
+    oa_service_track_job(j->svc, j->report_id, OA_JOB_TYPE_ANONYMIZE,
+                         state, progress, extra, force, &j->tracked);
     cJSON_Delete(extra);
 }
 
@@ -1505,56 +1505,4 @@ static const oa_host_job_ops anon_ops = {
 const oa_host_job_ops *oa_anonymize_job_ops(void)
 {
     return &anon_ops;
-}
-
-/* ------------------------------------------------------------------ */
-/* Waiting for a job (synchronous requests)                             */
-
-oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
-{
-    char uri[96];
-    /* Every 10 ms (an internal call costs ~0.1 ms), then every 100 ms
-     * after the first seconds: the answer follows the job closely. */
-    struct timespec pause = {0, 10 * 1000000L};
-    unsigned polls = 0;
-
-    *content = NULL;
-    if (!oa_jobs_id_valid(job_id))
-        return oa_error_set(err, OA_EINVAL, "bad job ID");
-    snprintf(uri, sizeof(uri), "/jobs/%s", job_id);
-    for (;;) {
-        cJSON *job = NULL;
-        const char *state;
-        oa_status rc = oa_host_rest_get_json(uri, &job, err);
-
-        if (rc != OA_OK)
-            return rc;
-        state = oa_jobs_str(job, "State");
-        if (state != NULL && strcmp(state, "Success") == 0) {
-            *content = cJSON_DetachItemFromObjectCaseSensitive(job, "Content");
-            cJSON_Delete(job);
-            return *content != NULL ? OA_OK
-                                    : oa_error_set(err, OA_EIO,
-                                                   "the job has no content");
-        }
-        if (state != NULL && strcmp(state, "Failure") == 0) {
-            const char *desc = oa_jobs_str(job, "ErrorDescription");
-            const char *details =
-                oa_jobs_str(cJSON_GetObjectItemCaseSensitive(job, "Content"),
-                         "Error");
-            bool cancelled = desc != NULL && strstr(desc, "cancel") != NULL;
-
-            rc = oa_error_set(err, cancelled ? OA_ECANCELLED : OA_EIO,
-                              "job %s failed: %s%s%s (GET /jobs/%s)", job_id,
-                              desc != NULL ? desc : "unknown error",
-                              details != NULL ? ": " : "",
-                              details != NULL ? details : "", job_id);
-            cJSON_Delete(job);
-            return rc;
-        }
-        cJSON_Delete(job);
-        nanosleep(&pause, NULL);
-        if (++polls == 300)
-            pause.tv_nsec = 100 * 1000000L;
-    }
 }

@@ -35,48 +35,6 @@ static struct {
     oa_service *svc;
 } auto_state;
 
-oa_status oa_auto_validate(const cJSON *list, oa_error *err)
-{
-    const cJSON *e;
-    int i = 0;
-
-    if (list == NULL || cJSON_IsNull(list))
-        return OA_OK;
-    if (!cJSON_IsArray(list))
-        return oa_error_set(err, OA_EINVAL,
-                            "configuration \"Anonymizer.AutoAnonymize\" must "
-                            "be a list of {\"Profile\", \"Export\"}");
-    cJSON_ArrayForEach(e, list) {
-        const cJSON *item;
-
-        if (!cJSON_IsObject(e))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"AutoAnonymize\"[%d] must be an object", i);
-        cJSON_ArrayForEach(item, e) {
-            if (strcmp(item->string, "Profile") != 0 &&
-                strcmp(item->string, "Export") != 0)
-                return oa_error_set(err, OA_EINVAL,
-                                    "\"AutoAnonymize\"[%d]: unknown option "
-                                    "\"%s\" (Profile, Export)",
-                                    i, item->string);
-        }
-        item = cJSON_GetObjectItemCaseSensitive(e, "Profile");
-        if (item != NULL && !cJSON_IsString(item) && !cJSON_IsObject(item))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"AutoAnonymize\"[%d]: \"Profile\" must be a "
-                                "profile name or an object of options",
-                                i);
-        item = cJSON_GetObjectItemCaseSensitive(e, "Export");
-        if (item != NULL && !cJSON_IsString(item) && !cJSON_IsObject(item))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"AutoAnonymize\"[%d]: \"Export\" must be a "
-                                "destination's name or a Target object",
-                                i);
-        i++;
-    }
-    return OA_OK;
-}
-
 /* True if the study is an anonymization's output (or cannot be read). */
 static bool already_anonymized(const char *sid)
 {

@@ -377,7 +377,7 @@ oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
     if (!cJSON_IsObject(body))
         return oa_error_set(err, OA_EINVAL,
                             "the request must be a JSON object");
-    rc = oa_jobs_run_options(body, asynchronous, &priority, err);
+    rc = oa_service_run_options(body, asynchronous, &priority, err);
     if (rc != OA_OK)
         return rc;
     return oa_export_submit_studies(
@@ -647,8 +647,8 @@ static void track(export_job *j, const char *state, bool force)
         if (job_id[0] != '\0')
             cJSON_AddStringToObject(extra, "Job", job_id);
     }
-    oa_jobs_track(j->svc, j->export_id, OA_JOB_TYPE_EXPORT, state, progress,
-                  extra, force, &j->tracked);
+    oa_service_track_job(j->svc, j->export_id, OA_JOB_TYPE_EXPORT, state,
+                         progress, extra, force, &j->tracked);
     cJSON_Delete(extra);
 }
 

@@ -70,7 +70,7 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
                          int priority, char *job_id, size_t job_id_size,
                          oa_error *err);
 
-/* Unserializers and ops of each job type (for oa_jobs_register). */
+/* Unserializers and ops of each job type (the table of job_types.c). */
 void *oa_anonymize_unserialize(const char *text);
 const oa_host_job_ops *oa_anonymize_job_ops(void);
 void *oa_export_unserialize(const char *text);

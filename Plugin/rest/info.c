@@ -8,7 +8,7 @@
 #include "../anonymizer/anonymizer.h"
 #include "../dicom/dicom.h"
 #include "../export/export.h"
-#include "../jobs/jobs.h"
+#include "../services/services.h"
 
 #include <oa_version.h>
 

@@ -3,7 +3,7 @@
  */
 #include "rest_int.h"
 
-#include "../jobs/jobs.h"
+#include "../services/services.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,5 +147,5 @@ oa_status oa_rest_get_report_csv(oa_host_output *out,
 oa_status oa_rest_get_jobs(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err)
 {
-    return oa_rest_answer_list(out, req, oa_jobs_list, err);
+    return oa_rest_answer_list(out, req, oa_service_list_jobs, err);
 }

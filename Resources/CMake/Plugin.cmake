@@ -20,9 +20,6 @@ file(GLOB OA_PLUGIN_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/Plugin/rest/*.c
   ${CMAKE_SOURCE_DIR}/Plugin/jobs/*.c
   ${CMAKE_SOURCE_DIR}/Plugin/export/orthanc.c)
-# The parts of jobs/ that do not call Orthanc are in oacore (unit tested).
-list(FILTER OA_PLUGIN_SOURCES EXCLUDE REGEX
-     "/jobs/(service|report|destinations)\\.c$")
 
 # Files embedded into the library at build time, so that the .so is the
 # whole deployment: oa_embed(SYMBOL FILE) adds a generated C source.

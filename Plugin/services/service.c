@@ -3,7 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "jobs.h"
+#include "services.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -290,8 +290,8 @@ oa_status oa_service_profile_names(oa_service *s, cJSON **out, oa_error *err)
                             cJSON_CreateStringArray(builtins, 2), out, err);
 }
 
-oa_status oa_jobs_run_options(const cJSON *body, bool *asynchronous,
-                              int *priority, oa_error *err)
+oa_status oa_service_run_options(const cJSON *body, bool *asynchronous,
+                                 int *priority, oa_error *err)
 {
     const cJSON *v;
 

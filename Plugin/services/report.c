@@ -5,7 +5,7 @@
  *   {"ID", "Job", "Date": "20261126T101500", "Profile",
  *    "Studies": [{"OriginalPatientName", "NewPatientName", ...}]}
  */
-#include "jobs.h"
+#include "services.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * Destinations: named export targets, from the configuration file
  * (read-only) or saved through the REST API (the store).
  */
-#include "jobs.h"
+#include "services.h"
 
 #include "../export/export.h"
 
