@@ -18,8 +18,7 @@ endif()
 file(GLOB OA_PLUGIN_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/Plugin/orthanc/*.c
   ${CMAKE_SOURCE_DIR}/Plugin/rest/*.c
-  ${CMAKE_SOURCE_DIR}/Plugin/jobs/*.c
-  ${CMAKE_SOURCE_DIR}/Plugin/export/orthanc.c)
+  ${CMAKE_SOURCE_DIR}/Plugin/jobs/*.c)
 
 # Files embedded into the library at build time, so that the .so is the
 # whole deployment: oa_embed(SYMBOL FILE) adds a generated C source.
