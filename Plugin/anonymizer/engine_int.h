@@ -1,0 +1,113 @@
+/*
+ * Private to the engine's files (anonymizer/engine.c and the passes it
+ * runs: rewrite.c, leak.c, pseudonym.c): the engine's state and what one
+ * pass needs of another.  The three passes over an instance are described
+ * in engine.c.
+ */
+#ifndef OA_ENGINE_INT_H
+#define OA_ENGINE_INT_H
+
+#include "anonymizer_int.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_CREATORS 48       /* private blocks remembered per item */
+#define UID_MAX 64            /* the longest UID (PS3.5) */
+
+/* A private creator of the current dataset or item. */
+typedef struct creator {
+    uint16_t group;
+    uint8_t block;
+    uint32_t len;
+    const uint8_t *value;
+} creator;
+
+/* What a sequence's own action asks of the values inside it. */
+enum { SEQ_PLAIN = 0, SEQ_CLEAN = 1, SEQ_DUMMY = 2 };
+
+/* State of one dataset or item. */
+typedef struct level {
+    creator creators[MAX_CREATORS];
+    unsigned n_creators;
+    unsigned mode;       /* SEQ_*: inside a sequence whose action is C/D */
+} level;
+
+/* An identifying value of the input (the leak check looks for it). */
+typedef struct needle {
+    uint32_t off;        /* in the arena (and, lowercased, in arena_lc) */
+    uint16_t len;
+    uint32_t tag;        /* where the value came from (for the message) */
+    bool name;           /* from a person name: not searched in values of
+                            controlled vocabularies (CS, codes) */
+} needle;
+
+/* Elements added to the top-level dataset, in tag order. */
+enum {
+    INS_PATIENT_NAME,
+    INS_PATIENT_ID,
+    INS_STUDY_DESCRIPTION,
+    INS_IDENTITY_REMOVED,
+    INS_METHOD,
+    INS_METHOD_CODES,
+    INS_TEMPORAL,
+    INS_COUNT
+};
+
+/* The engine: set-up, then the state of the instance being run. */
+struct oa_anonymizer {
+    const oa_profile *profile;
+    uint8_t secret[256];
+    size_t secret_len;
+    char uid_root[32];
+    oa_reader_opts reader_opts;
+    oa_writer *writer;
+    const oa_dicom_handler *wh;
+    oa_dicom_handler handler;   /* the rewrite pass */
+    oa_buf scratch;             /* a transformed value */
+
+    /* per instance */
+    const oa_anon_identity *id;
+    oa_anon_result *res;
+    char sop_class[OA_ANON_VALUE_MAX];
+    char orig_pid[OA_ANON_VALUE_MAX];
+    char orig_name[OA_ANON_VALUE_MAX];
+    char new_name[OA_ANON_VALUE_MAX];
+    char new_id[OA_ANON_VALUE_MAX];
+    int date_offset;
+    bool inserted[INS_COUNT];
+    unsigned seq_mode[OA_READER_DEFAULT_MAX_DEPTH + 2];
+    level *levels;
+    unsigned n_levels;
+    unsigned skip_leak_depth;   /* leak pass: inside our own sequence */
+
+    needle *needles;            /* grown up to MAX_NEEDLES */
+    unsigned n_needles, cap_needles;
+    char *arena, *arena_lc;     /* values, and their ASCII lower case */
+    size_t arena_used, arena_cap;
+    bool needles_overflow;      /* too many to check: fail the instance */
+    oa_buf folded;              /* a text value in lower case (leak pass) */
+};
+
+/* engine.c: `n` bytes of a value, trimmed and cut to fit, as a string. */
+void oa_anon__copy_value(char dst[OA_ANON_VALUE_MAX], const void *v,
+                         size_t n);
+
+/* rewrite.c: the rewrite pass's handler (a->handler), in front of the
+ * writer a->wh. */
+void oa_anon__rewrite_init(oa_anonymizer *a);
+
+/* leak.c: the identifying values of the input ("needles"). */
+/* True if a value of `tag` identifies the patient (or is a person name). */
+bool oa_anon__is_identifying(uint32_t tag, oa_vr vr);
+/* The value and its components become needles (a->needles); past the
+ * ceilings a->needles_overflow is set. */
+void oa_anon__collect_needles(oa_anonymizer *a, const oa_element *el);
+/* Clean (C): the text of `el` without any needle, into a->scratch. */
+oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);
+/* The leak check: read the output back; OA_ELEAK names the tag where a
+ * needle was found (never the value), another error an unreadable output. */
+oa_status oa_anon__leak_check(oa_anonymizer *a, const uint8_t *data,
+                              size_t len, oa_error *err);
+
+#endif /* OA_ENGINE_INT_H */
