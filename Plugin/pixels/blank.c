@@ -562,7 +562,7 @@ oa_status oa_px_gray(const oa_pixels_layout *l, const uint8_t *value,
         for (size_t i = 0; i < px; i++) {
             int64_t v = stored(l, get_word(value + i * bytes, bytes,
                                            l->big_endian));
-            int64_t g = hi > lo ? (v - lo) * 255 / (hi - lo) : 0;
+            int64_t g = hi > lo ? (v - lo) * 255 / (hi - lo) : (v > 0 ? 255 : 0);
             out[i] = (uint8_t)(l->photometric == OA_PIXELS_MONOCHROME1
                                    ? 255 - g : g);
         }

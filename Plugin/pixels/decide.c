@@ -506,6 +506,47 @@ static void describe_device(const oa_pixels_attrs *a, char *out, size_t size)
              (unsigned)oa_px_uint(a, T(0028, 0011), 0));
 }
 
+/* One frame in several fragments: decode their concatenation. */
+static oa_status load_rle_split(const oa_pixels_attrs *a,
+                                const oa_pixels_layout *l, size_t frame,
+                                uint8_t **work, size_t *work_len,
+                                oa_pixels_result *r, oa_error *err)
+{
+    size_t total = 0, pos = 0;
+    uint8_t *cat;
+    oa_error e;
+
+    for (size_t i = 1; i < a->n_frags; i++)
+        if (oa_size_add(&total, total, a->frags[i].len) != 0)
+            return oa_error_set(err, OA_ELIMIT, "RLE: fragments overflow");
+    cat = oa_malloc(total ? total : 1);
+    *work = oa_malloc(frame);
+    if (cat == NULL || *work == NULL) {
+        oa_free(cat);
+        oa_free(*work);
+        *work = NULL;
+        return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
+    }
+    for (size_t i = 1; i < a->n_frags; i++) {
+        if (a->frags[i].len)
+            memcpy(cat + pos, a->frags[i].data, a->frags[i].len);
+        pos += a->frags[i].len;
+    }
+    oa_error_clear(&e);
+    if (oa_pixels_rle_decode(cat, total, l->rows, l->columns, l->samples,
+                             l->bits_allocated / 8, *work, frame,
+                             &e) != OA_OK) {
+        set_reason(r, "RLE frame 0 (%zu fragments at offset %zu): %s",
+                   a->n_frags - 1, a->frags[1].offset, e.msg);
+        r->verdict = OA_PIXELS_REFUSE;
+        oa_free(*work);
+        *work = NULL;
+    }
+    oa_free(cat);
+    *work_len = frame;
+    return OA_OK;
+}
+
 /* Pixels to work on: a copy of the native value, or the RLE frames
  * decoded (planar, little endian).  Fills layout and *work. */
 static oa_status load_pixels(const oa_pixels_attrs *a, oa_pixels_layout *l,
@@ -550,6 +591,8 @@ static oa_status load_pixels(const oa_pixels_attrs *a, oa_pixels_layout *l,
         r->verdict = OA_PIXELS_REFUSE;
         return OA_OK;
     }
+    if (!a->frags_overflow && l->frames == 1 && a->n_frags > 2)
+        return load_rle_split(a, l, frame, work, work_len, r, err);
     if (a->frags_overflow || a->n_frags != (size_t)l->frames + 1) {
         set_reason(r, "RLE Pixel Data (7FE0,0010) at offset %zu: %zu "
                    "fragments after the offset table for %u frames (one per "

@@ -104,6 +104,9 @@ bool oa_px_equals(const oa_pixels_attrs *a, uint32_t tag, const char *s);
 
 /* Rules: evaluate one generated rule. */
 bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a);
+/* A list of terms (lines and their terms, see rules.c). */
+bool oa_px_terms_match(const oa_pixels_term *t, size_t n,
+                       const oa_pixels_attrs *a);
 const oa_pixels_rule *oa_px_rules(size_t *n);
 const oa_pixels_rule_op *oa_px_rule_ops(void);
 /* The tiny regex of deid's values: literals, `|`, postfix `+`; search,

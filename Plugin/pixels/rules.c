@@ -169,15 +169,20 @@ static bool combine(bool acc, bool first, uint8_t op, bool x)
 
 bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a)
 {
-    const oa_pixels_term *t = oa_pixels_terms + r->term_first;
+    /* deid: a rule with coordinates and no filter always matches. */
+    if (r->n_terms == 0)
+        return r->n_ops > 0;
+    return oa_px_terms_match(oa_pixels_terms + r->term_first, r->n_terms, a);
+}
+
+bool oa_px_terms_match(const oa_pixels_term *t, size_t n,
+                       const oa_pixels_attrs *a)
+{
     bool result = false, line = false;
     bool first_line = true;
     uint8_t line_op = OA_PX_AND;
 
-    /* deid: a rule with coordinates and no filter always matches. */
-    if (r->n_terms == 0)
-        return r->n_ops > 0;
-    for (uint32_t i = 0; i < r->n_terms; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (t[i].line_start) {
             if (i > 0) {
                 result = combine(result, first_line, line_op, line);
