@@ -89,7 +89,9 @@ void oa_pixels_attrs_reset(oa_pixels_attrs *a);
  * fragment), or parse an instance with it directly.  It keeps the wanted
  * top-level elements (string values are copied, up to 1 KiB each), the
  * region bounds of each item of (0018,6011) and the Pixel Data (borrowed:
- * the input must outlive oa_pixels_decide).  Its callbacks never return
+ * the input must outlive oa_pixels_decide; for a deflated dataset the
+ * values live in the parse's inflated buffer, so decide from the `end`
+ * callback, before oa_dicom_parse returns).  Its callbacks never return
  * OA_SKIP; an engine that skips (0018,6011) itself loses the regions.  The
  * transfer syntax is taken from `begin`.  Borrowed; valid as long as `a`.
  */
