@@ -223,28 +223,28 @@ static void test_rule_forms(void **state)
     r = rule_named("LightSpeed Dose Report", 0);
     set(a, T(0008, 1090), "LightSpeed VCT");
     set(a, T(0008, 0060), "CT");
-    assert_false(oa_px_rule_matches(r, a));
+    assert_false(oa_px_rule_matches(r, a, NULL));
     set(a, T(0008, 103E), "Dose Info");
-    assert_true(oa_px_rule_matches(r, a));
+    assert_true(oa_px_rule_matches(r, a, NULL));
     oa_pixels_attrs_reset(a);
     set(a, T(0008, 1090), "LightSpeed VCT");
     set(a, T(0008, 0060), "CT");
     set(a, T(0008, 0008), "DERIVED\\SECONDARY\\SCREEN SAVE");
-    assert_true(oa_px_rule_matches(r, a));
+    assert_true(oa_px_rule_matches(r, a, NULL));
     /* the line groups: SeriesDescription alone is not enough */
     oa_pixels_attrs_reset(a);
     set(a, T(0008, 103E), "Dose Info");
-    assert_false(oa_px_rule_matches(r, a));
+    assert_false(oa_px_rule_matches(r, a, NULL));
 
     /* missing || empty, + contains */
     r = rule_named("Stanford Med Reconstruction", 0);
     oa_pixels_attrs_reset(a);
     set(a, T(0008, 0008), "DERIVED\\PRIMARY");
-    assert_true(oa_px_rule_matches(r, a));          /* Manufacturer missing */
+    assert_true(oa_px_rule_matches(r, a, NULL));          /* Manufacturer missing */
     set(a, T(0008, 0070), "  ");
-    assert_true(oa_px_rule_matches(r, a));          /* empty */
+    assert_true(oa_px_rule_matches(r, a, NULL));          /* empty */
     set(a, T(0008, 0070), "ACME");
-    assert_false(oa_px_rule_matches(r, a));
+    assert_false(oa_px_rule_matches(r, a, NULL));
 
     /* equals on a number (Rows), case-insensitive contains */
     r = rule_named("Acuson Sequoia", 0);
@@ -254,9 +254,9 @@ static void test_rule_forms(void **state)
     set(a, T(0008, 1090), "SEQUOIA");
     setu(a, T(0028, 0010), 480);
     setu(a, T(0028, 0011), 640);
-    assert_true(oa_px_rule_matches(r, a));
+    assert_true(oa_px_rule_matches(r, a, NULL));
     setu(a, T(0028, 0010), 4800);
-    assert_false(oa_px_rule_matches(r, a));
+    assert_false(oa_px_rule_matches(r, a, NULL));
 
     /* the typo fixed: Manfacturer -> Manufacturer */
     r = rule_named("ADAC", 0);
@@ -264,43 +264,46 @@ static void test_rule_forms(void **state)
     setu(a, T(0028, 0010), 832);
     setu(a, T(0028, 0011), 1024);
     set(a, T(0008, 0070), "ADAC");
-    assert_true(oa_px_rule_matches(r, a));
+    assert_true(oa_px_rule_matches(r, a, NULL));
 
     /* || lines: the CTP blacklist */
     r = rule_named("Burned In Annotation", 0);
     oa_pixels_attrs_reset(a);
     set(a, T(0008, 0060), "NM");
     set(a, T(0008, 0008), "ORIGINAL");
-    assert_false(oa_px_rule_matches(r, a));
+    assert_false(oa_px_rule_matches(r, a, NULL));
     set(a, T(0028, 0301), "YES");
-    assert_true(oa_px_rule_matches(r, a));
+    assert_true(oa_px_rule_matches(r, a, NULL));
 
     /* present; and the predicates the data does not use */
     {
         oa_pixels_term t[] = {
-            {true, OA_PX_AND, OA_PX_PRESENT, T(0018, 6011), ""},
-            {true, OA_PX_AND, OA_PX_NOTCONTAINS, T(0008, 0070), "GE"},
-            {false, OA_PX_OR, OA_PX_NOTEQUALS, T(0028, 0010), "512"},
+            {true, OA_PX_AND, OA_PX_PRESENT, OA_PX_NO_MEMO, T(0018, 6011),
+             ""},
+            {true, OA_PX_AND, OA_PX_NOTCONTAINS, OA_PX_NO_MEMO,
+             T(0008, 0070), "GE"},
+            {false, OA_PX_OR, OA_PX_NOTEQUALS, OA_PX_NO_MEMO, T(0028, 0010),
+             "512"},
         };
         oa_pixels_attrs_reset(a);
-        assert_false(oa_px_terms_match(t, 1, a));
+        assert_false(oa_px_terms_match(t, 1, a, NULL));
         set(a, T(0018, 6011), "");
-        assert_true(oa_px_terms_match(t, 1, a));
+        assert_true(oa_px_terms_match(t, 1, a, NULL));
         set(a, T(0008, 0070), "GE MEDICAL");
         setu(a, T(0028, 0010), 512);
-        assert_false(oa_px_terms_match(t, 3, a));   /* GE and Rows 512 */
+        assert_false(oa_px_terms_match(t, 3, a, NULL));   /* GE and Rows 512 */
         setu(a, T(0028, 0010), 256);
-        assert_true(oa_px_terms_match(t, 3, a));    /* notequals */
+        assert_true(oa_px_terms_match(t, 3, a, NULL));    /* notequals */
         set(a, T(0008, 0070), "SIEMENS");
         setu(a, T(0028, 0010), 512);
-        assert_true(oa_px_terms_match(t, 3, a));    /* notcontains */
+        assert_true(oa_px_terms_match(t, 3, a, NULL));    /* notcontains */
     }
     /* a rule that never matches as written (equals Rows 600|768) */
     r = rule_named("EPIQ_7G (CTP)", 0);
     oa_pixels_attrs_reset(a);
     set(a, T(0008, 0070), "EPIQ");
     setu(a, T(0028, 0010), 600);
-    assert_false(oa_px_rule_matches(r, a));
+    assert_false(oa_px_rule_matches(r, a, NULL));
     oa_pixels_attrs_free(a);
 }
 

@@ -409,6 +409,7 @@ static void fill(uint8_t *p, size_t count, size_t stride, const uint8_t *pat,
                  size_t size)
 {
     bool same = true;
+    size_t done, total;
 
     for (size_t i = 1; i < size; i++)
         same = same && pat[i] == pat[0];
@@ -416,8 +417,22 @@ static void fill(uint8_t *p, size_t count, size_t stride, const uint8_t *pat,
         memset(p, pat[0], count * stride);
         return;
     }
-    for (size_t i = 0; i < count; i++)
-        memcpy(p + i * stride, pat, size);
+    if (size != stride) {
+        for (size_t i = 0; i < count; i++)
+            memcpy(p + i * stride, pat, size);
+        return;
+    }
+    if (count == 0)
+        return;
+    /* contiguous pattern: write it once, then double the filled part */
+    total = count * stride;
+    memcpy(p, pat, size);
+    done = size;
+    while (done < total) {
+        size_t n = done < total - done ? done : total - done;
+        memcpy(p + done, p, n);
+        done += n;
+    }
 }
 
 static void blank_1bit(const oa_pixels_layout *l, uint8_t *value,

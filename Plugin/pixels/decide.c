@@ -693,6 +693,7 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
     ocr_ctx oc;
     uint32_t *picked = NULL;
     long n_picked = 0;
+    oa_px_memo memo;
 
     oc.gray = NULL;
     oa_pixels_result_dispose(r);
@@ -704,6 +705,7 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
     cols = oa_px_uint(a, T(0028, 0011), 0);
     risks = oa_px_triage(a, &cleared);
     rules = oa_px_rules(&n_rules);
+    memset(&memo, 0, sizeof memo);
 
     /* Which rules match (cheap: a few substring searches). */
     for (size_t i = 0; i < p->n_user_rules; i++)
@@ -716,11 +718,11 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                 continue;
             if (rules[i].info.kind == OA_PIXELS_RULE_FLAG) {
                 if (p->flag_rules_imply_risk && !flag &&
-                    oa_px_rule_matches(&rules[i], a))
+                    oa_px_rule_matches(&rules[i], a, &memo))
                     flag = true;
                 continue;
             }
-            if (oa_px_rule_matches(&rules[i], a))
+            if (oa_px_rule_matches(&rules[i], a, &memo))
                 n_device++;
         }
     if (n_user > 0 || (n_device > 0 && p->device_rules_imply_risk))
@@ -760,7 +762,7 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         for (size_t i = 0; i < n_rules && rc == OA_OK; i++)
             if (rules[i].recipe == 0 &&
                 rules[i].info.kind == OA_PIXELS_RULE_MASK &&
-                oa_px_rule_matches(&rules[i], a))
+                oa_px_rule_matches(&rules[i], a, &memo))
                 rc = rule_ops(&rules[i], a, rows, cols, &b, &kept_regions,
                               err);
     if (rc != OA_OK)
@@ -773,7 +775,7 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         for (size_t i = 0; i < n_rules && rc == OA_OK; i++)
             if (rules[i].recipe == 1 &&
                 rules[i].info.kind == OA_PIXELS_RULE_MASK &&
-                oa_px_rule_matches(&rules[i], a))
+                oa_px_rule_matches(&rules[i], a, &memo))
                 rc = rule_ops(&rules[i], a, rows, cols, &us, &kept, err);
         for (size_t i = 0; rc == OA_OK && kept > 0 && i < us.n; i++)
             rc = add_op(&b, us.ops[i].rect.x, us.ops[i].rect.y,

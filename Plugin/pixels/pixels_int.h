@@ -20,9 +20,17 @@ typedef struct oa_pixels_term {
     bool line_start;       /* first term of a recipe line */
     uint8_t op;            /* how it joins what precedes it */
     uint8_t pred;
-    uint32_t tag;
+    uint16_t uid;          /* index among distinct terms (memo), or */
+    uint32_t tag;          /* OA_PX_NO_MEMO for terms built by hand */
     const char *value;
 } oa_pixels_term;
+
+#define OA_PX_NO_MEMO 0xFFFFu
+
+/* Results of the distinct terms of the table during one decision. */
+typedef struct oa_px_memo {
+    uint8_t state[512];    /* 0 unknown, 1 false, 2 true */
+} oa_px_memo;
 
 typedef struct oa_pixels_rule_op {
     uint8_t kind;
@@ -103,10 +111,11 @@ uint32_t oa_px_uint(const oa_pixels_attrs *a, uint32_t tag, uint32_t def);
 bool oa_px_equals(const oa_pixels_attrs *a, uint32_t tag, const char *s);
 
 /* Rules: evaluate one generated rule. */
-bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a);
-/* A list of terms (lines and their terms, see rules.c). */
+bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a,
+                        oa_px_memo *memo);
+/* A list of terms (lines and their terms, see rules.c); memo may be NULL. */
 bool oa_px_terms_match(const oa_pixels_term *t, size_t n,
-                       const oa_pixels_attrs *a);
+                       const oa_pixels_attrs *a, oa_px_memo *memo);
 const oa_pixels_rule *oa_px_rules(size_t *n);
 const oa_pixels_rule_op *oa_px_rule_ops(void);
 /* The tiny regex of deid's values: literals, `|`, postfix `+`; search,

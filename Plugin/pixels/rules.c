@@ -167,21 +167,43 @@ static bool combine(bool acc, bool first, uint8_t op, bool x)
     return op == OA_PX_OR ? (acc || x) : (acc && x);
 }
 
-bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a)
+bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a,
+                        oa_px_memo *memo)
 {
     /* deid: a rule with coordinates and no filter always matches. */
     if (r->n_terms == 0)
         return r->n_ops > 0;
-    return oa_px_terms_match(oa_pixels_terms + r->term_first, r->n_terms, a);
+    return oa_px_terms_match(oa_pixels_terms + r->term_first, r->n_terms, a,
+                             memo);
+}
+
+_Static_assert(OA_PIXELS_GEN_UNIQUE_TERMS <= sizeof(((oa_px_memo *)0)->state),
+               "oa_px_memo too small for the generated table");
+
+static bool eval_memo(const oa_pixels_term *t, const oa_pixels_attrs *a,
+                      oa_px_memo *memo)
+{
+    bool v;
+
+    if (memo == NULL || t->uid >= sizeof memo->state)
+        return eval_term(t, a);
+    if (memo->state[t->uid] != 0)
+        return memo->state[t->uid] == 2;
+    v = eval_term(t, a);
+    memo->state[t->uid] = v ? 2 : 1;
+    return v;
 }
 
 bool oa_px_terms_match(const oa_pixels_term *t, size_t n,
-                       const oa_pixels_attrs *a)
+                       const oa_pixels_attrs *a, oa_px_memo *memo)
 {
     bool result = false, line = false;
     bool first_line = true;
     uint8_t line_op = OA_PX_AND;
 
+    /* Left to right; a term whose value cannot change the outcome of its
+     * line (false and ..., true or ...) is not evaluated, nor a line that
+     * cannot change the rule's. */
     for (size_t i = 0; i < n; i++) {
         if (t[i].line_start) {
             if (i > 0) {
@@ -189,9 +211,19 @@ bool oa_px_terms_match(const oa_pixels_term *t, size_t n,
                 first_line = false;
             }
             line_op = t[i].op;
-            line = eval_term(&t[i], a);
-        } else {
-            line = combine(line, false, t[i].op, eval_term(&t[i], a));
+            if (!first_line && ((line_op == OA_PX_OR && result) ||
+                                (line_op != OA_PX_OR && !result))) {
+                /* skip this whole line: it cannot change `result` */
+                line = result;
+                line_op = OA_PX_AND;
+                while (i + 1 < n && !t[i + 1].line_start)
+                    i++;
+                continue;
+            }
+            line = eval_memo(&t[i], a, memo);
+        } else if ((t[i].op == OA_PX_OR) != line) {
+            /* OR after false, AND after true: the term decides */
+            line = eval_memo(&t[i], a, memo);
         }
     }
     return combine(result, first_line, line_op, line);

@@ -319,6 +319,14 @@ def main():
         o.append('    0x%08XU,' % t)
     o.append('};')
     o.append('')
+    # Identical (predicate, tag, value) terms share an index, so that a
+    # decision evaluates each once ("contains Modality US" opens 80 rules).
+    uniq = {}
+    for r in kept:
+        for t in r['terms']:
+            uniq.setdefault((t['pred'], t['tag'], t['value']), len(uniq))
+    o.append('#define OA_PIXELS_GEN_UNIQUE_TERMS %d' % max(1, len(uniq)))
+    o.append('')
     o.append('static const oa_pixels_term oa_pixels_terms[] = {')
     term_first = []
     n = 0
@@ -327,12 +335,14 @@ def main():
         for t in r['terms']:
             op = {'and': 'OA_PX_AND', 'or': 'OA_PX_OR', None: 'OA_PX_AND'}[
                 t['op']]
-            o.append('    {%s, %s, OA_PX_%s, 0x%08XU, %s},' % (
+            o.append('    {%s, %s, OA_PX_%s, %d, 0x%08XU, %s},' % (
                 'true' if t['line_start'] else 'false', op,
-                t['pred'].upper(), t['tag'], c_string(t['value'])))
+                t['pred'].upper(),
+                uniq[(t['pred'], t['tag'], t['value'])], t['tag'],
+                c_string(t['value'])))
             n += 1
     if n == 0:
-        o.append('    {false, OA_PX_AND, OA_PX_PRESENT, 0, ""},')
+        o.append('    {false, OA_PX_AND, OA_PX_PRESENT, 0, 0, ""},')
     o.append('};')
     o.append('')
     o.append('static const oa_pixels_rule_op oa_pixels_rule_ops[] = {')
