@@ -28,6 +28,7 @@
 
 #include "../core/core.h"
 #include "../dicom/dicom.h"
+#include "../pixels/pixels.h"
 
 #include <stdbool.h>
 
@@ -242,7 +243,9 @@ typedef enum oa_opt_value {
     OA_OPT_SHIFT,    /* "shift" (Dates) */
     OA_OPT_SAFE,     /* "safe"  (PrivateTags) */
     OA_OPT_CLEAN,    /* "clean" (Descriptions, StructuredContent) */
-    OA_OPT_REMAP     /* "remap" (Uids) */
+    OA_OPT_REMAP,    /* "remap" (Uids) */
+    OA_OPT_STRICT,   /* "strict" (BurnedInText) */
+    OA_OPT_REFUSE    /* "refuse" (BurnedInText) */
 } oa_opt_value;
 
 /* "keep", "clear", ... Never NULL. */
@@ -274,6 +277,19 @@ const char *oa_opt_value_name(oa_opt_value v);
  *  StructuredContent keep|clean|clear  clean: csc; keep: the csc sequences
  *                                      kept (rules still apply inside)
  *  Graphics keep|clear                 keep: cg
+ *  BurnedInText clean|strict|refuse|keep   identity burned into the
+ *                                      pixels (Plugin/pixels/): clean
+ *                                      blanks the regions of the device
+ *                                      rules, the profile's PixelRules and
+ *                                      OCR word boxes that match an
+ *                                      identifying value of the instance
+ *                                      (Clean Pixel Data, 113101); strict
+ *                                      also blanks every OCR word that is
+ *                                      not a clinical term; refuse fails
+ *                                      every instance whose header flags
+ *                                      a risk; keep passes the pixels and
+ *                                      claims nothing.  A risky instance
+ *                                      that cannot be cleaned is refused.
  */
 typedef struct oa_anon_options {
     oa_opt_value body_characteristics;
@@ -287,6 +303,7 @@ typedef struct oa_anon_options {
     oa_opt_value institution_identity;
     oa_opt_value structured_content;
     oa_opt_value graphics;
+    oa_opt_value burned_in_text;
 } oa_anon_options;
 
 typedef enum oa_profile_base {
@@ -301,6 +318,7 @@ typedef struct oa_profile oa_profile;
 #define OA_PROFILE_MAX_TAGS 4096       /* per Keep / Remove / Replace */
 #define OA_PROFILE_MAX_VALUE 1024      /* bytes of one Replace value */
 #define OA_PROFILE_MAX_NAME 64
+#define OA_PROFILE_MAX_PIXEL_RULES 256u  /* PixelRules entries */
 
 /*
  * Built-in profiles.
@@ -386,6 +404,14 @@ const oa_anon_options *oa_profile_options(const oa_profile *p);
 /* True if both profiles do the same thing: same options and lists (the
  * base and the name are not compared). */
 bool oa_profile_equal(const oa_profile *a, const oa_profile *b);
+
+/*
+ * The profile's own pixel rules ("PixelRules": rectangles for a
+ * manufacturer, model and size, see oa_pixels_user_rule_parse), in the
+ * order given.  *n receives their count.  Borrowed.
+ */
+const oa_pixels_user_rule *oa_profile_pixel_rules(const oa_profile *p,
+                                                  size_t *n);
 
 /* True if the PS3.15 column is turned on by the profile's options. */
 bool oa_profile_column_enabled(const oa_profile *p, oa_ps315_column col);
@@ -570,8 +596,28 @@ typedef struct oa_anon_values {
     char study_description[OA_ANON_VALUE_MAX];
 } oa_anon_values;
 
+/* What happened to the pixels of an instance (BurnedInText). */
+#define OA_ANON_PIXEL_BOXES 16
+typedef struct oa_anon_pixel_box {
+    uint32_t x, y, w, h;
+    char label[48];          /* the rule ("deid: ...", "user: ...", "OCR") */
+} oa_anon_pixel_box;
+
+typedef struct oa_anon_pixels {
+    /* KEEP: no risk found in the header (or BurnedInText "keep"), the
+     * pixels passed byte for byte; CLEANED: the boxes were blanked;
+     * REFUSE / NEEDS_DECODING: the instance failed (see the error). */
+    oa_pixels_verdict verdict;
+    unsigned risks;          /* OA_PIXELS_RISK_* found by the triage */
+    size_t n_boxes;          /* rectangles blanked (the first are listed) */
+    oa_anon_pixel_box boxes[OA_ANON_PIXEL_BOXES];
+    unsigned ocr_frames;     /* frames read by OCR */
+    unsigned ocr_words;      /* OCR word boxes blanked */
+} oa_anon_pixels;
+
 typedef struct oa_anon_result {
     bool dropped;            /* SC/SR/encapsulated document dropped */
+    oa_anon_pixels pixels;   /* Clean Pixel Data */
     const uint8_t *data;     /* the output; borrowed until the next run */
     size_t len;
     oa_anon_values original;
@@ -587,6 +633,10 @@ typedef struct oa_anonymizer_opts {
     const char *uid_root;    /* "2.25" (default): root of new UIDs */
     oa_reader_opts reader;
     size_t max_output;       /* writer ceiling; 0 = 4 GiB - 1 */
+    /* Text detection for burned-in text (Plugin/pixels/ocr.h makes one
+     * per thread); NULL: risky images that no rule covers are refused.
+     * Borrowed; must outlive the engine. */
+    const oa_pixels_ocr *ocr;
 } oa_anonymizer_opts;
 
 /*
@@ -603,7 +653,11 @@ void oa_anonymizer_free(oa_anonymizer *a);
  * On success `res` holds the output (borrowed from the engine) or
  * `dropped`.  The leak check runs on every output: OA_ELEAK, with the tag
  * where an original identifying value was found (never the value), fails
- * the instance instead of returning it.
+ * the instance instead of returning it.  Pixels (BurnedInText): a risky
+ * image that cannot be cleaned fails with OA_ELEAK naming what was missing
+ * (res->pixels.verdict REFUSE); one compressed in a syntax the engine does
+ * not decode fails with OA_EUNSUPPORTED (verdict NEEDS_DECODING): the
+ * plugin then decodes it to Explicit VR Little Endian and runs again.
  */
 oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
                             const uint8_t *in, size_t len,

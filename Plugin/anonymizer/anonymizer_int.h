@@ -34,6 +34,9 @@ struct oa_profile {
      * ((gggg,xxee) -> xx), sorted, unique.  Their creators are kept. */
     uint32_t *blocks;
     size_t block_count;
+    /* "PixelRules", in the order given. */
+    oa_pixels_user_rule *pixel_rules;
+    size_t pixel_rule_count;
     /* PS3.15 option columns turned on by opts (derived). */
     bool columns[OA_PS315_COLUMN_COUNT];
 };

@@ -4,11 +4,12 @@
  *
  * One instance takes three passes over the input, only the second of which
  * copies values:
- *  1. a pre-scan of the top-level dataset (sequences skipped, here) that
- *     finds the SOP class (to drop captures and reports), the original
- *     Patient ID (which keys the pseudonym and the date offset, and comes
- *     after the study dates in the stream) and the identifying values to
- *     look for;
+ *  1. a pre-scan of the top-level dataset (sequences skipped, but for the
+ *     ultrasound regions and Pixel Data that burned_in.c wants) that finds
+ *     the SOP class (to drop captures and reports), the original Patient
+ *     ID (which keys the pseudonym and the date offset, and comes after
+ *     the study dates in the stream) and the identifying values to look
+ *     for; then the pixels are kept, cleaned or refused (burned_in.c);
  *  2. the rewrite (rewrite.c): reader -> its handler -> writer;
  *  3. the leak check (leak.c): the output is read again and every value
  *     outside bulk data is searched for the original identifying values
@@ -47,8 +48,11 @@ static oa_status pre_element(void *user, const oa_element *el, oa_error *err)
     oa_anonymizer *a = user;
     oa_anon_values *o = &a->res->original;
     oa_rule rule;
+    oa_status rc;
 
-    (void)err;
+    rc = oa_anon__pixels_pre_element(a, el, err);
+    if (rc != OA_OK || el->depth != 0)
+        return rc;
     switch (el->tag) {
     case OA_TAG(0x0008, 0x0016):
         oa_anon__copy_value(a->sop_class, el->value,
@@ -81,10 +85,7 @@ static oa_status pre_element(void *user, const oa_element *el, oa_error *err)
 
 static oa_status pre_sequence(void *user, const oa_element *el, oa_error *err)
 {
-    (void)user;
-    (void)el;
-    (void)err;
-    return OA_SKIP;
+    return oa_anon__pixels_pre_sequence(user, el, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -133,6 +134,11 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
         return oa_error_set(err, rc, "out of memory");
     }
     a->wh = oa_writer_handler(a->writer);
+    rc = oa_anon__pixels_init(a, opts->ocr, err);
+    if (rc != OA_OK) {
+        oa_anonymizer_free(a);
+        return rc;
+    }
     oa_anon__rewrite_init(a);
     *out = a;
     return OA_OK;
@@ -143,6 +149,7 @@ void oa_anonymizer_free(oa_anonymizer *a)
     if (a == NULL)
         return;
     oa_writer_free(a->writer);
+    oa_anon__pixels_free(a);
     oa_buf_dispose(&a->scratch);
     oa_buf_dispose(&a->folded);
     oa_free(a->needles);
@@ -180,6 +187,7 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     memset(&pre, 0, sizeof(pre));
     pre.element = pre_element;
     pre.sequence_begin = pre_sequence;
+    oa_anon__pixels_pre_events(a, &pre);
     pre.user = a;
     rc = oa_dicom_parse(in, len, &a->reader_opts, &pre, &info, err);
     if (rc != OA_OK)
@@ -206,6 +214,11 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
              id && id->new_patient_id && id->new_patient_id[0]
                  ? id->new_patient_id : gen_id);
     a->date_offset = oa_anon_date_offset(a, key, key_len);
+
+    /* pixels: keep, clean or refuse, before anything is written */
+    rc = oa_anon__pixels_decide(a, err);
+    if (rc != OA_OK)
+        return rc;
 
     /* 2. rewrite */
     oa_writer_reset(a->writer);

@@ -87,11 +87,36 @@ struct oa_anonymizer {
     size_t arena_used, arena_cap;
     bool needles_overflow;      /* too many to check: fail the instance */
     oa_buf folded;              /* a text value in lower case (leak pass) */
+
+    /* burned-in text (burned_in.c) */
+    oa_opt_value pix_mode;      /* the profile's BurnedInText */
+    oa_pixels_policy pix_policy;
+    oa_pixels_attrs *pix_attrs; /* filled by the pre-scan */
+    oa_pixels_result pix;       /* this instance's decision */
+    bool pix_cleaned;           /* write pix.value for the Pixel Data */
 };
 
 /* engine.c: `n` bytes of a value, trimmed and cut to fit, as a string. */
 void oa_anon__copy_value(char dst[OA_ANON_VALUE_MAX], const void *v,
                          size_t n);
+
+/* burned_in.c: set up / free the pixel state of the engine. */
+oa_status oa_anon__pixels_init(oa_anonymizer *a, const oa_pixels_ocr *ocr,
+                               oa_error *err);
+void oa_anon__pixels_free(oa_anonymizer *a);
+/* burned_in.c: the pre-scan's events that the pixel attributes want.
+ * pre_events sets begin, item and fragment events of `pre` (NULL when the
+ * profile keeps burned-in text); pre_element forwards an element;
+ * pre_sequence answers OA_OK to descend into a sequence they want (the
+ * ultrasound regions, encapsulated Pixel Data), else OA_SKIP. */
+void oa_anon__pixels_pre_events(oa_anonymizer *a, oa_dicom_handler *pre);
+oa_status oa_anon__pixels_pre_element(oa_anonymizer *a, const oa_element *el,
+                                      oa_error *err);
+oa_status oa_anon__pixels_pre_sequence(oa_anonymizer *a,
+                                       const oa_element *el, oa_error *err);
+/* burned_in.c: after the pre-scan, decide for this instance's pixels; an
+ * error refuses it (res->pixels says why). */
+oa_status oa_anon__pixels_decide(oa_anonymizer *a, oa_error *err);
 
 /* rewrite.c: the rewrite pass's handler (a->handler), in front of the
  * writer a->wh. */

@@ -252,6 +252,8 @@ static const char *code_meaning(const char *code)
 
     if (strcmp(code, "113100") == 0)
         return "Basic Application Confidentiality Profile";
+    if (strcmp(code, "113101") == 0)
+        return "Clean Pixel Data Option";
     for (c = 0; c < OA_PS315_COLUMN_COUNT; c++)
         if (strcmp(oa_ps315_column_code((oa_ps315_column)c), code) == 0)
             return oa_ps315_column_meaning((oa_ps315_column)c);
@@ -299,6 +301,8 @@ static oa_status emit_insert(oa_anonymizer *a, int which, oa_error *err)
         for (i = 0; rc == OA_OK && i < n && i < OA_PS315_COLUMN_COUNT + 1;
              i++)
             rc = emit_code(a, codes[i], code_meaning(codes[i]), err);
+        if (rc == OA_OK && a->pix_cleaned)
+            rc = emit_code(a, "113101", code_meaning("113101"), err);
         if (rc == OA_OK)
             rc = a->wh->sequence_end(a->wh->user, err);
         return rc;
@@ -586,6 +590,32 @@ static oa_status top_level(oa_anonymizer *a, uint32_t tag, bool *replaced,
     return a->inserted[ins] ? OA_OK : emit_insert(a, ins, err);
 }
 
+/*
+ * A top-level element of an instance whose pixels were cleaned
+ * (burned_in.c): the new Pixel Data instead of the old, Burned In
+ * Annotation NO, an Extended Offset Table the new value no longer matches
+ * left out; the rest as usual.
+ */
+static oa_status cleaned_pixels_element(oa_anonymizer *a,
+                                        const oa_element *el, oa_error *err)
+{
+    switch (el->tag) {
+    case OA_TAG_PIXEL_DATA:
+        return oa_pixels_emit(&a->pix, el, a->wh, err);
+    case OA_TAG(0x0028, 0x0301):
+        note_output(a, el->tag, "NO", 2);
+        return emit_str(a, el->tag, OA_VR_CS, "NO", 0, err);
+    case OA_TAG(0x7FE0, 0x0001):
+    case OA_TAG(0x7FE0, 0x0002):
+        if (a->pix.drop_extended_offsets)
+            return OA_OK;
+        break;
+    default:
+        break;
+    }
+    return apply_element(a, el, err);
+}
+
 static oa_status on_element(void *user, const oa_element *el, oa_error *err)
 {
     oa_anonymizer *a = user;
@@ -596,6 +626,8 @@ static oa_status on_element(void *user, const oa_element *el, oa_error *err)
         rc = top_level(a, el->tag, &replaced, err);
         if (rc != OA_OK || replaced)
             return rc;
+        if (a->pix_cleaned)
+            return cleaned_pixels_element(a, el, err);
     }
     return apply_element(a, el, err);
 }
@@ -617,6 +649,11 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
             return rc;
         if (replaced)
             return OA_SKIP;
+        if (a->pix_cleaned && el->tag == OA_TAG_PIXEL_DATA) {
+            /* encapsulated (RLE) pixels cleaned: the new fragments */
+            rc = oa_pixels_emit(&a->pix, el, a->wh, err);
+            return rc == OA_OK ? OA_SKIP : rc;
+        }
     }
     if (el->tag == OA_TAG_PIXEL_DATA && el->vr != OA_VR_SQ &&
         el->vr != OA_VR_UN)
