@@ -154,7 +154,16 @@ struct oa_ocr {
     TessBaseAPI *api;
     uint8_t *img;       /* the image handed to Tesseract */
     size_t img_cap;
+    uint8_t *work;      /* the input, despeckled */
+    size_t work_cap;
+    unsigned read;      /* OA_OCR_READ_* */
 };
+
+void oa_ocr_set_read(oa_ocr *o, unsigned how)
+{
+    if (o != NULL)
+        o->read = how != 0 ? how : OA_OCR_READ_DEFAULT;
+}
 
 /* Default language data when neither the caller nor TESSDATA_PREFIX says. */
 #define OA_OCR_DEBIAN_TESSDATA "/usr/share/tesseract-ocr/5/tessdata"
@@ -215,9 +224,7 @@ oa_status oa_ocr_new(oa_ocr **out, const char *datapath, oa_error *err)
                             "language data eng.traineddata from %s", where);
     }
     TessBaseAPISetPageSegMode(o->api, PSM_SPARSE_TEXT);
-    /* We read the inverted image ourselves; Tesseract's own retry of
-     * every doubtful line inverted would double the cost. */
-    TessBaseAPISetVariable(o->api, "tessedit_do_invert", "0");
+    o->read = OA_OCR_READ_DEFAULT;
     *out = o;
     return OA_OK;
 }
@@ -229,6 +236,7 @@ void oa_ocr_free(oa_ocr *o)
     TessBaseAPIEnd(o->api);
     TessBaseAPIDelete(o->api);
     oa_free(o->img);
+    oa_free(o->work);
     oa_free(o);
 }
 
@@ -320,7 +328,7 @@ static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
     bool first = true;
 
     TessBaseAPISetImage(o->api, o->img, (int)sw, (int)sh, 1, (int)sw);
-    TessBaseAPISetSourceResolution(o->api, 70 * (int)scale);
+    TessBaseAPISetSourceResolution(o->api, 100 * (int)scale);
     if (TessBaseAPIRecognize(o->api, NULL) != 0) {
         TessBaseAPIClear(o->api);
         return oa_error_set(err, OA_EIO, "OCR: Tesseract failed to read "
@@ -399,6 +407,61 @@ static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
     return st;
 }
 
+/* Grow *buf to at least `n` bytes. */
+static oa_status reserve(uint8_t **buf, size_t *cap, size_t n, oa_error *err)
+{
+    if (n <= *cap)
+        return OA_OK;
+    uint8_t *nb = oa_realloc(*buf, n);
+    if (nb == NULL)
+        return oa_error_set(err, OA_ENOMEM, "OCR: out of memory");
+    *buf = nb;
+    *cap = n;
+    return OA_OK;
+}
+
+/* The median of a w x h image (stride w). */
+static unsigned median(const uint8_t *g, size_t px)
+{
+    size_t hist[256] = {0}, i, acc = 0;
+
+    for (i = 0; i < px; i++)
+        hist[g[i]]++;
+    for (i = 0; i < 256; i++) {
+        acc += hist[i];
+        if (2 * acc >= px)
+            return (unsigned)i;
+    }
+    return 255;
+}
+
+#define DESPECKLE_CELL 16
+#define MID_LO 48
+#define MID_HI 160
+
+/* Fill with `bg` the cells of `g` (w x h, stride w) more than half of
+ * whose pixels are mid-gray: texture, not text on a flat background. */
+static void despeckle(uint8_t *g, unsigned w, unsigned h, uint8_t bg)
+{
+    unsigned cx, cy, x, y;
+
+    for (cy = 0; cy < h; cy += DESPECKLE_CELL)
+        for (cx = 0; cx < w; cx += DESPECKLE_CELL) {
+            unsigned x1 = cx + DESPECKLE_CELL < w ? cx + DESPECKLE_CELL : w;
+            unsigned y1 = cy + DESPECKLE_CELL < h ? cy + DESPECKLE_CELL : h;
+            unsigned mid = 0, all = (x1 - cx) * (y1 - cy);
+            for (y = cy; y < y1; y++) {
+                const uint8_t *r = g + (size_t)y * w;
+                for (x = cx; x < x1; x++)
+                    mid += r[x] > MID_LO && r[x] < MID_HI;
+            }
+            if (2 * mid <= all)
+                continue;
+            for (y = cy; y < y1; y++)
+                memset(g + (size_t)y * w + cx, bg, x1 - cx);
+        }
+}
+
 oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
                        unsigned height, size_t stride, oa_ocr_word **words,
                        size_t *count, oa_error *err)
@@ -423,21 +486,31 @@ oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
     /* Tesseract needs a few pixels to lay out a page. */
     if (width < 8 || height < 8)
         return OA_OK;
-    scale = width < 1000 ? 2 : 1;
+    scale = width < OA_OCR_UPSCALE_BELOW && (o->read & OA_OCR_READ_UPSCALE) ? 2
+                                                                     : 1;
     sw = width * scale;
     sh = height * scale;
     px = (size_t)sw * sh;
-    if (px > o->img_cap) {
-        uint8_t *img = oa_realloc(o->img, px);
-        if (img == NULL)
-            return oa_error_set(err, OA_ENOMEM, "OCR: out of memory");
-        o->img = img;
-        o->img_cap = px;
-    }
-    fill_image(o->img, gray8, width, height, stride, scale);
-    st = read_pass(o, sw, sh, scale, width, height, 0, &lines, &list, &n,
-                   &cap, err);
-    if (st == OA_OK) {
+    st = reserve(&o->img, &o->img_cap, px, err);
+    if (st == OA_OK)
+        st = reserve(&o->work, &o->work_cap, (size_t)width * height, err);
+    if (st != OA_OK)
+        return st;
+    for (i = 0; i < height; i++)
+        memcpy(o->work + i * width, gray8 + i * stride, width);
+    unsigned bg = median(o->work, (size_t)width * height);
+    if (o->read & OA_OCR_READ_DESPECKLE)
+        despeckle(o->work, width, height, (uint8_t)bg);
+    fill_image(o->img, o->work, width, height, width, scale);
+    unsigned passes = o->read & (OA_OCR_READ_PLAIN | OA_OCR_READ_INVERTED);
+    if (o->read & OA_OCR_READ_POLARITY)
+        passes = bg < 128 ? OA_OCR_READ_INVERTED : OA_OCR_READ_PLAIN;
+    TessBaseAPISetVariable(o->api, "tessedit_do_invert",
+                           (o->read & OA_OCR_READ_POLARITY) ? "1" : "0");
+    if (passes & OA_OCR_READ_PLAIN)
+        st = read_pass(o, sw, sh, scale, width, height, 0, &lines, &list,
+                       &n, &cap, err);
+    if (st == OA_OK && (passes & OA_OCR_READ_INVERTED)) {
         for (i = 0; i < px; i++)
             o->img[i] = (uint8_t)(255 - o->img[i]);
         st = read_pass(o, sw, sh, scale, width, height, lines, &lines,
@@ -786,9 +859,31 @@ static oa_status build_needles(const oa_ocr_needles *nd, needle_set *set,
 /* ------------------------------------------------------------------ */
 /* Matching                                                             */
 
-/* Whether the folded string `s` (one word or a run) shows needle `n`. */
+/*
+ * Whether `n` occurs in the run `s` (len characters) in an occurrence that
+ * starts in its first word (`first` characters) and ends in its last
+ * (`last` characters): a longer run would blank its neighbours too.
+ */
+static bool occurs_spanning(const char *s, size_t len, size_t first,
+                            size_t last, const needle *n)
+{
+    const char *p = s;
+
+    while ((p = strstr(p, n->s)) != NULL) {
+        size_t at = (size_t)(p - s);
+        if (at < first && at + n->len > len - last)
+            return true;
+        if (at >= first)
+            return false;
+        p++;
+    }
+    return false;
+}
+
+/* Whether the folded string `s` (one word, or a run whose first and last
+ * words have `first` and `last` characters) shows needle `n`. */
 static bool run_matches(const needle *n, const char *s, size_t len,
-                        bool single)
+                        bool single, size_t first, size_t last)
 {
     switch (n->kind) {
     case N_NAME:
@@ -796,7 +891,8 @@ static bool run_matches(const needle *n, const char *s, size_t len,
             return false;
         return n->len >= 4 && strstr(s, n->s) != NULL;
     case N_ID:
-        if (strstr(s, n->s) != NULL)
+        if (single ? strstr(s, n->s) != NULL
+                   : occurs_spanning(s, len, first, last, n))
             return true;
         /* A part of the ID: 5 consecutive characters or more. */
         if (len >= 5 && len < n->len && strstr(n->s, s) != NULL)
@@ -806,7 +902,8 @@ static bool run_matches(const needle *n, const char *s, size_t len,
     case N_DATE:
         if (n->len < 6)
             return len == n->len && strcmp(s, n->s) == 0;
-        if (strstr(s, n->s) != NULL)
+        if (single ? strstr(s, n->s) != NULL
+                   : occurs_spanning(s, len, first, last, n))
             return true;
         return len >= 6 &&
                edit_distance(s, len, n->s, n->len, n->len >= 8 ? 1 : 0) <=
@@ -846,7 +943,7 @@ static bool word_matches(const needle_set *set, const oa_ocr_word *w)
     np = fold_parts(w->text, parts, 16);
     for (k = 0; k < set->n; k++) {
         const needle *n = &set->v[k];
-        if (run_matches(n, whole, len, true))
+        if (run_matches(n, whole, len, true, len, len))
             return true;
         for (i = 0; i < np; i++)
             if (part_matches(n, parts[i], strlen(parts[i])))
@@ -913,15 +1010,18 @@ oa_status oa_ocr_match(const oa_ocr_word *words, size_t count,
                      (strict && !oa_ocr_whitelisted(words[i].text));
         /* Runs of 2..RUN_MAX words of one line read as one text. */
         char run[FOLD_MAX];
-        size_t len = fold(words[i].text, run, sizeof run);
+        size_t len = fold(words[i].text, run, sizeof run), first = len;
         for (j = i + 1; j < count && j < i + RUN_MAX; j++) {
             if (words[j].line != words[i].line)
                 break;
-            len += fold(words[j].text, run + len, sizeof run - len);
+            size_t last = fold(words[j].text, run + len, sizeof run - len);
+            len += last;
             if (len + 1 >= sizeof run)
                 break;
+            if (first == 0 || last == 0)
+                continue;
             for (k = 0; k < set.n; k++)
-                if (run_matches(&set.v[k], run, len, false))
+                if (run_matches(&set.v[k], run, len, false, first, last))
                     break;
             if (k < set.n)
                 for (size_t m = i; m <= j; m++)
@@ -1056,8 +1156,13 @@ bool oa_ocr_whitelisted(const char *text)
     while (i < n && isalpha((unsigned char)t[i]))
         i++;
     size_t pre = i - a;
-    if (pre > 0 && !label_ok(t + a, pre))
+    if (pre > 0 && !label_ok(t + a, pre)) {
+        /* "Follicle1" read "Folliclel": a final l or i for a 1. */
+        if (pre > 2 && i == n && (t[i - 1] == 'l' || t[i - 1] == 'i') &&
+            clinical_term(t + a, pre - 1))
+            return true;
         return false;
+    }
     if (i == n)
         return pre > 0;
     if (t[i] == '+' || t[i] == '-')
@@ -1094,11 +1199,11 @@ bool oa_ocr_whitelisted(const char *text)
 #define CHANGE_MIN 6
 
 struct oa_ocr_picker {
-    unsigned width, height, cols, rows;
+    unsigned width, height;
     size_t frames, max_picks, picks, next;
     bool have_ref;
-    uint16_t *ref;      /* counts of the last picked frame */
-    uint16_t *cur;
+    uint8_t *ref;       /* glyph edges of the last picked frame (0/1) */
+    uint8_t *cur;       /* glyph edges of the frame fed */
 };
 
 oa_status oa_ocr_picker_new(oa_ocr_picker **out, unsigned width,
@@ -1123,13 +1228,11 @@ oa_status oa_ocr_picker_new(oa_ocr_picker **out, unsigned width,
         return oa_error_set(err, OA_ENOMEM, "OCR frames: out of memory");
     p->width = width;
     p->height = height;
-    p->cols = (width + CELL - 1) / CELL;
-    p->rows = (height + CELL - 1) / CELL;
     p->frames = frames;
     p->max_picks = max_picks;
-    cells = (size_t)p->cols * p->rows;
-    p->ref = oa_calloc(cells, sizeof *p->ref);
-    p->cur = oa_calloc(cells, sizeof *p->cur);
+    cells = (size_t)width * height;
+    p->ref = oa_calloc(cells, 1);
+    p->cur = oa_calloc(cells, 1);
     if (p->ref == NULL || p->cur == NULL) {
         oa_ocr_picker_free(p);
         return oa_error_set(err, OA_ENOMEM, "OCR frames: out of memory");
@@ -1159,35 +1262,46 @@ static inline bool glyph_edge(unsigned a, unsigned b)
     return hi >= EDGE_BRIGHT && hi - lo >= EDGE_STEP;
 }
 
-static void edge_counts(const oa_ocr_picker *p, const uint8_t *g,
-                        size_t stride, uint16_t *counts)
+static void edge_map(const oa_ocr_picker *p, const uint8_t *g,
+                     size_t stride, uint8_t *map)
 {
     unsigned x, y;
 
-    memset(counts, 0, (size_t)p->cols * p->rows * sizeof *counts);
     for (y = 0; y < p->height; y++) {
         const uint8_t *r = g + (size_t)y * stride;
         const uint8_t *below = y + 1 < p->height ? r + stride : NULL;
-        uint16_t *crow = counts + (size_t)(y / CELL) * p->cols;
-        for (x = 0; x < p->width; x++) {
-            bool e = (x + 1 < p->width && glyph_edge(r[x], r[x + 1])) ||
-                     (below != NULL && glyph_edge(r[x], below[x]));
-            if (e && crow[x / CELL] < UINT16_MAX)
-                crow[x / CELL]++;
-        }
+        uint8_t *m = map + (size_t)y * p->width;
+        for (x = 0; x < p->width; x++)
+            m[x] = (x + 1 < p->width && glyph_edge(r[x], r[x + 1])) ||
+                   (below != NULL && glyph_edge(r[x], below[x]));
     }
 }
 
+/* Whether a cell's glyph edges moved: the edges present in one frame and
+ * not the other are CHANGE_MIN or more, and a quarter of the cell's
+ * edges or more. */
 static bool changed(const oa_ocr_picker *p)
 {
-    size_t i, cells = (size_t)p->cols * p->rows;
+    unsigned cx, cy, x, y;
 
-    for (i = 0; i < cells; i++) {
-        unsigned a = p->ref[i], b = p->cur[i];
-        unsigned d = a > b ? a - b : b - a, m = a > b ? a : b;
-        if (d >= CHANGE_MIN && 4 * d >= m)
-            return true;
-    }
+    for (cy = 0; cy < p->height; cy += CELL)
+        for (cx = 0; cx < p->width; cx += CELL) {
+            unsigned x1 = cx + CELL < p->width ? cx + CELL : p->width;
+            unsigned y1 = cy + CELL < p->height ? cy + CELL : p->height;
+            unsigned a = 0, b = 0, d = 0;
+            for (y = cy; y < y1; y++) {
+                const uint8_t *r = p->ref + (size_t)y * p->width;
+                const uint8_t *c = p->cur + (size_t)y * p->width;
+                for (x = cx; x < x1; x++) {
+                    a += r[x];
+                    b += c[x];
+                    d += r[x] != c[x];
+                }
+            }
+            unsigned m = a > b ? a : b;
+            if (d >= CHANGE_MIN && 4 * d >= m)
+                return true;
+        }
     return false;
 }
 
@@ -1207,7 +1321,7 @@ oa_status oa_ocr_picker_feed(oa_ocr_picker *p, size_t index,
         return oa_error_set(err, OA_EINVAL, "OCR frames: frame %zu fed, "
                             "%zu expected", index, p->next);
     p->next++;
-    edge_counts(p, gray8, stride, p->cur);
+    edge_map(p, gray8, stride, p->cur);
     must = index == 0 || index == p->frames / 2 || index + 1 == p->frames;
     if (!must && !(p->have_ref && changed(p)))
         return OA_OK;
@@ -1216,7 +1330,7 @@ oa_status oa_ocr_picker_feed(oa_ocr_picker *p, size_t index,
                             "changes in more than %zu of %zu frames",
                             p->max_picks, p->frames);
     p->picks++;
-    uint16_t *t = p->ref;
+    uint8_t *t = p->ref;
     p->ref = p->cur;
     p->cur = t;
     p->have_ref = true;

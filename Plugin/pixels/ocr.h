@@ -101,6 +101,8 @@ typedef struct oa_ocr oa_ocr;
 #define OA_OCR_TEXT_MAX 64
 /* Ceiling on the words of one image (more fail with OA_ELIMIT). */
 #define OA_OCR_WORDS_MAX 4096
+/* Images narrower than this are scaled x2 before reading. */
+#define OA_OCR_UPSCALE_BELOW 640
 /* Ceiling on the sides of an image read by OCR. */
 #define OA_OCR_SIDE_MAX 16384
 
@@ -136,10 +138,11 @@ const char *oa_ocr_version(void);
 
 /*
  * Read the words of an 8-bit grayscale image (`stride` bytes a row).
- * The image is read twice: as it is and inverted (overlays are usually
- * light text on a dark background, which Tesseract reads worse), both
- * scaled x2 when narrower than 1000 px (small overlay fonts); words read
- * in both passes are kept once (the more confident).  Boxes are in the
+ * The image is read once, by default (OA_OCR_READ_DEFAULT below):
+ * inverted when its background is dark (overlays are usually light text
+ * on a dark background, which Tesseract reads badly), scaled x2 when
+ * narrower than OA_OCR_UPSCALE_BELOW (small overlay fonts), speckle cells
+ * filled with the background first.  Boxes are in the
  * input's coordinates.  *words (free with oa_ocr_words_free) and *count
  * are set on success; an image with no text gives 0 words.  OA_ELIMIT
  * when a side exceeds OA_OCR_SIDE_MAX or there are more than
@@ -148,6 +151,31 @@ const char *oa_ocr_version(void);
 oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
                        unsigned height, size_t stride, oa_ocr_word **words,
                        size_t *count, oa_error *err);
+
+/*
+ * How oa_ocr_words reads an image (a mask; 0 = OA_OCR_READ_DEFAULT), for
+ * the benchmark and the tests:
+ *  - PLAIN, INVERTED: read the image as it is, inverted, or both;
+ *  - POLARITY: instead, read it once, inverted when its background (the
+ *    median) is dark, so that text is dark on light as Tesseract wants,
+ *    and let Tesseract retry inverted the lines it doubts (mixed
+ *    polarity);
+ *  - UPSCALE: scale images narrower than OA_OCR_UPSCALE_BELOW by 2
+ *    (measured: x2 triples the time of a 640x480 frame and reads no more
+ *    of 13 px text, so 640 px wide frames are read as they are);
+ *  - DESPECKLE: before reading, fill with the background the 16x16 cells
+ *    that are texture rather than text (more than half of their pixels
+ *    mid-gray, 48..160): ultrasound speckle is what makes Tesseract slow
+ *    and noisy.  Text drawn over such texture is then not read.
+ */
+#define OA_OCR_READ_PLAIN 1u
+#define OA_OCR_READ_INVERTED 2u
+#define OA_OCR_READ_UPSCALE 4u
+#define OA_OCR_READ_POLARITY 8u
+#define OA_OCR_READ_DESPECKLE 16u
+#define OA_OCR_READ_DEFAULT \
+    (OA_OCR_READ_POLARITY | OA_OCR_READ_UPSCALE | OA_OCR_READ_DESPECKLE)
+void oa_ocr_set_read(oa_ocr *o, unsigned how);
 
 /* Free the words of oa_ocr_words. NULL-safe. */
 void oa_ocr_words_free(oa_ocr_word *words);
@@ -223,12 +251,13 @@ typedef struct oa_ocr_picker oa_ocr_picker;
  * A picker for a cine of `frames` frames of width x height: feed it the
  * grayscale view of every frame in order and OCR the frames it picks.  It
  * picks the first, middle and last frames, and a frame whose text area
- * changed since the last picked frame.  The change measure: the frame is
- * cut into 16x16 cells; a cell's count is the number of its "glyph edges"
- * (a pixel of 160 or more next to one darker by 80 or more, on its row or
- * its column: the strokes of overlay text, rare in speckle); a frame
- * changed when a cell's count moved by 6 or more and by a quarter of the
- * larger count.  At most `max_picks` frames are picked: one more change
+ * changed since the last picked frame.  The change measure: a "glyph
+ * edge" is a pixel of 160 or more next to one darker by 80 or more, on
+ * its row or its column (the strokes of overlay text; rare in speckle);
+ * the frame is cut into 16x16 cells, and it changed when, in a cell, the
+ * pixels that are an edge in one frame and not in the other are 6 or
+ * more and a quarter of the cell's edges or more (a digit of a clock
+ * that turns).  At most `max_picks` frames are picked: one more change
  * fails oa_ocr_picker_feed with OA_ELIMIT (the caller then reads every
  * frame or refuses the instance).
  */
