@@ -462,7 +462,18 @@ static void test_real_ultrasound(void **state)
     assert_int_equal(oa_ocr_gray8(&fr, im.px, NULL), OA_OK);
     assert_memory_equal(im.px, ref.px, (size_t)w * h);
 
-    oa_ocr_word *words = ocr(&im, &n);
+    /* A deadline too short: no partial words, a clear limit. */
+    oa_ocr_word *words = (oa_ocr_word *)&n;
+    oa_error err;
+    oa_error_clear(&err);
+    oa_ocr_set_deadline(engine, 1);
+    assert_int_equal(oa_ocr_words(engine, im.px, w, h, w, &words, &n, &err),
+                     OA_ELIMIT);
+    oa_ocr_set_deadline(engine, 0);
+    assert_null(words);
+    assert_non_null(strstr(err.msg, "took more than 1 ms"));
+
+    words = ocr(&im, &n);
     static const char *const expected[] = {"Test,Belle", "CL-285BT-1811492",
                                            "01/01/1988"};
     for (size_t i = 0; i < 3; i++) {

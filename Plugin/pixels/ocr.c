@@ -3,6 +3,7 @@
  * against identifying values, and the frames of a cine worth reading.
  * See ocr.h.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "ocr.h"
 
 #include <tesseract/capi.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ */
 /* Grayscale views                                                      */
@@ -157,7 +159,15 @@ struct oa_ocr {
     uint8_t *work;      /* the input, despeckled */
     size_t work_cap;
     unsigned read;      /* OA_OCR_READ_* */
+    unsigned deadline;  /* ms a pass */
+    ETEXT_DESC *monitor;
 };
+
+void oa_ocr_set_deadline(oa_ocr *o, unsigned ms)
+{
+    if (o != NULL)
+        o->deadline = ms != 0 ? ms : OA_OCR_DEADLINE_MS;
+}
 
 void oa_ocr_set_read(oa_ocr *o, unsigned how)
 {
@@ -224,7 +234,16 @@ oa_status oa_ocr_new(oa_ocr **out, const char *datapath, oa_error *err)
                             "language data eng.traineddata from %s", where);
     }
     TessBaseAPISetPageSegMode(o->api, PSM_SPARSE_TEXT);
+    /* Tesseract's notes ("Estimating resolution as ...") go to stderr,
+     * the plugin's log: not there. */
+    TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
     o->read = OA_OCR_READ_DEFAULT;
+    o->deadline = OA_OCR_DEADLINE_MS;
+    o->monitor = TessMonitorCreate();
+    if (o->monitor == NULL) {
+        oa_ocr_free(o);
+        return oa_error_set(err, OA_ENOMEM, "OCR: out of memory");
+    }
     *out = o;
     return OA_OK;
 }
@@ -235,6 +254,8 @@ void oa_ocr_free(oa_ocr *o)
         return;
     TessBaseAPIEnd(o->api);
     TessBaseAPIDelete(o->api);
+    if (o->monitor != NULL)
+        TessMonitorDelete(o->monitor);
     oa_free(o->img);
     oa_free(o->work);
     oa_free(o);
@@ -315,6 +336,13 @@ static void fill_image(uint8_t *dst, const uint8_t *src, unsigned w,
     }
 }
 
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* One Tesseract pass over o->img; words appended to *words. */
 static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
                            unsigned scale, unsigned w, unsigned h,
@@ -329,8 +357,16 @@ static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
 
     TessBaseAPISetImage(o->api, o->img, (int)sw, (int)sh, 1, (int)sw);
     TessBaseAPISetSourceResolution(o->api, 100 * (int)scale);
-    if (TessBaseAPIRecognize(o->api, NULL) != 0) {
+    /* The deadline counts from now (Tesseract's ETEXT_DESC). */
+    TessMonitorSetDeadlineMSecs(o->monitor, (int)o->deadline);
+    double t0 = seconds();
+    if (TessBaseAPIRecognize(o->api, o->monitor) != 0) {
+        double spent = seconds() - t0;
         TessBaseAPIClear(o->api);
+        if (spent * 1000.0 >= o->deadline)
+            return oa_error_set(err, OA_ELIMIT, "OCR: reading an image of "
+                                "%ux%u took more than %u ms", w, h,
+                                o->deadline);
         return oa_error_set(err, OA_EIO, "OCR: Tesseract failed to read "
                             "an image of %ux%u", w, h);
     }

@@ -104,7 +104,9 @@ typedef struct oa_ocr oa_ocr;
 /* Images narrower than this are scaled x2 before reading. */
 #define OA_OCR_UPSCALE_BELOW 640
 /* Ceiling on the sides of an image read by OCR. */
-#define OA_OCR_SIDE_MAX 16384
+#define OA_OCR_SIDE_MAX 8192
+/* Default ceiling on the time Tesseract may take over one pass. */
+#define OA_OCR_DEADLINE_MS 20000
 
 /* A word read from an image. */
 typedef struct oa_ocr_word {
@@ -145,8 +147,10 @@ const char *oa_ocr_version(void);
  * filled with the background first.  Boxes are in the
  * input's coordinates.  *words (free with oa_ocr_words_free) and *count
  * are set on success; an image with no text gives 0 words.  OA_ELIMIT
- * when a side exceeds OA_OCR_SIDE_MAX or there are more than
- * OA_OCR_WORDS_MAX words; OA_EIO when Tesseract fails.
+ * when a side exceeds OA_OCR_SIDE_MAX, there are more than
+ * OA_OCR_WORDS_MAX words, or a pass takes longer than the deadline
+ * (partial words are not returned: the caller refuses the image);
+ * OA_EIO when Tesseract fails otherwise.
  */
 oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
                        unsigned height, size_t stride, oa_ocr_word **words,
@@ -176,6 +180,10 @@ oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
 #define OA_OCR_READ_DEFAULT \
     (OA_OCR_READ_POLARITY | OA_OCR_READ_UPSCALE | OA_OCR_READ_DESPECKLE)
 void oa_ocr_set_read(oa_ocr *o, unsigned how);
+
+/* The ceiling on the time of one pass of oa_ocr_words, in milliseconds
+ * (default OA_OCR_DEADLINE_MS; 0 = the default). */
+void oa_ocr_set_deadline(oa_ocr *o, unsigned ms);
 
 /* Free the words of oa_ocr_words. NULL-safe. */
 void oa_ocr_words_free(oa_ocr_word *words);
