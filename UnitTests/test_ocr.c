@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +425,61 @@ static void test_strict_blanks_all_but_the_whitelist(void **state)
     }
     oa_ocr_words_free(w);
     oa_free(r);
+    free(im.px);
+}
+
+/* One engine a thread, two threads at once: the same words as alone. */
+typedef struct thread_job {
+    const image *im;
+    size_t words, rects;
+    oa_status st;
+} thread_job;
+
+static void *read_in_thread(void *arg)
+{
+    thread_job *j = arg;
+    oa_ocr_needles nd = {NAMES, 1, IDS, 1, DATES, 1, TEXTS, 1};
+    oa_ocr *o = NULL;
+    oa_ocr_word *w = NULL;
+    oa_ocr_rect *r = NULL;
+
+    j->st = oa_ocr_new(&o, NULL, NULL);
+    if (j->st == OA_OK)
+        j->st = oa_ocr_words(o, j->im->px, j->im->w, j->im->h, j->im->w, &w,
+                             &j->words, NULL);
+    if (j->st == OA_OK)
+        j->st = oa_ocr_match(w, j->words, &nd, false, &r, &j->rects, NULL);
+    oa_free(r);
+    oa_ocr_words_free(w);
+    oa_ocr_free(o);
+    return NULL;
+}
+
+static void test_one_engine_a_thread(void **state)
+{
+    oa_ocr_needles nd = {NAMES, 1, IDS, 1, DATES, 1, TEXTS, 1};
+    pthread_t t[2];
+    thread_job j[2];
+    size_t n, nr;
+    oa_ocr_rect *r;
+
+    (void)state;
+    image im = read_pgm(DATA "/light.pgm");
+    oa_ocr_word *w = ocr(&im, &n);
+    assert_int_equal(oa_ocr_match(w, n, &nd, false, &r, &nr, NULL), OA_OK);
+    for (int i = 0; i < 2; i++) {
+        j[i] = (thread_job){&im, 0, 0, OA_OK};
+        assert_int_equal(pthread_create(&t[i], NULL, read_in_thread, &j[i]),
+                         0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(j[i].st, OA_OK);
+        assert_int_equal(j[i].words, n);
+        assert_int_equal(j[i].rects, nr);
+    }
+    oa_free(r);
+    oa_ocr_words_free(w);
     free(im.px);
 }
 
@@ -861,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_small_text_upscaled),
         cmocka_unit_test(test_match_blanks_exactly_the_identifying_words),
         cmocka_unit_test(test_strict_blanks_all_but_the_whitelist),
+        cmocka_unit_test(test_one_engine_a_thread),
         cmocka_unit_test(test_real_ultrasound),
         cmocka_unit_test(test_match_dates),
         cmocka_unit_test(test_match_ids),

@@ -178,6 +178,9 @@ void oa_ocr_set_read(oa_ocr *o, unsigned how)
 /* Default language data when neither the caller nor TESSDATA_PREFIX says. */
 #define OA_OCR_DEBIAN_TESSDATA "/usr/share/tesseract-ocr/5/tessdata"
 
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool init_done;
+
 static bool readable_file(const char *dir, const char *name)
 {
     char path[4096];
@@ -215,8 +218,22 @@ oa_status oa_ocr_new(oa_ocr **out, const char *datapath, oa_error *err)
     o = oa_calloc(1, sizeof *o);
     if (o == NULL)
         return oa_error_set(err, OA_ENOMEM, "OCR: out of memory");
+    /* Engines are created one at a time: Tesseract's global parameters
+     * (debug_file) are written once, by the first. */
+    pthread_mutex_lock(&init_lock);
+    if (!init_done) {
+        /* Tesseract's notes ("Estimating resolution as ...") go to
+         * stderr, the plugin's log: not there. */
+        TessBaseAPI *first = TessBaseAPICreate();
+        if (first != NULL) {
+            TessBaseAPISetVariable(first, "debug_file", "/dev/null");
+            TessBaseAPIDelete(first);
+            init_done = true;
+        }
+    }
     o->api = TessBaseAPICreate();
     if (o->api == NULL) {
+        pthread_mutex_unlock(&init_lock);
         oa_free(o);
         return oa_error_set(err, OA_ENOMEM, "OCR: out of memory");
     }
@@ -227,16 +244,15 @@ oa_status oa_ocr_new(oa_ocr **out, const char *datapath, oa_error *err)
     char *values[] = {zero, zero};
     if (TessBaseAPIInit4(o->api, datapath, "eng", OEM_LSTM_ONLY, NULL, 0,
                          names, values, 2, 0) != 0) {
+        pthread_mutex_unlock(&init_lock);
         TessBaseAPIDelete(o->api);
         oa_free(o);
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "OCR unavailable: Tesseract could not load the "
                             "language data eng.traineddata from %s", where);
     }
+    pthread_mutex_unlock(&init_lock);
     TessBaseAPISetPageSegMode(o->api, PSM_SPARSE_TEXT);
-    /* Tesseract's notes ("Estimating resolution as ...") go to stderr,
-     * the plugin's log: not there. */
-    TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
     o->read = OA_OCR_READ_DEFAULT;
     o->deadline = OA_OCR_DEADLINE_MS;
     o->monitor = TessMonitorCreate();

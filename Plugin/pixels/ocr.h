@@ -221,16 +221,23 @@ typedef struct oa_ocr_needles {
  * The boxes to blank among `words` (one image or the words of several
  * frames of one cine).  Comparisons ignore case, punctuation and spaces,
  * fold accented Latin letters to their base letter, and count the usual
- * OCR confusions as one character: O/0, I/l/1/|, S/5, B/8, Z/2.
+ * OCR confusions as one character: O/0, I/l/1/|, S/5, B/8, Z/2.  Beyond
+ * those, a reading may differ from a value by one edit (insertion,
+ * deletion, substitution) for names and text words of 5 characters or
+ * more, IDs of 6 or more and 8-character date spellings, and by two edits
+ * for IDs of 12 or more: a misread character must not let a value
+ * through, and a near value blanked costs little.
  *  - A name component matches a word one of whose parts (split at
  *    punctuation) is that component, or whose letters contain it (4
  *    characters or more: "TestBelle" when the comma was lost).
- *  - An ID or a date spelling matches a word or a run of up to 4
- *    consecutive words of one line whose letters contain it ("CL-285BT-"
- *    "1811492"; "12" "Apr" "1957"), and an ID also matches a word or run
- *    that is part of it: one of its pieces between punctuation of 3
- *    characters or more, or any 5 consecutive characters.
- *  - A text word matches a word or part equal to it.
+ *  - An ID or a date spelling matches a word that contains it, or a run
+ *    of up to 4 consecutive words of one line that spells it from its
+ *    first word to its last ("CL-285BT-" "1811492"; "12" "Apr" "1957");
+ *    an ID also matches a word or run that is part of it: one of its
+ *    pieces between punctuation of 3 characters or more, or any 5
+ *    consecutive characters.  Date spellings of fewer than 6 characters
+ *    ("1/1/88") match a whole word only.
+ *  - A text word matches a word one of whose parts is that word.
  * With `strict`, every word that is not on the whitelist of clinical
  * terms (units, modes, probe and measurement words, short numbers; see
  * oa_ocr_whitelisted) is blanked too.
