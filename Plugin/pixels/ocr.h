@@ -294,6 +294,14 @@ size_t oa_ocr_picker_count(const oa_ocr_picker *p);
 /* Release a picker. NULL-safe. */
 void oa_ocr_picker_free(oa_ocr_picker *p);
 
+/*
+ * The pixel decision's text detection hook (oa_pixels_ocr, pixels.h) on
+ * an engine: find_words reads a frame with oa_ocr_words().  `o` is
+ * borrowed and used from the thread that runs the decision.
+ */
+struct oa_pixels_ocr;
+void oa_ocr_hook(oa_ocr *o, struct oa_pixels_ocr *hook);
+
 #ifdef __cplusplus
 }
 #endif
