@@ -19,6 +19,8 @@
  */
 #include "engine_int.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -196,4 +198,88 @@ oa_status oa_anon__pixels_decide(oa_anonymizer *a, oa_error *err)
         return oa_error_set(err, OA_ELEAK, "burned-in text: %s",
                             a->pix.reason);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* The rule table                                                       */
+
+static oa_status pixel_row(cJSON *arr, const char *name, const char *action,
+                           const char *source, const char *condition,
+                           const char *reason)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return OA_ENOMEM;
+    cJSON_AddItemToArray(arr, o);
+    if (cJSON_AddStringToObject(o, "Tag", "7FE0,0010") == NULL ||
+        cJSON_AddStringToObject(o, "Keyword", "PixelData") == NULL ||
+        cJSON_AddStringToObject(o, "Name", name) == NULL ||
+        cJSON_AddStringToObject(o, "Action", action) == NULL ||
+        cJSON_AddStringToObject(o, "Reason", reason) == NULL ||
+        cJSON_AddStringToObject(o, "Source", source) == NULL ||
+        cJSON_AddStringToObject(o, "Condition", condition) == NULL ||
+        cJSON_AddBoolToObject(o, "PixelRule", true) == NULL)
+        return OA_ENOMEM;
+    return OA_OK;
+}
+
+oa_status oa_anon__explain_pixels_json(cJSON *arr, const oa_profile *p)
+{
+    const oa_anon_options *o = oa_profile_options(p);
+    const oa_pixels_user_rule *user;
+    char cond[160], reason[400];
+    size_t n, i, j;
+    int k;
+
+    if (o->burned_in_text == OA_OPT_KEEP)
+        return OA_OK;
+    user = oa_profile_pixel_rules(p, &n);
+    for (i = 0; i < n; i++) {
+        snprintf(cond, sizeof(cond), "Manufacturer %s, Model %s, %ux%u",
+                 user[i].manufacturer ? user[i].manufacturer : "any",
+                 user[i].model ? user[i].model : "any",
+                 (unsigned)user[i].columns, (unsigned)user[i].rows);
+        k = snprintf(reason, sizeof(reason), "the profile's rule blanks");
+        for (j = 0; j < user[i].n_rects && k > 0 &&
+                    (size_t)k < sizeof(reason) - 24;
+             j++)
+            k += snprintf(reason + k, sizeof(reason) - (size_t)k,
+                          " [%u,%u,%u,%u]", (unsigned)user[i].rects[j].x,
+                          (unsigned)user[i].rects[j].y,
+                          (unsigned)user[i].rects[j].w,
+                          (unsigned)user[i].rects[j].h);
+        if (pixel_row(arr, user[i].label ? user[i].label : "profile rule",
+                      "blank", "profile PixelRules", cond, reason) != OA_OK)
+            return OA_ENOMEM;
+    }
+    for (i = 0; i < oa_pixels_rule_count(); i++) {
+        const oa_pixels_rule_info *r = oa_pixels_rule_get(i);
+        const char *action = r->kind == OA_PIXELS_RULE_MASK   ? "blank"
+                             : r->kind == OA_PIXELS_RULE_FLAG ? "flag"
+                                                              : "keep";
+
+        snprintf(reason, sizeof(reason),
+                 r->kind == OA_PIXELS_RULE_MASK
+                     ? "%zu region(s) blanked on matching images"
+                 : r->kind == OA_PIXELS_RULE_FLAG
+                     ? "matching images are at risk: OCR or refusal"
+                     : "deid calls matching images clean (%zu)",
+                 r->n_ops);
+        if (pixel_row(arr, r->label, action, r->source, r->condition,
+                      reason) != OA_OK)
+            return OA_ENOMEM;
+    }
+    snprintf(reason, sizeof(reason),
+             "BurnedInText %s: risky images no rule covers are read by OCR "
+             "and the words that match an identifying value%s are blanked; "
+             "without OCR they are refused",
+             oa_opt_value_name(o->burned_in_text),
+             o->burned_in_text == OA_OPT_STRICT
+                 ? " (strict: every word but clinical terms)"
+                 : "");
+    return pixel_row(arr, "OCR", o->burned_in_text == OA_OPT_REFUSE
+                                     ? "refuse"
+                                     : "blank",
+                     "OCR (Tesseract)", "risky image, no rule", reason);
 }

@@ -503,6 +503,8 @@ oa_status oa_rules_explain_json(cJSON **out, const oa_profile *p,
             cJSON_AddStringToObject(o, "Value", r->rule.value) == NULL)
             goto out;
     }
+    if (oa_anon__explain_pixels_json(arr, p) != OA_OK)
+        goto out;
     *out = arr;
     arr = NULL;
     rc = OA_OK;

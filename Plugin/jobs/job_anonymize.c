@@ -66,6 +66,7 @@ void oa_job_anonymize__free(void *job)
     oa_free(j->studies);
     oa_free(j->items);
     cJSON_Delete(j->failures);
+    cJSON_Delete(j->cleaned);
     oa_free(j->threads);
     oa_free(j->content);
     oa_free(j->serialized);
@@ -87,11 +88,54 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc)
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->cond, NULL);
     j->failures = cJSON_CreateArray();
-    if (j->failures == NULL) {
+    j->cleaned = cJSON_CreateArray();
+    if (j->failures == NULL || j->cleaned == NULL) {
         oa_job_anonymize__free(j);
         return NULL;
     }
     return j;
+}
+
+/* [[x, y, w, h, "label"], ...] of the boxes an image had blanked. */
+static cJSON *boxes_json(const oa_anon_pixels *px)
+{
+    cJSON *boxes = cJSON_CreateArray();
+    size_t n = px->n_boxes < OA_ANON_PIXEL_BOXES ? px->n_boxes
+                                                 : OA_ANON_PIXEL_BOXES;
+
+    for (size_t i = 0; boxes != NULL && i < n; i++) {
+        const oa_anon_pixel_box *b = &px->boxes[i];
+        cJSON *a = cJSON_CreateArray();
+
+        if (a == NULL)
+            break;
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->x));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->y));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->w));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->h));
+        cJSON_AddItemToArray(a, cJSON_CreateString(b->label));
+        cJSON_AddItemToArray(boxes, a);
+    }
+    return boxes;
+}
+
+/* Under the lock. */
+void oa_job_anonymize__add_cleaned(anon_job *j, const char *instance,
+                                   const oa_anon_pixels *px)
+{
+    cJSON *c;
+
+    j->ncleaned++;
+    if (cJSON_GetArraySize(j->cleaned) >= MAX_CLEANED_LISTED)
+        return;
+    c = cJSON_CreateObject();
+    if (c == NULL)
+        return;
+    cJSON_AddStringToObject(c, "Instance", instance);
+    cJSON_AddNumberToObject(c, "BoxCount", (double)px->n_boxes);
+    cJSON_AddNumberToObject(c, "OcrWords", px->ocr_words);
+    cJSON_AddItemToObject(c, "Boxes", boxes_json(px));
+    cJSON_AddItemToArray(j->cleaned, c);
 }
 
 /* Under the lock. */
@@ -311,6 +355,7 @@ static cJSON *report_row(const study *st)
     cJSON_AddNumberToObject(row, "Instances", st->instances);
     cJSON_AddNumberToObject(row, "Dropped", st->dropped);
     cJSON_AddNumberToObject(row, "Failed", st->failed);
+    cJSON_AddNumberToObject(row, "PixelsCleaned", st->cleaned);
     return row;
 }
 
@@ -329,6 +374,12 @@ static cJSON *report_json(anon_job *j, size_t only, const char *job_id)
     for (i = 0; i < j->nstudies; i++)
         if (only == (size_t)-1 || only == i)
             cJSON_AddItemToArray(rows, report_row(&j->studies[i]));
+    /* what was blanked in which original instance (Orthanc IDs only) */
+    cJSON_AddNumberToObject(r, "PixelsCleaned", (double)j->ncleaned);
+    cJSON_AddNumberToObject(r, "PixelsRefused", (double)j->npixel_refused);
+    if (only == (size_t)-1)
+        cJSON_AddItemToObject(r, "CleanedImages",
+                              cJSON_Duplicate(j->cleaned, 1));
     return r;
 }
 
@@ -359,9 +410,13 @@ static cJSON *content_json(anon_job *j)
         cJSON_AddNumberToObject(s, "Instances", st->instances);
         cJSON_AddNumberToObject(s, "Dropped", st->dropped);
         cJSON_AddNumberToObject(s, "Failed", st->failed);
+        cJSON_AddNumberToObject(s, "PixelsCleaned", st->cleaned);
     }
     cJSON_AddItemToObject(c, "Failed", cJSON_Duplicate(j->failures, 1));
     cJSON_AddNumberToObject(c, "FailedCount", (double)j->nfailed);
+    cJSON_AddNumberToObject(c, "PixelsCleaned", (double)j->ncleaned);
+    cJSON_AddNumberToObject(c, "PixelsRefused", (double)j->npixel_refused);
+    cJSON_AddItemToObject(c, "CleanedImages", cJSON_Duplicate(j->cleaned, 1));
     if (j->export_job[0] != '\0')
         cJSON_AddStringToObject(c, "ExportJob", j->export_job);
     if (j->fatal[0] != '\0')
@@ -442,6 +497,9 @@ static void track(anon_job *j, const char *state, bool force)
     cJSON_AddNumberToObject(extra, "Studies", (double)j->nstudies);
     cJSON_AddNumberToObject(extra, "Instances", (double)j->nitems);
     cJSON_AddNumberToObject(extra, "Failed", (double)j->nfailed);
+    cJSON_AddNumberToObject(extra, "PixelsCleaned", (double)j->ncleaned);
+    cJSON_AddNumberToObject(extra, "PixelsRefused",
+                            (double)j->npixel_refused);
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(extra, "Error", j->fatal);
     if (j->export_job[0] != '\0')
@@ -669,16 +727,21 @@ static oa_status cb_reset(void *p)
         j->studies[i].instances = 0;
         j->studies[i].dropped = 0;
         j->studies[i].failed = 0;
+        j->studies[i].cleaned = 0;
     }
     j->finished = 0;
     j->nfailed = 0;
+    j->ncleaned = 0;
+    j->npixel_refused = 0;
     j->cursor = 0;
     j->fatal[0] = '\0';
     j->reported = false;
     cJSON_Delete(j->failures);
     j->failures = cJSON_CreateArray();
+    cJSON_Delete(j->cleaned);
+    j->cleaned = cJSON_CreateArray();
     pthread_mutex_unlock(&j->lock);
-    return j->failures != NULL ? OA_OK : OA_ENOMEM;
+    return j->failures != NULL && j->cleaned != NULL ? OA_OK : OA_ENOMEM;
 }
 
 static const oa_host_job_ops anon_ops = {

@@ -18,6 +18,7 @@
 
 #define ID_MAX 65                  /* Orthanc IDs are 44 characters */
 #define MAX_FAILURES_LISTED 1000   /* in the content; the count is exact */
+#define MAX_CLEANED_LISTED 1000    /* images with cleaned pixels listed */
 #define MAX_INSTANCES 1000000
 #define SERIAL_VERSION 2
 
@@ -42,6 +43,7 @@ typedef struct study {
     char anonymized[ID_MAX];
     char *new_name, *new_id, *new_desc; /* NULL: generated / profile */
     unsigned instances, dropped, failed;
+    unsigned cleaned;                   /* images whose pixels were cleaned */
     bool have_new;                      /* `anon` filled from an output */
     oa_anon_values orig, anon;
 } study;
@@ -74,6 +76,10 @@ typedef struct anon_job {
     size_t finished;         /* items stored, dropped or failed */
     size_t nfailed;
     cJSON *failures;         /* [{"Instance", "Error"}], capped */
+    size_t ncleaned;         /* images whose pixels were cleaned */
+    size_t npixel_refused;   /* images refused for burned-in text */
+    cJSON *cleaned;          /* [{"Instance", "Boxes": [[x,y,w,h,label]]}],
+                              * capped */
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
@@ -104,6 +110,9 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc);
 void oa_job_anonymize__free(void *job);
 /* Record a failed instance (NULL: the job) with its message.  Under the
  * lock. */
+/* Under the lock: an image whose pixels were cleaned (its boxes). */
+void oa_job_anonymize__add_cleaned(anon_job *j, const char *instance,
+                                   const oa_anon_pixels *px);
 void oa_job_anonymize__add_failure(anon_job *j, const char *instance,
                                    const char *msg);
 /* The report's values of a study, under keys `prefix`PatientName... */

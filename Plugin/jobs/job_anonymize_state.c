@@ -110,12 +110,16 @@ const char *oa_job_anonymize__serialized(void *p)
         cJSON_AddNumberToObject(o, "Instances", st->instances);
         cJSON_AddNumberToObject(o, "Dropped", st->dropped);
         cJSON_AddNumberToObject(o, "Failed", st->failed);
+        cJSON_AddNumberToObject(o, "PixelsCleaned", st->cleaned);
         oa_job_anonymize__add_values(o, "Original", &st->orig);
         cJSON_AddBoolToObject(o, "HaveNew", st->have_new);
         oa_job_anonymize__add_values(o, "New", &st->anon);
     }
     cJSON_AddItemToObject(s, "Failures", cJSON_Duplicate(j->failures, 1));
     cJSON_AddNumberToObject(s, "FailedCount", (double)j->nfailed);
+    cJSON_AddItemToObject(s, "CleanedImages", cJSON_Duplicate(j->cleaned, 1));
+    cJSON_AddNumberToObject(s, "PixelsCleaned", (double)j->ncleaned);
+    cJSON_AddNumberToObject(s, "PixelsRefused", (double)j->npixel_refused);
     /* one digit per instance; running ones are to do again */
     states = oa_malloc(j->nitems + 1);
     if (states != NULL) {
@@ -213,6 +217,8 @@ void *oa_anonymize_unserialize(const char *text)
         st->dropped = cJSON_IsNumber(x) ? (unsigned)x->valuedouble : 0;
         x = cJSON_GetObjectItemCaseSensitive(o, "Failed");
         st->failed = cJSON_IsNumber(x) ? (unsigned)x->valuedouble : 0;
+        x = cJSON_GetObjectItemCaseSensitive(o, "PixelsCleaned");
+        st->cleaned = cJSON_IsNumber(x) ? (unsigned)x->valuedouble : 0;
         read_values(o, "Original", &st->orig);
         st->have_new =
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "HaveNew"));
@@ -255,6 +261,17 @@ void *oa_anonymize_unserialize(const char *text)
     }
     v = cJSON_GetObjectItemCaseSensitive(s, "FailedCount");
     j->nfailed = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
+    v = cJSON_DetachItemFromObjectCaseSensitive(s, "CleanedImages");
+    if (cJSON_IsArray(v)) {
+        cJSON_Delete(j->cleaned);
+        j->cleaned = (cJSON *)v;
+    } else {
+        cJSON_Delete((cJSON *)v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(s, "PixelsCleaned");
+    j->ncleaned = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
+    v = cJSON_GetObjectItemCaseSensitive(s, "PixelsRefused");
+    j->npixel_refused = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
     cJSON_Delete(s);
     oa_log(OA_LOG_WARNING,
            "anonymization %s resumed: %zu of %zu instances already done",

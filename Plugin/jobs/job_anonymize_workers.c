@@ -11,6 +11,7 @@
 #include "job_anonymize_int.h"
 
 #include "../orthanc/host.h"
+#include "../pixels/ocr.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -26,6 +27,7 @@ typedef struct outcome {
     char parent[ID_MAX];
     bool have_values;
     oa_anon_values anon;
+    oa_anon_pixels pixels;    /* what was done to the pixels */
     char error[OA_ERROR_MSG_MAX + 64];
 } outcome;
 
@@ -94,6 +96,28 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     id.new_study_description = st->new_desc;
     memset(&res, 0, sizeof(res));
     rc = oa_anonymizer_run(engine, &id, blob.data, blob.size, &res, &err);
+    if (rc == OA_EUNSUPPORTED &&
+        res.pixels.verdict == OA_PIXELS_NEEDS_DECODING) {
+        /* Risky pixels in a compressed syntax: Orthanc decodes them, the
+         * engine cleans the native copy (written in Explicit VR LE). */
+        oa_host_blob native;
+
+        oa_error_clear(&err);
+        rc = oa_host_transcode(blob.data, blob.size, "1.2.840.10008.1.2.1",
+                               &native, &err);
+        if (rc == OA_OK) {
+            oa_host_blob_free(&blob);
+            blob = native;
+            memset(&res, 0, sizeof(res));
+            rc = oa_anonymizer_run(engine, &id, blob.data, blob.size, &res,
+                                   &err);
+        } else {
+            res.pixels.verdict = OA_PIXELS_REFUSE;
+            oa_error_set(&err, rc, "burned-in text: the pixels must be "
+                         "decoded to be cleaned, and %s", err.msg);
+        }
+    }
+    o->pixels = res.pixels;
     if (rc != OA_OK) {
         fail_outcome(o, &err);
     } else if (res.dropped) {
@@ -137,6 +161,8 @@ static void *worker_main(void *arg)
     anon_job *j = arg;
     oa_anonymizer *engine = NULL;
     oa_anonymizer_opts opts;
+    oa_ocr *ocr = NULL;
+    oa_pixels_ocr ocr_hook;
     oa_error err;
     oa_buf answer;
     const uint8_t *secret;
@@ -151,6 +177,18 @@ static void *worker_main(void *arg)
         opts.secret = secret;
         opts.secret_len = secret_len;
         opts.uid_root = oa_service_config(j->svc)->uid_root;
+        /* One OCR engine per worker (Tesseract is not shared between
+         * threads); without its language data, risky images that no
+         * pixel rule covers are refused (GET /anonymizer/info says so). */
+        if (oa_profile_options(j->profile)->burned_in_text != OA_OPT_KEEP) {
+            oa_error ocr_err;
+
+            oa_error_clear(&ocr_err);
+            if (oa_ocr_new(&ocr, NULL, &ocr_err) == OA_OK) {
+                oa_ocr_hook(ocr, &ocr_hook);
+                opts.ocr = &ocr_hook;
+            }
+        }
         rc = oa_anonymizer_new(&engine, j->profile, &opts, &err);
     }
     if (rc != OA_OK) {
@@ -161,6 +199,8 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&j->cond);
         pthread_mutex_unlock(&j->lock);
         oa_buf_dispose(&answer);
+        oa_anonymizer_free(engine);
+        oa_ocr_free(ocr);
         return NULL;
     }
 
@@ -195,6 +235,11 @@ static void *worker_main(void *arg)
         j->items[idx].state = o.state;
         switch (o.state) {
         case ITEM_STORED:
+            if (o.pixels.verdict == OA_PIXELS_CLEANED) {
+                st->cleaned++;
+                oa_job_anonymize__add_cleaned(j, snapshot.instance,
+                                              &o.pixels);
+            }
             oa_job_anonymize__copy(j->items[idx].stored, ID_MAX, o.stored);
             j->items[idx].fresh = o.fresh;
             st->instances++;
@@ -210,6 +255,9 @@ static void *worker_main(void *arg)
             break;
         default:
             st->failed++;
+            if (o.pixels.verdict == OA_PIXELS_REFUSE ||
+                o.pixels.verdict == OA_PIXELS_NEEDS_DECODING)
+                j->npixel_refused++;
             oa_job_anonymize__add_failure(j, snapshot.instance, o.error);
             break;
         }
@@ -222,6 +270,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&j->lock);
     }
     oa_anonymizer_free(engine);
+    oa_ocr_free(ocr);
     oa_buf_dispose(&answer);
     return NULL;
 }

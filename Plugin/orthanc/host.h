@@ -238,6 +238,18 @@ oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
 /* NULL-safe; leaves the blob empty. */
 void oa_host_blob_free(oa_host_blob *blob);
 
+/*
+ * Transcode a DICOM file with Orthanc's own decoders
+ * (OrthancPluginTranscodeDicomInstance, 1.7.0; then
+ * OrthancPluginSerializeDicomInstance): e.g. a JPEG image to Explicit VR
+ * Little Endian ("1.2.840.10008.1.2.1") so that its pixels can be cleaned.
+ * OA_EUNSUPPORTED when Orthanc cannot (no decoder for the syntax), OA_ELIMIT
+ * above 4 GiB - 1.  Free *out with oa_host_blob_free().  Thread-safe.
+ */
+oa_status oa_host_transcode(const uint8_t *data, size_t size,
+                            const char *transfer_syntax, oa_host_blob *out,
+                            oa_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Global properties (plugin state in Orthanc's database)              */
 

@@ -8,6 +8,8 @@
 #include "../anonymizer/anonymizer.h"
 #include "../dicom/dicom.h"
 #include "../export/export.h"
+#include "../pixels/ocr.h"
+#include "../pixels/pixels.h"
 #include "../services/services.h"
 
 #include <oa_version.h>
@@ -52,6 +54,22 @@ oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
         if (backends == NULL ||
             !cJSON_AddItemToObject(info, "Backends", backends)) {
             cJSON_Delete(backends);
+            status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
+            goto out;
+        }
+    }
+    {
+        /* Burned-in text: whether OCR can run here (Tesseract and its
+         * English data); without it risky images no rule covers fail. */
+        cJSON *px = cJSON_AddObjectToObject(info, "Pixels");
+        bool ocr = oa_ocr_available();
+
+        if (px == NULL || cJSON_AddBoolToObject(px, "OCR", ocr) == NULL ||
+            cJSON_AddStringToObject(px, "OcrVersion",
+                                    ocr ? oa_ocr_version() : "") == NULL ||
+            cJSON_AddNumberToObject(px, "DeviceRules",
+                                    (double)oa_pixels_rule_count()) ==
+                NULL) {
             status = oa_error_set(err, OA_ENOMEM, "out of memory (info)");
             goto out;
         }
