@@ -980,13 +980,29 @@ static void test_explain_json(void **state)
     oa_profile *d = profile("{}");
     cJSON *json = NULL, *item;
     bool saw_birth = false, saw_weight = false;
+    size_t saw_pixel_rules = 0;
     oa_error err;
 
     (void)state;
     assert_int_equal(oa_rules_explain_json(&json, d, &err), OA_OK);
     assert_true(cJSON_IsArray(json));
-    assert_int_equal(cJSON_GetArraySize(json), 653 + 4 + 1 + 29 + 22 + 479);
+    /* the attribute rules, then the pixel rules: the device rules of the
+     * generated table and the OCR row */
+    assert_int_equal(cJSON_GetArraySize(json), 653 + 4 + 1 + 29 + 22 + 479 +
+                                                   oa_pixels_rule_count() + 1);
     cJSON_ArrayForEach(item, json) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item,
+                                                          "PixelRule"))) {
+            saw_pixel_rules++;
+            assert_string_equal(
+                cJSON_GetStringValue(
+                    cJSON_GetObjectItemCaseSensitive(item, "Tag")),
+                "(7FE0,0010)");
+            assert_non_null(cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(item, "Source")));
+            assert_non_null(cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(item, "Condition")));
+        }
         const char *tag =
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item,
                                                                   "Tag"));
@@ -1016,6 +1032,13 @@ static void test_explain_json(void **state)
     }
     assert_true(saw_birth);
     assert_true(saw_weight);
+    assert_int_equal(saw_pixel_rules, oa_pixels_rule_count() + 1);
+    cJSON_Delete(json);
+    oa_profile_free(d);
+    /* BurnedInText "keep": no pixel rule applies, none is listed */
+    d = profile("{\"BurnedInText\": \"keep\"}");
+    assert_int_equal(oa_rules_explain_json(&json, d, &err), OA_OK);
+    assert_int_equal(cJSON_GetArraySize(json), 653 + 4 + 1 + 29 + 22 + 479);
     cJSON_Delete(json);
     oa_profile_free(d);
 }

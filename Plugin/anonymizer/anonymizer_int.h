@@ -60,7 +60,7 @@ static inline bool oa_anon__tag_in(const uint32_t *tags, size_t n,
 }
 
 /* burned_in.c: the pixel rules of a profile as rows of the rule table
- * (oa_rules_explain_json), appended to `arr`: Tag (7FE0,0010), the rule's
+ * (oa_rules_explain_json), appended to `arr`: Tag "(7FE0,0010)", the rule's
  * label as Name, Action "blank", "flag" or "keep", Source and Condition.
  * Nothing when the profile keeps burned-in text. */
 oa_status oa_anon__explain_pixels_json(struct cJSON *arr,

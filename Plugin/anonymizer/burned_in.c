@@ -212,7 +212,7 @@ static oa_status pixel_row(cJSON *arr, const char *name, const char *action,
     if (o == NULL)
         return OA_ENOMEM;
     cJSON_AddItemToArray(arr, o);
-    if (cJSON_AddStringToObject(o, "Tag", "7FE0,0010") == NULL ||
+    if (cJSON_AddStringToObject(o, "Tag", "(7FE0,0010)") == NULL ||
         cJSON_AddStringToObject(o, "Keyword", "PixelData") == NULL ||
         cJSON_AddStringToObject(o, "Name", name) == NULL ||
         cJSON_AddStringToObject(o, "Action", action) == NULL ||
