@@ -600,6 +600,7 @@ typedef struct oa_anon_values {
 #define OA_ANON_PIXEL_BOXES 16
 typedef struct oa_anon_pixel_box {
     uint32_t x, y, w, h;
+    bool keep;               /* kept (an ultrasound region), not blanked */
     char label[48];          /* the rule ("deid: ...", "user: ...", "OCR") */
 } oa_anon_pixel_box;
 
@@ -609,7 +610,9 @@ typedef struct oa_anon_pixels {
      * REFUSE / NEEDS_DECODING: the instance failed (see the error). */
     oa_pixels_verdict verdict;
     unsigned risks;          /* OA_PIXELS_RISK_* found by the triage */
-    size_t n_boxes;          /* rectangles blanked (the first are listed) */
+    /* the mask's operations in order: blanked rectangles, and kept ones
+     * (ultrasound regions) un-blanked after them; the first are listed */
+    size_t n_boxes;
     oa_anon_pixel_box boxes[OA_ANON_PIXEL_BOXES];
     unsigned ocr_frames;     /* frames read by OCR */
     unsigned ocr_words;      /* OCR word boxes blanked */

@@ -146,14 +146,13 @@ static void summarize(oa_anonymizer *a)
     for (size_t i = 0; i < r->n_ops; i++) {
         oa_anon_pixel_box *b;
 
-        if (r->ops[i].keep)
-            continue;
         if (s->n_boxes < OA_ANON_PIXEL_BOXES) {
             b = &s->boxes[s->n_boxes];
             b->x = r->ops[i].rect.x;
             b->y = r->ops[i].rect.y;
             b->w = r->ops[i].rect.w;
             b->h = r->ops[i].rect.h;
+            b->keep = r->ops[i].keep;
             snprintf(b->label, sizeof(b->label), "%s",
                      r->ops[i].label != NULL ? r->ops[i].label : "");
         }

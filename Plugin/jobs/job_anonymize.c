@@ -96,7 +96,8 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc)
     return j;
 }
 
-/* [[x, y, w, h, "label"], ...] of the boxes an image had blanked. */
+/* [{"X", "Y", "W", "H", "Label", "Keep"}, ...]: what was blanked in an
+ * image, in order (a kept box is un-blanked after the ones before it). */
 static cJSON *boxes_json(const oa_anon_pixels *px)
 {
     cJSON *boxes = cJSON_CreateArray();
@@ -105,15 +106,16 @@ static cJSON *boxes_json(const oa_anon_pixels *px)
 
     for (size_t i = 0; boxes != NULL && i < n; i++) {
         const oa_anon_pixel_box *b = &px->boxes[i];
-        cJSON *a = cJSON_CreateArray();
+        cJSON *a = cJSON_CreateObject();
 
         if (a == NULL)
             break;
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->x));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->y));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->w));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(b->h));
-        cJSON_AddItemToArray(a, cJSON_CreateString(b->label));
+        cJSON_AddNumberToObject(a, "X", b->x);
+        cJSON_AddNumberToObject(a, "Y", b->y);
+        cJSON_AddNumberToObject(a, "W", b->w);
+        cJSON_AddNumberToObject(a, "H", b->h);
+        cJSON_AddStringToObject(a, "Label", b->label);
+        cJSON_AddBoolToObject(a, "Keep", b->keep);
         cJSON_AddItemToArray(boxes, a);
     }
     return boxes;

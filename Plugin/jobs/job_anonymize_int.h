@@ -78,7 +78,7 @@ typedef struct anon_job {
     cJSON *failures;         /* [{"Instance", "Error"}], capped */
     size_t ncleaned;         /* images whose pixels were cleaned */
     size_t npixel_refused;   /* images refused for burned-in text */
-    cJSON *cleaned;          /* [{"Instance", "Boxes": [[x,y,w,h,label]]}],
+    cJSON *cleaned;          /* [{"Instance", "Boxes": [{X,Y,W,H,Label,Keep}]}],
                               * capped */
     pthread_t *threads;
     unsigned nthreads;
