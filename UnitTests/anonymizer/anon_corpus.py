@@ -75,16 +75,16 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 from oatest import deid  # noqa: E402
+from oatest.corpus import listing as corpus_listing  # noqa: E402
 from oatest.corpus import require as require_corpus  # noqa: E402
 from oatest.tool import (STATUS_DROPPED, STATUS_LEAK, STATUS_OK,  # noqa: E402
                          link_inputs, read_tsv, require_programs, run_tool,
-                         tool_supports_profiles)
+                         profiles_or_fail, work_folder)
 
 SECRET = "oa-corpus-proof-secret"
 
@@ -106,21 +106,8 @@ TAG_IN_MESSAGE = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
 
 
 def corpus_files(corpus):
-    listed = []
-    index = os.path.join(corpus, "INDEX.tsv")
-    if os.path.exists(index):
-        with open(index, encoding="utf-8") as f:
-            next(f, None)
-            for line in f:
-                rel = line.split("\t", 1)[0].strip()
-                if rel:
-                    listed.append(rel)
-    on_disk = set()
-    for root, _dirs, names in os.walk(corpus):
-        for n in names:
-            rel = os.path.relpath(os.path.join(root, n), corpus)
-            if rel != "INDEX.tsv":
-                on_disk.add(rel)
+    """The corpus files, INDEX.tsv's order first, then any others."""
+    listed, on_disk = corpus_listing(corpus)
     files = [r for r in listed if r in on_disk]
     files += sorted(on_disk - set(listed))
     return files
@@ -370,17 +357,9 @@ def main():
         if p not in PROFILES:
             ap.error("unknown profile %s" % p)
 
-    if not tool_supports_profiles(tool):
-        print("oa-anonymize has no --profile/--explain yet: cannot run")
-        print("0 passed, 1 failed")
+    if not profiles_or_fail(tool):
         return 1
-
-    if args.workdir:
-        work = os.path.abspath(args.workdir)
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-    else:
-        work = tempfile.mkdtemp(prefix="oa-anon-corpus-")
+    work = work_folder(args.workdir, "oa-anon-corpus-")
 
     fatal = []
     files = corpus_files(corpus)

@@ -62,7 +62,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
@@ -70,7 +69,7 @@ from oatest import corpus as oacorpus, deid, dicomgen as gen  # noqa: E402
 from oatest.harness import Checks  # noqa: E402
 from oatest.tool import (STATUS_DROPPED, STATUS_OK, explain,  # noqa: E402
                          link_inputs, read_tsv, require_programs, run_tool,
-                         tool_supports_profiles)
+                         profiles_or_fail, work_folder)
 
 
 SECRET = "oa-sets-proof-secret"
@@ -662,16 +661,9 @@ def main():
     tool = os.path.abspath(args.tool)
     show = args.show_values
     checks = Checks()
-    if not tool_supports_profiles(tool):
-        print("oa-anonymize has no --profile/--explain yet: cannot run")
-        print("0 passed, 1 failed")
+    if not profiles_or_fail(tool):
         return 1
-    if args.workdir:
-        work = os.path.abspath(args.workdir)
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-    else:
-        work = tempfile.mkdtemp(prefix="oa-anon-sets-")
+    work = work_folder(args.workdir, "oa-anon-sets-")
     sr_json = os.path.join(work, "full-keep-sr.json")
     with open(sr_json, "w") as f:
         json.dump(SR_PROFILE, f)

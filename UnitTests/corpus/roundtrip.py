@@ -77,6 +77,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 from oatest import SKIP, part10 as p10  # noqa: E402
+from oatest.corpus import listing as corpus_listing  # noqa: E402
 from oatest.corpus import require as require_corpus  # noqa: E402
 from oatest.tool import (defect_names, describe_defects,  # noqa: E402
                          run_batches, sanitizer_env, sanitizer_report)
@@ -822,23 +823,6 @@ def structure_reasons(tool, inp, out):
 
 # ------------------------------------------------------------------ #
 
-def corpus_files(corpus):
-    index = os.path.join(corpus, "INDEX.tsv")
-    listed = []
-    with open(index, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i == 0 or not line.strip():
-                continue
-            listed.append(line.split("\t", 1)[0])
-    on_disk = set()
-    for root, _, files in os.walk(corpus):
-        for name in files:
-            rel = os.path.relpath(os.path.join(root, name), corpus)
-            if rel != "INDEX.tsv":
-                on_disk.add(rel)
-    return listed, on_disk
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", required=True, help="oa-anonymize")
@@ -867,7 +851,7 @@ def main():
     KEPT_DEFECTS = sum(bit_of(names, n) for n in KEPT_DEFECT_NAMES)
     t0 = time.time()
 
-    listed, on_disk = corpus_files(corpus)
+    listed, on_disk = corpus_listing(corpus)
     fatal = []
     for rel in sorted(set(listed) - on_disk):
         fatal.append("listed in INDEX.tsv but missing: %s" % rel)

@@ -27,14 +27,35 @@ def find(explicit=None):
 
 
 def require(explicit=None):
-    """The corpus folder, or exit with "skipped: corpus not found"."""
+    """The corpus folder, or exit SKIP with "skipped: corpus not found"."""
     folder = find(explicit)
     if folder is None:
-        print("skipped: corpus not found (--corpus, $OA_CORPUS or %s)"
-              % DEFAULT)
+        looked = explicit or os.environ.get("OA_CORPUS") or DEFAULT
+        print("skipped: corpus not found (no %s; give --corpus DIR, or set "
+              "OA_CORPUS, or put it at ../shared/corpus beside the clone)"
+              % os.path.join(looked, "INDEX.tsv"))
         sys.stdout.flush()
         sys.exit(SKIP)
     return folder
+
+
+def listing(folder):
+    """([files named by INDEX.tsv, in its order], {files on disk}), paths
+    relative to the corpus folder (INDEX.tsv itself left out)."""
+    listed = []
+    with open(os.path.join(folder, "INDEX.tsv"), encoding="utf-8") as f:
+        next(f, None)   # the header
+        for line in f:
+            rel = line.split("\t", 1)[0].strip()
+            if rel:
+                listed.append(rel)
+    on_disk = set()
+    for root, _dirs, names in os.walk(folder):
+        for n in names:
+            rel = os.path.relpath(os.path.join(root, n), folder)
+            if rel != "INDEX.tsv":
+                on_disk.add(rel)
+    return listed, on_disk
 
 
 def reference(name):

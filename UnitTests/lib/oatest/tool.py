@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from . import REPO, SKIP
 
@@ -230,3 +231,24 @@ def link_inputs(paths, folder, prefix=""):
         os.symlink(os.path.abspath(p), name)
         links[p] = name
     return links
+
+
+def profiles_or_fail(tool):
+    """True when the tool knows --profile; else prints why not and the
+    summary line of a failed run ("0 passed, 1 failed")."""
+    if tool_supports_profiles(tool):
+        return True
+    print("oa-anonymize has no --profile/--explain yet: cannot run")
+    print("0 passed, 1 failed")
+    return False
+
+
+def work_folder(path, prefix):
+    """`path` emptied (the caller keeps it), else a new temporary folder
+    named `prefix`..."""
+    if path:
+        work = os.path.abspath(path)
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        return work
+    return tempfile.mkdtemp(prefix=prefix)
