@@ -402,7 +402,8 @@ def explain_default(tool):
 def rows_for(orig):
     rows = []
     for path, tag, vr, value, _ds, _el in deid.walk(orig):
-        if tag in deid.PIXEL_TAGS or (tag >> 16 == 0x0002 and tag != 0x00020003):
+        if tag in deid.PIXEL_TAGS or \
+                (tag >> 16 == 0x0002 and tag != 0x00020003):
             continue
         rows.append((path, tag, vr))
     return rows

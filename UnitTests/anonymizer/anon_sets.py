@@ -483,7 +483,8 @@ def pet_checks(checks, tool, work, show):
                 errs.append("(7053,0010) Philips creator not kept")
             if deid.value_at(out, (), 0x70531000) != gen.SUV_FACTOR.encode():
                 errs.append("(7053,1000) SUV factor not kept unchanged")
-            if deid.value_at(out, (), 0x70531009) != gen.ACTIVITY_FACTOR.encode():
+            if deid.value_at(out, (), 0x70531009) != \
+                    gen.ACTIVITY_FACTOR.encode():
                 errs.append("(7053,1009) activity concentration factor not"
                             " kept unchanged")
             for t in (0x00290010, 0x00291010):
@@ -518,7 +519,8 @@ def pet_checks(checks, tool, work, show):
                 gen.CODING_SCHEME_UID:
             errs.append("CodingSchemeIdentificationSequence[0]."
                         "CodingSchemeUID not kept")
-        if elem_value(out, "SynchronizationFrameOfReferenceUID") != gen.SYNC_FOR:
+        if elem_value(out, "SynchronizationFrameOfReferenceUID") != \
+                gen.SYNC_FOR:
             errs.append("a 1.2.840.10008 value (Synchronization Frame of"
                         " Reference UID) was changed")
         for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
@@ -572,7 +574,8 @@ def sr_checks(checks, tool, work, show):
             continue
         out_sr = run.ds_out(sr)
         new_ct = deid.uid_text(deid.value_at(run.ds_out(ct), (), 0x00080018))
-        new_study = deid.uid_text(deid.value_at(run.ds_out(ct), (), 0x0020000D))
+        new_study = deid.uid_text(deid.value_at(run.ds_out(ct), (),
+                                                0x0020000D))
         ok, why = dsrdump_ok(run.output[sr])
         if not ok:
             errs.append("dcmtk's dsrdump cannot read the output SR: %s" % why)

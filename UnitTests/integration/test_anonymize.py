@@ -719,7 +719,8 @@ def anonymize_checks(run):
         (s,) = content["Studies"]
         bad = 0
         for iid, _ in harness.study_instances(o, s["Anonymized"]):
-            if deid.leaked(harness.file_of(o, iid), run.studies["G"].identifying()):
+            if deid.leaked(harness.file_of(o, iid),
+                           run.studies["G"].identifying()):
                 bad += 1
         assert bad == 0, "%d stored file(s) hold the patient's name" % bad
         assert s["Instances"] == 1 and s["Failed"] == 1, \
@@ -805,7 +806,8 @@ def files_checks(run, res):
                 ds = pydicom.dcmread(io.BytesIO(data))
                 assert gen.UNSAFE_CREATOR not in deid.private_creators(ds), \
                     "unsafe private creator kept"
-                assert not any(e.tag.group == 0x0031 for _, e in deid.elements(ds)),\
+                assert not any(e.tag.group == 0x0031
+                               for _, e in deid.elements(ds)), \
                     "a (0031,xxxx) element is left"
                 assert ds.get("PatientIdentityRemoved") == "YES", \
                     "(0012,0062) not YES"
@@ -863,7 +865,8 @@ def report_checks(run, res):
         for rid in run.reports:
             assert rid in ids, "report %s not listed" % rid
         for r in listing:
-            assert harness.is_iso_date(r.get("Date")), "Date %r" % r.get("Date")
+            assert harness.is_iso_date(r.get("Date")), \
+                "Date %r" % r.get("Date")
             assert isinstance(r.get("Studies"), int), r.get("Studies")
             assert isinstance(r.get("Profile"), str), r.get("Profile")
             assert isinstance(r.get("Job"), str), r.get("Job")

@@ -73,7 +73,8 @@ def main():
                 inst = harness.study_instances(orthanc, anonymized)
                 assert len(inst) == COUNT, "%d instances" % len(inst)
                 ds = pydicom.dcmread(
-                    __import__("io").BytesIO(harness.file_of(orthanc, inst[0][0])))
+                    __import__("io").BytesIO(
+                        harness.file_of(orthanc, inst[0][0])))
                 assert ds.PatientIdentityRemoved == "YES"
                 assert ds.StudyInstanceUID != study.uid, "UID kept"
 

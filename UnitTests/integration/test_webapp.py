@@ -69,7 +69,8 @@ def make_data():
     studies = [
         (gen.Study(a, 1, date="20240105", description="WEB CT ONE"), "CT", 3),
         (gen.Study(b, 1, date="20240210", description="WEB CT TWO"), "CT", 2),
-        (gen.Study(b, 2, date="20240311", description="WEB MR THREE"), "MR", 2),
+        (gen.Study(b, 2, date="20240311", description="WEB MR THREE"),
+         "MR", 2),
         (gen.Study(evil, 1, date="20240420", description=EVIL_DESCRIPTION),
          "CT", 2),
     ]

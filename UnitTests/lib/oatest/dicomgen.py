@@ -8,11 +8,11 @@ tests make well-formed DICOM (malformed byte streams: dicombytes.py).
   make_study                     a small CT study with generated UIDs
                                  (test_lua.py, test_explorer.py).
 
-Every patient of the integration tests has distinctive identifying values (names, IDs, birth
-date, accession numbers, institution, physicians, UIDs under a root of our
-own) so that a test can look for each of them, byte by byte, in what the
-anonymizer wrote.  Values are put in plain attributes, inside sequences and
-inside a private block of an unknown (unsafe) creator.
+Every patient of the integration tests has distinctive identifying values
+(names, IDs, birth date, accession numbers, institution, physicians, UIDs
+under a root of our own) so that a test can look for each of them, byte by
+byte, in what the anonymizer wrote.  Values are put in plain attributes,
+inside sequences and inside a private block of an unknown (unsafe) creator.
 
 Nothing here prints a DICOM value: helpers answer with tags, keywords and
 counts only (this is an anonymizer's test suite).
@@ -390,7 +390,7 @@ def make_sr_pair(folder):
     (IMAGE item), names the study (UIDREF item) and quotes the patient's
     name in free text (TEXT item)."""
     ct = _sr_base(os.path.join(folder, "CT.dcm"), "1.2.840.10008.5.1.4.1.1.2",
-               SR_CT_UID, "1.2.826.0.1.3680043.8.498.2002.2", "CT")
+                  SR_CT_UID, "1.2.826.0.1.3680043.8.498.2002.2", "CT")
     ct.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.2002.4"
     ct.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ct.SamplesPerPixel = 1
@@ -402,9 +402,10 @@ def make_sr_pair(folder):
     ct.PixelData = bytes(8)
     ct.save_as(ct.filename, write_like_original=False)
 
-    sr = _sr_base(os.path.join(folder, "SR.dcm"), "1.2.840.10008.5.1.4.1.1.88.33",
-               "1.2.826.0.1.3680043.8.498.2002.5",
-               "1.2.826.0.1.3680043.8.498.2002.6", "SR")
+    sr = _sr_base(os.path.join(folder, "SR.dcm"),
+                  "1.2.840.10008.5.1.4.1.1.88.33",
+                  "1.2.826.0.1.3680043.8.498.2002.5",
+                  "1.2.826.0.1.3680043.8.498.2002.6", "SR")
     sr.ValueType = "CONTAINER"
     sr.ContinuityOfContent = "SEPARATE"
     sr.CompletionFlag = "COMPLETE"
