@@ -175,7 +175,8 @@ def synthetic():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", help="../shared/corpus, to copy PICKS")
+    ap.add_argument("--shared", help="the corpus ($OA_CORPUS or "
+                    "../shared/corpus), to copy PICKS")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     for name, data in synthetic().items():
