@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Generate Plugin/anonymizer/ps315_table.inc from the PS3.15 tables.
 
-Inputs (../shared/reference, see SOURCES.md there):
+Inputs (Resources/Reference, see SOURCES.md there):
   ps315_table_e1_1.json  PS3.15 2026d Table E.1-1, Application Level
                          Confidentiality Profile Attributes (657 rows)
   safe_private.json      PS3.15 2026d Table E.3.10-1, Safe Private
@@ -12,7 +12,8 @@ Inputs (../shared/reference, see SOURCES.md there):
 Never edit the output by hand: run
     /usr/bin/python3 Resources/Scripts/GenerateProfile.py [--reference DIR] [OUT]
 (OUT '-' writes to standard output).  The unit test
-`rules_table_is_generated` regenerates it and compares byte for byte.
+`generated_tables` (UnitTests/check_generated.py) regenerates it and
+compares byte for byte.
 
 The script refuses input that would break an assumption of
 Plugin/anonymizer/rules.c (an unknown action code, a cell other than K or C in
@@ -27,7 +28,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DEFAULT_REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference')
+DEFAULT_REFERENCE = os.path.join(ROOT, 'Resources', 'Reference')
 DEFAULT_OUT = os.path.join(ROOT, 'Plugin', 'anonymizer', 'ps315_table.inc')
 EDITION = '2026d'
 

@@ -37,13 +37,14 @@ import tempfile
 import time
 import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
 import pydicom  # noqa: E402
 
-import oa_testdata as td  # noqa: E402
-from browser_harness import Proxy, browser_arguments, run_browser  # noqa: E402,E501
-from orthanc_harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
+from oatest import dicomgen as gen, harness  # noqa: E402
+from oatest.browser import Proxy, browser_arguments, run_browser  # noqa: E402,E501
+from oatest.harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -61,21 +62,22 @@ CSV_COLUMNS = ("Report,Date,Profile,OriginalPatientName,NewPatientName,"
 def make_data():
     """The patients: A (1 CT study), B (a CT and an MR study), Evil (1 CT
     study with a malicious description).  Returns (patients, blobs)."""
-    a = td.Patient(11, "Webalpha", "Quendolyn", "OAWEBA0011", "19610203")
-    b = td.Patient(12, "Webbravo", "Thornquist", "OAWEBB0012", "19720415")
-    evil = td.Patient(13, "<script>alert(1)</script>", "Evil", "OAWEBE0013",
+    a = gen.Patient(11, "Webalpha", "Quendolyn", "OAWEBA0011", "19610203")
+    b = gen.Patient(12, "Webbravo", "Thornquist", "OAWEBB0012", "19720415")
+    evil = gen.Patient(13, "<script>alert(1)</script>", "Evil", "OAWEBE0013",
                       "19830607")
     studies = [
-        (td.Study(a, 1, date="20240105", description="WEB CT ONE"), "CT", 3),
-        (td.Study(b, 1, date="20240210", description="WEB CT TWO"), "CT", 2),
-        (td.Study(b, 2, date="20240311", description="WEB MR THREE"), "MR", 2),
-        (td.Study(evil, 1, date="20240420", description=EVIL_DESCRIPTION),
+        (gen.Study(a, 1, date="20240105", description="WEB CT ONE"), "CT", 3),
+        (gen.Study(b, 1, date="20240210", description="WEB CT TWO"), "CT", 2),
+        (gen.Study(b, 2, date="20240311", description="WEB MR THREE"),
+         "MR", 2),
+        (gen.Study(evil, 1, date="20240420", description=EVIL_DESCRIPTION),
          "CT", 2),
     ]
     blobs = []
     for study, modality, count in studies:
         for i in range(1, count + 1):
-            data = td.make_instance(study, 1, i, count, rows=16, cols=16)
+            data = gen.make_instance(study, 1, i, count, rows=16, cols=16)
             if modality != "CT":
                 ds = pydicom.dcmread(io.BytesIO(data))
                 ds.Modality = modality
@@ -90,7 +92,7 @@ def upload(orthanc, patients, blobs):
     """Upload; returns {"A": orthanc patient id, ...}."""
     ids = {}
     for data in blobs:
-        td.upload(orthanc, data)
+        harness.upload(orthanc, data)
     for key, p in patients.items():
         found = json.loads(orthanc.request(
             "POST", "/tools/find",
@@ -109,7 +111,7 @@ def check_zip(checks, orthanc, path, studies, typed_patient_study):
             assert z.testzip() is None, "a member of the ZIP is corrupt"
             expected = 0
             for sid in studies:
-                expected += len(td.study_instances(orthanc, sid))
+                expected += len(harness.study_instances(orthanc, sid))
             assert len(names) == expected, \
                 "%d files in the ZIP, %d instances in Orthanc" % (
                     len(names), expected)
@@ -127,7 +129,7 @@ def check_zip(checks, orthanc, path, studies, typed_patient_study):
                     typed += 1
                     assert str(ds.PatientID) == TYPED_ID, \
                         "the typed New ID is not in the typed patient's file"
-            expected_typed = len(td.study_instances(orthanc,
+            expected_typed = len(harness.study_instances(orthanc,
                                                     typed_patient_study))
             assert typed == expected_typed, \
                 "%d files with the typed name, expected %d" % (typed,

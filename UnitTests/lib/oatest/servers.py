@@ -1,6 +1,6 @@
 """Real export servers on loopback for the integration tests.
 
-    from export_servers import FtpServer, SftpServer, WebDavServer, StoreScp
+    from oatest.servers import FtpServer, SftpServer, WebDavServer, StoreScp
 
     with FtpServer() as ftp:             # vsftpd: FTP and explicit FTPS
         ftp.url, ftp.username, ftp.password, ftp.ca_file, ftp.data_dir
@@ -13,7 +13,7 @@
         scp.port, scp.aet, scp.data_dir
 
 How each server is set up, and why, is described in
-shared/reference/test-servers.md.  Every server runs in its own
+doc/test-servers.md.  Every server runs in its own
 tempfile.mkdtemp() folder, on free ports, in the foreground as a child of
 this process (so waiting for it reaps it: no zombie), in a process group
 of its own.  stop() ends it by PID (SIGTERM, a wait, then SIGKILL; the
@@ -47,6 +47,8 @@ import sys
 import tempfile
 import time
 
+from .harness import free_port
+
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
@@ -66,13 +68,6 @@ def port_is_free(port):
             except OSError:
                 return False
     return True
-
-
-def free_port():
-    """A TCP port free on loopback right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def free_port_range(count):
@@ -178,7 +173,7 @@ class LocalAccount:
             try:
                 _retry(["userdel", self.name])
             except ServerError as e:
-                sys.stderr.write("export_servers: %s\n" % e)
+                sys.stderr.write("oatest.servers: %s\n" % e)
 
 
 # -- the base class ----------------------------------------------------

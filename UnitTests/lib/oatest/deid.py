@@ -1,14 +1,14 @@
-"""Shared helpers of the anonymization proofs (anon_corpus.py, anon_sets.py,
+"""What must not leave: the checks of the anonymization proofs
+(UnitTests/anonymizer/, the integration tests,
 Resources/Scripts/compare-orthanc.py).
 
-  * running oa-anonymize (timeout, sanitizer watch) and reading its --tsv;
   * walking a pydicom dataset with raw value bytes, sequences included;
   * the original identifying values of an input (what must not leave);
-  * searching an output for them outside pixel data;
+  * searching an output for them outside pixel data, or anywhere in a
+    file's bytes;
   * private tags and Table E.3.10-1 (safe private attributes);
   * the UID contract: "2.25." + decimal of the first 128 bits of
-    HMAC-SHA256(secret, original UID), class and scheme UIDs kept;
-  * `oa-anonymize --explain` rows.
+    HMAC-SHA256(secret, original UID), class and scheme UIDs kept.
 
 Messages never print DICOM values, only tags, keywords and kinds of value
 (this is an anonymizer's test suite; run with --show-values to debug).
@@ -18,14 +18,10 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import subprocess
 import warnings
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-SHARED = os.path.normpath(os.path.join(REPO, "..", "shared"))
+from . import SKIP, corpus
 
 try:
     import pydicom
@@ -35,145 +31,11 @@ try:
 except ImportError:  # pragma: no cover
     import sys
     print("skipped: needs pydicom 2.x (run with Debian's /usr/bin/python3)")
-    sys.exit(77)
+    sys.exit(SKIP)
 
 # pydicom warns about every odd value of the corpus: not our subject.
 logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 warnings.simplefilter("ignore")
-
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                     "runtime error:", "WARNING: AddressSanitizer")
-
-def require_programs(*names):
-    """Exit 77 (ctest: skipped) if a program is missing."""
-    import shutil
-    import sys
-    missing = [n for n in names if shutil.which(n) is None]
-    if missing:
-        print("skipped: %s not found (apt-get install dcmtk)"
-              % ", ".join(missing))
-        sys.exit(77)
-
-
-# Statuses of --tsv (besides error kinds).
-STATUS_OK = "ok"
-STATUS_DROPPED = "dropped"
-STATUS_LEAK = "identifying data left in output"
-
-# ------------------------------------------------------------------ #
-# Running the tool
-
-
-class ToolRun:
-    def __init__(self, argv, returncode, stdout, stderr, timed_out):
-        self.argv = argv
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-        self.timed_out = timed_out
-
-    def problem(self, ok_codes=(0, 1)):
-        """Why this run failed by itself (crash, hang, sanitizer, usage),
-        or None.  Status 0 (all written) and 1 (some refused) are fine."""
-        if self.timed_out:
-            return "timed out"
-        for line in self.stderr.splitlines():
-            if any(m in line for m in SANITIZER_MARKERS):
-                return "sanitizer: " + line.strip()
-        if self.returncode < 0:
-            return "killed by signal %d" % -self.returncode
-        if self.returncode not in ok_codes:
-            return "exit status %d: %s" % (self.returncode,
-                                            self.stderr.strip()[-500:])
-        return None
-
-
-def run_tool(argv, timeout=300, cwd=None):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "exitcode=86:abort_on_error=0")
-    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:exitcode=87")
-    try:
-        p = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=timeout)
-        return ToolRun(argv, p.returncode,
-                       p.stdout.decode("utf-8", "replace"),
-                       p.stderr.decode("utf-8", "replace"), False)
-    except subprocess.TimeoutExpired as e:
-        return ToolRun(argv, None,
-                       (e.stdout or b"").decode("utf-8", "replace"),
-                       (e.stderr or b"").decode("utf-8", "replace"), True)
-
-
-def read_tsv(path):
-    """{input path: (status, message)} from --tsv (path, status, defects,
-    message)."""
-    rows = {}
-    if not os.path.exists(path):
-        return rows
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            fields = line.split("\t")
-            status = fields[1] if len(fields) > 1 else ""
-            message = fields[3] if len(fields) > 3 else \
-                (fields[-1] if len(fields) > 2 else "")
-            rows[fields[0]] = (status, message)
-    return rows
-
-
-def tool_supports_profiles(tool):
-    """True when the tool knows --profile (the engine is built)."""
-    r = run_tool([tool, "--explain", "--profile", "Full"], timeout=60)
-    return r.returncode == 0 and r.stdout.strip() != ""
-
-
-def explain(tool, profile):
-    """{(group, element): (action, reason, name)} for the exact-tag rows of
-    `oa-anonymize --explain --profile P` (pattern rows such as (60xx,3000)
-    are returned under their text in the "patterns" key)."""
-    r = run_tool([tool, "--explain", "--profile", profile], timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("--explain --profile %s: exit %s: %s"
-                           % (profile, r.returncode, r.stderr.strip()[:300]))
-    rows = {}
-    patterns = {}
-    for line in r.stdout.splitlines():
-        f = line.split("\t")
-        if len(f) < 3:
-            continue
-        m = re.match(r"^\(?([0-9A-Fa-fx]{4}),([0-9A-Fa-fx]{4})\)?$",
-                     f[0].strip())
-        if not m:
-            continue
-        action = f[2].strip().lower()
-        reason = f[3].strip() if len(f) > 3 else ""
-        g, e = m.group(1), m.group(2)
-        if "x" in (g + e).lower():
-            patterns[f[0].strip()] = (action, reason, f[1].strip())
-        else:
-            rows[(int(g, 16), int(e, 16))] = (action, reason, f[1].strip())
-    rows["patterns"] = patterns
-    return rows
-
-
-# ------------------------------------------------------------------ #
-# Inputs under unique names (base names repeat in the corpus and the tool
-# names each output after its input).
-
-def link_inputs(paths, folder, prefix=""):
-    """Symlink each path as folder/<prefix><NNNN>; {path: link path}."""
-    os.makedirs(folder, exist_ok=True)
-    links = {}
-    for i, p in enumerate(paths):
-        name = os.path.join(folder, "%s%04d" % (prefix, i))
-        if os.path.lexists(name):
-            os.unlink(name)
-        os.symlink(os.path.abspath(p), name)
-        links[p] = name
-    return links
-
 
 # ------------------------------------------------------------------ #
 # Walking datasets with raw bytes
@@ -442,7 +304,7 @@ def leaks(out_ds, idents, exempt=None):
 
 def load_safe_private():
     """{(group, element in block, creator)} of Table E.3.10-1."""
-    with open(os.path.join(SHARED, "reference", "safe_private.json")) as f:
+    with open(corpus.reference("safe_private.json")) as f:
         rows = json.load(f)
     return {(int(r["group"], 16), int(r["element_in_block"], 16),
              r["private_creator"]) for r in rows}
@@ -558,3 +420,36 @@ def ui_values(ds):
 
 def read(path, force=False):
     return pydicom.dcmread(path, force=force)
+
+
+# ------------------------------------------------------------------ #
+# Original values in a whole file, converted elements
+
+
+def leaked(data, needles):
+    """Indexes (into needles) of the values found anywhere in the file's
+    bytes, case-insensitively: plain attributes, sequences, private tags,
+    the meta group, all of it."""
+    low = data.lower()
+    return [k for k, n in enumerate(needles)
+            if n and n.lower().encode("latin-1") in low]
+
+
+def elements(ds, path=()):
+    """Yield (path, element) for every (converted) element at every
+    depth."""
+    for elem in ds:
+        yield path, elem
+        if elem.VR == "SQ":
+            for k, item in enumerate(elem.value):
+                yield from elements(item, path + ((elem.tag, k),))
+
+
+def private_creators(ds):
+    """The private creator strings present at any depth."""
+    out = set()
+    for _, elem in elements(ds):
+        if elem.tag.is_private and elem.tag.element >= 0x10 and \
+                elem.tag.element <= 0xff and elem.VR == "LO":
+            out.add(str(elem.value).strip())
+    return out

@@ -2,7 +2,7 @@
 
 Usage (Debian's /usr/bin/python3, as root):
 
-    from pg_cluster import PostgresCluster
+    from oatest.pg import PostgresCluster
 
     with PostgresCluster() as pg:
         section = pg.orthanc_section()          # Orthanc's "PostgreSQL"
@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 
-from orthanc_harness import free_port
+from .harness import free_port
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_INDEX_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"

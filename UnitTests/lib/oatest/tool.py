@@ -1,18 +1,16 @@
-"""Shared helpers of the corpus tests (roundtrip.py, mutate.py).
-
-Runs of oa-anonymize with a timeout and a sanitizer watch, the TSV it
-writes, the OA_DEFECT_* names (parsed from Plugin/dicom/dicom.h, the source
-of truth) and the framing of a Part 10 file (where its dataset starts).
-Standard library only: these helpers must run with any python3.
+"""Running oa-anonymize in tests: a timeout and a sanitizer watch, its
+--tsv, --explain, inputs under unique names, the OA_DEFECT_* names (parsed
+from Plugin/dicom/dicom.h, the source of truth), the programs a test
+needs.  Standard library only: the corpus tests run with any python3.
 """
 import os
 import re
-import struct
+import shutil
 import subprocess
-import zlib
+import sys
+import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+from . import REPO, SKIP
 
 # What a sanitizer prints when it finds something (ASan, UBSan, LSan).
 SANITIZER_MARKERS = (
@@ -22,14 +20,19 @@ SANITIZER_MARKERS = (
     "WARNING: AddressSanitizer",
 )
 
-DEFLATED_TS = ("1.2.840.10008.1.2.1.99",)
+# Statuses of --tsv (besides error kinds).
+STATUS_OK = "ok"
+STATUS_DROPPED = "dropped"
+STATUS_LEAK = "identifying data left in output"
 
-# PS3.5 Table 6.2-1.
-VALID_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS "
-    b"ST SV TM UC UI UL UN UR US UT UV".split())
-LONG_LENGTH_VRS = frozenset(
-    b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+
+def require_programs(*names):
+    """Exit SKIP (ctest: skipped) if a program is missing."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        print("skipped: %s not found (apt-get install dcmtk)"
+              % ", ".join(missing))
+        sys.exit(SKIP)
 
 
 def sanitizer_env():
@@ -69,10 +72,10 @@ class ToolRun:
         self.stderr = stderr
         self.timed_out = timed_out
 
-    def problem(self):
+    def problem(self, ok_codes=(0, 1)):
         """Why this run is a failure by itself (crash, hang, sanitizer,
         usage error), or None.  Exit status 0 (all written) and 1 (some
-        refused) are the only good ones."""
+        refused) are the good ones by default."""
         if self.timed_out:
             return "timed out"
         report = sanitizer_report(self.stderr)
@@ -80,12 +83,14 @@ class ToolRun:
             return "sanitizer: " + report
         if self.returncode < 0:
             return "killed by signal %d" % -self.returncode
-        if self.returncode not in (0, 1):
-            return "exit status %d" % self.returncode
+        if self.returncode not in ok_codes:
+            return "exit status %d: %s" % (self.returncode,
+                                            self.stderr.strip()[-500:])
         return None
 
 
-def run_tool(argv, timeout, cwd=None):
+def run_tool(argv, timeout=300, cwd=None):
+    """Run the tool (`argv`); a ToolRun, never an exception."""
     try:
         p = subprocess.run(argv, cwd=cwd, env=sanitizer_env(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -117,7 +122,7 @@ def run_batches(tool, mode_args, names, cwd, timeout, batch, tsv_prefix,
         run = run_tool([tool, *mode_args, "-q", "--tsv", tsv, *part],
                               timeout, cwd=cwd)
         runs += 1
-        got = read_tsv(path) if os.path.exists(path) else {}
+        got = read_tsv(path)
         return run.problem(), run, got
 
     for i in range(0, len(names), batch):
@@ -142,8 +147,11 @@ def run_batches(tool, mode_args, names, cwd, timeout, batch, tsv_prefix,
 
 
 def read_tsv(path):
-    """{input path: (status, defects, message)} from --tsv."""
+    """{input path: (status, defects, message)} from --tsv (path, status,
+    defects, message); {} when the file is missing."""
     rows = {}
+    if not os.path.exists(path):
+        return rows
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -173,61 +181,74 @@ def describe_defects(bits, names):
     return "+".join(out)
 
 
-# ------------------------------------------------------------------ #
-# Framing of a Part 10 file, as Plugin/dicom/reader.c decides it.
-
-def _looks_like_meta(b, pos):
-    return (len(b) - pos >= 8 and b[pos:pos + 2] == b"\x02\x00"
-            and b[pos + 4:pos + 6] in VALID_VRS)
+def tool_supports_profiles(tool):
+    """True when the tool knows --profile (the engine is built)."""
+    r = run_tool([tool, "--explain", "--profile", "Full"], timeout=60)
+    return r.returncode == 0 and r.stdout.strip() != ""
 
 
-class Framing:
-    def __init__(self):
-        self.meta_start = None   # offset of the first group-2 element
-        self.dataset_offset = 0
-        self.meta = {}           # {element number: raw value} of group 2
-
-
-def framing(b):
-    """Where the meta group and the dataset are: "DICM" at 128 followed by
-    a meta group, else "DICM" at 0 followed by one, else a meta group at 0,
-    else a bare dataset.  The meta group is every group-2 element at its
-    start, whatever (0002,0000) says (the reader's policy)."""
-    fr = Framing()
-    pos = 0
-    if len(b) >= 132 and b[128:132] == b"DICM" and _looks_like_meta(b, 132):
-        pos = 132
-    elif b[:4] == b"DICM" and _looks_like_meta(b, 4):
-        pos = 4
-    if _looks_like_meta(b, pos):
-        fr.meta_start = pos
-        while len(b) - pos >= 8 and b[pos:pos + 2] == b"\x02\x00":
-            elem = struct.unpack_from("<H", b, pos + 2)[0]
-            vr = b[pos + 4:pos + 6]
-            if vr in LONG_LENGTH_VRS and len(b) - pos >= 12:
-                hlen, length = 12, struct.unpack_from("<I", b, pos + 8)[0]
-            elif vr in VALID_VRS:
-                hlen, length = 8, struct.unpack_from("<H", b, pos + 6)[0]
-            else:
-                hlen, length = 8, struct.unpack_from("<I", b, pos + 4)[0]
-            fr.meta[elem] = b[pos + hlen:pos + hlen + length]
-            pos += hlen + length
-    fr.dataset_offset = min(pos, len(b))
-    return fr
-
-
-def uid_str(raw):
-    if raw is None:
-        return None
-    return raw.rstrip(b" \x00").decode("ascii", "replace")
-
-
-def inflate(data):
-    """Inflate a deflated dataset (raw deflate; a zlib header tolerated)."""
-    for wbits in (-15, 15):
-        try:
-            d = zlib.decompressobj(wbits)
-            return d.decompress(data) + d.flush()
-        except zlib.error:
+def explain(tool, profile):
+    """{(group, element): (action, reason, name)} for the exact-tag rows of
+    `oa-anonymize --explain --profile P` (pattern rows such as (60xx,3000)
+    are returned under their text in the "patterns" key)."""
+    r = run_tool([tool, "--explain", "--profile", profile], timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("--explain --profile %s: exit %s: %s"
+                           % (profile, r.returncode, r.stderr.strip()[:300]))
+    rows = {}
+    patterns = {}
+    for line in r.stdout.splitlines():
+        f = line.split("\t")
+        if len(f) < 3:
             continue
-    return None
+        m = re.match(r"^\(?([0-9A-Fa-fx]{4}),([0-9A-Fa-fx]{4})\)?$",
+                     f[0].strip())
+        if not m:
+            continue
+        action = f[2].strip().lower()
+        reason = f[3].strip() if len(f) > 3 else ""
+        g, e = m.group(1), m.group(2)
+        if "x" in (g + e).lower():
+            patterns[f[0].strip()] = (action, reason, f[1].strip())
+        else:
+            rows[(int(g, 16), int(e, 16))] = (action, reason, f[1].strip())
+    rows["patterns"] = patterns
+    return rows
+
+
+# ------------------------------------------------------------------ #
+# Inputs under unique names (base names repeat in the corpus and the tool
+# names each output after its input).
+
+def link_inputs(paths, folder, prefix=""):
+    """Symlink each path as folder/<prefix><NNNN>; {path: link path}."""
+    os.makedirs(folder, exist_ok=True)
+    links = {}
+    for i, p in enumerate(paths):
+        name = os.path.join(folder, "%s%04d" % (prefix, i))
+        if os.path.lexists(name):
+            os.unlink(name)
+        os.symlink(os.path.abspath(p), name)
+        links[p] = name
+    return links
+
+
+def profiles_or_fail(tool):
+    """True when the tool knows --profile; else prints why not and the
+    summary line of a failed run ("0 passed, 1 failed")."""
+    if tool_supports_profiles(tool):
+        return True
+    print("oa-anonymize has no --profile/--explain yet: cannot run")
+    print("0 passed, 1 failed")
+    return False
+
+
+def work_folder(path, prefix):
+    """`path` emptied (the caller keeps it), else a new temporary folder
+    named `prefix`..."""
+    if path:
+        work = os.path.abspath(path)
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        return work
+    return tempfile.mkdtemp(prefix=prefix)

@@ -2,7 +2,7 @@
 
 Usage (with /usr/bin/python3, which has pydicom; urllib only, no requests):
 
-    from orthanc_harness import Orthanc, Checks
+    from oatest.harness import Orthanc, Checks
 
     with Orthanc(plugin="build/libOrthancAnonymizer.so") as orthanc:
         status, headers, body = orthanc.request("GET", "/anonymizer/info")
@@ -11,7 +11,7 @@ Usage (with /usr/bin/python3, which has pydicom; urllib only, no requests):
 Each Orthanc runs in its own tempfile.mkdtemp() folder, with its own
 configuration, SQLite index and storage, on a free loopback HTTP port and
 a free DICOM port, with TCP_NODELAY=1 in its environment (dcmtk leaves
-Nagle on otherwise: shared/reference/orthanc-1.10.1.md, pitfall 8).  It
+Nagle on otherwise: doc/orthanc-1.10.1.md, pitfall 8).  It
 is always stopped by PID at the end (SIGTERM, then SIGKILL after a
 timeout), even when the test fails.  Its log is kept in the folder; on a
 failure the tail is printed and the folder is left for inspection.
@@ -28,8 +28,10 @@ test suite): only statuses, paths and Orthanc's own log.
 """
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -404,6 +406,24 @@ class Checks:
     def check(self, name):
         return _Check(self, name)
 
+    def result(self, name, errors, notes=()):
+        """A check decided by a list of error messages (empty: passed),
+        each printed under it (15 at most), and notes."""
+        errors = list(errors)
+        if errors:
+            self.failed += 1
+            print("FAIL %s" % name)
+            for e in errors[:15]:
+                print("     %s" % e)
+            if len(errors) > 15:
+                print("     ... and %d more" % (len(errors) - 15))
+        else:
+            self.passed += 1
+            print("PASS %s" % name)
+        for n in notes:
+            print("     note: %s" % n)
+        sys.stdout.flush()
+
     def stopped_cleanly(self, orthanc,
                         name="Orthanc stops cleanly (plugin Finalize)"):
         """A check, once `with orthanc:` has ended: Orthanc exited with
@@ -439,3 +459,97 @@ class _Check:
             return False
         sys.stdout.flush()
         return True
+
+
+# -- REST helpers (Orthanc's own routes and ours) ----------------------
+
+
+def md5(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def upload(orthanc, data):
+    """POST /instances; returns Orthanc's answer (dict)."""
+    status, _, body = orthanc.request(
+        "POST", "/instances", body=data,
+        headers={"Content-Type": "application/dicom"}, timeout=60)
+    if status != 200:
+        raise AssertionError("POST /instances: HTTP %d" % status)
+    return json.loads(body)
+
+
+def upload_many(orthanc, blobs):
+    """Upload every blob; returns the list of Orthanc instance IDs."""
+    return [upload(orthanc, b)["ID"] for b in blobs]
+
+
+def study_id(orthanc, instance_id):
+    return orthanc.get_json("/instances/%s/study" % instance_id)["ID"]
+
+
+def post_json(orthanc, path, obj, timeout=120):
+    """(status, decoded JSON or None, raw body)."""
+    status, headers, body = orthanc.request("POST", path, body=obj,
+                                            timeout=timeout)
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        decoded = None
+    return status, decoded, body
+
+
+def wait_job(orthanc, job_id, timeout=120, poll=0.05, on_poll=None):
+    """Poll GET /jobs/{id} until Success or Failure; returns the last
+    answer.  on_poll(job) is called with every answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = orthanc.get_json("/jobs/%s" % job_id)
+        if on_poll is not None:
+            on_poll(job)
+        if job.get("State") in ("Success", "Failure"):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError("job %s still %s after %.0f s"
+                                 % (job_id, job.get("State"), timeout))
+        time.sleep(poll)
+
+
+def studies(orthanc):
+    return set(orthanc.get_json("/studies"))
+
+
+def study_instances(orthanc, sid):
+    """[(instance id, SOPInstanceUID)] of a study."""
+    return [(i["ID"], i["MainDicomTags"].get("SOPInstanceUID"))
+            for i in orthanc.get_json("/studies/%s/instances" % sid)]
+
+
+def file_of(orthanc, instance_id):
+    status, _, body = orthanc.request(
+        "GET", "/instances/%s/file" % instance_id, timeout=60)
+    if status != 200:
+        raise AssertionError("GET /instances/{id}/file: HTTP %d" % status)
+    return body
+
+
+def error_body_ok(body):
+    """True when an error answer is {"Error": str, "Details": str}."""
+    try:
+        err = json.loads(body)
+    except ValueError:
+        return False
+    return (isinstance(err, dict) and isinstance(err.get("Error"), str)
+            and err["Error"] != "" and isinstance(err.get("Details"), str)
+            and err["Details"] != "")
+
+
+def details(body):
+    try:
+        return json.loads(body).get("Details", "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+
+def is_iso_date(s):
+    return bool(re.fullmatch(r"\d{8}T\d{6}", s or ""))

@@ -4,7 +4,7 @@ and the run of their node script (test_explorer.js, test_webapp.js, with
 browser_common.js) whose PASS/FAIL lines are folded into the Python
 test's checks.
 
-    from browser_harness import Proxy, browser_arguments, run_browser
+    from oatest.browser import Proxy, browser_arguments, run_browser
 
     args = standard_arguments(__doc__, browser_arguments)
     ...
@@ -23,7 +23,10 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from . import REPO
+
+# The browser scripts (test_*.js) are beside the tests that run them.
+INTEGRATION = os.path.join(REPO, "UnitTests", "integration")
 PROXY_PREFIX = "/behind/a/proxy/"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te",
               "trailer", "upgrade", "proxy-authorization",
@@ -121,7 +124,7 @@ def run_browser(checks, args, orthanc, script, env, timeout):
         started = time.monotonic()
         try:
             done = subprocess.run(
-                [args.node, os.path.join(HERE, script)],
+                [args.node, os.path.join(INTEGRATION, script)],
                 env=full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, timeout=timeout)
             output = done.stdout.decode("utf-8", "replace")
