@@ -506,6 +506,13 @@ static void test_hostile_sizes(void **state)
     setu(a, T(0028, 0102), 9);
     assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
     oa_pixels_result_dispose(&r);
+    /* fuzz crash-a4dda822: empty values with NULL pointers */
+    assert_int_equal(oa_pixels_attrs_set(a, T(0008, 0008), NULL, 0, NULL),
+                     OA_OK);
+    oa_pixels_attrs_set_native(a, NULL, 0, 77, false);
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
+    oa_pixels_result_dispose(&r);
+    oa_pixels_attrs_set_native(a, px, 100, 4242, false);
     /* a good one after all that */
     setu(a, T(0028, 0102), 7);
     assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);

@@ -181,7 +181,8 @@ static bool put_string(oa_pixels_attrs *a, oa_px_value *v, const char *s,
         v->len = 0;
         return false;
     }
-    memcpy(a->arena + a->arena_used, s, len);
+    if (len > 0)
+        memcpy(a->arena + a->arena_used, s, len);
     v->off = (uint32_t)a->arena_used;
     v->len = (uint32_t)len;
     a->arena_used += len;

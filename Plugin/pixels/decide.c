@@ -570,7 +570,8 @@ static oa_status load_pixels(const oa_pixels_attrs *a, oa_pixels_layout *l,
         *work = oa_malloc(a->native_len ? a->native_len : 1);
         if (*work == NULL)
             return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
-        memcpy(*work, a->native, a->native_len);
+        if (a->native_len > 0)
+            memcpy(*work, a->native, a->native_len);
         *work_len = a->native_len;
         return OA_OK;
     }

@@ -22,6 +22,21 @@
  *  3. on CLEANED the engine writes the new value with oa_pixels_emit()
  *     in place of the old Pixel Data element.
  *
+ * In the engine, roughly:
+ *
+ *     pre-pass handler callbacks:   forward each event to
+ *                                   oa_pixels_attrs_handler(attrs)
+ *     pre-pass `end` callback:      oa_pixels_decide(attrs, &policy, &res,
+ *                                   err)  (values still valid here)
+ *     res.verdict == REFUSE:        refuse the instance with res.reason
+ *     res.verdict == NEEDS_DECODING: plugin: transcode, run again;
+ *                                   CLI: refuse with res.reason
+ *     rewrite pass, Pixel Data:     CLEANED ? oa_pixels_emit(&res, el,
+ *                                   writer, err) : pass it as today;
+ *                                   drop (7FE0,0001/0002) if
+ *                                   res.drop_extended_offsets
+ *     report:                       res.ops (rectangle + rule label each)
+ *
  * Which rectangles: the device rules generated from pydicom/deid's recipe
  * (Resources/Scripts/GeneratePixelRules.py -> rules_table.inc, MIT
  * licence), user rules from the profile (oa_pixels_user_rule_parse), the
