@@ -1224,6 +1224,46 @@ static void test_ocr_hook(void **state)
     oa_pixels_attrs_free(a);
 }
 
+/* A cine: the name shows only in frame 1, a change of the static area. */
+static void test_ocr_cine_frames(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    oa_pixels_result r;
+    oa_pixels_policy p;
+    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90}}, 1, 0};
+    oa_pixels_ocr hook = {fake_find, fake_release, &fo};
+    uint8_t px[5 * 32 * 32];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (i % 32) >= 16 ? (uint8_t)(i * 7) : 0;  /* moving image */
+    for (int y = 4; y < 8; y++)
+        for (int x = 4; x < 12; x++)
+            px[1 * 1024 + y * 32 + x] = 255;              /* frame 1 text */
+    image(a, 32, 32, 1, 8, "MONOCHROME2");
+    setu(a, T(0028, 0008), 5);
+    set(a, T(0008, 0060), "US");
+    set(a, T(0010, 0010), "Test^Belle");
+    oa_pixels_attrs_set_native(a, px, sizeof px, 0, false);
+    oa_pixels_policy_init(&p);
+    p.ocr = &hook;
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
+    /* frames 0, 2, 4, frame 1 (text appears) and 3 (it goes), then the
+     * proof on the same five */
+    assert_int_equal(r.ocr_frames, 10);
+    assert_int_equal(r.ocr_words, 1);
+    for (int f = 0; f < 5; f++)
+        assert_int_equal(r.value[f * 1024 + 5 * 32 + 5], 0);
+    assert_int_equal(r.value[1024 + 20 * 32 + 20], px[1024 + 20 * 32 + 20]);
+    oa_pixels_result_dispose(&r);
+    /* more changing frames than allowed: refused */
+    p.ocr_max_frames = 3;
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
+    assert_non_null(strstr(r.reason, "changes in more than 3 frames"));
+    oa_pixels_result_dispose(&r);
+    oa_pixels_attrs_free(a);
+}
+
 /* ------------------------------------------------------------------ */
 /* User rules                                                           */
 
@@ -1324,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_mindray_end_to_end),
         cmocka_unit_test(test_device_rule_on_corpus),
         cmocka_unit_test(test_ocr_hook),
+        cmocka_unit_test(test_ocr_cine_frames),
         cmocka_unit_test(test_user_rule_parse),
         cmocka_unit_test(test_out_of_memory),
     };
