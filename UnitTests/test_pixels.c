@@ -724,6 +724,39 @@ static void test_blank_layouts(void **state)
     check_layout(l, rects, 4, black);
 }
 
+/* The palette's darkest entry, from elements given to the handler. */
+static void test_palette_black(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    const oa_dicom_handler *h = oa_pixels_attrs_handler(a);
+    const uint8_t desc[6] = {4, 0, 10, 0, 16, 0};   /* 4 entries from 10 */
+    const uint8_t lut[3][8] = {{0xF4, 1, 20, 0, 0x2C, 1, 0x84, 3},
+                               {0xF4, 1, 10, 0, 0x2C, 1, 0x84, 3},
+                               {0xF4, 1, 30, 0, 5, 0, 0x84, 3}};
+    oa_element el;
+    oa_pixels_layout l;
+    (void)state;
+
+    image(a, 4, 4, 1, 8, "PALETTE COLOR");
+    memset(&el, 0, sizeof el);
+    el.tag = T(0028, 1101);
+    el.vr = OA_VR_US;
+    el.length = 6;
+    el.value = desc;
+    assert_int_equal(h->element(h->user, &el, NULL), OA_OK);
+    for (int c = 0; c < 3; c++) {
+        el.tag = T(0028, 1201) + (uint32_t)c;
+        el.vr = OA_VR_OW;
+        el.length = 8;
+        el.value = lut[c];
+        assert_int_equal(h->element(h->user, &el, NULL), OA_OK);
+    }
+    assert_int_equal(oa_px_layout(a, &l, NULL), OA_OK);
+    assert_int_equal(l.photometric, OA_PIXELS_PALETTE);
+    assert_int_equal(l.palette_black, 11);   /* entry 1: 20+10+30 */
+    oa_pixels_attrs_free(a);
+}
+
 static void test_blank_keep_and_overlay(void **state)
 {
     oa_pixels_layout l = lay(8, 8, 1, 1, 16, OA_PIXELS_MONOCHROME2);
@@ -1357,6 +1390,7 @@ int main(void)
         cmocka_unit_test(test_refuse_reasons),
         cmocka_unit_test(test_hostile_sizes),
         cmocka_unit_test(test_blank_layouts),
+        cmocka_unit_test(test_palette_black),
         cmocka_unit_test(test_blank_keep_and_overlay),
         cmocka_unit_test(test_rle_roundtrip),
         cmocka_unit_test(test_rle_hostile),

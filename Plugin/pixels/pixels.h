@@ -328,10 +328,11 @@ void oa_pixels_result_dispose(oa_pixels_result *r);
 
 /*
  * Decide for one instance (see the top of this file).  Returns OA_OK with
- * the verdict in `r` (a refusal is a verdict, not an error); OA_ENOMEM or
- * OA_ELIMIT-free errors only for allocation failures.  A KEEP costs the
- * triage alone (and the device rules when device_rules_imply_risk): no
- * allocation, the pixels are not read.  `policy` NULL = defaults.
+ * the verdict in `r` (a refusal is a verdict, not an error); errors are
+ * only OA_ENOMEM (allocation) and OA_ELIMIT (more than 65536 boxes).  A
+ * KEEP costs the triage and, with device_rules_imply_risk, the device
+ * rules (about 4 us, measured by Resources/Scripts/benchmark-pixels.sh):
+ * no allocation, the pixels are not read.  `policy` NULL = defaults.
  */
 oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                            const oa_pixels_policy *policy,
