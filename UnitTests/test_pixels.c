@@ -757,6 +757,64 @@ static void test_palette_black(void **state)
     oa_pixels_attrs_free(a);
 }
 
+/* Region items through the handler, one with a nested sequence. */
+static void test_region_events(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    const oa_dicom_handler *h = oa_pixels_attrs_handler(a);
+    oa_element sq, el;
+    oa_item item = {true, 0, 0, 1}, inner = {true, 0, 0, 2};
+    uint8_t v[4][4] = {{10, 0, 0, 0}, {20, 0, 0, 0}, {30, 0, 0, 0},
+                       {40, 0, 0, 0}};
+    const uint32_t tags[4] = {T(0018, 6018), T(0018, 601A), T(0018, 601C),
+                              T(0018, 601E)};
+    (void)state;
+
+    memset(&sq, 0, sizeof sq);
+    sq.tag = T(0018, 6011);
+    sq.vr = OA_VR_SQ;
+    sq.undefined_length = true;
+    memset(&el, 0, sizeof el);
+    el.vr = OA_VR_UL;
+    el.length = 4;
+    el.depth = 1;
+    assert_int_equal(h->sequence_begin(h->user, &sq, NULL), OA_OK);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(h->item_begin(h->user, &item, NULL), OA_OK);
+        for (int i = 0; i < 4; i++) {
+            if (k == 1 && i == 2) {     /* a nested sequence mid-item */
+                oa_element nsq = sq;
+                oa_element nel = el;
+                nsq.tag = T(0018, 6030);
+                nsq.depth = 1;
+                nel.tag = T(0018, 601C);   /* inside: not this region's */
+                nel.depth = 2;
+                nel.value = v[0];
+                assert_int_equal(h->sequence_begin(h->user, &nsq, NULL), 0);
+                assert_int_equal(h->item_begin(h->user, &inner, NULL), 0);
+                assert_int_equal(h->element(h->user, &nel, NULL), 0);
+                assert_int_equal(h->item_end(h->user, NULL), 0);
+                assert_int_equal(h->sequence_end(h->user, NULL), 0);
+            }
+            el.tag = tags[i];
+            el.value = v[i];
+            assert_int_equal(h->element(h->user, &el, NULL), OA_OK);
+        }
+        assert_int_equal(h->item_end(h->user, NULL), OA_OK);
+    }
+    assert_int_equal(h->sequence_end(h->user, NULL), OA_OK);
+    assert_int_equal(a->n_regions, 2);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(a->regions[k].have, 15);
+        assert_int_equal(a->regions[k].x0, 10);
+        assert_int_equal(a->regions[k].y0, 20);
+        assert_int_equal(a->regions[k].x1, 30);
+        assert_int_equal(a->regions[k].y1, 40);
+    }
+    assert_non_null(oa_px_find(a, T(0018, 6011)));
+    oa_pixels_attrs_free(a);
+}
+
 static void test_blank_keep_and_overlay(void **state)
 {
     oa_pixels_layout l = lay(8, 8, 1, 1, 16, OA_PIXELS_MONOCHROME2);
@@ -1391,6 +1449,7 @@ int main(void)
         cmocka_unit_test(test_hostile_sizes),
         cmocka_unit_test(test_blank_layouts),
         cmocka_unit_test(test_palette_black),
+        cmocka_unit_test(test_region_events),
         cmocka_unit_test(test_blank_keep_and_overlay),
         cmocka_unit_test(test_rle_roundtrip),
         cmocka_unit_test(test_rle_hostile),

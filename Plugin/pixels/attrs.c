@@ -431,7 +431,7 @@ static oa_status h_element(void *user, const oa_element *el, oa_error *err)
 {
     oa_pixels_attrs *a = user;
 
-    if (el->depth == 1 && a->in_us_item) {
+    if (el->depth == 1 && a->in_us_item && a->us_nest == 0) {
         region_value(a, el);
         return OA_OK;
     }
@@ -472,9 +472,13 @@ static oa_status h_sequence_begin(void *user, const oa_element *el,
     oa_pixels_attrs *a = user;
 
     (void)err;
-    if (el->depth != 0)
+    if (el->depth != 0) {
+        if (a->in_us_item)
+            a->us_nest++;
         return OA_OK;
+    }
     a->top_seq = el->tag;
+    a->us_nest = 0;
     a->in_us_item = false;
     if (el->tag == T(0018, 6011)) {
         /* presence, for `present SequenceOfUltrasoundRegions` */
@@ -495,6 +499,8 @@ static oa_status h_item_begin(void *user, const oa_item *item, oa_error *err)
     oa_pixels_attrs *a = user;
 
     (void)err;
+    if (a->us_nest > 0)
+        return OA_OK;              /* an item of a nested sequence */
     a->in_us_item = false;
     if (item->depth == 1 && a->top_seq == T(0018, 6011)) {
         if (a->n_regions >= OA_PX_MAX_REGIONS) {
@@ -513,14 +519,18 @@ static oa_status h_item_end(void *user, oa_error *err)
     oa_pixels_attrs *a = user;
 
     (void)err;
-    a->in_us_item = false;
+    if (a->us_nest == 0)
+        a->in_us_item = false;
     return OA_OK;
 }
 
 static oa_status h_sequence_end(void *user, oa_error *err)
 {
-    (void)user;
+    oa_pixels_attrs *a = user;
+
     (void)err;
+    if (a->us_nest > 0)
+        a->us_nest--;
     return OA_OK;
 }
 

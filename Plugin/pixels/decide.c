@@ -835,8 +835,16 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                    (unsigned)cols);
         goto out;
     }
-    if (cleared != 0 && (l.samples != 1 || rle))
+    if (cleared != 0 && l.samples != 1) {
+        /* overlay planes in a colour image make no sense: not cleared */
         cleared = 0;
+        if ((risks & ~(unsigned)OA_PIXELS_RISK_OVERLAY_BITS) == 0) {
+            r->verdict = OA_PIXELS_REFUSE;
+            set_reason(r, "overlay bit planes in a %u-sample image",
+                       (unsigned)l.samples);
+            goto out;
+        }
+    }
     rc = load_pixels(a, &l, p, rle, &work, &work_len, r, err);
     if (rc != OA_OK || work == NULL)
         goto out;
