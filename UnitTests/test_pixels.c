@@ -348,8 +348,10 @@ static void test_triage(void **state)
     set(a, T(0008, 0008), "ORIGINAL\\PRIMARY\\AXIAL");
     set(a, T(0008, 0016), "1.2.840.10008.5.1.4.1.1.2");
     oa_pixels_attrs_set_native(a, px, sizeof px, 1000, false);
-    /* no risk: keep, nothing allocated */
+    /* no risk: keep, nothing allocated (the first allocation would fail) */
+    oa_alloc_fail_after(1);
     assert_int_equal(decide(a, NULL, &r), OA_PIXELS_KEEP);
+    oa_alloc_fail_after(0);
     assert_int_equal(r.risks, 0);
     assert_null(r.value);
     assert_null(r.ops);
