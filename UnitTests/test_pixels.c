@@ -348,8 +348,10 @@ static void test_triage(void **state)
     set(a, T(0008, 0008), "ORIGINAL\\PRIMARY\\AXIAL");
     set(a, T(0008, 0016), "1.2.840.10008.5.1.4.1.1.2");
     oa_pixels_attrs_set_native(a, px, sizeof px, 1000, false);
-    /* no risk: keep, nothing allocated */
+    /* no risk: keep, nothing allocated (the first allocation would fail) */
+    oa_alloc_fail_after(1);
     assert_int_equal(decide(a, NULL, &r), OA_PIXELS_KEEP);
+    oa_alloc_fail_after(0);
     assert_int_equal(r.risks, 0);
     assert_null(r.value);
     assert_null(r.ops);
@@ -506,6 +508,13 @@ static void test_hostile_sizes(void **state)
     setu(a, T(0028, 0102), 9);
     assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
     oa_pixels_result_dispose(&r);
+    /* fuzz crash-a4dda822: empty values with NULL pointers */
+    assert_int_equal(oa_pixels_attrs_set(a, T(0008, 0008), NULL, 0, NULL),
+                     OA_OK);
+    oa_pixels_attrs_set_native(a, NULL, 0, 77, false);
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
+    oa_pixels_result_dispose(&r);
+    oa_pixels_attrs_set_native(a, px, 100, 4242, false);
     /* a good one after all that */
     setu(a, T(0028, 0102), 7);
     assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
@@ -715,6 +724,97 @@ static void test_blank_layouts(void **state)
     l.photometric = OA_PIXELS_MONOCHROME1;
     black[0] = 1;
     check_layout(l, rects, 4, black);
+}
+
+/* The palette's darkest entry, from elements given to the handler. */
+static void test_palette_black(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    const oa_dicom_handler *h = oa_pixels_attrs_handler(a);
+    const uint8_t desc[6] = {4, 0, 10, 0, 16, 0};   /* 4 entries from 10 */
+    const uint8_t lut[3][8] = {{0xF4, 1, 20, 0, 0x2C, 1, 0x84, 3},
+                               {0xF4, 1, 10, 0, 0x2C, 1, 0x84, 3},
+                               {0xF4, 1, 30, 0, 5, 0, 0x84, 3}};
+    oa_element el;
+    oa_pixels_layout l;
+    (void)state;
+
+    image(a, 4, 4, 1, 8, "PALETTE COLOR");
+    memset(&el, 0, sizeof el);
+    el.tag = T(0028, 1101);
+    el.vr = OA_VR_US;
+    el.length = 6;
+    el.value = desc;
+    assert_int_equal(h->element(h->user, &el, NULL), OA_OK);
+    for (int c = 0; c < 3; c++) {
+        el.tag = T(0028, 1201) + (uint32_t)c;
+        el.vr = OA_VR_OW;
+        el.length = 8;
+        el.value = lut[c];
+        assert_int_equal(h->element(h->user, &el, NULL), OA_OK);
+    }
+    assert_int_equal(oa_px_layout(a, &l, NULL), OA_OK);
+    assert_int_equal(l.photometric, OA_PIXELS_PALETTE);
+    assert_int_equal(l.palette_black, 11);   /* entry 1: 20+10+30 */
+    oa_pixels_attrs_free(a);
+}
+
+/* Region items through the handler, one with a nested sequence. */
+static void test_region_events(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    const oa_dicom_handler *h = oa_pixels_attrs_handler(a);
+    oa_element sq, el;
+    oa_item item = {true, 0, 0, 1}, inner = {true, 0, 0, 2};
+    uint8_t v[4][4] = {{10, 0, 0, 0}, {20, 0, 0, 0}, {30, 0, 0, 0},
+                       {40, 0, 0, 0}};
+    const uint32_t tags[4] = {T(0018, 6018), T(0018, 601A), T(0018, 601C),
+                              T(0018, 601E)};
+    (void)state;
+
+    memset(&sq, 0, sizeof sq);
+    sq.tag = T(0018, 6011);
+    sq.vr = OA_VR_SQ;
+    sq.undefined_length = true;
+    memset(&el, 0, sizeof el);
+    el.vr = OA_VR_UL;
+    el.length = 4;
+    el.depth = 1;
+    assert_int_equal(h->sequence_begin(h->user, &sq, NULL), OA_OK);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(h->item_begin(h->user, &item, NULL), OA_OK);
+        for (int i = 0; i < 4; i++) {
+            if (k == 1 && i == 2) {     /* a nested sequence mid-item */
+                oa_element nsq = sq;
+                oa_element nel = el;
+                nsq.tag = T(0018, 6030);
+                nsq.depth = 1;
+                nel.tag = T(0018, 601C);   /* inside: not this region's */
+                nel.depth = 2;
+                nel.value = v[0];
+                assert_int_equal(h->sequence_begin(h->user, &nsq, NULL), 0);
+                assert_int_equal(h->item_begin(h->user, &inner, NULL), 0);
+                assert_int_equal(h->element(h->user, &nel, NULL), 0);
+                assert_int_equal(h->item_end(h->user, NULL), 0);
+                assert_int_equal(h->sequence_end(h->user, NULL), 0);
+            }
+            el.tag = tags[i];
+            el.value = v[i];
+            assert_int_equal(h->element(h->user, &el, NULL), OA_OK);
+        }
+        assert_int_equal(h->item_end(h->user, NULL), OA_OK);
+    }
+    assert_int_equal(h->sequence_end(h->user, NULL), OA_OK);
+    assert_int_equal(a->n_regions, 2);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(a->regions[k].have, 15);
+        assert_int_equal(a->regions[k].x0, 10);
+        assert_int_equal(a->regions[k].y0, 20);
+        assert_int_equal(a->regions[k].x1, 30);
+        assert_int_equal(a->regions[k].y1, 40);
+    }
+    assert_non_null(oa_px_find(a, T(0018, 6011)));
+    oa_pixels_attrs_free(a);
 }
 
 static void test_blank_keep_and_overlay(void **state)
@@ -1217,6 +1317,46 @@ static void test_ocr_hook(void **state)
     oa_pixels_attrs_free(a);
 }
 
+/* A cine: the name shows only in frame 1, a change of the static area. */
+static void test_ocr_cine_frames(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    oa_pixels_result r;
+    oa_pixels_policy p;
+    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90}}, 1, 0};
+    oa_pixels_ocr hook = {fake_find, fake_release, &fo};
+    uint8_t px[5 * 32 * 32];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (i % 32) >= 16 ? (uint8_t)(i * 7) : 0;  /* moving image */
+    for (int y = 4; y < 8; y++)
+        for (int x = 4; x < 12; x++)
+            px[1 * 1024 + y * 32 + x] = 255;              /* frame 1 text */
+    image(a, 32, 32, 1, 8, "MONOCHROME2");
+    setu(a, T(0028, 0008), 5);
+    set(a, T(0008, 0060), "US");
+    set(a, T(0010, 0010), "Test^Belle");
+    oa_pixels_attrs_set_native(a, px, sizeof px, 0, false);
+    oa_pixels_policy_init(&p);
+    p.ocr = &hook;
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
+    /* frames 0, 2, 4, frame 1 (text appears) and 3 (it goes), then the
+     * proof on the same five */
+    assert_int_equal(r.ocr_frames, 10);
+    assert_int_equal(r.ocr_words, 1);
+    for (int f = 0; f < 5; f++)
+        assert_int_equal(r.value[f * 1024 + 5 * 32 + 5], 0);
+    assert_int_equal(r.value[1024 + 20 * 32 + 20], px[1024 + 20 * 32 + 20]);
+    oa_pixels_result_dispose(&r);
+    /* more changing frames than allowed: refused */
+    p.ocr_max_frames = 3;
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
+    assert_non_null(strstr(r.reason, "changes in more than 3 frames"));
+    oa_pixels_result_dispose(&r);
+    oa_pixels_attrs_free(a);
+}
+
 /* ------------------------------------------------------------------ */
 /* User rules                                                           */
 
@@ -1310,6 +1450,8 @@ int main(void)
         cmocka_unit_test(test_refuse_reasons),
         cmocka_unit_test(test_hostile_sizes),
         cmocka_unit_test(test_blank_layouts),
+        cmocka_unit_test(test_palette_black),
+        cmocka_unit_test(test_region_events),
         cmocka_unit_test(test_blank_keep_and_overlay),
         cmocka_unit_test(test_rle_roundtrip),
         cmocka_unit_test(test_rle_hostile),
@@ -1317,6 +1459,7 @@ int main(void)
         cmocka_unit_test(test_mindray_end_to_end),
         cmocka_unit_test(test_device_rule_on_corpus),
         cmocka_unit_test(test_ocr_hook),
+        cmocka_unit_test(test_ocr_cine_frames),
         cmocka_unit_test(test_user_rule_parse),
         cmocka_unit_test(test_out_of_memory),
     };

@@ -181,7 +181,8 @@ static bool put_string(oa_pixels_attrs *a, oa_px_value *v, const char *s,
         v->len = 0;
         return false;
     }
-    memcpy(a->arena + a->arena_used, s, len);
+    if (len > 0)
+        memcpy(a->arena + a->arena_used, s, len);
     v->off = (uint32_t)a->arena_used;
     v->len = (uint32_t)len;
     a->arena_used += len;
@@ -430,7 +431,7 @@ static oa_status h_element(void *user, const oa_element *el, oa_error *err)
 {
     oa_pixels_attrs *a = user;
 
-    if (el->depth == 1 && a->in_us_item) {
+    if (el->depth == 1 && a->in_us_item && a->us_nest == 0) {
         region_value(a, el);
         return OA_OK;
     }
@@ -471,9 +472,13 @@ static oa_status h_sequence_begin(void *user, const oa_element *el,
     oa_pixels_attrs *a = user;
 
     (void)err;
-    if (el->depth != 0)
+    if (el->depth != 0) {
+        if (a->in_us_item)
+            a->us_nest++;
         return OA_OK;
+    }
     a->top_seq = el->tag;
+    a->us_nest = 0;
     a->in_us_item = false;
     if (el->tag == T(0018, 6011)) {
         /* presence, for `present SequenceOfUltrasoundRegions` */
@@ -494,6 +499,8 @@ static oa_status h_item_begin(void *user, const oa_item *item, oa_error *err)
     oa_pixels_attrs *a = user;
 
     (void)err;
+    if (a->us_nest > 0)
+        return OA_OK;              /* an item of a nested sequence */
     a->in_us_item = false;
     if (item->depth == 1 && a->top_seq == T(0018, 6011)) {
         if (a->n_regions >= OA_PX_MAX_REGIONS) {
@@ -512,14 +519,18 @@ static oa_status h_item_end(void *user, oa_error *err)
     oa_pixels_attrs *a = user;
 
     (void)err;
-    a->in_us_item = false;
+    if (a->us_nest == 0)
+        a->in_us_item = false;
     return OA_OK;
 }
 
 static oa_status h_sequence_end(void *user, oa_error *err)
 {
-    (void)user;
+    oa_pixels_attrs *a = user;
+
     (void)err;
+    if (a->us_nest > 0)
+        a->us_nest--;
     return OA_OK;
 }
 

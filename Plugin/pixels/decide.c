@@ -421,11 +421,12 @@ static oa_status ocr_frame(ocr_ctx *c, const uint8_t *value, uint32_t f,
     return rc;
 }
 
-/* Frames to OCR: first, middle, last, and every frame whose static area
- * (pixels equal in those three) changes.  Returns the count, or -1 if
+/* Frames to OCR: first, middle, last, and (with `changes`) every frame
+ * whose static area (pixels equal in those three) changes.  Returns the count, or -1 if
  * more than `max` are needed. */
 static long pick_frames(ocr_ctx *c, const uint8_t *value, uint32_t *out,
-                        unsigned max, oa_error *err, oa_status *rc)
+                        unsigned max, bool changes, oa_error *err,
+                        oa_status *rc)
 {
     uint32_t frames = c->l->frames;
     size_t px = (size_t)c->l->rows * c->l->columns;
@@ -441,7 +442,7 @@ static long pick_frames(ocr_ctx *c, const uint8_t *value, uint32_t *out,
         if (!dup)
             out[n++] = base[i];
     }
-    if (frames <= 3)
+    if (frames <= 3 || !changes)
         return (long)n;
     ref = oa_malloc(px);
     stat = oa_malloc(px);
@@ -570,7 +571,8 @@ static oa_status load_pixels(const oa_pixels_attrs *a, oa_pixels_layout *l,
         *work = oa_malloc(a->native_len ? a->native_len : 1);
         if (*work == NULL)
             return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
-        memcpy(*work, a->native, a->native_len);
+        if (a->native_len > 0)
+            memcpy(*work, a->native, a->native_len);
         *work_len = a->native_len;
         return OA_OK;
     }
@@ -833,8 +835,16 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                    (unsigned)cols);
         goto out;
     }
-    if (cleared != 0 && (l.samples != 1 || rle))
+    if (cleared != 0 && l.samples != 1) {
+        /* overlay planes in a colour image make no sense: not cleared */
         cleared = 0;
+        if ((risks & ~(unsigned)OA_PIXELS_RISK_OVERLAY_BITS) == 0) {
+            r->verdict = OA_PIXELS_REFUSE;
+            set_reason(r, "overlay bit planes in a %u-sample image",
+                       (unsigned)l.samples);
+            goto out;
+        }
+    }
     rc = load_pixels(a, &l, p, rle, &work, &work_len, r, err);
     if (rc != OA_OK || work == NULL)
         goto out;
@@ -856,7 +866,8 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         oc.l = &l;
         oc.a = a;
         oc.tk = tk;
-        n_picked = pick_frames(&oc, work, picked, max, err, &rc);
+        /* verifying a rule's work: first, middle and last frames */
+        n_picked = pick_frames(&oc, work, picked, max, !covered, err, &rc);
         if (rc != OA_OK)
             goto out;
         if (n_picked < 0) {

@@ -22,6 +22,21 @@
  *  3. on CLEANED the engine writes the new value with oa_pixels_emit()
  *     in place of the old Pixel Data element.
  *
+ * In the engine, roughly:
+ *
+ *     pre-pass handler callbacks:   forward each event to
+ *                                   oa_pixels_attrs_handler(attrs)
+ *     pre-pass `end` callback:      oa_pixels_decide(attrs, &policy, &res,
+ *                                   err)  (values still valid here)
+ *     res.verdict == REFUSE:        refuse the instance with res.reason
+ *     res.verdict == NEEDS_DECODING: plugin: transcode, run again;
+ *                                   CLI: refuse with res.reason
+ *     rewrite pass, Pixel Data:     CLEANED ? oa_pixels_emit(&res, el,
+ *                                   writer, err) : pass it as today;
+ *                                   drop (7FE0,0001/0002) if
+ *                                   res.drop_extended_offsets
+ *     report:                       res.ops (rectangle + rule label each)
+ *
  * Which rectangles: the device rules generated from pydicom/deid's recipe
  * (Resources/Scripts/GeneratePixelRules.py -> rules_table.inc, MIT
  * licence), user rules from the profile (oa_pixels_user_rule_parse), the
@@ -313,10 +328,11 @@ void oa_pixels_result_dispose(oa_pixels_result *r);
 
 /*
  * Decide for one instance (see the top of this file).  Returns OA_OK with
- * the verdict in `r` (a refusal is a verdict, not an error); OA_ENOMEM or
- * OA_ELIMIT-free errors only for allocation failures.  A KEEP costs the
- * triage alone (and the device rules when device_rules_imply_risk): no
- * allocation, the pixels are not read.  `policy` NULL = defaults.
+ * the verdict in `r` (a refusal is a verdict, not an error); errors are
+ * only OA_ENOMEM (allocation) and OA_ELIMIT (more than 65536 boxes).  A
+ * KEEP costs the triage and, with device_rules_imply_risk, the device
+ * rules (about 4 us, measured by Resources/Scripts/benchmark-pixels.sh):
+ * no allocation, the pixels are not read.  `policy` NULL = defaults.
  */
 oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                            const oa_pixels_policy *policy,

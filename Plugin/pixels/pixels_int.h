@@ -94,6 +94,7 @@ struct oa_pixels_attrs {
     /* handler state */
     uint32_t top_seq;          /* tag of the open top-level sequence */
     bool in_us_item;
+    unsigned us_nest;          /* sequences open inside a region item */
     oa_dicom_handler handler;
 };
 
