@@ -658,11 +658,13 @@ async function main() {
              'the filter does not find deid\'s ultrasound rule');
       assert(/pixel rules shown/.test(await page.textContent('#rules-status')),
              'the status does not count the pixel rules');
+      await page.locator('#pixel-section').screenshot(
+        { path: path.join(SHOTS, 'setup-rules-pixels.png') });
       await page.fill('#rules-filter', '');
     });
 
-    await check('screenshot of the Setup tab\'s pixel rules editor ' +
-                '(1280x900)', async () => {
+    await check('screenshots of the Setup tab\'s pixel rules editor ' +
+                '(1280x900 and narrow); the layout holds', async () => {
       await page.setViewportSize({ width: 1280, height: 900 });
       await openSetupProfile(page, PIXEL_PROFILE);
       await page.waitForSelector('#pixel-rules li.pixel-rule');
@@ -673,6 +675,11 @@ async function main() {
       });
       await noHorizontalScroll(page);
       await shot(page, 'setup-pixels');
+      await page.setViewportSize({ width: 400, height: 800 });
+      await page.waitForTimeout(200);
+      await noHorizontalScroll(page);
+      await page.locator('#pixel-rules li.pixel-rule').screenshot(
+        { path: path.join(SHOTS, 'setup-pixels-narrow.png') });
       await page.setViewportSize({ width: 1280, height: 800 });
     });
 
@@ -691,6 +698,8 @@ async function main() {
       assert(/1 image cleaned, 0 refused \(burned-in text\)/.test(words),
              'the card does not say "1 image cleaned, 0 refused"');
       await page.click(card + '.cleaned-box summary');
+      await page.locator(card.trim()).screenshot(
+        { path: path.join(SHOTS, 'job-pixels.png') });
       const cleaned = await page.textContent(card + 'ul.cleaned');
       assert(cleaned.includes('2 regions blanked (' + PIXEL_LABEL + ')'),
              'the card does not say what was blanked');

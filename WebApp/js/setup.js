@@ -222,7 +222,8 @@ function ruleEditor(rule, readOnly) {
   for (const rect of Array.isArray(r.Rectangles) ? r.Rectangles : []) {
     body.appendChild(rectangleRow(rect, readOnly));
   }
-  li.appendChild(h('table', { class: 'data compact rects' },
+  li.appendChild(h('div', { class: 'rects-wrap' }, h('table', {
+    class: 'data compact rects' },
     h('caption', { class: 'rects-caption' }),
     h('thead', null, h('tr', null,
       h('th', { scope: 'col', text: '#' }),
@@ -232,7 +233,7 @@ function ruleEditor(rule, readOnly) {
       h('th', { scope: 'col', text: 'height' }),
       h('th', { scope: 'col' }, h('span', { class: 'visually-hidden',
                                             text: 'Actions' })))),
-    body));
+    body)));
   if (!readOnly) {
     li.appendChild(h('div', { class: 'toolbar' }, h('button', {
       type: 'button', class: 'small rect-add', text: 'Add a rectangle',
