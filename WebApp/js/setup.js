@@ -696,6 +696,8 @@ function renderPixelRules(filter) {
   const own = clear($('pixel-own-body'));
   const device = clear($('pixel-device-body'));
   const all = rules.filter((r) => r.PixelRule);
+  // A server without pixel rows (before burned-in text): no section.
+  $('pixel-section').hidden = all.length === 0;
   let count = 0;
   let deviceTotal = 0;
   let deviceShown = 0;
