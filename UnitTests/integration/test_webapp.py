@@ -16,8 +16,12 @@ file, the Content-Security-Policy), and puts a reverse proxy at a
 sub-path in front of Orthanc (a URL that is not relative fails the test).
 test_webapp.js then uses the page as a person would: search, the
 anonymization list, Anonymize with Default, Export as ZIP, the CSV
-report, a custom profile made in Setup and used, a destination tested.
-Afterwards this script checks the files the browser downloaded (the ZIP
+report, a custom profile made in Setup and used, a destination tested,
+a profile with BurnedInText "strict" and a pixel rule of two rectangles
+made in Setup, its rule table's Pixels section, and a generated
+ultrasound image with burned-in text risk (Burned In Annotation YES) of
+the rule's device anonymized with it (the job card says "1 image
+cleaned") and refused by a "refuse" profile.  Afterwards this script checks the files the browser downloaded (the ZIP
 archive, the CSV report) against Orthanc.
 
 `--serve` (development aid) starts Orthanc with the same data, prints the
@@ -57,6 +61,10 @@ CSV_COLUMNS = ("Report,Date,Profile,OriginalPatientName,NewPatientName,"
                "NewStudyInstanceUID,OriginalStudyDate,NewStudyDate,"
                "OriginalStudyDescription,NewStudyDescription,OriginalStudy,"
                "AnonymizedStudy,Instances,Dropped,Failed").split(",")
+# The ultrasound image of the pixel checks: its device, its size.
+US_MANUFACTURER = "WebSonic Imaging"
+US_MODEL = "WS-100"
+US_ROWS, US_COLUMNS = 48, 64
 
 
 def make_data():
@@ -75,6 +83,22 @@ def make_data():
          "CT", 2),
     ]
     blobs = []
+    # Patient US: one ultrasound image of a known device, flagged Burned
+    # In Annotation YES (its name holds no "web": the name searches of
+    # the test do not find it).
+    us = gen.Patient(14, "Sonogram", "Ultra", "OAWEBU0014", "19900102")
+    us_study = gen.Study(us, 1, date="20240515", description="WEB US FOUR")
+    ds = pydicom.dcmread(io.BytesIO(gen.make_instance(
+        us_study, 1, 1, 1, rows=US_ROWS, cols=US_COLUMNS)))
+    ds.Modality = "US"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"   # Ultrasound Image
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.Manufacturer = US_MANUFACTURER
+    ds.ManufacturerModelName = US_MODEL
+    ds.BurnedInAnnotation = "YES"
+    out = io.BytesIO()
+    ds.save_as(out, write_like_original=False)
+    blobs.append(out.getvalue())
     for study, modality, count in studies:
         for i in range(1, count + 1):
             data = gen.make_instance(study, 1, i, count, rows=16, cols=16)
@@ -85,7 +109,7 @@ def make_data():
                 ds.save_as(out, write_like_original=False)
                 data = out.getvalue()
             blobs.append(data)
-    return {"A": a, "B": b, "Evil": evil}, blobs
+    return {"A": a, "B": b, "Evil": evil, "US": us}, blobs
 
 
 def upload(orthanc, patients, blobs):
@@ -192,7 +216,7 @@ def main():
         with orthanc:
             patients, blobs = make_data()
             ids = None
-            with checks.check("generated studies of 3 patients are uploaded"):
+            with checks.check("generated studies of 4 patients (one ultrasound image) are uploaded"):
                 ids = upload(orthanc, patients, blobs)
 
             with checks.check("the page and its files are served with the "
@@ -258,6 +282,9 @@ def main():
                     "OA_EVIL_PATIENT_ID": patients["Evil"].id,
                     "OA_SEARCH_NAME": "web",
                     "OA_CLOSED_PORT": str(free_port()),
+                    "OA_US_DEVICE": json.dumps({
+                        "Manufacturer": US_MANUFACTURER, "Model": US_MODEL,
+                        "Rows": US_ROWS, "Columns": US_COLUMNS}),
                 }
                 results = run_browser(checks, args, orthanc,
                                       "test_webapp.js", env, timeout=240)
