@@ -4,7 +4,7 @@
  *
  * The pre-scan hands the pixel module the top-level attributes it wants,
  * the Sequence of Ultrasound Regions and the Pixel Data (borrowed from the
- * input); after it, one decision per instance:
+ * input); at its end, one decision per instance:
  *  - no risk in the header: the pixels pass byte for byte (a few string
  *    compares, nothing allocated);
  *  - cleaned: the rewrite writes the new Pixel Data (rewrite.c), Burned
@@ -59,7 +59,30 @@ static oa_status fwd_begin(void *user, const oa_parse_info *info,
 {
     oa_anonymizer *a = user;
     const oa_dicom_handler *px = oa_pixels_attrs_handler(a->pix_attrs);
+
+    /* the SOP class of the meta header, if the dataset has none */
+    a->pix_meta_class[0] = '\0';
+    if (info->meta_sop_class != NULL)
+        oa_anon__copy_value(a->pix_meta_class, info->meta_sop_class,
+                            info->meta_sop_class_len < UID_MAX
+                                ? info->meta_sop_class_len
+                                : UID_MAX);
     return px->begin != NULL ? px->begin(px->user, info, err) : OA_OK;
+}
+
+static oa_status pixels_decide(oa_anonymizer *a, oa_error *err);
+
+/* The end of the pre-scan: decide now, while the values it borrowed are
+ * alive (a deflated dataset's live in the parse's inflated buffer).  An
+ * instance the profile drops is not looked at. */
+static oa_status fwd_end(void *user, oa_error *err)
+{
+    oa_anonymizer *a = user;
+    const char *cls = a->sop_class[0] ? a->sop_class : a->pix_meta_class;
+
+    if (oa_profile_drops_sop_class(a->profile, cls, strlen(cls)))
+        return OA_OK;
+    return pixels_decide(a, err);
 }
 
 static oa_status fwd_item_begin(void *user, const oa_item *it, oa_error *err)
@@ -102,6 +125,7 @@ void oa_anon__pixels_pre_events(oa_anonymizer *a, oa_dicom_handler *pre)
     pre->item_end = fwd_item_end;
     pre->sequence_end = fwd_sequence_end;
     pre->fragment = fwd_fragment;
+    pre->end = fwd_end;
 }
 
 oa_status oa_anon__pixels_pre_element(oa_anonymizer *a, const oa_element *el,
@@ -160,7 +184,7 @@ static void summarize(oa_anonymizer *a)
     }
 }
 
-oa_status oa_anon__pixels_decide(oa_anonymizer *a, oa_error *err)
+static oa_status pixels_decide(oa_anonymizer *a, oa_error *err)
 {
     oa_status rc;
 

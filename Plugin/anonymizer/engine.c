@@ -187,6 +187,9 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     memset(&pre, 0, sizeof(pre));
     pre.element = pre_element;
     pre.sequence_begin = pre_sequence;
+    /* the pixels are kept, cleaned or refused at the end of the pre-scan
+     * (burned_in.c), before anything is written */
+    a->pix_cleaned = false;
     oa_anon__pixels_pre_events(a, &pre);
     pre.user = a;
     rc = oa_dicom_parse(in, len, &a->reader_opts, &pre, &info, err);
@@ -214,11 +217,6 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
              id && id->new_patient_id && id->new_patient_id[0]
                  ? id->new_patient_id : gen_id);
     a->date_offset = oa_anon_date_offset(a, key, key_len);
-
-    /* pixels: keep, clean or refuse, before anything is written */
-    rc = oa_anon__pixels_decide(a, err);
-    if (rc != OA_OK)
-        return rc;
 
     /* 2. rewrite */
     oa_writer_reset(a->writer);

@@ -94,6 +94,7 @@ struct oa_anonymizer {
     oa_pixels_attrs *pix_attrs; /* filled by the pre-scan */
     oa_pixels_result pix;       /* this instance's decision */
     bool pix_cleaned;           /* write pix.value for the Pixel Data */
+    char pix_meta_class[OA_ANON_VALUE_MAX]; /* the meta's SOP class */
 };
 
 /* engine.c: `n` bytes of a value, trimmed and cut to fit, as a string. */
@@ -108,15 +109,14 @@ void oa_anon__pixels_free(oa_anonymizer *a);
  * pre_events sets begin, item and fragment events of `pre` (NULL when the
  * profile keeps burned-in text); pre_element forwards an element;
  * pre_sequence answers OA_OK to descend into a sequence they want (the
- * ultrasound regions, encapsulated Pixel Data), else OA_SKIP. */
+ * ultrasound regions, encapsulated Pixel Data), else OA_SKIP.  The pre-
+ * scan's `end` decides; an error there refuses the instance, and
+ * a->res->pixels says why. */
 void oa_anon__pixels_pre_events(oa_anonymizer *a, oa_dicom_handler *pre);
 oa_status oa_anon__pixels_pre_element(oa_anonymizer *a, const oa_element *el,
                                       oa_error *err);
 oa_status oa_anon__pixels_pre_sequence(oa_anonymizer *a,
                                        const oa_element *el, oa_error *err);
-/* burned_in.c: after the pre-scan, decide for this instance's pixels; an
- * error refuses it (res->pixels says why). */
-oa_status oa_anon__pixels_decide(oa_anonymizer *a, oa_error *err);
 
 /* rewrite.c: the rewrite pass's handler (a->handler), in front of the
  * writer a->wh. */

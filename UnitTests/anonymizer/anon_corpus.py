@@ -57,6 +57,17 @@ Steps:
                  the engine's leak check refused it: no output, and the
                  message names a tag.  Counted as "leak-refused" (the
                  safety net worked), listed with its tag.
+       burned-in text (status "identifying data left in output" or
+                 "unsupported", message "burned-in text: ..."): the image is
+                 at risk of identity burned into its pixels (ultrasound,
+                 secondary capture, screen save, Burned In Annotation YES,
+                 ...) and could not be cleaned: no rule for the device and
+                 OCR could not clear it, or compressed in a syntax the
+                 command-line tool does not decode.  The message must say
+                 what was missing.  Counted as "pixels-refused".
+                 An output whose pixels were cleaned ("pixels cleaned" in
+                 the TSV) must say Burned In Annotation NO and list 113101;
+                 any other output keeps its Pixel Data byte for byte.
        unsupported "a DICOMDIR cannot be rewritten" for a Media Storage
                  Directory: the writer's policy (record offsets are file
                  offsets); counted apart, not a failure.
@@ -103,6 +114,10 @@ CAPTURE_OR_REPORT = re.compile(
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 
 TAG_IN_MESSAGE = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
+
+# What a pixel refusal must name: the risk and what was missing or why.
+PIXEL_REASON = re.compile(r"risk \(|transfer syntax|readable after|"
+                          r"Rows x Columns|layout|Pixel Data")
 
 
 def corpus_files(corpus):
@@ -218,6 +233,31 @@ def check_markers(out, dates_kept):
     return errs
 
 
+def check_pixels(out, ds_in, cleaned):
+    """A cleaned image says so; any other keeps its Pixel Data."""
+    errs = []
+    if cleaned:
+        if deid.value_at(out, (), 0x00280301) not in (None, b"NO"):
+            errs.append("pixels cleaned but BurnedInAnnotation (0028,0301) "
+                        "is not NO")
+        seq = out.get("DeidentificationMethodCodeSequence")
+        if "113101" not in [str(it.get("CodeValue", "")) for it in
+                            (seq or [])]:
+            errs.append("pixels cleaned but 113101 (Clean Pixel Data) is not"
+                        " in (0012,0064)")
+        return errs
+    if ds_in is None or "PixelData" not in ds_in:
+        return errs
+    a = ds_in.get((0x7FE0, 0x0010))
+    b = out.get((0x7FE0, 0x0010))
+    if b is None:
+        errs.append("Pixel Data (7FE0,0010) missing in the output")
+    elif a.value != b.value:
+        errs.append("Pixel Data (7FE0,0010) changed though no pixel was "
+                    "cleaned")
+    return errs
+
+
 def verify_file(job):
     """Check the outputs of one input under every profile.  Returns
     {profile: (class, [failures], [notes])}."""
@@ -258,6 +298,15 @@ def verify_file(job):
                                  % (sop_class or "(none)"))
                 results[name] = ("failed" if fails else "dropped", fails,
                                  notes)
+            elif message.startswith("burned-in text:"):
+                # Refused for its pixels: the reason names what was
+                # missing (device, size, transfer syntax), never a value.
+                if not PIXEL_REASON.search(message):
+                    fails.append("pixel refusal without a reason: %r"
+                                 % message[:200])
+                notes.append("pixels-refused: %s" % message[:200])
+                results[name] = ("failed" if fails else "pixels-refused",
+                                 fails, notes)
             elif status == STATUS_LEAK:
                 if not TAG_IN_MESSAGE.search(message):
                     fails.append("leak refusal does not name a tag: %r"
@@ -313,6 +362,9 @@ def verify_file(job):
                              notes)
             continue
         fails += check_markers(out, dates_kept)
+        fails += check_pixels(out, ds_in, "pixels cleaned" in message)
+        if "pixels cleaned" in message:
+            notes.append("pixels-cleaned: %s" % message)
 
         def exempt(path, tag, value, ident, _in=ds_in, _dk=dates_kept):
             # A kept date that happens to equal the birth date.
@@ -427,7 +479,8 @@ def main():
     passed = failed = 0
     for name in profiles:
         counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
-                  "dicomdir-refused": 0, "failed": 0}
+                  "pixels-refused": 0, "dicomdir-refused": 0, "failed": 0}
+        cleaned = 0
         print("\n== %s" % name)
         for rel in accepted:
             cls, fails, notes = results[rel][name]
@@ -442,13 +495,17 @@ def main():
             else:
                 passed += 1
             for n in notes:
-                if cls == "leak-refused" or "dcmdump" in n:
+                if n.startswith("pixels-cleaned"):
+                    cleaned += 1
+                if cls in ("leak-refused", "pixels-refused") or \
+                        "dcmdump" in n or n.startswith("pixels-cleaned"):
                     print("note %s: %s" % (rel, n))
-        print("%s: %d anonymized / %d dropped / %d leak-refused / %d failed"
+        print("%s: %d anonymized (%d with pixels cleaned) / %d dropped / "
+              "%d leak-refused / %d refused for burned-in text / %d failed"
               " (and %d DICOMDIR not rewritten, by policy)"
-              % (name, counts["anonymized"], counts["dropped"],
-                 counts["leak-refused"], counts["failed"],
-                 counts["dicomdir-refused"]))
+              % (name, counts["anonymized"], cleaned, counts["dropped"],
+                 counts["leak-refused"], counts["pixels-refused"],
+                 counts["failed"], counts["dicomdir-refused"]))
     for f in fatal:
         failed += 1
         print("FATAL %s" % f)
