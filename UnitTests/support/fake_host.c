@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_FAULTS 16
 #define MAX_REMOTES 16
@@ -111,6 +112,7 @@ static struct {
     size_t njobs;
     bool auto_run;
     unsigned uuid_counter;
+    unsigned dicom_delay_ms;
     oa_buf logs;
     bool logs_ready;
 
@@ -986,7 +988,9 @@ oa_status oa_host_rest(oa_http_method method, const char *uri,
                           oa_http_method_name(method), uri,
                           f != NULL ? "The file storage is full (injected)"
                                     : "Error in the network protocol");
-    } else if (answer != NULL && c.out.len > 0 && method != OA_HTTP_DELETE) {
+    } else if (answer != NULL && c.out.len > 0 && method != OA_HTTP_DELETE &&
+               c.status < 400) {
+        /* An HTTP error is an error code of CallRestApi: no body. */
         if (oa_buf_append(answer, oa_buf_data(&c.out), c.out.len) != OA_OK)
             rc = oa_error_set(err, OA_ELIMIT,
                               "answer of %s too large (%u bytes)", uri,
@@ -1391,6 +1395,14 @@ oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
     if (instance_id == NULL)
         return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
     pthread_mutex_lock(&lock);
+    if (fake.dicom_delay_ms > 0) {
+        struct timespec t = {(time_t)(fake.dicom_delay_ms / 1000),
+                             (long)(fake.dicom_delay_ms % 1000) * 1000000L};
+
+        pthread_mutex_unlock(&lock);
+        nanosleep(&t, NULL);
+        pthread_mutex_lock(&lock);
+    }
     f = fault_for(FAKE_OP_DICOM, instance_id);
     in = find_instance(instance_id);
     if (f != NULL || in == NULL) {
@@ -1552,6 +1564,13 @@ void fake_host_fault(unsigned op, const char *prefix, uint16_t status,
         f->skip = skip;
         f->count = count;
     }
+    pthread_mutex_unlock(&lock);
+}
+
+void fake_host_set_dicom_delay(unsigned ms)
+{
+    pthread_mutex_lock(&lock);
+    fake.dicom_delay_ms = ms;
     pthread_mutex_unlock(&lock);
 }
 
@@ -2148,6 +2167,7 @@ void fake_host_reset(void)
     free(fake.configuration);
     fake.configuration = NULL;
     fake.auto_run = true;
+    fake.dicom_delay_ms = 0;
     if (fake.logs_ready)
         oa_buf_reset(&fake.logs);
     free(fake.route);

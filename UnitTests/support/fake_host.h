@@ -116,11 +116,16 @@ size_t fake_host_received(const char *name);
  * `skip` such calls, for the next `count` calls (0: all of them).
  * `status` 0 makes the call itself fail (OA_EIO, as when Orthanc raises
  * an error with no HTTP status: storage full, network protocol); another
- * status is answered as is with an Orthanc-style error body.  Up to 16
- * faults; fake_host_reset() clears them.
+ * status is answered as is (with no body: Orthanc's CallRestApi gives
+ * none on an HTTP error).  Up to 16 faults; fake_host_reset() clears
+ * them.
  */
 void fake_host_fault(unsigned op, const char *prefix, uint16_t status,
                      unsigned skip, unsigned count);
+
+/* Every oa_host_get_dicom() sleeps `ms` first (0: none), so that a job
+ * lasts several steps and can be paused or cancelled half-way. */
+void fake_host_set_dicom_delay(unsigned ms);
 
 /* Faults that fired so far. */
 unsigned fake_host_faults_fired(void);
