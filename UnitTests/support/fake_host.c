@@ -1620,8 +1620,9 @@ const char *fake_job_state_name(fake_job_state state)
     }
 }
 
-/* Under the lock, with j->run held by the caller... or not: content and
- * progress are read with j->run held (see job_json's callers). */
+/* The job as GET /jobs/{id} shows it.  With j->run held and the lock
+ * NOT held: the callbacks may lock what the plugin's workers hold while
+ * they call the host. */
 static cJSON *job_json(const fake_job *j)
 {
     cJSON *o = cJSON_CreateObject(), *content;
@@ -1630,6 +1631,7 @@ static cJSON *job_json(const fake_job *j)
     progress = j->ops->progress != NULL ? j->ops->progress(j->job) : 0.0f;
     content = cJSON_Parse(j->ops->content != NULL ? j->ops->content(j->job)
                                                   : "{}");
+    pthread_mutex_lock(&lock);
     cJSON_AddStringToObject(o, "ID", j->id);
     cJSON_AddStringToObject(o, "Type", j->ops->type);
     cJSON_AddStringToObject(o, "State", fake_job_state_name(j->state));
@@ -1638,6 +1640,7 @@ static cJSON *job_json(const fake_job *j)
     cJSON_AddNumberToObject(o, "ErrorCode", j->error_code);
     cJSON_AddStringToObject(o, "ErrorDescription",
                             j->error[0] != '\0' ? j->error : "Success");
+    pthread_mutex_unlock(&lock);
     cJSON_AddStringToObject(o, "CreationTime", "20261126T101500.000000");
     cJSON_AddItemToObject(o, "Content",
                           content != NULL ? content : cJSON_CreateObject());
@@ -1849,15 +1852,15 @@ static void job_get(call *c, const char *id)
     fake_job_state s;
     cJSON *json;
 
+    bool run = fake.auto_run;
+
     pthread_mutex_unlock(&lock);
     pthread_mutex_lock(&j->run);
-    if (fake.auto_run)
+    if (run)
         do {
             s = step_locked(j);
         } while (s == FAKE_JOB_RUNNING || s == FAKE_JOB_PENDING);
-    pthread_mutex_lock(&lock);
     json = job_json(j);
-    pthread_mutex_unlock(&lock);
     pthread_mutex_unlock(&j->run);
     pthread_mutex_lock(&lock);
     answer_json(c, json);
