@@ -361,8 +361,15 @@ static void test_match_blanks_exactly_the_identifying_words(void **state)
             print_words("light", w, n);
             fail_msg("identifying '%s' not blanked", d[i].word);
         }
-        if (!ident && touched)
+        if (!ident && touched) {
+            print_words("light", w, n);
+            for (k = 0; k < nr; k++)
+                fprintf(stderr, "  rect %u,%u %ux%u\n", r[k].x, r[k].y,
+                        r[k].w, r[k].h);
+            fprintf(stderr, "  drawn %u,%u %ux%u\n", d[i].box.x, d[i].box.y,
+                    d[i].box.w, d[i].box.h);
             fail_msg("'%s' blanked but not identifying", d[i].word);
+        }
     }
     /* Every box blanked is one of those words. */
     for (k = 0; k < nr; k++) {

@@ -170,15 +170,23 @@ oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
  *  - DESPECKLE: before reading, fill with the background the 16x16 cells
  *    that are texture rather than text (more than half of their pixels
  *    mid-gray, 48..160): ultrasound speckle is what makes Tesseract slow
- *    and noisy.  Text drawn over such texture is then not read.
+ *    and noisy.  Text drawn over such texture is then not read;
+ *  - LAYOUT: after the sparse text pass (Tesseract's PSM_SPARSE_TEXT,
+ *    which finds the words next to the image), let Tesseract's page
+ *    layout (PSM_AUTO, no recognition) find the text lines, and read
+ *    alone each line the words read do not cover: lines set close
+ *    together are merged and misread by sparse text ("DOE, JOHN" above
+ *    "MON GENERAL HOSPITAL" in dcm4che's YBR_FULL-RLE ultrasound).
  */
 #define OA_OCR_READ_PLAIN 1u
 #define OA_OCR_READ_INVERTED 2u
 #define OA_OCR_READ_UPSCALE 4u
 #define OA_OCR_READ_POLARITY 8u
 #define OA_OCR_READ_DESPECKLE 16u
+#define OA_OCR_READ_LAYOUT 32u
 #define OA_OCR_READ_DEFAULT \
-    (OA_OCR_READ_POLARITY | OA_OCR_READ_UPSCALE | OA_OCR_READ_DESPECKLE)
+    (OA_OCR_READ_POLARITY | OA_OCR_READ_UPSCALE | OA_OCR_READ_DESPECKLE | \
+     OA_OCR_READ_LAYOUT)
 void oa_ocr_set_read(oa_ocr *o, unsigned how);
 
 /* The ceiling on the time of one pass of oa_ocr_words, in milliseconds
@@ -225,8 +233,9 @@ typedef struct oa_ocr_needles {
  * those, a reading may differ from a value by one edit (insertion,
  * deletion, substitution) for names and text words of 5 characters or
  * more, IDs of 6 or more and 8-character date spellings, and by two edits
- * for IDs of 12 or more: a misread character must not let a value
- * through, and a near value blanked costs little.
+ * for IDs of 12 or more (in one word; a run of words must spell the value
+ * exactly): a misread character must not let a value through, and a near
+ * value blanked costs little.
  *  - A name component matches a word one of whose parts (split at
  *    punctuation) is that component, or whose letters contain it (4
  *    characters or more: "TestBelle" when the comma was lost).
@@ -241,8 +250,9 @@ typedef struct oa_ocr_needles {
  * With `strict`, every word that is not on the whitelist of clinical
  * terms (units, modes, probe and measurement words, short numbers; see
  * oa_ocr_whitelisted) is blanked too.
- * *rects (free with oa_free) gets one box per blanked word, *n_rects their
- * number (0 and NULL when none).  OA_ENOMEM only.
+ * *rects (free with oa_free) gets one box per blanked word (the boxes of
+ * one word read twice, that overlap by 80% or more, merged into one),
+ * *n_rects their number (0 and NULL when none).  OA_ENOMEM only.
  */
 oa_status oa_ocr_match(const oa_ocr_word *words, size_t count,
                        const oa_ocr_needles *needles, bool strict,
