@@ -252,7 +252,6 @@ oa_status oa_ocr_new(oa_ocr **out, const char *datapath, oa_error *err)
                             "language data eng.traineddata from %s", where);
     }
     pthread_mutex_unlock(&init_lock);
-    TessBaseAPISetPageSegMode(o->api, PSM_SPARSE_TEXT);
     o->read = OA_OCR_READ_DEFAULT;
     o->deadline = OA_OCR_DEADLINE_MS;
     o->monitor = TessMonitorCreate();
@@ -325,18 +324,18 @@ static void copy_text(char *dst, const char *s)
     dst[n] = '\0';
 }
 
-/* Bilinear x2 (scale 2) or a copy (scale 1) of the input into o->img. */
-static void fill_image(uint8_t *dst, const uint8_t *src, unsigned w,
-                       unsigned h, size_t stride, unsigned scale)
+/* Bilinear x2 (scale 2) or a copy (scale 1) of the input (w x h, stride
+ * `stride`) into dst (stride dw). */
+static void fill_image(uint8_t *dst, size_t dw, const uint8_t *src,
+                       unsigned w, unsigned h, size_t stride, unsigned scale)
 {
     unsigned x, y;
 
     if (scale == 1) {
         for (y = 0; y < h; y++)
-            memcpy(dst + (size_t)y * w, src + (size_t)y * stride, w);
+            memcpy(dst + (size_t)y * dw, src + (size_t)y * stride, w);
         return;
     }
-    size_t dw = (size_t)w * 2;
     for (y = 0; y < h; y++) {
         const uint8_t *r0 = src + (size_t)y * stride;
         const uint8_t *r1 = y + 1 < h ? r0 + stride : r0;
@@ -352,6 +351,11 @@ static void fill_image(uint8_t *dst, const uint8_t *src, unsigned w,
     }
 }
 
+/* Background added around the image handed to Tesseract, in its pixels:
+ * Tesseract misses text that touches the border ("DOE, JOHN" 3 px from
+ * the top of dcm4che's YBR_FULL-RLE ultrasound). */
+#define OCR_MARGIN 16
+
 static double seconds(void)
 {
     struct timespec ts;
@@ -359,12 +363,13 @@ static double seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One Tesseract pass over o->img; words appended to *words. */
+/* One Tesseract pass over o->img (or the rectangle `rect` of it: left,
+ * top, width, height); words appended to *words. */
 static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
                            unsigned scale, unsigned w, unsigned h,
-                           unsigned line_base, unsigned *lines,
-                           oa_ocr_word **words, size_t *count, size_t *cap,
-                           oa_error *err)
+                           const int *rect, unsigned line_base,
+                           unsigned *lines, oa_ocr_word **words,
+                           size_t *count, size_t *cap, oa_error *err)
 {
     TessResultIterator *it;
     oa_status st = OA_OK;
@@ -373,6 +378,8 @@ static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
 
     TessBaseAPISetImage(o->api, o->img, (int)sw, (int)sh, 1, (int)sw);
     TessBaseAPISetSourceResolution(o->api, 100 * (int)scale);
+    if (rect != NULL)
+        TessBaseAPISetRectangle(o->api, rect[0], rect[1], rect[2], rect[3]);
     /* The deadline counts from now (Tesseract's ETEXT_DESC). */
     TessMonitorSetDeadlineMSecs(o->monitor, (int)o->deadline);
     double t0 = seconds();
@@ -433,9 +440,10 @@ static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
         wd->confidence = TessResultIteratorConfidence(it, RIL_WORD);
         wd->line = line;
         /* Back to input coordinates, padded by 2 px, clipped. */
-        long x0 = l / (long)scale - 2, y0 = t / (long)scale - 2;
-        long x1 = (r + (long)scale - 1) / (long)scale + 2;
-        long y1 = (b + (long)scale - 1) / (long)scale + 2;
+        long m = OCR_MARGIN;
+        long x0 = (l - m) / (long)scale - 2, y0 = (t - m) / (long)scale - 2;
+        long x1 = (r - m + (long)scale - 1) / (long)scale + 2;
+        long y1 = (b - m + (long)scale - 1) / (long)scale + 2;
         if (x0 < 0)
             x0 = 0;
         if (y0 < 0)
@@ -456,6 +464,113 @@ static oa_status read_pass(oa_ocr *o, unsigned sw, unsigned sh,
     TessResultIteratorDelete(it);
     TessBaseAPIClear(o->api);
     *lines = line + 1;
+    return st;
+}
+
+/* Ceiling on the text lines of the layout pass re-read one by one. */
+#define LAYOUT_LINES_MAX 1024
+
+/*
+ * The layout pass: Tesseract's page layout (PSM_AUTO, no recognition)
+ * finds the text lines; a line with 6 or more columns of ink that no word
+ * read covers is read alone (PSM_SINGLE_LINE).  Lines set close
+ * together are what sparse text merges and misreads; reading only the
+ * lines it missed costs a fraction of a second full pass.
+ */
+static oa_status layout_pass(oa_ocr *o, unsigned sw, unsigned sh,
+                             unsigned scale, unsigned w, unsigned h,
+                             unsigned bg, unsigned *lines,
+                             oa_ocr_word **words, size_t *count,
+                             size_t *cap, oa_error *err)
+{
+    int box[LAYOUT_LINES_MAX][4];
+    uint8_t cov[OA_OCR_SIDE_MAX];
+    size_t nl = 0, i, k;
+    oa_status st = OA_OK;
+
+    TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
+    TessBaseAPISetImage(o->api, o->img, (int)sw, (int)sh, 1, (int)sw);
+    TessBaseAPISetSourceResolution(o->api, 100 * (int)scale);
+    TessPageIterator *pit = TessBaseAPIAnalyseLayout(o->api);
+    if (pit != NULL) {
+        do {
+            int l, t, r, b;
+            if (!TessPageIteratorBoundingBox(pit, RIL_TEXTLINE, &l, &t, &r,
+                                             &b) || r <= l || b <= t)
+                continue;
+            if (nl == LAYOUT_LINES_MAX) {
+                st = oa_error_set(err, OA_ELIMIT, "OCR: more than %d text "
+                                  "lines in an image of %ux%u",
+                                  LAYOUT_LINES_MAX, w, h);
+                break;
+            }
+            box[nl][0] = l;
+            box[nl][1] = t;
+            box[nl][2] = r;
+            box[nl][3] = b;
+            nl++;
+        } while (TessPageIteratorNext(pit, RIL_TEXTLINE));
+        TessPageIteratorDelete(pit);
+    }
+    TessBaseAPIClear(o->api);
+    TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_LINE);
+    size_t before = *count;
+    for (i = 0; i < nl && st == OA_OK; i++) {
+        /* The line in input coordinates, as the words are. */
+        long m = OCR_MARGIN;
+        long x0 = (box[i][0] - m) / (long)scale;
+        long x1 = (box[i][2] - m + (long)scale - 1) / (long)scale;
+        long y0 = (box[i][1] - m) / (long)scale;
+        long y1 = (box[i][3] - m + (long)scale - 1) / (long)scale;
+        if (x0 < 0)
+            x0 = 0;
+        if (y0 < 0)
+            y0 = 0;
+        if (x1 > (long)w)
+            x1 = (long)w;
+        if (y1 > (long)h)
+            y1 = (long)h;
+        if (x1 <= x0 || y1 <= y0)
+            continue;
+        /* The columns of the line that hold ink (differ from the
+         * background by 64 or more) and no word read: the gaps between
+         * words do not count. */
+        memset(cov, 0, (size_t)(x1 - x0));
+        for (k = 0; k < before; k++) {
+            const oa_ocr_rect *wb = &(*words)[k].box;
+            long cy = (long)wb->y + (long)wb->h / 2;
+            if (cy < y0 || cy >= y1)
+                continue;
+            for (long x = (long)wb->x; x < (long)(wb->x + wb->w); x++)
+                if (x >= x0 && x < x1)
+                    cov[x - x0] = 1;
+        }
+        long missed = 0;
+        for (long x = x0; x < x1; x++) {
+            if (cov[x - x0])
+                continue;
+            for (long y = y0; y < y1; y++) {
+                unsigned v = o->work[(size_t)y * w + (size_t)x];
+                if ((v > bg ? v - bg : bg - v) >= 64) {
+                    missed++;
+                    break;
+                }
+            }
+        }
+        if (missed < 6)
+            continue;
+        int pad = 4 * (int)scale;
+        int rect[4];
+        rect[0] = box[i][0] - pad > 0 ? box[i][0] - pad : 0;
+        rect[1] = box[i][1] - pad > 0 ? box[i][1] - pad : 0;
+        rect[2] = (box[i][2] + pad < (int)sw ? box[i][2] + pad : (int)sw) -
+                  rect[0];
+        rect[3] = (box[i][3] + pad < (int)sh ? box[i][3] + pad : (int)sh) -
+                  rect[1];
+        st = read_pass(o, sw, sh, scale, w, h, rect, *lines, lines, words,
+                       count, cap, err);
+    }
+    TessBaseAPISetPageSegMode(o->api, PSM_SPARSE_TEXT);
     return st;
 }
 
@@ -540,8 +655,8 @@ oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
         return OA_OK;
     scale = width < OA_OCR_UPSCALE_BELOW && (o->read & OA_OCR_READ_UPSCALE) ? 2
                                                                      : 1;
-    sw = width * scale;
-    sh = height * scale;
+    sw = width * scale + 2 * OCR_MARGIN;
+    sh = height * scale + 2 * OCR_MARGIN;
     px = (size_t)sw * sh;
     st = reserve(&o->img, &o->img_cap, px, err);
     if (st == OA_OK)
@@ -553,20 +668,27 @@ oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
     unsigned bg = median(o->work, (size_t)width * height);
     if (o->read & OA_OCR_READ_DESPECKLE)
         despeckle(o->work, width, height, (uint8_t)bg);
-    fill_image(o->img, o->work, width, height, width, scale);
+    memset(o->img, (int)bg, px);
+    fill_image(o->img + (size_t)OCR_MARGIN * sw + OCR_MARGIN, sw, o->work,
+               width, height, width, scale);
     unsigned passes = o->read & (OA_OCR_READ_PLAIN | OA_OCR_READ_INVERTED);
     if (o->read & OA_OCR_READ_POLARITY)
         passes = bg < 128 ? OA_OCR_READ_INVERTED : OA_OCR_READ_PLAIN;
     TessBaseAPISetVariable(o->api, "tessedit_do_invert",
                            (o->read & OA_OCR_READ_POLARITY) ? "1" : "0");
-    if (passes & OA_OCR_READ_PLAIN)
-        st = read_pass(o, sw, sh, scale, width, height, 0, &lines, &list,
-                       &n, &cap, err);
-    if (st == OA_OK && (passes & OA_OCR_READ_INVERTED)) {
-        for (i = 0; i < px; i++)
-            o->img[i] = (uint8_t)(255 - o->img[i]);
-        st = read_pass(o, sw, sh, scale, width, height, lines, &lines,
+    for (unsigned pol = 0; pol < 2 && st == OA_OK; pol++) {
+        unsigned want = pol == 0 ? OA_OCR_READ_PLAIN : OA_OCR_READ_INVERTED;
+        if (!(passes & want))
+            continue;
+        if (pol == 1)
+            for (i = 0; i < px; i++)
+                o->img[i] = (uint8_t)(255 - o->img[i]);
+        TessBaseAPISetPageSegMode(o->api, PSM_SPARSE_TEXT);
+        st = read_pass(o, sw, sh, scale, width, height, NULL, lines, &lines,
                        &list, &n, &cap, err);
+        if (st == OA_OK && (o->read & OA_OCR_READ_LAYOUT))
+            st = layout_pass(o, sw, sh, scale, width, height, bg, &lines,
+                             &list, &n, &cap, err);
     }
     if (st != OA_OK) {
         oa_free(list);
@@ -949,15 +1071,18 @@ static bool run_matches(const needle *n, const char *s, size_t len,
         /* A part of the ID: 5 consecutive characters or more. */
         if (len >= 5 && len < n->len && strstr(n->s, s) != NULL)
             return true;
-        return edit_distance(s, len, n->s, n->len, tolerance(n->len)) <=
-               tolerance(n->len);
+        /* Misread characters: in one word only (a run one word too long
+         * would be within the tolerance too). */
+        return single &&
+               edit_distance(s, len, n->s, n->len, tolerance(n->len)) <=
+                   tolerance(n->len);
     case N_DATE:
         if (n->len < 6)
             return len == n->len && strcmp(s, n->s) == 0;
         if (single ? strstr(s, n->s) != NULL
                    : occurs_spanning(s, len, first, last, n))
             return true;
-        return len >= 6 &&
+        return single && len >= 6 &&
                edit_distance(s, len, n->s, n->len, n->len >= 8 ? 1 : 0) <=
                    (n->len >= 8 ? 1u : 0u);
     case N_ID_PIECE:
@@ -1013,10 +1138,24 @@ static oa_status add_rect(oa_ocr_rect **rects, size_t *n, size_t *cap,
     size_t i;
 
     for (i = 0; i < *n; i++) {
-        const oa_ocr_rect *q = &(*rects)[i];
-        if (r.x >= q->x && r.y >= q->y && r.x + r.w <= q->x + q->w &&
-            r.y + r.h <= q->y + q->h)
-            return OA_OK;   /* already covered */
+        oa_ocr_rect *q = &(*rects)[i];
+        unsigned ix0 = r.x > q->x ? r.x : q->x, iy0 = r.y > q->y ? r.y : q->y;
+        unsigned ix1 = r.x + r.w < q->x + q->w ? r.x + r.w : q->x + q->w;
+        unsigned iy1 = r.y + r.h < q->y + q->h ? r.y + r.h : q->y + q->h;
+        if (ix1 <= ix0 || iy1 <= iy0)
+            continue;
+        uint64_t inter = (uint64_t)(ix1 - ix0) * (iy1 - iy0);
+        uint64_t ar = (uint64_t)r.w * r.h, aq = (uint64_t)q->w * q->h;
+        if (inter * 5 < 4 * (ar < aq ? ar : aq))
+            continue;
+        /* The same word read twice: one box, their union. */
+        unsigned x1 = r.x + r.w > q->x + q->w ? r.x + r.w : q->x + q->w;
+        unsigned y1 = r.y + r.h > q->y + q->h ? r.y + r.h : q->y + q->h;
+        q->x = r.x < q->x ? r.x : q->x;
+        q->y = r.y < q->y ? r.y : q->y;
+        q->w = x1 - q->x;
+        q->h = y1 - q->y;
+        return OA_OK;
     }
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;

@@ -23,9 +23,13 @@
  *
  * Thread safety: an oa_ocr engine is used by one thread at a time
  * (Tesseract's handles are not thread-safe): create one per worker thread
- * and keep it, since creating one loads the language data (~0.1 s).  The
- * other functions are pure and thread-safe.  Nothing here logs a word that
- * was read: words may be patient data.
+ * and keep it, since creating one loads the language data (~0.1 s);
+ * engines are created one at a time (a lock).  The other functions are
+ * pure and thread-safe.  Debian's libtesseract uses OpenMP, whose
+ * threads spin: run the process with OMP_THREAD_LIMIT=1 (read by libgomp
+ * when it is loaded, so in the environment of Orthanc or the CLI); one
+ * core measured 4.4 frames/s with it, 1.2 without.  Nothing here logs a
+ * word that was read: words may be patient data.
  */
 #ifndef OA_PIXELS_OCR_H
 #define OA_PIXELS_OCR_H
@@ -140,12 +144,14 @@ const char *oa_ocr_version(void);
 
 /*
  * Read the words of an 8-bit grayscale image (`stride` bytes a row).
- * The image is read once, by default (OA_OCR_READ_DEFAULT below):
- * inverted when its background is dark (overlays are usually light text
- * on a dark background, which Tesseract reads badly), scaled x2 when
- * narrower than OA_OCR_UPSCALE_BELOW (small overlay fonts), speckle cells
- * filled with the background first.  Boxes are in the
- * input's coordinates.  *words (free with oa_ocr_words_free) and *count
+ * By default (OA_OCR_READ_DEFAULT below) the image is read once as
+ * sparse text, inverted when its background is dark (overlays are
+ * usually light text on a dark background, which Tesseract reads badly),
+ * scaled x2 when narrower than OA_OCR_UPSCALE_BELOW (small overlay
+ * fonts), speckle cells filled with the background first, inside a margin
+ * of background; then the text lines that pass missed are read one by
+ * one.  Boxes are in the input's coordinates; a word read twice may
+ * appear twice.  *words (free with oa_ocr_words_free) and *count
  * are set on success; an image with no text gives 0 words.  OA_ELIMIT
  * when a side exceeds OA_OCR_SIDE_MAX, there are more than
  * OA_OCR_WORDS_MAX words, or a pass takes longer than the deadline
@@ -170,15 +176,23 @@ oa_status oa_ocr_words(oa_ocr *o, const uint8_t *gray8, unsigned width,
  *  - DESPECKLE: before reading, fill with the background the 16x16 cells
  *    that are texture rather than text (more than half of their pixels
  *    mid-gray, 48..160): ultrasound speckle is what makes Tesseract slow
- *    and noisy.  Text drawn over such texture is then not read.
+ *    and noisy.  Text drawn over such texture is then not read;
+ *  - LAYOUT: after the sparse text pass (Tesseract's PSM_SPARSE_TEXT,
+ *    which finds the words next to the image), let Tesseract's page
+ *    layout (PSM_AUTO, no recognition) find the text lines, and read
+ *    alone each line the words read do not cover: lines set close
+ *    together are merged and misread by sparse text ("DOE, JOHN" above
+ *    "MON GENERAL HOSPITAL" in dcm4che's YBR_FULL-RLE ultrasound).
  */
 #define OA_OCR_READ_PLAIN 1u
 #define OA_OCR_READ_INVERTED 2u
 #define OA_OCR_READ_UPSCALE 4u
 #define OA_OCR_READ_POLARITY 8u
 #define OA_OCR_READ_DESPECKLE 16u
+#define OA_OCR_READ_LAYOUT 32u
 #define OA_OCR_READ_DEFAULT \
-    (OA_OCR_READ_POLARITY | OA_OCR_READ_UPSCALE | OA_OCR_READ_DESPECKLE)
+    (OA_OCR_READ_POLARITY | OA_OCR_READ_UPSCALE | OA_OCR_READ_DESPECKLE | \
+     OA_OCR_READ_LAYOUT)
 void oa_ocr_set_read(oa_ocr *o, unsigned how);
 
 /* The ceiling on the time of one pass of oa_ocr_words, in milliseconds
@@ -225,8 +239,9 @@ typedef struct oa_ocr_needles {
  * those, a reading may differ from a value by one edit (insertion,
  * deletion, substitution) for names and text words of 5 characters or
  * more, IDs of 6 or more and 8-character date spellings, and by two edits
- * for IDs of 12 or more: a misread character must not let a value
- * through, and a near value blanked costs little.
+ * for IDs of 12 or more (in one word; a run of words must spell the value
+ * exactly): a misread character must not let a value through, and a near
+ * value blanked costs little.
  *  - A name component matches a word one of whose parts (split at
  *    punctuation) is that component, or whose letters contain it (4
  *    characters or more: "TestBelle" when the comma was lost).
@@ -241,8 +256,9 @@ typedef struct oa_ocr_needles {
  * With `strict`, every word that is not on the whitelist of clinical
  * terms (units, modes, probe and measurement words, short numbers; see
  * oa_ocr_whitelisted) is blanked too.
- * *rects (free with oa_free) gets one box per blanked word, *n_rects their
- * number (0 and NULL when none).  OA_ENOMEM only.
+ * *rects (free with oa_free) gets one box per blanked word (the boxes of
+ * one word read twice, that overlap by 80% or more, merged into one),
+ * *n_rects their number (0 and NULL when none).  OA_ENOMEM only.
  */
 oa_status oa_ocr_match(const oa_ocr_word *words, size_t count,
                        const oa_ocr_needles *needles, bool strict,
