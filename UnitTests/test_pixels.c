@@ -28,9 +28,6 @@
 #ifndef OA_SOURCE_DIR
 #error "OA_SOURCE_DIR must name the repository root"
 #endif
-#ifndef OA_SHARED_DIR
-#error "OA_SHARED_DIR must name the shared folder"
-#endif
 
 #define T(g, e) OA_TAG(0x##g, 0x##e)
 
@@ -113,10 +110,14 @@ static bool corpus_file(const char *rel, oa_buf *buf)
 {
     char path[1024];
     const char *env = getenv("OA_CORPUS");
-    snprintf(path, sizeof path, "%s/%s", env ? env : OA_SHARED_DIR "/corpus",
-             rel);
-    if (access(path, R_OK) != 0)
+    /* The test corpus is outside the repository: $OA_CORPUS, else
+     * ../shared/corpus beside the clone; its tests are skipped without. */
+    snprintf(path, sizeof path, "%s/%s",
+             env && env[0] ? env : OA_SOURCE_DIR "/../shared/corpus", rel);
+    if (access(path, R_OK) != 0) {
+        print_message("skipped: corpus not found (%s)\n", rel);
         return false;
+    }
     oa_buf_init(buf, (size_t)1 << 30);
     assert_int_equal(oa_file_read(path, buf, NULL), OA_OK);
     return true;

@@ -44,7 +44,7 @@ static oa_status setup_service(bool props_store, oa_error *err)
     cJSON_Delete(orthanc);
     if (rc != OA_OK)
         return rc;
-    rc = oa_auto_validate(cJSON_GetObjectItemCaseSensitive(config.section,
+    rc = oa_service_validate_auto(cJSON_GetObjectItemCaseSensitive(config.section,
                                                            "AutoAnonymize"),
                           err);
     if (rc != OA_OK) {
