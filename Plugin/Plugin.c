@@ -106,7 +106,7 @@ static void *late_setup(void *arg)
     oa_error_clear(&err);
     if (oa_service_secret(s, &secret, &len, &err) != OA_OK)
         oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
-    oa_exports_sweep(s);
+    oa_job_export_sweep(s);
     return NULL;
 }
 

@@ -117,8 +117,8 @@ static void anonymize_study(oa_service *s, const char *sid)
             }
         }
         oa_error_clear(&err);
-        if (oa_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
-                                &async, &err) == OA_OK)
+        if (oa_job_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
+                                    &async, &err) == OA_OK)
             oa_log(OA_LOG_WARNING,
                    "AutoAnonymize: study %s stable: anonymization job %s", sid,
                    job);

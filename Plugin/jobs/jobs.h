@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Anonymization jobs                                                   */
+/* Anonymization jobs (job_anonymize*.c)                                */
 
 /* Type of the job in Orthanc's /jobs. */
 #define OA_JOB_TYPE_ANONYMIZE "Anonymization"
@@ -47,13 +47,13 @@ extern "C" {
  * On success `job_id` holds the job's ID and *asynchronous the request's
  * "Asynchronous" (default true).
  */
-oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
-                              const char *level, const char *id,
-                              char *job_id, size_t job_id_size,
-                              bool *asynchronous, oa_error *err);
+oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
+                                  const char *level, const char *id,
+                                  char *job_id, size_t job_id_size,
+                                  bool *asynchronous, oa_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Export jobs (export.c)                                               */
+/* Export jobs (job_export.c)                                           */
 
 #define OA_JOB_TYPE_EXPORT "Export"
 
@@ -63,21 +63,21 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
  * Target (unknown modality, peer or destination, a folder outside
  * ExportFolder), OA_ENOTFOUND for an unknown resource.
  */
-oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
-                           size_t job_id_size, bool *asynchronous,
-                           oa_error *err);
+oa_status oa_job_export_submit(oa_service *s, const cJSON *body, char *job_id,
+                               size_t job_id_size, bool *asynchronous,
+                               oa_error *err);
 
 /*
  * The file of archive `number` (1 = the first) of a finished ZIP export,
  * by export ID or job ID: its path and the file name to offer.
  * OA_ENOTFOUND when unknown or expired.
  */
-oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
-                            char *path, size_t path_size, char *name,
-                            size_t name_size, oa_error *err);
+oa_status oa_job_export_archive(oa_service *s, const char *id, unsigned number,
+                                char *path, size_t path_size, char *name,
+                                size_t name_size, oa_error *err);
 
 /* Remove the ZIP exports whose retention has passed. */
-void oa_exports_sweep(oa_service *s);
+void oa_job_export_sweep(oa_service *s);
 
 /* ------------------------------------------------------------------ */
 /* Automatic anonymization (auto.c)                                     */
