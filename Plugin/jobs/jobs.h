@@ -34,7 +34,7 @@ extern "C" {
 #define OA_JOB_TYPE_ANONYMIZE "Anonymization"
 
 /*
- * Check an anonymization request (API.md) and submit its job.
+ * Check an anonymization request (doc/rest-api.md) and submit its job.
  *
  *  body    the request object; "Resources" is required unless `level` is
  *          given (the shortcut routes), in which case the resource is
@@ -58,7 +58,7 @@ oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
 #define OA_JOB_TYPE_EXPORT "Export"
 
 /*
- * Check an export request (API.md "Export": Resources, Target,
+ * Check an export request (doc/rest-api.md, export: Resources, Target,
  * Asynchronous, Priority) and submit its job.  OA_EINVAL for a bad
  * Target (unknown modality, peer or destination, a folder outside
  * ExportFolder), OA_ENOTFOUND for an unknown resource.
@@ -86,13 +86,13 @@ void oa_job_export_sweep(oa_service *s);
 oa_status oa_auto_start(oa_service *s, oa_error *err);
 /* A study became stable (from Orthanc's change callback: only queues). */
 void oa_auto_stable_study(const char *study_id);
-/* Stop the thread (OrthancPluginFinalize). */
+/* Stop the thread (the plugin's Finalize). */
 void oa_auto_stop(void);
 
 /* ------------------------------------------------------------------ */
 /* Job types (job_types.c)                                              */
 
-/* Register the unserializer of our jobs (OrthancPluginInitialize). */
+/* Register the unserializer of our jobs (the plugin's Initialize). */
 void oa_jobs_register(void);
 
 /* ------------------------------------------------------------------ */

@@ -21,8 +21,8 @@ const char *oa_jobs_str(const cJSON *obj, const char *key);
 
 /*
  * Submit an export of `studies` (Orthanc study IDs) to `target` (a Target
- * object, API.md) as a new job; `job_id` receives its ID.  Used by the
- * export route and by anonymizations chained to an export.
+ * object, doc/rest-api.md) as a new job; `job_id` receives its ID.  Used by
+ * the export route and by anonymizations chained to an export.
  */
 oa_status oa_job_export_submit_studies(oa_service *s, const cJSON *studies,
                                        const cJSON *target, int priority,
