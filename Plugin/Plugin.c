@@ -2,9 +2,10 @@
  * The four entry points Orthanc looks for in a plugin, and nothing else
  * (Resources/VersionScript.map exports exactly these).
  *
- * Initialize runs before Orthanc opens its database (pitfall 2): it only
- * checks the host version, routes our log to Orthanc's, and registers the
- * REST routes.  Set-up that needs the database (stored profiles, the site
+ * Initialize runs before Orthanc opens its database
+ * (doc/orthanc-1.10.1.md, pitfall 2): it only checks the host version,
+ * routes our log to Orthanc's, sets the service up and registers the REST
+ * routes.  Set-up that needs the database (stored profiles, the site
  * secret, jobs to resume) belongs to the OrthancStarted change event.
  * A failure returns -1: Orthanc then refuses to start, which is better
  * than running an anonymizer that is half set up.  Nothing here may
@@ -87,11 +88,11 @@ static oa_status setup_service(oa_error *err)
 }
 
 /*
- * Late set-up, once Orthanc's database is open (pitfall 2), on a thread
- * of ours (pitfall 4: never call back into Orthanc from the change
- * callback): settle the site secret now rather than at the first
- * anonymization, so that servers of a cluster starting together agree on
- * one at once, and drop expired ZIP exports.
+ * Late set-up, once Orthanc's database is open (doc/orthanc-1.10.1.md,
+ * pitfall 2), on a thread of ours (pitfall 4: never call back into
+ * Orthanc from the change callback): settle the site secret now rather than at
+ * the first anonymization, so that servers of a cluster starting together
+ * agree on one at once, and drop expired ZIP exports.
  */
 static void *late_setup(void *arg)
 {
@@ -106,7 +107,7 @@ static void *late_setup(void *arg)
     oa_error_clear(&err);
     if (oa_service_secret(s, &secret, &len, &err) != OA_OK)
         oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
-    oa_exports_sweep(s);
+    oa_job_export_sweep(s);
     return NULL;
 }
 

@@ -1,23 +1,25 @@
 /*
- * anonymizer: profiles, the PS3.15 rule table, rule resolution and (later)
- * the engine that applies the rules to a DICOM stream.
+ * anonymizer: profiles, the PS3.15 rule table, rule resolution and the
+ * engine that applies the rules to a DICOM stream.
  *
  * Layers, bottom up:
  *
  *  1. The data: PS3.15 2026d Table E.1-1 (Basic Profile and its ten option
  *     columns), Table E.3.10-1 (safe private attributes) and our
- *     classification of UI attributes, generated from shared/reference by
- *     Resources/Scripts/GenerateProfile.py into ps315_table.inc.
+ *     classification of UI attributes, generated from Resources/Reference/
+ *     by Resources/Scripts/GenerateProfile.py into ps315_table.inc
+ *     (ps315.c).
  *  2. Profiles (profile.c): a base ("Default" or "Full") plus options, Keep,
  *     Remove and Replace lists, parsed from and serialized to the JSON of
- *     API.md.
+ *     doc/rest-api.md (profiles).
  *  3. Rules (rules.c): for a profile, a tag, its VR and (for private tags)
  *     the private creator in scope, the action to apply; and the "explain"
  *     table of every rule of a profile.
- *  4. The engine (not here yet): an oa_dicom_handler between the reader and
- *     the writer that calls oa_rules_resolve() for every element, at every
- *     sequence depth, and applies the action (see "Contract for the engine"
- *     at the end of this file).
+ *  4. The engine (engine.c, rewrite.c, leak.c, pseudonym.c): an
+ *     oa_dicom_handler between the reader and the writer that calls
+ *     oa_rules_resolve() for every element, at every sequence depth, and
+ *     applies the action (see "Contract for the engine" at the end of this
+ *     file).
  *
  * Thread safety: profiles are immutable once built and may be shared by
  * threads; every function here is reentrant.  No global mutable state.
@@ -57,8 +59,8 @@ struct cJSON;
  *            identifying information.  For a sequence: kept, the rules are
  *            applied inside and free text inside is cleaned too.
  *  UID       U: a UID remapped consistently (HMAC of the original, see
- *            ARCHITECTURE.md).  For a sequence (X/Z/U*): kept, and the UIDs
- *            inside are remapped by their own rules.
+ *            doc/architecture.md).  For a sequence (X/Z/U*): kept, and the
+ *            UIDs inside are remapped by their own rules.
  *  SHIFT     a date, time or date-time moved by the patient's date offset
  *            (Retain Longitudinal Temporal Information Modified Dates).
  *  REPLACE   the fixed value oa_rule.value (profile "Replace" list, and
@@ -252,7 +254,8 @@ typedef enum oa_opt_value {
 const char *oa_opt_value_name(oa_opt_value v);
 
 /*
- * The options of a profile (API.md), and the PS3.15 columns they turn on:
+ * The options of a profile (doc/rest-api.md, profiles), and the PS3.15 columns
+ * they turn on:
  *
  *  BodyCharacteristics keep|clear      keep: rpc
  *  Dates keep|shift|clear              keep: rlfd; shift: rlmd (dates and
@@ -350,7 +353,7 @@ bool oa_profile_is_builtin_name(const char *name);
 bool oa_profile_name_is_valid(const char *name);
 
 /*
- * Build a profile from its JSON (API.md): an object with an optional
+ * Build a profile from its JSON (doc/rest-api.md): an object with an optional
  * "Base" ("Default" when absent) and any options to override.  `name` (may
  * be NULL, for inline profiles) is copied; it must then satisfy
  * oa_profile_name_is_valid().  `json` is only read.
@@ -567,7 +570,7 @@ oa_status oa_rules_explain_json(struct cJSON **out, const oa_profile *p,
  *    from oa_profile_temporal_marker().
  *  - Instances for which oa_profile_drops_sop_class() holds are skipped.
  *  - Leak check: the original identifying values must not appear in the
- *    output (ARCHITECTURE.md).
+ *    output (leak.c, doc/architecture.md).
  */
 
 /* ------------------------------------------------------------------ */

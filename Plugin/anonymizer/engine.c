@@ -41,7 +41,7 @@ void oa_anon__copy_value(char dst[OA_ANON_VALUE_MAX], const void *v,
 }
 
 /* ------------------------------------------------------------------ */
-/* Pass 1: pre-scan of the top level                                   */
+/* Pass 1: pre-scan of the top level                                    */
 
 static oa_status pre_element(void *user, const oa_element *el, oa_error *err)
 {

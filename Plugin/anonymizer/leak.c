@@ -16,7 +16,7 @@
 #define LEAK_SCAN_MAX 65536   /* binary values larger than this are bulk */
 
 /* ------------------------------------------------------------------ */
-/* Needles: identifying values the output must not contain             */
+/* Needles: identifying values the output must not contain              */
 
 bool oa_anon__is_identifying(uint32_t tag, oa_vr vr)
 {

@@ -1,5 +1,5 @@
 /*
- * Profiles: the two built-ins, parsing from the JSON of API.md and
+ * Profiles: the two built-ins, parsing from the JSON of doc/rest-api.md and
  * serialization back to it.
  *
  * A profile is a base ("Default" or "Full") whose options are overridden by

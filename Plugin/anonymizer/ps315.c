@@ -291,8 +291,9 @@ static const oa_uid_class *uid_list_find(const oa_uid_class *list, size_t n,
 
 const oa_uid_class *oa_ps315__uid_find(bool remap, uint32_t tag)
 {
-    return remap ? uid_list_find(ps315_uid_remap, OA_PS315_UID_REMAP_COUNT, tag)
-                 : uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag);
+    if (remap)
+        return uid_list_find(ps315_uid_remap, OA_PS315_UID_REMAP_COUNT, tag);
+    return uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag);
 }
 
 size_t oa_ps315__uid_count(bool remap)

@@ -1,6 +1,6 @@
 /*
  * export: one interface for every place an export can go, one file per
- * backend (curl's vtls/ and vssh/ layout, STYLE.md).
+ * backend (as curl's vtls/ and vssh/ are laid out).
  *
  * An export writes a tree of files
  *

@@ -9,7 +9,7 @@
  * C-STORE has no temporary names: what a receiver got before a failure
  * stays there; the job reports how far it went.  Orthanc must run with
  * TCP_NODELAY=1 in its environment or dcmtk's Nagle delays make C-STORE
- * twenty times slower (orthanc-1.10.1.md, pitfall 8).
+ * twenty times slower (doc/orthanc-1.10.1.md, pitfall 8).
  */
 #define _POSIX_C_SOURCE 200809L
 

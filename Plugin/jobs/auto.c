@@ -6,14 +6,15 @@
  * Each entry starts one anonymization of every study that becomes stable
  * in this Orthanc (StableStudy), with its profile (a name or an inline
  * object; "Default" when absent) and, optionally, an export of the
- * result: a destination's name or a Target object (API.md).  A study that
- * is itself the output of an anonymization (study metadata 1025, or
+ * result: a destination's name or a Target object (doc/rest-api.md).  A study
+ * that is itself the output of an anonymization (study metadata 1025, or
  * Patient Identity Removed YES) is never anonymized again.
  *
  * StableStudy arrives on Orthanc's change callback, where the REST API
- * must not be called (pitfall 4): studies are queued for one thread of
- * ours.  The queue is bounded; a study beyond it is logged and skipped.
- * (The same, as a Lua script one can adapt: Resources/Lua/AutoAnonymize.lua.)
+ * must not be called (doc/orthanc-1.10.1.md, pitfall 4): studies are queued
+ * for one thread of ours.  The queue is bounded; a study beyond it is logged
+ * and skipped.  (The same, as a Lua script one can adapt:
+ * Resources/Lua/AutoAnonymize.lua.)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -117,8 +118,8 @@ static void anonymize_study(oa_service *s, const char *sid)
             }
         }
         oa_error_clear(&err);
-        if (oa_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
-                                &async, &err) == OA_OK)
+        if (oa_job_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
+                                    &async, &err) == OA_OK)
             oa_log(OA_LOG_WARNING,
                    "AutoAnonymize: study %s stable: anonymization job %s", sid,
                    job);

@@ -662,9 +662,9 @@ static void chain_export(anon_job *j)
                                  cJSON_CreateString(j->studies[i].anonymized));
     oa_error_clear(&err);
     if (cJSON_GetArraySize(studies) > 0 &&
-        oa_export_submit_studies(j->svc, studies, j->export_target,
-                                 j->priority, j->export_job,
-                                 sizeof(j->export_job), &err) != OA_OK) {
+        oa_job_export_submit_studies(j->svc, studies, j->export_target,
+                                     j->priority, j->export_job,
+                                     sizeof(j->export_job), &err) != OA_OK) {
         j->export_job[0] = '\0';
         oa_log(OA_LOG_ERROR,
                "anonymization %s: the chained export could not start: %s",
@@ -751,7 +751,7 @@ static const oa_host_job_ops anon_ops = {
     oa_job_anonymize__serialized, cb_step,     cb_stop,     cb_reset,
 };
 
-const oa_host_job_ops *oa_anonymize_job_ops(void)
+const oa_host_job_ops *oa_job_anonymize_ops(void)
 {
     return &anon_ops;
 }

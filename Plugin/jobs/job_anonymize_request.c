@@ -136,10 +136,10 @@ static oa_status parse_resources(cJSON *list, const cJSON *body,
     return OA_OK;
 }
 
-oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
-                              const char *level, const char *id,
-                              char *job_id, size_t job_id_size,
-                              bool *asynchronous, oa_error *err)
+oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
+                                  const char *level, const char *id,
+                                  char *job_id, size_t job_id_size,
+                                  bool *asynchronous, oa_error *err)
 {
     const cJSON *v, *spec;
     anon_job *j;
@@ -191,7 +191,7 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
                               "in POST /anonymizer/export");
             goto fail;
         }
-        rc = oa_export_check_target(s, target, err);
+        rc = oa_job_export_check_target(s, target, err);
         if (rc != OA_OK)
             goto fail;
         j->export_target = cJSON_Duplicate(target, 1);
@@ -214,7 +214,7 @@ oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
         if (rc != OA_OK)
             goto fail;
     }
-    return oa_jobs_submit(oa_anonymize_job_ops(), j, &j->ref,
+    return oa_jobs_submit(oa_job_anonymize_ops(), j, &j->ref,
                           oa_job_anonymize__free, priority, job_id,
                           job_id_size, err);
 fail:

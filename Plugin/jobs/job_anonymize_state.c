@@ -154,7 +154,7 @@ const char *oa_job_anonymize__serialized(void *p)
     return j->serialized;
 }
 
-void *oa_anonymize_unserialize(const char *text)
+void *oa_job_anonymize_unserialize(const char *text)
 {
     oa_service *svc = oa_service_current();
     cJSON *s, *v;

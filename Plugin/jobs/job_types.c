@@ -14,8 +14,9 @@ typedef struct job_type {
 } job_type;
 
 static const job_type job_types[] = {
-    {OA_JOB_TYPE_ANONYMIZE, oa_anonymize_unserialize, oa_anonymize_job_ops},
-    {OA_JOB_TYPE_EXPORT, oa_export_unserialize, oa_export_job_ops},
+    {OA_JOB_TYPE_ANONYMIZE, oa_job_anonymize_unserialize,
+     oa_job_anonymize_ops},
+    {OA_JOB_TYPE_EXPORT, oa_job_export_unserialize, oa_job_export_ops},
 };
 
 static void *unserializer(const char *type, const char *serialized,

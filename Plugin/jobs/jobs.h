@@ -28,13 +28,13 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Anonymization jobs                                                   */
+/* Anonymization jobs (job_anonymize*.c)                                */
 
 /* Type of the job in Orthanc's /jobs. */
 #define OA_JOB_TYPE_ANONYMIZE "Anonymization"
 
 /*
- * Check an anonymization request (API.md) and submit its job.
+ * Check an anonymization request (doc/rest-api.md) and submit its job.
  *
  *  body    the request object; "Resources" is required unless `level` is
  *          given (the shortcut routes), in which case the resource is
@@ -47,37 +47,37 @@ extern "C" {
  * On success `job_id` holds the job's ID and *asynchronous the request's
  * "Asynchronous" (default true).
  */
-oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
-                              const char *level, const char *id,
-                              char *job_id, size_t job_id_size,
-                              bool *asynchronous, oa_error *err);
+oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
+                                  const char *level, const char *id,
+                                  char *job_id, size_t job_id_size,
+                                  bool *asynchronous, oa_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Export jobs (export.c)                                               */
+/* Export jobs (job_export.c)                                           */
 
 #define OA_JOB_TYPE_EXPORT "Export"
 
 /*
- * Check an export request (API.md "Export": Resources, Target,
+ * Check an export request (doc/rest-api.md, export: Resources, Target,
  * Asynchronous, Priority) and submit its job.  OA_EINVAL for a bad
  * Target (unknown modality, peer or destination, a folder outside
  * ExportFolder), OA_ENOTFOUND for an unknown resource.
  */
-oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
-                           size_t job_id_size, bool *asynchronous,
-                           oa_error *err);
+oa_status oa_job_export_submit(oa_service *s, const cJSON *body, char *job_id,
+                               size_t job_id_size, bool *asynchronous,
+                               oa_error *err);
 
 /*
  * The file of archive `number` (1 = the first) of a finished ZIP export,
  * by export ID or job ID: its path and the file name to offer.
  * OA_ENOTFOUND when unknown or expired.
  */
-oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
-                            char *path, size_t path_size, char *name,
-                            size_t name_size, oa_error *err);
+oa_status oa_job_export_archive(oa_service *s, const char *id, unsigned number,
+                                char *path, size_t path_size, char *name,
+                                size_t name_size, oa_error *err);
 
 /* Remove the ZIP exports whose retention has passed. */
-void oa_exports_sweep(oa_service *s);
+void oa_job_export_sweep(oa_service *s);
 
 /* ------------------------------------------------------------------ */
 /* Automatic anonymization (auto.c)                                     */
@@ -86,13 +86,13 @@ void oa_exports_sweep(oa_service *s);
 oa_status oa_auto_start(oa_service *s, oa_error *err);
 /* A study became stable (from Orthanc's change callback: only queues). */
 void oa_auto_stable_study(const char *study_id);
-/* Stop the thread (OrthancPluginFinalize). */
+/* Stop the thread (the plugin's Finalize). */
 void oa_auto_stop(void);
 
 /* ------------------------------------------------------------------ */
 /* Job types (job_types.c)                                              */
 
-/* Register the unserializer of our jobs (OrthancPluginInitialize). */
+/* Register the unserializer of our jobs (the plugin's Initialize). */
 void oa_jobs_register(void);
 
 /* ------------------------------------------------------------------ */

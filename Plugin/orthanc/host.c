@@ -7,7 +7,8 @@
  * dispatcher installed by the rest module.  The dispatcher matches the
  * path against its own route table; Orthanc only needs to know which
  * paths are ours.  All routes are registered with the NoLock variant:
- * Orthanc's locked routes share one global mutex (pitfall 3).
+ * Orthanc's locked routes share one global mutex (doc/orthanc-1.10.1.md,
+ * pitfall 3).
  *
  * Everything here is a short, direct call into the SDK; the only logic is
  * argument checking (the SDK takes uint32 sizes and rejects some HTTP

@@ -106,7 +106,7 @@ oa_status oa_service_run_options(const cJSON *body, bool *asynchronous,
 struct oa_export_target;
 
 /*
- * A destination (API.md "Export"):
+ * A destination (doc/rest-api.md, destinations):
  *   {"Type": "ftp"|"ftps"|"sftp"|"webdav"|"folder", "Url", "Username",
  *    "Password", "PrivateKey", "KnownHosts", "HostKeySha256", "CaFile",
  *    "Timeout"}

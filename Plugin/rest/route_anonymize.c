@@ -32,8 +32,8 @@ static oa_status submit(oa_host_output *out, const oa_rest_request *req,
                           "/anonymizer/anonymize)");
         goto out;
     }
-    rc = oa_anonymize_submit(s, body, level, id, job, sizeof(job), &async,
-                             err);
+    rc = oa_job_anonymize_submit(s, body, level, id, job, sizeof(job), &async,
+                                 err);
     if (rc != OA_OK)
         goto out;
     rc = oa_rest_answer_job(out, job, async, OA_EIO, err);

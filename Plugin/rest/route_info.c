@@ -1,7 +1,7 @@
 /*
  * GET /anonymizer/info: what this plugin is and what it can do, so that
  * the web page, Lua scripts and other systems can discover it
- * (API.md "Discovery").
+ * (doc/rest-api.md, "Discovery").
  */
 #include "rest_int.h"
 

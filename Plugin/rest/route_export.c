@@ -29,7 +29,7 @@ oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
         return err->code;
     rc = oa_rest_body_json(req, false, &body, err);
     if (rc == OA_OK)
-        rc = oa_export_submit(s, body, job, sizeof(job), &async, err);
+        rc = oa_job_export_submit(s, body, job, sizeof(job), &async, err);
     if (rc == OA_OK)
         rc = oa_rest_answer_job(out, job, async, OA_ENET, err);
     cJSON_Delete(body);
@@ -55,8 +55,8 @@ oa_status oa_rest_export_archive(oa_host_output *out,
             return oa_error_set(err, OA_ENOTFOUND, "no such archive");
         number = (unsigned)n;
     }
-    rc = oa_export_archive(s, req->params[0], number, path, sizeof(path),
-                           name, sizeof(name), err);
+    rc = oa_job_export_archive(s, req->params[0], number, path, sizeof(path),
+                               name, sizeof(name), err);
     if (rc != OA_OK)
         return rc;
     oa_buf_init(&data, MAX_ANSWER);

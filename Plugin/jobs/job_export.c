@@ -162,8 +162,8 @@ static const oa_export_backend *backend_of(const oa_export_target *t)
     return oa_export_backend_find(t->type);
 }
 
-oa_status oa_export_check_target(oa_service *s, const cJSON *target,
-                                 oa_error *err)
+oa_status oa_job_export_check_target(oa_service *s, const cJSON *target,
+                                     oa_error *err)
 {
     oa_export_target t;
     cJSON *dest = NULL;
@@ -324,10 +324,10 @@ static oa_status expand_resources(const cJSON *ids, cJSON *studies,
     return OA_OK;
 }
 
-oa_status oa_export_submit_studies(oa_service *s, const cJSON *ids,
-                                   const cJSON *target, int priority,
-                                   char *job_id, size_t job_id_size,
-                                   oa_error *err)
+oa_status oa_job_export_submit_studies(oa_service *s, const cJSON *ids,
+                                       const cJSON *target, int priority,
+                                       char *job_id, size_t job_id_size,
+                                       oa_error *err)
 {
     cJSON *studies, *spec;
     export_job *j;
@@ -337,7 +337,7 @@ oa_status oa_export_submit_studies(oa_service *s, const cJSON *ids,
         return oa_error_set(err, OA_EINVAL,
                             "\"Resources\" must be a non-empty list of "
                             "Orthanc study IDs");
-    rc = oa_export_check_target(s, target, err);
+    rc = oa_job_export_check_target(s, target, err);
     if (rc != OA_OK)
         return rc;
     studies = cJSON_CreateArray();
@@ -367,9 +367,9 @@ oa_status oa_export_submit_studies(oa_service *s, const cJSON *ids,
                           job_id_size, err);
 }
 
-oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
-                           size_t job_id_size, bool *asynchronous,
-                           oa_error *err)
+oa_status oa_job_export_submit(oa_service *s, const cJSON *body, char *job_id,
+                               size_t job_id_size, bool *asynchronous,
+                               oa_error *err)
 {
     int priority = 0;
     oa_status rc;
@@ -380,7 +380,7 @@ oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
     rc = oa_service_run_options(body, asynchronous, &priority, err);
     if (rc != OA_OK)
         return rc;
-    return oa_export_submit_studies(
+    return oa_job_export_submit_studies(
         s, cJSON_GetObjectItemCaseSensitive(body, "Resources"),
         cJSON_GetObjectItemCaseSensitive(body, "Target"), priority, job_id,
         job_id_size, err);
@@ -683,7 +683,7 @@ static oa_job_step_status cb_step(void *p)
             snprintf(j->export_id, sizeof(j->export_id), "%s", id);
             make_name(j);
         }
-        oa_exports_sweep(j->svc);
+        oa_job_export_sweep(j->svc);
         rc = plan(j, &err);
         if (rc == OA_OK)   /* connect, log in, create <name>.partial */
             WITH_RETRY(j, rc,
@@ -882,7 +882,7 @@ static void cb_finalize(void *p)
         job_free(j);
 }
 
-void *oa_export_unserialize(const char *text)
+void *oa_job_export_unserialize(const char *text)
 {
     oa_service *svc = oa_service_current();
     cJSON *s, *v;
@@ -920,7 +920,7 @@ static const oa_host_job_ops export_ops = {
     cb_serialized,      cb_step,     cb_stop,     cb_reset,
 };
 
-const oa_host_job_ops *oa_export_job_ops(void)
+const oa_host_job_ops *oa_job_export_ops(void)
 {
     return &export_ops;
 }
@@ -944,7 +944,7 @@ static void remove_record(oa_service *s, const char *id, const cJSON *rec)
     oa_store_remove(oa_service_store(s), OA_STORE_EXPORTS, id, NULL);
 }
 
-void oa_exports_sweep(oa_service *s)
+void oa_job_export_sweep(oa_service *s)
 {
     char **keys = NULL;
     size_t n = 0, i;
@@ -976,16 +976,16 @@ void oa_exports_sweep(oa_service *s)
     oa_store_free_keys(keys, n);
 }
 
-oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
-                            char *path, size_t path_size, char *name,
-                            size_t name_size, oa_error *err)
+oa_status oa_job_export_archive(oa_service *s, const char *id, unsigned number,
+                                char *path, size_t path_size, char *name,
+                                size_t name_size, oa_error *err)
 {
     char *text = NULL, export_id[OA_JOB_ID_MAX];
     cJSON *rec, *a;
     oa_status rc;
     struct stat st;
 
-    oa_exports_sweep(s);
+    oa_job_export_sweep(s);
     if (!oa_jobs_id_valid(id))
         return oa_error_set(err, OA_ENOTFOUND, "no export with that ID");
     snprintf(export_id, sizeof(export_id), "%s", id);
