@@ -52,19 +52,6 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize(void);
 ORTHANC_PLUGINS_API const char *OrthancPluginGetName(void);
 ORTHANC_PLUGINS_API const char *OrthancPluginGetVersion(void);
 
-/* Orthanc's REST API for the DICOM and peer export backends. */
-static oa_status export_call(bool post, const char *uri, const void *body,
-                             size_t body_size, oa_buf *answer,
-                             uint16_t *http_status, oa_error *err)
-{
-    return oa_host_rest(post ? OA_HTTP_POST : OA_HTTP_GET, uri, body,
-                        body_size, answer, http_status, err);
-}
-
-static const oa_export_orthanc_host export_host = {
-    export_call, oa_host_rest_get_json, oa_host_peer_get,
-};
-
 /*
  * The service: the "Anonymizer" configuration, the store (global
  * properties; read lazily, the database is not open yet) and the
@@ -142,7 +129,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
         return -1;
     }
 
-    oa_export_orthanc_set_host(&export_host);
+    oa_export_orthanc_set_host(oa_jobs_export_host());
     oa_error_clear(&err);
     if (setup_service(&err) != OA_OK) {
         oa_log(OA_LOG_ERROR, "anonymizer plugin: %s", err.msg);

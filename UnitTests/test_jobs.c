@@ -100,7 +100,7 @@ static int start_with(const char *extra)
              "\"ArchiveFolder\": \"%s\"%s}}",
              export_dir, archive_dir, extra);
     oa_error_clear(&err);
-    if (fake_plugin_start(config, false, &err) != OA_OK) {
+    if (fake_plugin_start(config, &err) != OA_OK) {
         fprintf(stderr, "start: %s\n", err.msg);
         return -1;
     }

@@ -102,7 +102,7 @@ static int start(void **state)
              "\"Url\": \"cfg\"}}}}",
              export_dir, archive_dir);
     oa_error_clear(&err);
-    if (fake_plugin_start(config, true, &err) != OA_OK) {
+    if (fake_plugin_start(config, &err) != OA_OK) {
         fprintf(stderr, "start: %s\n", err.msg);
         return -1;
     }

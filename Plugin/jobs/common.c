@@ -5,6 +5,8 @@
 
 #include "jobs_int.h"
 
+#include "../export/export.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,4 +167,23 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
         if (++polls == 300)
             pause.tv_nsec = 100 * 1000000L;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Orthanc for the export backends                                      */
+
+static oa_status export_call(bool post, const char *uri, const void *body,
+                             size_t body_size, oa_buf *answer,
+                             uint16_t *http_status, oa_error *err)
+{
+    return oa_host_rest(post ? OA_HTTP_POST : OA_HTTP_GET, uri, body,
+                        body_size, answer, http_status, err);
+}
+
+const oa_export_orthanc_host *oa_jobs_export_host(void)
+{
+    static const oa_export_orthanc_host host = {
+        export_call, oa_host_rest_get_json, oa_host_peer_get,
+    };
+    return &host;
 }

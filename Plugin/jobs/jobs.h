@@ -105,6 +105,11 @@ void oa_jobs_register(void);
  */
 oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err);
 
+/* The DICOM and peer export backends' access to Orthanc
+ * (oa_export_orthanc_set_host), through orthanc/host.h: what Plugin.c
+ * installs at start-up (and the unit tests, on their fake host). */
+const struct oa_export_orthanc_host *oa_jobs_export_host(void);
+
 #ifdef __cplusplus
 }
 #endif

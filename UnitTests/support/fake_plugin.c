@@ -9,6 +9,8 @@
 #include "dicom_bytes.h"
 
 #include "config/config.h"
+#include "export/export.h"
+#include "services/services.h"
 #include "jobs/jobs.h"
 #include "rest/rest.h"
 #include "store/store.h"
@@ -27,59 +29,23 @@ static void on_change(oa_host_change change, const char *id)
         oa_auto_stable_study(id);
 }
 
-/* setup_service() of Plugin.c, with the store chosen by the test. */
-static oa_status setup_service(bool props_store, oa_error *err)
+/* setup_service() of Plugin.c, on the fake host (its global properties
+ * hold the store). */
+static oa_status setup_service(oa_error *err)
 {
-    cJSON *orthanc = NULL;
-    oa_config config;
-    oa_store *store = NULL;
+    static const oa_service_host host = {
+        oa_host_get_configuration, oa_host_get_property, oa_host_set_property,
+    };
     oa_service *service = NULL;
-    const cJSON *d;
     oa_status rc;
 
-    rc = oa_host_get_configuration(&orthanc, err);
+    rc = oa_service_setup(&host, 2, &service, err);
     if (rc != OA_OK)
         return rc;
-    rc = oa_config_parse(&config, orthanc, 2, err);
-    cJSON_Delete(orthanc);
-    if (rc != OA_OK)
-        return rc;
-    rc = oa_service_validate_auto(cJSON_GetObjectItemCaseSensitive(config.section,
-                                                           "AutoAnonymize"),
-                          err);
-    if (rc != OA_OK) {
-        oa_config_dispose(&config);
-        return rc;
-    }
-    cJSON_ArrayForEach(d, config.destinations) {
-        rc = oa_destination_validate(d, err);
-        if (rc != OA_OK) {
-            oa_error_set(err, rc,
-                         "configuration \"Anonymizer.Destinations\", %s: %s",
-                         d->string, err->msg);
-            oa_config_dispose(&config);
-            return rc;
-        }
-    }
-    if (props_store)
-        rc = oa_store_props_new(&store, oa_host_get_property,
-                                oa_host_set_property,
-                                OA_STORE_FIRST_PROPERTY, err);
-    else
-        rc = oa_store_memory_new(&store, err);
-    if (rc != OA_OK) {
-        oa_config_dispose(&config);
-        return rc;
-    }
-    rc = oa_service_new(&service, &config, store, err);
-    if (rc != OA_OK)
-        return rc;
-    oa_service_install(service);
     return oa_auto_start(service, err);
 }
 
-oa_status fake_plugin_start(const char *config, bool props_store,
-                            oa_error *err)
+oa_status fake_plugin_start(const char *config, oa_error *err)
 {
     oa_status rc;
 
@@ -90,7 +56,8 @@ oa_status fake_plugin_start(const char *config, bool props_store,
     started = true;
     if (!oa_host_check_version())
         return oa_error_set(err, OA_EUNSUPPORTED, "host too old");
-    rc = setup_service(props_store, err);
+    oa_export_orthanc_set_host(oa_jobs_export_host());
+    rc = setup_service(err);
     if (rc != OA_OK)
         return rc;
     rc = oa_rest_register(err);
@@ -108,6 +75,7 @@ void fake_plugin_stop(void)
     started = false;
     oa_auto_stop();
     oa_rest_unregister();
+    oa_export_orthanc_set_host(NULL);
     /* Orthanc stops its jobs engine before it unloads the plugin: the
      * jobs (which hold the service) go first. */
     fake_host_reset();

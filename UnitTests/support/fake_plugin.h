@@ -13,14 +13,14 @@
  * Reset the fake, give it `config` as Orthanc's configuration, and do
  * what OrthancPluginInitialize and setup_service() of Plugin.c do: route
  * the log to the host, parse the "Anonymizer" section, check AutoAnonymize
- * and the Destinations, open a store (memory; `props_store`: Orthanc's
- * global properties, as a single server does), install the service,
+ * and the Destinations, open the store in the fake's global properties
+ * (as a single server does), wire the export backends to the fake,
+ * install the service,
  * register the routes, the jobs' unserializer and the change callback.
  * Returns what the start-up returned (a wrong option refuses it, with the
  * message in `err`).
  */
-oa_status fake_plugin_start(const char *config, bool props_store,
-                            oa_error *err);
+oa_status fake_plugin_start(const char *config, oa_error *err);
 
 /* OrthancPluginFinalize, after the jobs engine has stopped (jobs are
  * finalized), then fake_host_reset().  Safe if the start failed. */
