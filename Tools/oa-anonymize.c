@@ -344,6 +344,22 @@ static int explain(const oa_profile *p)
     return 0;
 }
 
+/*
+ * Debian's libtesseract runs its inner loops with OpenMP threads that spin
+ * while they wait: OCR then costs 3-4 times its CPU.  libgomp reads
+ * OMP_THREAD_LIMIT when it is loaded, before main(), so the tool sets it
+ * and starts itself again (once: the variable is then set).
+ */
+static void one_openmp_thread(char **argv)
+{
+    if (getenv("OMP_THREAD_LIMIT") != NULL)
+        return;
+    if (setenv("OMP_THREAD_LIMIT", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* not possible here: go on with OpenMP's default */
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -351,8 +367,8 @@ int main(int argc, char **argv)
     oa_writer *w = NULL;
     oa_profile *profile = NULL;
     oa_anonymizer *anon = NULL;
-    oa_ocr *ocr = NULL;
     oa_pixels_ocr ocr_hook;
+    bool have_hook = false;
     int dropped = 0, cleaned = 0;
     oa_error err;
     FILE *tsv = NULL;
@@ -361,6 +377,7 @@ int main(int argc, char **argv)
     double t0;
     char msg[OA_ERROR_MSG_MAX + 64];
 
+    one_openmp_thread(argv);
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     if (o.outdir != NULL && mkdir(o.outdir, 0755) != 0 && errno != EEXIST) {
@@ -410,13 +427,9 @@ int main(int argc, char **argv)
         ao.reader = o.reader;
         if (!o.no_ocr &&
             oa_profile_options(profile)->burned_in_text != OA_OPT_KEEP) {
-            if (oa_ocr_new(&ocr, o.ocr_data, &err) == OA_OK) {
-                oa_ocr_hook(ocr, &ocr_hook);
+            if (oa_ocr_hook_init(&ocr_hook, o.ocr_data, &err) == OA_OK) {
                 ao.ocr = &ocr_hook;
-            } else if (!o.quiet) {
-                fprintf(stderr, "oa-anonymize: no OCR (%s): risky images "
-                                "that no pixel rule covers are refused\n",
-                        err.msg);
+                have_hook = true;
             }
             oa_error_clear(&err);
         }
@@ -520,7 +533,8 @@ int main(int argc, char **argv)
         fclose(tsv);
     oa_writer_free(w);
     oa_anonymizer_free(anon);
-    oa_ocr_free(ocr);
+    if (have_hook)
+        oa_ocr_hook_dispose(&ocr_hook);
     oa_profile_free(profile);
     oa_buf_dispose(&in);
     free(o.inputs);

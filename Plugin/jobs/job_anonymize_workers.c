@@ -161,8 +161,7 @@ static void *worker_main(void *arg)
     anon_job *j = arg;
     oa_anonymizer *engine = NULL;
     oa_anonymizer_opts opts;
-    oa_ocr *ocr = NULL;
-    oa_pixels_ocr ocr_hook;
+    oa_pixels_ocr ocr_hook = {0};
     oa_error err;
     oa_buf answer;
     const uint8_t *secret;
@@ -178,16 +177,15 @@ static void *worker_main(void *arg)
         opts.secret_len = secret_len;
         opts.uid_root = oa_service_config(j->svc)->uid_root;
         /* One OCR engine per worker (Tesseract is not shared between
-         * threads); without its language data, risky images that no
-         * pixel rule covers are refused (GET /anonymizer/info says so). */
+         * threads), made at its first risky image; without its language
+         * data, risky images that no pixel rule covers are refused with
+         * that reason (GET /anonymizer/info says so). */
         if (oa_profile_options(j->profile)->burned_in_text != OA_OPT_KEEP) {
             oa_error ocr_err;
 
             oa_error_clear(&ocr_err);
-            if (oa_ocr_new(&ocr, NULL, &ocr_err) == OA_OK) {
-                oa_ocr_hook(ocr, &ocr_hook);
+            if (oa_ocr_hook_init(&ocr_hook, NULL, &ocr_err) == OA_OK)
                 opts.ocr = &ocr_hook;
-            }
         }
         rc = oa_anonymizer_new(&engine, j->profile, &opts, &err);
     }
@@ -200,7 +198,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&j->lock);
         oa_buf_dispose(&answer);
         oa_anonymizer_free(engine);
-        oa_ocr_free(ocr);
+        oa_ocr_hook_dispose(&ocr_hook);
         return NULL;
     }
 
@@ -270,7 +268,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&j->lock);
     }
     oa_anonymizer_free(engine);
-    oa_ocr_free(ocr);
+    oa_ocr_hook_dispose(&ocr_hook);
     oa_buf_dispose(&answer);
     return NULL;
 }

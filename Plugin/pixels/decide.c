@@ -422,8 +422,16 @@ static oa_status ocr_frame(ocr_ctx *c, const uint8_t *value, uint32_t f,
 }
 
 /* Frames to OCR: first, middle, last, and (with `changes`) every frame
- * whose static area (pixels equal in those three) changes.  Returns the count, or -1 if
- * more than `max` are needed. */
+ * whose static area (pixels equal in those three) changes as text does:
+ * at least TEXT_CHANGE_PIXELS static pixels that become or stop being
+ * bright (>= TEXT_BRIGHT) by more than TEXT_STEP levels.  A structure of
+ * the picture moving across the static background (an ultrasound cine) is
+ * not text appearing.  Returns the count, or -1 if more than `max` are
+ * needed. */
+#define VERIFY_ROUNDS 3   /* OCR passes over the cleaned frames */
+#define TEXT_BRIGHT 128
+#define TEXT_STEP 32
+#define TEXT_CHANGE_PIXELS 16
 static long pick_frames(ocr_ctx *c, const uint8_t *value, uint32_t *out,
                         unsigned max, bool changes, oa_error *err,
                         oa_status *rc)
@@ -462,9 +470,16 @@ static long pick_frames(ocr_ctx *c, const uint8_t *value, uint32_t *out,
         bool changed = false;
         if (f == base[1])
             continue;
+        size_t moved = 0;
+
         oa_px_gray(c->l, value, f, c->a, cur);
-        for (size_t k = 0; k < px && !changed; k++)
-            changed = stat[k] && cur[k] != ref[k];
+        for (size_t k = 0; k < px && !changed; k++) {
+            unsigned hi = cur[k] > ref[k] ? cur[k] : ref[k];
+            unsigned lo = cur[k] > ref[k] ? ref[k] : cur[k];
+
+            if (stat[k] && hi >= TEXT_BRIGHT && hi - lo > TEXT_STEP)
+                changed = ++moved >= TEXT_CHANGE_PIXELS;
+        }
         if (!changed)
             continue;
         if (n >= max) {
@@ -906,10 +921,15 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         goto out;
     r->cleared_bits = cleared;
 
-    if (p->ocr != NULL && p->verify) {
-        for (long i = 0; i < n_picked; i++) {
-            bool found = false;
-            oa_pixels_rect where = {0, 0, 0, 0};
+    /* Proof: OCR the cleaned frames again.  What it still reads as an
+     * identifying word is blanked too (on every frame) and the frames are
+     * read once more, VERIFY_ROUNDS times at most; then it is refused. */
+    for (unsigned round = 0; p->ocr != NULL && p->verify; round++) {
+        bool found = false;
+        oa_pixels_rect where = {0, 0, 0, 0};
+        long i;
+
+        for (i = 0; i < n_picked && !found; i++) {
             unsigned dummy = 0;
             oa_error_clear(&e);
             rc = ocr_frame(&oc, work, picked[i], &b, true, &found, &where,
@@ -919,20 +939,39 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                 oa_error_set(err, rc, "pixels: out of memory");
                 goto out;
             }
-            if (rc != OA_OK || found) {
+            if (rc != OA_OK) {
                 rc = OA_OK;
                 r->verdict = OA_PIXELS_REFUSE;
-                if (found)
-                    set_reason(r, "identifying text still readable after "
-                               "cleaning (frame %u, box %u,%u %ux%u)",
-                               (unsigned)picked[i], (unsigned)where.x,
-                               (unsigned)where.y, (unsigned)where.w,
-                               (unsigned)where.h);
-                else
-                    set_reason(r, "OCR of the cleaned pixels failed: %s",
-                               e.msg);
+                set_reason(r, "OCR of the cleaned pixels failed: %s", e.msg);
                 goto out;
             }
+        }
+        if (!found)
+            break;
+        if (round + 1 >= VERIFY_ROUNDS) {
+            r->verdict = OA_PIXELS_REFUSE;
+            set_reason(r, "identifying text still readable after cleaning "
+                       "(frame %u, box %u,%u %ux%u)",
+                       (unsigned)picked[i - 1], (unsigned)where.x,
+                       (unsigned)where.y, (unsigned)where.w,
+                       (unsigned)where.h);
+            goto out;
+        }
+        {
+            uint32_t m = p->ocr_margin;
+            size_t first = b.n;
+
+            rc = add_op(&b, where.x > m ? where.x - m : 0,
+                        where.y > m ? where.y - m : 0,
+                        where.x + where.w + m, where.y + where.h + m, l.rows,
+                        l.columns, false, "OCR", err);
+            if (rc != OA_OK)
+                goto out;
+            r->ocr_words++;
+            rc = oa_pixels_blank_native(&l, work, work_len, b.ops + first,
+                                        b.n - first, 0, err);
+            if (rc != OA_OK)
+                goto out;
         }
     }
 

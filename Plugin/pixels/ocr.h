@@ -311,12 +311,17 @@ size_t oa_ocr_picker_count(const oa_ocr_picker *p);
 void oa_ocr_picker_free(oa_ocr_picker *p);
 
 /*
- * The pixel decision's text detection hook (oa_pixels_ocr, pixels.h) on
- * an engine: find_words reads a frame with oa_ocr_words().  `o` is
- * borrowed and used from the thread that runs the decision.
+ * The pixel decision's text detection hook (oa_pixels_ocr, pixels.h):
+ * find_words reads a frame with oa_ocr_words() on an engine of its own,
+ * created at the first frame (`datapath` as oa_ocr_new; NULL: Tesseract's
+ * default).  If the engine cannot be made (no language data), every
+ * find_words fails with that reason, so risky images are refused.  One
+ * hook per thread.  Dispose with oa_ocr_hook_dispose (NULL-safe).
  */
 struct oa_pixels_ocr;
-void oa_ocr_hook(oa_ocr *o, struct oa_pixels_ocr *hook);
+oa_status oa_ocr_hook_init(struct oa_pixels_ocr *hook, const char *datapath,
+                           oa_error *err);
+void oa_ocr_hook_dispose(struct oa_pixels_ocr *hook);
 
 #ifdef __cplusplus
 }

@@ -233,6 +233,15 @@ def profile_checks(run):
         rules = o.get_json("/anonymizer/profiles/Default/rules")
         assert isinstance(rules, list) and len(rules) > 500, len(rules)
         by_tag = {}
+        # the pixel rules (burned-in text) come last, in rows of their own
+        pixel_rows = [r for r in rules if r.get("PixelRule") is True]
+        rules = [r for r in rules if r.get("PixelRule") is not True]
+        assert len(pixel_rows) > 100, "%d pixel rules" % len(pixel_rows)
+        for r in pixel_rows:
+            assert r.get("Tag") == "(7FE0,0010)", r.get("Tag")
+            assert r.get("Action") in ("blank", "flag", "keep", "refuse"), r
+            assert r.get("Source") and r.get("Condition") is not None, r
+        assert pixel_rows[-1].get("Name") == "OCR", pixel_rows[-1]
         for r in rules:
             # a tag "(0010,0010)" or a pattern ("(50xx,xxxx)", "(gggg,eeee)
             # where gggg is odd"...)

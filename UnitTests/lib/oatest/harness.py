@@ -259,6 +259,8 @@ class Orthanc:
             json.dump(self.configuration(), f, indent=2)
         env = dict(os.environ)
         env["TCP_NODELAY"] = "1"
+        # one OpenMP thread per OCR call (doc/anonymization.md, OCR)
+        env["OMP_THREAD_LIMIT"] = "1"
         args = [self.orthanc]
         if self.verbose:
             args.append("--verbose")
