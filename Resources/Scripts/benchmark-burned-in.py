@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""Benchmark of burned-in text cleaning (issue 10) through oa-anonymize.
+
+    /usr/bin/python3 Resources/Scripts/benchmark-burned-in.py [--build DIR]
+        [--rounds N] [--keep-scratch]
+
+Prints in one run:
+  (a) the cost of the pixel triage on a study without text: 300 CT
+      instances (512x512 16-bit, generate-ct-study.py) anonymized with
+      Full against {"Base": "Full", "BurnedInText": "keep"} (no triage),
+      rounds alternating, the median ratio (goal: within 2 %);
+  (b) frames per second on one core (taskset -c 0) of
+        rule   a 100-frame 640x480 RGB US cine covered by a profile's
+               PixelRules rectangle (decode nothing, blank, write);
+        ocr    20 single-frame 640x480 RGB US images that no rule knows
+               (Tesseract finds the words, the proof OCRs again);
+        cine   the 100-frame cine with no rule (OCR of a few frames,
+               union blanked on every frame);
+      each against a plain --copy of the same files.
+
+Needs a built oa-anonymize (cmake --build build --target oa-anonymize),
+pydicom, numpy, PIL, the DejaVu font (oatest/textimages.py) and Tesseract's
+English data.  Never prints DICOM values.
+"""
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "UnitTests", "lib"))
+
+import numpy as np  # noqa: E402
+from oatest import textimages as ti  # noqa: E402
+
+BENCH_MANUFACTURER = "Bench Sonics"
+SECRET = "benchmark-burned-in"
+
+
+def run(cmd, single_core=False):
+    """Wall time of one command (its output discarded); fails loudly."""
+    if single_core and shutil.which("taskset"):
+        cmd = ["taskset", "-c", "0"] + cmd
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, env=env)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit("benchmark-burned-in: %s failed (%d): %s" % (
+            os.path.basename(cmd[0] if cmd[0] != "taskset" else cmd[3]),
+            p.returncode, p.stderr.decode("utf-8", "replace")[-400:]))
+    return dt
+
+
+def anonymize(tool, profile, files, out, single_core=False, copy=False):
+    shutil.rmtree(out, ignore_errors=True)
+    if copy:
+        cmd = [tool, "--copy"] + files + ["-o", out]
+    else:
+        cmd = [tool, "--profile", profile, "--secret", SECRET, "-q"] + \
+            files + ["-o", out]
+    return run(cmd, single_core)
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    return path
+
+
+def us_files(folder, frames, count):
+    """`count` RGB 640x480 US files of `frames` frames showing the
+    identity text (different pixels per file)."""
+    paths = []
+    for k in range(count):
+        ds = ti.base_dataset(ti.US_MULTIFRAME if frames > 1 else ti.US_IMAGE,
+                             manufacturer=BENCH_MANUFACTURER)
+        ti._set_layout(ds, 480, 640, 3, "RGB", 8, 8, False, frames=frames,
+                       planar=0)
+        base = ti.rgb_image(480, 640, seed=k + 1)
+        if frames > 1:
+            # a moving band in the middle, the same text on every frame
+            stack = np.repeat(base[np.newaxis], frames, axis=0)
+            for f in range(frames):
+                stack[f, 200:300, (f * 5) % 600:(f * 5) % 600 + 40, :] = 90
+            data = stack.tobytes()
+        else:
+            data = base.tobytes()
+        ds.PixelData = data
+        path = os.path.join(folder, "US%03d_%d.dcm" % (k, frames))
+        ds.save_as(path, write_like_original=False)
+        paths.append(path)
+    return paths
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--keep-scratch", action="store_true")
+    args = ap.parse_args()
+    tool = os.path.join(args.build, "oa-anonymize")
+    if not os.access(tool, os.X_OK):
+        sys.exit("benchmark-burned-in: no %s (cmake --build %s --target "
+                 "oa-anonymize)" % (tool, args.build))
+    if not ti.font_available():
+        sys.exit("benchmark-burned-in: no %s (apt-get install "
+                 "fonts-dejavu-core)" % ti.FONT)
+    scratch = tempfile.mkdtemp(prefix="oa-bench-burned-in-")
+    try:
+        ct = os.path.join(scratch, "ct")
+        subprocess.run([sys.executable, os.path.join(
+            HERE, "generate-ct-study.py"), ct, "300"], check=True,
+            stdout=subprocess.DEVNULL)
+        ct_files = sorted(os.path.join(ct, n) for n in os.listdir(ct))
+        keep = write_json(os.path.join(scratch, "keep.json"),
+                          {"Base": "Full", "BurnedInText": "keep"})
+        rule = write_json(os.path.join(scratch, "rule.json"), {
+            "Base": "Full", "PixelRules": [{
+                "Manufacturer": BENCH_MANUFACTURER, "Label": "bench band",
+                "Rectangles": [[0, 0, 640, 160]]}]})
+        out = os.path.join(scratch, "out")
+
+        print("oa-anonymize: %s" % tool)
+        print("machine: %d cores, load %s" % (
+            os.cpu_count() or 0,
+            " ".join("%.2f" % x for x in os.getloadavg())))
+        print()
+        # (a) triage cost on a CT study without text
+        anonymize(tool, "Full", ct_files, out)          # warm the cache
+        ratios, t_full, t_keep = [], [], []
+        for r in range(args.rounds):
+            order = [("keep", keep), ("Full", "Full")]
+            if r % 2:
+                order.reverse()
+            times = {}
+            for name, prof in order:
+                times[name] = anonymize(tool, prof, ct_files, out)
+            t_full.append(times["Full"])
+            t_keep.append(times["keep"])
+            ratios.append(times["Full"] / times["keep"])
+        ratio = statistics.median(ratios)
+        print("(a) 300 CT instances 512x512 16-bit, no text, %d rounds "
+              "alternating" % args.rounds)
+        print("    Full (triage on)      median %.3f s" %
+              statistics.median(t_full))
+        print("    Full + keep (no triage) median %.3f s" %
+              statistics.median(t_keep))
+        print("    median ratio Full / keep: %.4f (%+.2f %%; goal within "
+              "2 %%: %s)" % (ratio, (ratio - 1) * 100,
+                             "met" if ratio <= 1.02 else "NOT met"))
+        print()
+
+        # (b) frames per second on one core
+        us = os.path.join(scratch, "us")
+        os.makedirs(us)
+        cine = us_files(us, 100, 1)
+        singles = us_files(us, 1, 20)
+        cases = [
+            ("rule (PixelRules)", rule, cine, 100),
+            ("OCR, single frames", "Full", singles, 20),
+            ("OCR, 100-frame cine", "Full", cine, 100),
+        ]
+        rows = []
+        for label, prof, files, frames in cases:
+            anonymize(tool, prof, files, out, single_core=True)   # check
+            n_out = len(os.listdir(out))
+            if n_out != len(files):
+                sys.exit("benchmark-burned-in: %s: %d of %d files written "
+                         "(refused?)" % (label, n_out, len(files)))
+            t_a, t_c = [], []
+            for _ in range(3):
+                t_a.append(anonymize(tool, prof, files, out,
+                                     single_core=True))
+                t_c.append(anonymize(tool, None, files, out,
+                                     single_core=True, copy=True))
+            a, c = statistics.median(t_a), statistics.median(t_c)
+            rows.append((label, frames, a, frames / a, frames / c))
+        print("(b) 640x480 RGB US frames, one core (taskset -c 0), median "
+              "of 3")
+        print("    %-22s %7s %9s %12s %12s" % ("case", "frames", "seconds",
+                                              "frames/s", "copy fr/s"))
+        for label, frames, a, fps, cfps in rows:
+            print("    %-22s %7d %9.3f %12.1f %12.1f" % (label, frames, a,
+                                                          fps, cfps))
+        ocr_fps = rows[1][3]
+        print("    OCR goal (>= 5 frames/s, single frames): %s" % (
+            "met" if ocr_fps >= 5 else "NOT met"))
+    finally:
+        if args.keep_scratch:
+            print("scratch kept: %s" % scratch)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
