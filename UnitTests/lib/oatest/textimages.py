@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 import pydicom
 from PIL import Image, ImageDraw, ImageFont
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -98,13 +98,11 @@ def gray_image(rows=480, cols=640, seed=0, clinical=True):
 
 def rgb_image(rows=480, cols=640, seed=0):
     """uint8 rows x cols x 3: yellow text over a blue-ish background."""
-    g = gray_image(rows, cols, seed)
     m = text_mask(rows, cols) / 255.0
     bg = background(rows, cols, seed)
     r = np.maximum(bg * 0.6, m)
     gr = np.maximum(bg * 0.8, m)
     b = np.maximum(bg, m * 0.1)
-    del g
     return (np.stack([r, gr, b], axis=-1) * 255).round().astype(np.uint8)
 
 
