@@ -1224,11 +1224,13 @@ static void test_device_rule_on_corpus(void **state)
 /* ------------------------------------------------------------------ */
 /* OCR hook                                                             */
 
-/* A fake OCR: "reads" each scripted word whose box is not all black. */
+/* A fake OCR: "reads" each scripted word whose box is not all black
+ * (stubborn: even when it is). */
 typedef struct fake_ocr {
     oa_pixels_word words[4];
     size_t n;
     unsigned calls;
+    bool stubborn;
 } fake_ocr;
 
 static oa_status fake_find(void *ctx, const oa_pixels_gray *g,
@@ -1245,7 +1247,7 @@ static oa_status fake_find(void *ctx, const oa_pixels_gray *g,
         for (uint32_t y = b->y; y < b->y + b->h; y++)
             for (uint32_t x = b->x; x < b->x + b->w; x++)
                 lit = lit || g->pixels[y * g->width + x] != 0;
-        if (lit)
+        if (lit || o->stubborn)
             out[k++] = o->words[i];
     }
     *words = out;
@@ -1268,7 +1270,7 @@ static void test_ocr_hook(void **state)
     fake_ocr fo = {{{{2, 2, 10, 4}, "Name:TEST,Belle", 90},
                     {{20, 2, 10, 4}, "01/02/1988", 90},
                     {{2, 20, 8, 4}, "5.0MHz", 90},
-                    {{20, 20, 8, 4}, "Gain", 90}}, 4, 0};
+                    {{20, 20, 8, 4}, "Gain", 90}}, 4, 0, false};
     oa_pixels_ocr hook = {fake_find, fake_release, &fo};
     uint8_t px[40 * 40];
     (void)state;
@@ -1298,7 +1300,8 @@ static void test_ocr_hook(void **state)
     assert_int_equal(r.value[21 * 40 + 3], 0);
     assert_int_equal(r.value[21 * 40 + 23], 200);
     oa_pixels_result_dispose(&r);
-    /* proof: a rule that misses the name refuses the instance */
+    /* proof: what a rule misses and the proof reads is blanked too; what
+     * stays readable after three rounds refuses the instance */
     {
         oa_pixels_user_rule u = {NULL, NULL, NULL, 0, 0, NULL, 0};
         oa_pixels_rect rc = {20, 0, 20, 10};
@@ -1310,9 +1313,20 @@ static void test_ocr_hook(void **state)
         p.ocr_strict = false;
         p.user_rules = &u;
         p.n_user_rules = 1;
+        fo.calls = 0;
+        assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
+        assert_int_equal(r.n_ops, 2);       /* the rule, then the proof's */
+        assert_string_equal(r.ops[0].label, "user: x");
+        assert_string_equal(r.ops[1].label, "OCR");
+        assert_int_equal(r.value[3 * 40 + 3], 0);   /* the name, blanked */
+        assert_int_equal(fo.calls, 2);   /* read, blanked, read clean */
+        oa_pixels_result_dispose(&r);
+        fo.stubborn = true;
+        fo.calls = 0;
         assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
         assert_non_null(strstr(r.reason, "still readable"));
         assert_null(strstr(r.reason, "Belle"));
+        assert_int_equal(fo.calls, 3);   /* three rounds, then refused */
         oa_pixels_result_dispose(&r);
     }
     oa_pixels_attrs_free(a);
@@ -1324,7 +1338,7 @@ static void test_ocr_cine_frames(void **state)
     oa_pixels_attrs *a = attrs();
     oa_pixels_result r;
     oa_pixels_policy p;
-    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90}}, 1, 0};
+    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90}}, 1, 0, false};
     oa_pixels_ocr hook = {fake_find, fake_release, &fo};
     uint8_t px[5 * 32 * 32];
     (void)state;
