@@ -2,9 +2,10 @@
  * The four entry points Orthanc looks for in a plugin, and nothing else
  * (Resources/VersionScript.map exports exactly these).
  *
- * Initialize runs before Orthanc opens its database (pitfall 2): it only
- * checks the host version, routes our log to Orthanc's, and registers the
- * REST routes.  Set-up that needs the database (stored profiles, the site
+ * Initialize runs before Orthanc opens its database
+ * (doc/orthanc-1.10.1.md, pitfall 2): it only checks the host version,
+ * routes our log to Orthanc's, sets the service up and registers the REST
+ * routes.  Set-up that needs the database (stored profiles, the site
  * secret, jobs to resume) belongs to the OrthancStarted change event.
  * A failure returns -1: Orthanc then refuses to start, which is better
  * than running an anonymizer that is half set up.  Nothing here may
@@ -14,12 +15,12 @@
 
 #define _POSIX_C_SOURCE 200809L
 
-#include "config/config.h"
 #include "core/core.h"
+#include "export/export.h"
 #include "jobs/jobs.h"
 #include "orthanc/host.h"
 #include "rest/rest.h"
-#include "store/store.h"
+#include "services/services.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -28,13 +29,6 @@
 
 /* Orthanc Explorer's extension (Resources/Explorer/explorer.js). */
 extern const unsigned char oa_res_explorer_js[];
-
-/*
- * Our global properties: the store's catalog here, values after it.
- * Far above Orthanc's reserved numbers (< 1024) and those other plugins
- * commonly take.
- */
-#define OA_STORE_FIRST_PROPERTY 100000
 
 /* The page Orthanc Explorer's plugin list links to. */
 #define OA_ROOT_URI "/anonymizer/app/index.html"
@@ -61,98 +55,31 @@ ORTHANC_PLUGINS_API const char *OrthancPluginGetVersion(void);
 /*
  * The service: the "Anonymizer" configuration, the store (global
  * properties; read lazily, the database is not open yet) and the
- * profiles.  A wrong option refuses the start with a message naming it.
+ * profiles (services/setup.c), then the AutoAnonymize thread.  A wrong
+ * option refuses the start with a message naming it.
  */
 static oa_status setup_service(oa_error *err)
 {
-    cJSON *orthanc = NULL;
-    oa_config config;
-    oa_store *store = NULL;
-    oa_service *service = NULL;
+    static const oa_service_host host = {
+        oa_host_get_configuration, oa_host_get_property, oa_host_set_property,
+    };
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    oa_service *service = NULL;
     oa_status rc;
 
-    rc = oa_host_get_configuration(&orthanc, err);
-    if (rc != OA_OK)
-        return rc;
-    rc = oa_config_parse(&config, orthanc, cores > 0 ? (unsigned)cores : 1,
-                         err);
-    cJSON_Delete(orthanc);
-    if (rc != OA_OK)
-        return rc;
-    rc = oa_auto_validate(cJSON_GetObjectItemCaseSensitive(config.section,
-                                                           "AutoAnonymize"),
+    rc = oa_service_setup(&host, cores > 0 ? (unsigned)cores : 1, &service,
                           err);
-    if (rc != OA_OK) {
-        oa_config_dispose(&config);
-        return rc;
-    }
-    {
-        const cJSON *d;
-
-        cJSON_ArrayForEach(d, config.destinations) {
-            rc = oa_destination_validate(d, err);
-            if (rc != OA_OK) {
-                oa_error_set(err, rc,
-                             "configuration \"Anonymizer.Destinations\", "
-                             "%s: %s",
-                             d->string, err->msg);
-                oa_config_dispose(&config);
-                return rc;
-            }
-        }
-    }
-    if (config.pg_conninfo != NULL)
-        rc = oa_store_pg_new(&store, config.pg_conninfo, err);
-    else
-        rc = oa_store_props_new(&store, oa_host_get_property,
-                                oa_host_set_property,
-                                OA_STORE_FIRST_PROPERTY, err);
-    if (rc != OA_OK) {
-        oa_config_dispose(&config);
-        return rc;
-    }
-    oa_log(OA_LOG_WARNING,
-           "anonymizer: %u worker threads per job, UID root %s, state in "
-           "%s, site secret %s",
-           config.threads, config.uid_root,
-           config.pg_conninfo != NULL ? "PostgreSQL (shared by the cluster)"
-                                      : "Orthanc's global properties",
-           config.secret != NULL ? "configured"
-                                 : "generated once and kept with that "
-                                   "state");
-    /* A PostgreSQL store is reachable now (Orthanc's own database is
-     * not open yet, the global properties wait): a wrong address or
-     * password stops Orthanc with a message rather than failing later. */
-    if (config.pg_conninfo != NULL) {
-        char **keys = NULL;
-        size_t n = 0;
-
-        rc = oa_store_list(store, OA_STORE_SETTINGS, &keys, &n, err);
-        oa_store_free_keys(keys, n);
-        if (rc != OA_OK) {
-            oa_error_set(err, rc,
-                         "%s (check \"Anonymizer.PostgreSQL\" or Orthanc's "
-                         "\"PostgreSQL\" section)",
-                         err->msg);
-            oa_store_free(store);
-            oa_config_dispose(&config);
-            return rc;
-        }
-    }
-    rc = oa_service_new(&service, &config, store, err);
     if (rc != OA_OK)
         return rc;
-    oa_service_install(service);
     return oa_auto_start(service, err);
 }
 
 /*
- * Late set-up, once Orthanc's database is open (pitfall 2), on a thread
- * of ours (pitfall 4: never call back into Orthanc from the change
- * callback): settle the site secret now rather than at the first
- * anonymization, so that servers of a cluster starting together agree on
- * one at once, and drop expired ZIP exports.
+ * Late set-up, once Orthanc's database is open (doc/orthanc-1.10.1.md,
+ * pitfall 2), on a thread of ours (pitfall 4: never call back into
+ * Orthanc from the change callback): settle the site secret now rather than at
+ * the first anonymization, so that servers of a cluster starting together
+ * agree on one at once, and drop expired ZIP exports.
  */
 static void *late_setup(void *arg)
 {
@@ -167,7 +94,7 @@ static void *late_setup(void *arg)
     oa_error_clear(&err);
     if (oa_service_secret(s, &secret, &len, &err) != OA_OK)
         oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
-    oa_exports_sweep(s);
+    oa_job_export_sweep(s);
     return NULL;
 }
 
@@ -202,9 +129,11 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
         return -1;
     }
 
+    oa_export_orthanc_set_host(oa_jobs_export_host());
     oa_error_clear(&err);
     if (setup_service(&err) != OA_OK) {
         oa_log(OA_LOG_ERROR, "anonymizer plugin: %s", err.msg);
+        oa_export_orthanc_set_host(NULL);
         oa_log_set_sink(NULL);
         oa_host_finalize();
         return -1;
@@ -213,6 +142,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
         oa_log(OA_LOG_ERROR, "anonymizer plugin: cannot register routes: %s",
                err.msg);
         oa_service_free(oa_service_current());
+        oa_export_orthanc_set_host(NULL);
         oa_log_set_sink(NULL);
         oa_host_finalize();
         return -1;

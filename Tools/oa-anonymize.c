@@ -15,6 +15,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "anonymizer/anonymizer.h"
 #include "dicom/dicom.h"
+#include "pixels/ocr.h"
+#include "pixels/pixels.h"
 #include "oa_version.h"
 
 #include <fcntl.h>
@@ -44,6 +46,8 @@ typedef struct options {
     const char *uid_root;
     oa_anon_identity identity;
     bool explain;
+    bool no_ocr;
+    const char *ocr_data;
     char **inputs;
     int n_inputs;
 } options;
@@ -72,6 +76,11 @@ static void usage(FILE *f)
             "                     new identity (default: generated from the "
             "secret)\n"
             "  --uid-root R       root of new UIDs (default 2.25)\n"
+            "  --no-ocr           no OCR of burned-in text: risky images that"
+            " no pixel rule\n"
+            "                     covers are refused\n"
+            "  --ocr-data DIR     Tesseract's language data (default: its "
+            "own)\n"
             "  --stats            print bytes and MB/s\n"
             "  -q, --quiet        print only failures\n"
             "  --version\n",
@@ -124,6 +133,10 @@ static int parse_args(int argc, char **argv, options *o)
                 return -1;
             }
             o->reader.max_depth = (unsigned)v;
+        } else if (strcmp(a, "--no-ocr") == 0) {
+            o->no_ocr = true;
+        } else if (strcmp(a, "--ocr-data") == 0 && i + 1 < argc) {
+            o->ocr_data = argv[++i];
         } else if (strcmp(a, "--stats") == 0) {
             o->stats = true;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -266,6 +279,41 @@ static oa_status load_profile(const char *arg, oa_profile **out,
     return rc;
 }
 
+/* The pixel rules of a profile: its option, its own rules, the device
+ * rules generated from pydicom/deid's recipe. */
+static void explain_pixels(const oa_profile *p)
+{
+    const oa_pixels_user_rule *user;
+    size_t n, i, j;
+
+    printf("# pixels: BurnedInText %s; OCR %s\n",
+           oa_opt_value_name(oa_profile_options(p)->burned_in_text),
+           oa_ocr_available() ? "available" : "not available");
+    printf("# pixel rule\tsource\tcondition\taction\n");
+    user = oa_profile_pixel_rules(p, &n);
+    for (i = 0; i < n; i++) {
+        printf("%s\tprofile\t", user[i].label ? user[i].label : "user");
+        printf("Manufacturer %s, Model %s, %ux%u", 
+               user[i].manufacturer ? user[i].manufacturer : "*",
+               user[i].model ? user[i].model : "*", (unsigned)user[i].rows,
+               (unsigned)user[i].columns);
+        printf("\tblank");
+        for (j = 0; j < user[i].n_rects; j++)
+            printf(" [%u,%u,%u,%u]", (unsigned)user[i].rects[j].x,
+                   (unsigned)user[i].rects[j].y, (unsigned)user[i].rects[j].w,
+                   (unsigned)user[i].rects[j].h);
+        printf("\n");
+    }
+    for (i = 0; i < oa_pixels_rule_count(); i++) {
+        const oa_pixels_rule_info *r = oa_pixels_rule_get(i);
+        printf("%s\t%s\t%s\t%s (%zu)\n", r->label, r->source, r->condition,
+               r->kind == OA_PIXELS_RULE_MASK   ? "blank"
+               : r->kind == OA_PIXELS_RULE_FLAG ? "flag as risky"
+                                                 : "clean as is",
+               r->n_ops);
+    }
+}
+
 static int explain(const oa_profile *p)
 {
     oa_rule_row *rows = NULL;
@@ -292,7 +340,24 @@ static int explain(const oa_profile *p)
                rows[i].creator ? rows[i].creator : "");
     }
     oa_free(rows);
+    explain_pixels(p);
     return 0;
+}
+
+/*
+ * Debian's libtesseract runs its inner loops with OpenMP threads that spin
+ * while they wait: OCR then costs 3-4 times its CPU.  libgomp reads
+ * OMP_THREAD_LIMIT when it is loaded, before main(), so the tool sets it
+ * and starts itself again (once: the variable is then set).
+ */
+static void one_openmp_thread(char **argv)
+{
+    if (getenv("OMP_THREAD_LIMIT") != NULL)
+        return;
+    if (setenv("OMP_THREAD_LIMIT", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* not possible here: go on with OpenMP's default */
 }
 
 int main(int argc, char **argv)
@@ -302,7 +367,9 @@ int main(int argc, char **argv)
     oa_writer *w = NULL;
     oa_profile *profile = NULL;
     oa_anonymizer *anon = NULL;
-    int dropped = 0;
+    oa_pixels_ocr ocr_hook;
+    bool have_hook = false;
+    int dropped = 0, cleaned = 0;
     oa_error err;
     FILE *tsv = NULL;
     int i, failed = 0, written = 0;
@@ -310,6 +377,7 @@ int main(int argc, char **argv)
     double t0;
     char msg[OA_ERROR_MSG_MAX + 64];
 
+    one_openmp_thread(argv);
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     if (o.outdir != NULL && mkdir(o.outdir, 0755) != 0 && errno != EEXIST) {
@@ -357,6 +425,14 @@ int main(int argc, char **argv)
         }
         ao.uid_root = o.uid_root;
         ao.reader = o.reader;
+        if (!o.no_ocr &&
+            oa_profile_options(profile)->burned_in_text != OA_OPT_KEEP) {
+            if (oa_ocr_hook_init(&ocr_hook, o.ocr_data, &err) == OA_OK) {
+                ao.ocr = &ocr_hook;
+                have_hook = true;
+            }
+            oa_error_clear(&err);
+        }
         if (oa_anonymizer_new(&anon, profile, &ao, &err) != OA_OK) {
             fprintf(stderr, "oa-anonymize: %s\n", err.msg);
             return 2;
@@ -370,6 +446,7 @@ int main(int argc, char **argv)
     t0 = now_seconds();
     for (i = 0; i < o.n_inputs; i++) {
         const char *path = o.inputs[i];
+        char note[96] = "";
         const uint8_t *out = NULL;
         size_t out_len = 0;
         oa_parse_info info;
@@ -388,6 +465,12 @@ int main(int argc, char **argv)
                 info.defects = res.defects;
                 out = res.data;
                 out_len = res.len;
+                if (rc == OA_OK && res.pixels.verdict == OA_PIXELS_CLEANED) {
+                    cleaned++;
+                    snprintf(note, sizeof(note),
+                             "pixels cleaned: %zu box(es), %u OCR word(s)",
+                             res.pixels.n_boxes, res.pixels.ocr_words);
+                }
                 if (rc == OA_OK && res.dropped) {
                     dropped++;
                     if (tsv) {
@@ -420,7 +503,7 @@ int main(int argc, char **argv)
             written++;
             if (tsv) {
                 tsv_path(tsv, path);
-                fprintf(tsv, "\tok\t%u\t\n", info.defects);
+                fprintf(tsv, "\tok\t%u\t%s\n", info.defects, note);
             }
         } else {
             failed++;
@@ -440,8 +523,9 @@ int main(int argc, char **argv)
                dt > 0 ? (double)bytes_in / dt / 1e6 : 0.0);
     }
     if (!o.quiet && o.mode == MODE_ANON)
-        printf("%d files: %d written, %d dropped, %d refused\n", o.n_inputs,
-               written, dropped, failed);
+        printf("%d files: %d written (%d with pixels cleaned), %d dropped, "
+               "%d refused\n",
+               o.n_inputs, written, cleaned, dropped, failed);
     else if (!o.quiet)
         printf("%d files: %d %s, %d refused\n", o.n_inputs, written,
                o.mode == MODE_CHECK ? "read" : "written", failed);
@@ -449,6 +533,8 @@ int main(int argc, char **argv)
         fclose(tsv);
     oa_writer_free(w);
     oa_anonymizer_free(anon);
+    if (have_hook)
+        oa_ocr_hook_dispose(&ocr_hook);
     oa_profile_free(profile);
     oa_buf_dispose(&in);
     free(o.inputs);

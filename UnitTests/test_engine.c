@@ -337,10 +337,21 @@ static void test_secondary_capture_is_dropped(void **state)
     assert_true(r.res.dropped);
     run_free(&r);
     run_profile(&r, "{\"Base\": \"Default\", "
-                    "\"SecondaryCapturesAndReports\": \"keep\"}",
+                    "\"SecondaryCapturesAndReports\": \"keep\", "
+                    "\"BurnedInText\": \"keep\"}",
                 &in, NULL, "secret");
     assert_int_equal(r.rc, OA_OK);
     assert_false(r.res.dropped);
+    assert_int_equal(r.res.pixels.verdict, OA_PIXELS_KEEP);
+    run_free(&r);
+    /* Kept, a secondary capture is at risk of burned-in text: with no rule
+     * for the device and no OCR, it is refused, never passed. */
+    run_profile(&r, "{\"Base\": \"Default\", "
+                    "\"SecondaryCapturesAndReports\": \"keep\"}",
+                &in, NULL, "secret");
+    assert_int_equal(r.rc, OA_ELEAK);
+    assert_int_equal(r.res.pixels.verdict, OA_PIXELS_REFUSE);
+    assert_true(r.res.pixels.risks & OA_PIXELS_RISK_SC_CLASS);
     run_free(&r);
     tb_dispose(&in);
 }

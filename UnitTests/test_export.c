@@ -25,7 +25,7 @@
 #include "config/config.h"
 #include "dicom_bytes.h"
 #include "export/export.h"
-#include "jobs/jobs.h"
+#include "services/services.h"
 
 static char tmpdir[256];
 

@@ -123,7 +123,9 @@ static void test_full_profile_turns_every_option_off(void **state)
                 "\"DeviceIdentity\":\"clear\","
                 "\"InstitutionIdentity\":\"clear\","
                 "\"StructuredContent\":\"clear\",\"Graphics\":\"clear\","
-                "\"Keep\":[],\"Remove\":[],\"Replace\":{}}");
+                "\"BurnedInText\":\"clean\","
+                "\"Keep\":[],\"Remove\":[],\"Replace\":{},"
+                "\"PixelRules\":[]}");
     assert_false(oa_profile_has_deviations(p));
     oa_profile_free(p);
 }
@@ -321,8 +323,8 @@ static void test_parse_rejects_unknown_options(void **state)
                         "BodyCharacteristics, Dates, BirthDate, PrivateTags, "
                         "SecondaryCapturesAndReports, Descriptions, Uids, "
                         "DeviceIdentity, InstitutionIdentity, "
-                        "StructuredContent, Graphics, Keep, Remove, "
-                        "Replace)");
+                        "StructuredContent, Graphics, BurnedInText, "
+                        "PixelRules, Keep, Remove, Replace)");
     /* Option names are case-sensitive, like Orthanc's. */
     assert_int_equal(parse(&p, "{\"dates\": \"keep\"}", &err), OA_EINVAL);
     assert_true(strncmp(err.msg, "unknown option \"dates\"", 22) == 0);
@@ -551,8 +553,55 @@ static void test_default_serializes_its_effective_options(void **state)
                 "\"DeviceIdentity\":\"clear\","
                 "\"InstitutionIdentity\":\"clear\","
                 "\"StructuredContent\":\"clear\",\"Graphics\":\"clear\","
-                "\"Keep\":[],\"Remove\":[],\"Replace\":{}}");
+                "\"BurnedInText\":\"clean\","
+                "\"Keep\":[],\"Remove\":[],\"Replace\":{},"
+                "\"PixelRules\":[]}");
     assert_json(p, OA_PROFILE_JSON_OVERRIDES, "{\"Base\":\"Default\"}");
+    oa_profile_free(p);
+}
+
+static void test_pixel_rules_parse_and_round_trip(void **state)
+{
+    oa_profile *p = NULL, *q = NULL;
+    oa_error err;
+    const oa_pixels_user_rule *rules;
+    size_t n;
+    cJSON *json = NULL;
+    char *text;
+
+    (void)state;
+    assert_int_equal(
+        parse(&p,
+              "{\"BurnedInText\": \"strict\", \"PixelRules\": [{\"Label\": "
+              "\"top bar\", \"Manufacturer\": \"ACME\", \"Rows\": 480, "
+              "\"Columns\": 640, \"Rectangles\": [[0, 0, 640, 40]]}]}",
+              &err),
+        OA_OK);
+    assert_int_equal(oa_profile_options(p)->burned_in_text, OA_OPT_STRICT);
+    rules = oa_profile_pixel_rules(p, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(rules[0].manufacturer, "ACME");
+    assert_int_equal(rules[0].rows, 480);
+    assert_int_equal(rules[0].n_rects, 1);
+    assert_int_equal(rules[0].rects[0].w, 640);
+    assert_int_equal(oa_profile_to_json(&json, p, OA_PROFILE_JSON_OVERRIDES,
+                                        &err),
+                     OA_OK);
+    text = cJSON_PrintUnformatted(json);
+    assert_int_equal(parse(&q, text, &err), OA_OK);
+    assert_true(oa_profile_equal(p, q));
+    cJSON_free(text);
+    cJSON_Delete(json);
+    oa_profile_free(q);
+    /* a rule without rectangles names the option and the rule */
+    assert_int_equal(parse(&q, "{\"PixelRules\": [{\"Model\": \"X\"}]}",
+                           &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "\"PixelRules\", rule 1"));
+    assert_int_equal(parse(&q, "{\"BurnedInText\": \"maybe\"}", &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "\"clean\", \"strict\", \"refuse\" or "
+                                    "\"keep\""));
     oa_profile_free(p);
 }
 
@@ -715,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_keeps_what_the_user_wrote),
         cmocka_unit_test(test_builtins_round_trip),
         cmocka_unit_test(test_default_serializes_its_effective_options),
+        cmocka_unit_test(test_pixel_rules_parse_and_round_trip),
         cmocka_unit_test(test_equal_compares_behaviour_not_base),
         cmocka_unit_test(test_method_codes_follow_the_columns),
         cmocka_unit_test(test_temporal_marker_and_deviations),

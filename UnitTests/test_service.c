@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "jobs/jobs.h"
+#include "services/services.h"
 #include "store/store.h"
 
 /* ------------------------------------------------------------------ */

@@ -1,23 +1,25 @@
 /*
- * anonymizer: profiles, the PS3.15 rule table, rule resolution and (later)
- * the engine that applies the rules to a DICOM stream.
+ * anonymizer: profiles, the PS3.15 rule table, rule resolution and the
+ * engine that applies the rules to a DICOM stream.
  *
  * Layers, bottom up:
  *
  *  1. The data: PS3.15 2026d Table E.1-1 (Basic Profile and its ten option
  *     columns), Table E.3.10-1 (safe private attributes) and our
- *     classification of UI attributes, generated from shared/reference by
- *     Resources/Scripts/GenerateProfile.py into ps315_table.inc.
+ *     classification of UI attributes, generated from Resources/Reference/
+ *     by Resources/Scripts/GenerateProfile.py into ps315_table.inc
+ *     (ps315.c).
  *  2. Profiles (profile.c): a base ("Default" or "Full") plus options, Keep,
  *     Remove and Replace lists, parsed from and serialized to the JSON of
- *     API.md.
+ *     doc/rest-api.md (profiles).
  *  3. Rules (rules.c): for a profile, a tag, its VR and (for private tags)
  *     the private creator in scope, the action to apply; and the "explain"
  *     table of every rule of a profile.
- *  4. The engine (not here yet): an oa_dicom_handler between the reader and
- *     the writer that calls oa_rules_resolve() for every element, at every
- *     sequence depth, and applies the action (see "Contract for the engine"
- *     at the end of this file).
+ *  4. The engine (engine.c, rewrite.c, leak.c, pseudonym.c): an
+ *     oa_dicom_handler between the reader and the writer that calls
+ *     oa_rules_resolve() for every element, at every sequence depth, and
+ *     applies the action (see "Contract for the engine" at the end of this
+ *     file).
  *
  * Thread safety: profiles are immutable once built and may be shared by
  * threads; every function here is reentrant.  No global mutable state.
@@ -28,6 +30,7 @@
 
 #include "../core/core.h"
 #include "../dicom/dicom.h"
+#include "../pixels/pixels.h"
 
 #include <stdbool.h>
 
@@ -56,8 +59,8 @@ struct cJSON;
  *            identifying information.  For a sequence: kept, the rules are
  *            applied inside and free text inside is cleaned too.
  *  UID       U: a UID remapped consistently (HMAC of the original, see
- *            ARCHITECTURE.md).  For a sequence (X/Z/U*): kept, and the UIDs
- *            inside are remapped by their own rules.
+ *            doc/architecture.md).  For a sequence (X/Z/U*): kept, and the
+ *            UIDs inside are remapped by their own rules.
  *  SHIFT     a date, time or date-time moved by the patient's date offset
  *            (Retain Longitudinal Temporal Information Modified Dates).
  *  REPLACE   the fixed value oa_rule.value (profile "Replace" list, and
@@ -242,14 +245,17 @@ typedef enum oa_opt_value {
     OA_OPT_SHIFT,    /* "shift" (Dates) */
     OA_OPT_SAFE,     /* "safe"  (PrivateTags) */
     OA_OPT_CLEAN,    /* "clean" (Descriptions, StructuredContent) */
-    OA_OPT_REMAP     /* "remap" (Uids) */
+    OA_OPT_REMAP,    /* "remap" (Uids) */
+    OA_OPT_STRICT,   /* "strict" (BurnedInText) */
+    OA_OPT_REFUSE    /* "refuse" (BurnedInText) */
 } oa_opt_value;
 
 /* "keep", "clear", ... Never NULL. */
 const char *oa_opt_value_name(oa_opt_value v);
 
 /*
- * The options of a profile (API.md), and the PS3.15 columns they turn on:
+ * The options of a profile (doc/rest-api.md, profiles), and the PS3.15 columns
+ * they turn on:
  *
  *  BodyCharacteristics keep|clear      keep: rpc
  *  Dates keep|shift|clear              keep: rlfd; shift: rlmd (dates and
@@ -274,6 +280,19 @@ const char *oa_opt_value_name(oa_opt_value v);
  *  StructuredContent keep|clean|clear  clean: csc; keep: the csc sequences
  *                                      kept (rules still apply inside)
  *  Graphics keep|clear                 keep: cg
+ *  BurnedInText clean|strict|refuse|keep   identity burned into the
+ *                                      pixels (Plugin/pixels/): clean
+ *                                      blanks the regions of the device
+ *                                      rules, the profile's PixelRules and
+ *                                      OCR word boxes that match an
+ *                                      identifying value of the instance
+ *                                      (Clean Pixel Data, 113101); strict
+ *                                      also blanks every OCR word that is
+ *                                      not a clinical term; refuse fails
+ *                                      every instance whose header flags
+ *                                      a risk; keep passes the pixels and
+ *                                      claims nothing.  A risky instance
+ *                                      that cannot be cleaned is refused.
  */
 typedef struct oa_anon_options {
     oa_opt_value body_characteristics;
@@ -287,6 +306,7 @@ typedef struct oa_anon_options {
     oa_opt_value institution_identity;
     oa_opt_value structured_content;
     oa_opt_value graphics;
+    oa_opt_value burned_in_text;
 } oa_anon_options;
 
 typedef enum oa_profile_base {
@@ -301,6 +321,7 @@ typedef struct oa_profile oa_profile;
 #define OA_PROFILE_MAX_TAGS 4096       /* per Keep / Remove / Replace */
 #define OA_PROFILE_MAX_VALUE 1024      /* bytes of one Replace value */
 #define OA_PROFILE_MAX_NAME 64
+#define OA_PROFILE_MAX_PIXEL_RULES 256u  /* PixelRules entries */
 
 /*
  * Built-in profiles.
@@ -332,7 +353,7 @@ bool oa_profile_is_builtin_name(const char *name);
 bool oa_profile_name_is_valid(const char *name);
 
 /*
- * Build a profile from its JSON (API.md): an object with an optional
+ * Build a profile from its JSON (doc/rest-api.md): an object with an optional
  * "Base" ("Default" when absent) and any options to override.  `name` (may
  * be NULL, for inline profiles) is copied; it must then satisfy
  * oa_profile_name_is_valid().  `json` is only read.
@@ -386,6 +407,14 @@ const oa_anon_options *oa_profile_options(const oa_profile *p);
 /* True if both profiles do the same thing: same options and lists (the
  * base and the name are not compared). */
 bool oa_profile_equal(const oa_profile *a, const oa_profile *b);
+
+/*
+ * The profile's own pixel rules ("PixelRules": rectangles for a
+ * manufacturer, model and size, see oa_pixels_user_rule_parse), in the
+ * order given.  *n receives their count.  Borrowed.
+ */
+const oa_pixels_user_rule *oa_profile_pixel_rules(const oa_profile *p,
+                                                  size_t *n);
 
 /* True if the PS3.15 column is turned on by the profile's options. */
 bool oa_profile_column_enabled(const oa_profile *p, oa_ps315_column col);
@@ -541,7 +570,7 @@ oa_status oa_rules_explain_json(struct cJSON **out, const oa_profile *p,
  *    from oa_profile_temporal_marker().
  *  - Instances for which oa_profile_drops_sop_class() holds are skipped.
  *  - Leak check: the original identifying values must not appear in the
- *    output (ARCHITECTURE.md).
+ *    output (leak.c, doc/architecture.md).
  */
 
 /* ------------------------------------------------------------------ */
@@ -570,8 +599,31 @@ typedef struct oa_anon_values {
     char study_description[OA_ANON_VALUE_MAX];
 } oa_anon_values;
 
+/* What happened to the pixels of an instance (BurnedInText). */
+#define OA_ANON_PIXEL_BOXES 16
+typedef struct oa_anon_pixel_box {
+    uint32_t x, y, w, h;
+    bool keep;               /* kept (an ultrasound region), not blanked */
+    char label[48];          /* the rule ("deid: ...", "user: ...", "OCR") */
+} oa_anon_pixel_box;
+
+typedef struct oa_anon_pixels {
+    /* KEEP: no risk found in the header (or BurnedInText "keep"), the
+     * pixels passed byte for byte; CLEANED: the boxes were blanked;
+     * REFUSE / NEEDS_DECODING: the instance failed (see the error). */
+    oa_pixels_verdict verdict;
+    unsigned risks;          /* OA_PIXELS_RISK_* found by the triage */
+    /* the mask's operations in order: blanked rectangles, and kept ones
+     * (ultrasound regions) un-blanked after them; the first are listed */
+    size_t n_boxes;
+    oa_anon_pixel_box boxes[OA_ANON_PIXEL_BOXES];
+    unsigned ocr_frames;     /* frames read by OCR */
+    unsigned ocr_words;      /* OCR word boxes blanked */
+} oa_anon_pixels;
+
 typedef struct oa_anon_result {
     bool dropped;            /* SC/SR/encapsulated document dropped */
+    oa_anon_pixels pixels;   /* Clean Pixel Data */
     const uint8_t *data;     /* the output; borrowed until the next run */
     size_t len;
     oa_anon_values original;
@@ -587,6 +639,10 @@ typedef struct oa_anonymizer_opts {
     const char *uid_root;    /* "2.25" (default): root of new UIDs */
     oa_reader_opts reader;
     size_t max_output;       /* writer ceiling; 0 = 4 GiB - 1 */
+    /* Text detection for burned-in text (Plugin/pixels/ocr.h makes one
+     * per thread); NULL: risky images that no rule covers are refused.
+     * Borrowed; must outlive the engine. */
+    const oa_pixels_ocr *ocr;
 } oa_anonymizer_opts;
 
 /*
@@ -603,7 +659,11 @@ void oa_anonymizer_free(oa_anonymizer *a);
  * On success `res` holds the output (borrowed from the engine) or
  * `dropped`.  The leak check runs on every output: OA_ELEAK, with the tag
  * where an original identifying value was found (never the value), fails
- * the instance instead of returning it.
+ * the instance instead of returning it.  Pixels (BurnedInText): a risky
+ * image that cannot be cleaned fails with OA_ELEAK naming what was missing
+ * (res->pixels.verdict REFUSE); one compressed in a syntax the engine does
+ * not decode fails with OA_EUNSUPPORTED (verdict NEEDS_DECODING): the
+ * plugin then decodes it to Explicit VR Little Endian and runs again.
  */
 oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
                             const uint8_t *in, size_t len,

@@ -1,7 +1,8 @@
 /*
  * Private to Plugin/anonymizer/: the layout of a profile, shared by
- * profile.c (which builds it) and rules.c (which reads it).  Other modules
- * use the accessors of anonymizer.h.
+ * profile.c (which builds it) and rules.c (which reads it), and the
+ * tables of ps315.c as rules.c walks them.  Other modules use the
+ * accessors of anonymizer.h.
  */
 #ifndef OA_ANONYMIZER_INT_H
 #define OA_ANONYMIZER_INT_H
@@ -33,6 +34,9 @@ struct oa_profile {
      * ((gggg,xxee) -> xx), sorted, unique.  Their creators are kept. */
     uint32_t *blocks;
     size_t block_count;
+    /* "PixelRules", in the order given. */
+    oa_pixels_user_rule *pixel_rules;
+    size_t pixel_rule_count;
     /* PS3.15 option columns turned on by opts (derived). */
     bool columns[OA_PS315_COLUMN_COUNT];
 };
@@ -55,8 +59,40 @@ static inline bool oa_anon__tag_in(const uint32_t *tags, size_t n,
     return false;
 }
 
+/* burned_in.c: the pixel rules of a profile as rows of the rule table
+ * (oa_rules_explain_json), appended to `arr`: Tag "(7FE0,0010)", the rule's
+ * label as Name, Action "blank", "flag" or "keep", Source and Condition.
+ * Nothing when the profile keeps burned-in text. */
+oa_status oa_anon__explain_pixels_json(struct cJSON *arr,
+                                       const oa_profile *p);
+
 /* The Replace entry for a tag, or NULL. */
 const oa_replace_entry *oa_profile__replace_find(const oa_profile *p,
                                                  uint32_t tag);
+
+/* ------------------------------------------------------------------ */
+/* The PS3.15 tables (ps315.c)                                          */
+
+/* A UI attribute Table E.1-1 does not list, and what it holds. */
+typedef struct oa_uid_class {
+    uint32_t tag;
+    const char *keyword;
+    const char *kind;
+} oa_uid_class;
+
+/* The exact row of Table E.1-1 for `tag`, or NULL. */
+const oa_ps315_row *oa_ps315__exact_find(uint32_t tag);
+/* The pattern row for an even-group `tag` ((50xx,xxxx)...), or NULL. */
+const oa_ps315_row *oa_ps315__pattern_find(uint32_t tag);
+/* The private pattern row, "(gggg,eeee) where gggg is odd". */
+const oa_ps315_row *oa_ps315__private_row(void);
+/* Rows 0..this-1 of oa_ps315_row_at() are exact, the others patterns. */
+size_t oa_ps315__exact_count(void);
+
+/* The UID lists: kept UIDs (well-known classes, `remap` false) and
+ * instance UIDs to remap (`remap` true), each sorted by tag. */
+const oa_uid_class *oa_ps315__uid_find(bool remap, uint32_t tag);
+size_t oa_ps315__uid_count(bool remap);
+const oa_uid_class *oa_ps315__uid_at(bool remap, size_t i);
 
 #endif /* OA_ANONYMIZER_INT_H */

@@ -1,5 +1,5 @@
 /*
- * Profiles: the two built-ins, parsing from the JSON of API.md and
+ * Profiles: the two built-ins, parsing from the JSON of doc/rest-api.md and
  * serialization back to it.
  *
  * A profile is a base ("Default" or "Full") whose options are overridden by
@@ -37,7 +37,7 @@
 typedef struct option_desc {
     const char *json;          /* name in the JSON object */
     size_t offset;             /* offsetof(oa_anon_options, ...) */
-    oa_opt_value values[3];    /* accepted values, in message order */
+    oa_opt_value values[4];    /* accepted values, in message order */
     size_t nvalues;
 } option_desc;
 
@@ -62,6 +62,8 @@ static const option_desc option_table[] = {
     OPT("StructuredContent", structured_content, OA_OPT_KEEP, OA_OPT_CLEAN,
         OA_OPT_CLEAR),
     OPT("Graphics", graphics, OA_OPT_KEEP, OA_OPT_CLEAR),
+    OPT("BurnedInText", burned_in_text, OA_OPT_CLEAN, OA_OPT_STRICT,
+        OA_OPT_REFUSE, OA_OPT_KEEP),
 };
 
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
@@ -79,7 +81,7 @@ static oa_opt_value option_get(const oa_anon_options *o,
 }
 
 static const char *const opt_value_names[] = {
-    "keep", "clear", "shift", "safe", "clean", "remap"
+    "keep", "clear", "shift", "safe", "clean", "remap", "strict", "refuse"
 };
 
 const char *oa_opt_value_name(oa_opt_value v)
@@ -120,6 +122,7 @@ static const oa_anon_options default_options = {
     .institution_identity = OA_OPT_CLEAR,
     .structured_content = OA_OPT_CLEAR,
     .graphics = OA_OPT_CLEAR,
+    .burned_in_text = OA_OPT_CLEAN,
 };
 
 static const oa_anon_options full_options = {
@@ -134,6 +137,7 @@ static const oa_anon_options full_options = {
     .institution_identity = OA_OPT_CLEAR,
     .structured_content = OA_OPT_CLEAR,
     .graphics = OA_OPT_CLEAR,
+    .burned_in_text = OA_OPT_CLEAN,
 };
 
 static const char *const base_names[] = { "Default", "Full" };
@@ -236,6 +240,9 @@ void oa_profile_free(oa_profile *p)
     oa_free(p->keep);
     oa_free(p->remove);
     oa_free(p->blocks);
+    for (size_t i = 0; i < p->pixel_rule_count; i++)
+        oa_pixels_user_rule_dispose(&p->pixel_rules[i]);
+    oa_free(p->pixel_rules);
     oa_free(p->name);
     oa_free(p);
 }
@@ -572,6 +579,97 @@ static oa_status parse_option(oa_profile *p, const option_desc *d,
                         d->json, expected);
 }
 
+/* "PixelRules": an array of user rules (oa_pixels_user_rule_parse). */
+static oa_status parse_pixel_rules(oa_profile *p, const cJSON *item,
+                                   oa_error *err)
+{
+    const cJSON *child;
+    size_t n, i = 0;
+    oa_status rc;
+
+    if (!cJSON_IsArray(item))
+        return oa_error_set(err, OA_EINVAL,
+                            "option \"PixelRules\": expected an array of "
+                            "rules");
+    n = (size_t)cJSON_GetArraySize(item);
+    if (n > OA_PROFILE_MAX_PIXEL_RULES)
+        return oa_error_set(err, OA_ELIMIT,
+                            "option \"PixelRules\": more than %u rules",
+                            OA_PROFILE_MAX_PIXEL_RULES);
+    if (n == 0)
+        return OA_OK;
+    p->pixel_rules = oa_calloc(n, sizeof(*p->pixel_rules));
+    if (p->pixel_rules == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory (PixelRules)");
+    cJSON_ArrayForEach(child, item) {
+        rc = oa_pixels_user_rule_parse(child, &p->pixel_rules[i], err);
+        if (rc != OA_OK)
+            return oa_error_set(err, rc, "option \"PixelRules\", rule %zu: "
+                                "%s", i + 1, err->msg);
+        p->pixel_rule_count = ++i;
+    }
+    return OA_OK;
+}
+
+/* One user rule back to the JSON it was parsed from. */
+static cJSON *pixel_rule_json(const oa_pixels_user_rule *r)
+{
+    cJSON *o = cJSON_CreateObject(), *rects;
+
+    if (o == NULL)
+        return NULL;
+    if ((r->label != NULL &&
+         cJSON_AddStringToObject(o, "Label", r->label) == NULL) ||
+        (r->manufacturer != NULL &&
+         cJSON_AddStringToObject(o, "Manufacturer", r->manufacturer) ==
+             NULL) ||
+        (r->model != NULL &&
+         cJSON_AddStringToObject(o, "Model", r->model) == NULL) ||
+        (r->rows != 0 && cJSON_AddNumberToObject(o, "Rows", r->rows) ==
+                             NULL) ||
+        (r->columns != 0 &&
+         cJSON_AddNumberToObject(o, "Columns", r->columns) == NULL) ||
+        (rects = cJSON_AddArrayToObject(o, "Rectangles")) == NULL) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->n_rects; i++) {
+        int v[4] = {(int)r->rects[i].x, (int)r->rects[i].y,
+                    (int)r->rects[i].w, (int)r->rects[i].h};
+        cJSON *a = cJSON_CreateIntArray(v, 4);
+        if (a == NULL) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        cJSON_AddItemToArray(rects, a);
+    }
+    return o;
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool pixel_rule_equal(const oa_pixels_user_rule *a,
+                             const oa_pixels_user_rule *b)
+{
+    return str_equal(a->label, b->label) &&
+           str_equal(a->manufacturer, b->manufacturer) &&
+           str_equal(a->model, b->model) && a->rows == b->rows &&
+           a->columns == b->columns && a->n_rects == b->n_rects &&
+           (a->n_rects == 0 ||
+            memcmp(a->rects, b->rects, a->n_rects * sizeof(*a->rects)) ==
+                0);
+}
+
+const oa_pixels_user_rule *oa_profile_pixel_rules(const oa_profile *p,
+                                                  size_t *n)
+{
+    *n = p != NULL ? p->pixel_rule_count : 0;
+    return p != NULL ? p->pixel_rules : NULL;
+}
+
 /* The base named in the JSON, before any option is applied. */
 static oa_status parse_base(oa_profile_base *base, const cJSON *json,
                             oa_error *err)
@@ -608,6 +706,7 @@ oa_status oa_profile_from_json(oa_profile **out, const char *name,
     oa_profile_base base;
     const cJSON *item;
     bool have_keep = false, have_remove = false, have_replace = false;
+    bool have_pixel_rules = false;
 
     if (out == NULL)
         return oa_error_set(err, OA_EINVAL, "profile: no output");
@@ -661,6 +760,18 @@ oa_status oa_profile_from_json(oa_profile **out, const char *name,
                 goto out;
             continue;
         }
+        if (strcmp(key, "PixelRules") == 0) {
+            if (have_pixel_rules) {
+                rc = oa_error_set(err, OA_EINVAL,
+                                  "option \"PixelRules\" is given twice");
+                goto out;
+            }
+            have_pixel_rules = true;
+            rc = parse_pixel_rules(p, item, err);
+            if (rc != OA_OK)
+                goto out;
+            continue;
+        }
         for (i = 0; i < OPTION_COUNT; i++)
             if (strcmp(key, option_table[i].json) == 0)
                 break;
@@ -673,7 +784,8 @@ oa_status oa_profile_from_json(oa_profile **out, const char *name,
                               "PrivateTags, SecondaryCapturesAndReports, "
                               "Descriptions, Uids, DeviceIdentity, "
                               "InstitutionIdentity, StructuredContent, "
-                              "Graphics, Keep, Remove, Replace)", key);
+                              "Graphics, BurnedInText, PixelRules, Keep, "
+                              "Remove, Replace)", key);
             goto out;
         }
         if (p->given & (1u << i)) {
@@ -797,6 +909,17 @@ oa_status oa_profile_to_json(cJSON **out, const oa_profile *p,
                 goto out;
         }
     }
+    if (all || p->pixel_rule_count > 0) {
+        cJSON *rules = cJSON_AddArrayToObject(obj, "PixelRules");
+        if (rules == NULL)
+            goto out;
+        for (size_t i = 0; i < p->pixel_rule_count; i++) {
+            cJSON *r = pixel_rule_json(&p->pixel_rules[i]);
+            if (r == NULL)
+                goto out;
+            cJSON_AddItemToArray(rules, r);
+        }
+    }
     *out = obj;
     obj = NULL;
     rc = OA_OK;
@@ -832,6 +955,11 @@ bool oa_profile_equal(const oa_profile *a, const oa_profile *b)
     for (size_t i = 0; i < a->replace_count; i++)
         if (a->replace[i].tag != b->replace[i].tag ||
             strcmp(a->replace[i].value, b->replace[i].value) != 0)
+            return false;
+    if (a->pixel_rule_count != b->pixel_rule_count)
+        return false;
+    for (size_t i = 0; i < a->pixel_rule_count; i++)
+        if (!pixel_rule_equal(&a->pixel_rules[i], &b->pixel_rules[i]))
             return false;
     return true;
 }

@@ -1,10 +1,7 @@
 /*
  * Rules: which action applies to an element under a profile.
  *
- * The data is PS3.15 2026d, generated into ps315_table.inc (never typed by
- * hand): Table E.1-1 sorted by tag for a binary search, its four pattern
- * rows, Table E.3.10-1 sorted by group, element in block and creator, and
- * the classification of the UI attributes the table does not list.
+ * The tables (PS3.15 2026d) are ps315.c's.
  *
  * oa_rules_resolve() is called for every element of every instance, so it
  * allocates nothing and does a few binary searches at most: the profile's
@@ -36,17 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct oa_uid_class {
-    uint32_t tag;
-    const char *keyword;
-    const char *kind;
-} oa_uid_class;
-
-#include "ps315_table.inc"
-
-/* The private pattern row, "(gggg,eeee) where gggg is odd". */
-#define PRIVATE_ROW (&ps315_patterns[0])
-
 /* Tags with settings of ours. */
 #define TAG_PATIENT_NAME OA_TAG(0x0010, 0x0010)
 #define TAG_PATIENT_ID OA_TAG(0x0010, 0x0020)
@@ -67,328 +53,6 @@ static const uint32_t description_keep[] = {
     OA_TAG(0x0032, 0x1060), /* Requested Procedure Description */
     OA_TAG(0x0040, 0x0254), /* Performed Procedure Step Description */
 };
-
-/* ------------------------------------------------------------------ */
-/* Names                                                                */
-
-static const char *const action_names[OA_ACTION_COUNT] = {
-    "keep", "remove", "empty", "dummy", "clean", "uid", "shift", "replace",
-    "pseudonym"
-};
-
-const char *oa_action_name(oa_action action)
-{
-    if ((unsigned)action >= OA_ACTION_COUNT)
-        return "?";
-    return action_names[action];
-}
-
-static const char *const code_names[] = {
-    "", "X", "Z", "D", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"
-};
-
-#define CODE_COUNT (sizeof(code_names) / sizeof(code_names[0]))
-
-const char *oa_ps315_code_str(oa_ps315_code code)
-{
-    if ((unsigned)code >= CODE_COUNT)
-        return "";
-    return code_names[code];
-}
-
-oa_action oa_ps315_code_action(oa_ps315_code code)
-{
-    switch (code) {
-    case OA_PS_X:
-        return OA_ACTION_REMOVE;
-    case OA_PS_Z:
-    case OA_PS_X_Z:   /* X unless Z is required: Z */
-        return OA_ACTION_EMPTY;
-    case OA_PS_D:
-    case OA_PS_Z_D:   /* Z unless D is required: D */
-    case OA_PS_X_D:   /* X unless D is required: D */
-    case OA_PS_X_Z_D: /* X unless Z or D is required: D */
-        return OA_ACTION_DUMMY;
-    case OA_PS_C:
-        return OA_ACTION_CLEAN;
-    case OA_PS_U:
-    case OA_PS_X_Z_U: /* X unless Z or U of the contained UIDs: U */
-        return OA_ACTION_UID;
-    case OA_PS_K:
-    case OA_PS_NONE:
-        break;
-    }
-    return OA_ACTION_KEEP;
-}
-
-static const struct {
-    const char *name;
-    const char *code;
-    const char *meaning;
-} columns[OA_PS315_COLUMN_COUNT] = {
-    { "rsp", "113111", "Retain Safe Private Option" },
-    { "ruid", "113110", "Retain UIDs Option" },
-    { "rdi", "113109", "Retain Device Identity Option" },
-    { "rii", "113112", "Retain Institution Identity Option" },
-    { "rpc", "113108", "Retain Patient Characteristics Option" },
-    { "rlfd", "113106",
-      "Retain Longitudinal Temporal Information Full Dates Option" },
-    { "rlmd", "113107",
-      "Retain Longitudinal Temporal Information Modified Dates Option" },
-    { "cd", "113105", "Clean Descriptors Option" },
-    { "csc", "113104", "Clean Structured Content Option" },
-    { "cg", "113103", "Clean Graphics Option" },
-};
-
-const char *oa_ps315_column_name(oa_ps315_column col)
-{
-    return (unsigned)col < OA_PS315_COLUMN_COUNT ? columns[col].name : NULL;
-}
-
-const char *oa_ps315_column_code(oa_ps315_column col)
-{
-    return (unsigned)col < OA_PS315_COLUMN_COUNT ? columns[col].code : NULL;
-}
-
-const char *oa_ps315_column_meaning(oa_ps315_column col)
-{
-    return (unsigned)col < OA_PS315_COLUMN_COUNT ? columns[col].meaning
-                                                 : NULL;
-}
-
-const char *oa_ps315_edition(void)
-{
-    return OA_PS315_TABLE_EDITION;
-}
-
-/* ------------------------------------------------------------------ */
-/* Table look-ups                                                       */
-
-static const oa_ps315_row *exact_find(uint32_t tag)
-{
-    size_t lo = 0, hi = OA_PS315_EXACT_COUNT;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ps315_exact[mid].tag == tag)
-            return &ps315_exact[mid];
-        if (ps315_exact[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-/* Pattern rows for even groups (the private row is handled apart). */
-static const oa_ps315_row *pattern_find(uint32_t tag)
-{
-    for (size_t i = 0; i < OA_PS315_PATTERN_COUNT; i++) {
-        const oa_ps315_row *row = &ps315_patterns[i];
-        if (row == PRIVATE_ROW)
-            continue;
-        if ((tag & row->mask) == row->tag)
-            return row;
-    }
-    return NULL;
-}
-
-const oa_ps315_row *oa_ps315_lookup(uint32_t tag)
-{
-    const oa_ps315_row *row;
-
-    if (OA_TAG_GROUP(tag) & 1u)
-        return PRIVATE_ROW;
-    row = exact_find(tag);
-    return row != NULL ? row : pattern_find(tag);
-}
-
-size_t oa_ps315_row_count(void)
-{
-    return OA_PS315_EXACT_COUNT + OA_PS315_PATTERN_COUNT;
-}
-
-const oa_ps315_row *oa_ps315_row_at(size_t i)
-{
-    if (i < OA_PS315_EXACT_COUNT)
-        return &ps315_exact[i];
-    i -= OA_PS315_EXACT_COUNT;
-    return i < OA_PS315_PATTERN_COUNT ? &ps315_patterns[i] : NULL;
-}
-
-/* Trim leading and trailing spaces and trailing NULs of an LO value. */
-static void trim_creator(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-        n--;
-    while (n > 0 && p[0] == ' ') {
-        p++;
-        n--;
-    }
-    *s = p;
-    *len = n;
-}
-
-/* strcmp of a table creator (NUL-terminated) with a counted string. */
-static int creator_cmp(const char *table, const char *s, size_t len)
-{
-    int c = strncmp(table, s, len);
-
-    if (c != 0)
-        return c;
-    return table[len] == '\0' ? 0 : 1;
-}
-
-static int safe_cmp(const oa_safe_private *e, uint16_t group,
-                    uint8_t element, const char *s, size_t len)
-{
-    if (e->group != group)
-        return e->group < group ? -1 : 1;
-    if (e->element != element)
-        return e->element < element ? -1 : 1;
-    return creator_cmp(e->creator, s, len);
-}
-
-const oa_safe_private *oa_safe_private_find(uint16_t group, uint8_t element,
-                                            const char *creator, size_t len)
-{
-    size_t lo = 0, hi = OA_PS315_SAFE_PRIVATE_COUNT;
-
-    if (creator == NULL)
-        return NULL;
-    trim_creator(&creator, &len);
-    if (len == 0 || memchr(creator, '\0', len) != NULL)
-        return NULL;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = safe_cmp(&ps315_safe_private[mid], group, element, creator,
-                         len);
-        if (c == 0)
-            return &ps315_safe_private[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-bool oa_safe_private_has_creator(uint16_t group, const char *creator,
-                                 size_t len)
-{
-    size_t lo = 0, hi = OA_PS315_SAFE_PRIVATE_COUNT;
-
-    if (creator == NULL)
-        return false;
-    trim_creator(&creator, &len);
-    if (len == 0 || memchr(creator, '\0', len) != NULL)
-        return false;
-    /* First row of the group, then a linear scan of its rows (at most a
-     * few hundred, and only for creator elements). */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ps315_safe_private[mid].group < group)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (; lo < OA_PS315_SAFE_PRIVATE_COUNT &&
-           ps315_safe_private[lo].group == group;
-         lo++)
-        if (creator_cmp(ps315_safe_private[lo].creator, creator, len) == 0)
-            return true;
-    return false;
-}
-
-size_t oa_safe_private_count(void)
-{
-    return OA_PS315_SAFE_PRIVATE_COUNT;
-}
-
-const oa_safe_private *oa_safe_private_at(size_t i)
-{
-    return i < OA_PS315_SAFE_PRIVATE_COUNT ? &ps315_safe_private[i] : NULL;
-}
-
-static const oa_uid_class *uid_list_find(const oa_uid_class *list, size_t n,
-                                         uint32_t tag)
-{
-    size_t lo = 0, hi = n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (list[mid].tag == tag)
-            return &list[mid];
-        if (list[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-const char *oa_uid_class_kind(uint32_t tag)
-{
-    const oa_uid_class *e =
-        uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag);
-    return e != NULL ? e->kind : NULL;
-}
-
-/* Value length without trailing spaces and NULs (UI pads with NUL). */
-static size_t value_len(const char *s, size_t len)
-{
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\0'))
-        len--;
-    return len;
-}
-
-#define DICOM_ROOT "1.2.840.10008."
-
-bool oa_uid_value_is_well_known(const char *uid, size_t len)
-{
-    size_t n = sizeof(DICOM_ROOT) - 1;
-
-    if (uid == NULL)
-        return false;
-    len = value_len(uid, len);
-    return len > n && memcmp(uid, DICOM_ROOT, n) == 0;
-}
-
-/* True if uid[0..len) is `prefix` or starts with `prefix` + ".". */
-static bool uid_under(const char *uid, size_t len, const char *prefix)
-{
-    size_t n = strlen(prefix);
-
-    if (len < n || memcmp(uid, prefix, n) != 0)
-        return false;
-    return len == n || uid[n] == '.';
-}
-
-static bool uid_equals(const char *uid, size_t len, const char *s)
-{
-    return strlen(s) == len && memcmp(uid, s, len) == 0;
-}
-
-bool oa_sop_class_is_capture_or_report(const char *uid, size_t len)
-{
-    if (uid == NULL)
-        return false;
-    len = value_len(uid, len);
-    /* Secondary Capture Image Storage and its multi-frame variants. */
-    if (uid_equals(uid, len, "1.2.840.10008.5.1.4.1.1.7") ||
-        uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.7"))
-        return true;
-    /* Structured Reports (text, enhanced, comprehensive, KOS, dose...). */
-    if (uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.88") &&
-        len > strlen("1.2.840.10008.5.1.4.1.1.88"))
-        return true;
-    /* Encapsulated PDF, CDA, STL, OBJ, MTL. */
-    return uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.104") &&
-           len > strlen("1.2.840.10008.5.1.4.1.1.104");
-}
 
 /* ------------------------------------------------------------------ */
 /* Resolution                                                           */
@@ -434,13 +98,13 @@ static void resolve_row(const oa_profile *p, const oa_ps315_row *row,
     if (p->columns[OA_COL_RLMD] && cells[OA_COL_RLMD] != OA_PS_NONE &&
         is_date_vr(row->vr)) {
         rule_set(r, OA_ACTION_SHIFT, OA_SRC_OPTION, cells[OA_COL_RLMD],
-                 columns[OA_COL_RLMD].meaning);
+                 oa_ps315_column_meaning(OA_COL_RLMD));
         r->column = OA_COL_RLMD;
         return;
     }
     if (p->columns[OA_COL_RLFD] && cells[OA_COL_RLFD] != OA_PS_NONE) {
         rule_set(r, oa_ps315_code_action(cells[OA_COL_RLFD]), OA_SRC_OPTION,
-                 cells[OA_COL_RLFD], columns[OA_COL_RLFD].meaning);
+                 cells[OA_COL_RLFD], oa_ps315_column_meaning(OA_COL_RLFD));
         r->column = OA_COL_RLFD;
         return;
     }
@@ -468,7 +132,7 @@ static void resolve_row(const oa_profile *p, const oa_ps315_row *row,
         if (!p->columns[col])
             continue;
         rule_set(r, oa_ps315_code_action(cell), OA_SRC_OPTION, cell,
-                 columns[col].meaning);
+                 oa_ps315_column_meaning(col));
         r->column = col;
         return;
     }
@@ -490,7 +154,7 @@ static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
     oa_opt_value policy = p->opts.private_tags;
     const oa_safe_private *safe;
 
-    r->row = PRIVATE_ROW;
+    r->row = oa_ps315__private_row();
     if (group <= 0x0007 || group == 0xFFFF) {
         rule_set(r, OA_ACTION_REMOVE, OA_SRC_STRUCTURE, OA_PS_NONE,
                  "not a valid private group");
@@ -518,11 +182,11 @@ static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
         } else if (policy == OA_OPT_SAFE &&
                    oa_safe_private_has_creator(group, creator, len)) {
             rule_set(r, OA_ACTION_KEEP, OA_SRC_SAFE_PRIVATE,
-                     PRIVATE_ROW->cells[OA_COL_RSP],
+                     oa_ps315__private_row()->cells[OA_COL_RSP],
                      "creator of safe private attributes (Table E.3.10-1)");
             r->column = OA_COL_RSP;
         } else {
-            rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, PRIVATE_ROW->basic,
+            rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, oa_ps315__private_row()->basic,
                      policy == OA_OPT_SAFE
                          ? "creator of no safe private attribute"
                          : "PrivateTags \"clear\"");
@@ -541,16 +205,16 @@ static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
             bool is_uid = safe->remap_uid || (safe->vr == 0 &&
                                               vr == OA_VR_UI);
             rule_set(r, private_kept(p, is_uid), OA_SRC_SAFE_PRIVATE,
-                     PRIVATE_ROW->cells[OA_COL_RSP],
+                     oa_ps315__private_row()->cells[OA_COL_RSP],
                      "safe private attribute (Table E.3.10-1)");
             r->column = OA_COL_RSP;
             return;
         }
-        rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, PRIVATE_ROW->basic,
+        rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, oa_ps315__private_row()->basic,
                  "private attribute not in Table E.3.10-1");
         return;
     }
-    rule_set(r, OA_ACTION_REMOVE, OA_SRC_BASIC, PRIVATE_ROW->basic,
+    rule_set(r, OA_ACTION_REMOVE, OA_SRC_BASIC, oa_ps315__private_row()->basic,
              "Basic Profile");
 }
 
@@ -586,7 +250,7 @@ static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
                  "group length (recomputed or dropped by the writer)");
         return;
     }
-    row = exact_find(tag);
+    row = oa_ps315__exact_find(tag);
     if (tag == TAG_PATIENT_NAME || tag == TAG_PATIENT_ID) {
         r->row = row;
         rule_set(r, OA_ACTION_PSEUDONYM, OA_SRC_PROFILE, OA_PS_NONE,
@@ -609,19 +273,19 @@ static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
         return;
     }
     if (row == NULL)
-        row = pattern_find(tag);
+        row = oa_ps315__pattern_find(tag);
     if (row != NULL) {
         resolve_row(p, row, r);
         return;
     }
-    uid = uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag);
+    uid = oa_ps315__uid_find(false, tag);
     if (uid != NULL) {
         rule_set(r, OA_ACTION_KEEP, OA_SRC_UID_CLASS, OA_PS_NONE,
                  "UID naming a class or scheme");
         return;
     }
     if (vr == OA_VR_UI ||
-        uid_list_find(ps315_uid_remap, OA_PS315_UID_REMAP_COUNT, tag)) {
+        oa_ps315__uid_find(true, tag)) {
         if (p->opts.uids == OA_OPT_KEEP)
             rule_set(r, OA_ACTION_KEEP, OA_SRC_UID_INSTANCE, OA_PS_NONE,
                      "UID not in Table E.1-1, Uids \"keep\"");
@@ -687,9 +351,9 @@ static int row_cmp(const void *a, const void *b)
 /* Is `tag` already a row (Table E.1-1 or the UID lists)? */
 static bool has_own_row(uint32_t tag)
 {
-    return exact_find(tag) != NULL ||
-           uid_list_find(ps315_uid_keep, OA_PS315_UID_KEEP_COUNT, tag) ||
-           uid_list_find(ps315_uid_remap, OA_PS315_UID_REMAP_COUNT, tag);
+    return oa_ps315__exact_find(tag) != NULL ||
+           oa_ps315__uid_find(false, tag) ||
+           oa_ps315__uid_find(true, tag);
 }
 
 static void add_tag_row(oa_rule_row *row, const oa_profile *p, uint32_t tag,
@@ -713,27 +377,26 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
         return oa_error_set(err, OA_EINVAL, "explain: no profile");
     *rows = NULL;
     *count = 0;
-    max = OA_PS315_EXACT_COUNT + OA_PS315_PATTERN_COUNT + 1 +
-          OA_PS315_UID_KEEP_COUNT + OA_PS315_UID_REMAP_COUNT +
-          OA_PS315_SAFE_PRIVATE_COUNT + p->keep_count + p->remove_count +
-          p->replace_count;
+    max = oa_ps315_row_count() + 1 + oa_ps315__uid_count(false) +
+          oa_ps315__uid_count(true) + oa_safe_private_count() +
+          p->keep_count + p->remove_count + p->replace_count;
     out = oa_calloc(max, sizeof(*out));
     if (out == NULL)
         return oa_error_set(err, OA_ENOMEM, "explain: out of memory");
 
-    for (size_t i = 0; i < OA_PS315_EXACT_COUNT; i++) {
-        const oa_ps315_row *row = &ps315_exact[i];
+    for (size_t i = 0; i < oa_ps315__exact_count(); i++) {
+        const oa_ps315_row *row = oa_ps315_row_at(i);
         add_tag_row(&out[n++], p, row->tag, row->vr, row->name);
     }
-    for (size_t i = 0; i < OA_PS315_PATTERN_COUNT; i++) {
-        const oa_ps315_row *row = &ps315_patterns[i];
+    for (size_t i = oa_ps315__exact_count(); i < oa_ps315_row_count(); i++) {
+        const oa_ps315_row *row = oa_ps315_row_at(i);
         oa_rule_row *o = &out[n++];
 
         snprintf(o->tag, sizeof(o->tag), "%s", row->pattern);
         o->sort_key = row->tag;
         o->name = row->name;
         rule_init(&o->rule);
-        if (row == PRIVATE_ROW) {
+        if (row == oa_ps315__private_row()) {
             /* A private attribute outside the safe table. */
             o->keyword = "";
             resolve_private(p, OA_TAG(0x0009, 0x1000), 0, NULL, 0, &o->rule);
@@ -759,15 +422,15 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
                           "attributes (Table E.3.10-1, Keep, Replace)";
         }
     }
-    for (size_t i = 0; i < OA_PS315_UID_KEEP_COUNT; i++)
-        add_tag_row(&out[n++], p, ps315_uid_keep[i].tag, OA_VR_UI,
-                    ps315_uid_keep[i].kind);
-    for (size_t i = 0; i < OA_PS315_UID_REMAP_COUNT; i++)
-        add_tag_row(&out[n++], p, ps315_uid_remap[i].tag, OA_VR_UI,
+    for (size_t i = 0; i < oa_ps315__uid_count(false); i++)
+        add_tag_row(&out[n++], p, oa_ps315__uid_at(false, i)->tag, OA_VR_UI,
+                    oa_ps315__uid_at(false, i)->kind);
+    for (size_t i = 0; i < oa_ps315__uid_count(true); i++)
+        add_tag_row(&out[n++], p, oa_ps315__uid_at(true, i)->tag, OA_VR_UI,
                     "instance UID");
     if (p->opts.private_tags == OA_OPT_SAFE) {
-        for (size_t i = 0; i < OA_PS315_SAFE_PRIVATE_COUNT; i++) {
-            const oa_safe_private *s = &ps315_safe_private[i];
+        for (size_t i = 0; i < oa_safe_private_count(); i++) {
+            const oa_safe_private *s = oa_safe_private_at(i);
             uint32_t tag = OA_TAG(s->group, 0x1000u | s->element);
             oa_rule_row *o = &out[n++];
 
@@ -840,6 +503,8 @@ oa_status oa_rules_explain_json(cJSON **out, const oa_profile *p,
             cJSON_AddStringToObject(o, "Value", r->rule.value) == NULL)
             goto out;
     }
+    if (oa_anon__explain_pixels_json(arr, p) != OA_OK)
+        goto out;
     *out = arr;
     arr = NULL;
     rc = OA_OK;

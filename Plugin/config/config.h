@@ -1,6 +1,7 @@
 /*
- * config: the "Anonymizer" section of Orthanc's configuration (API.md),
- * read once at start-up into a snapshot that is only read afterwards.
+ * config: the "Anonymizer" section of Orthanc's configuration
+ * (doc/configuration.md), read once at start-up into a snapshot that is only
+ * read afterwards.
  *
  *   "Anonymizer": { "Secret": "...", "UidRoot": "2.25", "Threads": 2,
  *                   "Destinations": {...}, "ExportFolder": "...",

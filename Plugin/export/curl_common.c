@@ -3,7 +3,7 @@
  *
  * Orthanc links the system libcurl too and initializes it; we only make
  * sure curl_global_init() ran once (it is reference counted) and never
- * call curl_global_cleanup() (orthanc-1.10.1.md, pitfall 7).
+ * call curl_global_cleanup() (doc/orthanc-1.10.1.md, pitfall 7).
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,6 +1,6 @@
 /*
  * export: one interface for every place an export can go, one file per
- * backend (curl's vtls/ and vssh/ layout, STYLE.md).
+ * backend (as curl's vtls/ and vssh/ are laid out).
  *
  * An export writes a tree of files
  *
@@ -110,12 +110,46 @@ const oa_export_backend *oa_export_backend_find(const char *name);
 /* Names of the backends ("zip", "folder", ...), for GET /anonymizer/info. */
 size_t oa_export_backend_names(const char **names, size_t max);
 
-/* The Orthanc backends are registered by the plugin (they call Orthanc). */
+/* ------------------------------------------------------------------ */
+/* The Orthanc backends (orthanc.c)                                     */
+
+/*
+ * DICOM C-STORE to a modality and transfer to an Orthanc peer go through
+ * Orthanc's own REST API.  The plugin gives the functions for it at
+ * start-up (orthanc/host.c's); unit tests give their own.  Until then
+ * these backends fail with OA_EINVAL ("only inside Orthanc").
+ */
+struct cJSON;
+
+typedef struct oa_export_orthanc_host {
+    /*
+     * GET (post = false) or POST `body` to Orthanc's REST API `uri`: as
+     * oa_host_rest() (OA_OK whenever Orthanc answered, the HTTP status in
+     * *http_status, the body appended to `answer` when not NULL).
+     */
+    oa_status (*call)(bool post, const char *uri, const void *body,
+                      size_t body_size, oa_buf *answer,
+                      uint16_t *http_status, oa_error *err);
+    /* GET `uri` as JSON: as oa_host_rest_get_json() (OA_ENOTFOUND on
+     * 404).  Caller frees *out with cJSON_Delete(). */
+    oa_status (*get_json)(const char *uri, struct cJSON **out,
+                          oa_error *err);
+    /* GET `uri` on the Orthanc peer `name`: as oa_host_peer_get(). */
+    oa_status (*peer_get)(const char *name, const char *uri,
+                          unsigned timeout, uint16_t *http_status,
+                          oa_error *err);
+} oa_export_orthanc_host;
+
+/* Set (copied) or clear (NULL) the host functions.  Once, at start-up,
+ * before any export. */
+void oa_export_orthanc_set_host(const oa_export_orthanc_host *host);
+
+/* Not in oa_export_backends[]: they exist only inside Orthanc. */
 extern const oa_export_backend oa_export_backend_dicom;
 extern const oa_export_backend oa_export_backend_peer;
 
 /* OA_EINVAL unless Orthanc knows the modality (peer = false) or the peer
- * `name` (plugin only). */
+ * `name`. */
 oa_status oa_export_orthanc_check(bool peer, const char *name, oa_error *err);
 
 /* ------------------------------------------------------------------ */

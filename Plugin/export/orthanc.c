@@ -2,24 +2,34 @@
  * The Orthanc backends: DICOM C-STORE to a modality Orthanc knows
  * ("DicomModalities") and transfer to an Orthanc peer ("OrthancPeers"),
  * both through Orthanc's own REST API, which sends the stored instances
- * (POST /modalities/{m}/store, /peers/{p}/store, synchronously).  Built
- * into the plugin only: they call Orthanc.
+ * (POST /modalities/{m}/store, /peers/{p}/store, synchronously), with
+ * the functions the plugin gives at start-up (oa_export_orthanc_set_host):
+ * nothing here calls Orthanc directly.
  *
  * C-STORE has no temporary names: what a receiver got before a failure
  * stays there; the job reports how far it went.  Orthanc must run with
  * TCP_NODELAY=1 in its environment or dcmtk's Nagle delays make C-STORE
- * twenty times slower (orthanc-1.10.1.md, pitfall 8).
+ * twenty times slower (doc/orthanc-1.10.1.md, pitfall 8).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "export_int.h"
 
-#include "../orthanc/host.h"
-
 #include <cjson/cJSON.h>
 
 #include <stdio.h>
 #include <string.h>
+
+/* Orthanc's REST API, or all NULL outside Orthanc. */
+static oa_export_orthanc_host api;
+
+void oa_export_orthanc_set_host(const oa_export_orthanc_host *h)
+{
+    if (h != NULL)
+        api = *h;
+    else
+        memset(&api, 0, sizeof(api));
+}
 
 typedef struct orthanc_exporter {
     oa_exporter base;
@@ -52,7 +62,11 @@ oa_status oa_export_orthanc_check(bool peer, const char *name, oa_error *err)
     if (!name_ok(name))
         return oa_error_set(err, OA_EINVAL, "%s name missing or invalid",
                             peer ? "peer" : "modality");
-    rc = oa_host_rest_get_json(peer ? "/peers" : "/modalities", &list, err);
+    if (api.call == NULL || api.get_json == NULL || api.peer_get == NULL)
+        return oa_error_set(err, OA_EINVAL,
+                            "exports to a %s work only inside Orthanc",
+                            peer ? "peer" : "DICOM modality");
+    rc = api.get_json(peer ? "/peers" : "/modalities", &list, err);
     if (rc != OA_OK)
         return rc;
     cJSON_ArrayForEach(item, list)
@@ -97,8 +111,7 @@ static oa_status orthanc_test_with(bool peer, const oa_export_target *t,
         snprintf(uri, sizeof(uri), "/peers/%s/system", name);
     else
         snprintf(uri, sizeof(uri), "/modalities/%s/echo", name);
-    rc = oa_host_rest(peer ? OA_HTTP_GET : OA_HTTP_POST, uri, "{}", 2,
-                      &answer, &status, err);
+    rc = api.call(!peer, uri, "{}", 2, &answer, &status, err);
     if (rc == OA_OK && status != 200) {
         details_of(&answer, details, sizeof(details));
         rc = oa_error_set(err, OA_ENET, "%s %s does not answer (HTTP %u): %s",
@@ -163,7 +176,7 @@ static oa_status classify(const orthanc_exporter *o, const char *details,
     /* Orthanc 1.10.1 says "Error in the network protocol" for a peer that
      * is down and for one that refuses the password alike: ask it. */
     if (o->peer &&
-        oa_host_peer_get(o->name, "/system", 10, &status, NULL) == OA_OK &&
+        api.peer_get(o->name, "/system", 10, &status, NULL) == OA_OK &&
         (status == 401 || status == 403))
         return oa_error_set(err, OA_EAUTH,
                             "Orthanc peer %s refused the credentials (HTTP "
@@ -214,8 +227,7 @@ static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
     }
     snprintf(uri, sizeof(uri), "/%s/%s/store", o->peer ? "peers" : "modalities",
              o->name);
-    rc = oa_host_rest(OA_HTTP_POST, uri, text, strlen(text), &answer, &status,
-                      err);
+    rc = api.call(true, uri, text, strlen(text), &answer, &status, err);
     if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
         /* Orthanc raises these as errors of its own ("Error in the
          * network protocol", "Unauthorized"...): say what they mean. */

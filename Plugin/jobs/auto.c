@@ -6,14 +6,15 @@
  * Each entry starts one anonymization of every study that becomes stable
  * in this Orthanc (StableStudy), with its profile (a name or an inline
  * object; "Default" when absent) and, optionally, an export of the
- * result: a destination's name or a Target object (API.md).  A study that
- * is itself the output of an anonymization (study metadata 1025, or
+ * result: a destination's name or a Target object (doc/rest-api.md).  A study
+ * that is itself the output of an anonymization (study metadata 1025, or
  * Patient Identity Removed YES) is never anonymized again.
  *
  * StableStudy arrives on Orthanc's change callback, where the REST API
- * must not be called (pitfall 4): studies are queued for one thread of
- * ours.  The queue is bounded; a study beyond it is logged and skipped.
- * (The same, as a Lua script one can adapt: Resources/Lua/AutoAnonymize.lua.)
+ * must not be called (doc/orthanc-1.10.1.md, pitfall 4): studies are queued
+ * for one thread of ours.  The queue is bounded; a study beyond it is logged
+ * and skipped.  (The same, as a Lua script one can adapt:
+ * Resources/Lua/AutoAnonymize.lua.)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -34,48 +35,6 @@ static struct {
     size_t head, count;
     oa_service *svc;
 } auto_state;
-
-oa_status oa_auto_validate(const cJSON *list, oa_error *err)
-{
-    const cJSON *e;
-    int i = 0;
-
-    if (list == NULL || cJSON_IsNull(list))
-        return OA_OK;
-    if (!cJSON_IsArray(list))
-        return oa_error_set(err, OA_EINVAL,
-                            "configuration \"Anonymizer.AutoAnonymize\" must "
-                            "be a list of {\"Profile\", \"Export\"}");
-    cJSON_ArrayForEach(e, list) {
-        const cJSON *item;
-
-        if (!cJSON_IsObject(e))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"AutoAnonymize\"[%d] must be an object", i);
-        cJSON_ArrayForEach(item, e) {
-            if (strcmp(item->string, "Profile") != 0 &&
-                strcmp(item->string, "Export") != 0)
-                return oa_error_set(err, OA_EINVAL,
-                                    "\"AutoAnonymize\"[%d]: unknown option "
-                                    "\"%s\" (Profile, Export)",
-                                    i, item->string);
-        }
-        item = cJSON_GetObjectItemCaseSensitive(e, "Profile");
-        if (item != NULL && !cJSON_IsString(item) && !cJSON_IsObject(item))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"AutoAnonymize\"[%d]: \"Profile\" must be a "
-                                "profile name or an object of options",
-                                i);
-        item = cJSON_GetObjectItemCaseSensitive(e, "Export");
-        if (item != NULL && !cJSON_IsString(item) && !cJSON_IsObject(item))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"AutoAnonymize\"[%d]: \"Export\" must be a "
-                                "destination's name or a Target object",
-                                i);
-        i++;
-    }
-    return OA_OK;
-}
 
 /* True if the study is an anonymization's output (or cannot be read). */
 static bool already_anonymized(const char *sid)
@@ -159,8 +118,8 @@ static void anonymize_study(oa_service *s, const char *sid)
             }
         }
         oa_error_clear(&err);
-        if (oa_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
-                                &async, &err) == OA_OK)
+        if (oa_job_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
+                                    &async, &err) == OA_OK)
             oa_log(OA_LOG_WARNING,
                    "AutoAnonymize: study %s stable: anonymization job %s", sid,
                    job);

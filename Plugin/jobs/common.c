@@ -5,7 +5,7 @@
 
 #include "jobs_int.h"
 
-#include "../orthanc/host.h"
+#include "../export/export.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,149 +43,6 @@ const char *oa_jobs_str(const cJSON *obj, const char *key)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
     return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static void *unserializer(const char *type, const char *serialized,
-                          const oa_host_job_ops **ops)
-{
-    void *job = NULL;
-
-    if (strcmp(type, OA_JOB_TYPE_ANONYMIZE) == 0) {
-        job = oa_anonymize_unserialize(serialized);
-        *ops = oa_anonymize_job_ops();
-    } else if (strcmp(type, OA_JOB_TYPE_EXPORT) == 0) {
-        job = oa_export_unserialize(serialized);
-        *ops = oa_export_job_ops();
-    }
-    return job;
-}
-
-void oa_jobs_register(void)
-{
-    oa_host_register_job_unserializer(unserializer);
-}
-
-/* ------------------------------------------------------------------ */
-/* The work of every server                                             */
-
-void oa_jobs_track(oa_service *s, const char *key, const char *type,
-                   const char *state, float progress, const cJSON *extra,
-                   bool force, time_t *last)
-{
-    time_t now = time(NULL);
-    cJSON *rec, *old = NULL;
-    const cJSON *item;
-    char *text = NULL, created[20];
-    oa_error err;
-
-    /* Running jobs refresh their record at least this often, well within
-     * StaleJobSeconds (>= 5). */
-    if (!force && last != NULL && now - *last < 2)
-        return;
-    if (last != NULL)
-        *last = now;
-    /* keep the creation time of an earlier record */
-    created[0] = '\0';
-    if (oa_store_get(oa_service_store(s), OA_STORE_JOBS, key, &text, NULL) ==
-        OA_OK) {
-        old = cJSON_Parse(text);
-        oa_free(text);
-        text = NULL;
-        if (oa_jobs_str(old, "Created") != NULL)
-            snprintf(created, sizeof(created), "%s",
-                     oa_jobs_str(old, "Created"));
-    }
-    if (created[0] == '\0')
-        oa_jobs_now(created);
-    rec = cJSON_CreateObject();
-    if (rec == NULL)
-        goto out;
-    cJSON_AddStringToObject(rec, "ID", key);
-    cJSON_AddStringToObject(rec, "Type", type);
-    cJSON_AddStringToObject(rec, "Server", oa_service_config(s)->server);
-    cJSON_AddStringToObject(rec, "State", state);
-    cJSON_AddNumberToObject(rec, "Progress", (int)(progress * 100.0f + 0.5f));
-    cJSON_AddStringToObject(rec, "Created", created);
-    cJSON_AddNumberToObject(rec, "Updated", (double)now);
-    /* the Orthanc job ID, once known, survives later updates */
-    if (oa_jobs_str(old, "Job") != NULL)
-        cJSON_AddStringToObject(rec, "Job", oa_jobs_str(old, "Job"));
-    cJSON_ArrayForEach(item, extra) {
-        cJSON_DeleteItemFromObjectCaseSensitive(rec, item->string);
-        cJSON_AddItemToObject(rec, item->string, cJSON_Duplicate(item, 1));
-    }
-    text = cJSON_PrintUnformatted(rec);
-    oa_error_clear(&err);
-    if (text == NULL || oa_store_put(oa_service_store(s), OA_STORE_JOBS, key,
-                                     text, &err) != OA_OK)
-        oa_log(OA_LOG_WARNING, "job %s: state not recorded: %s", key,
-               text == NULL ? "out of memory" : err.msg);
-out:
-    cJSON_free(text);
-    cJSON_Delete(rec);
-    cJSON_Delete(old);
-}
-
-static int by_created_desc(const void *a, const void *b)
-{
-    const char *x = oa_jobs_str(*(const cJSON *const *)a, "Created");
-    const char *y = oa_jobs_str(*(const cJSON *const *)b, "Created");
-
-    return strcmp(y != NULL ? y : "", x != NULL ? x : "");
-}
-
-oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err)
-{
-    char **keys = NULL;
-    size_t n = 0, i, m = 0;
-    cJSON **recs, *list;
-    time_t now = time(NULL);
-    oa_status rc;
-
-    *out = NULL;
-    rc = oa_store_list(oa_service_store(s), OA_STORE_JOBS, &keys, &n, err);
-    if (rc != OA_OK)
-        return rc;
-    recs = oa_calloc(n ? n : 1, sizeof(*recs));
-    list = cJSON_CreateArray();
-    if (recs == NULL || list == NULL) {
-        oa_free(recs);
-        cJSON_Delete(list);
-        oa_store_free_keys(keys, n);
-        return oa_error_set(err, OA_ENOMEM, "out of memory");
-    }
-    for (i = 0; i < n; i++) {
-        char *text = NULL;
-        cJSON *rec;
-        const char *state;
-        const cJSON *updated;
-
-        if (oa_store_get(oa_service_store(s), OA_STORE_JOBS, keys[i], &text,
-                         NULL) != OA_OK)
-            continue;
-        rec = cJSON_Parse(text);
-        oa_free(text);
-        if (rec == NULL)
-            continue;
-        state = oa_jobs_str(rec, "State");
-        updated = cJSON_GetObjectItemCaseSensitive(rec, "Updated");
-        if (state != NULL &&
-            (strcmp(state, "Running") == 0 || strcmp(state, "Pending") == 0) &&
-            cJSON_IsNumber(updated) &&
-            now - (time_t)updated->valuedouble >
-                oa_service_config(s)->stale_seconds) {
-            cJSON_DeleteItemFromObjectCaseSensitive(rec, "State");
-            cJSON_AddStringToObject(rec, "State", "Interrupted");
-        }
-        recs[m++] = rec;
-    }
-    qsort(recs, m, sizeof(*recs), by_created_desc);
-    for (i = 0; i < m; i++)
-        cJSON_AddItemToArray(list, recs[i]);
-    oa_free(recs);
-    oa_store_free_keys(keys, n);
-    *out = list;
-    return OA_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -258,4 +115,75 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
     if (oa_job_ref_release(ref))
         free_job(job);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting for a job (synchronous requests)                             */
+
+oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
+{
+    char uri[96];
+    /* Every 10 ms (an internal call costs ~0.1 ms), then every 100 ms
+     * after the first seconds: the answer follows the job closely. */
+    struct timespec pause = {0, 10 * 1000000L};
+    unsigned polls = 0;
+
+    *content = NULL;
+    if (!oa_jobs_id_valid(job_id))
+        return oa_error_set(err, OA_EINVAL, "bad job ID");
+    snprintf(uri, sizeof(uri), "/jobs/%s", job_id);
+    for (;;) {
+        cJSON *job = NULL;
+        const char *state;
+        oa_status rc = oa_host_rest_get_json(uri, &job, err);
+
+        if (rc != OA_OK)
+            return rc;
+        state = oa_jobs_str(job, "State");
+        if (state != NULL && strcmp(state, "Success") == 0) {
+            *content = cJSON_DetachItemFromObjectCaseSensitive(job, "Content");
+            cJSON_Delete(job);
+            return *content != NULL ? OA_OK
+                                    : oa_error_set(err, OA_EIO,
+                                                   "the job has no content");
+        }
+        if (state != NULL && strcmp(state, "Failure") == 0) {
+            const char *desc = oa_jobs_str(job, "ErrorDescription");
+            const char *details =
+                oa_jobs_str(cJSON_GetObjectItemCaseSensitive(job, "Content"),
+                         "Error");
+            bool cancelled = desc != NULL && strstr(desc, "cancel") != NULL;
+
+            rc = oa_error_set(err, cancelled ? OA_ECANCELLED : OA_EIO,
+                              "job %s failed: %s%s%s (GET /jobs/%s)", job_id,
+                              desc != NULL ? desc : "unknown error",
+                              details != NULL ? ": " : "",
+                              details != NULL ? details : "", job_id);
+            cJSON_Delete(job);
+            return rc;
+        }
+        cJSON_Delete(job);
+        nanosleep(&pause, NULL);
+        if (++polls == 300)
+            pause.tv_nsec = 100 * 1000000L;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Orthanc for the export backends                                      */
+
+static oa_status export_call(bool post, const char *uri, const void *body,
+                             size_t body_size, oa_buf *answer,
+                             uint16_t *http_status, oa_error *err)
+{
+    return oa_host_rest(post ? OA_HTTP_POST : OA_HTTP_GET, uri, body,
+                        body_size, answer, http_status, err);
+}
+
+const oa_export_orthanc_host *oa_jobs_export_host(void)
+{
+    static const oa_export_orthanc_host host = {
+        export_call, oa_host_rest_get_json, oa_host_peer_get,
+    };
+    return &host;
 }

@@ -1,30 +1,25 @@
 /*
- * jobs: the plugin's work and the state it shares.
+ * jobs: the plugin's Orthanc jobs, on top of the services
+ * (services/services.h).
  *
- *  - The service (service.c): the configuration snapshot, the store, the
- *    site secret (configured, or generated once and kept in the store),
- *    and the profiles (built-in and custom ones from the store).  One per
- *    process, installed at start-up and only read afterwards (its parts
- *    lock what they change).
- *  - The anonymization job (anonymize.c): an Orthanc job that expands
- *    patients and studies into instances, rewrites them with the engine
- *    on worker threads, stores the results with POST /instances, and
- *    writes a report.
- *  - Reports (report.c): the JSON of a report and its CSV; pure.
+ *  - The anonymization job (job_anonymize*.c): an Orthanc job that
+ *    expands patients and studies into instances, rewrites them with the
+ *    engine on worker threads, stores the results with POST /instances,
+ *    and writes a report.
+ *  - The export job (job_export.c): studies to an export backend
+ *    (Plugin/export/).
+ *  - Automatic anonymization (auto.c): studies that become stable.
+ *  - The job types (job_types.c) Orthanc restores after a restart.
  *
- * Nothing here logs a DICOM value; reports hold identifying values on
- * purpose (they are the re-identification key) and go to the store only.
+ * These call Orthanc through orthanc/host.h only.  Nothing here logs a
+ * DICOM value.
  */
 #ifndef OA_JOBS_H
 #define OA_JOBS_H
 
-#include "../anonymizer/anonymizer.h"
-#include "../config/config.h"
-#include "../core/core.h"
-#include "../store/store.h"
+#include "../services/services.h"
 
 #include <stdbool.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -33,131 +28,13 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* The service                                                          */
-
-typedef struct oa_service oa_service;
-
-/* Takes ownership of `config` (moved: *config is emptied) and `store`. */
-oa_status oa_service_new(oa_service **out, oa_config *config,
-                         oa_store *store, oa_error *err);
-void oa_service_free(oa_service *s);
-
-/* The process's service (NULL before start-up).  Set once. */
-void oa_service_install(oa_service *s);
-oa_service *oa_service_current(void);
-
-const oa_config *oa_service_config(const oa_service *s);
-oa_store *oa_service_store(const oa_service *s);
-
-/*
- * The site secret: the configured one, else the one kept in the store,
- * else a new random one stored for good (first writer wins).  Loaded on
- * first use and cached.  *secret is borrowed for the service's life.
- */
-oa_status oa_service_secret(oa_service *s, const uint8_t **secret,
-                            size_t *len, oa_error *err);
-
-/*
- * A profile by name: "Default", "Full" or a custom one from the store.
- * OA_ENOTFOUND names the profile.  Caller frees with oa_profile_free().
- */
-oa_status oa_service_profile(oa_service *s, const char *name,
-                             oa_profile **out, oa_error *err);
-
-/*
- * The profile of a request: a name (string), an inline object, or NULL
- * for "Default".  An unknown name is OA_EINVAL here (a bad request, not a
- * missing resource).
- */
-oa_status oa_service_request_profile(oa_service *s, const cJSON *spec,
-                                     oa_profile **out, oa_error *err);
-
-/* Create or replace a custom profile; OA_ECONFLICT for a built-in name.
- * *out (may be NULL) receives the parsed profile. */
-oa_status oa_service_profile_put(oa_service *s, const char *name,
-                                 const cJSON *json, oa_profile **out,
-                                 oa_error *err);
-oa_status oa_service_profile_delete(oa_service *s, const char *name,
-                                    oa_error *err);
-/*
- * `first` (an array of names, taken over; NULL means out of memory), then
- * the keys of the store's namespace `ns` not already in it, sorted.
- */
-oa_status oa_service_names(oa_service *s, const char *ns, cJSON *first,
-                           cJSON **out, oa_error *err);
-
-/* Built-in names, then custom ones sorted.  cJSON array of strings. */
-oa_status oa_service_profile_names(oa_service *s, cJSON **out,
-                                   oa_error *err);
-
-/* ------------------------------------------------------------------ */
-/* Destinations (destinations.c)                                        */
-
-struct oa_export_target;
-
-/*
- * A destination (API.md "Export"):
- *   {"Type": "ftp"|"ftps"|"sftp"|"webdav"|"folder", "Url", "Username",
- *    "Password", "PrivateKey", "KnownHosts", "HostKeySha256", "CaFile",
- *    "Timeout"}
- * Those of the configuration file are read-only; others are kept in the
- * store (secrets included: the store is Orthanc's database).
- *
- * OA_EINVAL names the wrong field: an unknown field or type, a URL whose
- * scheme does not fit the type, an SFTP destination without KnownHosts or
- * HostKeySha256, a folder that is not a safe relative path.
- */
-oa_status oa_destination_validate(const cJSON *json, oa_error *err);
-
-/*
- * The destination `name` with its secrets (caller frees), and whether it
- * comes from the configuration file.  OA_ENOTFOUND names it.
- */
-oa_status oa_service_destination(oa_service *s, const char *name,
-                                 cJSON **out, bool *configured,
-                                 oa_error *err);
-/* Create or replace a stored one; OA_ECONFLICT for a configured name.
- * A PUT without "Password"/"PrivateKey" keeps the stored ones. */
-oa_status oa_service_destination_put(oa_service *s, const char *name,
-                                     const cJSON *json, oa_error *err);
-oa_status oa_service_destination_delete(oa_service *s, const char *name,
-                                        oa_error *err);
-/* Configured names then stored ones, sorted, each once. */
-oa_status oa_service_destination_names(oa_service *s, cJSON **out,
-                                       oa_error *err);
-
-/*
- * What GET shows: every field but the secrets, "HasPassword",
- * "HasPrivateKey", "Name", "ReadOnly".  Caller frees; NULL on no memory.
- */
-cJSON *oa_destination_public(const cJSON *full, const char *name,
-                             bool configured);
-
-/*
- * The server folder `sub` (a safe relative path, or NULL/"" for the root)
- * under ExportFolder into `path`.  OA_EINVAL when ExportFolder is not
- * configured.
- */
-oa_status oa_destination_folder(const oa_config *cfg, const char *sub,
-                                char *path, size_t path_size, oa_error *err);
-
-/*
- * Fill an export target from a destination.  Strings are borrowed from
- * `json` and `cfg` (folder paths are resolved under cfg->export_folder
- * into `path`, which must outlive the target).
- */
-oa_status oa_destination_target(const cJSON *json, const oa_config *cfg,
-                                struct oa_export_target *t, char *path,
-                                size_t path_size, oa_error *err);
-
-/* ------------------------------------------------------------------ */
-/* Anonymization jobs                                                   */
+/* Anonymization jobs (job_anonymize*.c)                                */
 
 /* Type of the job in Orthanc's /jobs. */
 #define OA_JOB_TYPE_ANONYMIZE "Anonymization"
 
 /*
- * Check an anonymization request (API.md) and submit its job.
+ * Check an anonymization request (doc/rest-api.md) and submit its job.
  *
  *  body    the request object; "Resources" is required unless `level` is
  *          given (the shortcut routes), in which case the resource is
@@ -170,80 +47,56 @@ oa_status oa_destination_target(const cJSON *json, const oa_config *cfg,
  * On success `job_id` holds the job's ID and *asynchronous the request's
  * "Asynchronous" (default true).
  */
-oa_status oa_anonymize_submit(oa_service *s, const cJSON *body,
-                              const char *level, const char *id,
-                              char *job_id, size_t job_id_size,
-                              bool *asynchronous, oa_error *err);
-
-/*
- * "Asynchronous" (default true) and "Priority" (default 0) of a request
- * that starts a job; OA_EINVAL names a wrong one.  `body` may be NULL.
- */
-oa_status oa_jobs_run_options(const cJSON *body, bool *asynchronous,
-                              int *priority, oa_error *err);
-
-/* Register the unserializer of our jobs (OrthancPluginInitialize). */
-void oa_jobs_register(void);
+oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
+                                  const char *level, const char *id,
+                                  char *job_id, size_t job_id_size,
+                                  bool *asynchronous, oa_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Export jobs (export.c)                                               */
+/* Export jobs (job_export.c)                                           */
 
 #define OA_JOB_TYPE_EXPORT "Export"
 
 /*
- * Check an export request (API.md "Export": Resources, Target,
+ * Check an export request (doc/rest-api.md, export: Resources, Target,
  * Asynchronous, Priority) and submit its job.  OA_EINVAL for a bad
  * Target (unknown modality, peer or destination, a folder outside
  * ExportFolder), OA_ENOTFOUND for an unknown resource.
  */
-oa_status oa_export_submit(oa_service *s, const cJSON *body, char *job_id,
-                           size_t job_id_size, bool *asynchronous,
-                           oa_error *err);
+oa_status oa_job_export_submit(oa_service *s, const cJSON *body, char *job_id,
+                               size_t job_id_size, bool *asynchronous,
+                               oa_error *err);
 
 /*
  * The file of archive `number` (1 = the first) of a finished ZIP export,
  * by export ID or job ID: its path and the file name to offer.
  * OA_ENOTFOUND when unknown or expired.
  */
-oa_status oa_export_archive(oa_service *s, const char *id, unsigned number,
-                            char *path, size_t path_size, char *name,
-                            size_t name_size, oa_error *err);
+oa_status oa_job_export_archive(oa_service *s, const char *id, unsigned number,
+                                char *path, size_t path_size, char *name,
+                                size_t name_size, oa_error *err);
 
 /* Remove the ZIP exports whose retention has passed. */
-void oa_exports_sweep(oa_service *s);
+void oa_job_export_sweep(oa_service *s);
 
 /* ------------------------------------------------------------------ */
 /* Automatic anonymization (auto.c)                                     */
 
-/* Check the "AutoAnonymize" list of the configuration (NULL: none). */
-oa_status oa_auto_validate(const cJSON *list, oa_error *err);
 /* Start its thread if the list is not empty (after the service). */
 oa_status oa_auto_start(oa_service *s, oa_error *err);
 /* A study became stable (from Orthanc's change callback: only queues). */
 void oa_auto_stable_study(const char *study_id);
-/* Stop the thread (OrthancPluginFinalize). */
+/* Stop the thread (the plugin's Finalize). */
 void oa_auto_stop(void);
 
 /* ------------------------------------------------------------------ */
-/* The work of every server (common.c)                                  */
+/* Job types (job_types.c)                                              */
 
-/*
- * Record the state of one of our jobs in the store, so that every server
- * of a cluster lists it: `key` is the job's own ID (report or export),
- * `state` "Pending", "Running", "Success", "Failure" or "Cancelled",
- * `progress` 0..1.  `extra` (may be NULL) is merged in (Report, Export,
- * Studies...).  Running states are written at most every 2 s unless
- * `force`.  Best effort: a store failure is logged, not returned.
- */
-void oa_jobs_track(oa_service *s, const char *key, const char *type,
-                   const char *state, float progress, const cJSON *extra,
-                   bool force, time_t *last);
+/* Register the unserializer of our jobs (the plugin's Initialize). */
+void oa_jobs_register(void);
 
-/* Every tracked job, newest first; a Running or Pending one whose server
- * has not updated it for "StaleJobSeconds" (its server stopped or lost the
- * store) is shown as "Interrupted".
- * Caller frees. */
-oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err);
+/* ------------------------------------------------------------------ */
+/* Waiting for a job (common.c)                                         */
 
 /*
  * Wait until an Orthanc job has ended and return its "Content" (caller
@@ -252,29 +105,10 @@ oa_status oa_jobs_list(oa_service *s, cJSON **out, oa_error *err);
  */
 oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err);
 
-/* ------------------------------------------------------------------ */
-/* Reports                                                              */
-
-/* Metadata and attachment number on anonymized studies (>= 1024: user). */
-#define OA_REPORT_METADATA 1025
-#define OA_REPORT_ATTACHMENT 1025
-
-/* Columns of the CSV, in order (also the keys of a study row, where one
- * exists). */
-extern const char *const oa_report_csv_columns[];
-extern const size_t oa_report_csv_column_count;
-
-/*
- * The CSV of a report (its JSON as stored): a header row, then one row
- * per study.  RFC 4180 quoting; a value starting with = + - @ gets a
- * leading ' so that a spreadsheet does not run it as a formula.  Caller
- * disposes `out` (initialized here).
- */
-oa_status oa_report_csv(const cJSON *report, oa_buf *out, oa_error *err);
-
-/* The summary of a report for the list: ID, Job, Date, Profile, Studies
- * (a count).  Caller frees. */
-cJSON *oa_report_summary(const cJSON *report);
+/* The DICOM and peer export backends' access to Orthanc
+ * (oa_export_orthanc_set_host), through orthanc/host.h: what Plugin.c
+ * installs at start-up (and the unit tests, on their fake host). */
+const struct oa_export_orthanc_host *oa_jobs_export_host(void);
 
 #ifdef __cplusplus
 }

@@ -21,17 +21,17 @@ const char *oa_jobs_str(const cJSON *obj, const char *key);
 
 /*
  * Submit an export of `studies` (Orthanc study IDs) to `target` (a Target
- * object, API.md) as a new job; `job_id` receives its ID.  Used by the
- * export route and by anonymizations chained to an export.
+ * object, doc/rest-api.md) as a new job; `job_id` receives its ID.  Used by
+ * the export route and by anonymizations chained to an export.
  */
-oa_status oa_export_submit_studies(oa_service *s, const cJSON *studies,
-                                   const cJSON *target, int priority,
-                                   char *job_id, size_t job_id_size,
-                                   oa_error *err);
+oa_status oa_job_export_submit_studies(oa_service *s, const cJSON *studies,
+                                       const cJSON *target, int priority,
+                                       char *job_id, size_t job_id_size,
+                                       oa_error *err);
 
 /* Check a Target object without starting anything (400 on a bad one). */
-oa_status oa_export_check_target(oa_service *s, const cJSON *target,
-                                 oa_error *err);
+oa_status oa_job_export_check_target(oa_service *s, const cJSON *target,
+                                     oa_error *err);
 
 /*
  * Orthanc gives a job's ID to whoever submits it, never to the job, and
@@ -70,10 +70,10 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
                          int priority, char *job_id, size_t job_id_size,
                          oa_error *err);
 
-/* Unserializers and ops of each job type (for oa_jobs_register). */
-void *oa_anonymize_unserialize(const char *text);
-const oa_host_job_ops *oa_anonymize_job_ops(void);
-void *oa_export_unserialize(const char *text);
-const oa_host_job_ops *oa_export_job_ops(void);
+/* Unserializers and ops of each job type (the table of job_types.c). */
+void *oa_job_anonymize_unserialize(const char *text);
+const oa_host_job_ops *oa_job_anonymize_ops(void);
+void *oa_job_export_unserialize(const char *text);
+const oa_host_job_ops *oa_job_export_ops(void);
 
 #endif

@@ -7,7 +7,8 @@
  * dispatcher installed by the rest module.  The dispatcher matches the
  * path against its own route table; Orthanc only needs to know which
  * paths are ours.  All routes are registered with the NoLock variant:
- * Orthanc's locked routes share one global mutex (pitfall 3).
+ * Orthanc's locked routes share one global mutex (doc/orthanc-1.10.1.md,
+ * pitfall 3).
  *
  * Everything here is a short, direct call into the SDK; the only logic is
  * argument checking (the SDK takes uint32 sizes and rejects some HTTP
@@ -430,6 +431,49 @@ oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
         return oa_error_set(err, OA_EIO,
                             "cannot read instance %s from Orthanc: %s",
                             instance_id,
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    }
+    out->data = buf->data;
+    out->size = buf->size;
+    out->priv = buf;
+    return OA_OK;
+}
+
+oa_status oa_host_transcode(const uint8_t *data, size_t size,
+                            const char *transfer_syntax, oa_host_blob *out,
+                            oa_error *err)
+{
+    OrthancPluginDicomInstance *inst;
+    OrthancPluginMemoryBuffer *buf;
+    OrthancPluginErrorCode code;
+
+    memset(out, 0, sizeof(*out));
+    if (host.ctx == NULL || data == NULL || transfer_syntax == NULL)
+        return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
+    if (size > UINT32_MAX)
+        return oa_error_set(err, OA_ELIMIT,
+                            "a DICOM file of %zu bytes is too large to "
+                            "transcode", size);
+    inst = OrthancPluginTranscodeDicomInstance(host.ctx, data,
+                                               (uint32_t)size,
+                                               transfer_syntax);
+    if (inst == NULL)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "Orthanc cannot transcode this instance to %s "
+                            "(no decoder for its transfer syntax)",
+                            transfer_syntax);
+    buf = oa_calloc(1, sizeof(*buf));
+    if (buf == NULL) {
+        OrthancPluginFreeDicomInstance(host.ctx, inst);
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    code = OrthancPluginSerializeDicomInstance(host.ctx, buf, inst);
+    OrthancPluginFreeDicomInstance(host.ctx, inst);
+    if (code != OrthancPluginErrorCode_Success) {
+        oa_free(buf);
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "Orthanc could not write the transcoded "
+                            "instance: %s",
                             OrthancPluginGetErrorDescription(host.ctx, code));
     }
     out->data = buf->data;

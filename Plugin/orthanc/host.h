@@ -3,7 +3,7 @@
  * (OrthancPlugin* functions).  Everything else in the plugin talks to
  * Orthanc through the thin wrappers below, so that it can be compiled and
  * tested without the SDK and so that every SDK pitfall of Orthanc 1.10.1
- * (see shared/reference/orthanc-1.10.1.md) is handled in one place.
+ * (doc/orthanc-1.10.1.md, "Pitfalls") is handled in one place.
  *
  * State: one host context (the OrthancPluginContext and the REST
  * dispatcher), set in OrthancPluginInitialize before Orthanc starts any
@@ -238,11 +238,23 @@ oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
 /* NULL-safe; leaves the blob empty. */
 void oa_host_blob_free(oa_host_blob *blob);
 
+/*
+ * Transcode a DICOM file with Orthanc's own decoders
+ * (OrthancPluginTranscodeDicomInstance, 1.7.0; then
+ * OrthancPluginSerializeDicomInstance): e.g. a JPEG image to Explicit VR
+ * Little Endian ("1.2.840.10008.1.2.1") so that its pixels can be cleaned.
+ * OA_EUNSUPPORTED when Orthanc cannot (no decoder for the syntax), OA_ELIMIT
+ * above 4 GiB - 1.  Free *out with oa_host_blob_free().  Thread-safe.
+ */
+oa_status oa_host_transcode(const uint8_t *data, size_t size,
+                            const char *transfer_syntax, oa_host_blob *out,
+                            oa_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Global properties (plugin state in Orthanc's database)              */
 
-/* Plugins may only write property numbers >= this (pitfall: lower ones
- * fail with the misleading "unknown service"). */
+/* Plugins may only write property numbers >= this (Orthanc 1.10.1: lower
+ * ones fail with the misleading "unknown service"). */
 #define OA_HOST_FIRST_PLUGIN_PROPERTY 1024
 
 /*
@@ -337,8 +349,8 @@ typedef enum oa_host_change {
 
 /*
  * Called by Orthanc for every change, synchronously with its core: never
- * call the REST API from it (pitfall 4), hand work to a thread.  `id` is
- * the resource's Orthanc ID or NULL.
+ * call the REST API from it (doc/orthanc-1.10.1.md, pitfall 4), hand work to a
+ * thread.  `id` is the resource's Orthanc ID or NULL.
  */
 typedef void (*oa_host_change_fn)(oa_host_change change, const char *id);
 

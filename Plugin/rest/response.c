@@ -1,6 +1,6 @@
 /*
  * Answers: the one place where an oa_status becomes an HTTP status, and
- * the JSON bodies of successes and failures (API.md: errors are
+ * the JSON bodies of successes and failures (doc/rest-api.md: errors are
  * {"Error": "...", "Details": "..."} with the right status).
  */
 #include "rest.h"

@@ -1,5 +1,5 @@
 /*
- * rest: the plugin's REST API (shared/design/API.md): a route table, the
+ * rest: the plugin's REST API (doc/rest-api.md): a route table, the
  * dispatcher that matches requests against it, the handlers, and the
  * translation of oa_status into HTTP answers.
  *
@@ -83,11 +83,11 @@ const oa_route *oa_rest_routes(size_t *count);
 /*
  * Build the router of the built-in routes, install it as the host's
  * dispatcher and register our paths with Orthanc.  Call once from
- * OrthancPluginInitialize.
+ * the plugin's Initialize (Plugin.c).
  */
 oa_status oa_rest_register(oa_error *err);
 
-/* Uninstall and free the router (OrthancPluginFinalize).  NULL-safe. */
+/* Uninstall and free the router (the plugin's Finalize).  NULL-safe. */
 void oa_rest_unregister(void);
 
 /* ------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /*
  * Private to rest/: the handlers the route table in rest.c points to,
- * one file per family of routes, and helpers they share.  Each handler
+ * one file per family of routes (route_*.c), and helpers they share.  Each handler
  * follows the handler contract of rest.h.
  */
 #ifndef OA_REST_INT_H
@@ -38,11 +38,11 @@ oa_status oa_rest_answer_job(oa_host_output *out, const char *job,
                              bool asynchronous, oa_status failed_as,
                              oa_error *err);
 
-/* info.c: GET /anonymizer/info */
+/* route_info.c: GET /anonymizer/info */
 oa_status oa_rest_get_info(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err);
 
-/* profiles.c */
+/* route_profiles.c */
 oa_status oa_rest_get_profiles(oa_host_output *out,
                                const oa_rest_request *req, oa_error *err);
 oa_status oa_rest_profile(oa_host_output *out, const oa_rest_request *req,
@@ -50,14 +50,14 @@ oa_status oa_rest_profile(oa_host_output *out, const oa_rest_request *req,
 oa_status oa_rest_profile_rules(oa_host_output *out,
                                 const oa_rest_request *req, oa_error *err);
 
-/* anonymize.c */
+/* route_anonymize.c */
 oa_status oa_rest_anonymize(oa_host_output *out, const oa_rest_request *req,
                             oa_error *err);
 oa_status oa_rest_anonymize_resource(oa_host_output *out,
                                      const oa_rest_request *req,
                                      oa_error *err);
 
-/* reports.c */
+/* route_reports.c */
 oa_status oa_rest_get_reports(oa_host_output *out,
                               const oa_rest_request *req, oa_error *err);
 oa_status oa_rest_get_report(oa_host_output *out, const oa_rest_request *req,
@@ -68,7 +68,7 @@ oa_status oa_rest_get_report_csv(oa_host_output *out,
 oa_status oa_rest_get_jobs(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err);
 
-/* export.c */
+/* route_export.c */
 oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
                          oa_error *err);
 oa_status oa_rest_export_archive(oa_host_output *out,
@@ -80,7 +80,7 @@ oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
 oa_status oa_rest_destination_test(oa_host_output *out,
                                    const oa_rest_request *req, oa_error *err);
 
-/* app.c: the web page */
+/* route_app.c: the web page */
 oa_status oa_rest_app(oa_host_output *out, const oa_rest_request *req,
                       oa_error *err);
 oa_status oa_rest_app_redirect(oa_host_output *out,

@@ -1,6 +1,6 @@
 /*
  * store: one small interface for the state that must outlive the process
- * (ARCHITECTURE.md): custom profiles, reports, destinations, the site
+ * (doc/architecture.md): custom profiles, reports, destinations, the site
  * secret.  A store holds string values under (namespace, key); values are
  * JSON texts in practice, but the store does not look inside.
  *

@@ -9,7 +9,7 @@
  *
  * and every value lives in its own property, so that a report written
  * does not rewrite the others.  The catalog is read once (lazily: the
- * database is not open during OrthancPluginInitialize) and cached; this
+ * database is not open during the plugin's Initialize) and cached; this
  * process is the only writer (Orthanc keeps plugin properties per
  * server), so the mutex below is all the concurrency control needed.
  *

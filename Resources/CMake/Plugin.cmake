@@ -1,6 +1,6 @@
 # The Orthanc plugin: libOrthancAnonymizer.so, a MODULE (loaded with
-# dlopen, never linked against) built from Plugin.c, the Orthanc host layer
-# and the REST layer, on top of the oacore static library.
+# dlopen, never linked against): Plugin.c and the Orthanc host layer
+# (Plugin/orthanc/, the only code that calls the SDK) on top of oaplugin.
 #
 # Only the four entry points are exported: hidden visibility by default
 # plus a version script, checked by the "plugin_exports" test.
@@ -13,56 +13,13 @@ if(NOT ORTHANC_SDK_INCLUDE_DIR)
                       "-DOA_BUILD_PLUGIN=OFF")
 endif()
 
-# Modules that talk to Orthanc and so are not part of oacore.  Add a
-# module's folder here when it gets its first source file.
-file(GLOB OA_PLUGIN_SOURCES CONFIGURE_DEPENDS
-  ${CMAKE_SOURCE_DIR}/Plugin/orthanc/*.c
-  ${CMAKE_SOURCE_DIR}/Plugin/rest/*.c
-  ${CMAKE_SOURCE_DIR}/Plugin/jobs/*.c
-  ${CMAKE_SOURCE_DIR}/Plugin/export/orthanc.c)
-# The parts of jobs/ that do not call Orthanc are in oacore (unit tested).
-list(FILTER OA_PLUGIN_SOURCES EXCLUDE REGEX
-     "/jobs/(service|report|destinations)\\.c$")
-
-# Files embedded into the library at build time, so that the .so is the
-# whole deployment: oa_embed(SYMBOL FILE) adds a generated C source.
-set(OA_EMBEDDED_SOURCES)
-function(oa_embed symbol file)
-  set(out ${CMAKE_BINARY_DIR}/generated/embed_${symbol}.c)
-  add_custom_command(OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DINPUT=${file} -DOUTPUT=${out} -DSYMBOL=${symbol}
-            -P ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedFile.cmake
-    DEPENDS ${file} ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedFile.cmake
-    COMMENT "Embedding ${file}" VERBATIM)
-  set(OA_EMBEDDED_SOURCES ${OA_EMBEDDED_SOURCES} ${out} PARENT_SCOPE)
-endfunction()
-oa_embed(oa_res_explorer_js ${CMAKE_SOURCE_DIR}/Resources/Explorer/explorer.js)
-
-# The web page: every file of WebApp/ but its README, in one table.
-file(GLOB_RECURSE OA_WEBAPP_FILES CONFIGURE_DEPENDS
-  RELATIVE ${CMAKE_SOURCE_DIR}/WebApp ${CMAKE_SOURCE_DIR}/WebApp/*)
-list(FILTER OA_WEBAPP_FILES EXCLUDE REGEX "(^|/)(README\\.md|\\..*)$")
-set(OA_WEBAPP_DEPENDS)
-foreach(f ${OA_WEBAPP_FILES})
-  list(APPEND OA_WEBAPP_DEPENDS ${CMAKE_SOURCE_DIR}/WebApp/${f})
-endforeach()
-string(REPLACE ";" "\\;" OA_WEBAPP_FILES_ARG "${OA_WEBAPP_FILES}")
-add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/generated/webapp_resources.c
-  COMMAND ${CMAKE_COMMAND} -DROOT=${CMAKE_SOURCE_DIR}/WebApp
-          -DOUTPUT=${CMAKE_BINARY_DIR}/generated/webapp_resources.c
-          "-DFILES=${OA_WEBAPP_FILES_ARG}"
-          -P ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedResources.cmake
-  DEPENDS ${OA_WEBAPP_DEPENDS}
-          ${CMAKE_SOURCE_DIR}/Resources/CMake/EmbedResources.cmake
-  COMMENT "Embedding the web page (WebApp/)" VERBATIM)
-list(APPEND OA_EMBEDDED_SOURCES ${CMAKE_BINARY_DIR}/generated/webapp_resources.c)
-
+file(GLOB OA_HOST_SOURCES CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/Plugin/orthanc/*.c)
 add_library(OrthancAnonymizer MODULE
-  ${CMAKE_SOURCE_DIR}/Plugin/Plugin.c ${OA_PLUGIN_SOURCES}
-  ${OA_EMBEDDED_SOURCES})
+  ${CMAKE_SOURCE_DIR}/Plugin/Plugin.c ${OA_HOST_SOURCES})
 target_include_directories(OrthancAnonymizer SYSTEM PRIVATE
   ${ORTHANC_SDK_INCLUDE_DIR})
-target_link_libraries(OrthancAnonymizer PRIVATE oacore)
+target_link_libraries(OrthancAnonymizer PRIVATE oaplugin)
 set_target_properties(OrthancAnonymizer PROPERTIES
   OUTPUT_NAME OrthancAnonymizer
   PREFIX lib
@@ -77,6 +34,9 @@ if(NOT OA_SANITIZE)
   target_link_options(OrthancAnonymizer PRIVATE -Wl,--no-undefined)
 endif()
 oa_target_warnings(OrthancAnonymizer)
+
+# Where Orthanc's own plugins go (Debian: /usr/share/orthanc/plugins).
+install(TARGETS OrthancAnonymizer LIBRARY DESTINATION share/orthanc/plugins)
 
 if(OA_BUILD_TESTS)
   # Exactly the four entry points are exported, nothing else.

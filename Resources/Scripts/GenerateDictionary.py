@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Generate Plugin/dicom/dict_table.inc from the PS3.6 data dictionary.
 
-Input: ../shared/reference/dictionary.tsv (tag, VR, VM, keyword, retired),
+Input: Resources/Reference/dictionary.tsv (tag, VR, VM, keyword, retired),
 the DICOM 2026b dictionary as data.  Never edit the output by hand: run
     /usr/bin/python3 Resources/Scripts/GenerateDictionary.py [TSV] [OUT]
-The unit test `dict_generated` regenerates it and compares.
+(OUT '-' writes to standard output).  The unit test `generated_tables`
+(UnitTests/check_generated.py) regenerates it and compares byte for byte.
 
 Policy for multi-VR entries (used when reading implicit VR, where the file
 does not say): "OB or OW" -> OW (PS3.5 A.1: implicit VR pixel and overlay
@@ -17,7 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DEFAULT_TSV = os.path.join(ROOT, '..', 'shared', 'reference', 'dictionary.tsv')
+DEFAULT_TSV = os.path.join(ROOT, 'Resources', 'Reference', 'dictionary.tsv')
 DEFAULT_OUT = os.path.join(ROOT, 'Plugin', 'dicom', 'dict_table.inc')
 EDITION = '2026b'
 

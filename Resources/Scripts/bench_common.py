@@ -5,7 +5,8 @@ versions measured, and their private folder's end.
 
 The benchmarks are run as /usr/bin/python3 Resources/Scripts/benchmark-*.py
 and put this folder first on sys.path to import it; importing it puts
-UnitTests/integration on sys.path too (orthanc_harness, export_servers).
+UnitTests/lib on sys.path too (the test library: oatest.harness,
+oatest.servers).
 
 Never prints DICOM values: only counts, paths, versions and times.
 """
@@ -19,9 +20,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-INTEGRATION = os.path.join(ROOT, "UnitTests", "integration")
-if INTEGRATION not in sys.path:
-    sys.path.insert(0, INTEGRATION)
+TEST_LIB = os.path.join(ROOT, "UnitTests", "lib")
+if TEST_LIB not in sys.path:
+    sys.path.insert(0, TEST_LIB)
 
 GENERATOR = os.path.join(HERE, "generate-ct-study.py")
 STORAGE_RACE = "Unable to create a subdirectory"

@@ -6,7 +6,7 @@
         [--warmup 1] [--threads N] [--fast-pg] [--tmpdir DIR]
         [--orthanc /usr/sbin/Orthanc]
 
-Starts a local PostgreSQL 15 (UnitTests/integration/pg_cluster.py: as the
+Starts a local PostgreSQL 15 (UnitTests/lib/oatest/pg.py: as the
 postgres user, loopback, a temporary folder; durable settings unless
 --fast-pg) and two Orthanc servers A and B with the plugin and Debian's
 PostgreSQL index plugin ("Lock": false), one index, one StorageDirectory,
@@ -53,10 +53,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "UnitTests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "UnitTests", "lib"))
 
-from orthanc_harness import Orthanc  # noqa: E402
-from pg_cluster import PG_INDEX_PLUGIN, PostgresCluster  # noqa: E402
+from oatest.harness import Orthanc  # noqa: E402
+from oatest.pg import PG_INDEX_PLUGIN, PostgresCluster  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 STORAGE_RACE = "Unable to create a subdirectory"

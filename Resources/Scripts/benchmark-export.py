@@ -11,8 +11,8 @@ Issue 5's benchmark: our ZIP export against Orthanc's own
 GET /studies/{id}/archive on the same study, and the throughput of every
 other export backend on loopback, in one run.
 
-Starts, on 127.0.0.1 (UnitTests/integration/export_servers.py and
-orthanc_harness.py, TCP_NODELAY=1 in every environment): vsftpd (FTP and
+Starts, on 127.0.0.1 (UnitTests/lib/oatest/servers.py and
+oatest/harness.py, TCP_NODELAY=1 in every environment): vsftpd (FTP and
 explicit FTPS), OpenSSH sshd (internal-sftp, password log-in), apache2 with
 mod_dav_fs (WebDAV over HTTP), dcmtk's storescp, a second Orthanc (the
 peer, no plugin) and one Orthanc with the plugin, configured with
@@ -92,8 +92,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_common as bc  # noqa: E402
 from bench_common import BenchError, RaceError, verdict  # noqa: E402
-import export_servers as es  # noqa: E402
-from orthanc_harness import Orthanc, OrthancError  # noqa: E402
+from oatest import servers as es  # noqa: E402
+from oatest.harness import Orthanc, OrthancError  # noqa: E402
 
 TARGET_RATIO = 1.0
 ALL_TARGETS = ["zip", "folder", "dicom", "peer", "ftp", "ftps", "sftp",
@@ -447,7 +447,7 @@ def main():
     ap.add_argument("--ftps-tls-max", default=None, metavar="VERSION",
                     help="cap vsftpd's TLS version, e.g. TLSv1.2 (default: "
                          "as Debian, TLS 1.3; see FtpServer in "
-                         "export_servers.py)")
+                         "oatest/servers.py)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run's folder (Orthanc's, the servers')")
     ap.add_argument("--verbose", action="store_true",

@@ -7,7 +7,7 @@
         [--warmup 1] [--tmpdir DIR] [--orthanc /usr/sbin/Orthanc]
         [--perf DIR] [--keep]
 
-Starts one Orthanc with the plugin (UnitTests/integration/orthanc_harness.py:
+Starts one Orthanc with the plugin (UnitTests/lib/oatest/harness.py:
 a temporary folder, loopback ports, TCP_NODELAY=1), generates a synthetic CT
 study once (generate-ct-study.py: COUNT instances of 512x512 16-bit, about
 530 KB each; or reuses --study-dir, generating into it when it holds no
@@ -76,7 +76,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_common as bc  # noqa: E402
 from bench_common import BenchError, RaceError  # noqa: E402
-from orthanc_harness import Orthanc, OrthancError  # noqa: E402
+from oatest.harness import Orthanc, OrthancError  # noqa: E402
 
 PARALLEL = 4
 TARGET_RATIO = 1.10

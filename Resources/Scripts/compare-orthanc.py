@@ -13,7 +13,7 @@ sequence with a person name, a request attributes sequence, an overlay, a
 curve-like 50xx group, free-text comments), then
 
   * starts Debian's Orthanc (no plugin) with UnitTests/integration/
-    orthanc_harness.py, uploads the study, runs the built-in
+    oatest/harness.py, uploads the study, runs the built-in
     POST /studies/{id}/anonymize (synchronous, default body) twice and
     downloads both results;
   * runs `oa-anonymize --profile Full` and `--profile Default` on the same
@@ -37,11 +37,12 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "UnitTests", "integration"))
-sys.path.insert(0, os.path.join(REPO, "UnitTests", "anonymizer"))
+sys.path.insert(0, os.path.join(REPO, "UnitTests", "lib"))
 
-import anon_common as ac  # noqa: E402
-from orthanc_harness import DEFAULT_ORTHANC, Orthanc  # noqa: E402
+from oatest import corpus, deid  # noqa: E402
+from oatest.harness import DEFAULT_ORTHANC, Orthanc  # noqa: E402
+from oatest.tool import (STATUS_OK, explain, read_tsv, run_tool,  # noqa: E402
+                         tool_supports_profiles)
 
 import pydicom  # noqa: E402
 from pydicom.datadict import keyword_for_tag  # noqa: E402
@@ -302,18 +303,18 @@ def orthanc_anonymize(orthanc, study_id, folder):
 
 def ours_anonymize(tool, profile, inputs, folder):
     os.makedirs(folder, exist_ok=True)
-    r = ac.run_tool([tool, "--profile", profile, "--secret", SECRET, "-q",
+    r = run_tool([tool, "--profile", profile, "--secret", SECRET, "-q",
                      "--tsv", os.path.join(folder, "run.tsv"), *inputs,
                      "-o", folder], timeout=120)
     if r.problem():
         raise RuntimeError("oa-anonymize --profile %s: %s"
                            % (profile, r.problem()))
-    rows = ac.read_tsv(os.path.join(folder, "run.tsv"))
+    rows = read_tsv(os.path.join(folder, "run.tsv"))
     out, refused = {}, {}
     for p in inputs:
-        st, msg = rows.get(p, ("?", ""))
+        st, _defects, msg = rows.get(p, ("?", 0, ""))
         key = instance_key(pydicom.dcmread(p))
-        if st == ac.STATUS_OK:
+        if st == STATUS_OK:
             out[key] = os.path.join(folder, os.path.basename(p))
         else:
             refused[key] = "%s: %s" % (st, msg)
@@ -329,8 +330,7 @@ def instance_key(ds):
 # Comparison
 
 def basic_codes():
-    with open(os.path.join(ac.SHARED, "reference",
-                           "ps315_table_e1_1.json")) as f:
+    with open(corpus.reference("ps315_table_e1_1.json")) as f:
         rows = json.load(f)
     exact, patterns = {}, []
     for r in rows:
@@ -359,12 +359,12 @@ def fate(orig, res, path, tag):
     """kept / changed / emptied / removed of one attribute."""
     if res is None:
         return "refused"
-    r = ac.get_at(res, path, tag)
+    r = deid.get_at(res, path, tag)
     if r is None:
         return "removed"
     cur, t = r
-    o_cur, _ = ac.get_at(orig, path, tag)
-    vr = ac.vr_of(o_cur._dict[tag], tag)
+    o_cur, _ = deid.get_at(orig, path, tag)
+    vr = deid.vr_of(o_cur._dict[tag], tag)
     if vr == "SQ":
         o_n = len(o_cur[tag].value or [])
         try:
@@ -376,18 +376,18 @@ def fate(orig, res, path, tag):
         if n != o_n:
             return "changed"
         o_item = [(p, t_, v) for p, t_, _vr, v, _d, _e in
-                  ac.walk(o_cur[tag].value[0], include_meta=False)] \
+                  deid.walk(o_cur[tag].value[0], include_meta=False)] \
             if o_n else []
         for p, t_, v in o_item:
-            r2 = ac.get_at(cur[t].value[0], p, t_)
+            r2 = deid.get_at(cur[t].value[0], p, t_)
             if r2 is None or (v is not None and
-                              ac.raw_value(r2[0], t_) != v):
+                              deid.raw_value(r2[0], t_) != v):
                 return "kept, items cleaned"
         return "kept"
-    ov = ac.raw_value(o_cur, tag)
-    rv = ac.raw_value(cur, t)
-    if vr in ac.STRING_VRS:
-        ov, rv = ac.strip_value(ov), ac.strip_value(rv)
+    ov = deid.raw_value(o_cur, tag)
+    rv = deid.raw_value(cur, t)
+    if vr in deid.STRING_VRS:
+        ov, rv = deid.strip_value(ov), deid.strip_value(rv)
     if rv == ov:
         return "kept"
     if rv == b"":
@@ -396,13 +396,14 @@ def fate(orig, res, path, tag):
 
 
 def explain_default(tool):
-    return ac.explain(tool, "Default")
+    return explain(tool, "Default")
 
 
 def rows_for(orig):
     rows = []
-    for path, tag, vr, value, _ds, _el in ac.walk(orig):
-        if tag in ac.PIXEL_TAGS or (tag >> 16 == 0x0002 and tag != 0x00020003):
+    for path, tag, vr, value, _ds, _el in deid.walk(orig):
+        if tag in deid.PIXEL_TAGS or \
+                (tag >> 16 == 0x0002 and tag != 0x00020003):
             continue
         rows.append((path, tag, vr))
     return rows
@@ -416,7 +417,7 @@ def label(path, tag):
     if not kw and 0x5000 <= g <= 0x50FF:
         kw = "curve"
     indent = "" if not path else "&nbsp;&nbsp;" * len(path) + "↳ "
-    return indent + (kw or ac.tag_str(tag))
+    return indent + (kw or deid.tag_str(tag))
 
 
 def cell(f, code_, keep_option=False):
@@ -432,8 +433,8 @@ def leftovers(results, idents):
         where = []
         for key, p in sorted(files.items()):
             ds = pydicom.dcmread(p)
-            for w, tag, ident in ac.leaks(ds, idents):
-                where.append("%s %s (%s)" % (w, ac.tag_str(tag),
+            for w, tag, ident in deid.leaks(ds, idents):
+                where.append("%s %s (%s)" % (w, deid.tag_str(tag),
                                              ident.describe()))
         out[name] = sorted(set(where))
     return out
@@ -492,8 +493,8 @@ def stability(run1, run2):
             if q is None:
                 same = False
                 continue
-            a = ac.value_at(pydicom.dcmread(p), (), tag)
-            b = ac.value_at(pydicom.dcmread(q), (), tag)
+            a = deid.value_at(pydicom.dcmread(p), (), tag)
+            b = deid.value_at(pydicom.dcmread(q), (), tag)
             same = same and a == b
         out[kw] = "same" if same else "different"
     return out
@@ -507,7 +508,7 @@ def main():
     ap.add_argument("--keep", help="keep inputs and outputs in this folder")
     args = ap.parse_args()
     tool = os.path.abspath(args.tool)
-    if not ac.tool_supports_profiles(tool):
+    if not tool_supports_profiles(tool):
         sys.exit("%s has no --profile: build the engine first" % tool)
     work = os.path.abspath(args.keep) if args.keep else \
         tempfile.mkdtemp(prefix="oa-compare-")
@@ -589,7 +590,7 @@ def main():
             if c == "**kept**":
                 counts[name] += 1
             cells.append(c)
-        print("| %s | %s | %s | %s |" % (label(path, tag), ac.tag_str(tag),
+        print("| %s | %s | %s | %s |" % (label(path, tag), deid.tag_str(tag),
                                          code_ or "—", " | ".join(cells)))
     # attributes the anonymizers add
     added = []
@@ -601,7 +602,7 @@ def main():
             d = res[name]
             cells.append("added" if d is not None and tag in d else "—")
         added.append("| %s | %s | — | %s |" % (keyword_for_tag(tag),
-                                               ac.tag_str(tag),
+                                               deid.tag_str(tag),
                                                " | ".join(cells)))
     for line in added:
         print(line)
@@ -612,7 +613,7 @@ def main():
     # identifying values left anywhere, in any instance
     idents = {}
     for p in inputs:
-        idents.update(ac.identifying_values(pydicom.dcmread(p)))
+        idents.update(deid.identifying_values(pydicom.dcmread(p)))
     left = leftovers({"Orthanc": orth1, "ours Full": full1,
                       "ours Default": dflt}, idents)
     print("\n### Original identifying values left in the output (any "
@@ -629,7 +630,7 @@ def main():
     print("The same CT image of another patient, with the operator's name "
           "in (6000,0022) Overlay Description (no row in Table E.1-1, so "
           "every profile keeps it):\n")
-    vidents = ac.identifying_values(pydicom.dcmread(variant))
+    vidents = deid.identifying_values(pydicom.dcmread(variant))
     vleft = leftovers({"Orthanc": orth_var}, vidents)["Orthanc"]
     print("* **Orthanc**: %s" % ("stored, nothing left" if not vleft else
                                  "stored with %s" % "; ".join(vleft)))

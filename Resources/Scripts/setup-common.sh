@@ -6,12 +6,14 @@ OA_RUN_PACKAGES=(
     orthanc orthanc-dev
     libcjson-dev libcurl4-openssl-dev libssh2-1-dev libminizip-dev
     zlib1g-dev libssl-dev libpq-dev libcmocka-dev
+    libtesseract-dev tesseract-ocr-eng
     cmake pkg-config gcc make curl
 )
 
 # To run every test as CI does (on top of OA_RUN_PACKAGES).
 OA_TEST_PACKAGES=(
-    dcmtk python3 python3-pydicom python3-numpy clang-14 libclang-rt-14-dev
+    dcmtk python3 python3-pydicom python3-numpy python3-pil fonts-dejavu-core
+    clang-14 libclang-rt-14-dev
     valgrind binutils
     vsftpd openssh-server openssh-client apache2 apache2-utils curl openssl
     iproute2

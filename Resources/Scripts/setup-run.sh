@@ -9,7 +9,8 @@
 # Release, writes orthanc-data/orthanc.json from
 # Resources/Scripts/orthanc-dev.json (its own SQLite index and storage in
 # orthanc-data/, HTTP on localhost:8042 only, no authentication) and starts
-# Debian's /usr/sbin/Orthanc in the background with TCP_NODELAY=1.
+# Debian's /usr/sbin/Orthanc in the background with TCP_NODELAY=1 and
+# OMP_THREAD_LIMIT=1 (Tesseract's OpenMP threads spin: 3-4 times the CPU).
 # No systemd: the PID is kept in orthanc-data/orthanc.pid.
 #
 # Environment: OA_DATA_DIR (default ./orthanc-data), OA_HTTP_PORT (8042),
@@ -117,7 +118,7 @@ oa_say "Starting $ORTHANC (log: $LOG_FILE)"
 cd "$DATA_DIR"
 # setsid: a session of its own, so that it outlives this script and the
 # terminal.  It execs Orthanc in place, so $! is Orthanc's PID.
-TCP_NODELAY=1 setsid "$ORTHANC" "$CONFIG" </dev/null >>"$LOG_FILE" 2>&1 &
+TCP_NODELAY=1 OMP_THREAD_LIMIT=1 setsid "$ORTHANC" "$CONFIG" </dev/null >>"$LOG_FILE" 2>&1 &
 pid=$!
 echo "$pid" >"$PID_FILE"
 

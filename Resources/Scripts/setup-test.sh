@@ -9,7 +9,11 @@
 # Exits non-zero on the first failure.  On Debian 12 as root (or sudo);
 # apt-get runs only if a package is missing.  .ci/run calls this script.
 #
-# Environment: OA_JOBS (parallel jobs, default: the cores).
+# The 600-file test corpus is not in the repository: OA_CORPUS names it
+# (default: ../shared/corpus beside the clone, as CI has it).  Here it must
+# be there: without it the corpus tests would only report "skipped".
+#
+# Environment: OA_JOBS (parallel jobs, default: the cores), OA_CORPUS.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,6 +23,15 @@ cd "$ROOT"
 
 JOBS=$(oa_jobs)
 START=$SECONDS
+
+OA_CORPUS=${OA_CORPUS:-$(cd "$ROOT/.." && pwd)/shared/corpus}
+if [ ! -f "$OA_CORPUS/INDEX.tsv" ]; then
+    echo "setup-test.sh: no test corpus at $OA_CORPUS (INDEX.tsv):" \
+         "put it at ../shared/corpus or set OA_CORPUS" >&2
+    exit 1
+fi
+export OA_CORPUS
+oa_say "test corpus: $OA_CORPUS"
 
 oa_install_packages "${OA_RUN_PACKAGES[@]}" "${OA_TEST_PACKAGES[@]}"
 

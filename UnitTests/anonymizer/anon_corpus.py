@@ -4,7 +4,7 @@ reader accepts, anonymized with the built-in profiles, gives valid DICOM
 holding none of the original identifying values.
 
     /usr/bin/python3 anon_corpus.py --tool build/oa-anonymize \
-        --corpus ../shared/corpus [--jobs 2] [--workdir DIR] [--show-values]
+        [--corpus DIR] [--jobs 2] [--workdir DIR] [--show-values]
 
 Steps:
 
@@ -57,6 +57,17 @@ Steps:
                  the engine's leak check refused it: no output, and the
                  message names a tag.  Counted as "leak-refused" (the
                  safety net worked), listed with its tag.
+       burned-in text (status "identifying data left in output" or
+                 "unsupported", message "burned-in text: ..."): the image is
+                 at risk of identity burned into its pixels (ultrasound,
+                 secondary capture, screen save, Burned In Annotation YES,
+                 ...) and could not be cleaned: no rule for the device and
+                 OCR could not clear it, or compressed in a syntax the
+                 command-line tool does not decode.  The message must say
+                 what was missing.  Counted as "pixels-refused".
+                 An output whose pixels were cleaned ("pixels cleaned" in
+                 the TSV) must say Burned In Annotation NO and list 113101;
+                 any other output keeps its Pixel Data byte for byte.
        unsupported "a DICOMDIR cannot be rewritten" for a Media Storage
                  Directory: the writer's policy (record offsets are file
                  offsets); counted apart, not a failure.
@@ -75,11 +86,16 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import anon_common as ac  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from oatest import deid  # noqa: E402
+from oatest.corpus import listing as corpus_listing  # noqa: E402
+from oatest.corpus import require as require_corpus  # noqa: E402
+from oatest.tool import (STATUS_DROPPED, STATUS_LEAK, STATUS_OK,  # noqa: E402
+                         link_inputs, read_tsv, require_programs, run_tool,
+                         profiles_or_fail, work_folder)
 
 SECRET = "oa-corpus-proof-secret"
 
@@ -99,23 +115,14 @@ DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 
 TAG_IN_MESSAGE = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
 
+# What a pixel refusal must name: the risk and what was missing or why.
+PIXEL_REASON = re.compile(r"risk \(|transfer syntax|readable after|"
+                          r"Rows x Columns|layout|Pixel Data")
+
 
 def corpus_files(corpus):
-    listed = []
-    index = os.path.join(corpus, "INDEX.tsv")
-    if os.path.exists(index):
-        with open(index, encoding="utf-8") as f:
-            next(f, None)
-            for line in f:
-                rel = line.split("\t", 1)[0].strip()
-                if rel:
-                    listed.append(rel)
-    on_disk = set()
-    for root, _dirs, names in os.walk(corpus):
-        for n in names:
-            rel = os.path.relpath(os.path.join(root, n), corpus)
-            if rel != "INDEX.tsv":
-                on_disk.add(rel)
+    """The corpus files, INDEX.tsv's order first, then any others."""
+    listed, on_disk = corpus_listing(corpus)
     files = [r for r in listed if r in on_disk]
     files += sorted(on_disk - set(listed))
     return files
@@ -147,13 +154,13 @@ def idents_from_dcmdump(path):
         if vr == "PN":
             for c in re.split(rb"[\^=\\]", value):
                 c = c.strip()
-                if len(c) >= ac.MIN_LEN:
-                    found.setdefault(c, ac.Ident(c, tag, "name component"))
-        elif tag in ac.IDENTIFYING_BY_TAG:
+                if len(c) >= deid.MIN_LEN:
+                    found.setdefault(c, deid.Ident(c, tag, "name component"))
+        elif tag in deid.IDENTIFYING_BY_TAG:
             for v in value.split(b"\\"):
                 v = v.strip()
-                if len(v) >= ac.MIN_LEN and v != ac.BIRTH_DATE_CLEARED:
-                    found.setdefault(v, ac.Ident(v, tag, "value"))
+                if len(v) >= deid.MIN_LEN and v != deid.BIRTH_DATE_CLEARED:
+                    found.setdefault(v, deid.Ident(v, tag, "value"))
     return found
 
 
@@ -173,10 +180,10 @@ def leaks_in_dcmdump(path, idents):
     names = [i for i in idents.values() if i.kind == "name component"]
     others = [i for i in idents.values() if i.kind != "name component"]
     for tag, vr, value in dcmdump_values(path):
-        if tag in ac.PIXEL_TAGS:
+        if tag in deid.PIXEL_TAGS:
             continue
-        look = others if ac.is_vocabulary(tag, vr) else others + names
-        for ident in ac.find_hits(value, look):
+        look = others if deid.is_vocabulary(tag, vr) else others + names
+        for ident in deid.find_hits(value, look):
             yield tag, ident
 
 
@@ -187,7 +194,7 @@ def sop_class_of(ds):
         for kw in ("SOPClassUID", "MediaStorageSOPClassUID"):
             tag = pydicom_tag(kw)
             if tag in holder._dict:
-                v = ac.uid_text(ac.raw_value(holder, tag))
+                v = deid.uid_text(deid.raw_value(holder, tag))
                 if v:
                     return v
     return ""
@@ -200,11 +207,11 @@ def pydicom_tag(kw):
 
 def check_markers(out, dates_kept):
     errs = []
-    v = ac.value_at(out, (), 0x00120062)
+    v = deid.value_at(out, (), 0x00120062)
     if v != b"YES":
         errs.append("PatientIdentityRemoved (0012,0062) is %s, not YES"
                     % ("absent" if v is None else "another value"))
-    v = ac.value_at(out, (), 0x00120063)
+    v = deid.value_at(out, (), 0x00120063)
     if not v:
         errs.append("DeidentificationMethod (0012,0063) absent or empty")
     seq = out.get("DeidentificationMethodCodeSequence")
@@ -212,17 +219,42 @@ def check_markers(out, dates_kept):
     if not codes or codes[0] != "113100":
         errs.append("DeidentificationMethodCodeSequence (0012,0064) does not"
                     " start with 113100")
-    v = ac.value_at(out, (), 0x00280303)
+    v = deid.value_at(out, (), 0x00280303)
     want = b"UNMODIFIED" if dates_kept else b"REMOVED"
     if v != want:
         errs.append("LongitudinalTemporalInformationModified (0028,0303) is"
                     " %s, expected %s" % ("absent" if v is None else
                                           repr(v.decode("latin-1")),
                                           want.decode()))
-    v = ac.value_at(out, (), 0x00100030)
-    if v not in (None, b"", ac.BIRTH_DATE_CLEARED):
+    v = deid.value_at(out, (), 0x00100030)
+    if v not in (None, b"", deid.BIRTH_DATE_CLEARED):
         errs.append("PatientBirthDate (0010,0030) neither empty nor"
                     " 19000101")
+    return errs
+
+
+def check_pixels(out, ds_in, cleaned):
+    """A cleaned image says so; any other keeps its Pixel Data."""
+    errs = []
+    if cleaned:
+        if deid.value_at(out, (), 0x00280301) not in (None, b"NO"):
+            errs.append("pixels cleaned but BurnedInAnnotation (0028,0301) "
+                        "is not NO")
+        seq = out.get("DeidentificationMethodCodeSequence")
+        if "113101" not in [str(it.get("CodeValue", "")) for it in
+                            (seq or [])]:
+            errs.append("pixels cleaned but 113101 (Clean Pixel Data) is not"
+                        " in (0012,0064)")
+        return errs
+    if ds_in is None or "PixelData" not in ds_in:
+        return errs
+    a = ds_in.get((0x7FE0, 0x0010))
+    b = out.get((0x7FE0, 0x0010))
+    if b is None:
+        errs.append("Pixel Data (7FE0,0010) missing in the output")
+    elif a.value != b.value:
+        errs.append("Pixel Data (7FE0,0010) changed though no pixel was "
+                    "cleaned")
     return errs
 
 
@@ -234,15 +266,15 @@ def verify_file(job):
     notes_in = []
     ds_in = None
     try:
-        ds_in = ac.read(src, force=True)
-        list(ac.walk(ds_in))   # fully parsable?
+        ds_in = deid.read(src, force=True)
+        list(deid.walk(ds_in))   # fully parsable?
     except Exception as e:  # noqa: BLE001 (pydicom raises anything)
         ds_in = None
         notes_in.append("pydicom cannot read the input (%s): identifying"
                         " values taken from dcmdump" % type(e).__name__)
     if ds_in is not None:
         sop_class = sop_class_of(ds_in)
-        idents_all = ac.identifying_values(ds_in)
+        idents_all = deid.identifying_values(ds_in)
     else:
         sop_class = ""
         idents_all = idents_from_dcmdump(src)
@@ -256,17 +288,26 @@ def verify_file(job):
         if status is None:
             results[name] = ("failed", ["no TSV line"], notes)
             continue
-        if status != ac.STATUS_OK:
+        if status != STATUS_OK:
             if exists:
                 fails.append("status %r but an output was written" % status)
-            if status == ac.STATUS_DROPPED:
+            if status == STATUS_DROPPED:
                 if not (drops and expect_drop):
                     fails.append("dropped, but SOP class %s is not a capture"
                                  " or report the profile drops"
                                  % (sop_class or "(none)"))
                 results[name] = ("failed" if fails else "dropped", fails,
                                  notes)
-            elif status == ac.STATUS_LEAK:
+            elif message.startswith("burned-in text:"):
+                # Refused for its pixels: the reason names what was
+                # missing (device, size, transfer syntax), never a value.
+                if not PIXEL_REASON.search(message):
+                    fails.append("pixel refusal without a reason: %r"
+                                 % message[:200])
+                notes.append("pixels-refused: %s" % message[:200])
+                results[name] = ("failed" if fails else "pixels-refused",
+                                 fails, notes)
+            elif status == STATUS_LEAK:
                 if not TAG_IN_MESSAGE.search(message):
                     fails.append("leak refusal does not name a tag: %r"
                                  % message[:200])
@@ -300,8 +341,8 @@ def verify_file(job):
             else:
                 notes.append("dcmdump reads neither input nor output")
         try:
-            out = ac.read(out_path)
-            list(ac.walk(out))
+            out = deid.read(out_path)
+            list(deid.walk(out))
         except Exception as e:  # noqa: BLE001
             why = "%s: %s" % (type(e).__name__, str(e)[:150])
             if sop_class == "1.2.840.10008.1.3.10" and \
@@ -316,26 +357,29 @@ def verify_file(job):
                          " leak check on dcmdump's text" % why)
             for tag, ident in leaks_in_dcmdump(out_path, idents_all):
                 fails.append("identifying value left: %s in %s"
-                             % (ident.describe(), ac.tag_str(tag)))
+                             % (ident.describe(), deid.tag_str(tag)))
             results[name] = ("failed" if fails else "anonymized", fails,
                              notes)
             continue
         fails += check_markers(out, dates_kept)
+        fails += check_pixels(out, ds_in, "pixels cleaned" in message)
+        if "pixels cleaned" in message:
+            notes.append("pixels-cleaned: %s" % message)
 
         def exempt(path, tag, value, ident, _in=ds_in, _dk=dates_kept):
             # A kept date that happens to equal the birth date.
             if not _dk or ident.tag != 0x00100030 or tag == 0x00100030 \
                     or _in is None:
                 return False
-            return ac.value_at(_in, path, tag) == ac.strip_value(value)
+            return deid.value_at(_in, path, tag) == deid.strip_value(value)
 
-        for where, tag, ident in ac.leaks(out, idents_all, exempt):
+        for where, tag, ident in deid.leaks(out, idents_all, exempt):
             msg = "identifying value left: %s in %s %s" % (
-                ident.describe(), ac.tag_str(tag), where)
+                ident.describe(), deid.tag_str(tag), where)
             if show_values:
                 msg += " [%r]" % ident.value
             fails.append(msg)
-        fails += ac.private_violations(out, private_policy, safe)
+        fails += deid.private_violations(out, private_policy, safe)
         results[name] = ("failed" if fails else "anonymized", fails, notes)
     return rel, results
 
@@ -343,7 +387,8 @@ def verify_file(job):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tool", required=True, help="oa-anonymize")
-    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--corpus", help="the corpus (default: $OA_CORPUS, "
+                    "else <repo>/../shared/corpus)")
     ap.add_argument("--secret", default=SECRET)
     ap.add_argument("--profiles", default=",".join(PROFILES),
                     help="comma-separated subset of %s" % ",".join(PROFILES))
@@ -355,42 +400,34 @@ def main():
     ap.add_argument("--limit", type=int, default=0,
                     help="only the first N accepted files (debug)")
     args = ap.parse_args()
-    ac.require_programs("dcmdump")
+    corpus = require_corpus(args.corpus)
+    require_programs("dcmdump")
     t0 = time.time()
     tool = os.path.abspath(args.tool)
-    corpus = os.path.abspath(args.corpus)
     profiles = [p for p in args.profiles.split(",") if p]
     for p in profiles:
         if p not in PROFILES:
             ap.error("unknown profile %s" % p)
 
-    if not ac.tool_supports_profiles(tool):
-        print("oa-anonymize has no --profile/--explain yet: cannot run")
-        print("0 passed, 1 failed")
+    if not profiles_or_fail(tool):
         return 1
-
-    if args.workdir:
-        work = os.path.abspath(args.workdir)
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-    else:
-        work = tempfile.mkdtemp(prefix="oa-anon-corpus-")
+    work = work_folder(args.workdir, "oa-anon-corpus-")
 
     fatal = []
     files = corpus_files(corpus)
-    links = ac.link_inputs([os.path.join(corpus, r) for r in files],
+    links = link_inputs([os.path.join(corpus, r) for r in files],
                            os.path.join(work, "in"))
     link_of = {r: os.path.relpath(links[os.path.join(corpus, r)], work)
                for r in files}
 
     # 1. What the reader accepts.
-    run = ac.run_tool([tool, "--check", "-q", "--tsv", "check.tsv",
+    run = run_tool([tool, "--check", "-q", "--tsv", "check.tsv",
                        *[link_of[r] for r in files]], args.timeout, cwd=work)
     if run.problem():
         fatal.append("--check: %s" % run.problem())
-    check = ac.read_tsv(os.path.join(work, "check.tsv"))
+    check = read_tsv(os.path.join(work, "check.tsv"))
     accepted = [r for r in files
-                if check.get(link_of[r], ("",))[0] == ac.STATUS_OK]
+                if check.get(link_of[r], ("",))[0] == STATUS_OK]
     if args.limit:
         accepted = accepted[:args.limit]
     print("%d corpus files, %d accepted by the reader"
@@ -406,7 +443,7 @@ def main():
             arg = os.path.join(work, name + ".json")
             with open(arg, "w") as f:
                 json.dump(PROFILES[name][0], f)
-        return name, ac.run_tool(
+        return name, run_tool(
             [tool, "--profile", arg, "--secret", args.secret, "-q",
              "--tsv", name + ".tsv", "-o", os.path.join("out", name),
              *[link_of[r] for r in accepted]], args.timeout, cwd=work)
@@ -416,12 +453,12 @@ def main():
             runs[name] = r
             if r.problem():
                 fatal.append("--profile %s: %s" % (name, r.problem()))
-    tsv = {name: ac.read_tsv(os.path.join(work, name + ".tsv"))
+    tsv = {name: read_tsv(os.path.join(work, name + ".tsv"))
            for name in profiles}
     t_tool = time.time() - t0
 
     # 3. Verify, one input per task.
-    safe = ac.load_safe_private()
+    safe = deid.load_safe_private()
     jobs = []
     for r in accepted:
         outputs = {}
@@ -429,7 +466,7 @@ def main():
             row = tsv[name].get(link_of[r])
             out = os.path.join(work, "out", name,
                                os.path.basename(link_of[r]))
-            outputs[name] = (row[0], row[1], out) if row else \
+            outputs[name] = (row[0], row[2], out) if row else \
                 (None, "", out)
         jobs.append((r, os.path.join(corpus, r), outputs, safe,
                      args.show_values))
@@ -442,7 +479,8 @@ def main():
     passed = failed = 0
     for name in profiles:
         counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
-                  "dicomdir-refused": 0, "failed": 0}
+                  "pixels-refused": 0, "dicomdir-refused": 0, "failed": 0}
+        cleaned = 0
         print("\n== %s" % name)
         for rel in accepted:
             cls, fails, notes = results[rel][name]
@@ -457,13 +495,17 @@ def main():
             else:
                 passed += 1
             for n in notes:
-                if cls == "leak-refused" or "dcmdump" in n:
+                if n.startswith("pixels-cleaned"):
+                    cleaned += 1
+                if cls in ("leak-refused", "pixels-refused") or \
+                        "dcmdump" in n or n.startswith("pixels-cleaned"):
                     print("note %s: %s" % (rel, n))
-        print("%s: %d anonymized / %d dropped / %d leak-refused / %d failed"
+        print("%s: %d anonymized (%d with pixels cleaned) / %d dropped / "
+              "%d leak-refused / %d refused for burned-in text / %d failed"
               " (and %d DICOMDIR not rewritten, by policy)"
-              % (name, counts["anonymized"], counts["dropped"],
-                 counts["leak-refused"], counts["failed"],
-                 counts["dicomdir-refused"]))
+              % (name, counts["anonymized"], cleaned, counts["dropped"],
+                 counts["leak-refused"], counts["pixels-refused"],
+                 counts["failed"], counts["dicomdir-refused"]))
     for f in fatal:
         failed += 1
         print("FATAL %s" % f)

@@ -3,7 +3,7 @@
 pseudonyms and what the profiles keep.
 
     /usr/bin/python3 anon_sets.py --tool build/oa-anonymize \
-        --corpus ../shared/corpus [--workdir DIR] [--show-values]
+        [--corpus DIR] [--workdir DIR] [--show-values]
 
 Sets (corpus paths; every member must be anonymized, status "ok"):
 
@@ -62,14 +62,15 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import anon_common as ac  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from oatest import corpus as oacorpus, deid, dicomgen as gen  # noqa: E402
+from oatest.harness import Checks  # noqa: E402
+from oatest.tool import (STATUS_DROPPED, STATUS_OK, explain,  # noqa: E402
+                         link_inputs, read_tsv, require_programs, run_tool,
+                         profiles_or_fail, work_folder)
 
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset  # noqa
-from pydicom.sequence import Sequence  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian  # noqa: E402
 
 SECRET = "oa-sets-proof-secret"
 SECRET2 = "another-site-secret"
@@ -94,28 +95,6 @@ UID_RE = re.compile(r"^2\.25\.(0|[1-9][0-9]{0,38})$")
 REMOVING = ("remove", "empty")
 
 
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def result(self, name, errors, notes=()):
-        errors = list(errors)
-        if errors:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for e in errors[:15]:
-                print("     %s" % e)
-            if len(errors) > 15:
-                print("     ... and %d more" % (len(errors) - 15))
-        else:
-            self.passed += 1
-            print("PASS %s" % name)
-        for n in notes:
-            print("     note: %s" % n)
-        sys.stdout.flush()
-
-
 class Run:
     """One oa-anonymize batch over a set: inputs, outputs, statuses."""
 
@@ -127,18 +106,18 @@ class Run:
         self.inputs = inputs
         self.folder = os.path.join(work, name)
         shutil.rmtree(self.folder, ignore_errors=True)
-        links = ac.link_inputs(inputs, os.path.join(self.folder, "in"))
+        links = link_inputs(inputs, os.path.join(self.folder, "in"))
         tsv = os.path.join(self.folder, "run.tsv")
         out = os.path.join(self.folder, "out")
-        self.run = ac.run_tool([tool, "--profile", profile, "--secret",
+        self.run = run_tool([tool, "--profile", profile, "--secret",
                                 secret, "-q", "--tsv", tsv, *extra,
                                 *[links[p] for p in inputs], "-o", out],
                                timeout=300)
-        rows = ac.read_tsv(tsv)
+        rows = read_tsv(tsv)
         self.status = {}
         self.output = {}
         for p in inputs:
-            st, msg = rows.get(links[p], (None, "no TSV line"))
+            st, _defects, msg = rows.get(links[p], (None, 0, "no TSV line"))
             self.status[p] = (st, msg)
             o = os.path.join(out, os.path.basename(links[p]))
             self.output[p] = o if os.path.exists(o) else None
@@ -152,16 +131,16 @@ class Run:
         return errs
 
     def ok(self, p):
-        return self.status[p][0] == ac.STATUS_OK and self.output[p]
+        return self.status[p][0] == STATUS_OK and self.output[p]
 
     def ds_in(self, p):
         if p not in self._in:
-            self._in[p] = ac.read(p, force=True)
+            self._in[p] = deid.read(p, force=True)
         return self._in[p]
 
     def ds_out(self, p):
         if p not in self._out:
-            self._out[p] = ac.read(self.output[p])
+            self._out[p] = deid.read(self.output[p])
         return self._out[p]
 
 
@@ -169,14 +148,14 @@ def status_errors(run, expect=None):
     """Every input ok (or the status given in `expect`)."""
     errs = run.problems()
     for p in run.inputs:
-        want = (expect or {}).get(p, ac.STATUS_OK)
+        want = (expect or {}).get(p, STATUS_OK)
         st, msg = run.status[p]
         if st != want:
             errs.append("%s: status %r (%s), expected %r"
                         % (rel(p), st, msg[:200], want))
-        elif want == ac.STATUS_OK and not run.output[p]:
+        elif want == STATUS_OK and not run.output[p]:
             errs.append("%s: ok but no output" % rel(p))
-        elif want != ac.STATUS_OK and run.output[p]:
+        elif want != STATUS_OK and run.output[p]:
             errs.append("%s: %s but an output exists" % (rel(p), want))
     return errs
 
@@ -212,10 +191,10 @@ def uid_checks(run, rules, show):
     for p in oks:
         di, do = run.ds_in(p), run.ds_out(p)
         for t in OBJECT_TAGS:
-            a, b = ac.value_at(di, (), t), ac.value_at(do, (), t)
+            a, b = deid.value_at(di, (), t), deid.value_at(do, (), t)
             if a:
-                new_of.setdefault(ac.uid_text(a), set()).add(
-                    ac.uid_text(b) if b is not None else None)
+                new_of.setdefault(deid.uid_text(a), set()).add(
+                    deid.uid_text(b) if b is not None else None)
     for orig, news in new_of.items():
         if len(news) != 1:
             errs.append("one original UID got %d different new values"
@@ -227,74 +206,74 @@ def uid_checks(run, rules, show):
         di, do = run.ds_in(p), run.ds_out(p)
         where = rel(p)
         # 2. every UI value of the input, at its place in the output
-        for path, tag, uids in ac.ui_values(di):
+        for path, tag, uids in deid.ui_values(di):
             if tag >> 16 == 0x0002 and tag != 0x00020003:
                 continue  # the writer's own meta (TS, implementation)
-            kw = ac.path_str(path, tag)
-            out_v = ac.value_at(do, path, tag)
+            kw = deid.path_str(path, tag)
+            out_v = deid.value_at(do, path, tag)
             if out_v is None:
                 if not removed_by_profile(rules, path, tag):
                     errs.append("%s: %s %s lost (the profile does not"
-                                " remove it)" % (where, ac.tag_str(tag), kw))
+                                " remove it)" % (where, deid.tag_str(tag), kw))
                 continue
-            outs = [u for u in ac.uid_text(out_v).split("\\")]
+            outs = [u for u in deid.uid_text(out_v).split("\\")]
             if len(outs) != len(uids) and uids:
                 errs.append("%s: %s %s has %d values, input %d"
-                            % (where, ac.tag_str(tag), kw, len(outs),
+                            % (where, deid.tag_str(tag), kw, len(outs),
                                len(uids)))
                 continue
             for u, o in zip(uids, outs):
-                if tag in ac.CLASS_UID_TAGS or ac.is_well_known(u):
+                if tag in deid.CLASS_UID_TAGS or deid.is_well_known(u):
                     if o != u:
                         errs.append("%s: %s %s is a class/scheme or"
                                     " 1.2.840.10008 UID and was changed"
-                                    % (where, ac.tag_str(tag), kw))
+                                    % (where, deid.tag_str(tag), kw))
                     continue
                 originals[u] = tag
                 if u in objects:
                     if o != objects[u]:
                         errs.append("%s: %s %s points at an object of the"
                                     " set but not at its new UID"
-                                    % (where, ac.tag_str(tag), kw))
-                want = ac.hmac_uid(run.secret, u, UID_PREFIX)
+                                    % (where, deid.tag_str(tag), kw))
+                want = deid.hmac_uid(run.secret, u, UID_PREFIX)
                 if o != want:
                     msg = "%s: %s %s is not 2.25.+HMAC(secret, %soriginal)" \
-                        % (where, ac.tag_str(tag), kw,
+                        % (where, deid.tag_str(tag), kw,
                            repr(UID_PREFIX) + " + " if UID_PREFIX else "")
                     if show:
                         msg += " [%s -> %s]" % (u, o)
                     errs.append(msg)
         # 3. every UI value of the output is a class, well known or 2.25
-        for path, tag, uids in ac.ui_values(do):
+        for path, tag, uids in deid.ui_values(do):
             if tag >> 16 == 0x0002 and tag != 0x00020003:
                 continue
             for o in uids:
-                if ac.is_well_known(o) or tag in ac.CLASS_UID_TAGS:
+                if deid.is_well_known(o) or tag in deid.CLASS_UID_TAGS:
                     continue
                 if not UID_RE.match(o):
                     errs.append("%s: %s %s is not a valid 2.25 UID"
-                                % (where, ac.tag_str(tag),
-                                   ac.path_str(path, tag)))
+                                % (where, deid.tag_str(tag),
+                                   deid.path_str(path, tag)))
         # 4. meta == dataset
         for a, b, what in ((0x00020003, 0x00080018, "SOPInstanceUID"),
                            (0x00020002, 0x00080016, "SOPClassUID")):
-            va, vb = ac.value_at(do, (), a), ac.value_at(do, (), b)
+            va, vb = deid.value_at(do, (), a), deid.value_at(do, (), b)
             if va is None or va != vb:
                 errs.append("%s: MediaStorage%s != %s" % (where, what, what))
     # 5. no original instance UID anywhere in an output (a value that
     # some input also holds in a class attribute is a class UID: an
     # implementation's UID used as Instance Creator UID, say)
     for p in oks:
-        for path, tag, uids in ac.ui_values(run.ds_in(p)):
-            if tag in ac.CLASS_UID_TAGS:
+        for path, tag, uids in deid.ui_values(run.ds_in(p)):
+            if tag in deid.CLASS_UID_TAGS:
                 for u in uids:
                     originals.pop(u, None)
-    idents = {u.encode(): ac.Ident(u.encode(), t, "original UID")
+    idents = {u.encode(): deid.Ident(u.encode(), t, "original UID")
               for u, t in originals.items()}
     for p in oks:
-        for where, tag, ident in ac.leaks(run.ds_out(p), idents):
+        for where, tag, ident in deid.leaks(run.ds_out(p), idents):
             errs.append("%s: original UID (from %s) left in %s %s"
-                        % (rel(p), ac.tag_str(ident.tag), ac.tag_str(tag),
+                        % (rel(p), deid.tag_str(ident.tag), deid.tag_str(tag),
                            where))
     notes.append("%d outputs, %d distinct original UIDs checked"
                  % (len(oks), len(originals)))
@@ -308,13 +287,13 @@ def formula_check(run):
     for p in run.inputs:
         if not run.ok(p):
             continue
-        u = ac.value_at(run.ds_in(p), (), 0x00080018)
-        o = ac.value_at(run.ds_out(p), (), 0x00080018)
+        u = deid.value_at(run.ds_in(p), (), 0x00080018)
+        o = deid.value_at(run.ds_out(p), (), 0x00080018)
         if not u or not o:
             continue
-        u, o = ac.uid_text(u), ac.uid_text(o)
+        u, o = deid.uid_text(u), deid.uid_text(o)
         for prefix in KNOWN_PREFIXES:
-            if ac.hmac_uid(run.secret, u, prefix) == o:
+            if deid.hmac_uid(run.secret, u, prefix) == o:
                 UID_PREFIX = prefix
                 if prefix != CONTRACT_UID_PREFIX:
                     return ["new UIDs are 2.25 + HMAC-SHA256(secret, %r +"
@@ -335,17 +314,17 @@ def coded_content_checks(run):
     for p in run.inputs:
         if not run.ok(p):
             continue
-        for path, tag, uids in ac.ui_values(run.ds_in(p)):
+        for path, tag, uids in deid.ui_values(run.ds_in(p)):
             if tag not in (0x0008010C, 0x00080117, 0x00080118, 0x0008010D):
                 continue
             seen += 1
-            out_v = ac.value_at(run.ds_out(p), path, tag)
+            out_v = deid.value_at(run.ds_out(p), path, tag)
             if out_v is None:
-                errs.append("%s: %s %s removed" % (rel(p), ac.tag_str(tag),
-                                                   ac.path_str(path, tag)))
-            elif ac.uid_text(out_v).split("\\") != uids:
-                errs.append("%s: %s %s changed" % (rel(p), ac.tag_str(tag),
-                                                   ac.path_str(path, tag)))
+                errs.append("%s: %s %s removed" % (rel(p), deid.tag_str(tag),
+                                                   deid.path_str(path, tag)))
+            elif deid.uid_text(out_v).split("\\") != uids:
+                errs.append("%s: %s %s changed" % (rel(p), deid.tag_str(tag),
+                                                   deid.path_str(path, tag)))
     return errs, seen
 
 
@@ -356,14 +335,14 @@ def pseudonym_of(run):
         if not run.ok(p):
             continue
         di, do = run.ds_in(p), run.ds_out(p)
-        pid, pname = ac.value_at(do, (), 0x00100020), \
-            ac.value_at(do, (), 0x00100010)
+        pid, pname = deid.value_at(do, (), 0x00100020), \
+            deid.value_at(do, (), 0x00100010)
         if not pid or not pname:
             errs.append("%s: PatientID or PatientName empty or absent"
                         % rel(p))
-        if pid is not None and pid == ac.value_at(di, (), 0x00100020):
+        if pid is not None and pid == deid.value_at(di, (), 0x00100020):
             errs.append("%s: PatientID is the original" % rel(p))
-        if pname is not None and pname == ac.value_at(di, (), 0x00100010):
+        if pname is not None and pname == deid.value_at(di, (), 0x00100010):
             errs.append("%s: PatientName is the original" % rel(p))
         seen.add((pid, pname))
     return seen, errs
@@ -390,135 +369,26 @@ def other_secret_checks(a, b):
             continue
         di = a.ds_in(p)
         for t in OBJECT_TAGS:
-            u = ac.value_at(di, (), t)
+            u = deid.value_at(di, (), t)
             if not u:
                 continue
-            u = ac.uid_text(u)
-            va = ac.uid_text(ac.value_at(a.ds_out(p), (), t) or b"")
-            vb = ac.uid_text(ac.value_at(b.ds_out(p), (), t) or b"")
+            u = deid.uid_text(u)
+            va = deid.uid_text(deid.value_at(a.ds_out(p), (), t) or b"")
+            vb = deid.uid_text(deid.value_at(b.ds_out(p), (), t) or b"")
             n += 1
             if va == vb:
                 errs.append("%s: %s identical under two secrets"
-                            % (rel(p), ac.tag_str(t)))
-            elif vb != ac.hmac_uid(b.secret, u, UID_PREFIX):
+                            % (rel(p), deid.tag_str(t)))
+            elif vb != deid.hmac_uid(b.secret, u, UID_PREFIX):
                 errs.append("%s: %s is not the HMAC of the other secret"
-                            % (rel(p), ac.tag_str(t)))
+                            % (rel(p), deid.tag_str(t)))
     if n == 0:
         errs.append("nothing compared")
     return errs
 
 
-# ------------------------------------------------------------------ #
-# Synthetic PET
-
-PET = {
-    # keyword: (value, VR)
-    "PatientName": ("Petersen^Paula^Maria", "PN"),
-    "PatientID": ("PET-778899", "LO"),
-    "PatientBirthDate": ("19580312", "DA"),
-    "PatientSex": ("F", "CS"),
-    "PatientAge": ("065Y", "AS"),
-    "PatientWeight": ("71.5", "DS"),
-    "PatientSize": ("1.68", "DS"),
-    "InstitutionName": ("Klinikum Nordstadt", "LO"),
-    "ReferringPhysicianName": ("Doktorow^Hans", "PN"),
-    "AccessionNumber": ("ACC998877", "SH"),
-    "StudyDate": ("20230415", "DA"),
-    "SeriesDate": ("20230415", "DA"),
-    "AcquisitionDate": ("20230415", "DA"),
-    "StudyTime": ("091500", "TM"),
-    "SeriesTime": ("101500.000000", "TM"),
-    "AcquisitionTime": ("102000.000000", "TM"),
-    "Modality": ("PT", "CS"),
-    "Units": ("BQML", "CS"),
-    "DecayCorrection": ("START", "CS"),
-    "CorrectedImage": (["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"],
-                       "CS"),
-    "SeriesType": (["WHOLE BODY", "IMAGE"], "CS"),
-    "ActualFrameDuration": ("180000", "IS"),
-    "RescaleSlope": ("1.5", "DS"),
-    "RescaleIntercept": ("0", "DS"),
-}
-# Attributes SUV computation needs: all survive Default unchanged.
-PET_RETAINED = ["PatientWeight", "PatientSize", "PatientSex", "PatientAge",
-                "StudyDate", "SeriesDate", "AcquisitionDate", "SeriesTime",
-                "AcquisitionTime", "Units", "DecayCorrection",
-                "CorrectedImage", "ActualFrameDuration", "RescaleSlope",
-                "RescaleIntercept"]
-RADIO = {
-    "Radiopharmaceutical": ("Fluorodeoxyglucose", "LO"),
-    "RadiopharmaceuticalStartTime": ("093000.00", "TM"),
-    "RadiopharmaceuticalStartDateTime": ("20230415093000.00", "DT"),
-    "RadionuclideTotalDose": ("370000000", "DS"),
-    "RadionuclideHalfLife": ("6586.2", "DS"),
-    "RadionuclidePositronFraction": ("0.97", "DS"),
-}
-RADIONUCLIDE_CODE = {
-    "CodeValue": ("C-111A1", "SH"),
-    "CodingSchemeDesignator": ("SRT", "SH"),
-    "CodeMeaning": ("^18^Fluorine", "LO"),
-    "ContextIdentifier": ("4020", "CS"),
-    "ContextUID": ("1.2.840.10008.6.1.304", "UI"),
-    "MappingResource": ("DCMR", "CS"),
-    "MappingResourceUID": ("1.2.276.0.7230010.3.0.0.77", "UI"),
-}
-CODING_SCHEME_UID = "1.2.276.0.7230010.3.0.0.88"
-SYNC_FOR = "1.2.840.10008.15.1.1"       # UTC: well known, in a U attribute
-PHILIPS = "Philips PET Private Group"
-SUV_FACTOR = "0.000123456"
-ACTIVITY_FACTOR = "1.2345"
-
-
-def make_pet(path):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.128"
-    meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.1001.3"
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.is_little_endian = True
-    ds.is_implicit_VR = False
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1001.1"
-    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.1001.2"
-    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.1001.4"
-    ds.SynchronizationFrameOfReferenceUID = SYNC_FOR
-    for kw, (v, vr) in PET.items():
-        setattr(ds, kw, v)
-    item = Dataset()
-    for kw, (v, vr) in RADIO.items():
-        setattr(item, kw, v)
-    code = Dataset()
-    for kw, (v, vr) in RADIONUCLIDE_CODE.items():
-        setattr(code, kw, v)
-    item.RadionuclideCodeSequence = Sequence([code])
-    ds.RadiopharmaceuticalInformationSequence = Sequence([item])
-    scheme = Dataset()
-    scheme.CodingSchemeDesignator = "99OAT"
-    scheme.CodingSchemeUID = CODING_SCHEME_UID
-    ds.CodingSchemeIdentificationSequence = Sequence([scheme])
-    ds.add_new(0x70530010, "LO", PHILIPS)
-    ds.add_new(0x70531000, "DS", SUV_FACTOR)
-    ds.add_new(0x70531009, "DS", ACTIVITY_FACTOR)
-    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
-    ds.add_new(0x00291010, "OB", b"Petersen Paula PET-778899 " * 2)
-    ds.ImageType = ["ORIGINAL", "PRIMARY"]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = 4
-    ds.Columns = 4
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = bytes(range(32))
-    ds.save_as(path, write_like_original=False)
-
-
 def basic_codes():
-    with open(os.path.join(ac.SHARED, "reference",
-                           "ps315_table_e1_1.json")) as f:
+    with open(oacorpus.reference("ps315_table_e1_1.json")) as f:
         rows = json.load(f)
     return {r["tag"].strip("()").upper(): r["basic"] for r in rows}
 
@@ -535,7 +405,7 @@ def elem_value(ds, kw):
     t = tag_for_keyword(kw)
     if t is None or t not in ds._dict:
         return None
-    return ac.strip_value(ac.raw_value(ds, t)).decode("latin-1")
+    return deid.strip_value(deid.raw_value(ds, t)).decode("latin-1")
 
 
 def norm(v):
@@ -547,7 +417,7 @@ def norm(v):
 def pet_checks(checks, tool, work, show):
     src = os.path.join(work, "pet", "PET.dcm")
     os.makedirs(os.path.dirname(src), exist_ok=True)
-    make_pet(src)
+    gen.make_pet(src)
     codes = basic_codes()
     from pydicom.datadict import tag_for_keyword
     for profile in ("Default", "Full"):
@@ -596,182 +466,79 @@ def pet_checks(checks, tool, work, show):
             return COMBINED.get(code, "K") if code else "K"
 
         if profile == "Default":
-            for kw in PET_RETAINED:
-                expect(out, kw, PET[kw][0], "K", "")
+            for kw in gen.PET_RETAINED:
+                expect(out, kw, gen.PET[kw][0], "K", "")
             for kw in ("RadionuclideTotalDose", "RadionuclideHalfLife",
                        "RadiopharmaceuticalStartTime",
                        "RadiopharmaceuticalStartDateTime",
                        "RadionuclidePositronFraction",
                        "Radiopharmaceutical"):
-                expect(rad_item, kw, RADIO[kw][0], "K",
+                expect(rad_item, kw, gen.RADIO[kw][0], "K",
                        "RadiopharmaceuticalInformationSequence[0]")
             for kw in ("CodeValue", "CodingSchemeDesignator", "CodeMeaning"):
-                expect(code_item, kw, RADIONUCLIDE_CODE[kw][0], "K",
+                expect(code_item, kw, gen.RADIONUCLIDE_CODE[kw][0], "K",
                        "RadionuclideCodeSequence[0]")
             # Philips SUV factors, with their creator
-            if ac.value_at(out, (), 0x70530010) != PHILIPS.encode():
+            if deid.value_at(out, (), 0x70530010) != gen.PHILIPS.encode():
                 errs.append("(7053,0010) Philips creator not kept")
-            if ac.value_at(out, (), 0x70531000) != SUV_FACTOR.encode():
+            if deid.value_at(out, (), 0x70531000) != gen.SUV_FACTOR.encode():
                 errs.append("(7053,1000) SUV factor not kept unchanged")
-            if ac.value_at(out, (), 0x70531009) != ACTIVITY_FACTOR.encode():
+            if deid.value_at(out, (), 0x70531009) != \
+                    gen.ACTIVITY_FACTOR.encode():
                 errs.append("(7053,1009) activity concentration factor not"
                             " kept unchanged")
             for t in (0x00290010, 0x00291010):
-                if ac.value_at(out, (), t) is not None:
-                    errs.append("%s unsafe private kept" % ac.tag_str(t))
-            if ac.value_at(out, (), 0x00100030) != b"19000101":
+                if deid.value_at(out, (), t) is not None:
+                    errs.append("%s unsafe private kept" % deid.tag_str(t))
+            if deid.value_at(out, (), 0x00100030) != b"19000101":
                 errs.append("PatientBirthDate is not 19000101")
-            if ac.value_at(out, (), 0x00280303) != b"UNMODIFIED":
+            if deid.value_at(out, (), 0x00280303) != b"UNMODIFIED":
                 errs.append("(0028,0303) is not UNMODIFIED")
         else:
-            for kw in PET_RETAINED:
-                expect(out, kw, PET[kw][0], full_action(kw), "")
-            for kw in RADIO:
-                expect(rad_item, kw, RADIO[kw][0], full_action(kw),
+            for kw in gen.PET_RETAINED:
+                expect(out, kw, gen.PET[kw][0], full_action(kw), "")
+            for kw in gen.RADIO:
+                expect(rad_item, kw, gen.RADIO[kw][0], full_action(kw),
                        "RadiopharmaceuticalInformationSequence[0]")
             for kw in ("CodeValue", "CodingSchemeDesignator", "CodeMeaning"):
-                expect(code_item, kw, RADIONUCLIDE_CODE[kw][0],
+                expect(code_item, kw, gen.RADIONUCLIDE_CODE[kw][0],
                        full_action(kw), "RadionuclideCodeSequence[0]")
-            for path, tag, _c, _ic in ac.private_elements(out):
-                errs.append("private %s kept under Full" % ac.tag_str(tag))
-            if ac.value_at(out, (), 0x00280303) != b"REMOVED":
+            for path, tag, _c, _ic in deid.private_elements(out):
+                errs.append("private %s kept under Full" % deid.tag_str(tag))
+            if deid.value_at(out, (), 0x00280303) != b"REMOVED":
                 errs.append("(0028,0303) is not REMOVED")
         # both: coded content and well-known values
         if code_item is None:
             errs.append("RadionuclideCodeSequence item removed")
         else:
             for kw in ("ContextUID", "MappingResourceUID"):
-                expect(code_item, kw, RADIONUCLIDE_CODE[kw][0], "K",
+                expect(code_item, kw, gen.RADIONUCLIDE_CODE[kw][0], "K",
                        "RadionuclideCodeSequence[0]")
         scheme = out.get("CodingSchemeIdentificationSequence")
         if not scheme or elem_value(scheme[0], "CodingSchemeUID") != \
-                CODING_SCHEME_UID:
+                gen.CODING_SCHEME_UID:
             errs.append("CodingSchemeIdentificationSequence[0]."
                         "CodingSchemeUID not kept")
-        if elem_value(out, "SynchronizationFrameOfReferenceUID") != SYNC_FOR:
+        if elem_value(out, "SynchronizationFrameOfReferenceUID") != \
+                gen.SYNC_FOR:
             errs.append("a 1.2.840.10008 value (Synchronization Frame of"
                         " Reference UID) was changed")
         for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
                    "FrameOfReferenceUID"):
             v = elem_value(out, kw)
-            if v != ac.hmac_uid(SECRET, getattr(run.ds_in(src), kw),
+            if v != deid.hmac_uid(SECRET, getattr(run.ds_in(src), kw),
                                 UID_PREFIX):
                 errs.append("%s is not the contract's HMAC UID" % kw)
         # identifying values
-        idents = ac.identifying_values(run.ds_in(src))
-        for where, tag, ident in ac.leaks(out, idents):
+        idents = deid.identifying_values(run.ds_in(src))
+        for where, tag, ident in deid.leaks(out, idents):
             errs.append("identifying value left: %s in %s %s"
-                        % (ident.describe(), ac.tag_str(tag), where))
+                        % (ident.describe(), deid.tag_str(tag), where))
         checks.result("PET %s: %s" % (profile,
                                       "SUV attributes, Philips factors and"
                                       " coded content kept"
                                       if profile == "Default" else
                                       "Basic Profile applied"), errs)
-
-
-# ------------------------------------------------------------------ #
-# Synthetic SR + the CT image it references
-
-SR_STUDY = "1.2.826.0.1.3680043.8.498.2002.1"
-SR_CT_UID = "1.2.826.0.1.3680043.8.498.2002.3"
-SR_PATIENT = ("Srtestperson^Karl", "SR-556677")
-
-
-def _code(value, scheme, meaning):
-    c = Dataset()
-    c.CodeValue = value
-    c.CodingSchemeDesignator = scheme
-    c.CodeMeaning = meaning
-    return c
-
-
-def _base(path, sop_class, sop_uid, series_uid, modality):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.is_little_endian = True
-    ds.is_implicit_VR = False
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = SR_STUDY
-    ds.SeriesInstanceUID = series_uid
-    ds.PatientName, ds.PatientID = SR_PATIENT
-    ds.PatientBirthDate = "19610704"
-    ds.PatientSex = "M"
-    ds.StudyDate = ds.ContentDate = "20240102"
-    ds.StudyTime = ds.ContentTime = "101010"
-    ds.ReferringPhysicianName = "Referrer^Rita"
-    ds.AccessionNumber = "SRACC4455"
-    ds.StudyID = "SRSTUDY1"
-    ds.Modality = modality
-    ds.SeriesNumber = "1"
-    ds.InstanceNumber = "1"
-    ds.Manufacturer = "OA Test"
-    return ds
-
-
-def make_sr_pair(folder):
-    """A CT image and a Comprehensive SR whose content tree references it
-    (IMAGE item), names the study (UIDREF item) and quotes the patient's
-    name in free text (TEXT item)."""
-    ct = _base(os.path.join(folder, "CT.dcm"), "1.2.840.10008.5.1.4.1.1.2",
-               SR_CT_UID, "1.2.826.0.1.3680043.8.498.2002.2", "CT")
-    ct.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.2002.4"
-    ct.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ct.SamplesPerPixel = 1
-    ct.PhotometricInterpretation = "MONOCHROME2"
-    ct.Rows = ct.Columns = 2
-    ct.BitsAllocated = ct.BitsStored = 16
-    ct.HighBit = 15
-    ct.PixelRepresentation = 0
-    ct.PixelData = bytes(8)
-    ct.save_as(ct.filename, write_like_original=False)
-
-    sr = _base(os.path.join(folder, "SR.dcm"), "1.2.840.10008.5.1.4.1.1.88.33",
-               "1.2.826.0.1.3680043.8.498.2002.5",
-               "1.2.826.0.1.3680043.8.498.2002.6", "SR")
-    sr.ValueType = "CONTAINER"
-    sr.ContinuityOfContent = "SEPARATE"
-    sr.CompletionFlag = "COMPLETE"
-    sr.VerificationFlag = "UNVERIFIED"
-    sr.ReferencedPerformedProcedureStepSequence = Sequence([])
-    sr.PerformedProcedureCodeSequence = Sequence([])
-    sr.ConceptNameCodeSequence = Sequence([_code(
-        "126000", "DCM", "Imaging Measurement Report")])
-    img = Dataset()
-    img.RelationshipType = "CONTAINS"
-    img.ValueType = "IMAGE"
-    img.ConceptNameCodeSequence = Sequence([_code("121112", "DCM",
-                                                  "Source of Measurement")])
-    ref = Dataset()
-    ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    ref.ReferencedSOPInstanceUID = SR_CT_UID
-    img.ReferencedSOPSequence = Sequence([ref])
-    txt = Dataset()
-    txt.RelationshipType = "CONTAINS"
-    txt.ValueType = "TEXT"
-    txt.ConceptNameCodeSequence = Sequence([_code("121106", "DCM",
-                                                  "Comment")])
-    txt.TextValue = "Lesion stable. Seen with Srtestperson today."
-    uid = Dataset()
-    uid.RelationshipType = "HAS OBS CONTEXT"
-    uid.ValueType = "UIDREF"
-    uid.ConceptNameCodeSequence = Sequence([_code(
-        "121018", "DCM", "Procedure Study Instance UID")])
-    uid.UID = SR_STUDY
-    sr.ContentSequence = Sequence([img, txt, uid])
-    evidence = Dataset()
-    evidence.StudyInstanceUID = SR_STUDY
-    series = Dataset()
-    series.SeriesInstanceUID = ct.SeriesInstanceUID
-    series.ReferencedSOPSequence = Sequence([ref])
-    evidence.ReferencedSeriesSequence = Sequence([series])
-    sr.CurrentRequestedProcedureEvidenceSequence = Sequence([evidence])
-    sr.save_as(sr.filename, write_like_original=False)
-    return ct.filename, sr.filename
 
 
 def dsrdump_ok(path):
@@ -785,7 +552,7 @@ def dsrdump_ok(path):
 def sr_checks(checks, tool, work, show):
     folder = os.path.join(work, "sr-synthetic")
     os.makedirs(folder, exist_ok=True)
-    ct, sr = make_sr_pair(folder)
+    ct, sr = gen.make_sr_pair(folder)
     ok, why = dsrdump_ok(sr)
     if not ok:
         checks.result("synthetic SR is valid input", [why])
@@ -806,8 +573,9 @@ def sr_checks(checks, tool, work, show):
             checks.result("synthetic SR, %s" % label, errs)
             continue
         out_sr = run.ds_out(sr)
-        new_ct = ac.uid_text(ac.value_at(run.ds_out(ct), (), 0x00080018))
-        new_study = ac.uid_text(ac.value_at(run.ds_out(ct), (), 0x0020000D))
+        new_ct = deid.uid_text(deid.value_at(run.ds_out(ct), (), 0x00080018))
+        new_study = deid.uid_text(deid.value_at(run.ds_out(ct), (),
+                                                0x0020000D))
         ok, why = dsrdump_ok(run.output[sr])
         if not ok:
             errs.append("dcmtk's dsrdump cannot read the output SR: %s" % why)
@@ -838,10 +606,10 @@ def sr_checks(checks, tool, work, show):
                             " CT's new UID")
         except (IndexError, AttributeError):
             errs.append("CurrentRequestedProcedureEvidenceSequence lost")
-        idents = ac.identifying_values(run.ds_in(sr))
-        for where, tag, ident in ac.leaks(out_sr, idents):
+        idents = deid.identifying_values(run.ds_in(sr))
+        for where, tag, ident in deid.leaks(out_sr, idents):
             errs.append("identifying value left: %s in %s %s"
-                        % (ident.describe(), ac.tag_str(tag), where))
+                        % (ident.describe(), deid.tag_str(tag), where))
         checks.result("synthetic SR, %s: a valid SR whose content still"
                       " references the CT and the study" % label, errs)
 
@@ -871,12 +639,12 @@ def reference_count(run):
     for p in run.inputs:
         di = run.ds_in(p)
         for t in OBJECT_TAGS:
-            v = ac.value_at(di, (), t)
+            v = deid.value_at(di, (), t)
             if v:
-                objs.add(ac.uid_text(v))
+                objs.add(deid.uid_text(v))
     n = 0
     for p in run.inputs:
-        for path, tag, uids in ac.ui_values(run.ds_in(p)):
+        for path, tag, uids in deid.ui_values(run.ds_in(p)):
             if path and any(u in objs for u in uids):
                 n += 1
     return n
@@ -886,31 +654,25 @@ def main():
     global CORPUS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tool", required=True)
-    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--corpus", help="the corpus (default: $OA_CORPUS, "
+                    "else <repo>/../shared/corpus)")
     ap.add_argument("--workdir")
     ap.add_argument("--show-values", action="store_true")
     args = ap.parse_args()
-    ac.require_programs("dsrdump")
+    CORPUS = oacorpus.require(args.corpus)
+    require_programs("dsrdump")
     tool = os.path.abspath(args.tool)
-    CORPUS = os.path.abspath(args.corpus)
     show = args.show_values
     checks = Checks()
-    if not ac.tool_supports_profiles(tool):
-        print("oa-anonymize has no --profile/--explain yet: cannot run")
-        print("0 passed, 1 failed")
+    if not profiles_or_fail(tool):
         return 1
-    if args.workdir:
-        work = os.path.abspath(args.workdir)
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-    else:
-        work = tempfile.mkdtemp(prefix="oa-anon-sets-")
+    work = work_folder(args.workdir, "oa-anon-sets-")
     sr_json = os.path.join(work, "full-keep-sr.json")
     with open(sr_json, "w") as f:
         json.dump(SR_PROFILE, f)
-    rules = {"Default": ac.explain(tool, "Default"),
-             "Full": ac.explain(tool, "Full"),
-             sr_json: ac.explain(tool, sr_json)}
+    rules = {"Default": explain(tool, "Default"),
+             "Full": explain(tool, "Full"),
+             sr_json: explain(tool, sr_json)}
 
     sets = set_files(CORPUS)
     plan = [("Knee", "Full"), ("Knee", "Default"), ("RTH", "Default"),
@@ -969,7 +731,7 @@ def main():
     srmr = sets["SRMR"]
     run = Run(tool, work, "SRMR-Full", "Full", srmr, SECRET)
     checks.result("SRMR/Full: the SR is dropped, the MR anonymized",
-                  status_errors(run, {srmr[0]: ac.STATUS_DROPPED}))
+                  status_errors(run, {srmr[0]: STATUS_DROPPED}))
 
     # pseudonyms differ between patients, same across runs
     errs = []
@@ -996,10 +758,10 @@ def main():
         for p in t2:
             for t in (0x00100020, 0x00100010, 0x0020000D, 0x0020000E,
                       0x00080018, 0x00200052):
-                if ac.value_at(part.ds_out(p), (), t) != \
-                        ac.value_at(full_knee.ds_out(p), (), t):
+                if deid.value_at(part.ds_out(p), (), t) != \
+                        deid.value_at(full_knee.ds_out(p), (), t):
                     errs.append("%s: %s differs when Knee/T2 is anonymized"
-                                " alone" % (rel(p), ac.tag_str(t)))
+                                " alone" % (rel(p), deid.tag_str(t)))
     checks.result("Knee/T2 anonymized alone gets the same pseudonym and"
                   " UIDs as within its study", errs)
 
@@ -1010,12 +772,12 @@ def main():
     if not errs:
         for p in t1:
             do = named.ds_out(p)
-            if ac.value_at(do, (), 0x00100010) != NEW_NAME.encode():
+            if deid.value_at(do, (), 0x00100010) != NEW_NAME.encode():
                 errs.append("%s: PatientName is not --new-name" % rel(p))
-            if ac.value_at(do, (), 0x00100020) != NEW_ID.encode():
+            if deid.value_at(do, (), 0x00100020) != NEW_ID.encode():
                 errs.append("%s: PatientID is not --new-id" % rel(p))
-            if ac.value_at(do, (), 0x00080018) != \
-                    ac.value_at(full_knee.ds_out(p), (), 0x00080018):
+            if deid.value_at(do, (), 0x00080018) != \
+                    deid.value_at(full_knee.ds_out(p), (), 0x00080018):
                 errs.append("%s: SOPInstanceUID depends on --new-name/"
                             "--new-id" % rel(p))
     checks.result("--new-name/--new-id are applied (UIDs unchanged)", errs)

@@ -35,103 +35,84 @@ import time
 import zlib
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from oatest import dicombytes as db, part10 as p10  # noqa: E402
+from oatest.corpus import require as require_corpus  # noqa: E402
+from oatest.tool import run_batches, run_tool  # noqa: E402
 
 SEED = 20261125
 MAX_SAMPLE_SIZE = 600 * 1024   # keep the temp folder and the run small
 OFFSET_RE = re.compile(r"offset \d+")
 
+# Transfer syntax UIDs as stored (with their NUL, or malformed).
 EXPLICIT_LE = b"1.2.840.10008.1.2.1\x00"
 IMPLICIT_LE = b"1.2.840.10008.1.2\x00"
+BIG_ENDIAN = b"1.2.840.10008.1.2.2\x00"
 DEFLATED = b"1.2.840.10008.1.2.1.99"
+SOP = "1.2.3.4"
 
 
 # ------------------------------------------------------------------ #
-# Synthetic files
-
-def el(group, elem, vr, value, length=None):
-    """An explicit VR little endian element."""
-    n = len(value) if length is None else length
-    if vr in common.LONG_LENGTH_VRS:
-        return struct.pack("<HH2sHI", group, elem, vr, 0, n) + value
-    return struct.pack("<HH2sH", group, elem, vr, n) + value
-
+# Synthetic files (oatest.dicombytes)
 
 def part10(dataset, ts=EXPLICIT_LE):
-    meta = (el(2, 1, b"OB", b"\x00\x01")
-            + el(2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.7\x00")
-            + el(2, 3, b"UI", b"1.2.3.4\x00")
-            + el(2, 0x10, b"UI", ts))
-    return (b"\x00" * 128 + b"DICM" + el(2, 0, b"UL", struct.pack(
-        "<I", len(meta))) + meta + dataset)
-
-
-def implicit_el(group, elem, value, length=None):
-    n = len(value) if length is None else length
-    return struct.pack("<HHI", group, elem, n) + value
-
-
-ITEM_U = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
-ITEM_END = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
-SEQ_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    """A secondary capture with a minimal meta group (no implementation
+    UID)."""
+    return db.part10(ts, dataset, sop_class=db.SC_IMAGE, sop_inst=SOP,
+                     impl=None)
 
 
 def nested_undefined(depth, vr=b"SQ"):
-    head = struct.pack("<HH2sHI", 0x0040, 0xA730, vr, 0, 0xFFFFFFFF)
-    body = (head + ITEM_U) * depth
-    inner = el(0x0040, 0xA010, b"CS", b"CONTAINS")
-    return body + inner + (ITEM_END + SEQ_END) * depth
+    head = db.el(0x0040A730, vr, b"", length=db.UNDEF)
+    body = (head + db.item_header()) * depth
+    inner = db.el(0x0040A010, b"CS", b"CONTAINS")
+    return body + inner + (db.item_end() + db.seq_end()) * depth
 
 
 def nested_defined(depth):
-    inner = el(0x0040, 0xA010, b"CS", b"CONTAINS")
+    inner = db.el(0x0040A010, b"CS", b"CONTAINS")
     for _ in range(depth):
-        item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
-        inner = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0,
-                            len(item)) + item
+        inner = db.el(0x0040A730, b"SQ", db.item(inner))
     return inner
 
 
 def nested_implicit_un(depth):
     """Undefined-length private elements (UN in implicit VR, CP-246)."""
-    head = struct.pack("<HHI", 0x0009, 0x1010, 0xFFFFFFFF)
-    return (implicit_el(0x0009, 0x0010, b"PRIVATE ")
-            + (head + ITEM_U) * depth + implicit_el(0x0009, 0x1011, b"AB")
-            + (ITEM_END + SEQ_END) * depth)
-
-
-def be_el(group, elem, vr, value):
-    """An explicit VR big endian element with a 16-bit length."""
-    return struct.pack(">HH2sH", group, elem, vr, len(value)) + value
+    head = db.el(0x00091010, None, b"", db.ILE, length=db.UNDEF)
+    return (db.el(0x00090010, None, b"PRIVATE ", db.ILE)
+            + (head + db.item_header()) * depth
+            + db.el(0x00091011, None, b"AB", db.ILE)
+            + (db.item_end() + db.seq_end()) * depth)
 
 
 def be_un_sequence(defined):
     """A UN holding a sequence in an explicit VR big endian dataset: its
     content is implicit VR little endian (CP-246), the header big endian."""
-    inner = struct.pack("<HHI", 8, 0x1150, 8) + b"1.2.3.4\x00"
-    item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
+    item = db.item(db.el(0x00081150, None, b"1.2.3.4\x00", db.ILE))
     if defined:
-        return struct.pack(">HH2sHI", 8, 0x2112, b"UN", 0, len(item)) + item
-    return (struct.pack(">HH2sHI", 8, 0x2112, b"UN", 0, 0xFFFFFFFF) + item
-            + SEQ_END)
+        return db.el(0x00082112, b"UN", item, db.EBE)
+    return (db.el(0x00082112, b"UN", b"", db.EBE, length=db.UNDEF) + item
+            + db.seq_end())
+
+
+def sop_of(enc):
+    return (db.el(0x00080016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\x00", enc)
+            + db.el(0x00080018, b"UI", b"1.2.3.4\x00", enc))
 
 
 def synthetic():
-    sop = el(8, 0x16, b"UI", b"1.2.840.10008.5.1.4.1.1.7\x00") + \
-        el(8, 0x18, b"UI", b"1.2.3.4\x00")
-    implicit_sop = implicit_el(8, 0x16, b"1.2.840.10008.5.1.4.1.1.7\x00") + \
-        implicit_el(8, 0x18, b"1.2.3.4\x00")
-    be_sop = be_el(8, 0x16, b"UI", b"1.2.840.10008.5.1.4.1.1.7\x00") + \
-        be_el(8, 0x18, b"UI", b"1.2.3.4\x00")
-    be_ts = b"1.2.840.10008.1.2.2\x00"
+    el = db.el
+    sop, implicit_sop, be_sop = sop_of(db.ELE), sop_of(db.ILE), \
+        sop_of(db.EBE)
     bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb_data = bomb.compress(b"\x00" * (32 << 20)) + bomb.flush()
+    preamble = b"\x00" * 128 + b"DICM"
     files = {
         "empty.dcm": b"",
         "one-byte.dcm": b"\x08",
         "one-zero-byte.dcm": b"\x00",
-        "preamble-only.dcm": b"\x00" * 128 + b"DICM",
+        "preamble-only.dcm": preamble,
         "meta-only.dcm": part10(b""),
         "deep-undefined-65.dcm": part10(sop + nested_undefined(65)),
         "deep-undefined-64.dcm": part10(sop + nested_undefined(64)),
@@ -146,53 +127,52 @@ def synthetic():
             implicit_sop + nested_implicit_un(64), IMPLICIT_LE),
         # CP-246 in big endian (corpus: fo-dicom GH177).
         "be-un-undefined.dcm": part10(
-            be_sop + be_un_sequence(False) + be_el(0x10, 0x10, b"PN",
-                                                   b"DOE^J "), be_ts),
+            be_sop + be_un_sequence(False)
+            + el(0x00100010, b"PN", b"DOE^J ", db.EBE), BIG_ENDIAN),
         "be-un-defined.dcm": part10(
-            be_sop + be_un_sequence(True) + be_el(0x10, 0x10, b"PN",
-                                                  b"DOE^J "), be_ts),
+            be_sop + be_un_sequence(True)
+            + el(0x00100010, b"PN", b"DOE^J ", db.EBE), BIG_ENDIAN),
         # Implicit VR labelled right, first group reads smaller byte-swapped
         # (corpus: pydicom priv_SQ.dcm), and out of tag order.
         "implicit-group-3F03.dcm": part10(
-            implicit_el(0x3F03, 0x0010, b"ABC ")
-            + implicit_el(0x3F03, 0x1001, b"XY"), IMPLICIT_LE),
+            el(0x3F030010, None, b"ABC ", db.ILE)
+            + el(0x3F031001, None, b"XY", db.ILE), IMPLICIT_LE),
         "implicit-out-of-order.dcm": part10(
-            implicit_el(0x7FE0, 0x0010, b"\x00\x00")
-            + implicit_el(8, 0x18, b"1.2.3.4\x00"), IMPLICIT_LE),
+            el(0x7FE00010, None, b"\x00\x00", db.ILE)
+            + el(0x00080018, None, b"1.2.3.4\x00", db.ILE), IMPLICIT_LE),
         "deep-unclosed-300.dcm": part10(
-            sop + (struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0,
-                               0xFFFFFFFF) + ITEM_U) * 300),
-        "claims-100MB.dcm": part10(sop + el(0x7FE0, 0x10, b"OB", b"\x00" * 64,
+            sop + (el(0x0040A730, b"SQ", b"", length=db.UNDEF)
+                   + db.item_header()) * 300),
+        "claims-100MB.dcm": part10(sop + el(0x7FE00010, b"OB", b"\x00" * 64,
                                             length=100 << 20)),
         "claims-4GB-minus-2.dcm": part10(
-            sop + el(0x7FE0, 0x10, b"OW", b"\x00" * 64, length=0xFFFFFFFE)),
+            sop + el(0x7FE00010, b"OW", b"\x00" * 64, length=0xFFFFFFFE)),
         "claims-100MB-implicit.dcm": part10(
-            implicit_el(8, 0x18, b"1.2.3.4\x00") + implicit_el(
-                0x7FE0, 0x10, b"\x00" * 64, length=100 << 20), IMPLICIT_LE),
-        "meta-length-huge.dcm": b"\x00" * 128 + b"DICM" + el(
-            2, 0, b"UL", struct.pack("<I", 0xFFFFFFF0)) + el(
-            2, 0x10, b"UI", EXPLICIT_LE) + sop,
-        "meta-ts-undefined-length.dcm": b"\x00" * 128 + b"DICM" + struct.pack(
-            "<HH2sH", 2, 0x10, b"UI", 0xFFFF) + EXPLICIT_LE + sop,
+            el(0x00080018, None, b"1.2.3.4\x00", db.ILE)
+            + el(0x7FE00010, None, b"\x00" * 64, db.ILE, length=100 << 20),
+            IMPLICIT_LE),
+        "meta-length-huge.dcm": preamble + el(
+            0x00020000, b"UL", struct.pack("<I", 0xFFFFFFF0)) + el(
+            0x00020010, b"UI", EXPLICIT_LE) + sop,
+        "meta-ts-undefined-length.dcm": preamble + el(
+            0x00020010, b"UI", EXPLICIT_LE, length=0xFFFF) + sop,
         "deflate-bomb-32MB.dcm": part10(bomb_data, DEFLATED + b"\x00"),
         "deflate-garbage.dcm": part10(b"\xff" * 300, DEFLATED + b"\x00"),
         "fragments-unclosed.dcm": part10(
-            sop + struct.pack("<HH2sHI", 0x7FE0, 0x10, b"OB", 0, 0xFFFFFFFF)
-            + struct.pack("<HHI", 0xFFFE, 0xE000, 0)
-            + struct.pack("<HHI", 0xFFFE, 0xE000, 0x7FFFFFFF) + b"\xff"),
+            sop + el(0x7FE00010, b"OB", b"", length=db.UNDEF)
+            + db.item_header(0) + db.item_header(0x7FFFFFFF) + b"\xff"),
         # Encapsulated pixel data with a VR other than OB/OW.
         "encapsulated-OL.dcm": part10(
-            sop + struct.pack("<HH2sHI", 0x7FE0, 0x10, b"OL", 0, 0xFFFFFFFF)
-            + struct.pack("<HHI", 0xFFFE, 0xE000, 0)
-            + struct.pack("<HHI", 0xFFFE, 0xE000, 2) + b"\xff\xd8" + SEQ_END,
-            b"1.2.840.10008.1.2.4.50\x00"),
+            sop + el(0x7FE00010, b"OL", b"", length=db.UNDEF)
+            + db.item_header(0) + db.item_header(2) + b"\xff\xd8"
+            + db.seq_end(), b"1.2.840.10008.1.2.4.50\x00"),
         # A JPEG-family transfer syntax UID longer than a UID may be.
         "ts-jpeg-family-80-chars.dcm": part10(
             sop, b"1.2.840.10008.1.2.4." + b"9" * 60),
         "ts-unknown-80-chars.dcm": part10(sop, b"1.2.3." + b"9" * 74),
         "item-length-huge.dcm": part10(
-            sop + struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, 16)
-            + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFF0) + b"\x00" * 8),
+            sop + el(0x0040A730, b"SQ", b"", length=16)
+            + db.item_header(0xFFFFFFF0) + b"\x00" * 8),
     }
     return files
 
@@ -230,9 +210,9 @@ class Layout:
     of element headers in the file; not for deflated datasets)."""
 
     def __init__(self, tool, path, data):
-        fr = common.framing(data)
-        ts = common.uid_str(fr.meta.get(0x0010)) or ""
-        self.deflated = ts in common.DEFLATED_TS
+        fr = p10.framing(data)
+        ts = p10.uid_str(fr.meta.get(0x0010)) or ""
+        self.deflated = ts in p10.DEFLATED_TS
         self.big = ts == "1.2.840.10008.1.2.2"
         self.meta_start = fr.meta_start
         self.dataset_offset = fr.dataset_offset
@@ -241,7 +221,7 @@ class Layout:
         self.problem = None
         if self.deflated:
             return
-        run = common.run_tool([tool, "--dump", "-q", path], 60)
+        run = run_tool([tool, "--dump", "-q", path], 60)
         self.problem = run.problem()
         for line in run.stdout.splitlines():
             m = re.match(r"\s*\(([0-9A-F]{4}),([0-9A-F]{4})\) (\S+) .*@(\d+)",
@@ -254,8 +234,8 @@ class Layout:
                 self.fields.append((off + 4, 4))
                 continue
             b = data[off + 4:off + 6]
-            if b in common.VALID_VRS:
-                if b in common.LONG_LENGTH_VRS:
+            if b in p10.VALID_VRS:
+                if b in p10.LONG_LENGTH_VRS:
                     self.fields.append((off + 8, 4))
                 else:
                     self.fields.append((off + 6, 2))
@@ -361,7 +341,9 @@ def sample(corpus, rng, count):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", required=True)
-    ap.add_argument("--corpus")
+    ap.add_argument("--corpus",
+                    help="the corpus (default: $OA_CORPUS, else "
+                         "<repo>/../shared/corpus)")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--files", type=int, default=40)
     ap.add_argument("--mutations", type=int, default=25)
@@ -371,12 +353,7 @@ def main():
     ap.add_argument("--workdir", help="keep the inputs and outputs here")
     args = ap.parse_args()
 
-    corpus = args.corpus
-    if corpus is None and os.environ.get("OA_SHARED_DIR"):
-        corpus = os.path.join(os.environ["OA_SHARED_DIR"], "corpus")
-    if corpus is None:
-        corpus = os.path.join(common.REPO, "..", "shared", "corpus")
-    corpus = os.path.abspath(corpus)
+    corpus = require_corpus(args.corpus)
     tool = os.path.abspath(args.tool)
     t0 = time.time()
     rng = random.Random(args.seed)
@@ -414,7 +391,7 @@ def main():
     passed = failed = 0
 
     # 1. Copy.
-    rows = common.run_batches(tool, ["--copy", "-o", "out"], names, work,
+    rows = run_batches(tool, ["--copy", "-o", "out"], names, work,
                               args.timeout, args.batch, "copy", failures)[0]
     written, refused = [], []
     file_failures = {}
@@ -441,10 +418,10 @@ def main():
 
     # 2. Every output parses with our own reader...
     outs = [os.path.join("out", os.path.basename(n)) for n in written]
-    crows = common.run_batches(tool, ["--check"], outs, work, args.timeout,
+    crows = run_batches(tool, ["--check"], outs, work, args.timeout,
                                args.batch, "check", failures)[0]
     # ...and copying it again changes nothing.
-    rrows = common.run_batches(tool, ["--copy", "-o", "out2"], outs, work,
+    rrows = run_batches(tool, ["--copy", "-o", "out2"], outs, work,
                                args.timeout, args.batch, "recopy",
                                failures)[0]
     for name, out in zip(written, outs):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Corpus round trip: every file of the shared corpus through
+"""Corpus round trip: every file of the corpus through
 `oa-anonymize --copy`, and proof that the copy says the same thing.
 
 For each of the corpus files (INDEX.tsv, plus any file on disk it misses):
@@ -74,10 +74,13 @@ import time
 import warnings
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-
-SKIP = 77  # ctest SKIP_RETURN_CODE: a prerequisite is missing
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from oatest import SKIP, part10 as p10  # noqa: E402
+from oatest.corpus import listing as corpus_listing  # noqa: E402
+from oatest.corpus import require as require_corpus  # noqa: E402
+from oatest.tool import (defect_names, describe_defects,  # noqa: E402
+                         run_batches, sanitizer_env, sanitizer_report)
 
 try:
     import pydicom
@@ -221,7 +224,7 @@ def effective_vr(e):
 
 
 def is_valid_vr(vr):
-    return vr is not None and str(vr).encode() in common.VALID_VRS
+    return vr is not None and str(vr).encode() in p10.VALID_VRS
 
 
 def is_seq(e):
@@ -529,12 +532,12 @@ def input_readings(data, fr, defects, names, rel):
                     "the bare dataset it is", lambda: read_bare(data)))
     else:
         out.append((None, lambda: load(io.BytesIO(data), force=True)))
-    deflated = common.uid_str(fr.meta.get(0x0010)) in common.DEFLATED_TS
+    deflated = p10.uid_str(fr.meta.get(0x0010)) in p10.DEFLATED_TS
     if defects & bit_of(names, "NO_DELIMITER") and not deflated:
         # pydicom drops an undefined-length element cut at the end of the
         # file; the reader closes it (policy NO_DELIMITER).  Read the input
         # closed the same way.
-        big = common.uid_str(fr.meta.get(0x0010)) == "1.2.840.10008.1.2.2"
+        big = p10.uid_str(fr.meta.get(0x0010)) == "1.2.840.10008.1.2.2"
         fmt = ">HHI" if big else "<HHI"
         item_end = struct.pack(fmt, 0xFFFE, 0xE00D, 0)
         seq_end = struct.pack(fmt, 0xFFFE, 0xE0DD, 0)
@@ -561,8 +564,8 @@ def dicomdir_diagnosis(inp, out):
         a = f.read()
     with open(out, "rb") as f:
         b = f.read()
-    fa, fb = common.framing(a), common.framing(b)
-    if common.uid_str(fb.meta.get(0x0002)) != "1.2.840.10008.1.3.10":
+    fa, fb = p10.framing(a), p10.framing(b)
+    if p10.uid_str(fb.meta.get(0x0002)) != "1.2.840.10008.1.3.10":
         return None
     delta = fb.dataset_offset - fa.dataset_offset
     if delta == 0:
@@ -577,7 +580,7 @@ def pydicom_check(inp, out, defects, names, rel):
     notes = set()
     with open(inp, "rb") as f:
         data = f.read()
-    fr = common.framing(data)
+    fr = p10.framing(data)
     try:
         readings = input_readings(data, fr, defects, names, rel)
     except RuntimeError as e:
@@ -736,10 +739,10 @@ def dataset_bytes(path):
     raw bytes of the dataset as stored)."""
     with open(path, "rb") as f:
         b = f.read()
-    fr = common.framing(b)
+    fr = p10.framing(b)
     raw = b[fr.dataset_offset:]
-    if common.uid_str(fr.meta.get(0x0010)) in common.DEFLATED_TS:
-        return common.inflate(raw), raw
+    if p10.uid_str(fr.meta.get(0x0010)) in p10.DEFLATED_TS:
+        return p10.inflate(raw), raw
     return raw, raw
 
 
@@ -753,7 +756,7 @@ def output_framing_problem(path):
     if b[132:140] != b"\x02\x00\x00\x00UL\x04\x00":
         return "output meta does not start with (0002,0000) UL 4"
     end = 144 + struct.unpack_from("<I", b, 140)[0]
-    fr = common.framing(b)
+    fr = p10.framing(b)
     if end != fr.dataset_offset:
         return ("output (0002,0000) says the meta group ends at %d, it "
                 "ends at %d" % (end, fr.dataset_offset))
@@ -761,10 +764,10 @@ def output_framing_problem(path):
 
 
 def dump_structure(tool, path):
-    p = subprocess.run([tool, "--dump", "-q", path], env=common.sanitizer_env(),
+    p = subprocess.run([tool, "--dump", "-q", path], env=sanitizer_env(),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=120)
-    report = common.sanitizer_report(p.stderr.decode("utf-8", "replace"))
+    report = sanitizer_report(p.stderr.decode("utf-8", "replace"))
     if report:
         raise RuntimeError("sanitizer in --dump %s: %s" % (path, report))
     lines = []
@@ -820,28 +823,11 @@ def structure_reasons(tool, inp, out):
 
 # ------------------------------------------------------------------ #
 
-def corpus_files(corpus):
-    index = os.path.join(corpus, "INDEX.tsv")
-    listed = []
-    with open(index, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i == 0 or not line.strip():
-                continue
-            listed.append(line.split("\t", 1)[0])
-    on_disk = set()
-    for root, _, files in os.walk(corpus):
-        for name in files:
-            rel = os.path.relpath(os.path.join(root, name), corpus)
-            if rel != "INDEX.tsv":
-                on_disk.add(rel)
-    return listed, on_disk
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", required=True, help="oa-anonymize")
     ap.add_argument("--corpus", help="corpus folder (default: "
-                    "$OA_SHARED_DIR/corpus, else <repo>/../shared/corpus)")
+                    "$OA_CORPUS, else <repo>/../shared/corpus)")
     ap.add_argument("--workdir", help="keep the outputs here")
     ap.add_argument("--timeout", type=float, default=600,
                     help="seconds for the whole --copy batch")
@@ -850,12 +836,7 @@ def main():
                     help="print every file, not only the non-identical")
     args = ap.parse_args()
 
-    corpus = args.corpus
-    if corpus is None and os.environ.get("OA_SHARED_DIR"):
-        corpus = os.path.join(os.environ["OA_SHARED_DIR"], "corpus")
-    if corpus is None:
-        corpus = os.path.join(common.REPO, "..", "shared", "corpus")
-    corpus = os.path.abspath(corpus)
+    corpus = require_corpus(args.corpus)
     tool = os.path.abspath(args.tool)
     if shutil.which("dcmdump") is None:
         print("roundtrip.py: SKIPPED: needs dcmdump (Debian's dcmtk)")
@@ -865,12 +846,12 @@ def main():
               % pydicom.__version__)
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    names = common.defect_names()
+    names = defect_names()
     global KEPT_DEFECTS
     KEPT_DEFECTS = sum(bit_of(names, n) for n in KEPT_DEFECT_NAMES)
     t0 = time.time()
 
-    listed, on_disk = corpus_files(corpus)
+    listed, on_disk = corpus_listing(corpus)
     fatal = []
     for rel in sorted(set(listed) - on_disk):
         fatal.append("listed in INDEX.tsv but missing: %s" % rel)
@@ -893,7 +874,7 @@ def main():
 
     # 1. Copy, in batches (a batch that crashes is rerun file by file).
     rows = {}
-    for name, row in common.run_batches(
+    for name, row in run_batches(
             tool, ["--copy", "-o", "out"], [link[r] for r in files], work,
             args.timeout, 1000, "copy", fatal)[0].items():
         rows[name] = row
@@ -924,7 +905,7 @@ def main():
     inputs = {rel: os.path.join(corpus, rel) for rel in files}
 
     # 2. Our reader on our outputs: clean files, no defect to repair.
-    check_rows = common.run_batches(
+    check_rows = run_batches(
         tool, ["--check"], [os.path.relpath(outputs[r], work)
                             for r in written],
         work, args.timeout, 1000, "check", fatal)[0]
@@ -944,7 +925,7 @@ def main():
         elif row[1] & ~(rows[link[rel]][1] & KEPT_DEFECTS):
             failures.setdefault(rel, []).append(
                 "our reader repairs defects in the output: %s"
-                % common.describe_defects(row[1], names))
+                % describe_defects(row[1], names))
 
     # 3. dcmdump, in parallel.
     not_dcmdump_readable = []
@@ -1003,7 +984,7 @@ def main():
                 reasons.add("structure: " + "; ".join(unexplained[:3]))
         if defects:
             reasons.add("defect repaired (%s)"
-                        % common.describe_defects(defects, names))
+                        % describe_defects(defects, names))
         for n in ("odd length padded", "group lengths dropped"):
             if n in notes[rel]:
                 reasons.add(n)

@@ -6,20 +6,27 @@
 Writes corpus/fuzz_dicom_reader/syn-*.dcm: minimal synthetic inputs, one
 per framing or defect policy of the reader (README "Reader defect
 policies"), encoded by hand with struct so that malformed ones can be
-made.  With --shared DIR (../shared/corpus), also copies the small real
-files listed in PICKS, named <source>--<file>.  Seeds are committed; run
-this only to regenerate them.  Python 3 standard library only.
+made (UnitTests/lib/oatest/dicombytes.py).  With --shared DIR (the
+corpus: $OA_CORPUS or ../shared/corpus), also copies the small real files
+listed in PICKS, named <source>--<file>.  Seeds are committed; run this
+only to regenerate them.  Python 3 standard library only.
 """
 import argparse
 import os
 import shutil
 import struct
+import sys
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from oatest.dicombytes import (  # noqa: E402
+    CT_IMAGE, DEFLATED, EBE, ELE, EXPLICIT_BE, EXPLICIT_LE, HTJ2K, ILE,
+    IMPLICIT_LE, JPEG_XL, UNDEF, deflate_raw, el, encapsulated, item,
+    item_end, item_header, nested, part10, s, seq_end, sq)
 OUT = os.path.join(HERE, "corpus", "fuzz_dicom_reader")
 
-# Small real files from ../shared/corpus: every transfer syntax family,
+# Small real files from the corpus: every transfer syntax family,
 # deflate, big endian, no meta, UN sequences, DICOMDIR, known defects.
 PICKS = [
     # implicit VR little endian
@@ -50,108 +57,11 @@ PICKS = [
     "pydicom-test_files/SC_rgb_rle.dcm",
 ]
 
-LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-            b"UN", b"UR", b"UT", b"UV"}
-UNDEF = 0xFFFFFFFF
-
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED = "1.2.840.10008.1.2.1.99"
-HTJ2K = "1.2.840.10008.1.2.4.201"
-JPEG_XL = "1.2.840.10008.1.2.4.111"
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
-
-
-class Enc:
-    def __init__(self, explicit=True, big=False):
-        self.explicit = explicit
-        self.fmt = ">" if big else "<"
-
-
-ILE, ELE, EBE = Enc(False), Enc(True), Enc(True, True)
-
-
-def pad(value, vr):
-    if len(value) % 2:
-        value += b"\0" if vr in (b"UI", b"OB", b"UN") else b" "
-    return value
-
-
-def el(tag, vr, value, enc=ELE, length=None):
-    """One element; `length` overrides the value's length (malformed)."""
-    group, elem = tag >> 16, tag & 0xFFFF
-    n = len(value) if length is None else length
-    head = struct.pack(enc.fmt + "HH", group, elem)
-    if not enc.explicit:
-        return head + struct.pack(enc.fmt + "I", n) + value
-    if vr in LONG_VRS:
-        return head + vr + b"\0\0" + struct.pack(enc.fmt + "I", n) + value
-    return head + vr + struct.pack(enc.fmt + "H", n) + value
-
-
-def s(tag, vr, text, enc=ELE):
-    return el(tag, vr, pad(text.encode(), vr), enc)
-
-
-def item(content, enc=ELE, defined=True):
-    if defined:
-        return struct.pack(enc.fmt + "HHI", 0xFFFE, 0xE000,
-                           len(content)) + content
-    return (struct.pack(enc.fmt + "HHI", 0xFFFE, 0xE000, UNDEF) + content +
-            struct.pack(enc.fmt + "HHI", 0xFFFE, 0xE00D, 0))
-
-
-def seq_end(enc=ELE):
-    return struct.pack(enc.fmt + "HHI", 0xFFFE, 0xE0DD, 0)
-
-
-def sq(tag, items, enc=ELE, defined=False, vr=b"SQ"):
-    body = b"".join(items)
-    if defined:
-        return el(tag, vr, body, enc)
-    return el(tag, vr, b"", enc, length=UNDEF) + body + seq_end(enc)
-
-
-def meta(ts, sop_class=CT_IMAGE, sop_inst="1.2.3.4.5", group_len=None,
-         with_ts=True):
-    body = el(0x00020001, b"OB", b"\0\1")
-    body += s(0x00020002, b"UI", sop_class)
-    body += s(0x00020003, b"UI", sop_inst)
-    if with_ts:
-        body += s(0x00020010, b"UI", ts)
-    body += s(0x00020012, b"UI", "1.2.3.999")
-    n = len(body) if group_len is None else group_len
-    return el(0x00020000, b"UL", struct.pack("<I", n)) + body
-
-
-def part10(ts, dataset, preamble=True, dicm=True, **kw):
-    head = (b"\0" * 128 if preamble else b"") + (b"DICM" if dicm else b"")
-    return head + meta(ts, **kw) + dataset
-
-
 def patient(enc=ELE):
     return (s(0x00080016, b"UI", CT_IMAGE, enc) +
             s(0x00080018, b"UI", "1.2.3.4.5", enc) +
             s(0x00100010, b"PN", "Doe^John", enc) +
             s(0x00100020, b"LO", "ID123", enc))
-
-
-def nested(depth, enc=ELE, defined=False):
-    """`depth` sequences nested in each other, a leaf element inside."""
-    inner = s(0x00100010, b"PN", "Leaf", enc)
-    for _ in range(depth):
-        inner = sq(0x0040A730, [item(inner, enc, defined)], enc, defined)
-    return inner
-
-
-def encapsulated(frames, enc=ELE, delimiter=True):
-    """Pixel data: empty basic offset table + one fragment per frame."""
-    body = item(b"", enc)
-    for f in frames:
-        body += item(pad(f, b"OB"), enc)
-    head = el(0x7FE00010, b"OB", b"", enc, length=UNDEF)
-    return head + body + (seq_end(enc) if delimiter else b"")
 
 
 def image_header(enc=ELE):
@@ -162,18 +72,13 @@ def image_header(enc=ELE):
             el(0x00280100, b"US", struct.pack(enc.fmt + "H", 8), enc))
 
 
-def deflate_raw(data):
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush()
-
-
 def synthetic():
     seeds = {}
     ds = patient()
     leaf_ile = s(0x00100010, b"PN", "Leaf", ILE)
     leaf_ele = s(0x00100010, b"PN", "Leaf", ELE)
-    item_undef = struct.pack("<HHI", 0xFFFE, 0xE000, UNDEF)
-    item_delim = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+    item_undef = item_header(UNDEF)
+    item_delim = item_end()
     seq_undef = el(0x0040A730, b"SQ", b"", length=UNDEF)
 
     # Framing.
@@ -270,7 +175,8 @@ def synthetic():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", help="../shared/corpus, to copy PICKS")
+    ap.add_argument("--shared", help="the corpus ($OA_CORPUS or "
+                    "../shared/corpus), to copy PICKS")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     for name, data in synthetic().items():

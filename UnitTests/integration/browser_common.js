@@ -4,7 +4,7 @@
  * checks and summary line, the REST calls of their own checks, and
  * Debian's headless Chromium launched by playwright-core with a watch on
  * each page.  Reads from the environment (set by test_explorer.py and
- * test_webapp.py through browser_harness.py):
+ * test_webapp.py through oatest/browser.py):
  *
  *   OA_PLAYWRIGHT    folder of the playwright-core module
  *   OA_CHROMIUM      the browser (/usr/bin/chromium)

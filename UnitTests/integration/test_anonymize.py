@@ -54,10 +54,11 @@ import time
 
 import pydicom
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-import oa_testdata as td  # noqa: E402
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest import SKIP, corpus, deid, dicomgen as gen, harness  # noqa: E402,E501
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 OPTIONS = {
     "BodyCharacteristics": ("keep", "clear"),
@@ -89,7 +90,7 @@ CSV_COLUMNS = [
     "OriginalStudyDescription", "NewStudyDescription", "OriginalStudy",
     "AnonymizedStudy", "Instances", "Dropped", "Failed"]
 ROW_KEYS = CSV_COLUMNS[3:]
-PET_FILE = "corpus/orthanc-tests/2020-11-16-SalimKanounAnonymization.dcm"
+PET_FILE = "orthanc-tests/2020-11-16-SalimKanounAnonymization.dcm"
 PET_TOP = ["PatientWeight", "PatientSex", "StudyDate", "SeriesDate",
            "AcquisitionDate", "SeriesTime", "AcquisitionTime", "Units",
            "DecayCorrection", "CorrectedImage", "ActualFrameDuration",
@@ -123,11 +124,12 @@ class Run:
         self.o = orthanc
         self.c = checks
         self.md5 = {}             # original instance id -> MD5 of its file
-        self.studies = {}         # label -> Study (oa_testdata)
+        self.studies = {}         # label -> Study (oatest.dicomgen)
         self.sid = {}             # label -> original Orthanc study id
         self.pid = {}             # label -> original Orthanc patient id
         self.jobs = []            # every job id submitted, in order
         self.reports = []         # every report id seen, in order
+        self.corpus_missing = False  # the PET checks were not run
         self.leaky_instance = None
         self.cancelled_studies = None   # the studies after the cancel
         self.big_anon = None            # anonymized study of D
@@ -138,7 +140,7 @@ class Run:
         return self.o.request("GET", path)
 
     def anonymize(self, body, path="/anonymizer/anonymize", timeout=120):
-        status, answer, raw = td.post_json(self.o, path, body,
+        status, answer, raw = harness.post_json(self.o, path, body,
                                            timeout=timeout)
         return status, answer, raw
 
@@ -148,7 +150,7 @@ class Run:
         assert isinstance(answer, dict) and isinstance(answer.get("ID"),
                                                        str), "no job ID"
         self.jobs.append(answer["ID"])
-        job = td.wait_job(self.o, answer["ID"], on_poll=on_poll)
+        job = harness.wait_job(self.o, answer["ID"], on_poll=on_poll)
         return answer, job
 
     def study_tags(self, sid):
@@ -163,45 +165,45 @@ class Run:
 
 def upload_data(run):
     o = run.o
-    p1, p2, p3, p4 = td.PATIENTS
-    a = run.studies["A"] = td.Study(p1, 1, date="20240211")
-    b = run.studies["B"] = td.Study(p1, 2, date="20240913")
-    c = run.studies["C"] = td.Study(p2, 1, date="20230502")
-    d = run.studies["D"] = td.Study(p3, 1, date="20220817")
-    e = run.studies["E"] = td.Study(p4, 1, date="20210330")
-    f = run.studies["F"] = td.Study(p4, 2, date="20210404")
-    g = run.studies["G"] = td.Study(p4, 3, date="20210505")
+    p1, p2, p3, p4 = gen.PATIENTS
+    a = run.studies["A"] = gen.Study(p1, 1, date="20240211")
+    b = run.studies["B"] = gen.Study(p1, 2, date="20240913")
+    c = run.studies["C"] = gen.Study(p2, 1, date="20230502")
+    d = run.studies["D"] = gen.Study(p3, 1, date="20220817")
+    e = run.studies["E"] = gen.Study(p4, 1, date="20210330")
+    f = run.studies["F"] = gen.Study(p4, 2, date="20210404")
+    g = run.studies["G"] = gen.Study(p4, 3, date="20210505")
     blobs = {}
-    blobs["A"] = [td.make_instance(a, 1, i, 3) for i in range(1, 4)]
-    blobs["B"] = [td.make_instance(b, 1, i, 2) for i in range(1, 3)]
-    blobs["C"] = [td.make_instance(c, 1, i, 4) for i in range(1, 5)]
-    blobs["C"].append(td.make_instance(c, 2, 1, 1,
-                                       sop_class=td.SC_IMAGE_STORAGE))
+    blobs["A"] = [gen.make_instance(a, 1, i, 3) for i in range(1, 4)]
+    blobs["B"] = [gen.make_instance(b, 1, i, 2) for i in range(1, 3)]
+    blobs["C"] = [gen.make_instance(c, 1, i, 4) for i in range(1, 5)]
+    blobs["C"].append(gen.make_instance(c, 2, 1, 1,
+                                       sop_class=gen.SC_IMAGE_STORAGE))
     # A kept description (Default keeps them) holding the patient's name:
     # the leak check must refuse this instance, and only this one.
-    leaky = td.make_instance(c, 3, 1, 1, series_description="FOLLOW UP %s"
+    leaky = gen.make_instance(c, 3, 1, 1, series_description="FOLLOW UP %s"
                              % p2.family)
-    blobs["D"] = [td.make_instance(d, 1, i, BIG, rows=BIG_ROWS,
+    blobs["D"] = [gen.make_instance(d, 1, i, BIG, rows=BIG_ROWS,
                                    cols=BIG_ROWS) for i in range(1, BIG + 1)]
-    blobs["E"] = [td.make_instance(e, 1, i, 2) for i in range(1, 3)]
-    blobs["F"] = [td.make_instance(f, 1, 1, 1, series_description=
+    blobs["E"] = [gen.make_instance(e, 1, i, 2) for i in range(1, 3)]
+    blobs["F"] = [gen.make_instance(f, 1, 1, 1, series_description=
                                    "REVIEW %s" % p4.family)]
     # The same, with the name in capitals (as many modalities write it).
-    blobs["G"] = [td.make_instance(g, 1, 1, 2),
-                  td.make_instance(g, 2, 1, 1, series_description=
+    blobs["G"] = [gen.make_instance(g, 1, 1, 2),
+                  gen.make_instance(g, 2, 1, 1, series_description=
                                    "REVIEW %s" % p4.family.upper())]
     for label, items in blobs.items():
-        ids = td.upload_many(o, items)
-        run.sid[label] = td.study_id(o, ids[0])
+        ids = harness.upload_many(o, items)
+        run.sid[label] = harness.study_id(o, ids[0])
         run.pid[label] = o.get_json("/studies/%s" % run.sid[label])[
             "ParentPatient"]
-    run.leaky_instance = td.upload(o, leaky)["ID"]
+    run.leaky_instance = harness.upload(o, leaky)["ID"]
     # The originals' bytes before anything runs.
     for label in ("A", "B", "C", "E", "F", "G"):
-        for iid, _ in td.study_instances(o, run.sid[label]):
-            run.md5[iid] = td.md5(td.file_of(o, iid))
+        for iid, _ in harness.study_instances(o, run.sid[label]):
+            run.md5[iid] = harness.md5(harness.file_of(o, iid))
     for iid in o.get_json("/studies/%s/instances" % run.sid["D"])[:20]:
-        run.md5[iid["ID"]] = td.md5(td.file_of(o, iid["ID"]))
+        run.md5[iid["ID"]] = harness.md5(harness.file_of(o, iid["ID"]))
 
 
 # ----------------------------------------------------------------------
@@ -231,6 +233,15 @@ def profile_checks(run):
         rules = o.get_json("/anonymizer/profiles/Default/rules")
         assert isinstance(rules, list) and len(rules) > 500, len(rules)
         by_tag = {}
+        # the pixel rules (burned-in text) come last, in rows of their own
+        pixel_rows = [r for r in rules if r.get("PixelRule") is True]
+        rules = [r for r in rules if r.get("PixelRule") is not True]
+        assert len(pixel_rows) > 100, "%d pixel rules" % len(pixel_rows)
+        for r in pixel_rows:
+            assert r.get("Tag") == "(7FE0,0010)", r.get("Tag")
+            assert r.get("Action") in ("blank", "flag", "keep", "refuse"), r
+            assert r.get("Source") and r.get("Condition") is not None, r
+        assert pixel_rows[-1].get("Name") == "OCR", pixel_rows[-1]
         for r in rules:
             # a tag "(0010,0010)" or a pattern ("(50xx,xxxx)", "(gggg,eeee)
             # where gggg is odd"...)
@@ -270,7 +281,7 @@ def profile_checks(run):
                              ("DELETE", "/anonymizer/profiles/nope")):
             status, _, body = o.request(method, path)
             status_is(status, 404, "%s %s" % (method, path))
-            assert td.error_body_ok(body), "error body"
+            assert harness.error_body_ok(body), "error body"
 
     with c.check("PUT custom profile answers it as GET does"):
         status, _, body = o.request(
@@ -342,11 +353,11 @@ def profile_checks(run):
             status, _, body = o.request("PUT", "/anonymizer/profiles/" + name,
                                         body={"Base": "Full"})
             status_is(status, 409, "PUT")
-            assert td.error_body_ok(body), "error body"
+            assert harness.error_body_ok(body), "error body"
             status, _, body = o.request("DELETE",
                                         "/anonymizer/profiles/" + name)
             status_is(status, 409, "DELETE")
-            assert td.error_body_ok(body), "error body"
+            assert harness.error_body_ok(body), "error body"
             assert o.get_json("/anonymizer/profiles/" + name)["BuiltIn"]
 
     invalid = [
@@ -364,13 +375,13 @@ def profile_checks(run):
             status, _, raw = o.request("PUT", "/anonymizer/profiles/bad",
                                        body=body)
             status_is(status, 400, "PUT")
-            assert td.error_body_ok(raw), "error body"
-            assert option in td.details(raw), td.details(raw)
+            assert harness.error_body_ok(raw), "error body"
+            assert option in harness.details(raw), harness.details(raw)
 
     with c.check("PUT invalid profile: Details lists accepted values"):
         status, _, raw = o.request("PUT", "/anonymizer/profiles/bad",
                                    body={"Base": "Full", "Dates": "x"})
-        d = td.details(raw)
+        d = harness.details(raw)
         assert '"keep"' in d and '"shift"' in d and '"clear"' in d, d
 
     with c.check("PUT profile body not JSON, not an object: 400"):
@@ -378,7 +389,7 @@ def profile_checks(run):
             status, _, raw = o.request("PUT", "/anonymizer/profiles/bad",
                                        body=body)
             status_is(status, 400, "PUT %r" % body)
-            assert td.error_body_ok(raw), "error body"
+            assert harness.error_body_ok(raw), "error body"
 
     for name, what in (("bad%24name", "a $"), ("sp%20ace", "a space"),
                        ("a" * 65, "65 characters"),
@@ -387,7 +398,7 @@ def profile_checks(run):
             status, _, raw = o.request("PUT", "/anonymizer/profiles/" + name,
                                        body={"Base": "Full"})
             status_is(status, 400, "PUT")
-            assert td.error_body_ok(raw), "error body"
+            assert harness.error_body_ok(raw), "error body"
 
     with c.check("no invalid profile was stored"):
         assert o.get_json("/anonymizer/profiles") == [
@@ -442,7 +453,7 @@ def error_checks(run):
                      % what):
             status, _, raw = run.anonymize(body)
             status_is(status, 400, what)
-            assert td.error_body_ok(raw), "error body"
+            assert harness.error_body_ok(raw), "error body"
 
     with c.check("POST /anonymizer/anonymize, invalid inline profile: 400, "
                  "Details names the option"):
@@ -450,7 +461,7 @@ def error_checks(run):
             {"Resources": [{"Level": "Study", "ID": sid_a}],
              "Profile": {"Base": "Full", "Descriptions": "sometimes"}})
         status_is(status, 400, "inline profile")
-        assert "Descriptions" in td.details(raw), td.details(raw)
+        assert "Descriptions" in harness.details(raw), harness.details(raw)
 
     unknown = "00000000-00000000-00000000-00000000-00000000"
     for what, body in (
@@ -468,7 +479,7 @@ def error_checks(run):
         with c.check("POST /anonymizer/anonymize, %s: 404" % what):
             status, _, raw = run.anonymize(body)
             status_is(status, 404, what)
-            assert td.error_body_ok(raw), "error body"
+            assert harness.error_body_ok(raw), "error body"
 
     for path in ("/anonymizer/studies/%s/anonymize" % unknown,
                  "/anonymizer/patients/%s/anonymize" % unknown,
@@ -477,14 +488,14 @@ def error_checks(run):
                      .replace(run.pid["A"], "{patient id}")):
             status, _, raw = run.anonymize({}, path=path)
             status_is(status, 404, "shortcut")
-            assert td.error_body_ok(raw), "error body"
+            assert harness.error_body_ok(raw), "error body"
 
     with c.check("shortcut with an invalid body: 400"):
         status, _, raw = run.anonymize(
             {"NewPatientID": 7},
             path="/anonymizer/studies/%s/anonymize" % sid_a)
         status_is(status, 400, "shortcut")
-        assert td.error_body_ok(raw), "error body"
+        assert harness.error_body_ok(raw), "error body"
 
     with c.check("no job was submitted by the refused requests"):
         after = set(o.get_json("/jobs"))
@@ -501,7 +512,7 @@ def error_checks(run):
                      "/anonymizer/reports/nope/csv"):
             status, _, raw = o.request("GET", path)
             status_is(status, 404, path)
-            assert td.error_body_ok(raw), "error body"
+            assert harness.error_body_ok(raw), "error body"
 
 
 # ----------------------------------------------------------------------
@@ -642,7 +653,7 @@ def anonymize_checks(run):
         assert "(0008,103E)" in error.upper() or "0008,103E" in \
             error.upper(), "the error does not name (0008,103E)"
         study = run.studies["C"]
-        assert not td.leaked(error.encode(), study.identifying()), \
+        assert not deid.leaked(error.encode(), study.identifying()), \
             "the error message holds an identifying value"
 
     with c.check("study C: generated ANON^hex / ANONhex pseudonym"):
@@ -681,19 +692,19 @@ def anonymize_checks(run):
 
     with c.check("a job where every instance fails: synchronous 500 JSON "
                  "error, nothing stored"):
-        before = td.studies(o)
+        before = harness.studies(o)
         status, _, raw = run.anonymize({
             "Resources": [{"Level": "Study", "ID": run.sid["F"]}],
             "Asynchronous": False})
         status_is(status, 500, "sync")
-        assert td.error_body_ok(raw), "error body"
-        assert not td.leaked(raw, run.studies["F"].identifying()), \
+        assert harness.error_body_ok(raw), "error body"
+        assert not deid.leaked(raw, run.studies["F"].identifying()), \
             "the error holds an identifying value"
-        assert td.studies(o) == before, "a study was stored"
+        assert harness.studies(o) == before, "a study was stored"
 
     with c.check("a job where every instance fails, asynchronous: "
                  "Failure, Anonymized null, the instance under Failed"):
-        before = td.studies(o)
+        before = harness.studies(o)
         answer, job = run.run_async({
             "Resources": [{"Level": "Study", "ID": run.sid["F"]}]})
         assert job["State"] == "Failure", job["State"]
@@ -704,8 +715,8 @@ def anonymize_checks(run):
             (s["Instances"], s["Failed"])
         failed = [f["Instance"] for f in content["Failed"]]
         same(failed, [iid for iid, _ in
-                      td.study_instances(o, run.sid["F"])], "Failed")
-        assert td.studies(o) == before, "a study was stored"
+                      harness.study_instances(o, run.sid["F"])], "Failed")
+        assert harness.studies(o) == before, "a study was stored"
 
     with c.check("the patient's name in capitals in a kept description: "
                  "not stored (leak check is not case-sensitive)"):
@@ -716,8 +727,9 @@ def anonymize_checks(run):
         status_is(status, 200, "sync")
         (s,) = content["Studies"]
         bad = 0
-        for iid, _ in td.study_instances(o, s["Anonymized"]):
-            if td.leaked(td.file_of(o, iid), run.studies["G"].identifying()):
+        for iid, _ in harness.study_instances(o, s["Anonymized"]):
+            if deid.leaked(harness.file_of(o, iid),
+                           run.studies["G"].identifying()):
                 bad += 1
         assert bad == 0, "%d stored file(s) hold the patient's name" % bad
         assert s["Instances"] == 1 and s["Failed"] == 1, \
@@ -765,8 +777,8 @@ def files_checks(run, res):
         assert set(anon_ids) == {"A", "B", "C"}, sorted(anon_ids)
         for label, sid in anon_ids.items():
             outputs[label] = []
-            for iid, _ in td.study_instances(o, sid):
-                data = td.file_of(o, iid)
+            for iid, _ in harness.study_instances(o, sid):
+                data = harness.file_of(o, iid)
                 pydicom.dcmread(io.BytesIO(data))
                 outputs[label].append((iid, data))
         assert sum(len(v) for v in outputs.values()) == 9, \
@@ -780,7 +792,7 @@ def files_checks(run, res):
             study = run.studies[label]
             needles = study.identifying()
             for iid, data in files:
-                for k in td.leaked(data, needles):
+                for k in deid.leaked(data, needles):
                     bad.append("%s value #%d" % (label, k))
         assert not bad, bad[:10]
 
@@ -792,7 +804,7 @@ def files_checks(run, res):
             needles = sorted(run.studies[label].uids())
             for iid, data in files:
                 bad.extend("%s uid #%d" % (label, k)
-                           for k in td.leaked(data, needles))
+                           for k in deid.leaked(data, needles))
         assert not bad, bad[:10]
 
     with c.check("no unsafe private block; identity removed; birth date "
@@ -801,9 +813,10 @@ def files_checks(run, res):
         for label, files in outputs.items():
             for iid, data in files:
                 ds = pydicom.dcmread(io.BytesIO(data))
-                assert td.UNSAFE_CREATOR not in td.private_creators(ds), \
+                assert gen.UNSAFE_CREATOR not in deid.private_creators(ds), \
                     "unsafe private creator kept"
-                assert not any(e.tag.group == 0x0031 for _, e in td.walk(ds)),\
+                assert not any(e.tag.group == 0x0031
+                               for _, e in deid.elements(ds)), \
                     "a (0031,xxxx) element is left"
                 assert ds.get("PatientIdentityRemoved") == "YES", \
                     "(0012,0062) not YES"
@@ -833,7 +846,7 @@ def files_checks(run, res):
 
     with c.check("the originals' files are unchanged (MD5)"):
         changed = [iid for iid, digest in run.md5.items()
-                   if td.md5(td.file_of(o, iid)) != digest]
+                   if harness.md5(harness.file_of(o, iid)) != digest]
         assert not changed, "%d changed" % len(changed)
         assert len(run.md5) >= 30, len(run.md5)
 
@@ -861,7 +874,8 @@ def report_checks(run, res):
         for rid in run.reports:
             assert rid in ids, "report %s not listed" % rid
         for r in listing:
-            assert td.is_iso_date(r.get("Date")), "Date %r" % r.get("Date")
+            assert harness.is_iso_date(r.get("Date")), \
+                "Date %r" % r.get("Date")
             assert isinstance(r.get("Studies"), int), r.get("Studies")
             assert isinstance(r.get("Profile"), str), r.get("Profile")
             assert isinstance(r.get("Job"), str), r.get("Job")
@@ -882,7 +896,7 @@ def report_checks(run, res):
                  "as the studies' tags"):
         report = o.get_json("/anonymizer/reports/%s" % rid)
         same(report.get("ID"), rid, "ID")
-        assert td.is_iso_date(report.get("Date")), "Date"
+        assert harness.is_iso_date(report.get("Date")), "Date"
         assert report.get("Profile") == "Default", report.get("Profile")
         rows = report.get("Studies")
         assert isinstance(rows, list) and len(rows) == 2, "rows"
@@ -967,7 +981,15 @@ def compare_row(run, row, content, decode, text=False):
 
 def pet_checks(run):
     o, c = run.o, run.c
-    path = os.path.join(td.shared_dir(), PET_FILE)
+    folder = corpus.find()
+    if folder is None:
+        # Not a pass: main() reports the run as skipped (ctest) when every
+        # other check passed.
+        print("skipped: corpus not found (PET checks; $OA_CORPUS or %s)"
+              % corpus.DEFAULT)
+        run.corpus_missing = True
+        return
+    path = os.path.join(folder, PET_FILE)
     with c.check("corpus PET file present"):
         assert os.path.isfile(path), "missing: %s" % PET_FILE
     if not os.path.isfile(path):
@@ -975,7 +997,7 @@ def pet_checks(run):
     with open(path, "rb") as f:
         data = f.read()
     orig = pydicom.dcmread(io.BytesIO(data))
-    up = td.upload(o, data)
+    up = harness.upload(o, data)
     sid = up["ParentStudy"]
     outs = {}
     raw = {}
@@ -988,8 +1010,8 @@ def pet_checks(run):
             status_is(status, 200, "sync")
             (s,) = content["Studies"]
             assert s["Instances"] == 1 and s["Failed"] == 0, s
-            (iid, _), = td.study_instances(o, s["Anonymized"])
-            raw[profile] = td.file_of(o, iid)
+            (iid, _), = harness.study_instances(o, s["Anonymized"])
+            raw[profile] = harness.file_of(o, iid)
             outs[profile] = pydicom.dcmread(io.BytesIO(raw[profile]))
             run.reports.append(content["Report"])
 
@@ -1018,7 +1040,7 @@ def pet_checks(run):
         # (this file's birth date is already the dummy 19000101)
         needles = [n for n in needles if len(n) >= 4 and n != "19000101"]
         assert len(needles) >= 4, len(needles)
-        assert not td.leaked(raw["Default"], needles), \
+        assert not deid.leaked(raw["Default"], needles), \
             "identifying value found"
 
     with c.check("PET, Full: weight and study date not kept"):
@@ -1066,8 +1088,8 @@ def custom_profile_checks(run):
         _, tags = run.study_tags(s["Anonymized"])
         assert tags.get("StudyDate", "") != e.date, "(0008,0020) kept"
         same(tags.get("PatientName"), "Inline^Test", "PatientName")
-        for iid, _ in td.study_instances(run.o, s["Anonymized"]):
-            ds = pydicom.dcmread(io.BytesIO(td.file_of(run.o, iid)))
+        for iid, _ in harness.study_instances(run.o, s["Anonymized"]):
+            ds = pydicom.dcmread(io.BytesIO(harness.file_of(run.o, iid)))
             same(ds.get("Manufacturer"), "OA Integration Systems",
                  "(0008,0070) kept")
             same(ds.get("InstitutionName"), "Example",
@@ -1108,7 +1130,7 @@ def progress_cancel_checks(run):
                            "NewPatientID": "BIG01"}]}
 
     with c.check("cancel while running: job Failure (canceled)"):
-        before = td.studies(o)
+        before = harness.studies(o)
         status, answer, _ = run.anonymize(body)
         status_is(status, 200, "POST")
         jid = answer["ID"]
@@ -1120,7 +1142,7 @@ def progress_cancel_checks(run):
             if job["State"] in ("Success", "Failure"):
                 break
             if job["State"] == "Running" and 0 < job["Progress"] < 100 \
-                    and td.studies(o) - before:
+                    and harness.studies(o) - before:
                 seen_partial = True
                 break
             time.sleep(0.005)
@@ -1128,7 +1150,7 @@ def progress_cancel_checks(run):
             "cancelled with a partial study stored" % job["State"]
         status, _, _ = o.request("POST", "/jobs/%s/cancel" % jid, body=b"")
         status_is(status, 200, "cancel")
-        job = td.wait_job(o, jid)
+        job = harness.wait_job(o, jid)
         assert job["State"] == "Failure", job["State"]
         assert "cancel" in job.get("ErrorDescription", "").lower(), \
             job.get("ErrorDescription")
@@ -1138,9 +1160,9 @@ def progress_cancel_checks(run):
         before = run.cancelled_studies
         assert before is not None, "no cancelled job"
         deadline = time.monotonic() + 10
-        while td.studies(o) != before and time.monotonic() < deadline:
+        while harness.studies(o) != before and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = td.studies(o) - before
+        left = harness.studies(o) - before
         assert not left, "%d study(ies) left, with %s instances" % (
             len(left), [len(o.get_json("/studies/%s/instances" % s))
                         for s in left])
@@ -1180,7 +1202,7 @@ def progress_cancel_checks(run):
         jid = start_and_wait_running(run, body)
         status, _, _ = o.request("POST", "/jobs/%s/cancel" % jid, body=b"")
         status_is(status, 200, "cancel")
-        job = td.wait_job(o, jid)
+        job = harness.wait_job(o, jid)
         assert job["State"] == "Failure", job["State"]
         time.sleep(0.5)
         n = len(o.get_json("/studies/%s/instances" % anon))
@@ -1208,7 +1230,7 @@ def progress_cancel_checks(run):
             count2 - count1)
         status, _, _ = o.request("POST", "/jobs/%s/resume" % jid, body=b"")
         status_is(status, 200, "resume")
-        job = td.wait_job(o, jid)
+        job = harness.wait_job(o, jid)
         assert job["State"] == "Success", job["State"]
         (s,) = job["Content"]["Studies"]
         n = len(o.get_json("/studies/%s/instances" % s["Anonymized"]))
@@ -1228,7 +1250,7 @@ def restart_checks(run, res):
     with c.check("no Secret configured: anonymized UIDs recorded, study "
                  "deleted"):
         assert sid, "no anonymized study C"
-        uids = sorted(u for _, u in td.study_instances(o, sid))
+        uids = sorted(u for _, u in harness.study_instances(o, sid))
         assert len(uids) == 4, len(uids)
         status, _, _ = o.request("DELETE", "/studies/%s" % sid)
         status_is(status, 200, "DELETE")
@@ -1255,7 +1277,7 @@ def restart_checks(run, res):
         status_is(status, 200, "sync")
         (s,) = content["Studies"]
         same(s["Anonymized"], sid, "anonymized study ID")
-        again = sorted(u for _, u in td.study_instances(o, sid))
+        again = sorted(u for _, u in harness.study_instances(o, sid))
         same(again, uids, "anonymized SOP Instance UIDs")
         _, tags = run.study_tags(sid)
         same((tags["PatientName"], tags["PatientID"]), res["C_pseudonym"],
@@ -1300,7 +1322,7 @@ def main():
             log = orthanc.log_text().encode("utf-8", "replace")
             found = 0
             for study in run.studies.values():
-                found += len(td.leaked(log, study.identifying()))
+                found += len(deid.leaked(log, study.identifying()))
             assert len(log) > 1000 and found == 0, \
                 "%d identifying value(s) in the log" % found
         if checks.failed:
@@ -1308,7 +1330,11 @@ def main():
 
     checks.stopped_cleanly(orthanc)
     print("(%.1f s)" % (time.monotonic() - started))
-    return checks.finish()
+    status = checks.finish()
+    if status == 0 and run.corpus_missing:
+        print("skipped: corpus not found: the run is not a pass")
+        return SKIP
+    return status
 
 
 if __name__ == "__main__":

@@ -17,13 +17,14 @@ import time
 
 import pydicom
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-from orthanc_harness import Checks, Orthanc, OrthancError  # noqa: E402
-from orthanc_harness import standard_arguments  # noqa: E402
-from orthanc_harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
+from oatest.harness import Checks, Orthanc, OrthancError  # noqa: E402
+from oatest.harness import standard_arguments  # noqa: E402
+from oatest.harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
                              wait_for)
-import oa_testdata as td  # noqa: E402
+from oatest import deid, dicomgen as gen, harness  # noqa: E402
 
 STABLE_AGE = 2
 COUNT = 4
@@ -44,21 +45,21 @@ def main():
                                           "Folder": "auto"}}],
         },
     }
-    study = td.Study(td.PATIENTS[2], 7)
-    blobs = [td.make_instance(study, 1, i + 1, COUNT) for i in range(COUNT)]
+    study = gen.Study(gen.PATIENTS[2], 7)
+    blobs = [gen.make_instance(study, 1, i + 1, COUNT) for i in range(COUNT)]
     try:
         with Orthanc(plugin=args.plugin, orthanc=args.orthanc,
                      config=config, verbose=args.verbose) as orthanc:
             original = None
             with checks.check("a study is stored with POST /instances"):
-                ids = td.upload_many(orthanc, blobs)
-                original = td.study_id(orthanc, ids[0])
+                ids = harness.upload_many(orthanc, blobs)
+                original = harness.study_id(orthanc, ids[0])
 
             anonymized = None
             with checks.check("it is anonymized by itself once stable "
                               "(Full profile, Patient Identity Removed)"):
                 def other():
-                    rest = td.studies(orthanc) - {original}
+                    rest = harness.studies(orthanc) - {original}
                     return rest.pop() if len(rest) == 1 else None
                 anonymized = wait_for("the anonymized study", other,
                                       STABLE_AGE + 60)
@@ -69,10 +70,11 @@ def main():
                     60)
                 assert jobs[0]["State"] == "Success", jobs[0]["State"]
                 assert jobs[0]["Content"]["Profile"] == "Full"
-                inst = td.study_instances(orthanc, anonymized)
+                inst = harness.study_instances(orthanc, anonymized)
                 assert len(inst) == COUNT, "%d instances" % len(inst)
                 ds = pydicom.dcmread(
-                    __import__("io").BytesIO(td.file_of(orthanc, inst[0][0])))
+                    __import__("io").BytesIO(
+                        harness.file_of(orthanc, inst[0][0])))
                 assert ds.PatientIdentityRemoved == "YES"
                 assert ds.StudyInstanceUID != study.uid, "UID kept"
 
@@ -84,7 +86,7 @@ def main():
                                  60)
                 for path in files:
                     data = open(path, "rb").read()
-                    leaks = td.leaked(data, study.identifying())
+                    leaks = deid.leaked(data, study.identifying())
                     assert not leaks, "an original value in an exported file"
                     assert pydicom.dcmread(path).PatientIdentityRemoved == \
                         "YES"
@@ -92,8 +94,8 @@ def main():
             with checks.check("no loop: after the anonymized study is "
                               "stable too, no third study, one job"):
                 time.sleep(STABLE_AGE + 4)
-                assert td.studies(orthanc) == {original, anonymized}, \
-                    "%d studies" % len(td.studies(orthanc))
+                assert harness.studies(orthanc) == {original, anonymized}, \
+                    "%d studies" % len(harness.studies(orthanc))
                 assert len(anonymization_jobs(orthanc)) == 1, \
                     "%d jobs" % len(anonymization_jobs(orthanc))
 
@@ -101,7 +103,7 @@ def main():
                               "identifying value"):
                 log = orthanc.log_text()
                 assert "AutoAnonymize: study %s stable" % original in log
-                assert not td.leaked(log.encode(), study.identifying())
+                assert not deid.leaked(log.encode(), study.identifying())
 
         with checks.check("a wrong AutoAnonymize option stops Orthanc with "
                           "a message naming it"):

@@ -4,7 +4,7 @@
     /usr/bin/python3 test_cluster.py --plugin build/libOrthancAnonymizer.so \
         [--orthanc /usr/sbin/Orthanc] [--concurrent 40] [--interrupt 300]
 
-Starts a local PostgreSQL 15 (pg_cluster.py: as the postgres user, on
+Starts a local PostgreSQL 15 (oatest/pg.py: as the postgres user, on
 loopback, in a temporary folder) and two Orthanc servers, A and B, with
 Debian's PostgreSQL index plugin ("Lock": false, one database) and one
 shared StorageDirectory, both with our plugin and no configured secret,
@@ -41,11 +41,12 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-import oa_testdata as td  # noqa: E402
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
-from pg_cluster import PG_INDEX_PLUGIN, PostgresCluster  # noqa: E402
+from oatest import dicomgen as gen, harness  # noqa: E402
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest.pg import PG_INDEX_PLUGIN, PostgresCluster  # noqa: E402
 
 STALE_SECONDS = 5        # "Anonymizer": {"StaleJobSeconds"} in this test
 DEFAULT_STALE = 60       # the plugin's default
@@ -96,19 +97,19 @@ def anonymize(o, resources, timeout=180, **extra):
     """Synchronous anonymization; returns the job's content."""
     body = {"Resources": resources, "Asynchronous": False}
     body.update(extra)
-    status, answer, raw = td.post_json(o, "/anonymizer/anonymize", body,
+    status, answer, raw = harness.post_json(o, "/anonymizer/anonymize", body,
                                        timeout=timeout)
     assert status == 200, "POST /anonymizer/anonymize: HTTP %d %s" % (
-        status, td.details(raw))
+        status, harness.details(raw))
     return answer
 
 
 def submit(o, resources, **extra):
     body = {"Resources": resources, "Asynchronous": True}
     body.update(extra)
-    status, answer, raw = td.post_json(o, "/anonymizer/anonymize", body)
+    status, answer, raw = harness.post_json(o, "/anonymizer/anonymize", body)
     assert status == 200, "POST /anonymizer/anonymize: HTTP %d %s" % (
-        status, td.details(raw))
+        status, harness.details(raw))
     return answer["ID"]
 
 
@@ -138,10 +139,10 @@ def differing(a, b):
 
 
 def upload_study(o, study, count, rows=64):
-    ids = [td.upload(o, td.make_instance(study, 1, i, count, rows=rows,
+    ids = [harness.upload(o, gen.make_instance(study, 1, i, count, rows=rows,
                                          cols=rows))["ID"]
            for i in range(1, count + 1)]
-    return td.study_id(o, ids[0])
+    return harness.study_id(o, ids[0])
 
 
 def job_records(o):
@@ -227,8 +228,8 @@ def run(args, checks, pg, a, b, stale):
         assert tables, "no table in schema orthanc_anonymizer"
 
     # -- one secret, one pseudonym, the same UIDs -------------------------
-    p1 = td.PATIENTS[0]
-    s1 = td.Study(p1, 1, date="20230105")
+    p1 = gen.PATIENTS[0]
+    s1 = gen.Study(p1, 1, date="20230105")
     s1_id = upload_study(a, s1, 6)
     fa = fb = None
     report_a = None
@@ -256,7 +257,7 @@ def run(args, checks, pg, a, b, stale):
 
     with checks.check("another study of the same patient anonymized on B "
                       "gets A's pseudonym"):
-        s2 = td.Study(p1, 2, date="20230607")
+        s2 = gen.Study(p1, 2, date="20230607")
         s2_id = upload_study(b, s2, 3)
         c2 = anonymize(b, [{"Level": "Study", "ID": s2_id}])
         f2 = fingerprint(b, c2["Studies"][0]["Anonymized"])
@@ -297,13 +298,13 @@ def run(args, checks, pg, a, b, stale):
                    "Replace": {"0008,0080": "OA Cluster Site"}}
         st, saved, raw = a.request("PUT", "/anonymizer/profiles/cluster-prof",
                                    body=profile)
-        assert st == 200, "PUT on A: HTTP %d %s" % (st, td.details(raw))
+        assert st == 200, "PUT on A: HTTP %d %s" % (st, harness.details(raw))
         assert "cluster-prof" in b.get_json("/anonymizer/profiles"), \
             "not listed on B"
         assert b.get_json("/anonymizer/profiles/cluster-prof") == \
             a.get_json("/anonymizer/profiles/cluster-prof"), "differs on B"
         assert "cluster-prof" in b.get_json("/anonymizer/info")["Profiles"]
-        s3 = td.Study(p1, 3, date="20240101")
+        s3 = gen.Study(p1, 3, date="20240101")
         s3_id = upload_study(a, s3, 2)
         c3 = anonymize(b, [{"Level": "Study", "ID": s3_id}],
                        Profile="cluster-prof")
@@ -326,14 +327,14 @@ def run(args, checks, pg, a, b, stale):
                       "one study on both at once): nothing lost or "
                       "duplicated, every job listed once on both servers"):
         reports_before = len(a.get_json("/anonymizer/reports"))
-        st_a = td.Study(td.PATIENTS[1], 1, date="20210303")
-        st_b = td.Study(td.PATIENTS[2], 1, date="20210404")
-        st_ab = td.Study(td.PATIENTS[3], 1, date="20210505")
+        st_a = gen.Study(gen.PATIENTS[1], 1, date="20210303")
+        st_b = gen.Study(gen.PATIENTS[2], 1, date="20210404")
+        st_ab = gen.Study(gen.PATIENTS[3], 1, date="20210505")
         # 256x256 slices: jobs long enough to overlap.
         ids = {"a": upload_study(a, st_a, n, rows=256),
                "b": upload_study(b, st_b, n, rows=256),
                "ab": upload_study(b, st_ab, n, rows=256)}
-        studies_before = td.studies(a)
+        studies_before = harness.studies(a)
         patients_before = set(a.get_json("/patients"))
         jobs = [(a, submit(a, [{"Level": "Study", "ID": ids["a"]}]), "a"),
                 (b, submit(b, [{"Level": "Study", "ID": ids["b"]}]), "b"),
@@ -342,7 +343,7 @@ def run(args, checks, pg, a, b, stale):
         t_submitted = time.monotonic()
         results = []
         for o, job, key in jobs:
-            j = td.wait_job(o, job, timeout=180, poll=0.2)
+            j = harness.wait_job(o, job, timeout=180, poll=0.2)
             assert j["State"] == "Success", "job on %s: %s" % (
                 o.configuration()["Name"], j["State"])
             c = j["Content"]
@@ -365,7 +366,7 @@ def run(args, checks, pg, a, b, stale):
                     "study %s holds %d instances (expected %d), read on %s" \
                     % (key, len(f["Instances"]), n, o.configuration()["Name"])
                 assert len(set(f["Instances"])) == n, "duplicate UIDs"
-        new_studies = td.studies(b) - studies_before
+        new_studies = harness.studies(b) - studies_before
         assert new_studies == {s for (s,) in anon.values()}, \
             "%d new studies, expected %d" % (len(new_studies), len(anon))
         new_patients = set(b.get_json("/patients")) - patients_before
@@ -392,7 +393,7 @@ def run(args, checks, pg, a, b, stale):
     count = args.interrupt
     with checks.check("A killed mid-job (SIGKILL): B lists the job Running "
                       "until StaleJobSeconds pass, then Interrupted"):
-        big = td.Study(td.PATIENTS[3], 2, date="20200101")
+        big = gen.Study(gen.PATIENTS[3], 2, date="20200101")
         t1 = time.monotonic()
         big_id = upload_study(b, big, count, rows=512)
         print("  %d instances of 512x512 stored in %.1f s"

@@ -23,11 +23,12 @@ import shutil
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-from browser_harness import browser_arguments, run_browser  # noqa: E402
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
-from test_lua import make_study  # noqa: E402
+from oatest.browser import browser_arguments, run_browser  # noqa: E402
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest.dicomgen import make_study  # noqa: E402
 
 # What the plugin's explorer.js holds (Resources/Explorer/explorer.js).
 EXPLORER_MARKER = "orthanc-anonymizer.list"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Integration test of the exports (issue 5): a real Orthanc with the
 plugin exports an anonymized study to real servers on loopback
-(export_servers.py) and to a second Orthanc, and the study arrives whole.
+(oatest/servers.py) and to a second Orthanc, and the study arrives whole.
 
     /usr/bin/python3 test_export.py --plugin build/libOrthancAnonymizer.so \
         [--orthanc /usr/sbin/Orthanc]
@@ -39,11 +39,12 @@ import tempfile
 import time
 import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-import export_servers as es  # noqa: E402
-import oa_testdata as td  # noqa: E402
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest import servers as es  # noqa: E402
+from oatest import harness  # noqa: E402
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 import pydicom  # noqa: E402
 
@@ -145,7 +146,7 @@ class Run:
 
     def post(self, path, obj, timeout=120):
         """(status, decoded JSON or None, raw body)."""
-        return td.post_json(self.o, path, obj, timeout=timeout)
+        return harness.post_json(self.o, path, obj, timeout=timeout)
 
     def wait_job(self, job_id, timeout=150):
         deadline = time.monotonic() + timeout

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Self-test of export_servers.py: every export server starts on loopback,
+"""Self-test of oatest/servers.py: every export server starts on loopback,
 takes uploads from curl / storescu into its data folder, refuses a wrong
 password (or host key, or CA), and is down after stop().
 
@@ -21,10 +21,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-import export_servers as es  # noqa: E402
-from orthanc_harness import Checks  # noqa: E402
+from oatest import servers as es  # noqa: E402
+from oatest.harness import Checks  # noqa: E402
 
 CURL_OK = 0
 CURL_COULDNT_CONNECT = 7

@@ -14,9 +14,10 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 PLUGIN_NAME = "anonymizer"
 

@@ -33,94 +33,20 @@ import time
 
 import pydicom
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
-from orthanc_harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest.harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
                              wait_for)
+from oatest.dicomgen import SMALL_STUDY_INSTANCES, make_study  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("OA_SOURCE_DIR") or \
     os.path.abspath(os.path.join(HERE, "..", ".."))
 DEFAULT_LUA = os.path.join(SOURCE_DIR, "Resources", "Lua", "AutoAnonymize.lua")
 STABLE_AGE = 2
-INSTANCES = 3
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-
-
-# -- a small synthetic study -------------------------------------------------
-
-def make_study(folder, tag, count=INSTANCES, identity_removed=False):
-    """Write `count` small CT instances of one new study into `folder`.
-
-    Returns a dict of the identifying values written (never printed):
-    StudyInstanceUID, PatientID, PatientName, AccessionNumber, and
-    "Files", the paths.  `tag` (letters) makes the values of one study
-    differ from another's.
-    """
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    os.makedirs(folder, exist_ok=True)
-    values = {
-        "StudyInstanceUID": generate_uid(),
-        "PatientID": "OALUA%sPID7319" % tag.upper(),
-        "PatientName": "Zebulon%s^Quintavalle" % tag.capitalize(),
-        "AccessionNumber": "ACCOA%s9217" % tag.upper(),
-        "Files": [],
-    }
-    series = [generate_uid(), generate_uid()]
-    for i in range(1, count + 1):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.is_little_endian = True
-        ds.is_implicit_VR = False
-        ds.SpecificCharacterSet = "ISO_IR 100"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.SOPClassUID = CT_IMAGE_STORAGE
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20260412"
-        ds.StudyTime = ds.SeriesTime = ds.ContentTime = "093000"
-        ds.AccessionNumber = values["AccessionNumber"]
-        ds.Modality = "CT"
-        ds.Manufacturer = "OA Test Systems"
-        ds.InstitutionName = "Quintavalle Lakeside Clinic"
-        ds.ReferringPhysicianName = "Okonkwo^Bartholomew"
-        ds.StudyDescription = "CT HEAD"
-        ds.SeriesDescription = "AXIAL %d" % (1 + i % 2)
-        ds.PatientName = values["PatientName"]
-        ds.PatientID = values["PatientID"]
-        ds.PatientBirthDate = "19580923"
-        ds.PatientSex = "F"
-        ds.PatientAge = "067Y"
-        ds.StudyInstanceUID = values["StudyInstanceUID"]
-        ds.SeriesInstanceUID = series[i % 2]
-        ds.StudyID = "4242"
-        ds.SeriesNumber = str(1 + i % 2)
-        ds.InstanceNumber = str(i)
-        if identity_removed:
-            ds.PatientIdentityRemoved = "YES"
-            ds.DeidentificationMethod = "elsewhere"
-        ds.ImagePositionPatient = ["0", "0", str(i)]
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        ds.PixelSpacing = ["1", "1"]
-        ds.SliceThickness = "1"
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = ds.Columns = 16
-        ds.BitsAllocated = ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 0
-        ds.RescaleIntercept = "-1024"
-        ds.RescaleSlope = "1"
-        ds.PixelData = bytes((i * 7 + k) % 256 for k in range(16 * 16 * 2))
-        path = os.path.join(folder, "%s%03d.dcm" % (tag, i))
-        ds.save_as(path, write_like_original=False)
-        values["Files"].append(path)
-    return values
+INSTANCES = SMALL_STUDY_INSTANCES   # of each make_study()
 
 
 def store_scu(orthanc, files):

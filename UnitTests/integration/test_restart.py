@@ -32,12 +32,13 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
 import pydicom  # noqa: E402
 
-import oa_testdata as td  # noqa: E402
-from orthanc_harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest import dicomgen as gen, harness  # noqa: E402
+from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
 
 
 def wait_done_between(o, job_id, low, high, timeout=60):
@@ -77,9 +78,9 @@ def check_anonymized(o, checks, what, anonymized, study, count, rows):
                       "whole pixel data, UIDs as indexed" % what):
         assert anonymized, "no anonymized study"
         bad = 0
-        instances = td.study_instances(o, anonymized)
+        instances = harness.study_instances(o, anonymized)
         for iid, sop in instances:
-            ds = pydicom.dcmread(io.BytesIO(td.file_of(o, iid)))
+            ds = pydicom.dcmread(io.BytesIO(harness.file_of(o, iid)))
             if ds.SOPInstanceUID != sop or \
                     len(ds.PixelData) != rows * rows * 2 or \
                     ds.get("PatientIdentityRemoved") != "YES":
@@ -126,21 +127,21 @@ def main():
     started = time.monotonic()
     with orthanc:
         o = orthanc
-        study = td.Study(td.PATIENTS[2], 7, date="20220817")
+        study = gen.Study(gen.PATIENTS[2], 7, date="20220817")
         original = None
         with checks.check("%d generated instances stored" % count):
             ids = []
             for i in range(1, count + 1):
-                ids.append(td.upload(o, td.make_instance(
+                ids.append(harness.upload(o, gen.make_instance(
                     study, 1, i, count, rows=args.rows,
                     cols=args.rows))["ID"])
-            original = td.study_id(o, ids[0])
+            original = harness.study_id(o, ids[0])
             n = len(o.get_json("/studies/%s/instances" % original))
             assert n == count, "%d stored" % n
         if checks.failed:
             orthanc.failed = True
             return checks.finish()
-        md5 = {iid: td.md5(td.file_of(o, iid)) for iid in ids[:10]}
+        md5 = {iid: harness.md5(harness.file_of(o, iid)) for iid in ids[:10]}
         anonymized = {}
         reports = {}
 
@@ -149,7 +150,7 @@ def main():
         done_at_pause = None
         with checks.check("A: job paused with 0 < InstancesDone < %d, "
                           "nothing stored while paused" % count):
-            status, answer, _ = td.post_json(o, "/anonymizer/anonymize", {
+            status, answer, _ = harness.post_json(o, "/anonymizer/anonymize", {
                 "Resources": [{"Level": "Study", "ID": original,
                                "NewPatientID": "RESTART01"}]})
             assert status == 200, "HTTP %d" % status
@@ -200,7 +201,7 @@ def main():
             status, _, _ = o.request("POST", "/jobs/%s/resume" % job_a,
                                      body=b"")
             assert status == 200, "resume: HTTP %d" % status
-            job = td.wait_job(o, job_a, timeout=120)
+            job = harness.wait_job(o, job_a, timeout=120)
             assert job["State"] == "Success", "%s: %s" % (
                 job["State"], job.get("ErrorDescription"))
             assert job["Progress"] == 100, job["Progress"]
@@ -214,7 +215,7 @@ def main():
         job_b = None
         with checks.check("B: SIGTERM while the job runs (0 < InstancesDone "
                           "< %d): Orthanc exits 0, starts again" % count):
-            status, answer, _ = td.post_json(o, "/anonymizer/anonymize", {
+            status, answer, _ = harness.post_json(o, "/anonymizer/anonymize", {
                 "Resources": [{"Level": "Study", "ID": original,
                                "NewPatientID": "RESTART02"}]})
             assert status == 200, "HTTP %d" % status
@@ -228,7 +229,7 @@ def main():
             assert job_b is not None, "no job"
             status, _, _ = o.request("GET", "/jobs/%s" % job_b)
             assert status == 200, "GET /jobs/{id}: HTTP %d" % status
-            job = td.wait_job(o, job_b, timeout=120)
+            job = harness.wait_job(o, job_b, timeout=120)
             assert job.get("Type") == "Anonymization", job.get("Type")
             assert job["State"] == "Success", "%s: %s" % (
                 job["State"], job.get("ErrorDescription"))
@@ -240,7 +241,7 @@ def main():
 
         with checks.check("only the original and the two anonymized "
                           "studies; %d instances in Orthanc" % (3 * count)):
-            studies = td.studies(o)
+            studies = harness.studies(o)
             assert studies == {original, anonymized["A"],
                                anonymized["B"]}, "%d studies" % len(studies)
             stats = o.get_json("/statistics")
@@ -258,7 +259,7 @@ def main():
             n = len(o.get_json("/studies/%s/instances" % original))
             assert n == count, "%d original instances" % n
             changed = [i for i, d in md5.items()
-                       if td.md5(td.file_of(o, i)) != d]
+                       if harness.md5(harness.file_of(o, i)) != d]
             assert not changed, "%d changed" % len(changed)
 
         if checks.failed:

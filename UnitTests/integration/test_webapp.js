@@ -20,6 +20,9 @@
  *                     patient (compared, never printed)
  *   OA_SEARCH_NAME    a part of the names of A and B (not of Evil)
  *   OA_CLOSED_PORT    a loopback port where nothing listens
+ *   OA_US_DEVICE      {"Manufacturer", "Model", "Rows", "Columns"} of the
+ *                     ultrasound image of patient "US" (Burned In
+ *                     Annotation YES)
  *
  * Prints "PASS name" / "FAIL name: reason" per check, "RESULT key value"
  * for test_webapp.py, and "N passed, M failed"; never a DICOM value.
@@ -37,6 +40,11 @@ const SHOTS = env.OA_SCREENSHOTS;
 const DOWNLOADS = env.OA_DOWNLOADS;
 const LIST_KEY = 'orthanc-anonymizer.list';
 const PROFILE = 'web-research';
+const PIXEL_PROFILE = 'web-pixels';
+const REFUSE_PROFILE = 'web-refuse';
+const US_DEVICE = JSON.parse(env.OA_US_DEVICE);
+const PIXEL_LABEL = 'WebSonic banner';
+const PIXEL_RECTS = [[0, 0, 64, 8], [40, 38, 24, 10]];
 const TIMEOUT = 15000;
 const JOB_TIMEOUT = 60000;
 
@@ -59,6 +67,20 @@ async function shot(page, name) {
 const seenJobs = new Set();
 
 async function waitJob(page, kind) {
+  const id = await waitJobEnd(page, kind);
+  const card = page.locator('li.job[data-job="' + id + '"]');
+  const state = await card.getAttribute('data-state');
+  if (state !== 'Success') {
+    const words = await card.locator('.job-result').innerText();
+    throw new Error('the job ended ' + state + ': ' + words.slice(0, 300));
+  }
+  const value = await card.locator('progress').evaluate((p) => p.value);
+  assert(value === 100, 'the progress bar is at ' + value);
+  return id;
+}
+
+// The same, whatever the job's end (Success or Failure).
+async function waitJobEnd(page, kind) {
   const handle = await page.waitForFunction(([kind, seen]) => {
     const cards = document.querySelectorAll('li.job[data-kind="' + kind + '"]');
     for (const li of cards) {
@@ -74,15 +96,38 @@ async function waitJob(page, kind) {
   }, [kind, Array.from(seenJobs)], { timeout: JOB_TIMEOUT });
   const id = await handle.jsonValue();
   seenJobs.add(id);
-  const card = page.locator('li.job[data-job="' + id + '"]');
-  const state = await card.getAttribute('data-state');
-  if (state !== 'Success') {
-    const words = await card.locator('.job-result').innerText();
-    throw new Error('the job ended ' + state + ': ' + words.slice(0, 300));
-  }
-  const value = await card.locator('progress').evaluate((p) => p.value);
-  assert(value === 100, 'the progress bar is at ' + value);
   return id;
+}
+
+// The anonymization list holds only `entries` (as Orthanc Explorer
+// writes them), shown after a reload on the Anonymize tab.
+async function listOnly(page, entries) {
+  await tab(page, 'anonymize');
+  await page.evaluate(([key, list]) => {
+    localStorage.setItem(key, JSON.stringify(list));
+  }, [LIST_KEY, entries]);
+  await page.reload();
+  await ready(page);
+  const n = await page.locator('#list-body li.entry').count();
+  assert(n === entries.length, 'the list has ' + n + ' entries');
+}
+
+// The Setup tab, its profiles read (a profile shown as the current one).
+async function setupTab(page) {
+  if (await page.isHidden('#panel-setup')) {
+    await tab(page, 'setup');
+  }
+  await page.waitForSelector('#profile-list button[aria-current="true"]');
+}
+
+// A profile's button in Setup, its form shown.
+async function openSetupProfile(page, name) {
+  await setupTab(page);
+  await page.click('#profile-list button[data-name="' + name + '"]');
+  await page.waitForSelector('#profile-list button[data-name="' + name +
+                             '"][aria-current="true"]');
+  await page.waitForFunction((n) => document.getElementById('profile-title')
+    .textContent === 'Profile ' + n, name);
 }
 
 // Every form control has a label a screen reader can read.
@@ -133,8 +178,9 @@ async function main() {
     const page = browser.page;
     const { pageErrors, foreign, dialogs } = watch(page, TIMEOUT);
     page.on('console', (m) => {
-      // A CSP violation is reported as a console error.
-      if (m.type() === 'error' && !/status of 40[49]|status of 50[02]/.test(m.text())) {
+      // A CSP violation is reported as a console error.  The answers the
+      // test provokes (404, 409, 400 of a refused profile, 502) are not.
+      if (m.type() === 'error' && !/status of 40[049]|status of 50[02]/.test(m.text())) {
         consoleErrors.push(m.text().split('\n')[0].slice(0, 200));
       }
     });
@@ -451,6 +497,273 @@ async function main() {
         await page.click('#export-button');
         const id = await waitJob(page, 'Export');
         console.log('RESULT folder-export ' + id);
+      });
+
+    await must('Setup: a profile with BurnedInText strict and a pixel rule ' +
+               'of two rectangles is made with the keyboard; the server\'s ' +
+               'refusal is shown next to the editor in words', async () => {
+      await setupTab(page);
+      await page.click('#profile-new');
+      await page.fill('#profile-name', PIXEL_PROFILE);
+      await page.selectOption('#opt-BurnedInText', 'strict');
+      const help = await page.textContent('#opt-BurnedInText-help');
+      assert(/every word/.test(help), 'no explanation of strict');
+      assert(await page.isVisible('#pixel-rules-empty'),
+             'no "No pixel rule" before the first one');
+      // Add a rule with the keyboard: the focus goes to its label.
+      await page.focus('#pixel-rule-add');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('#pixel-rules li.pixel-rule');
+      const focused = await page.evaluate(
+        () => document.activeElement.classList.contains('pr-Label'));
+      assert(focused, 'the focus is not in the new rule\'s label');
+      await page.keyboard.type(PIXEL_LABEL);
+      const rule = '#pixel-rules li.pixel-rule:nth-of-type(1) ';
+      assert(/^Rule 1: WebSonic banner$/.test(
+        await page.textContent(rule + '.pixel-rule-title')),
+        'the rule\'s title does not follow its label');
+      const fillRect = async (n, rect) => {
+        const row = rule + 'tr.rect:nth-of-type(' + n + ') ';
+        for (const [i, k] of ['x', 'y', 'w', 'h'].entries()) {
+          await page.fill(row + 'input.rect-' + k, String(rect[i]));
+        }
+      };
+      await fillRect(1, PIXEL_RECTS[0]);
+      // A second rectangle (focus in its x), then one too many, removed.
+      await page.click(rule + 'button.rect-add');
+      assert(await page.evaluate(() => document.activeElement.classList
+        .contains('rect-x')), 'the focus is not in the new rectangle');
+      await fillRect(2, PIXEL_RECTS[1]);
+      await page.click(rule + 'button.rect-add');
+      assert(await page.getAttribute(rule + 'tr.rect:nth-of-type(3) ' +
+        'input.rect-h', 'aria-label') === 'Rule 1, rectangle 3, height',
+      'the inputs are not named after their rule and rectangle');
+      await page.click(rule + 'tr.rect:nth-of-type(3) button.rect-remove');
+      assert(await page.locator(rule + 'tr.rect').count() === 2,
+             'the third rectangle is not removed');
+      // A number the page refuses itself.
+      await page.fill(rule + 'input.pr-Rows', '-3');
+      await page.click('#profile-save');
+      await page.waitForFunction(() => /rows must be a whole number/.test(
+        document.getElementById('pixel-rules-status').textContent));
+      assert(await page.getAttribute(rule + 'input.pr-Rows',
+                                     'aria-invalid') === 'true',
+             'the wrong input is not marked');
+      await page.fill(rule + 'input.pr-Rows', String(US_DEVICE.Rows));
+      await page.fill(rule + 'input.pr-Columns', String(US_DEVICE.Columns));
+      // No manufacturer nor model: the server says no, in words.
+      await page.click('#profile-save');
+      await page.waitForFunction(() => /Manufacturer.*Model.*required/.test(
+        document.getElementById('pixel-rules-status').textContent));
+      assert(/^Not saved/.test(await page.textContent('#profile-status')),
+             'the profile status does not say it is not saved');
+      assert(await page.getAttribute('#pixel-rules li.pixel-rule',
+                                     'aria-invalid') === 'true',
+             'the rule the server names is not marked');
+      const r0 = await api('/anonymizer/profiles/' + PIXEL_PROFILE);
+      assert(r0.status === 404, 'saved anyway: HTTP ' + r0.status);
+      // Manufacturer in another case: the rule matches any case.
+      await page.fill(rule + 'input.pr-Manufacturer',
+                      US_DEVICE.Manufacturer.toLowerCase());
+      await page.fill(rule + 'input.pr-Model', US_DEVICE.Model);
+      await page.click('#profile-save');
+      await page.waitForFunction(() => /saved/.test(
+        document.getElementById('profile-status').textContent));
+      const r = await api('/anonymizer/profiles/' + PIXEL_PROFILE);
+      assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
+      assert(r.json.BurnedInText === 'strict', 'BurnedInText is ' +
+             r.json.BurnedInText);
+      const rules = r.json.PixelRules || [];
+      assert(rules.length === 1, rules.length + ' pixel rules saved');
+      const want = { Label: PIXEL_LABEL,
+                     Manufacturer: US_DEVICE.Manufacturer.toLowerCase(),
+                     Model: US_DEVICE.Model, Rows: US_DEVICE.Rows,
+                     Columns: US_DEVICE.Columns, Rectangles: PIXEL_RECTS };
+      for (const [k, v] of Object.entries(want)) {
+        assert(JSON.stringify(rules[0][k]) === JSON.stringify(v),
+               'the saved rule\'s ' + k + ' differs');
+      }
+    });
+
+    await must('Setup: after a reload the editor shows the profile\'s ' +
+               'BurnedInText and its pixel rule', async () => {
+      await page.reload();
+      await ready(page);
+      await openSetupProfile(page, PIXEL_PROFILE);
+      await page.waitForSelector('#pixel-rules li.pixel-rule');
+      assert(await page.inputValue('#opt-BurnedInText') === 'strict',
+             'BurnedInText is not strict');
+      assert(await page.locator('#pixel-rules li.pixel-rule').count() === 1,
+             'not one rule');
+      const rule = '#pixel-rules li.pixel-rule ';
+      assert(await page.inputValue(rule + 'input.pr-Label') === PIXEL_LABEL,
+             'the label is not shown');
+      assert(await page.inputValue(rule + 'input.pr-Model') ===
+             US_DEVICE.Model, 'the model is not shown');
+      assert(await page.inputValue(rule + 'input.pr-Columns') ===
+             String(US_DEVICE.Columns), 'the columns are not shown');
+      const rects = await page.$$eval(rule + 'tr.rect', (rows) => rows.map(
+        (row) => Array.from(row.querySelectorAll('input'))
+          .map((i) => Number(i.value))));
+      assert(JSON.stringify(rects) === JSON.stringify(PIXEL_RECTS),
+             'the rectangles shown are not the saved ones');
+      const missing = await unlabelled(page);
+      assert(missing.length === 0, 'no label: ' + missing.join(', '));
+      await page.click('#profile-list button[data-name="Default"]');
+      await page.waitForSelector('#profile-readonly:not([hidden])');
+      assert(await page.isDisabled('#opt-BurnedInText'),
+             'BurnedInText is editable in a built-in profile');
+      assert(await page.isHidden('#pixel-rule-add'),
+             'a built-in profile offers "Add a pixel rule"');
+      assert(await page.inputValue('#opt-BurnedInText') === 'clean',
+             'Default\'s BurnedInText is not clean');
+    });
+
+    await check('Setup: the rule table\'s Pixels section lists the ' +
+                'profile\'s rule, OCR, and deid\'s device rules collapsed',
+    async () => {
+      await openSetupProfile(page, PIXEL_PROFILE);
+      await page.click('#profile-rules-button');
+      await page.waitForFunction(() => document.querySelectorAll(
+        '#pixel-device-body tr').length > 100);
+      const own = await page.$$eval('#pixel-own-body tr', (rows) => rows.map(
+        (r) => [r.children[0].textContent, r.dataset.action,
+                r.dataset.source]));
+      assert(own.some((r) => r[0] === PIXEL_LABEL && r[1] === 'blank' &&
+                      r[2] === 'profile PixelRules'),
+             'the profile\'s rule is not listed: ' + JSON.stringify(own));
+      assert(own.some((r) => /^OCR/.test(r[2])), 'no OCR row');
+      const sources = await page.$$eval('#pixel-device-body tr',
+        (rows) => rows.map((r) => r.dataset.source));
+      assert(sources.every((x) => /^deid\.dicom/.test(x)),
+             'a device row does not come from deid');
+      assert(!(await page.evaluate(
+        () => document.getElementById('pixel-device').open)),
+             'the device rules are not collapsed');
+      assert(/\d{3} device rules/.test(
+        await page.textContent('#pixel-device-summary')),
+             'the summary does not count the device rules');
+      const inAttributes = await page.$$eval('#rules-body tr',
+        (rows) => rows.filter((r) => r.children[1].textContent ===
+                              'PixelData').length);
+      assert(inAttributes === 0, 'pixel rows among the attribute rules');
+      await page.fill('#rules-filter', 'ultrasound regions');
+      await page.waitForFunction(() =>
+        document.getElementById('pixel-device').open &&
+        document.querySelectorAll('#pixel-device-body tr').length >= 1 &&
+        document.querySelectorAll('#pixel-device-body tr').length < 5);
+      const names = await page.$$eval('#pixel-device-body tr',
+        (rows) => rows.map((r) => r.children[0].textContent));
+      assert(names.includes('Clean Ultrasound Regions'),
+             'the filter does not find deid\'s ultrasound rule');
+      assert(/pixel rules shown/.test(await page.textContent('#rules-status')),
+             'the status does not count the pixel rules');
+      await page.locator('#pixel-section').screenshot(
+        { path: path.join(SHOTS, 'setup-rules-pixels.png') });
+      await page.fill('#rules-filter', '');
+    });
+
+    await check('screenshots of the Setup tab\'s pixel rules editor ' +
+                '(1280x900 and narrow); the layout holds', async () => {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await openSetupProfile(page, PIXEL_PROFILE);
+      await page.waitForSelector('#pixel-rules li.pixel-rule');
+      await page.evaluate(() => {
+        const y = document.getElementById('pixels-heading')
+          .getBoundingClientRect().top + window.scrollY - 24;
+        window.scrollTo(0, y);
+      });
+      await noHorizontalScroll(page);
+      await shot(page, 'setup-pixels');
+      await page.setViewportSize({ width: 400, height: 800 });
+      await page.waitForTimeout(200);
+      await noHorizontalScroll(page);
+      await page.locator('#pixel-rules li.pixel-rule').screenshot(
+        { path: path.join(SHOTS, 'setup-pixels-narrow.png') });
+      await page.setViewportSize({ width: 1280, height: 800 });
+    });
+
+    await must('the ultrasound image of the rule\'s device is anonymized ' +
+               'with the profile: the job card says "1 image cleaned"',
+    async () => {
+      await listOnly(page, [{ Level: 'Patient', ID: IDS.US,
+                              Label: 'ultrasound' }]);
+      await page.selectOption('#anonymize-profile', PIXEL_PROFILE);
+      await page.click('#anonymize-button');
+      const id = await waitJob(page, 'Anonymization');
+      const card = 'li.job[data-job="' + id + '"] ';
+      const words = await page.textContent(card + '.job-result');
+      assert(/Done: 1 study, 1 instance stored/.test(words),
+             'the card does not say the image was stored');
+      assert(/1 image cleaned, 0 refused \(burned-in text\)/.test(words),
+             'the card does not say "1 image cleaned, 0 refused"');
+      await page.click(card + '.cleaned-box summary');
+      await page.locator(card.trim()).screenshot(
+        { path: path.join(SHOTS, 'job-pixels.png') });
+      const cleaned = await page.textContent(card + 'ul.cleaned');
+      assert(cleaned.includes('2 regions blanked (' + PIXEL_LABEL + ')'),
+             'the card does not say what was blanked');
+      const r = await api('/jobs/' + id);
+      assert(r.json.Content.PixelsCleaned === 1, 'PixelsCleaned is ' +
+             r.json.Content.PixelsCleaned);
+      const boxes = r.json.Content.CleanedImages[0].Boxes
+        .filter((b) => !b.Keep);
+      assert(JSON.stringify(boxes.map((b) => [b.X, b.Y, b.W, b.H])) ===
+             JSON.stringify(PIXEL_RECTS) &&
+             boxes.every((b) => b.Label === PIXEL_LABEL),
+             'the blanked boxes are not the rule\'s rectangles');
+    });
+
+    await check('a profile that refuses risky images: the card says ' +
+                '"1 refused" and the failures list gives the reason',
+    async () => {
+      const put = await api('/anonymizer/profiles/' + REFUSE_PROFILE, {
+        method: 'PUT', body: JSON.stringify({ Base: 'Default',
+                                              BurnedInText: 'refuse' }) });
+      assert(put.status === 200, 'PUT the profile: HTTP ' + put.status);
+      await listOnly(page, [{ Level: 'Patient', ID: IDS.US,
+                              Label: 'ultrasound' }]);
+      await page.waitForFunction((n) => Array.from(document.querySelectorAll(
+        '#anonymize-profile option')).some((o) => o.value === n),
+        REFUSE_PROFILE);
+      await page.selectOption('#anonymize-profile', REFUSE_PROFILE);
+      await page.click('#anonymize-button');
+      const id = await waitJobEnd(page, 'Anonymization');
+      const card = 'li.job[data-job="' + id + '"] ';
+      const words = await page.textContent(card + '.job-result');
+      assert(/0 images cleaned, 1 refused \(burned-in text\)/.test(words),
+             'the card does not say "0 images cleaned, 1 refused"');
+      await page.click(card + '.failures-box summary');
+      const reasons = await page.$$eval(card + 'ul.failures li',
+        (li) => li.map((x) => x.textContent));
+      assert(reasons.length === 1 && /: burned-in text: .*refuse/.test(
+        reasons[0]), 'the refusal\'s reason is not listed');
+    });
+
+    await check('Setup says when OCR is not available on the server',
+      async () => {
+        assert(await page.isHidden('#pixels-ocr-missing'),
+               'the warning shows while OCR is available');
+        const info = (await api('/anonymizer/info')).json;
+        const noOcr = Object.assign({}, info, {
+          Pixels: Object.assign({}, info.Pixels, { OCR: false }) });
+        await page.route('**/anonymizer/info', (route) => route.fulfill({
+          status: 200, contentType: 'application/json',
+          body: JSON.stringify(noOcr) }));
+        try {
+          await page.reload();
+          await ready(page);
+          await tab(page, 'setup');
+          await page.waitForSelector('#pixels-ocr-missing:not([hidden])');
+          const text = await page.textContent('#pixels-ocr-missing');
+          assert(text === 'OCR is not available on this server: risky ' +
+                 'images that no rule covers will be refused.',
+                 'the warning says something else');
+        } finally {
+          await page.unroute('**/anonymizer/info');
+        }
+        await page.reload();
+        await ready(page);
       });
 
     await check('keyboard: arrows, Home and End move between the tabs',

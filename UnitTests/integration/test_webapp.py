@@ -16,8 +16,12 @@ file, the Content-Security-Policy), and puts a reverse proxy at a
 sub-path in front of Orthanc (a URL that is not relative fails the test).
 test_webapp.js then uses the page as a person would: search, the
 anonymization list, Anonymize with Default, Export as ZIP, the CSV
-report, a custom profile made in Setup and used, a destination tested.
-Afterwards this script checks the files the browser downloaded (the ZIP
+report, a custom profile made in Setup and used, a destination tested,
+a profile with BurnedInText "strict" and a pixel rule of two rectangles
+made in Setup, its rule table's Pixels section, and a generated
+ultrasound image with burned-in text risk (Burned In Annotation YES) of
+the rule's device anonymized with it (the job card says "1 image
+cleaned") and refused by a "refuse" profile.  Afterwards this script checks the files the browser downloaded (the ZIP
 archive, the CSV report) against Orthanc.
 
 `--serve` (development aid) starts Orthanc with the same data, prints the
@@ -37,13 +41,14 @@ import tempfile
 import time
 import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 
 import pydicom  # noqa: E402
 
-import oa_testdata as td  # noqa: E402
-from browser_harness import Proxy, browser_arguments, run_browser  # noqa: E402,E501
-from orthanc_harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
+from oatest import dicomgen as gen, harness  # noqa: E402
+from oatest.browser import Proxy, browser_arguments, run_browser  # noqa: E402,E501
+from oatest.harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -56,26 +61,47 @@ CSV_COLUMNS = ("Report,Date,Profile,OriginalPatientName,NewPatientName,"
                "NewStudyInstanceUID,OriginalStudyDate,NewStudyDate,"
                "OriginalStudyDescription,NewStudyDescription,OriginalStudy,"
                "AnonymizedStudy,Instances,Dropped,Failed").split(",")
+# The ultrasound image of the pixel checks: its device, its size.
+US_MANUFACTURER = "WebSonic Imaging"
+US_MODEL = "WS-100"
+US_ROWS, US_COLUMNS = 48, 64
 
 
 def make_data():
     """The patients: A (1 CT study), B (a CT and an MR study), Evil (1 CT
     study with a malicious description).  Returns (patients, blobs)."""
-    a = td.Patient(11, "Webalpha", "Quendolyn", "OAWEBA0011", "19610203")
-    b = td.Patient(12, "Webbravo", "Thornquist", "OAWEBB0012", "19720415")
-    evil = td.Patient(13, "<script>alert(1)</script>", "Evil", "OAWEBE0013",
+    a = gen.Patient(11, "Webalpha", "Quendolyn", "OAWEBA0011", "19610203")
+    b = gen.Patient(12, "Webbravo", "Thornquist", "OAWEBB0012", "19720415")
+    evil = gen.Patient(13, "<script>alert(1)</script>", "Evil", "OAWEBE0013",
                       "19830607")
     studies = [
-        (td.Study(a, 1, date="20240105", description="WEB CT ONE"), "CT", 3),
-        (td.Study(b, 1, date="20240210", description="WEB CT TWO"), "CT", 2),
-        (td.Study(b, 2, date="20240311", description="WEB MR THREE"), "MR", 2),
-        (td.Study(evil, 1, date="20240420", description=EVIL_DESCRIPTION),
+        (gen.Study(a, 1, date="20240105", description="WEB CT ONE"), "CT", 3),
+        (gen.Study(b, 1, date="20240210", description="WEB CT TWO"), "CT", 2),
+        (gen.Study(b, 2, date="20240311", description="WEB MR THREE"),
+         "MR", 2),
+        (gen.Study(evil, 1, date="20240420", description=EVIL_DESCRIPTION),
          "CT", 2),
     ]
     blobs = []
+    # Patient US: one ultrasound image of a known device, flagged Burned
+    # In Annotation YES (its name holds no "web": the name searches of
+    # the test do not find it).
+    us = gen.Patient(14, "Sonogram", "Ultra", "OAWEBU0014", "19900102")
+    us_study = gen.Study(us, 1, date="20240515", description="WEB US FOUR")
+    ds = pydicom.dcmread(io.BytesIO(gen.make_instance(
+        us_study, 1, 1, 1, rows=US_ROWS, cols=US_COLUMNS)))
+    ds.Modality = "US"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"   # Ultrasound Image
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.Manufacturer = US_MANUFACTURER
+    ds.ManufacturerModelName = US_MODEL
+    ds.BurnedInAnnotation = "YES"
+    out = io.BytesIO()
+    ds.save_as(out, write_like_original=False)
+    blobs.append(out.getvalue())
     for study, modality, count in studies:
         for i in range(1, count + 1):
-            data = td.make_instance(study, 1, i, count, rows=16, cols=16)
+            data = gen.make_instance(study, 1, i, count, rows=16, cols=16)
             if modality != "CT":
                 ds = pydicom.dcmread(io.BytesIO(data))
                 ds.Modality = modality
@@ -83,14 +109,14 @@ def make_data():
                 ds.save_as(out, write_like_original=False)
                 data = out.getvalue()
             blobs.append(data)
-    return {"A": a, "B": b, "Evil": evil}, blobs
+    return {"A": a, "B": b, "Evil": evil, "US": us}, blobs
 
 
 def upload(orthanc, patients, blobs):
     """Upload; returns {"A": orthanc patient id, ...}."""
     ids = {}
     for data in blobs:
-        td.upload(orthanc, data)
+        harness.upload(orthanc, data)
     for key, p in patients.items():
         found = json.loads(orthanc.request(
             "POST", "/tools/find",
@@ -109,7 +135,7 @@ def check_zip(checks, orthanc, path, studies, typed_patient_study):
             assert z.testzip() is None, "a member of the ZIP is corrupt"
             expected = 0
             for sid in studies:
-                expected += len(td.study_instances(orthanc, sid))
+                expected += len(harness.study_instances(orthanc, sid))
             assert len(names) == expected, \
                 "%d files in the ZIP, %d instances in Orthanc" % (
                     len(names), expected)
@@ -127,7 +153,7 @@ def check_zip(checks, orthanc, path, studies, typed_patient_study):
                     typed += 1
                     assert str(ds.PatientID) == TYPED_ID, \
                         "the typed New ID is not in the typed patient's file"
-            expected_typed = len(td.study_instances(orthanc,
+            expected_typed = len(harness.study_instances(orthanc,
                                                     typed_patient_study))
             assert typed == expected_typed, \
                 "%d files with the typed name, expected %d" % (typed,
@@ -190,7 +216,7 @@ def main():
         with orthanc:
             patients, blobs = make_data()
             ids = None
-            with checks.check("generated studies of 3 patients are uploaded"):
+            with checks.check("generated studies of 4 patients (one ultrasound image) are uploaded"):
                 ids = upload(orthanc, patients, blobs)
 
             with checks.check("the page and its files are served with the "
@@ -256,6 +282,9 @@ def main():
                     "OA_EVIL_PATIENT_ID": patients["Evil"].id,
                     "OA_SEARCH_NAME": "web",
                     "OA_CLOSED_PORT": str(free_port()),
+                    "OA_US_DEVICE": json.dumps({
+                        "Manufacturer": US_MANUFACTURER, "Model": US_MODEL,
+                        "Rows": US_ROWS, "Columns": US_COLUMNS}),
                 }
                 results = run_browser(checks, args, orthanc,
                                       "test_webapp.js", env, timeout=240)

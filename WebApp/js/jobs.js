@@ -130,11 +130,63 @@ function failureText(job) {
   return parts.join(' — ') || 'The job failed.';
 }
 
+// "2 images cleaned, 1 refused (burned-in text)." when either is not 0.
+function pixelsLine(content) {
+  const cleaned = Number(content.PixelsCleaned) || 0;
+  const refused = Number(content.PixelsRefused) || 0;
+  if (!cleaned && !refused) {
+    return null;
+  }
+  return h('p', { class: 'message pixels ' + (refused ? 'warn' : 'info'),
+    text: plural(cleaned, 'image') + ' cleaned, ' + refused + ' refused ' +
+      '(burned-in text).' });
+}
+
+// What was blanked in each cleaned image: its regions and their rule.
+function cleanedBox(content) {
+  const images = Array.isArray(content.CleanedImages)
+    ? content.CleanedImages : [];
+  if (!images.length) {
+    return null;
+  }
+  const list = h('ul', { class: 'cleaned' });
+  for (const c of images.slice(0, 50)) {
+    const boxes = Array.isArray(c.Boxes) ? c.Boxes : [];
+    const blanked = boxes.filter((b) => !b.Keep);
+    const kept = boxes.filter((b) => b.Keep);
+    const labels = (bs) => Array.from(new Set(bs.map(
+      (b) => String(b.Label || 'OCR')))).join(', ');
+    const parts = [plural(blanked.length || Number(c.BoxCount) || 0,
+                          'region') + ' blanked' +
+                   (blanked.length ? ' (' + labels(blanked) + ')' : '')];
+    if (kept.length) {
+      parts.push(plural(kept.length, 'region') + ' kept (' + labels(kept) +
+                 ')');
+    }
+    if (Number(c.OcrWords)) {
+      parts.push(plural(Number(c.OcrWords), 'word') + ' found by OCR');
+    }
+    list.appendChild(h('li', null,
+      h('span', { class: 'mono', text: String(c.Instance || '') }), ': ',
+      parts.join('; ')));
+  }
+  if (images.length > 50) {
+    list.appendChild(h('li', { text: 'and ' + (images.length - 50) +
+                               ' more' }));
+  }
+  return h('details', { class: 'cleaned-box' },
+    h('summary', { text: 'Images cleaned, and what was blanked' }), list);
+}
+
 function describeJob(job, into) {
   const content = job.Content || {};
   if (job.State === 'Failure') {
     into.appendChild(h('p', { class: 'message error',
                               text: 'Failed: ' + failureText(job) }));
+    const pixels = job.Type === 'Anonymization' ? pixelsLine(content) : null;
+    if (pixels) {
+      into.appendChild(pixels);
+    }
   } else if (job.Type === 'Anonymization') {
     const studies = Array.isArray(content.Studies) ? content.Studies : [];
     let stored = 0;
@@ -150,6 +202,14 @@ function describeJob(job, into) {
         ', ' + plural(stored, 'instance') + ' stored' +
         (dropped ? ', ' + dropped + ' dropped by the profile' : '') +
         (failedCount ? ', ' + failedCount + ' failed' : '') + '.' }));
+    const pixels = pixelsLine(content);
+    if (pixels) {
+      into.appendChild(pixels);
+    }
+    const cleaned = cleanedBox(content);
+    if (cleaned) {
+      into.appendChild(cleaned);
+    }
     const empty = studies.filter((s) => !s.Anonymized).length;
     if (empty) {
       into.appendChild(h('p', { class: 'message warn',

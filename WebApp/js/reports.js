@@ -89,7 +89,8 @@ async function show(id, when) {
       h('td', { text: s.OriginalStudyDescription || '' }),
       h('td', { class: 'number', text: String(s.Instances ?? '') }),
       h('td', { class: 'number', text: String(s.Dropped ?? '') }),
-      h('td', { class: 'number', text: String(s.Failed ?? '') })));
+      h('td', { class: 'number', text: String(s.Failed ?? '') }),
+      h('td', { class: 'number', text: String(s.PixelsCleaned ?? '') })));
   }
   $('report-title').tabIndex = -1;
   $('report-title').focus();

@@ -1,6 +1,7 @@
 // The Setup tab: profiles (built-in ones read-only, custom ones saved with
-// PUT /anonymizer/profiles/{name}), a profile's effective rule table, and
-// the export destinations with a connection test.
+// PUT /anonymizer/profiles/{name}) with their burned-in text policy and
+// pixel rules, a profile's effective rule table (attributes, then pixels),
+// and the export destinations with a connection test.
 
 import { ApiError, describe, enc, del, get, post, put } from './api.js';
 import { $, clear, emit, h, setStatus } from './dom.js';
@@ -35,7 +36,25 @@ const OPTIONS = [
     help: 'Clean Structured Content Option', values: ['keep', 'clean', 'clear'] },
   { key: 'Graphics', group: 'ps315', label: 'Graphics',
     help: 'Clean Graphics Option', values: ['keep', 'clear'] },
+  // A <select> (#opt-BurnedInText), not radio buttons: see BURNED_HELP.
+  { key: 'BurnedInText', group: 'pixels', label: 'Burned-in text',
+    values: ['clean', 'strict', 'refuse', 'keep'] },
 ];
+// One line per BurnedInText value, shown under the select.
+const BURNED_HELP = {
+  clean: 'Risky images (ultrasound, screen captures, Burned In Annotation ' +
+    'YES…) are cleaned by the device rules, your pixel rules, or OCR of ' +
+    'the words that match the patient\'s names, IDs and dates; an image ' +
+    'nothing can clear is refused.',
+  strict: 'As clean, but OCR blanks every word that is not a common ' +
+    'clinical term.',
+  refuse: 'Every risky image is refused (not stored), whatever the rules ' +
+    'say; the others pass.',
+  keep: 'Pixels pass unchanged and Burned In Annotation stays as it was: ' +
+    'for teams that review every image by hand.',
+};
+const U16_MAX = 65535;
+const MAX_RECTANGLES = 64;
 const BUILT_IN = ['Default', 'Full'];
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -43,6 +62,8 @@ let bases = {};               // "Default"/"Full" -> effective options
 let shown = null;             // the profile shown: {Name, BuiltIn, ...}
 let mode = 'view';            // 'view' (built-in), 'edit', 'new'
 let rules = [];
+let info = null;              // GET /anonymizer/info, once
+let ruleSeq = 0;              // unique ids of the pixel rule editors
 
 // --- profiles --------------------------------------------------------
 
@@ -65,11 +86,21 @@ function buildOptions() {
 }
 
 function optionValue(key) {
+  const select = $('opt-' + key);
+  if (select && select.tagName === 'SELECT') {
+    return select.value || null;
+  }
   const r = document.querySelector('input[name="opt-' + key + '"]:checked');
   return r ? r.value : null;
 }
 
 function setOption(key, value) {
+  const select = $('opt-' + key);
+  if (select && select.tagName === 'SELECT') {
+    select.value = value || select.options[0].value;
+    burnedHelp();
+    return;
+  }
   for (const r of document.querySelectorAll('input[name="opt-' + key + '"]')) {
     r.checked = r.value === value;
   }
@@ -97,6 +128,285 @@ function replaceMap(text) {
   return out;
 }
 
+function burnedHelp() {
+  const v = $('opt-BurnedInText').value;
+  $('opt-BurnedInText-help').textContent = BURNED_HELP[v] || '';
+}
+
+// --- the pixel rules editor ------------------------------------------
+
+// A number input of the editor; `words` names it for a screen reader.
+function numberInput(cls, value, words, readOnly) {
+  return h('input', { type: 'number', class: cls, min: 0, max: U16_MAX,
+                      step: 1, inputmode: 'numeric', 'aria-label': words,
+                      value: value === undefined || value === null ? ''
+                        : String(value),
+                      disabled: readOnly });
+}
+
+function rectangleRow(rect, readOnly) {
+  const r = rect || [];
+  const row = h('tr', { class: 'rect' },
+    h('th', { scope: 'row', class: 'rect-n' }),
+    ['x', 'y', 'w', 'h'].map((k, i) => h('td', null,
+      numberInput('rect-' + k, r[i], k, readOnly))),
+    h('td', { class: 'actions' }, readOnly ? null : h('button', {
+      type: 'button', class: 'small danger rect-remove', text: 'Remove',
+      on: { click: (e) => removeRectangle(e.currentTarget) } })));
+  return row;
+}
+
+function removeRectangle(button) {
+  const row = button.closest('tr');
+  const li = button.closest('li.pixel-rule');
+  const next = row.nextElementSibling || row.previousElementSibling;
+  row.remove();
+  renumberRules();
+  const target = next ? next.querySelector('input')
+    : li.querySelector('button.rect-add');
+  target.focus();
+}
+
+function addRectangle(li, focus) {
+  const body = li.querySelector('tbody');
+  if (body.children.length >= MAX_RECTANGLES) {
+    setStatus($('pixel-rules-status'), 'A rule holds at most ' +
+      MAX_RECTANGLES + ' rectangles.', 'error');
+    return;
+  }
+  const row = rectangleRow(null, false);
+  body.appendChild(row);
+  renumberRules();
+  if (focus) {
+    row.querySelector('input').focus();
+  }
+}
+
+function ruleField(seq, key, label, value, type, readOnly, hint) {
+  const id = 'pr-' + seq + '-' + key;
+  return h('div', { class: 'field' },
+    h('label', { for: id, text: label }),
+    h('input', { id, type, class: 'pr-' + key,
+                 value: value === undefined || value === null ? ''
+                   : String(value),
+                 min: type === 'number' ? 0 : null,
+                 max: type === 'number' ? U16_MAX : null,
+                 step: type === 'number' ? 1 : null,
+                 maxlength: type === 'text' ? 64 : null,
+                 placeholder: hint || null,
+                 disabled: readOnly }));
+}
+
+function ruleEditor(rule, readOnly) {
+  const seq = ++ruleSeq;
+  const r = rule || {};
+  const li = h('li', { class: 'pixel-rule', dataset: { seq: String(seq) } });
+  const title = h('h4', { class: 'pixel-rule-title', id: 'pr-' + seq +
+                          '-title', tabindex: '-1' });
+  li.appendChild(h('div', { class: 'pixel-rule-head' }, title,
+    readOnly ? null : h('button', { type: 'button',
+      class: 'small danger rule-remove', text: 'Remove this rule',
+      on: { click: () => removeRule(li) } })));
+  li.appendChild(h('div', { class: 'field-row pixel-rule-fields' },
+    ruleField(seq, 'Label', 'Label', r.Label, 'text', readOnly,
+              'e.g. top banner'),
+    ruleField(seq, 'Manufacturer', 'Manufacturer', r.Manufacturer, 'text',
+              readOnly),
+    ruleField(seq, 'Model', 'Model', r.Model, 'text', readOnly)));
+  li.appendChild(h('div', { class: 'field-row pixel-rule-fields size' },
+    ruleField(seq, 'Rows', 'Rows (image height)', r.Rows, 'number',
+              readOnly, 'any'),
+    ruleField(seq, 'Columns', 'Columns (image width)', r.Columns, 'number',
+              readOnly, 'any')));
+  const body = h('tbody');
+  for (const rect of Array.isArray(r.Rectangles) ? r.Rectangles : []) {
+    body.appendChild(rectangleRow(rect, readOnly));
+  }
+  li.appendChild(h('div', { class: 'rects-wrap' }, h('table', {
+    class: 'data compact rects' },
+    h('caption', { class: 'rects-caption' }),
+    h('thead', null, h('tr', null,
+      h('th', { scope: 'col', text: '#' }),
+      h('th', { scope: 'col', text: 'x' }),
+      h('th', { scope: 'col', text: 'y' }),
+      h('th', { scope: 'col', text: 'width' }),
+      h('th', { scope: 'col', text: 'height' }),
+      h('th', { scope: 'col' }, h('span', { class: 'visually-hidden',
+                                            text: 'Actions' })))),
+    body)));
+  if (!readOnly) {
+    li.appendChild(h('div', { class: 'toolbar' }, h('button', {
+      type: 'button', class: 'small rect-add', text: 'Add a rectangle',
+      on: { click: () => addRectangle(li, true) } })));
+  }
+  return li;
+}
+
+// Numbers the rules and their rectangles, and names every input after
+// them ("Rule 2, rectangle 1, x").
+function renumberRules() {
+  const items = $('pixel-rules').querySelectorAll('li.pixel-rule');
+  $('pixel-rules-empty').hidden = items.length > 0;
+  items.forEach((li, i) => {
+    const n = i + 1;
+    const label = li.querySelector('input.pr-Label').value.trim();
+    li.querySelector('.pixel-rule-title').textContent = 'Rule ' + n +
+      (label ? ': ' + label : '');
+    const remove = li.querySelector('button.rule-remove');
+    if (remove) {
+      remove.setAttribute('aria-label', 'Remove rule ' + n);
+    }
+    const add = li.querySelector('button.rect-add');
+    if (add) {
+      add.setAttribute('aria-label', 'Add a rectangle to rule ' + n);
+    }
+    const rows = li.querySelectorAll('tr.rect');
+    li.querySelector('.rects-caption').textContent = 'Rectangles of rule ' +
+      n + (rows.length ? '' : ': none yet');
+    rows.forEach((row, j) => {
+      const where = 'Rule ' + n + ', rectangle ' + (j + 1);
+      row.querySelector('.rect-n').textContent = String(j + 1);
+      for (const [k, words] of [['x', 'x'], ['y', 'y'], ['w', 'width'],
+                                ['h', 'height']]) {
+        row.querySelector('input.rect-' + k).setAttribute('aria-label',
+          where + ', ' + words);
+      }
+      const b = row.querySelector('button.rect-remove');
+      if (b) {
+        b.setAttribute('aria-label', 'Remove ' + where.toLowerCase());
+      }
+    });
+  });
+}
+
+function showPixelRules(list, readOnly) {
+  const box = clear($('pixel-rules'));
+  for (const r of Array.isArray(list) ? list : []) {
+    box.appendChild(ruleEditor(r, readOnly));
+  }
+  $('pixel-rule-add').hidden = readOnly;
+  setStatus($('pixel-rules-status'), '', '');
+  renumberRules();
+}
+
+function addRule() {
+  const li = ruleEditor({}, false);
+  $('pixel-rules').appendChild(li);
+  addRectangle(li, false);
+  renumberRules();
+  li.querySelector('input.pr-Label').focus();
+}
+
+function removeRule(li) {
+  const next = li.nextElementSibling || li.previousElementSibling;
+  li.remove();
+  renumberRules();
+  if (next) {
+    next.querySelector('.pixel-rule-title').focus();
+  } else {
+    $('pixel-rule-add').focus();
+  }
+}
+
+// A number typed in the editor: null when empty, NaN when it is not a
+// whole number from 0 to 65535.
+function u16(input) {
+  if (input.validity && input.validity.badInput) {
+    return NaN;
+  }
+  const text = input.value.trim();
+  if (text === '') {
+    return null;
+  }
+  const v = Number(text);
+  return Number.isInteger(v) && v >= 0 && v <= U16_MAX ? v : NaN;
+}
+
+// The editor as the profile's "PixelRules"; {error, input} when a number
+// is not one.  The rest (a manufacturer or model, at least one
+// rectangle, sizes above 0) is checked by the server, whose words are
+// shown (pixelError).
+function collectPixelRules() {
+  const out = [];
+  for (const el of $('pixel-rules').querySelectorAll('[aria-invalid]')) {
+    el.removeAttribute('aria-invalid');
+  }
+  const items = $('pixel-rules').querySelectorAll('li.pixel-rule');
+  for (let i = 0; i < items.length; i++) {
+    const li = items[i];
+    li.classList.remove('invalid');
+    const rule = {};
+    for (const k of ['Label', 'Manufacturer', 'Model']) {
+      const v = li.querySelector('input.pr-' + k).value.trim();
+      if (v) {
+        rule[k] = v;
+      }
+    }
+    for (const [k, words] of [['Rows', 'rows'], ['Columns', 'columns']]) {
+      const input = li.querySelector('input.pr-' + k);
+      const v = u16(input);
+      if (Number.isNaN(v)) {
+        return { error: 'Pixel rule ' + (i + 1) + ': ' + words + ' must be ' +
+                 'a whole number from 0 to ' + U16_MAX + ', or empty for any ' +
+                 'size.', input };
+      }
+      if (v) {
+        rule[k] = v;
+      }
+    }
+    rule.Rectangles = [];
+    const rows = li.querySelectorAll('tr.rect');
+    for (let j = 0; j < rows.length; j++) {
+      const rect = [];
+      for (const [k, words] of [['x', 'x'], ['y', 'y'], ['w', 'width'],
+                                ['h', 'height']]) {
+        const input = rows[j].querySelector('input.rect-' + k);
+        const v = u16(input);
+        if (v === null || Number.isNaN(v)) {
+          return { error: 'Pixel rule ' + (i + 1) + ', rectangle ' + (j + 1) +
+                   ': ' + words + ' must be a whole number from 0 to ' +
+                   U16_MAX + '.', input };
+        }
+        rect.push(v);
+      }
+      rule.Rectangles.push(rect);
+    }
+    out.push(rule);
+  }
+  return { rules: out };
+}
+
+// The server refused the profile: when its words are about PixelRules,
+// they are shown next to the editor too and the rule named is marked.
+function pixelError(e) {
+  const words = describe(e);
+  if (!/PixelRules/.test(words)) {
+    return;
+  }
+  setStatus($('pixel-rules-status'), words, 'error');
+  const m = /rule (\d+)/.exec(words);
+  const items = $('pixel-rules').querySelectorAll('li.pixel-rule');
+  const li = m ? items[Number(m[1]) - 1] : null;
+  if (li) {
+    li.classList.add('invalid');
+    li.setAttribute('aria-invalid', 'true');
+  }
+}
+
+async function loadInfo() {
+  if (info) {
+    return info;
+  }
+  try {
+    info = await get('anonymizer/info');
+  } catch (e) {
+    return null;      // the page works without it
+  }
+  const pixels = info && info.Pixels;
+  $('pixels-ocr-missing').hidden = !(pixels && pixels.OCR === false);
+  return info;
+}
+
 function showProfile(profile, newMode) {
   shown = profile;
   mode = newMode;
@@ -114,6 +424,7 @@ function showProfile(profile, newMode) {
   $('profile-remove').value = (profile.Remove || []).join(', ');
   $('profile-replace').value = Object.entries(profile.Replace || {})
     .map(([k, v]) => k + ' = ' + v).join('\n');
+  showPixelRules(profile.PixelRules, readOnly);
   for (const el of $('profile-form').querySelectorAll('input, select, textarea')) {
     if (el.id !== 'profile-name') {
       el.disabled = readOnly;
@@ -248,6 +559,17 @@ async function saveProfile(event) {
   if (Object.keys(replace).length) {
     body.Replace = replace;
   }
+  const pixels = collectPixelRules();
+  if (pixels.error) {
+    setStatus(status, 'Not saved: ' + pixels.error, 'error');
+    setStatus($('pixel-rules-status'), pixels.error, 'error');
+    pixels.input.setAttribute('aria-invalid', 'true');
+    pixels.input.focus();
+    return;
+  }
+  if (pixels.rules.length) {
+    body.PixelRules = pixels.rules;
+  }
   if (mode === 'new') {
     try {
       await get('anonymizer/profiles/' + enc(name));
@@ -265,6 +587,7 @@ async function saveProfile(event) {
     await put('anonymizer/profiles/' + enc(name), body);
   } catch (e) {
     setStatus(status, 'Not saved: ' + describe(e), 'error');
+    pixelError(e);
     return;
   }
   mode = 'edit';
@@ -334,7 +657,12 @@ function renderRules() {
   const body = clear($('rules-body'));
   const fragment = document.createDocumentFragment();
   let n = 0;
+  let total = 0;
   for (const r of rules) {
+    if (r.PixelRule) {
+      continue;
+    }
+    total++;
     const cells = [r.Tag, r.Keyword, r.Name, r.Action, r.Reason]
       .map((x) => (x === undefined || x === null ? '' : String(x)));
     if (r.PrivateCreator) {
@@ -356,7 +684,64 @@ function renderRules() {
       h('td', { class: 'muted', text: cells[4] })));
   }
   body.appendChild(fragment);
-  setStatus($('rules-status'), n + ' of ' + rules.length + ' rules shown.', '');
+  const pixels = renderPixelRules(filter);
+  setStatus($('rules-status'), n + ' of ' + total + ' attribute rules and ' +
+    pixels.shown + ' of ' + pixels.total + ' pixel rules shown.', '');
+}
+
+// The pixel rows (7FE0,0010) of the rule table, in their own section:
+// the profile's rules and OCR always in view, the device rules (deid's,
+// more than a hundred) in a collapsed <details>.
+function renderPixelRules(filter) {
+  const own = clear($('pixel-own-body'));
+  const device = clear($('pixel-device-body'));
+  const all = rules.filter((r) => r.PixelRule);
+  // A server without pixel rows (before burned-in text): no section.
+  $('pixel-section').hidden = all.length === 0;
+  let count = 0;
+  let deviceTotal = 0;
+  let deviceShown = 0;
+  for (const r of all) {
+    const cells = [r.Name, r.Action, r.Source, r.Condition, r.Reason]
+      .map((x) => (x === undefined || x === null ? '' : String(x)));
+    const isDevice = /^deid/.test(cells[2]);
+    if (isDevice) {
+      deviceTotal++;
+    }
+    if (filter && !cells.join(' ').toLowerCase().includes(filter)) {
+      continue;
+    }
+    count++;
+    const row = h('tr', { dataset: { action: r.Action || '',
+                                     source: cells[2] } },
+      h('td', { text: cells[0] }),
+      h('td', null, h('span', { class: 'action ' + (r.Action || ''),
+                                text: cells[1] })),
+      h('td', { class: 'source', text: cells[2] }),
+      h('td', { class: 'condition', text: cells[3] }),
+      isDevice ? null : h('td', { class: 'muted', text: cells[4] }));
+    if (isDevice) {
+      deviceShown++;
+      device.appendChild(row);
+    } else {
+      own.appendChild(row);
+    }
+  }
+  $('pixel-device-summary').textContent = (filter ? deviceShown + ' of ' : '') +
+    deviceTotal + ' device rules (deid.dicom by pydicom/deid, MIT licence)';
+  if (filter && deviceShown > 0) {
+    $('pixel-device').open = true;
+  }
+  const burned = (shown && shown.BurnedInText) || 'clean';
+  const pixels = info && info.Pixels;
+  $('pixel-summary').textContent = 'Burned-in text: ' + burned + '. ' +
+    (pixels ? (pixels.OCR ? 'OCR available' + (pixels.OcrVersion
+      ? ' (Tesseract ' + pixels.OcrVersion + ')' : '') + '.'
+      : 'OCR is not available on this server: risky images that no rule ' +
+        'covers will be refused.') : '') +
+    ' A risky image is blanked where the profile\'s rules and the device ' +
+    'rules that match it say; one that no rule covers is read by OCR.';
+  return { shown: count, total: all.length };
 }
 
 // --- destinations ----------------------------------------------------
@@ -553,6 +938,7 @@ async function deleteDestination(name, button) {
 }
 
 export function activate() {
+  loadInfo();
   loadProfiles();
   loadDestinations();
 }
@@ -566,6 +952,14 @@ export function init() {
   $('profile-delete').addEventListener('click', deleteProfile);
   $('profile-base').addEventListener('change', baseChanged);
   $('profile-rules-button').addEventListener('click', showRules);
+  $('opt-BurnedInText').addEventListener('change', burnedHelp);
+  $('pixel-rule-add').addEventListener('click', addRule);
+  // Rule titles follow their label.
+  $('pixel-rules').addEventListener('input', (e) => {
+    if (e.target.classList.contains('pr-Label')) {
+      renumberRules();
+    }
+  });
   let timer = null;
   $('rules-filter').addEventListener('input', () => {
     clearTimeout(timer);

@@ -1,0 +1,325 @@
+/*
+ * The workers of an anonymization job ("Threads", default: cores): each
+ * takes the next instance to do, reads it from Orthanc
+ * (GetDicomForInstance), runs the engine (rules, UIDs, leak check) and
+ * stores the result (POST /instances), while Orthanc keeps calling the
+ * job's step() (the lease).  Each holds one input and one output
+ * instance, so memory is bounded by Threads x instance size.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "job_anonymize_int.h"
+
+#include "../orthanc/host.h"
+#include "../pixels/ocr.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ */
+/* Workers                                                              */
+
+typedef struct outcome {
+    uint8_t state;            /* ITEM_STORED, ITEM_DROPPED, ITEM_FAILED */
+    bool fresh;
+    char stored[ID_MAX];
+    char parent[ID_MAX];
+    bool have_values;
+    oa_anon_values anon;
+    oa_anon_pixels pixels;    /* what was done to the pixels */
+    char error[OA_ERROR_MSG_MAX + 64];
+} outcome;
+
+static void fail_outcome(outcome *o, const oa_error *err)
+{
+    o->state = ITEM_FAILED;
+    oa_error_format(err, o->error, sizeof(o->error));
+}
+
+/* Store the anonymized instance; its Orthanc ID and study in `o`. */
+static oa_status store_instance(const oa_anon_result *res, oa_buf *answer,
+                                outcome *o, oa_error *err)
+{
+    uint16_t status;
+    cJSON *json;
+    const char *sid, *iid, *st;
+    oa_status rc;
+
+    oa_buf_reset(answer);
+    rc = oa_host_rest(OA_HTTP_POST, "/instances", res->data, res->len,
+                      answer, &status, err);
+    if (rc != OA_OK)
+        return rc;
+    if (status != 200)
+        return oa_error_set(err, OA_EIO,
+                            "Orthanc refused the anonymized instance "
+                            "(HTTP %u): see Orthanc's log",
+                            (unsigned)status);
+    json = cJSON_ParseWithLength((const char *)oa_buf_data(answer),
+                                 answer->len);
+    sid = oa_jobs_str(json, "ParentStudy");
+    iid = oa_jobs_str(json, "ID");
+    st = oa_jobs_str(json, "Status");
+    if (sid == NULL || iid == NULL) {
+        cJSON_Delete(json);
+        return oa_error_set(err, OA_EIO,
+                            "Orthanc's answer to POST /instances has no ID");
+    }
+    oa_job_anonymize__copy(o->parent, sizeof(o->parent), sid);
+    oa_job_anonymize__copy(o->stored, sizeof(o->stored), iid);
+    o->fresh = st != NULL && strcmp(st, "Success") == 0;
+    cJSON_Delete(json);
+    return OA_OK;
+}
+
+static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
+                    const item *it, const study *st, outcome *o)
+{
+    oa_anon_identity id;
+    oa_anon_result res;
+    oa_host_blob blob;
+    oa_error err;
+    oa_status rc;
+
+    (void)j;
+    memset(o, 0, sizeof(*o));
+    oa_error_clear(&err);
+    rc = oa_host_get_dicom(it->instance, &blob, &err);
+    if (rc != OA_OK) {
+        fail_outcome(o, &err);
+        return;
+    }
+    memset(&id, 0, sizeof(id));
+    id.new_patient_name = st->new_name;
+    id.new_patient_id = st->new_id;
+    id.new_study_description = st->new_desc;
+    memset(&res, 0, sizeof(res));
+    rc = oa_anonymizer_run(engine, &id, blob.data, blob.size, &res, &err);
+    if (rc == OA_EUNSUPPORTED &&
+        res.pixels.verdict == OA_PIXELS_NEEDS_DECODING) {
+        /* Risky pixels in a compressed syntax: Orthanc decodes them, the
+         * engine cleans the native copy (written in Explicit VR LE). */
+        oa_host_blob native;
+
+        oa_error_clear(&err);
+        rc = oa_host_transcode(blob.data, blob.size, "1.2.840.10008.1.2.1",
+                               &native, &err);
+        if (rc == OA_OK) {
+            oa_host_blob_free(&blob);
+            blob = native;
+            memset(&res, 0, sizeof(res));
+            rc = oa_anonymizer_run(engine, &id, blob.data, blob.size, &res,
+                                   &err);
+        } else {
+            res.pixels.verdict = OA_PIXELS_REFUSE;
+            oa_error_set(&err, rc, "burned-in text: the pixels must be "
+                         "decoded to be cleaned, and %s", err.msg);
+        }
+    }
+    o->pixels = res.pixels;
+    if (rc != OA_OK) {
+        fail_outcome(o, &err);
+    } else if (res.dropped) {
+        o->state = ITEM_DROPPED;
+    } else {
+        o->have_values = true;
+        o->anon = res.anonymized;
+        rc = store_instance(&res, answer, o, &err);
+        if (rc != OA_OK)
+            fail_outcome(o, &err);
+        else
+            o->state = ITEM_STORED;
+    }
+    oa_host_blob_free(&blob);
+}
+
+/* How long workers go on after the last step() (under the lock). */
+#define LEASE_MS 1000
+
+static bool lease_valid(const anon_job *j)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec < j->lease.tv_sec ||
+           (now.tv_sec == j->lease.tv_sec && now.tv_nsec < j->lease.tv_nsec);
+}
+
+/* Renew the lease (step(), under the lock) and wake waiting workers. */
+void oa_job_anonymize__renew_lease(anon_job *j)
+{
+    clock_gettime(CLOCK_MONOTONIC, &j->lease);
+    j->lease.tv_nsec += (LEASE_MS % 1000) * 1000000L;
+    j->lease.tv_sec += LEASE_MS / 1000 + j->lease.tv_nsec / 1000000000L;
+    j->lease.tv_nsec %= 1000000000L;
+    pthread_cond_broadcast(&j->cond);
+}
+
+static void *worker_main(void *arg)
+{
+    anon_job *j = arg;
+    oa_anonymizer *engine = NULL;
+    oa_anonymizer_opts opts;
+    oa_pixels_ocr ocr_hook = {0};
+    oa_error err;
+    oa_buf answer;
+    const uint8_t *secret;
+    size_t secret_len;
+    oa_status rc;
+
+    oa_error_clear(&err);
+    oa_buf_init(&answer, (size_t)1 << 20);
+    rc = oa_service_secret(j->svc, &secret, &secret_len, &err);
+    if (rc == OA_OK) {
+        memset(&opts, 0, sizeof(opts));
+        opts.secret = secret;
+        opts.secret_len = secret_len;
+        opts.uid_root = oa_service_config(j->svc)->uid_root;
+        /* One OCR engine per worker (Tesseract is not shared between
+         * threads), made at its first risky image; without its language
+         * data, risky images that no pixel rule covers are refused with
+         * that reason (GET /anonymizer/info says so). */
+        if (oa_profile_options(j->profile)->burned_in_text != OA_OPT_KEEP) {
+            oa_error ocr_err;
+
+            oa_error_clear(&ocr_err);
+            if (oa_ocr_hook_init(&ocr_hook, NULL, &ocr_err) == OA_OK)
+                opts.ocr = &ocr_hook;
+        }
+        rc = oa_anonymizer_new(&engine, j->profile, &opts, &err);
+    }
+    if (rc != OA_OK) {
+        pthread_mutex_lock(&j->lock);
+        if (j->fatal[0] == '\0')
+            oa_error_format(&err, j->fatal, sizeof(j->fatal));
+        j->stopping = true;
+        pthread_cond_broadcast(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+        oa_buf_dispose(&answer);
+        oa_anonymizer_free(engine);
+        oa_ocr_hook_dispose(&ocr_hook);
+        return NULL;
+    }
+
+    for (;;) {
+        item snapshot;
+        study *st;
+        outcome o;
+        size_t idx;
+
+        pthread_mutex_lock(&j->lock);
+        /* Work only while Orthanc keeps calling step(): when it stops
+         * (shutdown, pause), the lease runs out and the workers wait, so
+         * that what Orthanc saves of the job is what was done. */
+        while (!j->stopping && !lease_valid(j))
+            pthread_cond_wait(&j->cond, &j->lock);
+        while (j->cursor < j->nitems &&
+               j->items[j->cursor].state != ITEM_TODO)
+            j->cursor++;
+        if (j->stopping || j->cursor >= j->nitems) {
+            pthread_mutex_unlock(&j->lock);
+            break;
+        }
+        idx = j->cursor++;
+        j->items[idx].state = ITEM_RUNNING;
+        snapshot = j->items[idx];
+        st = &j->studies[snapshot.study];   /* new_* are immutable */
+        pthread_mutex_unlock(&j->lock);
+
+        process(j, engine, &answer, &snapshot, st, &o);
+
+        pthread_mutex_lock(&j->lock);
+        j->items[idx].state = o.state;
+        switch (o.state) {
+        case ITEM_STORED:
+            if (o.pixels.verdict == OA_PIXELS_CLEANED) {
+                st->cleaned++;
+                oa_job_anonymize__add_cleaned(j, snapshot.instance,
+                                              &o.pixels);
+            }
+            oa_job_anonymize__copy(j->items[idx].stored, ID_MAX, o.stored);
+            j->items[idx].fresh = o.fresh;
+            st->instances++;
+            if (st->anonymized[0] == '\0')
+                oa_job_anonymize__copy(st->anonymized, ID_MAX, o.parent);
+            if (o.have_values && !st->have_new) {
+                st->anon = o.anon;
+                st->have_new = true;
+            }
+            break;
+        case ITEM_DROPPED:
+            st->dropped++;
+            break;
+        default:
+            st->failed++;
+            if (o.pixels.verdict == OA_PIXELS_REFUSE ||
+                o.pixels.verdict == OA_PIXELS_NEEDS_DECODING)
+                j->npixel_refused++;
+            oa_job_anonymize__add_failure(j, snapshot.instance, o.error);
+            break;
+        }
+        j->finished++;
+        /* Wake step() only at the end: between, it waits its full period
+         * (each return is a snapshot of the job that Orthanc serializes
+         * and parses; once per instance costs more than the instance). */
+        if (j->finished == j->nitems)
+            pthread_cond_broadcast(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+    }
+    oa_anonymizer_free(engine);
+    oa_ocr_hook_dispose(&ocr_hook);
+    oa_buf_dispose(&answer);
+    return NULL;
+}
+
+/* Start the workers (job thread, none running). */
+oa_status oa_job_anonymize__start_workers(anon_job *j, oa_error *err)
+{
+    unsigned n = oa_service_config(j->svc)->threads, i;
+    size_t todo = j->nitems - j->finished;
+
+    if (n == 0)
+        n = 1;
+    if (todo < n)
+        n = (unsigned)(todo ? todo : 1);
+    j->threads = oa_calloc(n, sizeof(pthread_t));
+    if (j->threads == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    j->stopping = false;
+    j->cursor = 0;
+    for (i = 0; i < n; i++) {
+        int e = pthread_create(&j->threads[i], NULL, worker_main, j);
+
+        if (e != 0) {
+            if (i == 0) {
+                oa_free(j->threads);
+                j->threads = NULL;
+                return oa_error_set(err, OA_ENOMEM,
+                                    "cannot start a worker thread (%d)", e);
+            }
+            break;   /* run with fewer */
+        }
+        j->nthreads = i + 1;
+    }
+    return OA_OK;
+}
+
+/* Stop and join the workers (job thread).  Each finishes its instance. */
+void oa_job_anonymize__stop_workers(anon_job *j)
+{
+    unsigned i;
+
+    if (j->threads == NULL)
+        return;
+    pthread_mutex_lock(&j->lock);
+    j->stopping = true;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+    for (i = 0; i < j->nthreads; i++)
+        pthread_join(j->threads[i], NULL);
+    oa_free(j->threads);
+    j->threads = NULL;
+    j->nthreads = 0;
+}
+

@@ -1,0 +1,825 @@
+/*
+ * Unit tests of the plugin's Orthanc jobs on the fake host, stepped by
+ * the test as Orthanc's jobs engine would: the anonymization job's steps,
+ * progress and content, failures of single instances, cancel (what was
+ * stored is removed), pause, serialization and restore after a restart,
+ * resubmit; the export job to a folder and to a ZIP, its cancel and
+ * restore; an anonymization chained to an export; automatic
+ * anonymization of a stable study.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_plugin.h"
+#include "jobs/jobs.h"
+
+static char tmp_root[256], export_dir[300], archive_dir[300];
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+
+    if (d == NULL) {
+        unlink(path);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char sub[1024];
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        remove_tree(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+/* Entries under `path` whose name ends with `suffix`, recursively (files
+ * and folders). */
+static size_t count_entries(const char *path, const char *suffix)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    size_t n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char sub[1024];
+        struct stat st;
+        size_t len = strlen(e->d_name), sl = strlen(suffix);
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        if (len >= sl && strcmp(e->d_name + len - sl, suffix) == 0)
+            n++;
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            n += count_entries(sub, suffix);
+    }
+    closedir(d);
+    return n;
+}
+
+static int start_with(const char *extra)
+{
+    char config[2048];
+    oa_error err;
+
+    snprintf(tmp_root, sizeof(tmp_root), "%s/oa-test-jobs-XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(tmp_root) == NULL)
+        return -1;
+    snprintf(export_dir, sizeof(export_dir), "%s/export", tmp_root);
+    snprintf(archive_dir, sizeof(archive_dir), "%s/archives", tmp_root);
+    mkdir(export_dir, 0700);
+    mkdir(archive_dir, 0700);
+    snprintf(config, sizeof(config),
+             "{\"Anonymizer\": {"
+             "\"Secret\": \"0123456789abcdef0123456789abcdef\","
+             "\"Threads\": 2, \"ExportFolder\": \"%s\","
+             "\"ArchiveFolder\": \"%s\"%s}}",
+             export_dir, archive_dir, extra);
+    oa_error_clear(&err);
+    if (fake_plugin_start(config, &err) != OA_OK) {
+        fprintf(stderr, "start: %s\n", err.msg);
+        return -1;
+    }
+    fake_host_set_auto_run(false);
+    return 0;
+}
+
+static int start(void **state)
+{
+    (void)state;
+    return start_with("");
+}
+
+static int start_auto(void **state)
+{
+    (void)state;
+    return start_with(", \"AutoAnonymize\": [{\"Profile\": \"Default\"}]");
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    fake_plugin_stop();
+    remove_tree(tmp_root);
+    return 0;
+}
+
+/* POST a request that starts a job (asynchronous); its job ID. */
+static void submit(const char *url, const char *body, char job[64])
+{
+    fake_response r;
+
+    fake_request(&r, OA_HTTP_POST, url, body, NULL);
+    if (r.status != 200)
+        fprintf(stderr, "POST %s: HTTP %u %s\n", url, (unsigned)r.status,
+                r.body);
+    assert_int_equal(r.status, 200);
+    assert_non_null(fake_response_str(&r, "ID"));
+    snprintf(job, 64, "%s", fake_response_str(&r, "ID"));
+    fake_response_dispose(&r);
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
+}
+
+static void anonymize_study(const char *study, char job[64])
+{
+    char url[160];
+
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    submit(url, NULL, job);
+}
+
+static int content_int(const cJSON *content, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(content, key);
+
+    assert_true(cJSON_IsNumber(v));
+    return v->valueint;
+}
+
+/* A field of the job as GET /jobs/{id} shows it. */
+static cJSON *orthanc_job(const char *job)
+{
+    char uri[96];
+    cJSON *json = NULL;
+    oa_error err;
+
+    snprintf(uri, sizeof(uri), "/jobs/%s", job);
+    oa_error_clear(&err);
+    assert_int_equal(oa_host_rest_get_json(uri, &json, &err), OA_OK);
+    return json;
+}
+
+/* The record of the cluster's job list for `key`, or NULL. */
+static cJSON *job_record(const char *key)
+{
+    fake_response r;
+    const cJSON *rec;
+    cJSON *found = NULL;
+
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/jobs", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    cJSON_ArrayForEach(rec, r.json) {
+        const cJSON *id = cJSON_GetObjectItem(rec, "ID");
+
+        if (cJSON_IsString(id) && strcmp(id->valuestring, key) == 0)
+            found = cJSON_Duplicate(rec, 1);
+    }
+    fake_response_dispose(&r);
+    return found;
+}
+
+static void assert_record_state(const char *key, const char *state)
+{
+    cJSON *rec = job_record(key);
+
+    assert_non_null(rec);
+    assert_string_equal(cJSON_GetObjectItem(rec, "State")->valuestring,
+                        state);
+    cJSON_Delete(rec);
+}
+
+/* ------------------------------------------------------------------ */
+/* The anonymization job                                                */
+
+static void test_anonymize_steps_and_progress(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    cJSON *c, *oj;
+    float p;
+
+    (void)state;
+    fake_dicom_study("PID-1", "Doe^Jane", "1.2.3.9.1", 2, 3, study);
+    anonymize_study(study, job);
+    assert_true(fake_job_progress(job) == 0.0f);
+
+    /* first step: the plan */
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesTotal"), 6);
+    assert_int_equal(content_int(c, "InstancesDone"), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "Studies")),
+                     1);
+    cJSON_Delete(c);
+    assert_true(fake_job_progress(job) == 0.0f);
+    assert_int_equal(fake_host_instance_count(), 6);
+    /* the job list knows it, with its Orthanc job */
+    {
+        cJSON *rec = job_record(job);
+
+        assert_non_null(rec);
+        assert_string_equal(cJSON_GetObjectItem(rec, "State")->valuestring,
+                            "Running");
+        assert_string_equal(cJSON_GetObjectItem(rec, "Job")->valuestring,
+                            job);
+        cJSON_Delete(rec);
+    }
+
+    /* then the instances, to the end */
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    p = fake_job_progress(job);
+    assert_true(p == 1.0f);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 6);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    /* the report is named after the job */
+    assert_string_equal(cJSON_GetObjectItem(c, "Report")->valuestring, job);
+    cJSON_Delete(c);
+    assert_int_equal(fake_host_instance_count(), 12);
+
+    /* as Orthanc shows it */
+    oj = orthanc_job(job);
+    assert_string_equal(cJSON_GetObjectItem(oj, "State")->valuestring,
+                        "Success");
+    assert_int_equal(cJSON_GetObjectItem(oj, "Progress")->valueint, 100);
+    assert_string_equal(cJSON_GetObjectItem(oj, "Type")->valuestring,
+                        "Anonymization");
+    cJSON_Delete(oj);
+    assert_record_state(job, "Success");
+
+    /* the same study again: same UIDs (keyed), Orthanc says AlreadyStored */
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_int_equal(fake_host_instance_count(), 12);
+}
+
+static void test_anonymize_instance_failures(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], first[FAKE_ID_SIZE];
+    const char *uids[4] = {"PID-2", "1.2.3.9.2", "1.2.3.9.2.1",
+                           "1.2.3.9.2.1.1"};
+    cJSON *c, *report;
+    const cJSON *failed, *row;
+    fake_response r;
+    char url[160];
+
+    (void)state;
+    fake_dicom_study("PID-2", "Doe^Jane", "1.2.3.9.2", 1, 4, study);
+    fake_host_orthanc_id(first, uids, 4);
+    /* the first instance cannot be read; one store answers 400 */
+    fake_host_fault(FAKE_OP_DICOM, first, 0, 0, 1);
+    fake_host_fault(OA_HTTP_POST, "/instances", 400, 1, 1);
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_int_equal(fake_host_faults_fired(), 2);
+
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 4);
+    assert_int_equal(content_int(c, "FailedCount"), 2);
+    failed = cJSON_GetObjectItem(c, "Failed");
+    assert_int_equal(cJSON_GetArraySize(failed), 2);
+    {
+        const cJSON *f;
+        bool read = false, refused = false;
+
+        cJSON_ArrayForEach(f, failed) {
+            const char *e = cJSON_GetObjectItem(f, "Error")->valuestring;
+
+            assert_true(cJSON_IsString(cJSON_GetObjectItem(f, "Instance")));
+            if (strstr(e, "cannot read instance") != NULL) {
+                read = true;
+                assert_string_equal(
+                    cJSON_GetObjectItem(f, "Instance")->valuestring, first);
+            }
+            refused |= strstr(e, "refused the anonymized instance (HTTP "
+                                 "400)") != NULL;
+        }
+        assert_true(read);
+        assert_true(refused);
+    }
+    row = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Studies"), 0);
+    assert_int_equal(cJSON_GetObjectItem(row, "Instances")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(row, "Failed")->valueint, 2);
+    cJSON_Delete(c);
+    assert_int_equal(fake_host_instance_count(), 6);
+
+    /* the report counts them too */
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", job);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    report = r.json;
+    row = cJSON_GetArrayItem(cJSON_GetObjectItem(report, "Studies"), 0);
+    assert_int_equal(cJSON_GetObjectItem(row, "Failed")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(row, "Instances")->valueint, 2);
+    fake_response_dispose(&r);
+    assert_false(fake_host_log_contains("Doe^Jane"));
+}
+
+static void test_anonymize_all_fail_then_resubmit(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], error[128];
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-3", "Doe^Jane", "1.2.3.9.3", 1, 3, study);
+    fake_host_fault(OA_HTTP_POST, "/instances", 0, 0, 3);   /* disk full */
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_FAILURE);
+    fake_job_error(job, error, sizeof(error));
+    assert_string_equal(error, "Error encountered within the plugin engine");
+    c = fake_job_content(job);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
+                           "every instance failed"));
+    assert_int_equal(content_int(c, "FailedCount"), 3);
+    assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(
+                                                   cJSON_GetObjectItem(
+                                                       c, "Failed"),
+                                                   0),
+                                               "Error")
+                               ->valuestring,
+                           "storage is full"));
+    cJSON_Delete(c);
+    assert_record_state(job, "Failure");
+    assert_int_equal(fake_host_instance_count(), 3);
+
+    /* the disk has room again: resubmit resets the job, which succeeds */
+    assert_true(fake_job_resubmit(job));
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    assert_int_equal(content_int(c, "InstancesDone"), 3);
+    cJSON_Delete(c);
+    assert_int_equal(fake_host_instance_count(), 6);
+    assert_false(fake_job_resubmit(job));   /* not failed */
+}
+
+static void test_anonymize_plan_failure(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], url[160];
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-4", "Doe^Jane", "1.2.3.9.4", 1, 1, study);
+    anonymize_study(study, job);
+    /* the study is deleted before the job starts */
+    snprintf(url, sizeof(url), "/studies/%s", study);
+    {
+        uint16_t status;
+
+        assert_int_equal(oa_host_rest(OA_HTTP_DELETE, url, NULL, 0, NULL,
+                                      &status, NULL),
+                         OA_OK);
+        assert_int_equal(status, 200);
+    }
+    assert_int_equal(fake_host_instance_count(), 0);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_FAILURE);
+    c = fake_job_content(job);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
+                           "deleted before the job started"));
+    cJSON_Delete(c);
+    assert_record_state(job, "Failure");
+}
+
+static void test_anonymize_cancel_removes_output(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], error[128];
+    size_t stored;
+    cJSON *c;
+    unsigned steps = 0;
+
+    (void)state;
+    fake_dicom_study("PID-5", "Doe^Jane", "1.2.3.9.5", 1, 16, study);
+    fake_host_set_dicom_delay(60);   /* 16 x 60 ms / 2 threads: > 1 step */
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
+    /* step until some instances are stored, not all */
+    do {
+        assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+        stored = fake_host_instance_count() - 16;
+        steps++;
+    } while (stored == 0 && steps < 20);
+    assert_true(stored > 0);
+    assert_true(stored < 16);
+    {
+        float p = fake_job_progress(job);
+
+        assert_true(p > 0.0f);
+        assert_true(p < 1.0f);
+    }
+    assert_true(fake_job_cancel(job));
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_FAILURE);
+    fake_job_error(job, error, sizeof(error));
+    assert_string_equal(error, "This job was canceled");
+    /* everything this run stored is gone */
+    assert_int_equal(fake_host_instance_count(), 16);
+    assert_true(fake_host_log_contains("cancelled"));
+    assert_record_state(job, "Cancelled");
+    c = fake_job_content(job);
+    assert_true(content_int(c, "InstancesDone") < 16);
+    cJSON_Delete(c);
+    assert_false(fake_job_cancel(job));   /* already over */
+    assert_false(fake_job_pause(job));
+}
+
+static void test_anonymize_pause_restart_resume(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    char *saved;
+    cJSON *s, *c;
+    const char *states;
+    size_t done = 0, i, before;
+    unsigned steps = 0;
+
+    (void)state;
+    fake_dicom_study("PID-6", "Doe^Jane", "1.2.3.9.6", 2, 8, study);
+    fake_host_set_dicom_delay(60);
+    anonymize_study(study, job);
+    /* not planned yet: the saved job is the request */
+    saved = fake_job_serialized(job);
+    s = cJSON_Parse(saved);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(s, "Planned")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "Items")), 0);
+    cJSON_Delete(s);
+    free(saved);
+
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
+    do {
+        assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+        steps++;
+    } while (fake_host_instance_count() == 16 && steps < 20);
+    assert_true(fake_job_pause(job));
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_PAUSED);
+    assert_record_state(job, "Paused");
+    before = fake_host_instance_count() - 16;
+    assert_true(before > 0 && before < 16);
+
+    /* what Orthanc saves: every instance, one state digit each */
+    saved = fake_job_serialized(job);
+    s = cJSON_Parse(saved);
+    assert_non_null(s);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(s, "Planned")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "Items")), 16);
+    states = cJSON_GetObjectItem(s, "States")->valuestring;
+    assert_int_equal(strlen(states), 16);
+    for (i = 0; i < 16; i++)
+        done += states[i] == '2';
+    assert_int_equal(done, before);
+    assert_string_equal(cJSON_GetObjectItem(s, "Report")->valuestring, job);
+    cJSON_Delete(s);
+    free(saved);
+
+    /* Orthanc restarts: the job is restored from that string */
+    fake_host_set_dicom_delay(0);
+    assert_true(fake_job_restart(job));
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
+    assert_true(fake_host_log_contains("resumed"));
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), (int)before);
+    cJSON_Delete(c);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 16);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c,
+                                                                   "Studies"),
+                                               0),
+                            "Instances")
+            ->valueint,
+        16);
+    cJSON_Delete(c);
+    /* nothing stored twice */
+    assert_int_equal(fake_host_instance_count(), 32);
+    assert_record_state(job, "Success");
+
+    /* a paused job resumes where it was, without a restart */
+    anonymize_study(study, job);
+    assert_true(fake_job_pause(job));    /* pending: no stop() */
+    assert_int_equal(fake_job_step(job), FAKE_JOB_PAUSED);
+    assert_true(fake_job_resume(job));
+    assert_false(fake_job_resume(job));
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_int_equal(fake_host_instance_count(), 32);
+}
+
+static void test_unserialize_refuses_bad_input(void **state)
+{
+    char id[64];
+
+    (void)state;
+    assert_false(fake_job_unserialize("Anonymization", "not json", id));
+    assert_false(fake_job_unserialize("Anonymization", "{\"Version\": 99}",
+                                      id));
+    assert_false(fake_job_unserialize("Anonymization",
+                                      "{\"Version\": 2, \"Profile\": {}, "
+                                      "\"Resources\": 3}",
+                                      id));
+    assert_false(fake_job_unserialize(
+        "Anonymization",
+        "{\"Version\": 2, \"Profile\": {}, \"Resources\": [], "
+        "\"Studies\": [], \"Items\": [[\"ab\", 5]], \"States\": \"0\"}",
+        id));
+    assert_false(fake_job_unserialize("Export", "{\"Version\": 1}", id));
+    assert_false(fake_job_unserialize("SomeoneElse", "{}", id));
+    assert_int_equal(fake_job_count(), 0);
+
+    /* a saved export, as an older run of the plugin left it */
+    assert_true(fake_job_unserialize(
+        "Export",
+        "{\"Version\": 1, \"Resources\": [], \"Target\": {\"Type\": "
+        "\"zip\"}, \"Export\": \"0000000a-0000-4000-8000-00000000000b\", "
+        "\"Created\": \"20261126T101500\", \"Finished\": false}",
+        id));
+    assert_string_equal(fake_job_type(id), "Export");
+    assert_int_equal(fake_job_run(id, 20), FAKE_JOB_SUCCESS);
+}
+
+/* ------------------------------------------------------------------ */
+/* The export job                                                       */
+
+static void export_body(char *body, size_t size, const char *study,
+                        const char *target)
+{
+    snprintf(body, size, "{\"Resources\": [\"%s\"], \"Target\": %s}", study,
+             target);
+}
+
+static void test_export_folder_steps(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512], path[700];
+    cJSON *c;
+    const char *name;
+
+    (void)state;
+    fake_dicom_study("PID-7", "Doe^Jane", "1.2.3.9.7", 2, 2, study);
+    export_body(body, sizeof(body), study,
+                "{\"Type\": \"folder\", \"Folder\": \"site/a\"}");
+    submit("/anonymizer/export", body, job);
+    assert_string_equal(fake_job_type(job), "Export");
+    assert_true(fake_job_progress(job) == 0.0f);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan, open */
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesTotal"), 4);
+    assert_int_equal(content_int(c, "InstancesDone"), 0);
+    name = cJSON_GetObjectItem(c, "Name")->valuestring;
+    assert_memory_equal(name, "Anonymizer-", 11);
+    snprintf(path, sizeof(path), "%s/site/a/%s.partial", export_dir, name);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c, "Target"), "Folder")
+            ->valuestring,
+        "site/a");
+    cJSON_Delete(c);
+    assert_record_state(job, "Running");
+
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_true(fake_job_progress(job) == 1.0f);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 4);
+    assert_true(content_int(c, "Bytes") > 0);
+    name = cJSON_GetObjectItem(c, "Name")->valuestring;
+    snprintf(path, sizeof(path), "%s/site/a/%s", export_dir, name);
+    /* <name>/<Patient>/<Study>/<Series>/<SOPInstanceUID>.dcm */
+    assert_int_equal(count_entries(path, ".dcm"), 4);
+    assert_int_equal(count_entries(export_dir, ".partial"), 0);
+    assert_non_null(cJSON_GetObjectItem(c, "Location"));
+    cJSON_Delete(c);
+    assert_record_state(job, "Success");
+}
+
+static void test_export_zip_and_split(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512];
+    cJSON *c;
+    const cJSON *a;
+
+    (void)state;
+    fake_dicom_study("PID-8", "Doe^Jane", "1.2.3.9.8", 1, 3, study);
+    export_body(body, sizeof(body), study, "{\"Type\": \"zip\"}");
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    a = cJSON_GetObjectItem(c, "Archives");
+    assert_int_equal(cJSON_GetArraySize(a), 1);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(a, 0), "Name")->valuestring,
+        "archive.zip");
+    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 0), "Size")
+                    ->valueint > 0);
+    cJSON_Delete(c);
+    assert_int_equal(count_entries(archive_dir, ".zip"), 1);
+
+    /* the download by job ID works too */
+    {
+        fake_response r;
+        char url[160];
+
+        snprintf(url, sizeof(url), "/anonymizer/exports/%s/archive.zip", job);
+        fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+        assert_int_equal(r.status, 200);
+        assert_memory_equal(r.body, "PK\003\004", 4);
+        fake_response_dispose(&r);
+    }
+}
+
+static void test_export_cancel_and_restart(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512];
+    unsigned steps = 0;
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-9", "Doe^Jane", "1.2.3.9.9", 1, 10, study);
+    fake_host_set_dicom_delay(60);   /* 10 x 60 ms: more than one step */
+    export_body(body, sizeof(body), study,
+                "{\"Type\": \"folder\", \"Folder\": \"c\"}");
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    {
+        float p = fake_job_progress(job);
+
+        assert_true(p > 0.0f);
+        assert_true(p < 0.99f);
+    }
+    assert_int_equal(count_entries(export_dir, ".partial"), 1);
+    assert_true(fake_job_cancel(job));
+    /* what was written is removed */
+    assert_int_equal(count_entries(export_dir, ".partial"), 0);
+    assert_int_equal(count_entries(export_dir, ".dcm"), 0);
+    c = fake_job_content(job);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
+                           "cancelled"));
+    cJSON_Delete(c);
+    assert_record_state(job, "Cancelled");
+
+    /* a second one is paused by a restart half-way, then starts over */
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_true(fake_job_restart(job));
+    assert_int_equal(count_entries(export_dir, ".partial"), 0);
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
+    fake_host_set_dicom_delay(0);
+    while (fake_job_state_of(job) == FAKE_JOB_PENDING ||
+           fake_job_state_of(job) == FAKE_JOB_RUNNING) {
+        fake_job_step(job);
+        assert_true(++steps < 50);
+    }
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+    assert_int_equal(count_entries(export_dir, ".dcm"), 10);
+    c = fake_job_content(job);
+    assert_string_equal(cJSON_GetObjectItem(c, "Export")->valuestring, job);
+    cJSON_Delete(c);
+}
+
+static void test_export_failure(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512];
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-10", "Doe^Jane", "1.2.3.9.10", 1, 3, study);
+    fake_host_fault(FAKE_OP_DICOM, "", 0, 1, 1);   /* the second read */
+    export_body(body, sizeof(body), study, "{\"Type\": \"folder\"}");
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_FAILURE);
+    c = fake_job_content(job);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
+                           "cannot read instance"));
+    cJSON_Delete(c);
+    assert_int_equal(count_entries(export_dir, ".partial"), 0);
+    assert_int_equal(count_entries(export_dir, ".dcm"), 0);
+    assert_record_state(job, "Failure");
+    /* resubmitted, it succeeds */
+    assert_true(fake_job_resubmit(job));
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_int_equal(count_entries(export_dir, ".dcm"), 3);
+}
+
+static void test_anonymize_chained_export(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], url[160], export_job[64];
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-11", "Doe^Jane", "1.2.3.9.11", 1, 2, study);
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    submit(url,
+           "{\"Export\": {\"Target\": {\"Type\": \"folder\", \"Folder\": "
+           "\"chained\"}}}",
+           job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_non_null(cJSON_GetObjectItem(c, "ExportJob"));
+    snprintf(export_job, sizeof(export_job), "%s",
+             cJSON_GetObjectItem(c, "ExportJob")->valuestring);
+    cJSON_Delete(c);
+    assert_int_equal(fake_job_count(), 2);
+    assert_string_equal(fake_job_type(export_job), "Export");
+    assert_int_equal(fake_job_run_all(), 1);
+    assert_int_equal(fake_job_state_of(export_job), FAKE_JOB_SUCCESS);
+    /* the anonymized study was exported, not the original */
+    {
+        char path[400];
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/chained", export_dir);
+        n = count_entries(path, ".dcm");
+        assert_int_equal(n, 2);
+    }
+    c = fake_job_content(export_job);
+    assert_int_equal(content_int(c, "InstancesDone"), 2);
+    cJSON_Delete(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Automatic anonymization                                              */
+
+/* Wait (up to 5 s) until `n` jobs were submitted. */
+static bool wait_for_jobs(size_t n)
+{
+    struct timespec t = {0, 10 * 1000000L};
+    unsigned i;
+
+    for (i = 0; i < 500; i++) {
+        if (fake_job_count() >= n)
+            return true;
+        nanosleep(&t, NULL);
+    }
+    return false;
+}
+
+static void test_auto_anonymize(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    cJSON *c;
+    const char *anon;
+    struct timespec t = {0, 200 * 1000000L};
+
+    (void)state;
+    fake_dicom_study("PID-12", "Doe^Jane", "1.2.3.9.12", 1, 2, study);
+    assert_true(fake_host_stable_study(study));
+    assert_true(wait_for_jobs(1));
+    assert_true(fake_job_id(0, job));
+    assert_string_equal(fake_job_type(job), "Anonymization");
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    anon = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c,
+                                                                      "Studies"),
+                                                  0),
+                               "Anonymized")
+               ->valuestring;
+    /* the output becoming stable is not anonymized again */
+    assert_true(fake_host_stable_study(anon));
+    cJSON_Delete(c);
+    nanosleep(&t, NULL);
+    assert_int_equal(fake_job_count(), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_anonymize_steps_and_progress,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_instance_failures,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_all_fail_then_resubmit,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_plan_failure, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_cancel_removes_output,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_pause_restart_resume,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_unserialize_refuses_bad_input,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_export_folder_steps, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_export_zip_and_split, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_export_cancel_and_restart, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_export_failure, start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_chained_export, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_auto_anonymize, start_auto,
+                                        stop),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

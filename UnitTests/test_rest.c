@@ -1,0 +1,1023 @@
+/*
+ * Unit tests of the plugin's REST API on the fake host: every route of
+ * oa_rest_routes() with its success and its errors (400, 404, 405, 409),
+ * driven through the dispatcher the plugin installs, as Orthanc would.
+ * The anonymization and export routes run their jobs on the fake's jobs
+ * engine (synchronous requests poll GET /jobs/{id}, which runs them).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fake_plugin.h"
+#include "jobs/jobs.h"
+#include "rest/rest.h"
+
+static char tmp_root[256], export_dir[300], archive_dir[300];
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+
+    if (d == NULL) {
+        unlink(path);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char sub[1024];
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        remove_tree(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+/* Files under `path` whose name ends with `suffix`, recursively. */
+static size_t count_files(const char *path, const char *suffix)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    size_t n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char sub[1024];
+        struct stat st;
+        size_t len = strlen(e->d_name), sl = strlen(suffix);
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        if (stat(sub, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            n += count_files(sub, suffix);
+        else if (len >= sl && strcmp(e->d_name + len - sl, suffix) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int start(void **state)
+{
+    char config[2048];
+    oa_error err;
+
+    (void)state;
+    snprintf(tmp_root, sizeof(tmp_root), "%s/oa-test-rest-XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(tmp_root) == NULL)
+        return -1;
+    snprintf(export_dir, sizeof(export_dir), "%s/export", tmp_root);
+    snprintf(archive_dir, sizeof(archive_dir), "%s/archives", tmp_root);
+    mkdir(export_dir, 0700);
+    mkdir(archive_dir, 0700);
+    snprintf(config, sizeof(config),
+             "{\"Name\": \"unit\", \"Anonymizer\": {"
+             "\"Secret\": \"0123456789abcdef0123456789abcdef\","
+             "\"Threads\": 2, \"ExportFolder\": \"%s\","
+             "\"ArchiveFolder\": \"%s\", \"Store\": \"properties\","
+             "\"Destinations\": {\"cfg-folder\": {\"Type\": \"folder\","
+             "\"Url\": \"cfg\"}}}}",
+             export_dir, archive_dir);
+    oa_error_clear(&err);
+    if (fake_plugin_start(config, &err) != OA_OK) {
+        fprintf(stderr, "start: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    fake_plugin_stop();
+    remove_tree(tmp_root);
+    return 0;
+}
+
+/* A request; asserts exactly one answer with `status`.  For an error
+ * status, also the {"Error", "Details"} body, Details holding `needle`
+ * (may be NULL). */
+static void req(fake_response *r, oa_http_method m, const char *url,
+                const char *body, uint16_t status, const char *needle)
+{
+    fake_request(r, m, url, body, NULL);
+    if (r->status != status)
+        fprintf(stderr, "%s %s: HTTP %u, expected %u: %s\n",
+                oa_http_method_name(m), url, (unsigned)r->status,
+                (unsigned)status, r->body);
+    assert_int_equal(r->answers, 1);
+    assert_int_equal(r->status, status);
+    assert_int_equal(r->late_headers, 0);
+    if (status >= 400 && status != 405) {
+        assert_non_null(r->json);
+        assert_non_null(fake_response_str(r, "Error"));
+        assert_non_null(fake_response_str(r, "Details"));
+        assert_string_equal(r->content_type, "application/json");
+        if (needle != NULL && strstr(fake_response_str(r, "Details"),
+                                     needle) == NULL) {
+            fprintf(stderr, "Details \"%s\" lack \"%s\"\n",
+                    fake_response_str(r, "Details"), needle);
+            fail();
+        }
+    }
+}
+
+/* The same, disposing of the answer. */
+static void check(oa_http_method m, const char *url, const char *body,
+                  uint16_t status, const char *needle)
+{
+    fake_response r;
+
+    req(&r, m, url, body, status, needle);
+    fake_response_dispose(&r);
+}
+
+/* 405 with the route's Allow header. */
+static void check_405(oa_http_method m, const char *url, const char *allow)
+{
+    fake_response r;
+
+    req(&r, m, url, NULL, 405, NULL);
+    assert_non_null(fake_response_header(&r, "Allow"));
+    assert_string_equal(fake_response_header(&r, "Allow"), allow);
+    fake_response_dispose(&r);
+}
+
+static bool array_has(const cJSON *a, const char *s)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, a)
+        if (cJSON_IsString(e) && strcmp(e->valuestring, s) == 0)
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatcher, info, app                                                */
+
+static void test_unknown_paths(void **state)
+{
+    fake_response r;
+    char url[5000];
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/nothing-here", NULL, 404,
+        "/anonymizer/nothing-here");
+    assert_string_equal(fake_response_str(&r, "Error"), "Unknown resource");
+    fake_response_dispose(&r);
+    check(OA_HTTP_GET, "/anonymizer", NULL, 404, NULL);
+    check(OA_HTTP_GET, "/anonymizer/info/extra", NULL, 404, NULL);
+    /* a path longer than the router takes */
+    memset(url, 'a', sizeof(url) - 1);
+    memcpy(url, "/anonymizer/", 12);
+    url[sizeof(url) - 1] = '\0';
+    check(OA_HTTP_GET, url, NULL, 404, "too long");
+}
+
+static void test_info(void **state)
+{
+    fake_response r;
+    const cJSON *v;
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/info", NULL, 200, NULL);
+    assert_string_equal(r.content_type, "application/json");
+    assert_non_null(fake_response_str(&r, "Version"));
+    assert_non_null(fake_response_str(&r, "PS315Edition"));
+    assert_non_null(fake_response_str(&r, "DictionaryEdition"));
+    v = cJSON_GetObjectItem(r.json, "Profiles");
+    assert_true(array_has(v, "Default"));
+    assert_true(array_has(v, "Full"));
+    v = cJSON_GetObjectItem(r.json, "Backends");
+    assert_true(array_has(v, "zip"));
+    assert_true(array_has(v, "folder"));
+    assert_true(array_has(v, "dicom"));
+    assert_true(array_has(v, "peer"));
+    fake_response_dispose(&r);
+    check_405(OA_HTTP_POST, "/anonymizer/info", "GET");
+    check_405(OA_HTTP_DELETE, "/anonymizer/info", "GET");
+}
+
+static void test_app(void **state)
+{
+    fake_response r;
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/app", NULL, 301, NULL);
+    assert_string_equal(fake_response_header(&r, "Location"),
+                        "app/index.html");
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/app/app/index.html", NULL, 301, NULL);
+    assert_string_equal(fake_response_header(&r, "Location"),
+                        "../index.html");
+    fake_response_dispose(&r);
+
+    req(&r, OA_HTTP_GET, "/anonymizer/app/index.html", NULL, 200, NULL);
+    assert_string_equal(r.content_type, "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "<html"));
+    assert_non_null(fake_response_header(&r, "Content-Security-Policy"));
+    assert_string_equal(fake_response_header(&r, "X-Frame-Options"),
+                        "SAMEORIGIN");
+    assert_string_equal(fake_response_header(&r, "X-Content-Type-Options"),
+                        "nosniff");
+    fake_response_dispose(&r);
+    /* the empty file name is the index */
+    req(&r, OA_HTTP_GET, "/anonymizer/app/", NULL, 200, NULL);
+    assert_non_null(strstr(r.body, "<html"));
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/app/app.css", NULL, 200, NULL);
+    assert_string_equal(r.content_type, "text/css; charset=utf-8");
+    fake_response_dispose(&r);
+
+    check(OA_HTTP_GET, "/anonymizer/app/no-such-file.js", NULL, 404,
+          "no-such-file.js");
+    check(OA_HTTP_GET, "/anonymizer/app/README.md", NULL, 404, NULL);
+    check_405(OA_HTTP_POST, "/anonymizer/app/index.html", "GET");
+    check_405(OA_HTTP_PUT, "/anonymizer/app", "GET");
+}
+
+/* ------------------------------------------------------------------ */
+/* Profiles                                                             */
+
+static void test_profiles(void **state)
+{
+    fake_response r;
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/profiles", NULL, 200, NULL);
+    assert_true(cJSON_IsArray(r.json));
+    assert_int_equal(cJSON_GetArraySize(r.json), 2);
+    assert_string_equal(cJSON_GetArrayItem(r.json, 0)->valuestring,
+                        "Default");
+    fake_response_dispose(&r);
+    check_405(OA_HTTP_POST, "/anonymizer/profiles", "GET");
+
+    req(&r, OA_HTTP_GET, "/anonymizer/profiles/Default", NULL, 200, NULL);
+    assert_string_equal(fake_response_str(&r, "Name"), "Default");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "BuiltIn")));
+    assert_non_null(fake_response_str(&r, "Dates"));
+    fake_response_dispose(&r);
+    check(OA_HTTP_GET, "/anonymizer/profiles/Nope", NULL, 404, "Nope");
+
+    /* create, read, list, replace, delete */
+    req(&r, OA_HTTP_PUT, "/anonymizer/profiles/research",
+        "{\"Base\": \"Default\", \"Dates\": \"shift\"}", 200, NULL);
+    assert_string_equal(fake_response_str(&r, "Name"), "research");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(r.json, "BuiltIn")));
+    assert_string_equal(fake_response_str(&r, "Dates"), "shift");
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/profiles", NULL, 200, NULL);
+    assert_true(array_has(r.json, "research"));
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_PUT, "/anonymizer/profiles/research",
+        "{\"Dates\": \"clear\"}", 200, NULL);
+    assert_string_equal(fake_response_str(&r, "Dates"), "clear");
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/profiles/research", NULL, 200, NULL);
+    assert_string_equal(fake_response_str(&r, "Dates"), "clear");
+    fake_response_dispose(&r);
+
+    /* errors of PUT */
+    check(OA_HTTP_PUT, "/anonymizer/profiles/x", "{not json", 400,
+          "not valid JSON");
+    check(OA_HTTP_PUT, "/anonymizer/profiles/x", "[1, 2]", 400,
+          "JSON object");
+    check(OA_HTTP_PUT, "/anonymizer/profiles/x", "", 400, "JSON body");
+    check(OA_HTTP_PUT, "/anonymizer/profiles/x", "{\"Dates\": 3}", 400,
+          "Dates");
+    check(OA_HTTP_PUT, "/anonymizer/profiles/x", "{\"Colour\": \"red\"}",
+          400, "Colour");
+    check(OA_HTTP_PUT, "/anonymizer/profiles/Default", "{}", 409, NULL);
+    check(OA_HTTP_PUT, "/anonymizer/profiles/bad%20name", "{}", 400, NULL);
+
+    check(OA_HTTP_DELETE, "/anonymizer/profiles/Full", NULL, 409, NULL);
+    req(&r, OA_HTTP_DELETE, "/anonymizer/profiles/research", NULL, 200,
+        NULL);
+    assert_true(cJSON_IsObject(r.json));
+    fake_response_dispose(&r);
+    check(OA_HTTP_DELETE, "/anonymizer/profiles/research", NULL, 404, NULL);
+    check(OA_HTTP_GET, "/anonymizer/profiles/research", NULL, 404, NULL);
+    check_405(OA_HTTP_POST, "/anonymizer/profiles/Default",
+              "GET,PUT,DELETE");
+}
+
+static void test_profile_rules(void **state)
+{
+    fake_response r;
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/profiles/Default/rules", NULL, 200,
+        NULL);
+    assert_non_null(r.json);
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/profiles/Full/rules", NULL, 200, NULL);
+    assert_non_null(r.json);
+    fake_response_dispose(&r);
+    check(OA_HTTP_GET, "/anonymizer/profiles/Nope/rules", NULL, 404, "Nope");
+    check_405(OA_HTTP_DELETE, "/anonymizer/profiles/Default/rules", "GET");
+}
+
+/* ------------------------------------------------------------------ */
+/* Anonymization                                                        */
+
+/* GET /{level}/{id} of the fake Orthanc, as the plugin does. */
+static cJSON *orthanc_get(const char *level, const char *id)
+{
+    char uri[160];
+    cJSON *json = NULL;
+    oa_error err;
+
+    snprintf(uri, sizeof(uri), "/%s/%s", level, id);
+    oa_error_clear(&err);
+    assert_int_equal(oa_host_rest_get_json(uri, &json, &err), OA_OK);
+    return json;
+}
+
+static const char *tag_of(const cJSON *resource, const char *group,
+                          const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(resource, group),
+                                         name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_anonymize_sync(void **state)
+{
+    char study[FAKE_ID_SIZE], body[512], url[160];
+    const char *report, *anon;
+    fake_response r, rr;
+    const cJSON *st, *row;
+    cJSON *out, *uid_check;
+    uint16_t status;
+
+    (void)state;
+    fake_dicom_study("PID-777123", "Doe^Jane", "1.2.3.4.5.6.1", 2, 2, study);
+    assert_int_equal(fake_host_instance_count(), 4);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], "
+             "\"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/anonymize", body, 200, NULL);
+    report = fake_response_str(&r, "Report");
+    assert_non_null(report);
+    assert_string_equal(fake_response_str(&r, "Profile"), "Default");
+    assert_int_equal(cJSON_GetObjectItem(r.json, "InstancesTotal")->valueint,
+                     4);
+    assert_int_equal(cJSON_GetObjectItem(r.json, "InstancesDone")->valueint,
+                     4);
+    assert_int_equal(cJSON_GetObjectItem(r.json, "FailedCount")->valueint, 0);
+    st = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "Studies"), 0);
+    assert_string_equal(cJSON_GetObjectItem(st, "Original")->valuestring,
+                        study);
+    anon = cJSON_GetObjectItem(st, "Anonymized")->valuestring;
+    assert_string_not_equal(anon, study);
+    assert_int_equal(cJSON_GetObjectItem(st, "Instances")->valueint, 4);
+    assert_int_equal(fake_host_instance_count(), 8);
+
+    /* the stored output: new names and UIDs, same shape */
+    out = orthanc_get("studies", anon);
+    assert_string_not_equal(tag_of(out, "PatientMainDicomTags", "PatientName"),
+                            "Doe^Jane");
+    assert_string_not_equal(tag_of(out, "PatientMainDicomTags", "PatientID"),
+                            "PID-777123");
+    assert_string_not_equal(tag_of(out, "MainDicomTags", "StudyInstanceUID"),
+                            "1.2.3.4.5.6.1");
+    assert_memory_equal(tag_of(out, "MainDicomTags", "StudyInstanceUID"),
+                        "2.25.", 5);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(out, "Series")),
+                     2);
+    uid_check = orthanc_get("series",
+                            cJSON_GetArrayItem(cJSON_GetObjectItem(out,
+                                                                   "Series"),
+                                               0)
+                                ->valuestring);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(uid_check, "Instances")), 2);
+    cJSON_Delete(uid_check);
+
+    /* the report is attached to the new study */
+    {
+        oa_buf b;
+        char uri[160];
+
+        oa_buf_init(&b, 1 << 20);
+        snprintf(uri, sizeof(uri), "/studies/%s/metadata/%d", anon,
+                 OA_REPORT_METADATA);
+        assert_int_equal(oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &b, &status,
+                                      NULL),
+                         OA_OK);
+        assert_int_equal(status, 200);
+        assert_string_equal(oa_buf_cstr(&b), report);
+        oa_buf_dispose(&b);
+    }
+
+    /* the report: original and new values */
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", report);
+    req(&rr, OA_HTTP_GET, url, NULL, 200, NULL);
+    assert_string_equal(fake_response_str(&rr, "ID"), report);
+    row = cJSON_GetArrayItem(cJSON_GetObjectItem(rr.json, "Studies"), 0);
+    assert_string_equal(
+        cJSON_GetObjectItem(row, "OriginalPatientName")->valuestring,
+        "Doe^Jane");
+    assert_string_equal(
+        cJSON_GetObjectItem(row, "NewPatientName")->valuestring,
+        tag_of(out, "PatientMainDicomTags", "PatientName"));
+    assert_string_equal(cJSON_GetObjectItem(row, "AnonymizedStudy")->valuestring,
+                        anon);
+    fake_response_dispose(&rr);
+
+    /* its CSV */
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s/csv", report);
+    req(&rr, OA_HTTP_GET, url, NULL, 200, NULL);
+    assert_string_equal(rr.content_type, "text/csv; charset=utf-8");
+    assert_memory_equal(rr.body, "Report,Date,Profile,OriginalPatientName",
+                        strlen("Report,Date,Profile,OriginalPatientName"));
+    assert_non_null(strstr(rr.body, "Doe^Jane"));
+    assert_non_null(strstr(rr.body, anon));
+    assert_non_null(strstr(fake_response_header(&rr, "Content-Disposition"),
+                           report));
+    fake_response_dispose(&rr);
+
+    /* the list of reports, and of jobs */
+    req(&rr, OA_HTTP_GET, "/anonymizer/reports", NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(rr.json), 1);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(rr.json, 0), "ID")->valuestring,
+        report);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rr.json, 0),
+                                         "Studies")
+                         ->valueint,
+                     1);
+    fake_response_dispose(&rr);
+    req(&rr, OA_HTTP_GET, "/anonymizer/jobs", NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(rr.json), 1);
+    {
+        const cJSON *rec = cJSON_GetArrayItem(rr.json, 0);
+
+        assert_string_equal(cJSON_GetObjectItem(rec, "ID")->valuestring,
+                            report);
+        assert_string_equal(cJSON_GetObjectItem(rec, "Type")->valuestring,
+                            "Anonymization");
+        assert_string_equal(cJSON_GetObjectItem(rec, "State")->valuestring,
+                            "Success");
+        assert_int_equal(cJSON_GetObjectItem(rec, "Progress")->valueint, 100);
+    }
+    fake_response_dispose(&rr);
+    check_405(OA_HTTP_POST, "/anonymizer/jobs", "GET");
+    check_405(OA_HTTP_DELETE, "/anonymizer/reports", "GET");
+
+    /* nothing identifying went to the log */
+    assert_false(fake_host_log_contains("Doe^Jane"));
+    assert_false(fake_host_log_contains("PID-777123"));
+    cJSON_Delete(out);
+    fake_response_dispose(&r);
+}
+
+static void test_anonymize_async_and_shortcuts(void **state)
+{
+    char study[FAKE_ID_SIZE], patient[FAKE_ID_SIZE], url[200], job[64];
+    const char *uids[1] = {"PID-2"};
+    fake_response r;
+    cJSON *content;
+    const cJSON *st;
+
+    (void)state;
+    fake_dicom_study("PID-2", "Roe^Richard", "1.2.3.4.5.6.2", 1, 2, study);
+    fake_host_orthanc_id(patient, uids, 1);
+
+    /* the study shortcut, asynchronous: {"ID", "Path"} */
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    req(&r, OA_HTTP_POST, url,
+        "{\"NewPatientName\": \"Research^Subject\", \"NewPatientID\": "
+        "\"SUBJ-1\"}",
+        200, NULL);
+    assert_non_null(fake_response_str(&r, "ID"));
+    snprintf(job, sizeof(job), "%s", fake_response_str(&r, "ID"));
+    snprintf(url, sizeof(url), "/jobs/%s", job);
+    assert_string_equal(fake_response_str(&r, "Path"), url);
+    fake_response_dispose(&r);
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
+    assert_string_equal(fake_job_type(job), "Anonymization");
+    assert_int_equal(fake_job_run(job, 0), FAKE_JOB_SUCCESS);
+    content = fake_job_content(job);
+    st = cJSON_GetArrayItem(cJSON_GetObjectItem(content, "Studies"), 0);
+    {
+        cJSON *out = orthanc_get(
+            "studies", cJSON_GetObjectItem(st, "Anonymized")->valuestring);
+
+        assert_string_equal(
+            tag_of(out, "PatientMainDicomTags", "PatientName"),
+            "Research^Subject");
+        assert_string_equal(tag_of(out, "PatientMainDicomTags", "PatientID"),
+                            "SUBJ-1");
+        cJSON_Delete(out);
+    }
+    cJSON_Delete(content);
+
+    /* the patient shortcut, synchronous, with an empty body allowed */
+    snprintf(url, sizeof(url), "/anonymizer/patients/%s/anonymize", patient);
+    req(&r, OA_HTTP_POST, url, "{\"Asynchronous\": false, \"Profile\": "
+                               "\"Full\"}",
+        200, NULL);
+    assert_string_equal(fake_response_str(&r, "Profile"), "Full");
+    assert_int_equal(cJSON_GetObjectItem(r.json, "InstancesDone")->valueint,
+                     2);
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_POST, url, NULL, 200, NULL);
+    assert_non_null(fake_response_str(&r, "ID"));
+    fake_response_dispose(&r);
+
+    /* errors of the shortcuts */
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    check(OA_HTTP_POST, url, "{\"Resources\": []}", 400, "Resources");
+    check(OA_HTTP_POST, url, "{\"NewPatientName\": 7}", 400,
+          "NewPatientName");
+    check(OA_HTTP_POST, url, "{\"NewPatientID\": \"a\\\\b\"}", 400,
+          "backslash");
+    check(OA_HTTP_POST, url, "{oops", 400, "JSON");
+    check_405(OA_HTTP_GET, url, "POST");
+    check(OA_HTTP_POST,
+          "/anonymizer/studies/0000000a-0000000b-0000000c-0000000d-0000000e/"
+          "anonymize",
+          NULL, 404, "no study");
+    check(OA_HTTP_POST, "/anonymizer/patients/NOT-HEX/anonymize", NULL, 404,
+          NULL);
+    check(OA_HTTP_POST, "/anonymizer/series/abc/anonymize", NULL, 404, NULL);
+}
+
+static void test_anonymize_errors(void **state)
+{
+    char study[FAKE_ID_SIZE], body[512];
+
+    (void)state;
+    fake_dicom_study("PID-3", "Poe^Edgar", "1.2.3.4.5.6.3", 1, 1, study);
+    check(OA_HTTP_POST, "/anonymizer/anonymize", NULL, 400, "JSON body");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", "{bad", 400, "JSON");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", "\"text\"", 400,
+          "JSON object");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", "{}", 400, "Resources");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", "{\"Resources\": []}", 400,
+          "Resources");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", "{\"Resources\": [3]}", 400,
+          "Resources[0]");
+    check(OA_HTTP_POST, "/anonymizer/anonymize",
+          "{\"Resources\": [{\"Level\": \"Series\", \"ID\": \"ab\"}]}", 400,
+          "Level");
+    check(OA_HTTP_POST, "/anonymizer/anonymize",
+          "{\"Resources\": [{\"Level\": \"Study\"}]}", 400, "ID");
+    check(OA_HTTP_POST, "/anonymizer/anonymize",
+          "{\"Resources\": [{\"Level\": \"Study\", \"ID\": "
+          "\"0000000a-0000000b-0000000c-0000000d-0000000e\"}]}",
+          404, "Orthanc has no study");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], %s}",
+             study, "\"Asynchronous\": \"no\"");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 400, "Asynchronous");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], %s}",
+             study, "\"Priority\": 1.5");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 400, "Priority");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], %s}",
+             study, "\"Profile\": \"NoSuchProfile\"");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 400, "NoSuchProfile");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], %s}",
+             study, "\"Profile\": {\"Dates\": \"sometimes\"}");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 400, "Dates");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], %s}",
+             study, "\"Export\": {\"Target\": {\"Type\": \"nowhere\"}}");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 400, "Type");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], %s}",
+             study, "\"Export\": 5");
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 400, "Export");
+    check_405(OA_HTTP_GET, "/anonymizer/anonymize", "POST");
+    check_405(OA_HTTP_PUT, "/anonymizer/anonymize", "POST");
+    /* nothing was submitted by the refused requests */
+    assert_int_equal(fake_job_count(), 0);
+
+    /* Orthanc failing while the request is checked: 500 */
+    fake_host_fault(OA_HTTP_GET, "/studies/", 0, 0, 1);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}]}",
+             study);
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 500, NULL);
+    assert_int_equal(fake_host_faults_fired(), 1);
+    /* no UUID from Orthanc: 500 */
+    fake_host_fault(FAKE_OP_UUID, "", 0, 0, 1);
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 500, "UUID");
+}
+
+static void test_anonymize_sync_failure(void **state)
+{
+    char study[FAKE_ID_SIZE], body[512];
+    fake_response r;
+
+    (void)state;
+    fake_dicom_study("PID-4", "Doe^John", "1.2.3.4.5.6.4", 1, 2, study);
+    /* every POST /instances refused (storage full): the job fails, the
+     * synchronous request answers 500 with the job's error */
+    fake_host_fault(OA_HTTP_POST, "/instances", 0, 0, 0);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], "
+             "\"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/anonymize", body, 500,
+        "every instance failed");
+    fake_response_dispose(&r);
+    assert_int_equal(fake_host_instance_count(), 2);
+    assert_false(fake_host_log_contains("Doe^John"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                              */
+
+static void test_reports_errors(void **state)
+{
+    fake_response r;
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/reports", NULL, 200, NULL);
+    assert_true(cJSON_IsArray(r.json));
+    assert_int_equal(cJSON_GetArraySize(r.json), 0);
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/jobs", NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(r.json), 0);
+    fake_response_dispose(&r);
+    check(OA_HTTP_GET, "/anonymizer/reports/0000-1111", NULL, 404,
+          "0000-1111");
+    check(OA_HTTP_GET, "/anonymizer/reports/..", NULL, 404, NULL);
+    check(OA_HTTP_GET, "/anonymizer/reports/0000-1111/csv", NULL, 404, NULL);
+    check_405(OA_HTTP_POST, "/anonymizer/reports/0000-1111", "GET");
+    check_405(OA_HTTP_PUT, "/anonymizer/reports/0000-1111/csv", "GET");
+}
+
+/* ------------------------------------------------------------------ */
+/* Export and destinations                                              */
+
+static void test_export_folder_and_zip(void **state)
+{
+    char study[FAKE_ID_SIZE], body[512], url[200], path[600];
+    char export_id[64];
+    fake_response r;
+    const cJSON *archives;
+
+    (void)state;
+    fake_dicom_study("PID-5", "Doe^Jane", "1.2.3.4.5.6.5", 2, 2, study);
+
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"folder\", "
+             "\"Folder\": \"out\"}, \"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 200, NULL);
+    assert_int_equal(cJSON_GetObjectItem(r.json, "InstancesTotal")->valueint,
+                     4);
+    assert_int_equal(cJSON_GetObjectItem(r.json, "InstancesDone")->valueint,
+                     4);
+    assert_non_null(fake_response_str(&r, "Location"));
+    snprintf(path, sizeof(path), "%s/out/%s", export_dir,
+             fake_response_str(&r, "Name"));
+    assert_int_equal(count_files(path, ".dcm"), 4);
+    assert_int_equal(count_files(export_dir, ".partial"), 0);
+    fake_response_dispose(&r);
+
+    /* ZIP, then its download */
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"zip\"}, "
+             "\"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 200, NULL);
+    archives = cJSON_GetObjectItem(r.json, "Archives");
+    assert_int_equal(cJSON_GetArraySize(archives), 1);
+    snprintf(export_id, sizeof(export_id), "%s",
+             fake_response_str(&r, "Export"));
+    snprintf(url, sizeof(url), "%s",
+             cJSON_GetObjectItem(cJSON_GetArrayItem(archives, 0), "Path")
+                 ->valuestring);
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, url, NULL, 200, NULL);
+    assert_string_equal(r.content_type, "application/zip");
+    assert_true(r.body_len > 4);
+    assert_memory_equal(r.body, "PK\003\004", 4);
+    assert_non_null(strstr(fake_response_header(&r, "Content-Disposition"),
+                           ".zip"));
+    fake_response_dispose(&r);
+    snprintf(url, sizeof(url), "/anonymizer/exports/%s/archive-2.zip",
+             export_id);
+    check(OA_HTTP_GET, url, NULL, 404, "number 2");
+    snprintf(url, sizeof(url), "/anonymizer/exports/%s/archive-1.zip",
+             export_id);
+    check(OA_HTTP_GET, url, NULL, 404, NULL);
+    check(OA_HTTP_GET,
+          "/anonymizer/exports/0000000a-0000-4000-8000-000000000000/"
+          "archive.zip",
+          NULL, 404, "no ZIP export");
+    check(OA_HTTP_GET, "/anonymizer/exports/ZZZ/archive.zip", NULL, 404,
+          NULL);
+    snprintf(url, sizeof(url), "/anonymizer/exports/%s/archive.zip",
+             export_id);
+    check_405(OA_HTTP_DELETE, url, "GET");
+
+    /* the job list shows both exports */
+    req(&r, OA_HTTP_GET, "/anonymizer/jobs", NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(r.json), 2);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(r.json, 0), "Type")
+            ->valuestring,
+        "Export");
+    fake_response_dispose(&r);
+}
+
+static void test_export_errors(void **state)
+{
+    char study[FAKE_ID_SIZE], body[512];
+
+    (void)state;
+    fake_dicom_study("PID-6", "Doe^Jane", "1.2.3.4.5.6.6", 1, 1, study);
+    fake_host_add_modality("pacs", true);
+    fake_host_add_peer("other", 200);
+    check(OA_HTTP_POST, "/anonymizer/export", NULL, 400, "JSON body");
+    check(OA_HTTP_POST, "/anonymizer/export", "{x", 400, "JSON");
+    check(OA_HTTP_POST, "/anonymizer/export", "{}", 400, "Resources");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          "{\"Resources\": [], \"Target\": {\"Type\": \"zip\"}}", 400,
+          "Resources");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          "{\"Resources\": [1], \"Target\": {\"Type\": \"zip\"}}", 400,
+          "Resources");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          "{\"Resources\": [\"0000000a-0000000b-0000000c-0000000d-0000000e\"],"
+          " \"Target\": {\"Type\": \"zip\"}}",
+          404, "no study or patient");
+#define WITH_TARGET(t) (snprintf(body, sizeof(body),                         \
+                                 "{\"Resources\": [\"%s\"], \"Target\": %s}", \
+                                 study, t),                                  \
+                        body)
+    check(OA_HTTP_POST, "/anonymizer/export", WITH_TARGET("{}"), 400,
+          "Type");
+    check(OA_HTTP_POST, "/anonymizer/export", WITH_TARGET("\"zip\""), 400,
+          "Target");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"floppy\"}"), 400, "Type");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"folder\", \"Folder\": \"../up\"}"), 400,
+          "Folder");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"dicom\"}"), 400, "Modality");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"dicom\", \"Modality\": \"unknown\"}"),
+          400, "unknown");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"peer\", \"Peer\": \"stranger\"}"), 400,
+          "stranger");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"peer\", \"Peer\": \"a/b\"}"), 400,
+          "peer name");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"destination\"}"), 400, "Name");
+    check(OA_HTTP_POST, "/anonymizer/export",
+          WITH_TARGET("{\"Type\": \"destination\", \"Name\": \"nope\"}"), 400,
+          "nope");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"zip\"}, "
+             "\"Asynchronous\": 1}",
+             study);
+    check(OA_HTTP_POST, "/anonymizer/export", body, 400, "Asynchronous");
+    check_405(OA_HTTP_GET, "/anonymizer/export", "POST");
+    assert_int_equal(fake_job_count(), 0);
+#undef WITH_TARGET
+}
+
+static void test_export_remote_targets(void **state)
+{
+    char study[FAKE_ID_SIZE], body[512];
+    fake_response r;
+
+    (void)state;
+    fake_dicom_study("PID-7", "Doe^Jane", "1.2.3.4.5.6.7", 1, 3, study);
+    fake_host_add_modality("pacs", true);
+    fake_host_add_peer("other", 200);
+    fake_host_add_peer("locked", 401);
+
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"dicom\", "
+             "\"Modality\": \"pacs\"}, \"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 200, NULL);
+    assert_string_equal(fake_response_str(&r, "Location"),
+                        "DICOM modality pacs");
+    fake_response_dispose(&r);
+    assert_int_equal(fake_host_received("pacs"), 3);
+
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"peer\", "
+             "\"Peer\": \"other\"}, \"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 200, NULL);
+    fake_response_dispose(&r);
+    assert_int_equal(fake_host_received("other"), 3);
+
+    /* a peer refusing the credentials: 502, not retried */
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"peer\", "
+             "\"Peer\": \"locked\"}, \"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 502,
+        "refused the credentials");
+    fake_response_dispose(&r);
+}
+
+static void test_destinations(void **state)
+{
+    fake_response r;
+
+    (void)state;
+    req(&r, OA_HTTP_GET, "/anonymizer/destinations", NULL, 200, NULL);
+    assert_true(array_has(r.json, "cfg-folder"));
+    assert_int_equal(cJSON_GetArraySize(r.json), 1);
+    fake_response_dispose(&r);
+    check_405(OA_HTTP_POST, "/anonymizer/destinations", "GET");
+
+    req(&r, OA_HTTP_GET, "/anonymizer/destinations/cfg-folder", NULL, 200,
+        NULL);
+    assert_string_equal(fake_response_str(&r, "Type"), "folder");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "ReadOnly")));
+    fake_response_dispose(&r);
+    check(OA_HTTP_GET, "/anonymizer/destinations/none", NULL, 404, "none");
+
+    /* a stored one with a password: never shown */
+    req(&r, OA_HTTP_PUT, "/anonymizer/destinations/lab",
+        "{\"Type\": \"ftp\", \"Url\": \"ftp://127.0.0.1:1/in\", "
+        "\"Username\": \"u\", \"Password\": \"s3cret\"}",
+        200, NULL);
+    assert_string_equal(fake_response_str(&r, "Name"), "lab");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "HasPassword")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(r.json, "ReadOnly")));
+    assert_null(strstr(r.body, "s3cret"));
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/destinations", NULL, 200, NULL);
+    assert_true(array_has(r.json, "lab"));
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_PUT, "/anonymizer/destinations/here",
+        "{\"Type\": \"folder\", \"Url\": \"sub/dir\"}", 200, NULL);
+    fake_response_dispose(&r);
+
+    /* errors of PUT */
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x", "{", 400, "JSON");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x", NULL, 400, "JSON body");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x", "{\"Type\": \"tape\"}",
+          400, "Type");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"ftp\", \"Url\": \"http://a\"}", 400, "ftp://");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"folder\", \"Url\": \"../etc\"}", 400, "Url");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"sftp\", \"Url\": \"sftp://h/p\"}", 400, "KnownHosts");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"folder\", \"Url\": \"a\", \"Colour\": 1}", 400,
+          "Colour");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/cfg-folder",
+          "{\"Type\": \"folder\", \"Url\": \"a\"}", 409, NULL);
+
+    /* test */
+    req(&r, OA_HTTP_POST, "/anonymizer/destinations/here/test", NULL, 200,
+        NULL);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "Success")));
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_POST, "/anonymizer/destinations/cfg-folder/test", NULL,
+        200, NULL);
+    fake_response_dispose(&r);
+    /* nothing listens on port 1: the remote side failed */
+    check(OA_HTTP_POST, "/anonymizer/destinations/lab/test", NULL, 502,
+          NULL);
+    check(OA_HTTP_POST, "/anonymizer/destinations/none/test", NULL, 404,
+          "none");
+    check_405(OA_HTTP_GET, "/anonymizer/destinations/here/test", "POST");
+
+    /* delete */
+    check(OA_HTTP_DELETE, "/anonymizer/destinations/cfg-folder", NULL, 409,
+          NULL);
+    check(OA_HTTP_DELETE, "/anonymizer/destinations/lab", NULL, 200, NULL);
+    check(OA_HTTP_DELETE, "/anonymizer/destinations/lab", NULL, 404, NULL);
+    check_405(OA_HTTP_POST, "/anonymizer/destinations/here",
+              "GET,PUT,DELETE");
+}
+
+/* The route table itself: every route answers something else than the
+ * dispatcher's "no resource" 404 for a path it matches. */
+static void test_every_route_is_reached(void **state)
+{
+    static const struct {
+        oa_http_method method;
+        const char *url;
+    } samples[] = {
+        {OA_HTTP_GET, "/anonymizer/info"},
+        {OA_HTTP_GET, "/anonymizer/app"},
+        {OA_HTTP_GET, "/anonymizer/app/app/index.html"},
+        {OA_HTTP_GET, "/anonymizer/app/index.html"},
+        {OA_HTTP_GET, "/anonymizer/profiles"},
+        {OA_HTTP_GET, "/anonymizer/profiles/Default"},
+        {OA_HTTP_GET, "/anonymizer/profiles/Default/rules"},
+        {OA_HTTP_POST, "/anonymizer/anonymize"},
+        {OA_HTTP_POST, "/anonymizer/studies/ab/anonymize"},
+        {OA_HTTP_GET, "/anonymizer/reports"},
+        {OA_HTTP_GET, "/anonymizer/jobs"},
+        {OA_HTTP_GET, "/anonymizer/reports/ab"},
+        {OA_HTTP_GET, "/anonymizer/reports/ab/csv"},
+        {OA_HTTP_POST, "/anonymizer/export"},
+        {OA_HTTP_GET, "/anonymizer/exports/ab/archive.zip"},
+        {OA_HTTP_GET, "/anonymizer/destinations"},
+        {OA_HTTP_GET, "/anonymizer/destinations/cfg-folder"},
+        {OA_HTTP_POST, "/anonymizer/destinations/cfg-folder/test"},
+    };
+    size_t count, i;
+    const oa_route *routes = oa_rest_routes(&count);
+
+    (void)state;
+    /* one sample per route of the table, in its order */
+    assert_int_equal(count, sizeof(samples) / sizeof(samples[0]));
+    for (i = 0; i < count; i++) {
+        fake_response r;
+
+        assert_true((routes[i].methods & (unsigned)samples[i].method) != 0);
+        fake_request(&r, samples[i].method, samples[i].url, NULL, NULL);
+        assert_int_equal(r.answers, 1);
+        if (r.status == 404)
+            assert_null(strstr(fake_response_str(&r, "Details"),
+                               "No anonymizer resource"));
+        fake_response_dispose(&r);
+    }
+}
+
+/* A service that is not installed yet answers 500 on every route that
+ * needs it, and still answers once. */
+static void test_without_service(void **state)
+{
+    oa_service *s = oa_service_current();
+    fake_response r;
+
+    (void)state;
+    oa_service_install(NULL);
+    req(&r, OA_HTTP_GET, "/anonymizer/info", NULL, 500, "starting");
+    fake_response_dispose(&r);
+    check(OA_HTTP_GET, "/anonymizer/profiles", NULL, 500, "starting");
+    check(OA_HTTP_GET, "/anonymizer/reports", NULL, 500, "starting");
+    check(OA_HTTP_POST, "/anonymizer/export", "{}", 500, "starting");
+    oa_service_install(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_unknown_paths, start, stop),
+        cmocka_unit_test_setup_teardown(test_info, start, stop),
+        cmocka_unit_test_setup_teardown(test_app, start, stop),
+        cmocka_unit_test_setup_teardown(test_profiles, start, stop),
+        cmocka_unit_test_setup_teardown(test_profile_rules, start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_sync, start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_async_and_shortcuts,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_errors, start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_sync_failure, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_reports_errors, start, stop),
+        cmocka_unit_test_setup_teardown(test_export_folder_and_zip, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_export_errors, start, stop),
+        cmocka_unit_test_setup_teardown(test_export_remote_targets, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_destinations, start, stop),
+        cmocka_unit_test_setup_teardown(test_every_route_is_reached, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_without_service, start, stop),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
