@@ -47,7 +47,7 @@ OA_ROOT_PACKAGES=(
     python3 python3-pydicom curl
 )
 # Bump when the way a root is made changes (forces a rebuild).
-OA_ROOT_FORMAT=1
+OA_ROOT_FORMAT=2
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'debian-root.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -220,7 +220,11 @@ build_root() {
     # port 8042): policy-rc.d status 101 means "do not start" to invoke-rc.d.
     printf '#!/bin/sh\nexit 101\n' >"$PARTIAL/usr/sbin/policy-rc.d"
     chmod 755 "$PARTIAL/usr/sbin/policy-rc.d"
-    printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
+    # Valid-Until is not checked: sid's Release file expires within days,
+    # and a mirror that is a snapshot (or a test machine's clock) makes it
+    # "expired" ("Release file ... is expired"); the signatures still are.
+    printf '%s\n' 'APT::Install-Recommends "false";' \
+        'APT::Install-Suggests "false";' 'Acquire::Check-Valid-Until "false";' \
         >"$PARTIAL/etc/apt/apt.conf.d/90orthanc-anonymizer"
     cp -L /etc/resolv.conf "$PARTIAL/etc/resolv.conf" 2>/dev/null || true
     run_in "$PARTIAL" apt-get update -q >&2 || die "apt-get update failed in $SUITE"

@@ -21,8 +21,9 @@
 # Bounded: Orthanc must answer within 60 s, each request within 120 s,
 # and the whole test is stopped after OA_SMOKE_TIMEOUT s (default 300).
 # Everything is in one mktemp folder under /tmp (bind-mounted into the
-# roots), removed at the end unless OA_SMOKE_KEEP=1.  Clients talk to
-# 127.0.0.1 only; Orthanc refuses remote clients (RemoteAccessAllowed).
+# roots), removed at the end unless OA_SMOKE_KEEP=1.  Loopback only: the
+# test runs in its own network namespace with only "lo" (OA_SMOKE_NETNS=0
+# to skip), and Orthanc refuses remote clients (RemoteAccessAllowed).
 # Prints one line per check and "smoke WHERE: N passed, M failed"; exits
 # non-zero on any failure.  Needs root for the roots, curl and
 # /usr/bin/python3 on the host.
@@ -49,6 +50,20 @@ case "$WHERE" in
 esac
 [ -f "$PLUGIN_SRC" ] || { echo "smoke.sh: no plugin $PLUGIN_SRC" >&2; exit 2; }
 [ -f "$DICOM" ] || { echo "smoke.sh: no DICOM file $DICOM" >&2; exit 2; }
+
+# Loopback only, for real: the test runs in a network namespace of its own
+# where only "lo" exists (so Orthanc's ports, which it binds on every
+# interface, are unreachable from outside).  The root is made (or found in
+# the cache) first, while the network is there.  OA_SMOKE_NETNS=0: no
+# namespace (then RemoteAccessAllowed=false is the only guard).
+if [ "${OA_SMOKE_NETNS:-1}" = 1 ] && [ "${OA_SMOKE_IN_NETNS:-0}" != 1 ]; then
+    if [ "$WHERE" != host ]; then
+        "$TOP/Resources/Scripts/debian-root.sh" "$WHERE" >/dev/null
+    fi
+    # shellcheck disable=SC2016
+    exec env OA_SMOKE_IN_NETNS=1 unshare --net -- /bin/bash -c \
+        'ip link set lo up && exec "$0" "$@"' "${BASH_SOURCE[0]}" "$@"
+fi
 
 PASSED=0
 FAILED=0
