@@ -13,6 +13,7 @@ OA_RUN_PACKAGES=(
 # To run every test as CI does (on top of OA_RUN_PACKAGES).
 OA_TEST_PACKAGES=(
     dcmtk python3 python3-pydicom python3-numpy python3-pil fonts-dejavu-core
+    tesseract-ocr
     clang-14 libclang-rt-14-dev
     valgrind binutils
     vsftpd openssh-server openssh-client apache2 apache2-utils curl openssl

@@ -31,6 +31,9 @@ if [ ! -f "$OA_CORPUS/INDEX.tsv" ]; then
     exit 1
 fi
 export OA_CORPUS
+# Tesseract (OCR of burned-in text) with one OpenMP thread: its spinning
+# threads otherwise cost 3-4 times the CPU (doc/anonymization.md).
+export OMP_THREAD_LIMIT=1
 oa_say "test corpus: $OA_CORPUS"
 
 oa_install_packages "${OA_RUN_PACKAGES[@]}" "${OA_TEST_PACKAGES[@]}"
