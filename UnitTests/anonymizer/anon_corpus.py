@@ -233,9 +233,39 @@ def check_markers(out, dates_kept):
     return errs
 
 
+SC_CLASS = re.compile(r"^1\.2\.840\.10008\.5\.1\.4\.1\.1\.7(\.[1-4])?$")
+
+
+def burned_in_risk(ds):
+    """Why the header says an image may show burned-in text (issue 10's
+    triage, written again here from the standard's attributes, not from
+    the engine), or None.  Only images with Pixel Data."""
+    if ds is None or "PixelData" not in ds:
+        return None
+    if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+        return "Burned In Annotation YES"
+    if str(ds.get("Modality", "")).strip().upper() in ("US", "IVUS", "XC",
+                                                      "ES", "OT"):
+        return "modality %s" % str(ds.get("Modality")).strip()
+    if SC_CLASS.match(sop_class_of(ds) or ""):
+        return "a Secondary Capture class"
+    image_type = ds.get("ImageType") or []
+    if isinstance(image_type, (str, bytes)):
+        image_type = [image_type]
+    image_type = [str(v).strip().upper() for v in image_type]
+    if "SECONDARY" in image_type or "SCREEN SAVE" in image_type:
+        return "Image Type %s" % "\\".join(image_type)
+    return None
+
+
 def check_pixels(out, ds_in, cleaned):
-    """A cleaned image says so; any other keeps its Pixel Data."""
+    """A cleaned image says so; an image at risk is never passed with its
+    pixels untouched; any other keeps its Pixel Data."""
     errs = []
+    risk = burned_in_risk(ds_in)
+    if risk is not None and not cleaned:
+        errs.append("an image at risk of burned-in text (%s) was passed "
+                    "without cleaning" % risk)
     if cleaned:
         if deid.value_at(out, (), 0x00280301) not in (None, b"NO"):
             errs.append("pixels cleaned but BurnedInAnnotation (0028,0301) "
