@@ -83,8 +83,8 @@ SR_PROFILE = {"Base": "Full", "SecondaryCapturesAndReports": "keep"}
 # Top-level attributes whose values name the objects of a set.
 OBJECT_TAGS = (0x00080018, 0x0020000E, 0x0020000D, 0x00200052)
 
-# The message of the HMAC, before the UID: "" by the contract (API.md,
-# ARCHITECTURE.md, issue 3).  Detected from the first output (see
+# The message of the HMAC, before the UID: "" by the contract (doc/
+# anonymization.md, UIDs).  Detected from the first output (see
 # formula_check) so that, if the engine differs, one check says so and the
 # others still test consistency.
 CONTRACT_UID_PREFIX = ""
@@ -297,8 +297,8 @@ def formula_check(run):
                 UID_PREFIX = prefix
                 if prefix != CONTRACT_UID_PREFIX:
                     return ["new UIDs are 2.25 + HMAC-SHA256(secret, %r +"
-                            " UID), the contract (API.md, ARCHITECTURE.md,"
-                            " issue 3) says HMAC-SHA256(secret, UID); the"
+                            " UID), the contract (doc/anonymization.md,"
+                            " UIDs) says HMAC-SHA256(secret, UID); the"
                             " other checks go on with the engine's formula"
                             % prefix]
                 return []

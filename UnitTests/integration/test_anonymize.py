@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Integration test: the anonymizer's REST API, jobs and reports in a real
-Orthanc (issue 4's contract, shared/design/API.md).
+Orthanc (the contract of doc/rest-api.md).
 
     /usr/bin/python3 test_anonymize.py --plugin build/libOrthancAnonymizer.so \
         [--orthanc /usr/sbin/Orthanc]

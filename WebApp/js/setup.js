@@ -6,7 +6,7 @@
 import { ApiError, describe, enc, del, get, post, put } from './api.js';
 import { $, clear, emit, h, setStatus } from './dom.js';
 
-// The options of a profile (API.md), the seed's settings first.
+// The options of a profile (doc/rest-api.md, Profiles), the seed's settings first.
 const OPTIONS = [
   { key: 'BodyCharacteristics', group: 'seed',
     label: 'Body characteristics', help: 'sex, age, size, weight',

@@ -119,7 +119,7 @@ class Orthanc:
     """A disposable Orthanc server; a context manager.
 
     plugin:   path of the plugin's .so file (a file: a folder would load
-              every .so in it, pitfall 9), or None for none.
+              every .so in it: doc/orthanc-1.10.1.md, pitfall 9), or None.
     config:   dict merged over the default configuration (top-level keys).
     orthanc:  the Orthanc executable.
     verbose:  start Orthanc with --verbose.
