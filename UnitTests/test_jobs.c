@@ -32,54 +32,6 @@ static char tmp_root[256], export_dir[300], archive_dir[300];
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        char sub[1024];
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-/* Entries under `path` whose name ends with `suffix`, recursively (files
- * and folders). */
-static size_t count_entries(const char *path, const char *suffix)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    size_t n = 0;
-
-    if (d == NULL)
-        return 0;
-    while ((e = readdir(d)) != NULL) {
-        char sub[1024];
-        struct stat st;
-        size_t len = strlen(e->d_name), sl = strlen(suffix);
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        if (len >= sl && strcmp(e->d_name + len - sl, suffix) == 0)
-            n++;
-        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-            n += count_entries(sub, suffix);
-    }
-    closedir(d);
-    return n;
-}
-
 static int start_with(const char *extra)
 {
     char config[2048];
@@ -124,7 +76,7 @@ static int stop(void **state)
 {
     (void)state;
     fake_plugin_stop();
-    remove_tree(tmp_root);
+    fake_remove_tree(tmp_root);
     return 0;
 }
 
@@ -594,8 +546,8 @@ static void test_export_folder_steps(void **state)
     name = cJSON_GetObjectItem(c, "Name")->valuestring;
     snprintf(path, sizeof(path), "%s/site/a/%s", export_dir, name);
     /* <name>/<Patient>/<Study>/<Series>/<SOPInstanceUID>.dcm */
-    assert_int_equal(count_entries(path, ".dcm"), 4);
-    assert_int_equal(count_entries(export_dir, ".partial"), 0);
+    assert_int_equal(fake_count_names(path, ".dcm", true), 4);
+    assert_int_equal(fake_count_names(export_dir, ".partial", true), 0);
     assert_non_null(cJSON_GetObjectItem(c, "Location"));
     cJSON_Delete(c);
     assert_record_state(job, "Success");
@@ -621,7 +573,7 @@ static void test_export_zip_and_split(void **state)
     assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 0), "Size")
                     ->valueint > 0);
     cJSON_Delete(c);
-    assert_int_equal(count_entries(archive_dir, ".zip"), 1);
+    assert_int_equal(fake_count_names(archive_dir, ".zip", true), 1);
 
     /* the download by job ID works too */
     {
@@ -656,11 +608,11 @@ static void test_export_cancel_and_restart(void **state)
         assert_true(p > 0.0f);
         assert_true(p < 0.99f);
     }
-    assert_int_equal(count_entries(export_dir, ".partial"), 1);
+    assert_int_equal(fake_count_names(export_dir, ".partial", true), 1);
     assert_true(fake_job_cancel(job));
     /* what was written is removed */
-    assert_int_equal(count_entries(export_dir, ".partial"), 0);
-    assert_int_equal(count_entries(export_dir, ".dcm"), 0);
+    assert_int_equal(fake_count_names(export_dir, ".partial", true), 0);
+    assert_int_equal(fake_count_names(export_dir, ".dcm", true), 0);
     c = fake_job_content(job);
     assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
                            "cancelled"));
@@ -672,7 +624,7 @@ static void test_export_cancel_and_restart(void **state)
     assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
     assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
     assert_true(fake_job_restart(job));
-    assert_int_equal(count_entries(export_dir, ".partial"), 0);
+    assert_int_equal(fake_count_names(export_dir, ".partial", true), 0);
     assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
     fake_host_set_dicom_delay(0);
     while (fake_job_state_of(job) == FAKE_JOB_PENDING ||
@@ -681,7 +633,7 @@ static void test_export_cancel_and_restart(void **state)
         assert_true(++steps < 50);
     }
     assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
-    assert_int_equal(count_entries(export_dir, ".dcm"), 10);
+    assert_int_equal(fake_count_names(export_dir, ".dcm", true), 10);
     c = fake_job_content(job);
     assert_string_equal(cJSON_GetObjectItem(c, "Export")->valuestring, job);
     cJSON_Delete(c);
@@ -702,13 +654,13 @@ static void test_export_failure(void **state)
     assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
                            "cannot read instance"));
     cJSON_Delete(c);
-    assert_int_equal(count_entries(export_dir, ".partial"), 0);
-    assert_int_equal(count_entries(export_dir, ".dcm"), 0);
+    assert_int_equal(fake_count_names(export_dir, ".partial", true), 0);
+    assert_int_equal(fake_count_names(export_dir, ".dcm", true), 0);
     assert_record_state(job, "Failure");
     /* resubmitted, it succeeds */
     assert_true(fake_job_resubmit(job));
     assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
-    assert_int_equal(count_entries(export_dir, ".dcm"), 3);
+    assert_int_equal(fake_count_names(export_dir, ".dcm", true), 3);
 }
 
 static void test_anonymize_chained_export(void **state)
@@ -739,7 +691,7 @@ static void test_anonymize_chained_export(void **state)
         size_t n;
 
         snprintf(path, sizeof(path), "%s/chained", export_dir);
-        n = count_entries(path, ".dcm");
+        n = fake_count_names(path, ".dcm", true);
         assert_int_equal(n, 2);
     }
     c = fake_job_content(export_job);

@@ -30,55 +30,6 @@ static char tmp_root[256], export_dir[300], archive_dir[300];
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        char sub[1024];
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-/* Files under `path` whose name ends with `suffix`, recursively. */
-static size_t count_files(const char *path, const char *suffix)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    size_t n = 0;
-
-    if (d == NULL)
-        return 0;
-    while ((e = readdir(d)) != NULL) {
-        char sub[1024];
-        struct stat st;
-        size_t len = strlen(e->d_name), sl = strlen(suffix);
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        if (stat(sub, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            n += count_files(sub, suffix);
-        else if (len >= sl && strcmp(e->d_name + len - sl, suffix) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static int start(void **state)
 {
     char config[2048];
@@ -113,7 +64,7 @@ static int stop(void **state)
 {
     (void)state;
     fake_plugin_stop();
-    remove_tree(tmp_root);
+    fake_remove_tree(tmp_root);
     return 0;
 }
 
@@ -704,8 +655,8 @@ static void test_export_folder_and_zip(void **state)
     assert_non_null(fake_response_str(&r, "Location"));
     snprintf(path, sizeof(path), "%s/out/%s", export_dir,
              fake_response_str(&r, "Name"));
-    assert_int_equal(count_files(path, ".dcm"), 4);
-    assert_int_equal(count_files(export_dir, ".partial"), 0);
+    assert_int_equal(fake_count_names(path, ".dcm", false), 4);
+    assert_int_equal(fake_count_names(export_dir, ".partial", false), 0);
     fake_response_dispose(&r);
 
     /* ZIP, then its download */

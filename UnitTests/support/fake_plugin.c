@@ -15,8 +15,11 @@
 #include "rest/rest.h"
 #include "store/store.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* As Plugin.c. */
 #define OA_STORE_FIRST_PROPERTY 100000
@@ -218,4 +221,58 @@ void fake_dicom_study(const char *patient_id, const char *patient_name,
 
         fake_host_orthanc_id(study_id, uids, 2);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                                */
+
+void fake_remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+
+    if (d == NULL) {
+        unlink(path);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char sub[1024];
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        fake_remove_tree(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+size_t fake_count_names(const char *path, const char *suffix, bool dirs_too)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    size_t n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char sub[1024];
+        struct stat st;
+        size_t len = strlen(e->d_name), sl = strlen(suffix);
+        bool dir, match;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        if (stat(sub, &st) != 0)
+            continue;
+        dir = S_ISDIR(st.st_mode);
+        match = len >= sl && strcmp(e->d_name + len - sl, suffix) == 0;
+        if (match && (dirs_too || !dir))
+            n++;
+        if (dir)
+            n += fake_count_names(sub, suffix, dirs_too);
+    }
+    closedir(d);
+    return n;
 }

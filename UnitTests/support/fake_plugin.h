@@ -55,4 +55,11 @@ void fake_dicom_study(const char *patient_id, const char *patient_name,
                       const char *study_uid, unsigned series,
                       unsigned instances, char study_id[FAKE_ID_SIZE]);
 
+/* Remove a file or a folder and everything below it. */
+void fake_remove_tree(const char *path);
+
+/* Names under `path`, recursively, that end with `suffix`: files only, or
+ * files and folders (`dirs_too`). */
+size_t fake_count_names(const char *path, const char *suffix, bool dirs_too);
+
 #endif
