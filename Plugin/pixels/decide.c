@@ -418,6 +418,31 @@ static oa_status ocr_frame(ocr_ctx *c, uint32_t f, ops_buf *b,
     return rc;
 }
 
+/* ocr_frame, counted in r->ocr_frames.  False when the decision stops:
+ * out of memory (*rc, err), or the OCR failed (the instance is refused,
+ * the reason `what` and the hook's message; *rc = OA_OK). */
+static bool read_frame(ocr_ctx *c, uint32_t f, ops_buf *b, bool verifying,
+                       bool *found, oa_pixels_rect *where, unsigned *words,
+                       oa_pixels_result *r, const char *what, oa_status *rc,
+                       oa_error *err)
+{
+    oa_error e;
+
+    oa_error_clear(&e);
+    *rc = ocr_frame(c, f, b, verifying, found, where, words, &e);
+    r->ocr_frames++;
+    if (*rc == OA_OK)
+        return true;
+    if (*rc == OA_ENOMEM) {
+        oa_error_set(err, *rc, "pixels: out of memory");
+        return false;
+    }
+    *rc = OA_OK;
+    r->verdict = OA_PIXELS_REFUSE;
+    set_reason(r, "%s: %s", what, e.msg);
+    return false;
+}
+
 /* Frames to OCR: first, middle, last, and (with `changes`) every frame
  * whose text area changed (oa_ocr_picker).  Returns the count, or -1 if
  * more than `max` are needed. */
@@ -865,25 +890,15 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         }
     }
     if (!covered) {
+        char what[sizeof risk_txt + sizeof dev + 64];
+        snprintf(what, sizeof what, "burned-in text risk (%s), no rule for "
+                 "the device (%s), OCR failed", risk_txt, dev);
         for (long i = 0; i < n_picked; i++) {
             bool dummy = false;
             oa_pixels_rect where;
-            oa_error_clear(&e);
-            rc = ocr_frame(&oc, picked[i], &b, false, &dummy, &where,
-                           &r->ocr_words, &e);
-            r->ocr_frames++;
-            if (rc == OA_ENOMEM) {
-                oa_error_set(err, rc, "pixels: out of memory");
+            if (!read_frame(&oc, picked[i], &b, false, &dummy, &where,
+                            &r->ocr_words, r, what, &rc, err))
                 goto out;
-            }
-            if (rc != OA_OK) {
-                rc = OA_OK;
-                r->verdict = OA_PIXELS_REFUSE;
-                set_reason(r, "burned-in text risk (%s), no rule for the "
-                           "device (%s), OCR failed: %s", risk_txt, dev,
-                           e.msg);
-                goto out;
-            }
         }
     }
 
@@ -903,20 +918,9 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
 
         for (i = 0; i < n_picked && !found; i++) {
             unsigned dummy = 0;
-            oa_error_clear(&e);
-            rc = ocr_frame(&oc, picked[i], &b, true, &found, &where,
-                           &dummy, &e);
-            r->ocr_frames++;
-            if (rc == OA_ENOMEM) {
-                oa_error_set(err, rc, "pixels: out of memory");
+            if (!read_frame(&oc, picked[i], &b, true, &found, &where, &dummy,
+                            r, "OCR of the cleaned pixels failed", &rc, err))
                 goto out;
-            }
-            if (rc != OA_OK) {
-                rc = OA_OK;
-                r->verdict = OA_PIXELS_REFUSE;
-                set_reason(r, "OCR of the cleaned pixels failed: %s", e.msg);
-                goto out;
-            }
         }
         if (!found)
             break;
