@@ -15,7 +15,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "anonymizer/anonymizer.h"
 #include "dicom/dicom.h"
-#include "pixels/ocr.h"
 #include "pixels/pixels.h"
 #include "oa_version.h"
 

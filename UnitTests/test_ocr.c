@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pixels/ocr.h"
+#include "pixels/pixels.h"
 
 #ifndef OA_SOURCE_DIR
 #error "OA_SOURCE_DIR must name the repository root"
@@ -81,7 +81,7 @@ static image read_pgm(const char *path)
 
 typedef struct drawn {
     char word[64];
-    oa_ocr_rect box;
+    oa_pixels_rect box;
 } drawn;
 
 /* The boxes make_images.py drew its words in (NAME.boxes). */
@@ -100,7 +100,7 @@ static size_t read_boxes(const char *path, drawn *out, size_t max)
     return n;
 }
 
-static bool covers(oa_ocr_rect outer, oa_ocr_rect in)
+static bool covers(oa_pixels_rect outer, oa_pixels_rect in)
 {
     /* 1 px of slack: PIL's box includes its anti-aliasing fringe. */
     return outer.x <= in.x + 1 && outer.y <= in.y + 1 &&
@@ -108,7 +108,7 @@ static bool covers(oa_ocr_rect outer, oa_ocr_rect in)
            outer.y + outer.h + 1 >= in.y + in.h;
 }
 
-static bool overlaps(oa_ocr_rect a, oa_ocr_rect b)
+static bool overlaps(oa_pixels_rect a, oa_pixels_rect b)
 {
     return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h &&
            b.y < a.y + a.h;
@@ -155,7 +155,7 @@ static bool same_letters(const char *a, const char *b)
 
 /* Whether the rectangles of r that meet `box` cover it together (words
  * of one line: their bounding box). */
-static bool union_covers(const oa_ocr_rect *r, size_t n, oa_ocr_rect box)
+static bool union_covers(const oa_pixels_rect *r, size_t n, oa_pixels_rect box)
 {
     bool any = false;
     unsigned x0 = 0, y0 = 0, x1 = 0, y1 = 0;
@@ -173,7 +173,7 @@ static bool union_covers(const oa_ocr_rect *r, size_t n, oa_ocr_rect box)
             y1 = r[k].y + r[k].h;
         any = true;
     }
-    return any && covers((oa_ocr_rect){x0, y0, x1 - x0, y1 - y0}, box);
+    return any && covers((oa_pixels_rect){x0, y0, x1 - x0, y1 - y0}, box);
 }
 
 /*
@@ -182,11 +182,11 @@ static bool union_covers(const oa_ocr_rect *r, size_t n, oa_ocr_rect box)
  * joined are `text` and whose boxes together cover `box`.
  */
 static bool read_over(const oa_ocr_word *w, size_t n, const char *text,
-                      oa_ocr_rect box)
+                      oa_pixels_rect box)
 {
     for (size_t i = 0; i < n; i++) {
         char joined[256] = "";
-        oa_ocr_rect u = w[i].box;
+        oa_pixels_rect u = w[i].box;
         for (size_t j = i; j < n && j < i + 4 && w[j].line == w[i].line;
              j++) {
             strncat(joined, w[j].text, sizeof joined - strlen(joined) - 1);
@@ -206,7 +206,7 @@ static bool read_over(const oa_ocr_word *w, size_t n, const char *text,
 
 /* The word read as `text` (exactly) whose box covers `box`, or NULL. */
 static const oa_ocr_word *find_word(const oa_ocr_word *w, size_t n,
-                                    const char *text, oa_ocr_rect box)
+                                    const char *text, oa_pixels_rect box)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(w[i].text, text) == 0 && covers(w[i].box, box))
@@ -352,7 +352,7 @@ static void test_match_blanks_exactly_the_identifying_words(void **state)
         "Test,Belle", "CL-285BT-1811492", "01/01/1988", "Mary", "Clinic"};
     drawn d[64];
     size_t ndr, n, nr, i, k;
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
 
     (void)state;
     image im = read_pgm(DATA "/light.pgm");
@@ -416,7 +416,7 @@ static void test_strict_blanks_all_but_the_whitelist(void **state)
                                        "Rt", "Follicle1", "L", "0.76", "cm"};
     drawn d[64];
     size_t ndr, n, nr, i, k;
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
 
     (void)state;
     image im = read_pgm(DATA "/light.pgm");
@@ -457,7 +457,7 @@ static void *read_in_thread(void *arg)
     oa_ocr_needles nd = {NAMES, 1, IDS, 1, DATES, 1, TEXTS, 1};
     oa_ocr *o = NULL;
     oa_ocr_word *w = NULL;
-    oa_ocr_rect *r = NULL;
+    oa_pixels_rect *r = NULL;
 
     j->st = oa_ocr_new(&o, NULL, NULL);
     if (j->st == OA_OK)
@@ -477,7 +477,7 @@ static void test_one_engine_a_thread(void **state)
     pthread_t t[2];
     thread_job j[2];
     size_t n, nr;
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
 
     (void)state;
     image im = read_pgm(DATA "/light.pgm");
@@ -508,7 +508,7 @@ static void test_real_ultrasound(void **state)
     unsigned w, h, spp, bits, planar;
     oa_ocr_needles nd = {NAMES, 1, IDS, 1, DATES, 1, NULL, 0};
     size_t n, nr, size;
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
     FILE *f;
 
     (void)state;
@@ -530,9 +530,17 @@ static void test_real_ultrasound(void **state)
     fclose(f);
     image ref = read_pgm(DATA "/us.pgm");
     image im = {w, h, malloc((size_t)w * h)};
-    oa_ocr_frame fr = {raw, size, w, h, 3, 8, 8, false, 1, 0,
-                       OA_OCR_YBR_FULL};
-    assert_int_equal(oa_ocr_gray8(&fr, im.px, NULL), OA_OK);
+    oa_pixels_layout fr;
+    memset(&fr, 0, sizeof fr);
+    fr.rows = h;
+    fr.columns = w;
+    fr.frames = 1;
+    fr.samples = 3;
+    fr.bits_allocated = fr.bits_stored = 8;
+    fr.high_bit = 7;
+    fr.planar = true;
+    fr.photometric = OA_PIXELS_YBR_FULL;
+    assert_int_equal(oa_pixels_gray8(&fr, raw, size, 0, im.px, NULL), OA_OK);
     assert_memory_equal(im.px, ref.px, (size_t)w * h);
 
     /* A deadline too short: no partial words, a clear limit. */
@@ -550,15 +558,15 @@ static void test_real_ultrasound(void **state)
     static const char *const expected[] = {"Test,Belle", "CL-285BT-1811492",
                                            "01/01/1988"};
     for (size_t i = 0; i < 3; i++) {
-        oa_ocr_rect all = {0, 0, w, h};
+        oa_pixels_rect all = {0, 0, w, h};
         bool found = false;
         for (size_t k = 0; k < n; k++)
             found |= strcmp(words[k].text, expected[i]) == 0;
         if (!found)   /* in several words, anywhere */
             for (size_t k = 0; k < n && !found; k++) {
-                oa_ocr_rect b = words[k].box;
+                oa_pixels_rect b = words[k].box;
                 found = read_over(words + k, n - k, expected[i],
-                                  (oa_ocr_rect){b.x + 1, b.y + 1, 0, 0}) &&
+                                  (oa_pixels_rect){b.x + 1, b.y + 1, 0, 0}) &&
                         overlaps(all, b);
             }
         if (!found) {
@@ -595,7 +603,7 @@ static void test_ultrasound_close_lines(void **state)
     static const char *const names[] = {"DOE^JOHN^^^"};
     oa_ocr_needles nd = {names, 1, NULL, 0, NULL, 0, NULL, 0};
     size_t n, nr;
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
 
     (void)state;
     REQUIRE_CORPUS();
@@ -646,7 +654,7 @@ static size_t make_words(const char *s, oa_ocr_word *w, size_t max)
         }
         memset(&w[n], 0, sizeof w[n]);
         snprintf(w[n].text, sizeof w[n].text, "%s", tok);
-        w[n].box = (oa_ocr_rect){x, line * 20, 10, 10};
+        w[n].box = (oa_pixels_rect){x, line * 20, 10, 10};
         w[n].line = line;
         w[n].confidence = 90;
         x += 20;
@@ -659,7 +667,7 @@ static size_t make_words(const char *s, oa_ocr_word *w, size_t max)
 static size_t matches(const char *s, const oa_ocr_needles *nd, bool strict)
 {
     oa_ocr_word w[16];
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
     size_t n = make_words(s, w, 16), nr;
 
     assert_int_equal(oa_ocr_match(w, n, nd, strict, &r, &nr, NULL), OA_OK);
@@ -739,7 +747,7 @@ static void test_match_names_and_texts(void **state)
     /* No needles: nothing matched; no words: no rectangles. */
     oa_ocr_needles none = {0};
     assert_int_equal(matches("Test,Belle 01/01/1988", &none, false), 0);
-    oa_ocr_rect *r = (oa_ocr_rect *)&none;
+    oa_pixels_rect *r = (oa_pixels_rect *)&none;
     size_t nr = 9;
     assert_int_equal(oa_ocr_match(NULL, 0, &nd, true, &r, &nr, NULL), OA_OK);
     assert_null(r);
@@ -774,7 +782,7 @@ static void test_match_out_of_memory(void **state)
     oa_ocr_word w[16];
     size_t n = make_words("Test,Belle 12 GYN CL-285BT-1811492 01/01/1988",
                           w, 16);
-    oa_ocr_rect *r;
+    oa_pixels_rect *r;
     size_t nr;
     long k;
 
@@ -792,112 +800,6 @@ static void test_match_out_of_memory(void **state)
         assert_null(r);
     }
     assert_true(k > 1 && k < 200);
-}
-
-/* ------------------------------------------------------------------ */
-/* Grayscale views                                                      */
-
-static void test_gray8_monochrome(void **state)
-{
-    uint8_t out[4];
-    oa_error err;
-
-    (void)state;
-    /* 8-bit MONOCHROME2, windowed to its min/max. */
-    uint8_t m8[4] = {10, 20, 30, 110};
-    oa_ocr_frame f = {m8, 4, 2, 2, 1, 8, 8, false, 0, 0,
-                      OA_OCR_MONOCHROME2};
-    assert_int_equal(oa_ocr_frame_bytes(&f), 4);
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_int_equal(out[0], 0);
-    assert_int_equal(out[3], 255);
-    assert_int_equal(out[1], 26);   /* 10/100 of 255, rounded */
-    /* MONOCHROME1: inverted. */
-    f.photometric = OA_OCR_MONOCHROME1;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_int_equal(out[0], 255);
-    assert_int_equal(out[3], 0);
-    /* 16-bit signed, 12 bits stored, high bits garbage: -2048 .. 2047. */
-    uint8_t m16[8] = {0x00, 0xF8, 0xFF, 0x07, 0x00, 0x00, 0x00, 0xA0};
-    oa_ocr_frame g = {m16, 8, 2, 2, 1, 16, 12, true, 0, 0,
-                      OA_OCR_MONOCHROME2};
-    assert_int_equal(oa_ocr_gray8(&g, out, NULL), OA_OK);
-    assert_int_equal(out[0], 0);      /* 0x800 = -2048 */
-    assert_int_equal(out[1], 255);    /* 0x7FF = 2047 */
-    assert_int_equal(out[2], 128);    /* 0 */
-    assert_int_equal(out[3], 128);    /* 0xA000 masked: 0 */
-    /* Unsigned, the same bytes: 0x800 is 2048, 0x7FF 2047. */
-    g.is_signed = false;
-    assert_int_equal(oa_ocr_gray8(&g, out, NULL), OA_OK);
-    assert_int_equal(out[0], 255);
-    assert_int_equal(out[2], 0);
-    /* A flat frame is black, not a division by zero. */
-    uint8_t flat[4] = {7, 7, 7, 7};
-    f.data = flat;
-    f.photometric = OA_OCR_MONOCHROME2;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_int_equal(out[0] | out[1] | out[2] | out[3], 0);
-    /* 1 bit, starting at bit 3 of the first byte (a frame of a cine). */
-    uint8_t b1[2] = {0x28, 0x00};   /* bits 3 and 5 */
-    oa_ocr_frame h = {b1, 2, 2, 2, 1, 1, 1, false, 0, 3,
-                      OA_OCR_MONOCHROME2};
-    assert_int_equal(oa_ocr_frame_bytes(&h), 1);
-    assert_int_equal(oa_ocr_gray8(&h, out, NULL), OA_OK);
-    assert_memory_equal(out, ((uint8_t[]){255, 0, 255, 0}), 4);
-    /* Too short, bad layouts. */
-    f.size = 3;
-    oa_error_clear(&err);
-    assert_int_equal(oa_ocr_gray8(&f, out, &err), OA_EPARSE);
-    assert_non_null(strstr(err.msg, "3 bytes"));
-    f.size = 4;
-    f.bits_stored = 9;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_EINVAL);
-    f.bits_stored = 8;
-    f.bits_allocated = 12;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_EINVAL);
-    f.bits_allocated = 8;
-    f.samples = 3;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_EINVAL);
-    assert_int_equal(oa_ocr_gray8(NULL, out, NULL), OA_EINVAL);
-}
-
-static void test_gray8_colour(void **state)
-{
-    uint8_t out[3];
-
-    (void)state;
-    /* RGB interleaved: white, red, blue, as Rec. 601 luma. */
-    uint8_t rgb[9] = {255, 255, 255, 255, 0, 0, 0, 0, 255};
-    oa_ocr_frame f = {rgb, 9, 3, 1, 3, 8, 8, false, 0, 0, OA_OCR_RGB};
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_memory_equal(out, ((uint8_t[]){255, 76, 29}), 3);
-    /* The same pixels planar. */
-    uint8_t rgbp[9] = {255, 255, 0, 255, 0, 0, 255, 0, 255};
-    f.data = rgbp;
-    f.planar = 1;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_memory_equal(out, ((uint8_t[]){255, 76, 29}), 3);
-    /* YBR_FULL: Y, interleaved and planar. */
-    uint8_t ybr[9] = {10, 128, 128, 200, 1, 2, 30, 3, 4};
-    f.data = ybr;
-    f.planar = 0;
-    f.photometric = OA_OCR_YBR_FULL;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_memory_equal(out, ((uint8_t[]){10, 200, 30}), 3);
-    f.planar = 1;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_OK);
-    assert_memory_equal(out, ((uint8_t[]){10, 128, 128}), 3);
-    /* YBR_FULL_422 of an odd width: Y0 Y1 Cb Cr, Y2 Y3 Cb Cr. */
-    uint8_t y422[8] = {11, 22, 128, 128, 33, 0, 128, 128};
-    oa_ocr_frame g = {y422, 8, 3, 1, 3, 8, 8, false, 0, 0,
-                      OA_OCR_YBR_FULL_422};
-    assert_int_equal(oa_ocr_frame_bytes(&g), 8);
-    assert_int_equal(oa_ocr_gray8(&g, out, NULL), OA_OK);
-    assert_memory_equal(out, ((uint8_t[]){11, 22, 33}), 3);
-    g.planar = 1;   /* 422 is always interleaved */
-    assert_int_equal(oa_ocr_gray8(&g, out, NULL), OA_EINVAL);
-    f.bits_allocated = 16;
-    assert_int_equal(oa_ocr_gray8(&f, out, NULL), OA_EINVAL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -987,8 +889,6 @@ int main(void)
         cmocka_unit_test(test_match_names_and_texts),
         cmocka_unit_test(test_whitelist),
         cmocka_unit_test(test_match_out_of_memory),
-        cmocka_unit_test(test_gray8_monochrome),
-        cmocka_unit_test(test_gray8_colour),
         cmocka_unit_test(test_picker_finds_the_changing_frames),
     };
     oa_error err;

@@ -645,6 +645,125 @@ static oa_pixels_layout lay(uint32_t rows, uint32_t cols, uint32_t frames,
     return l;
 }
 
+/* ------------------------------------------------------------------ */
+/* Grayscale views (what OCR and the frame picker read)                 */
+
+static void test_gray8_monochrome(void **state)
+{
+    uint8_t out[4];
+    oa_error err;
+
+    (void)state;
+    /* 8-bit MONOCHROME2, windowed to its min/max. */
+    uint8_t m8[4] = {10, 20, 30, 110};
+    oa_pixels_layout f = lay(2, 2, 1, 1, 8, OA_PIXELS_MONOCHROME2);
+    assert_int_equal(oa_pixels_gray8(&f, m8, 4, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[3], 255);
+    assert_int_equal(out[1], 26);   /* 10/100 of 255, rounded */
+    /* MONOCHROME1: inverted. */
+    f.photometric = OA_PIXELS_MONOCHROME1;
+    assert_int_equal(oa_pixels_gray8(&f, m8, 4, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0], 255);
+    assert_int_equal(out[3], 0);
+    /* 16-bit signed, 12 bits stored, high bits garbage: -2048 .. 2047. */
+    uint8_t m16[8] = {0x00, 0xF8, 0xFF, 0x07, 0x00, 0x00, 0x00, 0xA0};
+    oa_pixels_layout g = lay(2, 2, 1, 1, 16, OA_PIXELS_MONOCHROME2);
+    g.bits_stored = 12;
+    g.high_bit = 11;
+    g.is_signed = true;
+    assert_int_equal(oa_pixels_gray8(&g, m16, 8, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0], 0);      /* 0x800 = -2048 */
+    assert_int_equal(out[1], 255);    /* 0x7FF = 2047 */
+    assert_int_equal(out[2], 128);    /* 0 */
+    assert_int_equal(out[3], 128);    /* 0xA000 masked: 0 */
+    /* Unsigned, the same bytes: 0x800 is 2048, 0x7FF 2047. */
+    g.is_signed = false;
+    assert_int_equal(oa_pixels_gray8(&g, m16, 8, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0], 255);
+    assert_int_equal(out[2], 0);
+    /* Big endian (OW of Explicit VR Big Endian): 0x0010, 0x0100. */
+    uint8_t be[4] = {0x00, 0x10, 0x01, 0x00};
+    oa_pixels_layout h16 = lay(1, 2, 1, 1, 16, OA_PIXELS_MONOCHROME2);
+    h16.big_endian = true;
+    assert_int_equal(oa_pixels_gray8(&h16, be, 4, 0, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){0, 255}), 2);
+    /* A flat frame is white (black if 0), not a division by zero. */
+    uint8_t flat[4] = {7, 7, 7, 7};
+    f.photometric = OA_PIXELS_MONOCHROME2;
+    assert_int_equal(oa_pixels_gray8(&f, flat, 4, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0] & out[1] & out[2] & out[3], 255);
+    memset(flat, 0, sizeof flat);
+    assert_int_equal(oa_pixels_gray8(&f, flat, 4, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0] | out[1] | out[2] | out[3], 0);
+    /* 1 bit, frame 1 of a cine of 1x3 frames: it starts at bit 3. */
+    uint8_t b1[2] = {0x28, 0x00};   /* bits 3 and 5 */
+    oa_pixels_layout h = lay(1, 3, 3, 1, 1, OA_PIXELS_MONOCHROME2);
+    assert_int_equal(oa_pixels_gray8(&h, b1, 2, 1, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){255, 0, 255}), 3);
+    /* Frames of 8-bit: the second one. */
+    uint8_t two[8] = {0, 0, 0, 0, 0, 50, 100, 0};
+    oa_pixels_layout t = lay(2, 2, 2, 1, 8, OA_PIXELS_MONOCHROME2);
+    assert_int_equal(oa_pixels_gray8(&t, two, 8, 1, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){0, 128, 255, 0}), 4);
+    /* Too short, bad layouts, a frame past the end. */
+    oa_error_clear(&err);
+    assert_int_equal(oa_pixels_gray8(&f, m8, 3, 0, out, &err), OA_EPARSE);
+    assert_non_null(strstr(err.msg, "3 bytes"));
+    assert_int_equal(oa_pixels_gray8(&t, two, 7, 1, out, NULL), OA_EPARSE);
+    assert_int_equal(oa_pixels_gray8(&t, two, 8, 2, out, NULL), OA_EINVAL);
+    f.bits_stored = 9;
+    assert_int_equal(oa_pixels_gray8(&f, m8, 4, 0, out, NULL), OA_EINVAL);
+    f.bits_stored = 8;
+    f.bits_allocated = 12;
+    assert_int_equal(oa_pixels_gray8(&f, m8, 4, 0, out, NULL), OA_EINVAL);
+    f.bits_allocated = 8;
+    f.samples = 2;
+    assert_int_equal(oa_pixels_gray8(&f, m8, 4, 0, out, NULL), OA_EINVAL);
+    assert_int_equal(oa_pixels_gray8(NULL, m8, 4, 0, out, NULL), OA_EINVAL);
+}
+
+static void test_gray8_colour(void **state)
+{
+    uint8_t out[3];
+
+    (void)state;
+    /* RGB interleaved: white, red, blue, as Rec. 601 luma. */
+    uint8_t rgb[9] = {255, 255, 255, 255, 0, 0, 0, 0, 255};
+    oa_pixels_layout f = lay(1, 3, 1, 3, 8, OA_PIXELS_RGB);
+    assert_int_equal(oa_pixels_gray8(&f, rgb, 9, 0, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){255, 76, 29}), 3);
+    /* The same pixels planar. */
+    uint8_t rgbp[9] = {255, 255, 0, 255, 0, 0, 255, 0, 255};
+    f.planar = true;
+    assert_int_equal(oa_pixels_gray8(&f, rgbp, 9, 0, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){255, 76, 29}), 3);
+    /* 16 bits a sample: the high byte. */
+    uint8_t rgb16[6] = {0x00, 0xFF, 0x00, 0xFF, 0x00, 0xFF};
+    oa_pixels_layout w = lay(1, 1, 1, 3, 16, OA_PIXELS_RGB);
+    assert_int_equal(oa_pixels_gray8(&w, rgb16, 6, 0, out, NULL), OA_OK);
+    assert_int_equal(out[0], 255);
+    /* YBR_FULL: Y, interleaved and planar. */
+    uint8_t ybr[9] = {10, 128, 128, 200, 1, 2, 30, 3, 4};
+    f.planar = false;
+    f.photometric = OA_PIXELS_YBR_FULL;
+    assert_int_equal(oa_pixels_gray8(&f, ybr, 9, 0, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){10, 200, 30}), 3);
+    f.planar = true;
+    assert_int_equal(oa_pixels_gray8(&f, ybr, 9, 0, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){10, 128, 128}), 3);
+    /* YBR_FULL_422 of an odd width: Y0 Y1 Cb Cr, Y2 ... */
+    uint8_t y422[6] = {11, 22, 128, 128, 33, 0};
+    oa_pixels_layout g = lay(1, 3, 1, 3, 8, OA_PIXELS_YBR_FULL_422);
+    assert_int_equal(oa_pixels_gray8(&g, y422, 6, 0, out, NULL), OA_OK);
+    assert_memory_equal(out, ((uint8_t[]){11, 22, 33}), 3);
+    assert_int_equal(oa_pixels_gray8(&g, y422, 5, 0, out, NULL), OA_EPARSE);
+    /* 1 bit a sample in colour is not a layout. */
+    f.bits_allocated = f.bits_stored = 1;
+    f.high_bit = 0;
+    assert_int_equal(oa_pixels_gray8(&f, ybr, 9, 0, out, NULL), OA_EINVAL);
+}
+
 static void test_blank_layouts(void **state)
 {
     /* clipped to the image, overlapping, a one-pixel box */
@@ -1267,10 +1386,10 @@ static void test_ocr_hook(void **state)
     oa_pixels_attrs *a = attrs();
     oa_pixels_result r;
     oa_pixels_policy p;
-    fake_ocr fo = {{{{2, 2, 10, 4}, "Name:TEST,Belle", 90},
-                    {{20, 2, 10, 4}, "01/02/1988", 90},
-                    {{2, 20, 8, 4}, "5.0MHz", 90},
-                    {{20, 20, 8, 4}, "Gain", 90}}, 4, 0, false};
+    fake_ocr fo = {{{{2, 2, 10, 4}, "Name:TEST,Belle", 90, 0},
+                    {{20, 2, 10, 4}, "01/02/1988", 90, 0},
+                    {{2, 20, 8, 4}, "ACME", 90, 1},
+                    {{20, 20, 8, 4}, "Gain", 90, 1}}, 4, 0, false};
     oa_pixels_ocr hook = {fake_find, fake_release, &fo};
     uint8_t px[40 * 40];
     (void)state;
@@ -1290,7 +1409,7 @@ static void test_ocr_hook(void **state)
     assert_int_equal(r.ops[0].rect.x, 0);      /* margin 2 */
     assert_int_equal(r.ops[0].rect.w, 14);
     assert_int_equal(r.value[3 * 40 + 3], 0);
-    assert_int_equal(r.value[21 * 40 + 3], 200);   /* "5.0MHz" kept */
+    assert_int_equal(r.value[21 * 40 + 3], 200);   /* "ACME" kept */
     assert_int_equal(fo.calls, 2);              /* OCR, then the proof */
     oa_pixels_result_dispose(&r);
     /* strict: every word off the whitelist */
@@ -1300,6 +1419,20 @@ static void test_ocr_hook(void **state)
     assert_int_equal(r.value[21 * 40 + 3], 0);
     assert_int_equal(r.value[21 * 40 + 23], 200);
     oa_pixels_result_dispose(&r);
+    /* strict with terms of the policy on top of the built-in ones */
+    {
+        static const char *const more[] = {"acme"};
+        p.ocr_whitelist = more;
+        p.n_ocr_whitelist = 1;
+        assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
+        assert_int_equal(r.ocr_words, 2);       /* the name and the date */
+        assert_int_equal(r.value[3 * 40 + 3], 0);
+        assert_int_equal(r.value[21 * 40 + 3], 200);
+        assert_int_equal(r.value[21 * 40 + 23], 200);
+        oa_pixels_result_dispose(&r);
+        p.ocr_whitelist = NULL;
+        p.n_ocr_whitelist = 0;
+    }
     /* proof: what a rule misses and the proof reads is blanked too; what
      * stays readable after three rounds refuses the instance */
     {
@@ -1338,7 +1471,7 @@ static void test_ocr_cine_frames(void **state)
     oa_pixels_attrs *a = attrs();
     oa_pixels_result r;
     oa_pixels_policy p;
-    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90}}, 1, 0, false};
+    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90, 0}}, 1, 0, false};
     oa_pixels_ocr hook = {fake_find, fake_release, &fo};
     uint8_t px[5 * 32 * 32];
     (void)state;
@@ -1356,9 +1489,10 @@ static void test_ocr_cine_frames(void **state)
     oa_pixels_policy_init(&p);
     p.ocr = &hook;
     assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
-    /* frames 0, 2, 4, frame 1 (text appears) and 3 (it goes), then the
-     * proof on the same five */
-    assert_int_equal(r.ocr_frames, 10);
+    /* frames 0, 2, 4 and frame 1, where text appears (the picker compares
+     * with the last frame picked: 3 is like 2), then the proof on the
+     * same four */
+    assert_int_equal(r.ocr_frames, 8);
     assert_int_equal(r.ocr_words, 1);
     for (int f = 0; f < 5; f++)
         assert_int_equal(r.value[f * 1024 + 5 * 32 + 5], 0);
@@ -1368,6 +1502,52 @@ static void test_ocr_cine_frames(void **state)
     p.ocr_max_frames = 3;
     assert_int_equal(decide(a, &p, &r), OA_PIXELS_REFUSE);
     assert_non_null(strstr(r.reason, "changes in more than 3 frames"));
+    oa_pixels_result_dispose(&r);
+    oa_pixels_attrs_free(a);
+}
+
+/* A cine whose picture (mid-gray, like speckle) moves below a static
+ * text band: not a text change, so not refused for changing in more
+ * frames than allowed. */
+static void test_ocr_cine_moving_picture(void **state)
+{
+    oa_pixels_attrs *a = attrs();
+    oa_pixels_result r;
+    oa_pixels_policy p;
+    fake_ocr fo = {{{{4, 4, 8, 4}, "BELLE", 90, 0}}, 1, 0, false};
+    oa_pixels_ocr hook = {fake_find, fake_release, &fo};
+    enum { F = 8, S = 32 };
+    uint8_t px[F * S * S];
+    (void)state;
+
+    memset(px, 0, sizeof px);
+    for (int f = 0; f < F; f++)
+        for (int y = 12; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                /* a pattern that slides 3 pixels a frame */
+                int t = (x + y + 3 * f) % 32;
+                px[(f * S + y) * S + x] =
+                    (uint8_t)(40 + 7 * (t < 16 ? t : 31 - t));
+            }
+    for (int f = 0; f < F; f++)
+        for (int y = 4; y < 8; y++)
+            for (int x = 4; x < 12; x++)
+                px[(f * S + y) * S + x] = (uint8_t)((x + y) % 2 ? 255 : 0);
+    image(a, S, S, 1, 8, "MONOCHROME2");
+    setu(a, T(0028, 0008), F);
+    set(a, T(0008, 0060), "US");
+    set(a, T(0010, 0010), "Test^Belle");
+    oa_pixels_attrs_set_native(a, px, sizeof px, 0, false);
+    oa_pixels_policy_init(&p);
+    p.ocr = &hook;
+    p.ocr_max_frames = 3;
+    assert_int_equal(decide(a, &p, &r), OA_PIXELS_CLEANED);
+    assert_int_equal(r.ocr_frames, 6);   /* first, middle, last; proof */
+    assert_int_equal(r.ocr_words, 3);   /* the name, on each frame read */
+    for (int f = 0; f < F; f++)
+        assert_int_equal(r.value[(f * S + 5) * S + 5], 0);
+    assert_int_equal(r.value[(3 * S + 20) * S + 20],
+                     px[(3 * S + 20) * S + 20]);
     oa_pixels_result_dispose(&r);
     oa_pixels_attrs_free(a);
 }
@@ -1465,6 +1645,8 @@ int main(void)
         cmocka_unit_test(test_refuse_reasons),
         cmocka_unit_test(test_hostile_sizes),
         cmocka_unit_test(test_blank_layouts),
+        cmocka_unit_test(test_gray8_monochrome),
+        cmocka_unit_test(test_gray8_colour),
         cmocka_unit_test(test_palette_black),
         cmocka_unit_test(test_region_events),
         cmocka_unit_test(test_blank_keep_and_overlay),
@@ -1475,6 +1657,7 @@ int main(void)
         cmocka_unit_test(test_device_rule_on_corpus),
         cmocka_unit_test(test_ocr_hook),
         cmocka_unit_test(test_ocr_cine_frames),
+        cmocka_unit_test(test_ocr_cine_moving_picture),
         cmocka_unit_test(test_user_rule_parse),
         cmocka_unit_test(test_out_of_memory),
     };

@@ -639,8 +639,8 @@ typedef struct oa_anonymizer_opts {
     const char *uid_root;    /* "2.25" (default): root of new UIDs */
     oa_reader_opts reader;
     size_t max_output;       /* writer ceiling; 0 = 4 GiB - 1 */
-    /* Text detection for burned-in text (Plugin/pixels/ocr.h makes one
-     * per thread); NULL: risky images that no rule covers are refused.
+    /* Text detection for burned-in text (oa_ocr_hook_init in
+     * Plugin/pixels/pixels.h makes one per thread); NULL: risky images that no rule covers are refused.
      * Borrowed; must outlive the engine. */
     const oa_pixels_ocr *ocr;
 } oa_anonymizer_opts;

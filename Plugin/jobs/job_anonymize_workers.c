@@ -11,7 +11,7 @@
 #include "job_anonymize_int.h"
 
 #include "../orthanc/host.h"
-#include "../pixels/ocr.h"
+#include "../pixels/pixels.h"
 
 #include <pthread.h>
 #include <string.h>

@@ -546,16 +546,33 @@ static int64_t stored(const oa_pixels_layout *l, uint32_t w)
     return (int64_t)v;
 }
 
-oa_status oa_px_gray(const oa_pixels_layout *l, const uint8_t *value,
-                     uint32_t f, const oa_pixels_attrs *a, uint8_t *out)
+oa_status oa_pixels_gray8(const oa_pixels_layout *l, const uint8_t *value,
+                          size_t len, uint32_t f, uint8_t *out, oa_error *err)
 {
-    size_t frame, total, px = (size_t)l->rows * l->columns;
-    unsigned bytes = l->bits_allocated / 8u;
-    unsigned top = l->bits_stored > 8 ? l->bits_stored - 8u : 0u;
+    size_t frame, total, px;
+    unsigned bytes, top;
 
-    (void)a;
-    if (oa_pixels_frame_bytes(l, &frame, &total) != 0 || f >= l->frames)
-        return OA_EINVAL;
+    if (l == NULL || value == NULL || out == NULL)
+        return oa_error_set(err, OA_EINVAL, "grayscale view: no frame");
+    if (oa_pixels_frame_bytes(l, &frame, &total) != 0 || f >= l->frames ||
+        l->bits_stored == 0 || l->bits_stored > l->bits_allocated ||
+        l->high_bit + 1u < l->bits_stored ||
+        l->high_bit >= l->bits_allocated ||
+        (l->samples != 1 && l->samples != 3) ||
+        (l->bits_allocated == 1 && l->samples != 1))
+        return oa_error_set(err, OA_EINVAL,
+                            "grayscale view: unsupported layout (%u samples,"
+                            " %u/%u bits, frame %u of %u)",
+                            (unsigned)l->samples, (unsigned)l->bits_stored,
+                            (unsigned)l->bits_allocated, (unsigned)f,
+                            (unsigned)l->frames);
+    if (len < total)
+        return oa_error_set(err, OA_EPARSE,
+                            "grayscale view: value of %zu bytes, %zu needed",
+                            len, total);
+    px = (size_t)l->rows * l->columns;
+    bytes = l->bits_allocated / 8u;
+    top = l->bits_stored > 8 ? l->bits_stored - 8u : 0u;
     if (l->bits_allocated == 1) {
         bool one = l->photometric == OA_PIXELS_MONOCHROME1;
         for (size_t i = 0; i < px; i++) {
@@ -577,7 +594,8 @@ oa_status oa_px_gray(const oa_pixels_layout *l, const uint8_t *value,
         for (size_t i = 0; i < px; i++) {
             int64_t v = stored(l, get_word(value + i * bytes, bytes,
                                            l->big_endian));
-            int64_t g = hi > lo ? (v - lo) * 255 / (hi - lo) : (v > 0 ? 255 : 0);
+            int64_t g = hi > lo ? ((v - lo) * 255 + (hi - lo) / 2) / (hi - lo)
+                                : (v > 0 ? 255 : 0);   /* a flat frame */
             out[i] = (uint8_t)(l->photometric == OA_PIXELS_MONOCHROME1
                                    ? 255 - g : g);
         }
@@ -601,7 +619,8 @@ oa_status oa_px_gray(const oa_pixels_layout *l, const uint8_t *value,
                 c[s] = 255;
         }
         if (l->photometric == OA_PIXELS_RGB)
-            out[i] = (uint8_t)((c[0] * 77 + c[1] * 150 + c[2] * 29) >> 8);
+            out[i] = (uint8_t)((299u * c[0] + 587u * c[1] + 114u * c[2] +
+                                500u) / 1000u);   /* Rec. 601 luma */
         else
             out[i] = (uint8_t)c[0];
     }

@@ -4,6 +4,7 @@
  */
 #include "pixels_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -164,201 +165,108 @@ static oa_status rule_ops(const oa_pixels_rule *rule, const oa_pixels_attrs *a,
 /* ------------------------------------------------------------------ */
 /* OCR                                                                  */
 
-#define MAX_TOKENS 256
-#define TOKEN_MAX 64
+/* The identifying values of the instance, as oa_ocr_match's needles: one
+ * NUL-terminated string per value of a multi-valued attribute. */
+typedef struct needles_buf {
+    oa_ocr_needles nd;
+    const char **ptrs;         /* names, then ids, dates, texts */
+    char *text;
+} needles_buf;
 
-typedef struct tokens {
-    char t[MAX_TOKENS][TOKEN_MAX];
-    size_t n;
-} tokens;
-
-/* Upper-case ASCII letters and digits only; other bytes >= 0x80 kept. */
-static size_t normalize(const char *s, size_t len, char *out, size_t size)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len && n + 1 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'a' && c <= 'z')
-            out[n++] = (char)(c - 32);
-        else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80)
-            out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    return n;
-}
-
-static void add_token(tokens *tk, const char *s, size_t len)
-{
-    char buf[TOKEN_MAX];
-    size_t n = normalize(s, len, buf, sizeof buf);
-
-    if (n < 2 || tk->n >= MAX_TOKENS)
-        return;
-    for (size_t i = 0; i < tk->n; i++)
-        if (strcmp(tk->t[i], buf) == 0)
-            return;
-    memcpy(tk->t[tk->n++], buf, n + 1);
-}
-
-/* Split on PN/LO separators: ^ = \ space , . - / */
-static void add_parts(tokens *tk, const char *s, size_t len)
-{
-    size_t i = 0;
-
-    add_token(tk, s, len);
-    while (i < len) {
-        size_t j = i;
-        while (j < len && !strchr("^=\\ ,.-/", s[j]))
-            j++;
-        if (j > i && j - i < len)
-            add_token(tk, s + i, j - i);
-        i = j + 1;
-    }
-}
-
-static void add_date(tokens *tk, const char *s, size_t len)
-{
-    static const char *const mon[] = {"JAN", "FEB", "MAR", "APR", "MAY",
-                                      "JUN", "JUL", "AUG", "SEP", "OCT",
-                                      "NOV", "DEC"};
-    char y[5], m[3], d[3], buf[32];
-    int mi;
-
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\0'))
-        len--;
-    if (len < 8)
-        return;
-    for (int i = 0; i < 8; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return;
-    memcpy(y, s, 4);
-    y[4] = '\0';
-    memcpy(m, s + 4, 2);
-    m[2] = '\0';
-    memcpy(d, s + 6, 2);
-    d[2] = '\0';
-    mi = (m[0] - '0') * 10 + (m[1] - '0');
-#define ADD(...) do { int k_ = snprintf(buf, sizeof buf, __VA_ARGS__); \
-        if (k_ > 0) add_token(tk, buf, (size_t)k_); } while (0)
-    ADD("%s%s%s", y, m, d);
-    ADD("%s%s%s", d, m, y);
-    ADD("%s%s%s", m, d, y);
-    ADD("%s%s%s", d, m, y + 2);
-    ADD("%s%s%s", m, d, y + 2);
-    if (mi >= 1 && mi <= 12) {
-        ADD("%s%s%s", d, mon[mi - 1], y);
-        ADD("%s%s%s", mon[mi - 1], d, y);
-        ADD("%s%s%s", y, mon[mi - 1], d);
-        ADD("%s%s%s", d, mon[mi - 1], y + 2);
-    }
-#undef ADD
-}
-
-static void identity_tokens(const oa_pixels_attrs *a, tokens *tk)
-{
-    static const uint32_t names[] = {
-        T(0010, 0010), T(0010, 1001), T(0010, 1005), T(0010, 1060),
-        T(0008, 0090), T(0008, 1050), T(0008, 1070), T(0032, 1032),
-        T(0008, 0080), T(0010, 1040)};
-    static const uint32_t ids[] = {T(0010, 0020), T(0010, 1000),
+static const uint32_t NAME_TAGS[] = {
+    T(0010, 0010), T(0010, 1001), T(0010, 1005), T(0010, 1060),
+    T(0008, 0090), T(0008, 1050), T(0008, 1070), T(0032, 1032)};
+static const uint32_t ID_TAGS[] = {T(0010, 0020), T(0010, 1000),
                                    T(0008, 0050), T(0020, 0010),
                                    T(0010, 2154), T(0010, 0021)};
-    static const uint32_t dates[] = {T(0010, 0030), T(0008, 0020),
+static const uint32_t DATE_TAGS[] = {T(0010, 0030), T(0008, 0020),
                                      T(0008, 0021), T(0008, 0022),
                                      T(0008, 0023), T(0008, 002A)};
+static const uint32_t TEXT_TAGS[] = {T(0008, 0080), T(0010, 1040)};
 
-    tk->n = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const oa_px_value *v = oa_px_find(a, names[i]);
-        if (v != NULL)
-            add_parts(tk, oa_px_str(a, v), v->len);
-    }
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        const oa_px_value *v = oa_px_find(a, ids[i]);
-        if (v != NULL)
-            add_parts(tk, oa_px_str(a, v), v->len);
-    }
-    for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
-        const oa_px_value *v = oa_px_find(a, dates[i]);
-        if (v != NULL)
-            add_date(tk, oa_px_str(a, v), v->len);
-    }
-}
+#define N_TAGS(t) (sizeof t / sizeof t[0])
 
-/* One edit (substitution, insertion, deletion) at most. */
-static bool within_one_edit(const char *a, size_t la, const char *b, size_t lb)
+/* Add the values of `tags` (split at '\') to nb; count them in *n. */
+static void add_values(needles_buf *nb, const oa_pixels_attrs *a,
+                       const uint32_t *tags, size_t n_tags, size_t *n_ptrs,
+                       size_t *n_text, size_t *n)
 {
-    size_t i = 0, j = 0;
-    bool used = false;
-
-    if (la > lb + 1 || lb > la + 1)
-        return false;
-    while (i < la && j < lb) {
-        if (a[i] == b[j]) {
-            i++;
-            j++;
+    *n = 0;
+    for (size_t i = 0; i < n_tags; i++) {
+        const oa_px_value *v = oa_px_find(a, tags[i]);
+        const char *s;
+        size_t start = 0;
+        if (v == NULL)
             continue;
-        }
-        if (used)
-            return false;
-        used = true;
-        if (la > lb)
-            i++;
-        else if (lb > la)
-            j++;
-        else {
-            i++;
-            j++;
+        s = oa_px_str(a, v);
+        for (size_t k = 0; k <= v->len; k++) {
+            if (k < v->len && s[k] != '\\')
+                continue;
+            if (k > start) {
+                nb->ptrs[(*n_ptrs)++] = nb->text + *n_text;
+                memcpy(nb->text + *n_text, s + start, k - start);
+                *n_text += k - start;
+                nb->text[(*n_text)++] = '\0';
+                (*n)++;
+            }
+            start = k + 1;
         }
     }
-    return !used || (i == la && j == lb);
 }
 
-static bool word_identifies(const tokens *tk, const char *text)
+/* Names (PN), IDs (patient, other, accession, study, phone, issuer),
+ * dates (DA) and texts (institution, address) of the instance. */
+static oa_status build_needles(const oa_pixels_attrs *a, needles_buf *nb,
+                               oa_error *err)
 {
-    char w[256];
-    size_t lw = normalize(text, strlen(text), w, sizeof w);
+    size_t values = 0, bytes = 0, n_ptrs = 0, n_text = 0;
 
-    if (lw < 2)
-        return false;
-    for (size_t i = 0; i < tk->n; i++) {
-        const char *t = tk->t[i];
-        size_t lt = strlen(t);
-        if (lt == lw && memcmp(t, w, lw) == 0)
-            return true;
-        if (lt >= 4 && strstr(w, t) != NULL)
-            return true;
-        if (lw >= 4 && lt > lw && strstr(t, w) != NULL)
-            return true;
-        if (lt >= 6 && within_one_edit(t, lt, w, lw))
-            return true;
+    memset(nb, 0, sizeof *nb);
+    for (size_t i = 0; i < a->n; i++) {
+        bytes += a->v[i].len + 1;
+        for (uint32_t k = 0; k < a->v[i].len; k++)
+            values += oa_px_str(a, &a->v[i])[k] == '\\';
+        values++;
     }
-    return false;
+    nb->ptrs = oa_malloc((values ? values : 1) * sizeof *nb->ptrs);
+    nb->text = oa_malloc(bytes ? bytes : 1);
+    if (nb->ptrs == NULL || nb->text == NULL)
+        return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
+    add_values(nb, a, NAME_TAGS, N_TAGS(NAME_TAGS), &n_ptrs, &n_text,
+               &nb->nd.n_names);
+    add_values(nb, a, ID_TAGS, N_TAGS(ID_TAGS), &n_ptrs, &n_text,
+               &nb->nd.n_ids);
+    add_values(nb, a, DATE_TAGS, N_TAGS(DATE_TAGS), &n_ptrs, &n_text,
+               &nb->nd.n_dates);
+    add_values(nb, a, TEXT_TAGS, N_TAGS(TEXT_TAGS), &n_ptrs, &n_text,
+               &nb->nd.n_texts);
+    nb->nd.names = nb->ptrs;
+    nb->nd.ids = nb->nd.names + nb->nd.n_names;
+    nb->nd.dates = nb->nd.ids + nb->nd.n_ids;
+    nb->nd.texts = nb->nd.dates + nb->nd.n_dates;
+    return OA_OK;
 }
 
-static const char *const default_whitelist[] = {
-    "CM", "MM", "HZ", "KHZ", "MHZ", "DB", "FPS", "GAIN", "DR", "PRF", "MI",
-    "TIS", "TIB", "TIC", "L", "R", "B", "M", "C", "D", "PW", "CW", "2D",
-    "3D", "4D", "CF", "PD", "ANT", "POST", "LEFT", "RIGHT", "SAG", "TRANS",
-    "AXIAL", "CORONAL", "LONG", "MAX", "MIN", "AVG", "VEL", "HR", "BPM",
-    "DEPTH", "FREQ", "POWER", "ZOOM", "COLOR", "HARM", "RES", "GEN", "PEN",
-    "CM/S", "M/S", "%", "S", "MS"};
-
-static bool whitelisted(const oa_pixels_policy *p, const char *text)
+static void needles_dispose(needles_buf *nb)
 {
-    char w[256], t[256];
-    const char *const *list = p->ocr_whitelist ? p->ocr_whitelist
-                                               : default_whitelist;
-    size_t n = p->ocr_whitelist ? p->n_ocr_whitelist
-                                : sizeof default_whitelist / sizeof(char *);
-    size_t lw = normalize(text, strlen(text), w, sizeof w);
+    oa_free(nb->ptrs);
+    oa_free(nb->text);
+}
 
-    if (lw == 0)
-        return true;               /* punctuation only */
-    for (size_t i = 0; i < n; i++) {
-        normalize(list[i], strlen(list[i]), t, sizeof t);
-        if (strcmp(t, w) == 0)
+/* Whether `text` is one of the policy's extra strict-mode terms (case
+ * ignored). */
+static bool extra_whitelisted(const oa_pixels_policy *p, const char *text)
+{
+    for (size_t i = 0; i < p->n_ocr_whitelist; i++) {
+        const char *t = p->ocr_whitelist[i];
+        size_t k = 0;
+        if (t == NULL)
+            continue;
+        while (t[k] != '\0' && text[k] != '\0' &&
+               tolower((unsigned char)t[k]) ==
+                   tolower((unsigned char)text[k]))
+            k++;
+        if (t[k] == '\0' && text[k] == '\0')
             return true;
     }
     return false;
@@ -367,25 +275,118 @@ static bool whitelisted(const oa_pixels_policy *p, const char *text)
 typedef struct ocr_ctx {
     const oa_pixels_policy *p;
     const oa_pixels_layout *l;
-    const oa_pixels_attrs *a;
-    tokens *tk;
+    const uint8_t *value;
+    size_t len;
+    const oa_ocr_needles *nd;
     uint8_t *gray;
+    oa_ocr_word *words;        /* the hook's words, for oa_ocr_match */
+    size_t cap_words;
 } ocr_ctx;
 
-/* OCR frame f of `value`; add boxes to blank (or, verifying, report the
+/* The boxes oa_ocr_match finds among the hook's words `w` (the strict
+ * mode's too, unless `verifying`).  *rects: free with oa_free. */
+static oa_status match_words(ocr_ctx *c, const oa_pixels_word *w, size_t n,
+                             bool verifying, oa_pixels_rect **rects,
+                             size_t *n_rects, oa_error *err)
+{
+    bool strict = c->p->ocr_strict && !verifying;
+    bool extra = strict && c->p->n_ocr_whitelist > 0;
+    size_t k = 0;
+    oa_status rc;
+
+    *rects = NULL;
+    *n_rects = 0;
+    if (n > OA_OCR_WORDS_MAX)
+        return oa_error_set(err, OA_ELIMIT, "OCR: more than %u words",
+                            (unsigned)OA_OCR_WORDS_MAX);
+    if (n > c->cap_words) {
+        oa_ocr_word *nw = oa_realloc(c->words, n * sizeof *nw);
+        if (nw == NULL)
+            return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
+        c->words = nw;
+        c->cap_words = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        oa_ocr_word *o;
+        size_t len;
+        if (w[i].text == NULL)
+            continue;
+        o = &c->words[k++];
+        o->box = w[i].box;
+        o->confidence = (float)w[i].confidence;
+        o->line = w[i].line;
+        len = strlen(w[i].text);
+        if (len >= sizeof o->text) {
+            len = sizeof o->text - 1;
+            while (len > 0 && ((unsigned char)w[i].text[len] & 0xC0) == 0x80)
+                len--;             /* cut at a UTF-8 character boundary */
+        }
+        memcpy(o->text, w[i].text, len);
+        o->text[len] = '\0';
+    }
+    rc = oa_ocr_match(c->words, k, c->nd, strict && !extra, rects, n_rects,
+                      err);
+    if (rc != OA_OK || !extra)
+        return rc;
+    {
+        /* strict with extra terms: every word neither matched, nor on the
+         * built-in list, nor one of the policy's terms */
+        oa_pixels_rect *more = NULL, *all;
+        size_t n_more = 0, kept = 0;
+        for (size_t i = 0; i < k; i++) {
+            const oa_pixels_rect *b = &c->words[i].box;
+            bool done = extra_whitelisted(c->p, c->words[i].text);
+            for (size_t j = 0; j < *n_rects && !done; j++) {
+                const oa_pixels_rect *q = &(*rects)[j];
+                done = b->x >= q->x && b->y >= q->y &&
+                       b->x + b->w <= q->x + q->w &&
+                       b->y + b->h <= q->y + q->h;   /* blanked already */
+            }
+            if (!done)
+                c->words[kept++] = c->words[i];
+        }
+        rc = oa_ocr_match(c->words, kept, NULL, true, &more, &n_more, err);
+        if (rc != OA_OK || n_more == 0) {
+            oa_free(more);
+            if (rc != OA_OK) {
+                oa_free(*rects);
+                *rects = NULL;
+                *n_rects = 0;
+            }
+            return rc;
+        }
+        all = oa_realloc(*rects, (*n_rects + n_more) * sizeof *all);
+        if (all == NULL) {
+            oa_free(more);
+            oa_free(*rects);
+            *rects = NULL;
+            *n_rects = 0;
+            return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
+        }
+        memcpy(all + *n_rects, more, n_more * sizeof *all);
+        *rects = all;
+        *n_rects += n_more;
+        oa_free(more);
+    }
+    return OA_OK;
+}
+
+/* OCR frame f of the value; add boxes to blank (or, verifying, report the
  * first identifying word in *found). */
-static oa_status ocr_frame(ocr_ctx *c, const uint8_t *value, uint32_t f,
-                           ops_buf *b, bool verifying, bool *found,
-                           oa_pixels_rect *where, unsigned *words,
-                           oa_error *err)
+static oa_status ocr_frame(ocr_ctx *c, uint32_t f, ops_buf *b,
+                           bool verifying, bool *found, oa_pixels_rect *where,
+                           unsigned *words, oa_error *err)
 {
     oa_pixels_gray g;
     oa_pixels_word *w = NULL;
-    size_t n = 0;
+    oa_pixels_rect *hits = NULL;
+    size_t n = 0, n_hits = 0;
     oa_status rc;
     uint32_t m = c->p->ocr_margin;
 
-    oa_px_gray(c->l, value, f, c->a, c->gray);
+    rc = oa_pixels_gray8(c->l, c->value, c->len, f, c->gray, err);
+    if (rc != OA_OK)
+        return rc;
     g.pixels = c->gray;
     g.width = c->l->columns;
     g.height = c->l->rows;
@@ -393,109 +394,103 @@ static oa_status ocr_frame(ocr_ctx *c, const uint8_t *value, uint32_t f,
     rc = c->p->ocr->find_words(c->p->ocr->ctx, &g, &w, &n, err);
     if (rc != OA_OK)
         return rc;
-    for (size_t i = 0; i < n && rc == OA_OK; i++) {
-        bool hit;
-        const oa_pixels_rect *r = &w[i].box;
-        if (w[i].text == NULL)
-            continue;
-        hit = word_identifies(c->tk, w[i].text);
-        if (verifying) {
-            if (hit && !*found) {
-                *found = true;
-                *where = *r;
-            }
-            continue;
+    rc = match_words(c, w, n, verifying, &hits, &n_hits, err);
+    if (c->p->ocr->release != NULL)
+        c->p->ocr->release(c->p->ocr->ctx, w, n);
+    if (rc != OA_OK)
+        return rc;
+    if (verifying) {
+        if (n_hits > 0 && !*found) {
+            *found = true;
+            *where = hits[0];
         }
-        if (!hit && c->p->ocr_strict)
-            hit = !whitelisted(c->p, w[i].text);
-        if (!hit)
-            continue;
+        n_hits = 0;
+    }
+    for (size_t i = 0; i < n_hits && rc == OA_OK; i++) {
+        const oa_pixels_rect *r = &hits[i];
         (*words)++;
         rc = add_op(b, r->x > m ? r->x - m : 0, r->y > m ? r->y - m : 0,
                     r->x + r->w + m < r->x ? UINT32_MAX : r->x + r->w + m,
                     r->y + r->h + m < r->y ? UINT32_MAX : r->y + r->h + m,
                     c->l->rows, c->l->columns, false, "OCR", err);
     }
-    if (c->p->ocr->release != NULL)
-        c->p->ocr->release(c->p->ocr->ctx, w, n);
+    oa_free(hits);
     return rc;
 }
 
+/* ocr_frame, counted in r->ocr_frames.  False when the decision stops:
+ * out of memory (*rc, err), or the OCR failed (the instance is refused,
+ * the reason `what` and the hook's message; *rc = OA_OK). */
+static bool read_frame(ocr_ctx *c, uint32_t f, ops_buf *b, bool verifying,
+                       bool *found, oa_pixels_rect *where, unsigned *words,
+                       oa_pixels_result *r, const char *what, oa_status *rc,
+                       oa_error *err)
+{
+    oa_error e;
+
+    oa_error_clear(&e);
+    *rc = ocr_frame(c, f, b, verifying, found, where, words, &e);
+    r->ocr_frames++;
+    if (*rc == OA_OK)
+        return true;
+    if (*rc == OA_ENOMEM) {
+        oa_error_set(err, *rc, "pixels: out of memory");
+        return false;
+    }
+    *rc = OA_OK;
+    r->verdict = OA_PIXELS_REFUSE;
+    set_reason(r, "%s: %s", what, e.msg);
+    return false;
+}
+
 /* Frames to OCR: first, middle, last, and (with `changes`) every frame
- * whose static area (pixels equal in those three) changes as text does:
- * at least TEXT_CHANGE_PIXELS static pixels that become or stop being
- * bright (>= TEXT_BRIGHT) by more than TEXT_STEP levels.  A structure of
- * the picture moving across the static background (an ultrasound cine) is
- * not text appearing.  Returns the count, or -1 if more than `max` are
- * needed. */
+ * whose text area changed (oa_ocr_picker).  Returns the count, or -1 if
+ * more than `max` are needed. */
 #define VERIFY_ROUNDS 3   /* OCR passes over the cleaned frames */
-#define TEXT_BRIGHT 128
-#define TEXT_STEP 32
-#define TEXT_CHANGE_PIXELS 16
-static long pick_frames(ocr_ctx *c, const uint8_t *value, uint32_t *out,
-                        unsigned max, bool changes, oa_error *err,
-                        oa_status *rc)
+static long pick_frames(ocr_ctx *c, uint32_t *out, unsigned max,
+                        bool changes, oa_error *err, oa_status *rc)
 {
     uint32_t frames = c->l->frames;
-    size_t px = (size_t)c->l->rows * c->l->columns;
     uint32_t base[3] = {0, frames / 2, frames - 1};
+    oa_ocr_picker *pk = NULL;
     size_t n = 0;
-    uint8_t *ref = NULL, *stat = NULL, *cur = NULL;
+    oa_error e;
 
     *rc = OA_OK;
-    for (int i = 0; i < 3; i++) {
-        bool dup = false;
-        for (size_t k = 0; k < n; k++)
-            dup = dup || out[k] == base[i];
-        if (!dup)
-            out[n++] = base[i];
-    }
-    if (frames <= 3 || !changes)
-        return (long)n;
-    ref = oa_malloc(px);
-    stat = oa_malloc(px);
-    cur = oa_malloc(px);
-    if (ref == NULL || stat == NULL || cur == NULL) {
-        *rc = oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
-        goto done;
-    }
-    oa_px_gray(c->l, value, 0, c->a, ref);
-    memset(stat, 1, px);
-    for (int i = 1; i < 3; i++) {
-        oa_px_gray(c->l, value, base[i], c->a, cur);
-        for (size_t k = 0; k < px; k++)
-            stat[k] &= (uint8_t)(cur[k] == ref[k]);
-    }
-    for (uint32_t f = 1; f + 1 < frames; f++) {
-        bool changed = false;
-        if (f == base[1])
-            continue;
-        size_t moved = 0;
-
-        oa_px_gray(c->l, value, f, c->a, cur);
-        for (size_t k = 0; k < px && !changed; k++) {
-            unsigned hi = cur[k] > ref[k] ? cur[k] : ref[k];
-            unsigned lo = cur[k] > ref[k] ? ref[k] : cur[k];
-
-            if (stat[k] && hi >= TEXT_BRIGHT && hi - lo > TEXT_STEP)
-                changed = ++moved >= TEXT_CHANGE_PIXELS;
+    if (frames <= 3 || !changes) {
+        for (int i = 0; i < 3; i++) {
+            bool dup = false;
+            for (size_t k = 0; k < n; k++)
+                dup = dup || out[k] == base[i];
+            if (!dup)
+                out[n++] = base[i];
         }
-        if (!changed)
-            continue;
-        if (n >= max) {
+        return (long)n;
+    }
+    *rc = oa_ocr_picker_new(&pk, c->l->columns, c->l->rows, frames,
+                            max < 3 ? 3 : max, err);
+    if (*rc != OA_OK)
+        return 0;
+    for (uint32_t f = 0; f < frames && *rc == OA_OK; f++) {
+        bool pick = false;
+        *rc = oa_pixels_gray8(c->l, c->value, c->len, f, c->gray, err);
+        if (*rc != OA_OK)
+            break;
+        oa_error_clear(&e);
+        *rc = oa_ocr_picker_feed(pk, f, c->gray, c->l->columns, &pick, &e);
+        if (*rc == OA_ELIMIT) {
+            *rc = OA_OK;
             n = (size_t)-1;
             break;
         }
-        out[n++] = f;
-        memcpy(ref, cur, px);      /* the next change is against this one */
+        if (*rc != OA_OK)
+            oa_error_set(err, *rc, "%s", e.msg);
+        else if (pick)
+            out[n++] = f;
     }
-done:
-    oa_free(ref);
-    oa_free(stat);
-    oa_free(cur);
+    oa_ocr_picker_free(pk);
     return n == (size_t)-1 ? -1 : (long)n;
 }
-
 /* ------------------------------------------------------------------ */
 /* Decision                                                             */
 
@@ -706,13 +701,13 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
     char risk_txt[160], dev[160];
     oa_status rc = OA_OK;
     oa_error e;
-    tokens *tk = NULL;
+    needles_buf nb = {{NULL, 0, NULL, 0, NULL, 0, NULL, 0}, NULL, NULL};
     ocr_ctx oc;
     uint32_t *picked = NULL;
     long n_picked = 0;
     oa_px_memo memo;
 
-    oc.gray = NULL;
+    memset(&oc, 0, sizeof oc);
     oa_pixels_result_dispose(r);
     if (p == NULL) {
         oa_pixels_policy_init(&defaults);
@@ -869,20 +864,22 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         size_t px = (size_t)l.rows * l.columns;
         unsigned max = p->ocr_max_frames ? p->ocr_max_frames
                                          : DEFAULT_OCR_FRAMES;
-        tk = oa_malloc(sizeof *tk);
         picked = oa_malloc((max + 3) * sizeof *picked);
         oc.gray = oa_malloc(px);
-        if (tk == NULL || picked == NULL || oc.gray == NULL) {
+        if (picked == NULL || oc.gray == NULL) {
             rc = oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
             goto out;
         }
-        identity_tokens(a, tk);
+        rc = build_needles(a, &nb, err);
+        if (rc != OA_OK)
+            goto out;
         oc.p = p;
         oc.l = &l;
-        oc.a = a;
-        oc.tk = tk;
+        oc.value = work;
+        oc.len = work_len;
+        oc.nd = &nb.nd;
         /* verifying a rule's work: first, middle and last frames */
-        n_picked = pick_frames(&oc, work, picked, max, !covered, err, &rc);
+        n_picked = pick_frames(&oc, picked, max, !covered, err, &rc);
         if (rc != OA_OK)
             goto out;
         if (n_picked < 0) {
@@ -893,25 +890,15 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
         }
     }
     if (!covered) {
+        char what[sizeof risk_txt + sizeof dev + 64];
+        snprintf(what, sizeof what, "burned-in text risk (%s), no rule for "
+                 "the device (%s), OCR failed", risk_txt, dev);
         for (long i = 0; i < n_picked; i++) {
             bool dummy = false;
             oa_pixels_rect where;
-            oa_error_clear(&e);
-            rc = ocr_frame(&oc, work, picked[i], &b, false, &dummy, &where,
-                           &r->ocr_words, &e);
-            r->ocr_frames++;
-            if (rc == OA_ENOMEM) {
-                oa_error_set(err, rc, "pixels: out of memory");
+            if (!read_frame(&oc, picked[i], &b, false, &dummy, &where,
+                            &r->ocr_words, r, what, &rc, err))
                 goto out;
-            }
-            if (rc != OA_OK) {
-                rc = OA_OK;
-                r->verdict = OA_PIXELS_REFUSE;
-                set_reason(r, "burned-in text risk (%s), no rule for the "
-                           "device (%s), OCR failed: %s", risk_txt, dev,
-                           e.msg);
-                goto out;
-            }
         }
     }
 
@@ -931,20 +918,9 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
 
         for (i = 0; i < n_picked && !found; i++) {
             unsigned dummy = 0;
-            oa_error_clear(&e);
-            rc = ocr_frame(&oc, work, picked[i], &b, true, &found, &where,
-                           &dummy, &e);
-            r->ocr_frames++;
-            if (rc == OA_ENOMEM) {
-                oa_error_set(err, rc, "pixels: out of memory");
+            if (!read_frame(&oc, picked[i], &b, true, &found, &where, &dummy,
+                            r, "OCR of the cleaned pixels failed", &rc, err))
                 goto out;
-            }
-            if (rc != OA_OK) {
-                rc = OA_OK;
-                r->verdict = OA_PIXELS_REFUSE;
-                set_reason(r, "OCR of the cleaned pixels failed: %s", e.msg);
-                goto out;
-            }
         }
         if (!found)
             break;
@@ -990,7 +966,8 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                cleared ? ", overlay bit planes cleared" : "");
 out:
     oa_free(work);
-    oa_free(tk);
+    needles_dispose(&nb);
+    oa_free(oc.words);
     oa_free(picked);
     oa_free(oc.gray);
     if (rc != OA_OK) {

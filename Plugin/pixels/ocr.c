@@ -1,10 +1,10 @@
 /*
- * pixels/ocr: grayscale views of frames, Tesseract's words, matching them
- * against identifying values, and the frames of a cine worth reading.
- * See ocr.h.
+ * pixels/ocr: Tesseract's words, matching them against identifying
+ * values, and the frames of a cine worth reading.  See pixels.h, "OCR
+ * with Tesseract".
  */
 #define _POSIX_C_SOURCE 200809L
-#include "ocr.h"
+#include "pixels.h"
 
 #include <tesseract/capi.h>
 
@@ -15,139 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ------------------------------------------------------------------ */
-/* Grayscale views                                                      */
-
-size_t oa_ocr_frame_bytes(const oa_ocr_frame *f)
-{
-    size_t px, n;
-
-    if (f == NULL || f->width == 0 || f->height == 0)
-        return 0;
-    if (oa_size_mul(&px, f->width, f->height) != 0)
-        return 0;
-    if (f->photometric == OA_OCR_MONOCHROME1 ||
-        f->photometric == OA_OCR_MONOCHROME2) {
-        if (f->samples != 1)
-            return 0;
-        switch (f->bits_allocated) {
-        case 1:
-            if (f->bit_offset > 7 || oa_size_add(&n, px, f->bit_offset) != 0)
-                return 0;
-            return n / 8 + (n % 8 != 0);
-        case 8:
-            return px;
-        case 16:
-            return oa_size_mul(&n, px, 2) == 0 ? n : 0;
-        default:
-            return 0;
-        }
-    }
-    if (f->samples != 3 || f->bits_allocated != 8 || f->planar > 1)
-        return 0;
-    if (f->photometric == OA_OCR_YBR_FULL_422) {
-        /* Y0 Y1 Cb Cr for each pair of pixels of the frame. */
-        if (f->planar != 0)
-            return 0;
-        return oa_size_mul(&n, px / 2 + px % 2, 4) == 0 ? n : 0;
-    }
-    if (f->photometric != OA_OCR_RGB && f->photometric != OA_OCR_YBR_FULL)
-        return 0;
-    return oa_size_mul(&n, px, 3) == 0 ? n : 0;
-}
-
-/* A monochrome sample as a signed value (bits_stored low bits). */
-static int32_t mono_sample(const oa_ocr_frame *f, size_t i)
-{
-    uint32_t v, mask;
-
-    if (f->bits_allocated == 8)
-        v = f->data[i];
-    else
-        v = (uint32_t)f->data[2 * i] | ((uint32_t)f->data[2 * i + 1] << 8);
-    mask = f->bits_stored >= 32 ? 0xFFFFFFFFu : (1u << f->bits_stored) - 1;
-    v &= mask;
-    if (f->is_signed && (v & (1u << (f->bits_stored - 1))))
-        return (int32_t)v - (int32_t)(mask + 1);
-    return (int32_t)v;
-}
-
-oa_status oa_ocr_gray8(const oa_ocr_frame *f, uint8_t *out, oa_error *err)
-{
-    size_t need, px, i;
-
-    if (f == NULL || out == NULL || f->data == NULL)
-        return oa_error_set(err, OA_EINVAL, "grayscale view: no frame");
-    need = oa_ocr_frame_bytes(f);
-    if (need == 0 || f->bits_stored == 0 ||
-        f->bits_stored > f->bits_allocated)
-        return oa_error_set(err, OA_EINVAL,
-                            "grayscale view: unsupported layout (%u samples,"
-                            " %u/%u bits, planar %u, photometric %d)",
-                            f->samples, f->bits_stored, f->bits_allocated,
-                            f->planar, (int)f->photometric);
-    if (f->size < need)
-        return oa_error_set(err, OA_EPARSE,
-                            "grayscale view: frame of %zu bytes, %zu needed",
-                            f->size, need);
-    px = (size_t)f->width * f->height;
-    if (f->photometric == OA_OCR_MONOCHROME1 ||
-        f->photometric == OA_OCR_MONOCHROME2) {
-        bool invert = f->photometric == OA_OCR_MONOCHROME1;
-        if (f->bits_allocated == 1) {
-            for (i = 0; i < px; i++) {
-                size_t bit = i + f->bit_offset;
-                bool on = (f->data[bit / 8] >> (bit % 8)) & 1u;
-                out[i] = (on != invert) ? 255 : 0;
-            }
-            return OA_OK;
-        }
-        int32_t lo = mono_sample(f, 0), hi = lo;
-        for (i = 1; i < px; i++) {
-            int32_t v = mono_sample(f, i);
-            if (v < lo)
-                lo = v;
-            if (v > hi)
-                hi = v;
-        }
-        int64_t range = (int64_t)hi - lo;
-        for (i = 0; i < px; i++) {
-            int64_t v = (int64_t)mono_sample(f, i) - lo;
-            unsigned g = range > 0 ? (unsigned)((v * 255 + range / 2) / range)
-                                   : 0;
-            out[i] = (uint8_t)(invert ? 255 - g : g);
-        }
-        return OA_OK;
-    }
-    if (f->photometric == OA_OCR_YBR_FULL_422) {
-        for (i = 0; i < px; i++)
-            out[i] = f->data[(i / 2) * 4 + i % 2];
-        return OA_OK;
-    }
-    const uint8_t *s0, *s1, *s2;
-    size_t step;
-    if (f->planar == 1) {
-        s0 = f->data;
-        s1 = f->data + px;
-        s2 = f->data + 2 * px;
-        step = 1;
-    } else {
-        s0 = f->data;
-        s1 = f->data + 1;
-        s2 = f->data + 2;
-        step = 3;
-    }
-    if (f->photometric == OA_OCR_YBR_FULL) {
-        for (i = 0; i < px; i++)
-            out[i] = s0[i * step];
-        return OA_OK;
-    }
-    for (i = 0; i < px; i++)
-        out[i] = (uint8_t)((299u * s0[i * step] + 587u * s1[i * step] +
-                            114u * s2[i * step] + 500u) / 1000u);
-    return OA_OK;
-}
 
 /* ------------------------------------------------------------------ */
 /* The engine                                                           */
@@ -537,7 +404,7 @@ static oa_status layout_pass(oa_ocr *o, unsigned sw, unsigned sh,
          * words do not count. */
         memset(cov, 0, (size_t)(x1 - x0));
         for (k = 0; k < before; k++) {
-            const oa_ocr_rect *wb = &(*words)[k].box;
+            const oa_pixels_rect *wb = &(*words)[k].box;
             long cy = (long)wb->y + (long)wb->h / 2;
             if (cy < y0 || cy >= y1)
                 continue;
@@ -1132,13 +999,13 @@ static bool word_matches(const needle_set *set, const oa_ocr_word *w)
 /* Longest run of consecutive words of a line tried as one text. */
 #define RUN_MAX 4
 
-static oa_status add_rect(oa_ocr_rect **rects, size_t *n, size_t *cap,
-                          oa_ocr_rect r, oa_error *err)
+static oa_status add_rect(oa_pixels_rect **rects, size_t *n, size_t *cap,
+                          oa_pixels_rect r, oa_error *err)
 {
     size_t i;
 
     for (i = 0; i < *n; i++) {
-        oa_ocr_rect *q = &(*rects)[i];
+        oa_pixels_rect *q = &(*rects)[i];
         unsigned ix0 = r.x > q->x ? r.x : q->x, iy0 = r.y > q->y ? r.y : q->y;
         unsigned ix1 = r.x + r.w < q->x + q->w ? r.x + r.w : q->x + q->w;
         unsigned iy1 = r.y + r.h < q->y + q->h ? r.y + r.h : q->y + q->h;
@@ -1159,7 +1026,7 @@ static oa_status add_rect(oa_ocr_rect **rects, size_t *n, size_t *cap,
     }
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
-        oa_ocr_rect *nr = oa_realloc(*rects, ncap * sizeof *nr);
+        oa_pixels_rect *nr = oa_realloc(*rects, ncap * sizeof *nr);
         if (nr == NULL)
             return oa_error_set(err, OA_ENOMEM, "OCR: out of memory");
         *rects = nr;
@@ -1171,11 +1038,11 @@ static oa_status add_rect(oa_ocr_rect **rects, size_t *n, size_t *cap,
 
 oa_status oa_ocr_match(const oa_ocr_word *words, size_t count,
                        const oa_ocr_needles *needles, bool strict,
-                       oa_ocr_rect **rects, size_t *n_rects, oa_error *err)
+                       oa_pixels_rect **rects, size_t *n_rects, oa_error *err)
 {
     needle_set set = {0};
     bool *hit = NULL;
-    oa_ocr_rect *out = NULL;
+    oa_pixels_rect *out = NULL;
     size_t n = 0, cap = 0, i, j, k;
     oa_status st;
 

@@ -2,13 +2,12 @@
  * The OCR module (ocr.c, Tesseract) as the pixel decision's text
  * detection hook (oa_pixels_ocr in pixels.h): the decision picks the
  * frames, gives each as 8-bit grayscale, and matches the words against the
- * instance's identifying values itself; the hook only reads words.
+ * instance's identifying values (oa_ocr_match); the hook only reads words.
  *
  * The Tesseract engine is created at the first frame to read, not with
  * the hook: starting it costs about 0.1 s of CPU, which a job of CT images
  * without burned-in text risk should not pay.
  */
-#include "ocr.h"
 #include "pixels.h"
 
 #include <stdio.h>
@@ -80,6 +79,7 @@ static oa_status hook_find_words(void *ctx, const oa_pixels_gray *frame,
         hw->words[i].box.h = found[i].box.h;
         hw->words[i].text = found[i].text;
         hw->words[i].confidence = (int)found[i].confidence;
+        hw->words[i].line = found[i].line;
     }
     *words = hw->words;
     *n_words = n;
@@ -99,7 +99,7 @@ static void hook_release(void *ctx, oa_pixels_word *words, size_t n_words)
     oa_free(hw);
 }
 
-oa_status oa_ocr_hook_init(struct oa_pixels_ocr *hook, const char *datapath,
+oa_status oa_ocr_hook_init(oa_pixels_ocr *hook, const char *datapath,
                            oa_error *err)
 {
     hook_ctx *c;
@@ -116,7 +116,7 @@ oa_status oa_ocr_hook_init(struct oa_pixels_ocr *hook, const char *datapath,
     return OA_OK;
 }
 
-void oa_ocr_hook_dispose(struct oa_pixels_ocr *hook)
+void oa_ocr_hook_dispose(oa_pixels_ocr *hook)
 {
     hook_ctx *c;
 

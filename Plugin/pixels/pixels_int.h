@@ -148,10 +148,4 @@ typedef struct oa_px_plane {
     size_t row_stride;
 } oa_px_plane;
 
-/* Frame `f` of a native value as 8-bit grayscale (rows*columns bytes):
- * monochrome and palette indices scaled min..max (MONOCHROME1 inverted),
- * RGB luma, YBR the Y sample.  The layout must have been checked. */
-oa_status oa_px_gray(const oa_pixels_layout *l, const uint8_t *value,
-                     uint32_t f, const oa_pixels_attrs *a, uint8_t *out);
-
 #endif /* OA_PIXELS_INT_H */

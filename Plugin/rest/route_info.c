@@ -8,7 +8,6 @@
 #include "../anonymizer/anonymizer.h"
 #include "../dicom/dicom.h"
 #include "../export/export.h"
-#include "../pixels/ocr.h"
 #include "../pixels/pixels.h"
 #include "../services/services.h"
 

@@ -7,7 +7,7 @@
  *
  * Usage: benchmark-ocr FRAME.pgm SECONDS [--words]
  */
-#include "pixels/ocr.h"
+#include "pixels/pixels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         double t0 = now(), c0 = cpu(), t;
         do {
             oa_ocr_word *words;
-            oa_ocr_rect *rects;
+            oa_pixels_rect *rects;
             if (oa_ocr_words(o, px, w, h, w, &words, &nw, &err) != OA_OK ||
                 oa_ocr_match(words, nw, &nd, false, &rects, &nr, &err) !=
                     OA_OK) {
