@@ -351,11 +351,20 @@ static int explain(const oa_profile *p)
  */
 static void one_openmp_thread(char **argv)
 {
+    char self[4096];
+    ssize_t n;
+
     if (getenv("OMP_THREAD_LIMIT") != NULL)
         return;
+    /* this program's own path (readlink, which valgrind and the like
+     * answer for the program they run) */
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+        return;
+    self[n] = '\0';
     if (setenv("OMP_THREAD_LIMIT", "1", 1) != 0)
         return;
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
     /* not possible here: go on with OpenMP's default */
 }
 

@@ -4,6 +4,7 @@
  */
 #include "pixels_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,6 @@ static const uint32_t wanted[] = {
 };
 
 /* The generated table's tag list, defined in rules.c. */
-extern const uint32_t *oa_px_rule_tags(size_t *n);
 
 static bool in_sorted(const uint32_t *list, size_t n, uint32_t tag)
 {
@@ -57,12 +57,55 @@ static uint32_t canonical(uint32_t tag)
     return tag;
 }
 
+/* The module's own tags and the generated rules' in one sorted list,
+ * built once: one binary search per element of every instance. */
+#define WANTED_MAX 512u
+static uint32_t all_wanted[WANTED_MAX];
+static size_t n_all_wanted;
+static bool all_wanted_overflow;
+static pthread_once_t all_wanted_once = PTHREAD_ONCE_INIT;
+
+static int cmp_tag(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void build_all_wanted(void)
+{
+    size_t n, k = 0;
+    const uint32_t *gen = oa_px_rule_tags(&n);
+
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+        if (k == WANTED_MAX) {
+            all_wanted_overflow = true;
+            return;
+        }
+        all_wanted[k++] = wanted[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (in_sorted(wanted, sizeof wanted / sizeof wanted[0], gen[i]))
+            continue;
+        if (k == WANTED_MAX) {
+            all_wanted_overflow = true;
+            return;
+        }
+        all_wanted[k++] = gen[i];
+    }
+    qsort(all_wanted, k, sizeof all_wanted[0], cmp_tag);
+    n_all_wanted = k;
+}
+
 bool oa_pixels_wants_tag(uint32_t tag)
 {
     size_t n;
-    const uint32_t *gen = oa_px_rule_tags(&n);
+    const uint32_t *gen;
 
+    pthread_once(&all_wanted_once, build_all_wanted);
     tag = canonical(tag);
+    if (!all_wanted_overflow)
+        return in_sorted(all_wanted, n_all_wanted, tag);
+    gen = oa_px_rule_tags(&n);   /* more tags than the merged list holds */
     return in_sorted(wanted, sizeof wanted / sizeof wanted[0], tag) ||
            in_sorted(gen, n, tag);
 }
@@ -94,10 +137,16 @@ void oa_pixels_attrs_reset(oa_pixels_attrs *a)
     size_t cap = a->cap_frags;
     oa_dicom_handler h = a->handler;
 
-    memset(a, 0, offsetof(oa_pixels_attrs, arena));
+    /* Values and regions are cleared when a slot is taken (slot(),
+     * new_region()): only the counts go back to zero here, the cost of a
+     * reset does not grow with the tables, and the rule cache stays. */
+    a->n = 0;
     a->arena_used = 0;
     memset(&a->overflow, 0,
-           sizeof *a - offsetof(oa_pixels_attrs, overflow));
+           offsetof(oa_pixels_attrs, regions) -
+               offsetof(oa_pixels_attrs, overflow));
+    memset(&a->n_regions, 0,
+           sizeof *a - offsetof(oa_pixels_attrs, n_regions));
     a->frags = frags;
     a->cap_frags = cap;
     a->handler = h;

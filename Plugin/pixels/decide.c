@@ -683,6 +683,72 @@ static oa_status encode_rle(const oa_pixels_layout *l, const uint8_t *work,
     return OA_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* The device rules' verdict, cached for the next instance              */
+
+/* The key: every attribute the rules test, exactly (tag, presence, value),
+ * and the policy bit that changes the verdict.  0 when it does not fit. */
+static size_t rule_key(const oa_pixels_attrs *a, bool flags, uint8_t *key,
+                       size_t cap)
+{
+    size_t n_tags, used = 0;
+    const uint32_t *tags = oa_px_rule_tags(&n_tags);
+
+    if (cap < 1)
+        return 0;
+    key[used++] = flags ? 1 : 0;
+    for (size_t i = 0; i < n_tags; i++) {
+        const oa_px_value *v = oa_px_find(a, tags[i]);
+        uint32_t len = v != NULL ? v->len : UINT32_MAX;
+
+        if (cap - used < 8 || (v != NULL && cap - used - 8 < v->len))
+            return 0;
+        memcpy(key + used, &tags[i], 4);
+        memcpy(key + used + 4, &len, 4);
+        used += 8;
+        if (v != NULL) {
+            memcpy(key + used, oa_px_str(a, v), v->len);
+            used += v->len;
+        }
+    }
+    return used;
+}
+
+/* True (and the verdict) if the last instance's attributes were these.
+ * The cache lives in the attributes object, which belongs to one engine
+ * and one thread; decide() reads the attributes, and only this cache is
+ * written. */
+static bool cached_device_rules(const oa_pixels_attrs *ca, bool flags,
+                                size_t *n_device, bool *flag)
+{
+    oa_pixels_attrs *a = (oa_pixels_attrs *)ca;
+    uint8_t key[OA_PX_RULE_KEY_MAX];
+    size_t len;
+
+    if (!a->rule_cache.valid)
+        return false;
+    len = rule_key(a, flags, key, sizeof key);
+    if (len == 0 || len != a->rule_cache.key_len ||
+        memcmp(key, a->rule_cache.key, len) != 0)
+        return false;
+    *n_device = a->rule_cache.device ? 1 : 0;
+    *flag = a->rule_cache.flag;
+    return true;
+}
+
+static void remember_device_rules(const oa_pixels_attrs *ca, bool flags,
+                                  bool device, bool flag)
+{
+    oa_pixels_attrs *a = (oa_pixels_attrs *)ca;
+    size_t len = rule_key(a, flags, a->rule_cache.key,
+                          sizeof a->rule_cache.key);
+
+    a->rule_cache.valid = len > 0;
+    a->rule_cache.key_len = len;
+    a->rule_cache.device = device;
+    a->rule_cache.flag = flag;
+}
+
 oa_status oa_pixels_decide(const oa_pixels_attrs *a,
                            const oa_pixels_policy *policy,
                            oa_pixels_result *r, oa_error *err)
@@ -723,7 +789,9 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
     for (size_t i = 0; i < p->n_user_rules; i++)
         if (oa_px_user_rule_matches(&p->user_rules[i], a))
             n_user++;
-    if (p->device_rules)
+    if (p->device_rules &&
+        !cached_device_rules(a, p->flag_rules_imply_risk, &n_device,
+                             &flag)) {
         for (size_t i = 0; i < n_rules; i++) {
             if (rules[i].recipe != 0 ||
                 rules[i].info.kind == OA_PIXELS_RULE_ALLOW)
@@ -737,6 +805,9 @@ oa_status oa_pixels_decide(const oa_pixels_attrs *a,
             if (oa_px_rule_matches(&rules[i], a, &memo))
                 n_device++;
         }
+        remember_device_rules(a, p->flag_rules_imply_risk, n_device > 0,
+                              flag);
+    }
     if (n_user > 0 || (n_device > 0 && p->device_rules_imply_risk))
         risks |= OA_PIXELS_RISK_DEVICE_RULE;
     if (flag)

@@ -50,6 +50,7 @@ typedef struct oa_pixels_rule {
 #define OA_PX_MAX_REGIONS 32u
 #define OA_PX_MAX_FRAGMENTS (1u << 20)
 #define OA_PX_MAX_UINTS 4u
+#define OA_PX_RULE_KEY_MAX 4096u  /* bytes of the rule cache's key */
 
 typedef struct oa_px_value {
     uint32_t tag;
@@ -72,9 +73,21 @@ typedef struct oa_px_fragment {
 } oa_px_fragment;
 
 struct oa_pixels_attrs {
-    oa_px_value v[OA_PX_MAX_ATTRS];
+    oa_px_value v[OA_PX_MAX_ATTRS];  /* v[0..n) in use */
     size_t n;
     uint8_t arena[OA_PX_ARENA];
+    /* Kept across oa_pixels_attrs_reset: the device rules' verdict for the
+     * last values of the attributes they test.  The instances of a series
+     * share them, so an instance without risk costs no rule evaluation;
+     * the key holds those values exactly (no hash: a device whose values
+     * differ is always evaluated). */
+    struct {
+        bool valid;
+        bool device;             /* a rule with rectangles matched */
+        bool flag;               /* a flag rule matched */
+        size_t key_len;
+        uint8_t key[OA_PX_RULE_KEY_MAX];
+    } rule_cache;
     size_t arena_used;
     bool overflow;             /* an attribute was lost: refused */
     oa_px_region regions[OA_PX_MAX_REGIONS];
@@ -118,6 +131,8 @@ bool oa_px_rule_matches(const oa_pixels_rule *r, const oa_pixels_attrs *a,
 bool oa_px_terms_match(const oa_pixels_term *t, size_t n,
                        const oa_pixels_attrs *a, oa_px_memo *memo);
 const oa_pixels_rule *oa_px_rules(size_t *n);
+/* The attributes the generated rules test, sorted. */
+const uint32_t *oa_px_rule_tags(size_t *n);
 const oa_pixels_rule_op *oa_px_rule_ops(void);
 /* The tiny regex of deid's values: literals, `|`, postfix `+`; search,
  * ASCII case-insensitive. */

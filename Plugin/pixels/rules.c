@@ -20,7 +20,6 @@
 
 #include "rules_table.inc"
 
-const uint32_t *oa_px_rule_tags(size_t *n);
 
 const uint32_t *oa_px_rule_tags(size_t *n)
 {
