@@ -23,6 +23,7 @@
 #include "services/services.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include <oa_version.h>
@@ -89,26 +90,51 @@ static void *late_setup(void *arg)
     oa_error err;
 
     (void)arg;
-    if (s == NULL)
+    /* Orthanc may already be stopping (oa_jobs_close): then no call. */
+    if (s == NULL || !oa_jobs_enter())
         return NULL;
     oa_error_clear(&err);
     if (oa_service_secret(s, &secret, &len, &err) != OA_OK)
         oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
     oa_job_export_sweep(s);
+    oa_jobs_leave();
     return NULL;
 }
 
+/* The late set-up's thread, joined by Finalize (its code is ours). */
+static pthread_t late_thread;
+static bool late_started;
+
+/*
+ * How long OrthancStopped waits for our threads' calls into Orthanc in
+ * progress (a POST /instances, a read): they take milliseconds, but
+ * Orthanc's shutdown must not hang on a stuck one.
+ */
+#define OA_STOP_WAIT_MS 10000
+
 static void on_change(oa_host_change change, const char *id)
 {
-    pthread_t t;
-
-    if (change == OA_CHANGE_STABLE_STUDY) {
+    switch (change) {
+    case OA_CHANGE_STABLE_STUDY:
         oa_auto_stable_study(id);
-        return;
+        break;
+    case OA_CHANGE_ORTHANC_STARTED:
+        if (!late_started &&
+            pthread_create(&late_thread, NULL, late_setup, NULL) == 0)
+            late_started = true;
+        break;
+    case OA_CHANGE_ORTHANC_STOPPED:
+        /* Orthanc signals this before it stops its HTTP server and its
+         * jobs engine, and destroys its REST API and server context
+         * long before it finalizes plugins (jobs/jobs.h): from here on,
+         * no thread of ours calls it. */
+        oa_log(OA_LOG_WARNING, "anonymizer: Orthanc is stopping; the "
+               "running anonymizations stop before their next instance");
+        oa_jobs_close(OA_STOP_WAIT_MS);
+        break;
+    default:
+        break;
     }
-    if (change == OA_CHANGE_ORTHANC_STARTED &&
-        pthread_create(&t, NULL, late_setup, NULL) == 0)
-        pthread_detach(t);
 }
 
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
@@ -162,6 +188,11 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize(void)
 {
     oa_log(OA_LOG_WARNING, "anonymizer plugin finalizing");
     oa_rest_unregister();
+    oa_jobs_close(OA_STOP_WAIT_MS);   /* already closed on OrthancStopped */
+    if (late_started) {
+        pthread_join(late_thread, NULL);
+        late_started = false;
+    }
     oa_auto_stop();
     oa_service_free(oa_service_current());
     oa_log_set_sink(NULL);

@@ -468,6 +468,108 @@ static void test_anonymize_pause_restart_resume(void **state)
     assert_int_equal(fake_host_instance_count(), 32);
 }
 
+static void sleep_ms(unsigned ms)
+{
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&t, NULL);
+}
+
+/* The "States" of a saved job: how many '2' (stored) and '1' (running). */
+static void count_states(const char *saved, size_t *stored, size_t *running)
+{
+    cJSON *s = cJSON_Parse(saved);
+    const char *states;
+
+    assert_non_null(s);
+    states = cJSON_GetObjectItem(s, "States")->valuestring;
+    *stored = *running = 0;
+    for (; *states != '\0'; states++) {
+        *stored += *states == '2';
+        *running += *states == '1';
+    }
+    cJSON_Delete(s);
+}
+
+/*
+ * Orthanc stopping while the job runs (Orthanc 1.10.1 signals
+ * OrthancStopped, then saves the running job without calling stop(),
+ * then destroys its REST API and context): from OrthancStopped on, the
+ * workers call Orthanc no more, even with their lease still valid; the
+ * saved job counts only what was stored; a synchronous wait gives up;
+ * after the restart the job ends with every instance stored once.
+ */
+static void test_anonymize_orthanc_stopping(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    char *saved;
+    cJSON *c, *content = NULL;
+    size_t at_stop, stored, running;
+    unsigned steps = 0;
+    oa_error err;
+
+    (void)state;
+    fake_dicom_study("PID-7", "Doe^Jane", "1.2.3.9.7", 2, 8, study);
+    fake_host_set_dicom_delay(60);   /* 16 x 60 ms / 2 threads: > 1 step */
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
+    do {
+        assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+        steps++;
+    } while (fake_host_instance_count() == 16 && steps < 20);
+
+    /* right after a step: the workers' lease runs for another second */
+    assert_true(oa_jobs_enter());
+    oa_jobs_leave();
+    assert_true(fake_host_orthanc_stopped());
+    assert_true(oa_jobs_closing());
+    assert_false(oa_jobs_enter());
+    at_stop = fake_host_instance_count() - 16;
+    assert_true(at_stop > 0 && at_stop < 16);
+    sleep_ms(400);
+    assert_int_equal(fake_host_calls_since_stopped(), 0);
+    assert_int_equal(fake_host_instance_count() - 16, at_stop);
+
+    /* Orthanc's jobs engine still steps the job until it stops: no
+     * worker starts again */
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    sleep_ms(200);
+    assert_int_equal(fake_host_instance_count() - 16, at_stop);
+
+    /* what Orthanc saves then: the stored instances, nothing running */
+    saved = fake_job_serialized(job);
+    count_states(saved, &stored, &running);
+    free(saved);
+    assert_int_equal(stored, at_stop);
+    assert_int_equal(running, 0);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), (int)at_stop);
+    cJSON_Delete(c);
+
+    /* a synchronous request waiting for the job gives up (the HTTP
+     * server stops after OrthancStopped, waiting for its handlers) */
+    oa_error_clear(&err);
+    assert_int_equal(oa_job_wait(job, &content, &err), OA_EIO);
+    assert_null(content);
+    assert_non_null(strstr(err.msg, "stopping"));
+
+    /* the new process: Initialize opens the gate, the job is restored
+     * from what was saved and ends with every instance stored once */
+    oa_jobs_register();
+    assert_false(oa_jobs_closing());
+    fake_host_set_dicom_delay(0);
+    assert_true(fake_job_restart(job));
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), (int)at_stop);
+    cJSON_Delete(c);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 16);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    cJSON_Delete(c);
+    assert_int_equal(fake_host_instance_count(), 32);
+}
+
 static void test_unserialize_refuses_bad_input(void **state)
 {
     char id[64];
@@ -757,6 +859,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anonymize_cancel_removes_output,
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_pause_restart_resume,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_orthanc_stopping,
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_unserialize_refuses_bad_input,
                                         start, stop),

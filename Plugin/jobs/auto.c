@@ -149,7 +149,17 @@ static void *auto_main(void *arg)
         auto_state.head = (auto_state.head + 1) % QUEUE_MAX;
         auto_state.count--;
         pthread_mutex_unlock(&auto_lock);
+        /* Orthanc is stopping (oa_jobs_close): call it no more; what
+         * is queued is not anonymized (logged, one line). */
+        if (!oa_jobs_enter()) {
+            oa_log(OA_LOG_WARNING,
+                   "AutoAnonymize: Orthanc is stopping; study %s and the "
+                   "studies queued after it are not anonymized",
+                   sid);
+            return NULL;
+        }
         anonymize_study(auto_state.svc, sid);
+        oa_jobs_leave();
     }
 }
 
@@ -181,9 +191,18 @@ oa_status oa_auto_start(oa_service *s, oa_error *err)
     return OA_OK;
 }
 
+void oa_auto__close(void)
+{
+    pthread_mutex_lock(&auto_lock);
+    auto_state.stopping = true;
+    pthread_cond_broadcast(&auto_cond);
+    pthread_mutex_unlock(&auto_lock);
+}
+
 void oa_auto_stable_study(const char *sid)
 {
-    if (!auto_state.running || sid == NULL || !oa_jobs_id_valid(sid))
+    if (!auto_state.running || sid == NULL || !oa_jobs_id_valid(sid) ||
+        oa_jobs_closing())
         return;
     pthread_mutex_lock(&auto_lock);
     if (auto_state.count < QUEUE_MAX) {

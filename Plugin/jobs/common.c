@@ -7,6 +7,7 @@
 
 #include "../export/export.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,74 @@ const char *oa_jobs_str(const cJSON *obj, const char *key)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Orthanc stopping: the gate of our own threads' calls                 */
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static atomic_bool gate_closing;   /* read without the lock too */
+static unsigned gate_inside;       /* calls in progress (under the lock) */
+
+void oa_jobs__open(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    atomic_store(&gate_closing, false);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+bool oa_jobs_closing(void)
+{
+    return atomic_load(&gate_closing);
+}
+
+bool oa_jobs_enter(void)
+{
+    bool open;
+
+    pthread_mutex_lock(&gate_lock);
+    open = !atomic_load(&gate_closing);
+    if (open)
+        gate_inside++;
+    pthread_mutex_unlock(&gate_lock);
+    return open;
+}
+
+void oa_jobs_leave(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    if (gate_inside > 0 && --gate_inside == 0)
+        pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+unsigned oa_jobs_close(unsigned timeout_ms)
+{
+    struct timespec until;
+    unsigned inside;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&gate_lock);
+    atomic_store(&gate_closing, true);
+    while (gate_inside > 0 &&
+           pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+        ;
+    inside = gate_inside;
+    pthread_mutex_unlock(&gate_lock);
+    oa_auto__close();   /* its thread ends without calling Orthanc */
+    if (inside > 0)
+        oa_log(OA_LOG_ERROR,
+               "anonymizer: Orthanc is stopping and %u call(s) of our "
+               "threads into it did not return within %u ms",
+               inside, timeout_ms);
+    return inside;
 }
 
 /* ------------------------------------------------------------------ */
@@ -163,6 +232,15 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
             return rc;
         }
         cJSON_Delete(job);
+        if (oa_jobs_closing())
+            /* Orthanc is stopping: its jobs engine stops the job (a
+             * saved one goes on after the restart); do not hold the
+             * HTTP server's shutdown waiting for an end that will not
+             * come in this process. */
+            return oa_error_set(err, OA_EIO,
+                                "Orthanc is stopping before job %s ended "
+                                "(GET /jobs/%s after the restart)",
+                                job_id, job_id);
         nanosleep(&pause, NULL);
         if (++polls == 300)
             pause.tv_nsec = 100 * 1000000L;

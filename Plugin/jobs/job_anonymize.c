@@ -21,12 +21,14 @@
  * Memory: each worker holds one input and one output instance, so memory
  * is bounded by Threads x instance size whatever the study size.
  *
- * Stop and resume.  Pause (and Orthanc's shutdown) stops the workers after
- * their current instance; the serialized job lists which instances are
- * done, so a restarted Orthanc resumes with the others.  An instance
- * stored but not yet recorded when the process died is stored again with
- * the same UIDs (they are keyed, not random): Orthanc answers
- * AlreadyStored and nothing is duplicated.  Cancel also deletes the
+ * Stop and resume.  Pause stops the workers after their current instance.
+ * Orthanc's shutdown (OrthancStopped, oa_jobs_close) stops them before
+ * their next call into Orthanc: the instance in hand is left undone
+ * unless its POST /instances had begun.  The serialized job lists which
+ * instances are done, so a restarted Orthanc resumes with the others.
+ * An instance stored but not yet recorded when the process died is
+ * stored again with the same UIDs (they are keyed, not random): Orthanc
+ * answers AlreadyStored and nothing is duplicated.  Cancel also deletes the
  * instances this run had newly stored, so a cancelled anonymization
  * leaves no partial study behind.
  */
@@ -599,7 +601,10 @@ static oa_job_step_status cb_step(void *p)
     pthread_mutex_lock(&j->lock);
     oa_job_anonymize__renew_lease(j);
     pthread_mutex_unlock(&j->lock);
-    if (j->threads == NULL && j->finished < j->nitems) {
+    /* Once Orthanc is stopping (oa_jobs_close) no worker starts: this
+     * step() only waits for the jobs engine to stop, and the saved job
+     * holds what was stored. */
+    if (j->threads == NULL && j->finished < j->nitems && !oa_jobs_closing()) {
         if (oa_job_anonymize__start_workers(j, &err) != OA_OK) {
             oa_error_format(&err, j->fatal, sizeof(j->fatal));
             track(j, "Failure", true);

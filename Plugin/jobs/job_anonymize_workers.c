@@ -4,7 +4,9 @@
  * (GetDicomForInstance), runs the engine (rules, UIDs, leak check) and
  * stores the result (POST /instances), while Orthanc keeps calling the
  * job's step() (the lease).  Each holds one input and one output
- * instance, so memory is bounded by Threads x instance size.
+ * instance, so memory is bounded by Threads x instance size.  Every call
+ * into Orthanc passes the gate of jobs.h (oa_jobs_enter): once Orthanc is
+ * stopping, a worker leaves its instance undone and ends.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -47,8 +49,11 @@ static oa_status store_instance(const oa_anon_result *res, oa_buf *answer,
     oa_status rc;
 
     oa_buf_reset(answer);
+    if (!oa_jobs_enter())
+        return OA_ECANCELLED;   /* Orthanc is stopping: left undone */
     rc = oa_host_rest(OA_HTTP_POST, "/instances", res->data, res->len,
                       answer, &status, err);
+    oa_jobs_leave();
     if (rc != OA_OK)
         return rc;
     if (status != 200)
@@ -73,6 +78,17 @@ static oa_status store_instance(const oa_anon_result *res, oa_buf *answer,
     return OA_OK;
 }
 
+/*
+ * The instance left undone (ITEM_TODO): Orthanc is stopping
+ * (oa_jobs_close), so it is not stored now and the saved job does not
+ * count it; the job redoes it after the restart.
+ */
+static void abandon_outcome(outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->state = ITEM_TODO;
+}
+
 static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
                     const item *it, const study *st, outcome *o)
 {
@@ -85,7 +101,12 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     (void)j;
     memset(o, 0, sizeof(*o));
     oa_error_clear(&err);
+    if (!oa_jobs_enter()) {
+        abandon_outcome(o);
+        return;
+    }
     rc = oa_host_get_dicom(it->instance, &blob, &err);
+    oa_jobs_leave();
     if (rc != OA_OK) {
         fail_outcome(o, &err);
         return;
@@ -103,8 +124,14 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
         oa_host_blob native;
 
         oa_error_clear(&err);
+        if (!oa_jobs_enter()) {
+            oa_host_blob_free(&blob);
+            abandon_outcome(o);
+            return;
+        }
         rc = oa_host_transcode(blob.data, blob.size, "1.2.840.10008.1.2.1",
                                &native, &err);
+        oa_jobs_leave();
         if (rc == OA_OK) {
             oa_host_blob_free(&blob);
             blob = native;
@@ -126,7 +153,9 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
         o->have_values = true;
         o->anon = res.anonymized;
         rc = store_instance(&res, answer, o, &err);
-        if (rc != OA_OK)
+        if (rc == OA_ECANCELLED)
+            abandon_outcome(o);
+        else if (rc != OA_OK)
             fail_outcome(o, &err);
         else
             o->state = ITEM_STORED;
@@ -156,6 +185,23 @@ void oa_job_anonymize__renew_lease(anon_job *j)
     pthread_cond_broadcast(&j->cond);
 }
 
+/* Wait on the job's condition (under the lock) for a step() or a stop,
+ * at most WAIT_MS: Orthanc stopping signals no job's condition. */
+#define WAIT_MS 100
+
+static void wait_a_little(anon_job *j)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += WAIT_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&j->cond, &j->lock, &until);
+}
+
 static void *worker_main(void *arg)
 {
     anon_job *j = arg;
@@ -170,7 +216,12 @@ static void *worker_main(void *arg)
 
     oa_error_clear(&err);
     oa_buf_init(&answer, (size_t)1 << 20);
+    if (!oa_jobs_enter()) {   /* Orthanc is stopping: nothing to do */
+        oa_buf_dispose(&answer);
+        return NULL;
+    }
     rc = oa_service_secret(j->svc, &secret, &secret_len, &err);
+    oa_jobs_leave();
     if (rc == OA_OK) {
         memset(&opts, 0, sizeof(opts));
         opts.secret = secret;
@@ -211,13 +262,15 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&j->lock);
         /* Work only while Orthanc keeps calling step(): when it stops
          * (shutdown, pause), the lease runs out and the workers wait, so
-         * that what Orthanc saves of the job is what was done. */
-        while (!j->stopping && !lease_valid(j))
-            pthread_cond_wait(&j->cond, &j->lock);
+         * that what Orthanc saves of the job is what was done.  Once
+         * Orthanc is stopping (oa_jobs_close), end: nothing wakes us
+         * then but the clock. */
+        while (!j->stopping && !oa_jobs_closing() && !lease_valid(j))
+            wait_a_little(j);
         while (j->cursor < j->nitems &&
                j->items[j->cursor].state != ITEM_TODO)
             j->cursor++;
-        if (j->stopping || j->cursor >= j->nitems) {
+        if (j->stopping || oa_jobs_closing() || j->cursor >= j->nitems) {
             pthread_mutex_unlock(&j->lock);
             break;
         }
@@ -231,6 +284,12 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&j->lock);
         j->items[idx].state = o.state;
+        if (o.state == ITEM_TODO) {   /* abandoned: Orthanc is stopping */
+            if (j->cursor > idx)
+                j->cursor = idx;
+            pthread_mutex_unlock(&j->lock);
+            break;
+        }
         switch (o.state) {
         case ITEM_STORED:
             if (o.pixels.verdict == OA_PIXELS_CLEANED) {
@@ -305,7 +364,8 @@ oa_status oa_job_anonymize__start_workers(anon_job *j, oa_error *err)
     return OA_OK;
 }
 
-/* Stop and join the workers (job thread).  Each finishes its instance. */
+/* Stop and join the workers (job thread).  Each finishes its instance
+ * (or leaves it undone if Orthanc is stopping). */
 void oa_job_anonymize__stop_workers(anon_job *j)
 {
     unsigned i;

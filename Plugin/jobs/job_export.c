@@ -547,13 +547,15 @@ static void sleep_s(unsigned s)
     nanosleep(&t, NULL);
 }
 
-/* Retry transient network errors of remote backends: 1, 2, 4 s. */
+/* Retry transient network errors of remote backends: 1, 2, 4 s (not
+ * once Orthanc is stopping: its jobs engine waits for this step). */
 #define WITH_RETRY(j, rc, call)                                              \
     do {                                                                     \
         unsigned attempt_;                                                   \
         for (attempt_ = 0;; attempt_++) {                                    \
             rc = (call);                                                     \
-            if (rc != OA_ENET || !(j)->backend->remote || attempt_ == 3)     \
+            if (rc != OA_ENET || !(j)->backend->remote || attempt_ == 3 ||   \
+                oa_jobs_closing())                                           \
                 break;                                                       \
             oa_log(OA_LOG_WARNING, "export %s: %s; retrying in %u s",        \
                    (j)->export_id, err.msg, 1u << attempt_);                 \

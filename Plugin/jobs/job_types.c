@@ -35,5 +35,6 @@ static void *unserializer(const char *type, const char *serialized,
 
 void oa_jobs_register(void)
 {
+    oa_jobs__open();
     oa_host_register_job_unserializer(unserializer);
 }

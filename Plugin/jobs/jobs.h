@@ -92,8 +92,51 @@ void oa_auto_stop(void);
 /* ------------------------------------------------------------------ */
 /* Job types (job_types.c)                                              */
 
-/* Register the unserializer of our jobs (the plugin's Initialize). */
+/* Register the unserializer of our jobs (the plugin's Initialize); also
+ * opens the gate below (an Orthanc that restarts in its process, after
+ * POST /tools/reset, initializes the plugin again). */
 void oa_jobs_register(void);
+
+/* ------------------------------------------------------------------ */
+/* Orthanc stopping (common.c)                                          */
+
+/*
+ * Orthanc 1.10.1 stops in this order (OrthancServer/Sources/main.cpp):
+ * WaitForExit() signals OrthancStopped to the plugins, then the HTTP
+ * server and the DICOM server stop, then ServerContext::Stop() saves the
+ * jobs (SaveJobsEngine) and stops the jobs engine and the index; the
+ * REST API is destroyed when ConfigureHttpHandler() returns, the server
+ * context after it, and the plugins are finalized last.  A thread of
+ * ours that calls Orthanc after the jobs engine has stopped uses a
+ * destroyed REST API or context (Orthanc aborts on a lock_error or a
+ * bad_cast).  So every call into Orthanc from a thread of ours (the
+ * anonymization workers, AutoAnonymize, the late set-up) passes a gate
+ * that OrthancStopped closes:
+ *
+ *  oa_jobs_enter()  before the call: false once Orthanc is stopping (do
+ *                   not call; give the work up so that it is redone
+ *                   after the restart);
+ *  oa_jobs_leave()  after it, when enter said true.
+ *
+ * Calls from Orthanc's own threads (REST handlers, a job's step()) need
+ * no gate: Orthanc stops those threads before it destroys anything.
+ */
+bool oa_jobs_enter(void);
+void oa_jobs_leave(void);
+
+/*
+ * OrthancStopped (the plugin's change callback): close the gate, wait up
+ * to `timeout_ms` for the calls in progress to return, and stop the
+ * AutoAnonymize thread (joined by oa_auto_stop()).  Workers then leave
+ * their job's current instance undone (stored instances stay recorded),
+ * step() starts none again, and oa_job_wait() gives up.  Returns the
+ * number of calls still in progress (0, unless the wait timed out; that
+ * is logged).
+ */
+unsigned oa_jobs_close(unsigned timeout_ms);
+
+/* True once oa_jobs_close() ran (until oa_jobs_register()). */
+bool oa_jobs_closing(void);
 
 /* ------------------------------------------------------------------ */
 /* Waiting for a job (common.c)                                         */
@@ -101,7 +144,8 @@ void oa_jobs_register(void);
 /*
  * Wait until an Orthanc job has ended and return its "Content" (caller
  * frees).  OA_EIO with Orthanc's error details if the job failed,
- * OA_ECANCELLED if it was cancelled.
+ * OA_ECANCELLED if it was cancelled, OA_EIO if Orthanc began to stop
+ * first (oa_jobs_close).
  */
 oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err);
 

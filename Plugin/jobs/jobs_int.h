@@ -70,6 +70,11 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
                          int priority, char *job_id, size_t job_id_size,
                          oa_error *err);
 
+/* oa_jobs_register(): the gate of oa_jobs_enter() open again. */
+void oa_jobs__open(void);
+/* oa_jobs_close(): the AutoAnonymize thread ends (no join, no wait). */
+void oa_auto__close(void);
+
 /* Unserializers and ops of each job type (the table of job_types.c). */
 void *oa_job_anonymize_unserialize(const char *text);
 const oa_host_job_ops *oa_job_anonymize_ops(void);

@@ -123,7 +123,18 @@ static struct {
     oa_host_job_unserializer unserializer;
     oa_host_change_fn change_fn;
     bool initialized;
+
+    /* OrthancStopped signalled: the calls into the fake since then */
+    bool stopped;
+    unsigned calls_since_stopped;
 } fake = {.auto_run = true};
+
+/* Under the lock: a call into Orthanc (counted once it is stopping). */
+static void note_call_locked(void)
+{
+    if (fake.stopped)
+        fake.calls_since_stopped++;
+}
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -968,6 +979,7 @@ oa_status oa_host_rest(oa_http_method method, const char *uri,
     oa_buf_init(&c.out, (size_t)1 << 30);
 
     pthread_mutex_lock(&lock);
+    note_call_locked();
     if (!fake.initialized) {
         pthread_mutex_unlock(&lock);
         oa_buf_dispose(&c.out);
@@ -1395,6 +1407,7 @@ oa_status oa_host_get_dicom(const char *instance_id, oa_host_blob *out,
     if (instance_id == NULL)
         return oa_error_set(err, OA_EINVAL, "plugin host not initialized");
     pthread_mutex_lock(&lock);
+    note_call_locked();
     if (fake.dicom_delay_ms > 0) {
         struct timespec t = {(time_t)(fake.dicom_delay_ms / 1000),
                              (long)(fake.dicom_delay_ms % 1000) * 1000000L};
@@ -1444,6 +1457,9 @@ oa_status oa_host_transcode(const uint8_t *data, size_t size,
     (void)data;
     (void)size;
     memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&lock);
+    note_call_locked();
+    pthread_mutex_unlock(&lock);
     return oa_error_set(err, OA_EUNSUPPORTED,
                         "Orthanc cannot transcode this instance to %s (no "
                         "decoder for its transfer syntax)",
@@ -1458,6 +1474,7 @@ oa_status oa_host_get_property(int32_t property, char **out, oa_error *err)
     *out = NULL;
     snprintf(key, sizeof(key), "%d", (int)property);
     pthread_mutex_lock(&lock);
+    note_call_locked();
     v = kv_get(fake.properties, key);
     if (v != NULL && v[0] != '\0') {
         *out = oa_strdup(v);
@@ -1483,6 +1500,7 @@ oa_status oa_host_set_property(int32_t property, const char *value,
                             (int)property);
     snprintf(key, sizeof(key), "%d", (int)property);
     pthread_mutex_lock(&lock);
+    note_call_locked();
     kv_set(&fake.properties, key, value);
     pthread_mutex_unlock(&lock);
     return OA_OK;
@@ -1618,6 +1636,33 @@ bool fake_host_stable_study(const char *study_id)
         return false;
     fn(OA_CHANGE_STABLE_STUDY, study_id);
     return true;
+}
+
+bool fake_host_orthanc_stopped(void)
+{
+    oa_host_change_fn fn;
+
+    pthread_mutex_lock(&lock);
+    fn = fake.change_fn;
+    pthread_mutex_unlock(&lock);
+    if (fn == NULL)
+        return false;
+    fn(OA_CHANGE_ORTHANC_STOPPED, NULL);
+    pthread_mutex_lock(&lock);
+    fake.stopped = true;
+    fake.calls_since_stopped = 0;
+    pthread_mutex_unlock(&lock);
+    return true;
+}
+
+unsigned fake_host_calls_since_stopped(void)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&lock);
+    n = fake.calls_since_stopped;
+    pthread_mutex_unlock(&lock);
+    return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2187,6 +2232,8 @@ void fake_host_reset(void)
     fake.configuration = NULL;
     fake.auto_run = true;
     fake.dicom_delay_ms = 0;
+    fake.stopped = false;
+    fake.calls_since_stopped = 0;
     if (fake.logs_ready)
         oa_buf_reset(&fake.logs);
     free(fake.route);

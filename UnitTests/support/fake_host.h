@@ -65,6 +65,17 @@ bool fake_host_log_contains(const char *needle);
  * for `study_id` (false if none is registered). */
 bool fake_host_stable_study(const char *study_id);
 
+/*
+ * Orthanc stopping: the change callback the plugin registered, called
+ * with OrthancStopped (false if none is registered), as Orthanc's main
+ * thread does before it stops its HTTP server and jobs engine.  From its
+ * return until fake_host_reset(), the fake counts every call into it
+ * (REST, DICOM reads, transcoding, global properties): no thread of the
+ * plugin may call Orthanc then, only Orthanc's own (a job's step()).
+ */
+bool fake_host_orthanc_stopped(void);
+unsigned fake_host_calls_since_stopped(void);
+
 /* ------------------------------------------------------------------ */
 /* Instances                                                            */
 

@@ -30,6 +30,8 @@ static void on_change(oa_host_change change, const char *id)
 {
     if (change == OA_CHANGE_STABLE_STUDY)
         oa_auto_stable_study(id);
+    else if (change == OA_CHANGE_ORTHANC_STOPPED)
+        oa_jobs_close(10000);
 }
 
 /* setup_service() of Plugin.c, on the fake host (its global properties
