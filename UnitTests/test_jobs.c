@@ -154,6 +154,55 @@ static void assert_record_state(const char *key, const char *state)
     cJSON_Delete(rec);
 }
 
+/* The anonymized study of report `report` (first row) holds the report's
+ * ID in metadata 1025 and no original value (name, ID, study UID) in any
+ * user metadata or attachment; attachment 1025 is not written. */
+static void assert_study_unlinked(const char *report, const char *name,
+                                  const char *pid, const char *uid)
+{
+    fake_response r;
+    const cJSON *row, *anon;
+    char url[160], uri[160];
+    oa_buf b;
+    uint16_t status;
+    int number, kind;
+
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", report);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    row = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "Studies"), 0);
+    anon = cJSON_GetObjectItem(row, "AnonymizedStudy");
+    assert_true(cJSON_IsString(anon));
+    oa_buf_init(&b, 1 << 20);
+    snprintf(uri, sizeof(uri), "/studies/%s/metadata/%d", anon->valuestring,
+             OA_REPORT_METADATA);
+    assert_int_equal(oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &b, &status,
+                                  NULL),
+                     OA_OK);
+    assert_int_equal(status, 200);
+    assert_string_equal(oa_buf_cstr(&b), report);
+    oa_buf_dispose(&b);
+    for (kind = 0; kind < 2; kind++)
+        for (number = 1024; number < 1100; number++) {
+            oa_buf_init(&b, 1 << 20);
+            snprintf(uri, sizeof(uri), "/studies/%s/%s/%d%s",
+                     anon->valuestring, kind ? "attachments" : "metadata",
+                     number, kind ? "/data" : "");
+            (void)oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &b, &status, NULL);
+            if (kind == 1)
+                assert_int_equal(status, 404);   /* no attachment at all */
+            if (status == 200) {
+                const char *v = oa_buf_cstr(&b);
+
+                assert_null(strstr(v, name));
+                assert_null(strstr(v, pid));
+                assert_null(strstr(v, uid));
+            }
+            oa_buf_dispose(&b);
+        }
+    fake_response_dispose(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* The anonymization job                                                */
 
@@ -201,6 +250,8 @@ static void test_anonymize_steps_and_progress(void **state)
     assert_string_equal(cJSON_GetObjectItem(c, "Report")->valuestring, job);
     cJSON_Delete(c);
     assert_int_equal(fake_host_instance_count(), 12);
+    /* the study links back to its report by ID only */
+    assert_study_unlinked(job, "Doe^Jane", "PID-1", "1.2.3.9.1");
 
     /* as Orthanc shows it */
     oj = orthanc_job(job);

@@ -433,7 +433,39 @@ static void find_job_id(anon_job *j, char *out, size_t size)
     oa_job_ref_id(&j->ref, out, size, 0);
 }
 
-/* Write the report to the store and attach it to the anonymized studies. */
+/* Earlier versions attached the report's row (original values) to the
+ * anonymized study: remove such an attachment when the study is written
+ * again.  The listing first, so that a study without one costs no 404. */
+static void drop_legacy_attachment(const char *study_id)
+{
+    char uri[128], name[16];
+    const cJSON *a;
+    cJSON *list = NULL;
+    oa_error err;
+    bool found = false;
+    uint16_t status;
+
+    snprintf(uri, sizeof(uri), "/studies/%s/attachments", study_id);
+    snprintf(name, sizeof(name), "%d", OA_LEGACY_REPORT_ATTACHMENT);
+    oa_error_clear(&err);
+    if (oa_host_rest_get_json(uri, &list, &err) != OA_OK)
+        return;
+    cJSON_ArrayForEach(a, list) {
+        if (cJSON_IsString(a) && strcmp(a->valuestring, name) == 0)
+            found = true;
+    }
+    cJSON_Delete(list);
+    if (!found)
+        return;
+    snprintf(uri, sizeof(uri), "/studies/%s/attachments/%s", study_id, name);
+    if (oa_host_rest(OA_HTTP_DELETE, uri, NULL, 0, NULL, &status, NULL) !=
+            OA_OK ||
+        status != 200)
+        oa_log(OA_LOG_WARNING,
+               "old report attachment not removed from study %s", study_id);
+}
+
+/* Write the report to the store and its ID on the anonymized studies. */
 static void write_report(anon_job *j)
 {
     char job_id[ID_MAX], uri[128];
@@ -458,28 +490,22 @@ static void write_report(anon_job *j)
 
     for (i = 0; i < j->nstudies; i++) {
         const study *st = &j->studies[i];
-        uint16_t status;
+        uint16_t status = 0;
 
         if (st->anonymized[0] == '\0')
             continue;
+        /* The study links back by the report's ID only: the original
+         * values stay in the report (the store), never on the study that
+         * anyone who may read it can read. */
         snprintf(uri, sizeof(uri), "/studies/%s/metadata/%d", st->anonymized,
                  OA_REPORT_METADATA);
         oa_host_rest(OA_HTTP_PUT, uri, j->report_id, strlen(j->report_id),
                      NULL, &status, NULL);
-        r = report_json(j, i, job_id);
-        text = r != NULL ? cJSON_PrintUnformatted(r) : NULL;
-        cJSON_Delete(r);
-        if (text != NULL) {
-            snprintf(uri, sizeof(uri), "/studies/%s/attachments/%d",
-                     st->anonymized, OA_REPORT_ATTACHMENT);
-            oa_host_rest(OA_HTTP_PUT, uri, text, strlen(text), NULL, &status,
-                         NULL);
-            if (status != 200)
-                oa_log(OA_LOG_WARNING,
-                       "report not attached to study %s (HTTP %u)",
-                       st->anonymized, (unsigned)status);
-        }
-        cJSON_free(text);
+        if (status != 200)
+            oa_log(OA_LOG_WARNING,
+                   "report ID not set on study %s (HTTP %u)", st->anonymized,
+                   (unsigned)status);
+        drop_legacy_attachment(st->anonymized);
     }
     j->reported = true;
 }

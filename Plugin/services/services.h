@@ -184,9 +184,12 @@ oa_status oa_service_list_jobs(oa_service *s, cJSON **out, oa_error *err);
 /* ------------------------------------------------------------------ */
 /* Reports                                                              */
 
-/* Metadata and attachment number on anonymized studies (>= 1024: user). */
+/* Metadata number on anonymized studies (>= 1024: user): the report's ID,
+ * the only link back (the original values live in the report only). */
 #define OA_REPORT_METADATA 1025
-#define OA_REPORT_ATTACHMENT 1025
+/* Attachment that versions before 1.x wrote with the report's row (original
+ * values); never written, deleted when such a study is anonymized again. */
+#define OA_LEGACY_REPORT_ATTACHMENT 1025
 
 /* Columns of the CSV, in order (also the keys of a study row, where one
  * exists). */

@@ -30,8 +30,9 @@ What it checks, one line per check:
     loses the weight under Full;
   * custom and inline profiles apply (Dates "shift", Base "Full");
   * the reports: list (newest first), JSON, CSV (csv module, RFC 4180,
-    formula prefix) against the original and anonymized studies' tags,
-    study metadata and attachment 1025;
+    formula prefix) against the original and anonymized studies' tags;
+    the anonymized study holds the report's ID (metadata 1025) and no
+    original value in its metadata or attachments (no attachment 1025);
   * job progress seen moving on a 300-instance study, cancel while running
     (Failure, no partial anonymized study left; a cancelled second run
     leaves the study that existed before whole), pause and resume;
@@ -736,7 +737,9 @@ def anonymize_checks(run):
             "Instances %d, Failed %d" % (s["Instances"], s["Failed"])
         run.reports.append(content["Report"])
 
-    with c.check("study metadata 1025 and attachment 1025 hold the report"):
+    with c.check("the anonymized study links back by the report's ID only: "
+                 "metadata 1025, no attachment 1025, no original value in "
+                 "its metadata or attachments"):
         sid = res["C_anon"]
         status, _, raw = o.request("GET", "/studies/%s/metadata/1025" % sid)
         status_is(status, 200, "metadata 1025")
@@ -744,11 +747,24 @@ def anonymize_checks(run):
         assert report_id in run.reports, "metadata 1025 is no report of ours"
         status, _, raw = o.request(
             "GET", "/studies/%s/attachments/1025/data" % sid)
-        status_is(status, 200, "attachment 1025")
-        report = json.loads(raw)
-        same(report.get("ID"), report_id, "attachment report ID")
-        assert any(r.get("AnonymizedStudy") == sid
-                   for r in report.get("Studies", [])), "no row for study"
+        status_is(status, 404, "attachment 1025")
+        study = run.studies["C"]
+        needles = study.identifying() + sorted(study.uids())
+        status, _, raw = o.request("GET", "/studies/%s/metadata?expand" % sid)
+        status_is(status, 200, "metadata")
+        assert json.loads(raw).get("1025") == report_id, "metadata 1025"
+        assert not deid.leaked(raw, needles), \
+            "the study's metadata holds an original value"
+        status, _, raw = o.request("GET", "/studies/%s/attachments" % sid)
+        status_is(status, 200, "attachments")
+        names = json.loads(raw)
+        assert "1025" not in names, names
+        for name in names:
+            status, _, data = o.request(
+                "GET", "/studies/%s/attachments/%s/data" % (sid, name))
+            status_is(status, 200, "attachment %s" % name)
+            assert not deid.leaked(data, needles), \
+                "attachment %s holds an original value" % name
 
     return res
 
