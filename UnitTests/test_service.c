@@ -351,6 +351,57 @@ static void test_report_csv(void **state)
     cJSON_Delete(r);
 }
 
+/* OWASP CSV injection: a cell starting with = + - @ tab CR (and ; | for
+ * the locales whose separator is ;) gets a leading '; a cell holding a
+ * separator (, ; tab), a quote, CR or LF is quoted. */
+static void test_report_csv_injection(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
+        {"+1", "'+1"},
+        {"-1", "'-1"},
+        {"@SUM(A1)", "'@SUM(A1)"},
+        {"\t=1", "\"'\t=1\""},
+        {"\r=1", "\"'\r=1\""},
+        {";=1", "\"';=1\""},
+        {"|cmd", "'|cmd"},
+        {"a;=1+1", "\"a;=1+1\""},
+        {"a\t=1", "\"a\t=1\""},
+        {"a|b", "a|b"},
+        {"a,b", "\"a,b\""},
+        {"a\nb", "\"a\nb\""},
+        {"Doe^John", "Doe^John"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *r = cJSON_CreateObject(), *studies = cJSON_CreateArray(),
+              *row = cJSON_CreateObject();
+        oa_buf csv;
+        oa_error err;
+        char want[128];
+        const char *line;
+
+        cJSON_AddStringToObject(row, "OriginalPatientName", cases[i].in);
+        cJSON_AddItemToArray(studies, row);
+        cJSON_AddStringToObject(r, "ID", "r1");
+        cJSON_AddStringToObject(r, "Date", "d");
+        cJSON_AddStringToObject(r, "Profile", "P");
+        cJSON_AddItemToObject(r, "Studies", studies);
+        assert_int_equal(oa_report_csv(r, &csv, &err), OA_OK);
+        line = strstr(oa_buf_cstr(&csv), "\r\nr1,");
+        assert_non_null(line);
+        snprintf(want, sizeof(want), "\r\nr1,d,P,%s,,,,,,,,,,,,,,\r\n",
+                 cases[i].out);
+        assert_string_equal(line, want);
+        oa_buf_dispose(&csv);
+        cJSON_Delete(r);
+    }
+}
+
 static void test_report_summary(void **state)
 {
     cJSON *r = cJSON_Parse("{\"ID\": \"r1\", \"Job\": \"j1\", \"Date\": "
@@ -382,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_request_profile),
         cmocka_unit_test(test_report_csv),
+        cmocka_unit_test(test_report_csv_injection),
         cmocka_unit_test(test_report_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,12 +45,16 @@ static oa_status csv_field(oa_buf *out, const char *value)
 
     if (value == NULL)
         value = "";
-    /* Formula injection: =, +, -, @ (and tab/CR) start a formula in
-     * spreadsheets; a leading ' makes the cell text. */
-    guard = value[0] == '=' || value[0] == '+' || value[0] == '-' ||
-            value[0] == '@' || value[0] == '\t' || value[0] == '\r';
+    /* Formula injection (OWASP "CSV Injection"): =, +, -, @, tab and CR
+     * start a formula in spreadsheets, and so do ; and | where ; is the
+     * list separator (many European locales) or DDE is on; a leading '
+     * makes the cell text. */
+    guard = value[0] != '\0' && strchr("=+-@\t\r;|", value[0]) != NULL;
+    /* A cell holding a separator (, here; ; or tab for spreadsheets that
+     * guess another one), a quote, CR or LF is quoted, so that no part of
+     * it becomes a cell of its own (which could start a formula). */
     for (p = value; *p != '\0'; p++)
-        if (*p == ',' || *p == '"' || *p == '\r' || *p == '\n')
+        if (strchr(",;\t\"\r\n", *p) != NULL)
             quote = true;
     if (quote && (rc = oa_buf_append_byte(out, '"')) != OA_OK)
         return rc;

@@ -873,7 +873,7 @@ def files_checks(run, res):
 
 def csv_value(field):
     """Undo the formula-injection prefix of the contract."""
-    if len(field) >= 2 and field[0] == "'" and field[1] in "=+-@":
+    if len(field) >= 2 and field[0] == "'" and field[1] in "=+-@\t\r;|":
         return field[1:]
     return field
 
