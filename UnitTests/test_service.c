@@ -91,6 +91,26 @@ static void test_config_errors(void **state)
                         "Anonymizer.Secret");
     assert_config_error("{\"Anonymizer\": {\"Secret\": 12}}",
                         "Anonymizer.Secret");
+    /* one limit, the engine's: 256 accepted, 257 refused, naming it */
+    {
+        char text[1100], msg[64];
+        oa_config c;
+        oa_error err;
+
+        snprintf(text, sizeof(text),
+                 "{\"Anonymizer\": {\"Secret\": \"%0256d\"}}", 7);
+        assert_int_equal(parse_config(&c, text, &err), OA_OK);
+        assert_int_equal(strlen(c.secret), 256);
+        oa_config_dispose(&c);
+        snprintf(msg, sizeof(msg), "%d to %d characters",
+                 OA_CONFIG_MIN_SECRET, 256);
+        snprintf(text, sizeof(text),
+                 "{\"Anonymizer\": {\"Secret\": \"%0257d\"}}", 7);
+        assert_config_error(text, msg);
+        snprintf(text, sizeof(text),
+                 "{\"Anonymizer\": {\"Secret\": \"%01024d\"}}", 7);
+        assert_config_error(text, msg);
+    }
     assert_config_error("{\"Anonymizer\": {\"UidRoot\": \"2.25.\"}}",
                         "Anonymizer.UidRoot");
     assert_config_error("{\"Anonymizer\": {\"UidRoot\": \"2.025\"}}",
@@ -212,6 +232,22 @@ static void test_secret_damaged(void **state)
         OA_OK);
     assert_int_equal(oa_service_secret(s, &secret, &len, &err), OA_EPARSE);
     assert_non_null(strstr(err.msg, "Anonymizer.Secret"));
+    oa_service_free(s);
+
+    /* one longer than the engine takes: refused, naming the limit */
+    s = new_service(NULL, &st);
+    {
+        char big[300];
+
+        memset(big, 'a', 257);
+        big[257] = '\0';
+        assert_int_equal(
+            oa_store_put(st, OA_STORE_SETTINGS, "site-secret", big, &err),
+            OA_OK);
+    }
+    assert_int_equal(oa_service_secret(s, &secret, &len, &err), OA_EPARSE);
+    assert_non_null(strstr(err.msg, "Anonymizer.Secret"));
+    assert_non_null(strstr(err.msg, "16 to 256 characters"));
     oa_service_free(s);
 }
 

@@ -633,6 +633,10 @@ typedef struct oa_anon_result {
 
 typedef struct oa_anonymizer oa_anonymizer;
 
+/* Longest site secret the engine takes (bytes): the one limit, which the
+ * configuration and the secret kept in the store are checked against. */
+#define OA_ANON_MAX_SECRET 256
+
 typedef struct oa_anonymizer_opts {
     const uint8_t *secret;   /* site secret for the HMAC; required */
     size_t secret_len;

@@ -101,10 +101,10 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
 
     *out = NULL;
     if (profile == NULL || opts == NULL || opts->secret == NULL ||
-        opts->secret_len == 0 || opts->secret_len > 256)
+        opts->secret_len == 0 || opts->secret_len > OA_ANON_MAX_SECRET)
         return oa_error_set(err, OA_EINVAL,
                             "the anonymizer needs a profile and a secret of "
-                            "1 to 256 bytes");
+                            "1 to %d bytes", OA_ANON_MAX_SECRET);
     root = opts->uid_root ? opts->uid_root : "2.25";
     if (strlen(root) == 0 || strlen(root) > 24 ||
         strspn(root, "0123456789.") != strlen(root))

@@ -57,7 +57,7 @@ enum {
 /* The engine: set-up, then the state of the instance being run. */
 struct oa_anonymizer {
     const oa_profile *profile;
-    uint8_t secret[256];
+    uint8_t secret[OA_ANON_MAX_SECRET];
     size_t secret_len;
     char uid_root[32];
     oa_reader_opts reader_opts;

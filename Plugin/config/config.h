@@ -13,6 +13,7 @@
 #ifndef OA_CONFIG_H
 #define OA_CONFIG_H
 
+#include "../anonymizer/anonymizer.h"
 #include "../core/core.h"
 
 #include <stdbool.h>
@@ -27,7 +28,7 @@ extern "C" {
 
 #define OA_CONFIG_SECTION "Anonymizer"
 #define OA_CONFIG_MIN_SECRET 16      /* characters */
-#define OA_CONFIG_MAX_SECRET 1024
+#define OA_CONFIG_MAX_SECRET OA_ANON_MAX_SECRET   /* the engine's */
 #define OA_CONFIG_MAX_UID_ROOT 24    /* root + "." + 39 digits <= 64 */
 #define OA_CONFIG_MAX_THREADS 64
 

@@ -107,12 +107,16 @@ static oa_status load_secret(oa_service *s, oa_error *err)
     memset(hex, 0, sizeof(hex));
     if (rc != OA_OK)
         return rc;
-    if (strlen(s->secret) < OA_CONFIG_MIN_SECRET) {
+    if (strlen(s->secret) < OA_CONFIG_MIN_SECRET ||
+        strlen(s->secret) > OA_CONFIG_MAX_SECRET) {
+        memset(s->secret, 0, strlen(s->secret));
         oa_free(s->secret);
         s->secret = NULL;
         return oa_error_set(err, OA_EPARSE,
-                            "the site secret kept in the store is damaged: "
-                            "configure \"Anonymizer.Secret\"");
+                            "the site secret kept in the store is damaged "
+                            "(it must have %d to %d characters): configure "
+                            "\"Anonymizer.Secret\"",
+                            OA_CONFIG_MIN_SECRET, OA_CONFIG_MAX_SECRET);
     }
     return OA_OK;
 }
