@@ -16,7 +16,8 @@ Then:
   and UIDs (study, series, every instance);
 * another study of the same patient anonymized on B gets A's pseudonym;
 * a report made on A is listed on B, the same as JSON and as CSV, and the
-  anonymized study's attachment 1025 reads back on B;
+  anonymized study's metadata 1025 (the report's ID, its only link back)
+  names a report listed on B, and it has no attachment 1025;
 * a profile saved on A is listed and used on B (its Replace is in the
   result), and deleted on B is gone on A;
 * concurrent anonymizations on both servers (a study on A, another on B,
@@ -269,7 +270,8 @@ def run(args, checks, pg, a, b, stale):
 
     # -- reports -----------------------------------------------------------
     with checks.check("a report made on A is listed on B and reads the same "
-                      "(JSON, CSV); the study's attachment 1025 too"):
+                      "(JSON, CSV); the study's metadata 1025 names a "
+                      "listed report, no attachment 1025"):
         assert report_a, "no report"
         listed = [r["ID"] for r in b.get_json("/anonymizer/reports")]
         assert report_a in listed, "A's report not listed on B"
@@ -287,9 +289,12 @@ def run(args, checks, pg, a, b, stale):
             "CSV content type"
         assert csv_a == csv_b and csv_b.count(b"\n") >= 2, "CSV differs"
         anon = fb["ID"]
+        st, _, body = b.request("GET", "/studies/%s/metadata/1025" % anon)
+        assert st == 200 and body.decode().strip() in listed, \
+            "metadata 1025 on B: HTTP %d, no listed report" % st
         st, _, body = b.request("GET", "/studies/%s/attachments/1025/data"
                                 % anon)
-        assert st == 200 and body, "attachment 1025 on B: HTTP %d" % st
+        assert st == 404, "attachment 1025 on B: HTTP %d" % st
 
     # -- profiles ----------------------------------------------------------
     with checks.check("a profile saved on A is listed and used on B, and "
