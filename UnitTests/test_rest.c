@@ -856,6 +856,15 @@ static void test_destinations(void **state)
           "Colour");
     check(OA_HTTP_PUT, "/anonymizer/destinations/cfg-folder",
           "{\"Type\": \"folder\", \"Url\": \"a\"}", 409, NULL);
+    /* a Type that does not match the Url's scheme; credentials in Urls */
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"ftp\", \"Url\": \"ftps://a/in\"}", 400,
+          "\"Type\" \"ftp\" does not match the \"Url\" scheme \"ftps\"");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"ftp\", \"Url\": \"ftp://u:pw@a/in\"}", 400,
+          "\"Username\" and \"Password\" fields");
+    req(&r, OA_HTTP_GET, "/anonymizer/destinations/x", NULL, 404, NULL);
+    fake_response_dispose(&r);
 
     /* test */
     req(&r, OA_HTTP_POST, "/anonymizer/destinations/here/test", NULL, 200,

@@ -24,15 +24,45 @@ static const char *str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool has_prefix(const char *s, const char *p)
+/* The Url schemes each Type with a Url accepts: a Type never lowers or
+ * raises the Url's security (ftp with ftps:// would log in in clear). */
+static const struct {
+    const char *type, *scheme;
+} type_schemes[] = {
+    {"ftp", "ftp"},     {"ftps", "ftps"},    {"sftp", "sftp"},
+    {"webdav", "http"}, {"webdav", "https"},
+};
+
+/* `scheme` if `type` accepts it, else NULL. */
+static const char *scheme_of(const char *type, const char *scheme)
 {
-    return s != NULL && strncmp(s, p, strlen(p)) == 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(type_schemes) / sizeof(type_schemes[0]); i++)
+        if (strcmp(type_schemes[i].type, type) == 0 &&
+            strcmp(type_schemes[i].scheme, scheme) == 0)
+            return scheme;
+    return NULL;
+}
+
+/* For messages: the Url prefixes `type` accepts. */
+static const char *expected_schemes(const char *type)
+{
+    if (strcmp(type, "ftp") == 0)
+        return "ftp://";
+    if (strcmp(type, "ftps") == 0)
+        return "ftps://";
+    if (strcmp(type, "sftp") == 0)
+        return "sftp://";
+    return "http:// or https://";
 }
 
 oa_status oa_destination_validate(const cJSON *json, oa_error *err)
 {
     const cJSON *item;
-    const char *type, *url;
+    const char *type, *url, *scheme;
+    oa_export_url u;
+    oa_error uerr;
     size_t i;
     bool known;
 
@@ -92,29 +122,32 @@ oa_status oa_destination_validate(const cJSON *json, oa_error *err)
                                 "destination \"Url\" of a folder must be a "
                                 "relative path under ExportFolder (no '..', "
                                 "no leading '/')");
-    } else if ((strcmp(type, "ftp") == 0 || strcmp(type, "ftps") == 0) &&
-               !has_prefix(url, "ftp://") && !has_prefix(url, "ftps://")) {
-        return oa_error_set(err, OA_EINVAL,
-                            "destination \"Url\" must start with ftp://");
-    } else if (strcmp(type, "sftp") == 0) {
-        if (!has_prefix(url, "sftp://"))
-            return oa_error_set(err, OA_EINVAL,
-                                "destination \"Url\" must start with "
-                                "sftp://");
-        if ((str(json, "KnownHosts") == NULL ||
-             str(json, "KnownHosts")[0] == '\0') &&
-            (str(json, "HostKeySha256") == NULL ||
-             str(json, "HostKeySha256")[0] == '\0'))
-            return oa_error_set(err, OA_EINVAL,
-                                "an SFTP destination needs \"KnownHosts\" or "
-                                "\"HostKeySha256\" to check the server's "
-                                "key (ssh-keyscan / ssh-keygen -l -E sha256)");
-    } else if (strcmp(type, "webdav") == 0 && !has_prefix(url, "http://") &&
-               !has_prefix(url, "https://")) {
-        return oa_error_set(err, OA_EINVAL,
-                            "destination \"Url\" must start with http:// or "
-                            "https://");
+        return OA_OK;
     }
+    if (oa_export_url_parse(url, &u, &uerr) != OA_OK)
+        return oa_error_set(err, OA_EINVAL, "destination \"Url\": %s",
+                            uerr.msg);
+    if (u.has_userinfo)
+        return oa_error_set(err, OA_EINVAL,
+                            "destination \"Url\" must not hold a user name "
+                            "or password: give them in the \"Username\" and "
+                            "\"Password\" fields");
+    scheme = scheme_of(type, u.scheme);
+    if (scheme == NULL)
+        return oa_error_set(err, OA_EINVAL,
+                            "destination \"Type\" \"%s\" does not match "
+                            "the \"Url\" scheme \"%s\": a %s destination "
+                            "needs a Url starting with %s",
+                            type, u.scheme, type, expected_schemes(type));
+    if (strcmp(type, "sftp") == 0 &&
+        (str(json, "KnownHosts") == NULL ||
+         str(json, "KnownHosts")[0] == '\0') &&
+        (str(json, "HostKeySha256") == NULL ||
+         str(json, "HostKeySha256")[0] == '\0'))
+        return oa_error_set(err, OA_EINVAL,
+                            "an SFTP destination needs \"KnownHosts\" or "
+                            "\"HostKeySha256\" to check the server's "
+                            "key (ssh-keyscan / ssh-keygen -l -E sha256)");
     return OA_OK;
 }
 
