@@ -265,6 +265,28 @@ oa_status oa_service_destination(oa_service *s, const char *name,
     return OA_OK;
 }
 
+/* True if `a` and `b` (both valid) name the same Type, Url scheme, host
+ * and port (host without case, default ports filled in) and Username. */
+static bool same_address(const cJSON *a, const cJSON *b)
+{
+    const char *ta = str(a, "Type"), *tb = str(b, "Type");
+    const char *ua = str(a, "Username"), *ub = str(b, "Username");
+    oa_export_url pa, pb;
+
+    if (ta == NULL || tb == NULL || strcmp(ta, tb) != 0)
+        return false;
+    if (strcmp(ua != NULL ? ua : "", ub != NULL ? ub : "") != 0)
+        return false;
+    if (strcmp(ta, "folder") == 0)
+        return true;   /* a local folder: no host to send a secret to */
+    if (oa_export_url_parse(str(a, "Url"), &pa, NULL) != OA_OK ||
+        oa_export_url_parse(str(b, "Url"), &pb, NULL) != OA_OK)
+        return false;
+    return strcmp(pa.scheme, pb.scheme) == 0 &&
+           strcmp(pa.host, pb.host) == 0 && pa.port == pb.port &&
+           !pa.has_userinfo && !pb.has_userinfo;
+}
+
 oa_status oa_service_destination_put(oa_service *s, const char *name,
                                      const cJSON *json, oa_error *err)
 {
@@ -295,20 +317,32 @@ oa_status oa_service_destination_put(oa_service *s, const char *name,
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
         cJSON_DeleteItemFromObjectCaseSensitive(copy, drop[i]);
-    /* Secrets are never sent back: a PUT of what GET showed keeps them. */
+    /* Secrets are never sent back: a PUT of what GET showed keeps them,
+     * but only for the same address and user, never to another host. */
     if (oa_service_destination(s, name, &old, &configured, NULL) == OA_OK) {
         for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
             item = cJSON_GetObjectItemCaseSensitive(old, secrets[i]);
-            if (item != NULL &&
-                cJSON_GetObjectItemCaseSensitive(copy, secrets[i]) == NULL)
-                cJSON_AddItemToObject(copy, secrets[i],
-                                      cJSON_Duplicate(item, 1));
+            if (!cJSON_IsString(item) || item->valuestring[0] == '\0' ||
+                cJSON_GetObjectItemCaseSensitive(copy, secrets[i]) != NULL)
+                continue;
+            if (!same_address(old, copy)) {
+                rc = oa_error_set(err, OA_EINVAL,
+                                  "destination \"%s\" must be given again: "
+                                  "the Type, the Url's scheme, host or port, "
+                                  "or the Username changed, and a saved "
+                                  "secret never goes to a new address (null "
+                                  "for none)",
+                                  secrets[i]);
+                goto out;
+            }
+            cJSON_AddItemToObject(copy, secrets[i], cJSON_Duplicate(item, 1));
         }
     }
     text = cJSON_PrintUnformatted(copy);
     rc = text != NULL ? oa_store_put(oa_service_store(s),
                                      OA_STORE_DESTINATIONS, name, text, err)
                       : oa_error_set(err, OA_ENOMEM, "out of memory");
+out:
     if (text != NULL)
         memset(text, 0, strlen(text));
     cJSON_free(text);
