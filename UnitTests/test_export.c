@@ -415,6 +415,64 @@ static void test_destination_public_hides_secrets(void **state)
     cJSON_free(text);
     cJSON_Delete(pub);
     cJSON_Delete(d);
+
+    /* a password written into a Url (an old save, the configuration
+     * file) is not answered either; a clean Url is answered as is */
+    d = cJSON_Parse("{\"Type\": \"ftp\", \"Url\": "
+                    "\"ftp://u:p@ss-pw@h:21/in?x\"}");
+    pub = oa_destination_public(d, "old", false);
+    assert_string_equal(cJSON_GetObjectItem(pub, "Url")->valuestring,
+                        "ftp://h:21/in");
+    cJSON_Delete(pub);
+    cJSON_Delete(d);
+    d = cJSON_Parse("{\"Type\": \"webdav\", \"Url\": "
+                    "\"https://h/dav/a@b?x=1\"}");
+    pub = oa_destination_public(d, "dav", false);
+    assert_string_equal(cJSON_GetObjectItem(pub, "Url")->valuestring,
+                        "https://h/dav/a@b?x=1");
+    cJSON_Delete(pub);
+    cJSON_Delete(d);
+}
+
+/* The FTP and SFTP backends themselves refuse a Url of the other scheme or with
+ * user info (before any connection), should a target bypass the
+ * destination checks. */
+static void test_ftp_backend_scheme(void **state)
+{
+    const oa_export_backend *ftp = oa_export_backend_find("ftp");
+    const oa_export_backend *ftps = oa_export_backend_find("ftps");
+    oa_export_target t;
+    oa_error err;
+
+    (void)state;
+    assert_non_null(ftp);
+    assert_non_null(ftps);
+    memset(&t, 0, sizeof(t));
+    t.type = "ftp";
+    t.url = "ftps://127.0.0.1:1/in";
+    t.timeout = 1;
+    oa_error_clear(&err);
+    assert_int_equal(ftp->ops->test(&t, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ftp://"));
+    t.type = "ftps";
+    t.url = "ftp://127.0.0.1:1/in";
+    oa_error_clear(&err);
+    assert_int_equal(ftps->ops->test(&t, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ftps://"));
+    t.type = "ftp";
+    t.url = "ftp://u:pw@127.0.0.1:1/in";
+    oa_error_clear(&err);
+    assert_int_equal(ftp->ops->test(&t, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "user name or password"));
+    assert_null(strstr(err.msg, "pw"));
+    /* sftp: the user is the Username field, never in the Url */
+    t.type = "sftp";
+    t.url = "sftp://root@127.0.0.1:1/in";
+    t.host_key_sha256 = "abc";
+    oa_error_clear(&err);
+    assert_int_equal(oa_export_backend_find("sftp")->ops->test(&t, &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "user name or password"));
 }
 
 static void test_destination_target(void **state)
@@ -538,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_destination_validation),
         cmocka_unit_test(test_url_parse_and_redact),
         cmocka_unit_test(test_destination_public_hides_secrets),
+        cmocka_unit_test(test_ftp_backend_scheme),
         cmocka_unit_test(test_destination_target),
         cmocka_unit_test(test_config_export_options),
         cmocka_unit_test(test_backend_registry),

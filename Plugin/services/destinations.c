@@ -157,6 +157,8 @@ cJSON *oa_destination_public(const cJSON *full, const char *name,
     cJSON *out = cJSON_CreateObject();
     const cJSON *item;
     const char *pw = str(full, "Password"), *key = str(full, "PrivateKey");
+    char shown[MAX_FIELD + 1];
+    oa_export_url u;
 
     if (out == NULL || cJSON_AddStringToObject(out, "Name", name) == NULL)
         goto nomem;
@@ -168,6 +170,18 @@ cJSON *oa_destination_public(const cJSON *full, const char *name,
             strcmp(item->string, "HasPrivateKey") == 0 ||
             strcmp(item->string, "ReadOnly") == 0)
             continue;
+        if (strcmp(item->string, "Url") == 0 && cJSON_IsString(item) &&
+            strstr(item->valuestring, "://") != NULL &&
+            (oa_export_url_parse(item->valuestring, &u, NULL) != OA_OK ||
+             u.has_userinfo)) {
+            /* never a password written into a Url (an old save, the
+             * configuration file): without the user info */
+            oa_export_url_redact(item->valuestring, true, shown,
+                                 sizeof(shown));
+            if (cJSON_AddStringToObject(out, "Url", shown) == NULL)
+                goto nomem;
+            continue;
+        }
         if (!cJSON_AddItemToObject(out, item->string,
                                    cJSON_Duplicate(item, 1)))
             goto nomem;
