@@ -311,6 +311,87 @@ static void test_destination_validation(void **state)
     assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://x\", \"Timeout\": 0}",
                    "Timeout");
     assert_invalid("{\"Type\": \"ftp\", \"Url\": 3}", "\"Url\" must be");
+    /* a Type that does not match the Url's scheme, both named */
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftps://x/in\"}",
+                   "\"Type\" \"ftp\" does not match the \"Url\" scheme "
+                   "\"ftps\"");
+    assert_invalid("{\"Type\": \"ftps\", \"Url\": \"ftp://x/in\"}",
+                   "\"Type\" \"ftps\" does not match the \"Url\" scheme "
+                   "\"ftp\"");
+    assert_invalid("{\"Type\": \"sftp\", \"Url\": \"ftp://x\", "
+                   "\"HostKeySha256\": \"abc\"}",
+                   "scheme \"ftp\"");
+    assert_invalid("{\"Type\": \"webdav\", \"Url\": \"sftp://x\"}",
+                   "scheme \"sftp\"");
+    /* credentials in the Url: refused, pointing at the fields */
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://u:pw@host/in\"}",
+                   "\"Username\" and \"Password\" fields");
+    assert_invalid("{\"Type\": \"webdav\", \"Url\": "
+                   "\"https://u:p@ss@host/in\"}",
+                   "\"Password\" fields");
+    assert_invalid("{\"Type\": \"sftp\", \"Url\": \"sftp://u@h/x\", "
+                   "\"HostKeySha256\": \"abc\"}",
+                   "\"Password\" fields");
+    /* a password with '/' in it is no port either */
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://u:p/w@host\"}",
+                   "port");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp:///in\"}", "host");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://h:0/in\"}",
+                   "port");
+    assert_invalid("{\"Type\": \"ftp\", \"Url\": \"ftp://h:99999/in\"}",
+                   "port");
+    /* the right pairs pass; '@' in the path is no user info */
+    d = cJSON_Parse("{\"Type\": \"webdav\", \"Url\": "
+                    "\"HTTPS://[::1]:8443/a@b\"}");
+    assert_int_equal(oa_destination_validate(d, &err), OA_OK);
+    cJSON_Delete(d);
+    d = cJSON_Parse("{\"Type\": \"ftps\", \"Url\": \"ftps://h:2121/x\"}");
+    assert_int_equal(oa_destination_validate(d, &err), OA_OK);
+    cJSON_Delete(d);
+}
+
+static void assert_redacted(const char *url, bool keep_path,
+                            const char *want)
+{
+    char out[256];
+
+    oa_export_url_redact(url, keep_path, out, sizeof(out));
+    assert_string_equal(out, want);
+}
+
+static void test_url_parse_and_redact(void **state)
+{
+    oa_export_url u;
+    oa_error err;
+
+    (void)state;
+    assert_int_equal(oa_export_url_parse("FTP://u:p@ss@Host.Example/in",
+                                         &u, &err),
+                     OA_OK);
+    assert_string_equal(u.scheme, "ftp");
+    assert_string_equal(u.host, "host.example");
+    assert_int_equal(u.port, 21);
+    assert_true(u.has_userinfo);
+    assert_int_equal(u.path_off, strlen("FTP://u:p@ss@Host.Example"));
+    assert_int_equal(oa_export_url_parse("https://[::1]:8443", &u, &err),
+                     OA_OK);
+    assert_string_equal(u.host, "[::1]");
+    assert_int_equal(u.port, 8443);
+    assert_false(u.has_userinfo);
+    assert_int_equal(oa_export_url_parse("sftp://h/x@y", &u, &err), OA_OK);
+    assert_int_equal(u.port, 22);
+    assert_false(u.has_userinfo);
+    assert_int_equal(oa_export_url_parse("no-scheme", &u, &err), OA_EINVAL);
+    assert_int_equal(oa_export_url_parse("ftp://h:x", &u, &err), OA_EINVAL);
+
+    /* the user info goes up to the last '@' of the authority */
+    assert_redacted("ftp://user:p@ss@host:21/in?x#y", true,
+                    "ftp://host:21/in");
+    assert_redacted("ftp://user:p@ss@host:21/in", false, "ftp://host:21");
+    assert_redacted("https://u:pw@h/a@b", true, "https://h/a@b");
+    assert_redacted("https://h/a@b", false, "https://h");
+    assert_redacted("user:pw@host", false, "(a URL)");
+    assert_redacted("/srv/export", true, "/srv/export");
 }
 
 static void test_destination_public_hides_secrets(void **state)
@@ -334,6 +415,64 @@ static void test_destination_public_hides_secrets(void **state)
     cJSON_free(text);
     cJSON_Delete(pub);
     cJSON_Delete(d);
+
+    /* a password written into a Url (an old save, the configuration
+     * file) is not answered either; a clean Url is answered as is */
+    d = cJSON_Parse("{\"Type\": \"ftp\", \"Url\": "
+                    "\"ftp://u:p@ss-pw@h:21/in?x\"}");
+    pub = oa_destination_public(d, "old", false);
+    assert_string_equal(cJSON_GetObjectItem(pub, "Url")->valuestring,
+                        "ftp://h:21/in");
+    cJSON_Delete(pub);
+    cJSON_Delete(d);
+    d = cJSON_Parse("{\"Type\": \"webdav\", \"Url\": "
+                    "\"https://h/dav/a@b?x=1\"}");
+    pub = oa_destination_public(d, "dav", false);
+    assert_string_equal(cJSON_GetObjectItem(pub, "Url")->valuestring,
+                        "https://h/dav/a@b?x=1");
+    cJSON_Delete(pub);
+    cJSON_Delete(d);
+}
+
+/* The FTP and SFTP backends themselves refuse a Url of the other scheme or with
+ * user info (before any connection), should a target bypass the
+ * destination checks. */
+static void test_ftp_backend_scheme(void **state)
+{
+    const oa_export_backend *ftp = oa_export_backend_find("ftp");
+    const oa_export_backend *ftps = oa_export_backend_find("ftps");
+    oa_export_target t;
+    oa_error err;
+
+    (void)state;
+    assert_non_null(ftp);
+    assert_non_null(ftps);
+    memset(&t, 0, sizeof(t));
+    t.type = "ftp";
+    t.url = "ftps://127.0.0.1:1/in";
+    t.timeout = 1;
+    oa_error_clear(&err);
+    assert_int_equal(ftp->ops->test(&t, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ftp://"));
+    t.type = "ftps";
+    t.url = "ftp://127.0.0.1:1/in";
+    oa_error_clear(&err);
+    assert_int_equal(ftps->ops->test(&t, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ftps://"));
+    t.type = "ftp";
+    t.url = "ftp://u:pw@127.0.0.1:1/in";
+    oa_error_clear(&err);
+    assert_int_equal(ftp->ops->test(&t, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "user name or password"));
+    assert_null(strstr(err.msg, "pw"));
+    /* sftp: the user is the Username field, never in the Url */
+    t.type = "sftp";
+    t.url = "sftp://root@127.0.0.1:1/in";
+    t.host_key_sha256 = "abc";
+    oa_error_clear(&err);
+    assert_int_equal(oa_export_backend_find("sftp")->ops->test(&t, &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "user name or password"));
 }
 
 static void test_destination_target(void **state)
@@ -455,7 +594,9 @@ int main(void)
         cmocka_unit_test(test_zip_backend),
         cmocka_unit_test(test_compressed_detection),
         cmocka_unit_test(test_destination_validation),
+        cmocka_unit_test(test_url_parse_and_redact),
         cmocka_unit_test(test_destination_public_hides_secrets),
+        cmocka_unit_test(test_ftp_backend_scheme),
         cmocka_unit_test(test_destination_target),
         cmocka_unit_test(test_config_export_options),
         cmocka_unit_test(test_backend_registry),

@@ -856,6 +856,35 @@ static void test_destinations(void **state)
           "Colour");
     check(OA_HTTP_PUT, "/anonymizer/destinations/cfg-folder",
           "{\"Type\": \"folder\", \"Url\": \"a\"}", 409, NULL);
+    /* a Type that does not match the Url's scheme; credentials in Urls */
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"ftp\", \"Url\": \"ftps://a/in\"}", 400,
+          "\"Type\" \"ftp\" does not match the \"Url\" scheme \"ftps\"");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/x",
+          "{\"Type\": \"ftp\", \"Url\": \"ftp://u:pw@a/in\"}", 400,
+          "\"Username\" and \"Password\" fields");
+    req(&r, OA_HTTP_GET, "/anonymizer/destinations/x", NULL, 404, NULL);
+    fake_response_dispose(&r);
+    /* the saved password never follows "lab" to another host or user */
+    check(OA_HTTP_PUT, "/anonymizer/destinations/lab",
+          "{\"Type\": \"ftp\", \"Url\": \"ftp://evil.example:1/in\", "
+          "\"Username\": \"u\", \"HasPassword\": true}",
+          400, "\"Password\" must be given again");
+    check(OA_HTTP_PUT, "/anonymizer/destinations/lab",
+          "{\"Type\": \"ftp\", \"Url\": \"ftp://127.0.0.1:1/in\", "
+          "\"Username\": \"root\"}",
+          400, "\"Password\" must be given again");
+    req(&r, OA_HTTP_GET, "/anonymizer/destinations/lab", NULL, 200, NULL);
+    assert_string_equal(fake_response_str(&r, "Url"), "ftp://127.0.0.1:1/in");
+    assert_string_equal(fake_response_str(&r, "Username"), "u");
+    fake_response_dispose(&r);
+    /* the same address, another folder: kept */
+    req(&r, OA_HTTP_PUT, "/anonymizer/destinations/lab",
+        "{\"Type\": \"ftp\", \"Url\": \"ftp://127.0.0.1:1/in2\", "
+        "\"Username\": \"u\"}",
+        200, NULL);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "HasPassword")));
+    fake_response_dispose(&r);
 
     /* test */
     req(&r, OA_HTTP_POST, "/anonymizer/destinations/here/test", NULL, 200,

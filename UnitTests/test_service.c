@@ -312,6 +312,130 @@ static void test_profiles(void **state)
     oa_service_free(s);
 }
 
+/* PUT `json` as destination "lab"; the status, `err` filled. */
+static oa_status put_dest(oa_service *s, const char *json, oa_error *err)
+{
+    cJSON *d = cJSON_Parse(json);
+    oa_status rc;
+
+    assert_non_null(d);
+    oa_error_clear(err);
+    rc = oa_service_destination_put(s, "lab", d, err);
+    cJSON_Delete(d);
+    return rc;
+}
+
+/* The saved destination "lab"'s field `k` (NULL if absent). */
+static char *saved(oa_service *s, const char *k)
+{
+    cJSON *d = NULL;
+    const cJSON *v;
+    bool configured;
+    oa_error err;
+    char *out = NULL;
+
+    assert_int_equal(oa_service_destination(s, "lab", &d, &configured, &err),
+                     OA_OK);
+    v = cJSON_GetObjectItemCaseSensitive(d, k);
+    if (cJSON_IsString(v)) {
+        out = malloc(strlen(v->valuestring) + 1);
+        assert_non_null(out);
+        memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    }
+    cJSON_Delete(d);
+    return out;
+}
+
+static void assert_saved(oa_service *s, const char *k, const char *want)
+{
+    char *got = saved(s, k);
+
+    if (want == NULL)
+        assert_null(got);
+    else
+        assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_destination_secret_kept_for_same_address(void **state)
+{
+    oa_service *s = new_service(NULL, NULL);
+    oa_error err;
+    static const char *const moved[] = {
+        /* another host, port, user, scheme/Type */
+        "{\"Type\": \"ftp\", \"Url\": \"ftp://evil.example/in\", "
+        "\"Username\": \"u\"}",
+        "{\"Type\": \"ftp\", \"Url\": \"ftp://lab.example:2121/in\", "
+        "\"Username\": \"u\"}",
+        "{\"Type\": \"ftp\", \"Url\": \"ftp://lab.example/in\", "
+        "\"Username\": \"v\"}",
+        "{\"Type\": \"ftp\", \"Url\": \"ftp://lab.example/in\"}",
+        "{\"Type\": \"ftps\", \"Url\": \"ftps://lab.example/in\", "
+        "\"Username\": \"u\"}",
+        "{\"Type\": \"webdav\", \"Url\": \"http://lab.example:21/in\", "
+        "\"Username\": \"u\"}",
+    };
+    size_t i;
+
+    (void)state;
+    assert_int_equal(put_dest(s,
+                              "{\"Type\": \"ftp\", \"Url\": "
+                              "\"ftp://lab.example/in\", \"Username\": "
+                              "\"u\", \"Password\": \"s3cret\"}",
+                              &err),
+                     OA_OK);
+    /* the same address (another folder, host in capitals, the default
+     * port written out): the password stays */
+    assert_int_equal(put_dest(s,
+                              "{\"Type\": \"ftp\", \"Url\": "
+                              "\"ftp://LAB.example:21/other\", "
+                              "\"Username\": \"u\", \"HasPassword\": true}",
+                              &err),
+                     OA_OK);
+    assert_saved(s, "Password", "s3cret");
+    assert_saved(s, "Url", "ftp://LAB.example:21/other");
+    /* another address without the password: refused, nothing changed */
+    for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+        assert_int_equal(put_dest(s, moved[i], &err), OA_EINVAL);
+        if (strstr(err.msg, "\"Password\" must be given again") == NULL)
+            fail_msg("%s: %s", moved[i], err.msg);
+        assert_saved(s, "Password", "s3cret");
+        assert_saved(s, "Url", "ftp://LAB.example:21/other");
+    }
+    /* with the password given again: saved with it */
+    assert_int_equal(put_dest(s,
+                              "{\"Type\": \"ftp\", \"Url\": "
+                              "\"ftp://other.example/in\", \"Username\": "
+                              "\"u\", \"Password\": \"n3w\"}",
+                              &err),
+                     OA_OK);
+    assert_saved(s, "Password", "n3w");
+    /* a private key follows the same rule */
+    assert_int_equal(put_dest(s,
+                              "{\"Type\": \"sftp\", \"Url\": "
+                              "\"sftp://h.example/x\", \"Username\": \"u\", "
+                              "\"HostKeySha256\": \"abc\", \"PrivateKey\": "
+                              "\"KEY\", \"Password\": null}",
+                              &err),
+                     OA_OK);
+    assert_int_equal(put_dest(s,
+                              "{\"Type\": \"sftp\", \"Url\": "
+                              "\"sftp://h.example:22/y\", \"Username\": "
+                              "\"u\", \"HostKeySha256\": \"abc\"}",
+                              &err),
+                     OA_OK);
+    assert_saved(s, "PrivateKey", "KEY");
+    assert_int_equal(put_dest(s,
+                              "{\"Type\": \"sftp\", \"Url\": "
+                              "\"sftp://g.example/y\", \"Username\": \"u\", "
+                              "\"HostKeySha256\": \"abc\"}",
+                              &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "\"PrivateKey\" must be given again"));
+    assert_saved(s, "PrivateKey", "KEY");
+    oa_service_free(s);
+}
+
 static void test_request_profile(void **state)
 {
     oa_service *s = new_service(NULL, NULL);
@@ -467,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_secret_configured),
         cmocka_unit_test(test_secret_damaged),
         cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_destination_secret_kept_for_same_address),
         cmocka_unit_test(test_request_profile),
         cmocka_unit_test(test_report_csv),
         cmocka_unit_test(test_report_csv_injection),

@@ -118,6 +118,132 @@ bool oa_export_relpath_is_safe(const char *path)
     }
 }
 
+static int default_port(const char *scheme)
+{
+    static const struct { const char *scheme; int port; } ports[] = {
+        {"ftp", 21}, {"ftps", 21}, {"sftp", 22}, {"http", 80},
+        {"https", 443},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+        if (strcmp(scheme, ports[i].scheme) == 0)
+            return ports[i].port;
+    return 0;
+}
+
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+oa_status oa_export_url_parse(const char *url, oa_export_url *u,
+                              oa_error *err)
+{
+    const char *sep, *auth, *end, *at = NULL, *host, *hend, *p;
+    size_t n, i;
+
+    memset(u, 0, sizeof(*u));
+    sep = url != NULL ? strstr(url, "://") : NULL;
+    if (sep == NULL || sep == url ||
+        (size_t)(sep - url) >= sizeof(u->scheme))
+        return oa_error_set(err, OA_EINVAL,
+                            "the URL must start with scheme://");
+    for (p = url; p < sep; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (p > url && ((*p >= '0' && *p <= '9') || *p == '+' ||
+                           *p == '-' || *p == '.'))))
+            return oa_error_set(err, OA_EINVAL,
+                                "the URL's scheme is not valid");
+        u->scheme[p - url] = lower(*p);
+    }
+    auth = sep + 3;
+    end = auth + strcspn(auth, "/?#");
+    for (p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;   /* the last one: a password may hold '@' */
+    u->has_userinfo = at != NULL;
+    host = at != NULL ? at + 1 : auth;
+    u->path_off = (size_t)(end - url);
+    if (*host == '[') {
+        hend = memchr(host, ']', (size_t)(end - host));
+        if (hend == NULL)
+            return oa_error_set(err, OA_EINVAL,
+                                "the URL's IPv6 address lacks its ']'");
+        for (p = host + 1; p < hend; p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+                  (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
+                return oa_error_set(err, OA_EINVAL,
+                                    "the URL's IPv6 address is not valid");
+        hend++;
+    } else {
+        hend = host;
+        while (hend < end && *hend != ':') {
+            if (!((*hend >= 'a' && *hend <= 'z') ||
+                  (*hend >= 'A' && *hend <= 'Z') ||
+                  (*hend >= '0' && *hend <= '9') || *hend == '-' ||
+                  *hend == '.' || *hend == '_'))
+                return oa_error_set(err, OA_EINVAL,
+                                    "the URL's host name is not valid");
+            hend++;
+        }
+    }
+    n = (size_t)(hend - host);
+    if (n == 0 || (*host == '[' && n <= 2))
+        return oa_error_set(err, OA_EINVAL, "the URL has no host");
+    if (n >= sizeof(u->host))
+        return oa_error_set(err, OA_EINVAL, "the URL's host is too long");
+    for (i = 0; i < n; i++)
+        u->host[i] = lower(host[i]);
+    u->port = default_port(u->scheme);
+    if (hend < end) {
+        long v = 0;
+
+        if (*hend != ':' || hend + 1 == end)
+            return oa_error_set(err, OA_EINVAL,
+                                "the URL's port is not valid");
+        for (p = hend + 1; p < end; p++) {
+            if (*p < '0' || *p > '9' || v > 65535)
+                return oa_error_set(err, OA_EINVAL,
+                                    "the URL's port is not a number from 1 "
+                                    "to 65535");
+            v = v * 10 + (*p - '0');
+        }
+        if (v < 1 || v > 65535)
+            return oa_error_set(err, OA_EINVAL,
+                                "the URL's port is not a number from 1 to "
+                                "65535");
+        u->port = (int)v;
+    }
+    return OA_OK;
+}
+
+void oa_export_url_redact(const char *url, bool keep_path, char *out,
+                          size_t size)
+{
+    const char *sep, *auth, *end, *host, *p;
+
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    if (url == NULL)
+        return;
+    sep = strstr(url, "://");
+    if (sep == NULL) {
+        snprintf(out, size, "%s", strchr(url, '@') != NULL ? "(a URL)" : url);
+        return;
+    }
+    auth = sep + 3;
+    end = auth + strcspn(auth, "/?#");
+    host = auth;
+    for (p = auth; p < end; p++)
+        if (*p == '@')
+            host = p + 1;
+    snprintf(out, size, "%.*s://%.*s%.*s", (int)(sep - url), url,
+             (int)(end - host), host,
+             keep_path ? (int)strcspn(end, "?#") : 0, end);
+}
+
 oa_status oa_export_mkdirs(const char *path, oa_error *err)
 {
     char buf[4096];

@@ -87,20 +87,7 @@ void oa_curl_upload_from(CURL *h, const uint8_t *data, size_t len,
 
 void oa_curl_redact(const char *url, bool keep_path, char *out, size_t size)
 {
-    const char *scheme = strstr(url, "://"), *at, *host, *end;
-
-    if (scheme == NULL) {
-        snprintf(out, size, "%s", url);
-        return;
-    }
-    host = scheme + 3;
-    end = host + strcspn(host, "/?#");
-    at = memchr(host, '@', (size_t)(end - host));
-    if (at != NULL)
-        host = at + 1;
-    snprintf(out, size, "%.*s://%.*s%.*s", (int)(scheme - url), url,
-             (int)(end - host), host,
-             keep_path ? (int)strcspn(end, "?#") : 0, end);
+    oa_export_url_redact(url, keep_path, out, size);
 }
 
 oa_status oa_curl_perform(CURL *h, const char *what, long *http,

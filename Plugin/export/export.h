@@ -169,6 +169,37 @@ void oa_export_sanitize(char *out, size_t max, const char *in, size_t len);
  */
 bool oa_export_relpath_is_safe(const char *path);
 
+/* A destination's URL split up (RFC 3986 authority; no copy of any
+ * user name or password it may carry). */
+typedef struct oa_export_url {
+    char scheme[16];            /* lower case: "ftp", "sftp", "https" */
+    char host[256];             /* lower case; an IPv6 address in [] */
+    int port;                   /* as written, else the scheme's default
+                                   (0 if the scheme has none) */
+    bool has_userinfo;          /* "user[:password]@" before the host */
+    size_t path_off;            /* offset of the path ('/', '?', '#' or
+                                   the end) in the URL */
+} oa_export_url;
+
+/*
+ * Parse `url` "scheme://[userinfo@]host[:port][/path]".  The authority
+ * ends at the first '/', '?' or '#' after "://"; the user info ends at
+ * the LAST '@' of the authority (a password may hold '@').  The host is
+ * letters, digits, '-', '.', '_' or a bracketed IPv6 address; the port
+ * 1 to 65535.  OA_EINVAL says what is wrong, never quoting the URL.
+ */
+oa_status oa_export_url_parse(const char *url, oa_export_url *u,
+                              oa_error *err);
+
+/*
+ * `url` without its user info, for logs and messages: "scheme://host
+ * [:port]" plus the path (without query or fragment) if `keep_path`.
+ * Something that is not a URL becomes "(a URL)" if it holds an '@'.
+ * Always NUL-terminates `out` (size >= 1).
+ */
+void oa_export_url_redact(const char *url, bool keep_path, char *out,
+                          size_t size);
+
 /* mkdir -p of `path` (absolute) with mode 0755.  OA_EIO names it. */
 oa_status oa_export_mkdirs(const char *path, oa_error *err);
 

@@ -28,17 +28,30 @@ typedef struct ftp_exporter {
     size_t nfiles, cap;
 } ftp_exporter;
 
-/* The base URL for `t`: ftps:// becomes ftp:// (explicit TLS). */
-static char *base_url(const oa_export_target *t, oa_error *err)
+/* The base URL for `t`: ftps:// becomes ftp:// (explicit TLS).  The
+ * scheme must be the backend's (`tls`: ftps://), never a plain login
+ * for an ftps:// Url, and the Url carries no user info. */
+static char *base_url(const oa_export_target *t, bool tls, oa_error *err)
 {
     const char *u = t->url;
+    oa_export_url parsed;
     char *out;
     size_t n;
 
-    if (u == NULL || (strncmp(u, "ftp://", 6) != 0 &&
-                      strncmp(u, "ftps://", 7) != 0)) {
+    if (u == NULL || strncmp(u, tls ? "ftps://" : "ftp://",
+                             tls ? 7 : 6) != 0) {
         oa_error_set(err, OA_EINVAL,
-                     "an FTP destination needs a URL ftp://host[:port]/folder");
+                     tls ? "an FTPS destination needs a URL "
+                           "ftps://host[:port]/folder"
+                         : "an FTP destination needs a URL "
+                           "ftp://host[:port]/folder");
+        return NULL;
+    }
+    if (oa_export_url_parse(u, &parsed, err) != OA_OK)
+        return NULL;
+    if (parsed.has_userinfo) {
+        oa_error_set(err, OA_EINVAL,
+                     "an FTP URL must not hold a user name or password");
         return NULL;
     }
     u += strncmp(u, "ftps://", 7) == 0 ? 7 : 6;
@@ -111,7 +124,7 @@ static oa_status test_with(const oa_export_target *t, bool tls,
                            oa_error *err)
 {
     CURL *h = NULL;
-    char *url = base_url(t, err);
+    char *url = base_url(t, tls, err);
     oa_status rc;
 
     if (url == NULL)
@@ -170,7 +183,7 @@ static oa_status open_with(oa_exporter **out, const oa_export_target *t,
     f->base.backend = backend;
     f->t = t;
     f->tls = tls;
-    f->url = base_url(t, err);
+    f->url = base_url(t, tls, err);
     if (f->url == NULL) {
         rc = err != NULL ? err->code : OA_EINVAL;
         goto fail;

@@ -75,8 +75,10 @@ static oa_status parse_url(const char *url, char *host, size_t host_size,
     p = url + 7;
     end = p + strcspn(p, "/");
     at = memchr(p, '@', (size_t)(end - p));
-    if (at != NULL)
-        p = at + 1;
+    if (at != NULL)   /* the user is the destination's Username */
+        return oa_error_set(err, OA_EINVAL,
+                            "an SFTP URL must not hold a user name or "
+                            "password");
     colon = memchr(p, ':', (size_t)(end - p));
     n = (size_t)((colon != NULL ? colon : end) - p);
     if (n == 0 || n >= host_size)

@@ -24,15 +24,45 @@ static const char *str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool has_prefix(const char *s, const char *p)
+/* The Url schemes each Type with a Url accepts: a Type never lowers or
+ * raises the Url's security (ftp with ftps:// would log in in clear). */
+static const struct {
+    const char *type, *scheme;
+} type_schemes[] = {
+    {"ftp", "ftp"},     {"ftps", "ftps"},    {"sftp", "sftp"},
+    {"webdav", "http"}, {"webdav", "https"},
+};
+
+/* `scheme` if `type` accepts it, else NULL. */
+static const char *scheme_of(const char *type, const char *scheme)
 {
-    return s != NULL && strncmp(s, p, strlen(p)) == 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(type_schemes) / sizeof(type_schemes[0]); i++)
+        if (strcmp(type_schemes[i].type, type) == 0 &&
+            strcmp(type_schemes[i].scheme, scheme) == 0)
+            return scheme;
+    return NULL;
+}
+
+/* For messages: the Url prefixes `type` accepts. */
+static const char *expected_schemes(const char *type)
+{
+    if (strcmp(type, "ftp") == 0)
+        return "ftp://";
+    if (strcmp(type, "ftps") == 0)
+        return "ftps://";
+    if (strcmp(type, "sftp") == 0)
+        return "sftp://";
+    return "http:// or https://";
 }
 
 oa_status oa_destination_validate(const cJSON *json, oa_error *err)
 {
     const cJSON *item;
-    const char *type, *url;
+    const char *type, *url, *scheme;
+    oa_export_url u;
+    oa_error uerr;
     size_t i;
     bool known;
 
@@ -92,29 +122,32 @@ oa_status oa_destination_validate(const cJSON *json, oa_error *err)
                                 "destination \"Url\" of a folder must be a "
                                 "relative path under ExportFolder (no '..', "
                                 "no leading '/')");
-    } else if ((strcmp(type, "ftp") == 0 || strcmp(type, "ftps") == 0) &&
-               !has_prefix(url, "ftp://") && !has_prefix(url, "ftps://")) {
-        return oa_error_set(err, OA_EINVAL,
-                            "destination \"Url\" must start with ftp://");
-    } else if (strcmp(type, "sftp") == 0) {
-        if (!has_prefix(url, "sftp://"))
-            return oa_error_set(err, OA_EINVAL,
-                                "destination \"Url\" must start with "
-                                "sftp://");
-        if ((str(json, "KnownHosts") == NULL ||
-             str(json, "KnownHosts")[0] == '\0') &&
-            (str(json, "HostKeySha256") == NULL ||
-             str(json, "HostKeySha256")[0] == '\0'))
-            return oa_error_set(err, OA_EINVAL,
-                                "an SFTP destination needs \"KnownHosts\" or "
-                                "\"HostKeySha256\" to check the server's "
-                                "key (ssh-keyscan / ssh-keygen -l -E sha256)");
-    } else if (strcmp(type, "webdav") == 0 && !has_prefix(url, "http://") &&
-               !has_prefix(url, "https://")) {
-        return oa_error_set(err, OA_EINVAL,
-                            "destination \"Url\" must start with http:// or "
-                            "https://");
+        return OA_OK;
     }
+    if (oa_export_url_parse(url, &u, &uerr) != OA_OK)
+        return oa_error_set(err, OA_EINVAL, "destination \"Url\": %s",
+                            uerr.msg);
+    if (u.has_userinfo)
+        return oa_error_set(err, OA_EINVAL,
+                            "destination \"Url\" must not hold a user name "
+                            "or password: give them in the \"Username\" and "
+                            "\"Password\" fields");
+    scheme = scheme_of(type, u.scheme);
+    if (scheme == NULL)
+        return oa_error_set(err, OA_EINVAL,
+                            "destination \"Type\" \"%s\" does not match "
+                            "the \"Url\" scheme \"%s\": a %s destination "
+                            "needs a Url starting with %s",
+                            type, u.scheme, type, expected_schemes(type));
+    if (strcmp(type, "sftp") == 0 &&
+        (str(json, "KnownHosts") == NULL ||
+         str(json, "KnownHosts")[0] == '\0') &&
+        (str(json, "HostKeySha256") == NULL ||
+         str(json, "HostKeySha256")[0] == '\0'))
+        return oa_error_set(err, OA_EINVAL,
+                            "an SFTP destination needs \"KnownHosts\" or "
+                            "\"HostKeySha256\" to check the server's "
+                            "key (ssh-keyscan / ssh-keygen -l -E sha256)");
     return OA_OK;
 }
 
@@ -124,6 +157,8 @@ cJSON *oa_destination_public(const cJSON *full, const char *name,
     cJSON *out = cJSON_CreateObject();
     const cJSON *item;
     const char *pw = str(full, "Password"), *key = str(full, "PrivateKey");
+    char shown[MAX_FIELD + 1];
+    oa_export_url u;
 
     if (out == NULL || cJSON_AddStringToObject(out, "Name", name) == NULL)
         goto nomem;
@@ -135,6 +170,18 @@ cJSON *oa_destination_public(const cJSON *full, const char *name,
             strcmp(item->string, "HasPrivateKey") == 0 ||
             strcmp(item->string, "ReadOnly") == 0)
             continue;
+        if (strcmp(item->string, "Url") == 0 && cJSON_IsString(item) &&
+            strstr(item->valuestring, "://") != NULL &&
+            (oa_export_url_parse(item->valuestring, &u, NULL) != OA_OK ||
+             u.has_userinfo)) {
+            /* never a password written into a Url (an old save, the
+             * configuration file): without the user info */
+            oa_export_url_redact(item->valuestring, true, shown,
+                                 sizeof(shown));
+            if (cJSON_AddStringToObject(out, "Url", shown) == NULL)
+                goto nomem;
+            continue;
+        }
         if (!cJSON_AddItemToObject(out, item->string,
                                    cJSON_Duplicate(item, 1)))
             goto nomem;
@@ -232,6 +279,28 @@ oa_status oa_service_destination(oa_service *s, const char *name,
     return OA_OK;
 }
 
+/* True if `a` and `b` (both valid) name the same Type, Url scheme, host
+ * and port (host without case, default ports filled in) and Username. */
+static bool same_address(const cJSON *a, const cJSON *b)
+{
+    const char *ta = str(a, "Type"), *tb = str(b, "Type");
+    const char *ua = str(a, "Username"), *ub = str(b, "Username");
+    oa_export_url pa, pb;
+
+    if (ta == NULL || tb == NULL || strcmp(ta, tb) != 0)
+        return false;
+    if (strcmp(ua != NULL ? ua : "", ub != NULL ? ub : "") != 0)
+        return false;
+    if (strcmp(ta, "folder") == 0)
+        return true;   /* a local folder: no host to send a secret to */
+    if (oa_export_url_parse(str(a, "Url"), &pa, NULL) != OA_OK ||
+        oa_export_url_parse(str(b, "Url"), &pb, NULL) != OA_OK)
+        return false;
+    return strcmp(pa.scheme, pb.scheme) == 0 &&
+           strcmp(pa.host, pb.host) == 0 && pa.port == pb.port &&
+           !pa.has_userinfo && !pb.has_userinfo;
+}
+
 oa_status oa_service_destination_put(oa_service *s, const char *name,
                                      const cJSON *json, oa_error *err)
 {
@@ -262,20 +331,32 @@ oa_status oa_service_destination_put(oa_service *s, const char *name,
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
         cJSON_DeleteItemFromObjectCaseSensitive(copy, drop[i]);
-    /* Secrets are never sent back: a PUT of what GET showed keeps them. */
+    /* Secrets are never sent back: a PUT of what GET showed keeps them,
+     * but only for the same address and user, never to another host. */
     if (oa_service_destination(s, name, &old, &configured, NULL) == OA_OK) {
         for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
             item = cJSON_GetObjectItemCaseSensitive(old, secrets[i]);
-            if (item != NULL &&
-                cJSON_GetObjectItemCaseSensitive(copy, secrets[i]) == NULL)
-                cJSON_AddItemToObject(copy, secrets[i],
-                                      cJSON_Duplicate(item, 1));
+            if (!cJSON_IsString(item) || item->valuestring[0] == '\0' ||
+                cJSON_GetObjectItemCaseSensitive(copy, secrets[i]) != NULL)
+                continue;
+            if (!same_address(old, copy)) {
+                rc = oa_error_set(err, OA_EINVAL,
+                                  "destination \"%s\" must be given again: "
+                                  "the Type, the Url's scheme, host or port, "
+                                  "or the Username changed, and a saved "
+                                  "secret never goes to a new address (null "
+                                  "for none)",
+                                  secrets[i]);
+                goto out;
+            }
+            cJSON_AddItemToObject(copy, secrets[i], cJSON_Duplicate(item, 1));
         }
     }
     text = cJSON_PrintUnformatted(copy);
     rc = text != NULL ? oa_store_put(oa_service_store(s),
                                      OA_STORE_DESTINATIONS, name, text, err)
                       : oa_error_set(err, OA_ENOMEM, "out of memory");
+out:
     if (text != NULL)
         memset(text, 0, strlen(text));
     cJSON_free(text);

@@ -497,7 +497,10 @@ def main():
                     dest["ftp"] = {"Type": "ftp", "Url": s["ftp"].url,
                                    "Username": s["ftp"].username,
                                    "Password": s["ftp"].password}
+                    # the Url's scheme must be the Type's
                     dest["ftps"] = dict(dest["ftp"], Type="ftps",
+                                        Url="ftps://" + s["ftp"].url[
+                                            len("ftp://"):],
                                         CaFile=s["ftp"].ca_file)
                 if "sftp" in s:
                     dest["sftp"] = {"Type": "sftp", "Url": s["sftp"].url,

@@ -601,6 +601,12 @@ def destination_checks(run, s):
                                           "Url": "../../etc"}, "Url"),
         ("Timeout not a number", {"Type": "ftp", "Url": "ftp://127.0.0.1/",
                                   "Timeout": "soon"}, "Timeout"),
+        ("Type ftp with an ftps:// Url", {"Type": "ftp",
+                                          "Url": "ftps://127.0.0.1/"},
+         "\"ftps\""),
+        ("a password in the Url", {"Type": "ftp",
+                                   "Url": "ftp://u:pw@127.0.0.1/"},
+         "\"Password\" fields"),
     ]
     for what, body, field in wrong:
         with c.check("destinations: PUT %s gives 400 naming %s"
@@ -935,12 +941,14 @@ def generate_study(out):
 def destinations_config(run, s):
     ftp, sftp, dav = s["ftp"], s["sftp"], s["dav"]
     base = {"Timeout": 5}
+    # a Type must match its Url's scheme: ftps (explicit TLS) is ftps://
+    ftps_url = "ftps://" + ftp.url[len("ftp://"):]
     d = {
         "ftp": {"Type": "ftp", "Url": ftp.url, "Username": ftp.username,
                 "Password": ftp.password},
-        "ftps": {"Type": "ftps", "Url": ftp.url, "Username": ftp.username,
+        "ftps": {"Type": "ftps", "Url": ftps_url, "Username": ftp.username,
                  "Password": ftp.password, "CaFile": ftp.ca_file},
-        "ftps-noca": {"Type": "ftps", "Url": ftp.url,
+        "ftps-noca": {"Type": "ftps", "Url": ftps_url,
                       "Username": ftp.username, "Password": ftp.password},
         "ftp-badpw": {"Type": "ftp", "Url": ftp.url,
                       "Username": ftp.username, "Password": "wrong-pw-1"},
