@@ -112,12 +112,12 @@ bool oa_pixels_wants_tag(uint32_t tag)
 
 oa_status oa_pixels_attrs_new(oa_pixels_attrs **out, oa_error *err)
 {
-    oa_pixels_attrs *a = oa_malloc(sizeof *a);
+    /* calloc: the 200 KiB arena comes as zero pages, not a memset */
+    oa_pixels_attrs *a = oa_calloc(1, sizeof *a);
 
     *out = NULL;
     if (a == NULL)
         return oa_error_set(err, OA_ENOMEM, "pixels: out of memory");
-    memset(a, 0, sizeof *a);
     oa_pixels_attrs_reset(a);
     *out = a;
     return OA_OK;
@@ -141,6 +141,7 @@ void oa_pixels_attrs_reset(oa_pixels_attrs *a)
      * new_region()): only the counts go back to zero here, the cost of a
      * reset does not grow with the tables, and the rule cache stays. */
     a->n = 0;
+    a->unsorted = false;
     a->arena_used = 0;
     memset(&a->overflow, 0,
            offsetof(oa_pixels_attrs, regions) -
@@ -155,9 +156,25 @@ void oa_pixels_attrs_reset(oa_pixels_attrs *a)
 
 const oa_px_value *oa_px_find(const oa_pixels_attrs *a, uint32_t tag)
 {
-    for (size_t i = 0; i < a->n; i++)
-        if (a->v[i].tag == tag)
-            return &a->v[i];
+    size_t lo = 0, hi = a->n;
+
+    /* A dataset's elements come in tag order: a binary search, unless a
+     * caller set values out of order. */
+    if (a->unsorted) {
+        for (size_t i = 0; i < a->n; i++)
+            if (a->v[i].tag == tag)
+                return &a->v[i];
+        return NULL;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->v[mid].tag == tag)
+            return &a->v[mid];
+        if (a->v[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -216,6 +233,8 @@ static oa_px_value *slot(oa_pixels_attrs *a, uint32_t tag)
         return NULL;
     memset(&a->v[a->n], 0, sizeof a->v[0]);
     a->v[a->n].tag = tag;
+    if (a->n > 0 && a->v[a->n - 1].tag > tag)
+        a->unsorted = true;
     return &a->v[a->n++];
 }
 

@@ -75,6 +75,7 @@ typedef struct oa_px_fragment {
 struct oa_pixels_attrs {
     oa_px_value v[OA_PX_MAX_ATTRS];  /* v[0..n) in use */
     size_t n;
+    bool unsorted;             /* v not in tag order: search linearly */
     uint8_t arena[OA_PX_ARENA];
     /* Kept across oa_pixels_attrs_reset: the device rules' verdict for the
      * last values of the attributes they test.  The instances of a series
