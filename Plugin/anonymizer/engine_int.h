@@ -122,15 +122,22 @@ oa_status oa_anon__pixels_pre_sequence(oa_anonymizer *a,
  * writer a->wh. */
 void oa_anon__rewrite_init(oa_anonymizer *a);
 
-/* leak.c: the identifying values of the input ("needles"). */
+/* ASCII lower case (needles and text are compared without ASCII case). */
+static inline uint8_t oa_anon__fold(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+/* needles.c: the identifying values of the input ("needles"). */
 /* True if a value of `tag` identifies the patient (or is a person name). */
 bool oa_anon__is_identifying(uint32_t tag, oa_vr vr);
 /* The value and its components become needles (a->needles); past the
  * ceilings a->needles_overflow is set. */
 void oa_anon__collect_needles(oa_anonymizer *a, const oa_element *el);
-/* Clean (C): the text of `el` without any needle, into a->scratch. */
+/* freetext.c, Clean (C): the text of `el` without any needle, into
+ * a->scratch. */
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);
-/* The leak check: read the output back; OA_ELEAK names the tag where a
+/* leak.c, the leak check: read the output back; OA_ELEAK names the tag where a
  * needle was found (never the value), another error an unreadable output. */
 oa_status oa_anon__leak_check(oa_anonymizer *a, const uint8_t *data,
                               size_t len, oa_error *err);
