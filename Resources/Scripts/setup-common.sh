@@ -10,15 +10,31 @@ OA_RUN_PACKAGES=(
     cmake pkg-config gcc make curl
 )
 
+# The clang of the sanitizer and fuzzing builds: 14 on Debian 12 (the
+# project's fuzzing compiler); elsewhere the version Debian's `clang`
+# package depends on (19 on Debian 13), or OA_CLANG.
+oa_clang_version() {
+    local v
+    if [ "$(. /etc/os-release 2>/dev/null; echo "${VERSION_ID:-}")" = 12 ]; then
+        echo 14
+        return
+    fi
+    v=$(apt-cache depends clang 2>/dev/null |
+        sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    echo "${v:-14}"
+}
+OA_CLANG=${OA_CLANG:-$(oa_clang_version)}
+
 # To run every test as CI does (on top of OA_RUN_PACKAGES).
 OA_TEST_PACKAGES=(
     dcmtk python3 python3-pydicom python3-numpy python3-pil fonts-dejavu-core
     tesseract-ocr
-    clang-14 libclang-rt-14-dev
+    "clang-$OA_CLANG" "libclang-rt-$OA_CLANG-dev"
     valgrind binutils
     vsftpd openssh-server openssh-client apache2 apache2-utils curl openssl
     iproute2
     postgresql orthanc-postgresql
+    dicom3tools debootstrap
 )
 
 oa_say() {

@@ -3,7 +3,7 @@
 #
 #   1. build-ci/   gcc, -Werror, every test (ctest: unit, fuzz corpus
 #                  replays, integration tests against a real Orthanc);
-#   2. build-asan/ clang 14 with AddressSanitizer + UndefinedBehavior-
+#   2. build-asan/ clang ($OA_CLANG: 14 on Debian 12) with AddressSanitizer + UndefinedBehavior-
 #                  Sanitizer, -Werror, the unit and fuzz tests.
 #
 # Exits non-zero on the first failure.  On Debian 12 as root (or sudo);
@@ -59,8 +59,8 @@ oa_say "build-ci: ctest (all labels)"
 # 2. Sanitizers ---------------------------------------------------------
 # The plugin itself is not built here: a sanitized .so cannot be loaded
 # into Debian's (unsanitized) Orthanc.
-oa_say "build-asan: clang-14, AddressSanitizer + UBSan, -Werror"
-CC=clang-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+oa_say "build-asan: clang-$OA_CLANG, AddressSanitizer + UBSan, -Werror"
+CC=clang-$OA_CLANG cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DOA_WERROR=ON -DOA_SANITIZE=address,undefined -DOA_BUILD_PLUGIN=OFF
 cmake --build build-asan -j "$JOBS"
 oa_say "build-asan: ctest (unit, fuzz, corpus)"

@@ -567,7 +567,7 @@ async function main() {
                       US_DEVICE.Manufacturer.toLowerCase());
       await page.fill(rule + 'input.pr-Model', US_DEVICE.Model);
       await page.click('#profile-save');
-      await page.waitForFunction(() => /saved/.test(
+      await page.waitForFunction(() => /^Profile .* saved\./.test(
         document.getElementById('profile-status').textContent));
       const r = await api('/anonymizer/profiles/' + PIXEL_PROFILE);
       assert(r.status === 200, 'GET the profile: HTTP ' + r.status);

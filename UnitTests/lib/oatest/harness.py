@@ -42,7 +42,12 @@ import time
 import urllib.error
 import urllib.request
 
-DEFAULT_ORTHANC = "/usr/sbin/Orthanc"
+# The Orthanc under test: Debian 12's, unless OA_TEST_ORTHANC names another
+# executable (UnitTests/versions/orthanc-trixie or orthanc-sid run the
+# Orthanc of a Debian root, doc/orthanc-versions.md).  OA_TEST_PLUGIN, when
+# set, replaces the plugin given on the command line (a build made against
+# another SDK).  These two settings pick the version a whole ctest run tests.
+DEFAULT_ORTHANC = os.environ.get("OA_TEST_ORTHANC") or "/usr/sbin/Orthanc"
 
 
 def standard_arguments(doc, extra=None, validate=None):
@@ -63,6 +68,10 @@ def standard_arguments(doc, extra=None, validate=None):
     if extra is not None:
         extra(ap)
     args = ap.parse_args()
+    if os.environ.get("OA_TEST_ORTHANC"):
+        args.orthanc = os.environ["OA_TEST_ORTHANC"]
+    if os.environ.get("OA_TEST_PLUGIN"):
+        args.plugin = os.environ["OA_TEST_PLUGIN"]
     if not args.plugin:
         ap.error("--plugin (or $OA_PLUGIN) is required")
     message = validate(args) if validate is not None else None
