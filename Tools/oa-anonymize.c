@@ -15,6 +15,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "anonymizer/anonymizer.h"
 #include "dicom/dicom.h"
+#include "export/export.h"
 #include "pixels/pixels.h"
 #include "oa_version.h"
 
@@ -45,6 +46,7 @@ typedef struct options {
     const char *uid_root;
     oa_anon_identity identity;
     bool explain;
+    bool dicomdir;
     bool no_ocr;
     const char *ocr_data;
     char **inputs;
@@ -63,6 +65,10 @@ static void usage(FILE *f)
             " lengths, offsets (no values)\n"
             "options:\n"
             "  -o, --output DIR   folder for the output files (created)\n"
+            "  --dicomdir         write OUTDIR as a File-set for CD/USB media:"
+            " the files\n"
+            "                     under DICOM/P.../S.../S.../I... and a "
+            "DICOMDIR beside\n"
             "  --tsv FILE         one line per input: path, status, defects,"
             " message\n"
             "  --strict           refuse files with repairable defects\n"
@@ -122,6 +128,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->outdir = argv[++i];
         } else if (strcmp(a, "--tsv") == 0 && i + 1 < argc) {
             o->tsv = argv[++i];
+        } else if (strcmp(a, "--dicomdir") == 0) {
+            o->dicomdir = true;
         } else if (strcmp(a, "--strict") == 0) {
             o->reader.strict = true;
         } else if (strcmp(a, "--max-depth") == 0 && i + 1 < argc) {
@@ -164,7 +172,29 @@ static int parse_args(int argc, char **argv, options *o)
         usage(stderr);
         return -1;
     }
+    if (o->dicomdir && o->mode != MODE_COPY && o->mode != MODE_ANON) {
+        fprintf(stderr, "oa-anonymize: --dicomdir goes with --copy or "
+                        "--profile, and -o\n");
+        return -1;
+    }
     return 0;
+}
+
+/* --dicomdir: the folder of a File ID ("DICOM/P0000001/..."), made. */
+static oa_status make_parents(const char *root, const char *file_id,
+                              oa_error *err)
+{
+    char path[4096];
+    const char *slash = strrchr(file_id, '/');
+    int n;
+
+    if (slash == NULL)
+        return OA_OK;
+    n = snprintf(path, sizeof(path), "%s/%.*s", root,
+                 (int)(slash - file_id), file_id);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return oa_error_set(err, OA_EINVAL, "output path too long");
+    return oa_export_mkdirs(path, err);
 }
 
 /* --dump: the structure of a file, never its values (they may be PHI). */
@@ -375,6 +405,7 @@ int main(int argc, char **argv)
     oa_writer *w = NULL;
     oa_profile *profile = NULL;
     oa_anonymizer *anon = NULL;
+    oa_dicomdir *dicomdir = NULL;
     oa_pixels_ocr ocr_hook;
     bool have_hook = false;
     int dropped = 0, cleaned = 0;
@@ -499,10 +530,24 @@ int main(int argc, char **argv)
                                    &out, &out_len, &info, &err);
         }
         if (rc == OA_OK && (o.mode == MODE_COPY || o.mode == MODE_ANON)) {
-            char dst[4096];
-            int n = snprintf(dst, sizeof(dst), "%s/%s", o.outdir,
-                             base_name(path));
-            if (n < 0 || (size_t)n >= sizeof(dst))
+            char dst[4096], file_id[OA_DICOMDIR_FILE_ID_MAX];
+            int n;
+
+            if (o.dicomdir) {
+                /* its place in the File-set, from its own UIDs */
+                if (dicomdir == NULL)
+                    rc = oa_dicomdir_new(&dicomdir);
+                if (rc == OA_OK)
+                    rc = oa_dicomdir_add(dicomdir, NULL, out, out_len,
+                                         file_id, &err);
+                if (rc == OA_OK)
+                    rc = make_parents(o.outdir, file_id, &err);
+            }
+            n = snprintf(dst, sizeof(dst), "%s/%s", o.outdir,
+                         o.dicomdir ? file_id : base_name(path));
+            if (rc != OA_OK)
+                ;
+            else if (n < 0 || (size_t)n >= sizeof(dst))
                 rc = oa_error_set(&err, OA_EINVAL, "output path too long");
             else
                 rc = oa_file_write(dst, out, out_len, &err);
@@ -524,6 +569,24 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (o.dicomdir && dicomdir != NULL) {
+        oa_buf dd;
+        char dst[4096];
+
+        oa_buf_init(&dd, (size_t)1 << 32);
+        oa_error_clear(&err);
+        snprintf(dst, sizeof(dst), "%s/DICOMDIR", o.outdir);
+        if (oa_dicomdir_write(dicomdir, "ANONYMIZED", &dd, &err) != OA_OK ||
+            oa_file_write(dst, oa_buf_data(&dd), dd.len, &err) != OA_OK) {
+            oa_error_format(&err, msg, sizeof(msg));
+            fprintf(stderr, "oa-anonymize: DICOMDIR: %s\n", msg);
+            failed++;
+        } else if (!o.quiet) {
+            printf("DICOMDIR: %zu records\n", oa_dicomdir_count(dicomdir));
+        }
+        oa_buf_dispose(&dd);
+    }
+    oa_dicomdir_free(dicomdir);
     if (o.stats) {
         double dt = now_seconds() - t0;
         printf("%d files, %llu bytes in %.3f s: %.1f MB/s\n", o.n_inputs,

@@ -25,6 +25,8 @@ GENERATORS = [
      ["{ref}/dictionary.tsv"], "Plugin/dicom/dict_table.inc"),
     ("PS3.15 tables", "Resources/Scripts/GenerateProfile.py",
      ["--reference", "{ref}"], "Plugin/anonymizer/ps315_table.inc"),
+    ("DICOMDIR records", "Resources/Scripts/GenerateDicomdir.py",
+     ["--reference", "{ref}"], "Plugin/export/dicomdir_table.inc"),
 ]
 
 

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /*
  * Unit tests of the export module without a server: path safety and
  * sanitizing, the folder and zip backends writing to a temporary folder
@@ -585,6 +586,142 @@ static void test_network_targets_checked(void **state)
     assert_null(e);
 }
 
+/* ------------------------------------------------------------------ */
+/* DICOMDIR                                                             */
+
+/* A Part 10 file of `sop_class` with the keys the directory reads. */
+static void dd_instance(tb *t, const char *sop_class, const char *sop,
+                        const char *patient, const char *study,
+                        const char *series, bool with_series)
+{
+    tb_init(t, true, false);
+    tb_meta(t, "1.2.840.10008.1.2.1", true);
+    tb_uid(t, OA_TAG(0x0008, 0x0016), sop_class);
+    tb_uid(t, OA_TAG(0x0008, 0x0018), sop);
+    tb_str(t, OA_TAG(0x0008, 0x0020), "DA", "20240101");
+    tb_str(t, OA_TAG(0x0008, 0x0060), "CS", "SR");
+    tb_str(t, OA_TAG(0x0010, 0x0010), "PN", "ANON^X");
+    tb_str(t, OA_TAG(0x0010, 0x0020), "LO", patient);
+    tb_uid(t, OA_TAG(0x0020, 0x000D), study);
+    if (with_series)
+        tb_uid(t, OA_TAG(0x0020, 0x000E), series);
+    tb_str(t, OA_TAG(0x0020, 0x0013), "IS", "7");
+    /* Concept Name Code Sequence, a key of SR DOCUMENT records */
+    tb_hdr(t, OA_TAG(0x0040, 0xA043), "SQ", 0xFFFFFFFFu);
+    tb_item(t, 0xFFFFFFFFu);
+    tb_str(t, OA_TAG(0x0008, 0x0100), "SH", "18748-4");
+    tb_item_end(t);
+    tb_seq_end(t);
+    tb_str(t, OA_TAG(0x0040, 0xA491), "CS", "COMPLETE");
+}
+
+static void test_dicomdir_writer(void **state)
+{
+    static const char sr[] = "1.2.840.10008.5.1.4.1.1.88.11";
+    oa_dicomdir *d;
+    char id[OA_DICOMDIR_FILE_ID_MAX];
+    oa_error err;
+    oa_buf out, again;
+    tb t;
+
+    (void)state;
+    assert_true(oa_dicomdir_file_id_ok("DICOM/P0000001/I0000001"));
+    assert_false(oa_dicomdir_file_id_ok("DICOM/p0000001"));      /* case */
+    assert_false(oa_dicomdir_file_id_ok("DICOM/P00000001"));     /* 9 */
+    assert_false(oa_dicomdir_file_id_ok("DICOM//I1"));
+    assert_false(oa_dicomdir_file_id_ok("A/B/C/D/E/F/G/H/I"));   /* 9 parts */
+    assert_string_equal(oa_dicomdir_record_type(sr), "SR DOCUMENT");
+    assert_string_equal(oa_dicomdir_record_type(
+                            "1.2.840.10008.5.1.4.1.1.481.2"), "RT DOSE");
+    assert_string_equal(oa_dicomdir_record_type("1.2.840.10008.5.1.4.1.1.2"),
+                        "IMAGE");
+    assert_null(oa_dicomdir_record_type("1.2.840.10008.5.1.4.38.1"));
+
+    assert_int_equal(oa_dicomdir_new(&d), OA_OK);
+    oa_error_clear(&err);
+    dd_instance(&t, sr, "1.2.3.1", "P1", "1.2.3.10", "1.2.3.20", true);
+    assert_int_equal(oa_dicomdir_add(d, NULL, tb_data(&t), tb_len(&t), id,
+                                     &err),
+                     OA_OK);
+    assert_string_equal(id, "DICOM/P0000001/S0000001/S0000001/I0000001");
+    tb_dispose(&t);
+    /* same series: the next instance of it */
+    dd_instance(&t, sr, "1.2.3.2", "P1", "1.2.3.10", "1.2.3.20", true);
+    assert_int_equal(oa_dicomdir_add(d, NULL, tb_data(&t), tb_len(&t), id,
+                                     &err),
+                     OA_OK);
+    assert_string_equal(id, "DICOM/P0000001/S0000001/S0000001/I0000002");
+    tb_dispose(&t);
+    /* another patient */
+    dd_instance(&t, sr, "1.2.3.3", "P2", "1.2.3.11", "1.2.3.21", true);
+    assert_int_equal(oa_dicomdir_add(d, NULL, tb_data(&t), tb_len(&t), id,
+                                     &err),
+                     OA_OK);
+    assert_string_equal(id, "DICOM/P0000002/S0000001/S0000001/I0000001");
+    tb_dispose(&t);
+    assert_int_equal(oa_dicomdir_count(d), 9);   /* 2 + 2 + 2 + 3 */
+    /* no series UID: no place in the tree, said without values */
+    dd_instance(&t, sr, "1.2.3.4", "P3", "1.2.3.12", NULL, false);
+    assert_int_equal(oa_dicomdir_add(d, NULL, tb_data(&t), tb_len(&t), id,
+                                     &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "Series Instance UID"));
+    assert_null(strstr(err.msg, "P3"));
+    tb_dispose(&t);
+    /* a top-level SOP class (a hanging protocol) */
+    oa_error_clear(&err);
+    dd_instance(&t, "1.2.840.10008.5.1.4.38.1", "1.2.3.5", "P1", "1.2.3.10",
+                "1.2.3.20", true);
+    assert_int_equal(oa_dicomdir_add(d, NULL, tb_data(&t), tb_len(&t), id,
+                                     &err),
+                     OA_EUNSUPPORTED);
+    tb_dispose(&t);
+    /* a bad file ID given by the caller */
+    oa_error_clear(&err);
+    dd_instance(&t, sr, "1.2.3.6", "P1", "1.2.3.10", "1.2.3.20", true);
+    assert_int_equal(oa_dicomdir_add(d, "dicom/x.dcm", tb_data(&t),
+                                     tb_len(&t), NULL, &err),
+                     OA_EINVAL);
+    tb_dispose(&t);
+    assert_int_equal(oa_dicomdir_count(d), 9);
+
+    /* the file reads back: records linked by offsets, the SR's keys with
+     * its sequence re-encoded; the same bytes twice */
+    oa_buf_init(&out, 1 << 20);
+    oa_buf_init(&again, 1 << 20);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicomdir_write(d, "usb key", &out, &err), OA_OK);
+    assert_int_equal(oa_dicomdir_write(d, "usb key", &again, &err), OA_OK);
+    assert_int_equal(out.len, again.len);
+    assert_memory_equal(oa_buf_data(&out), oa_buf_data(&again), out.len);
+    assert_memory_equal(oa_buf_data(&out) + 128, "DICM", 4);
+    {
+        recorder r;
+
+        recorder_init(&r);
+        assert_int_equal(oa_dicom_parse(oa_buf_data(&out), out.len, NULL,
+                                        recorder_handler(&r), NULL, &err),
+                         OA_OK);
+        assert_non_null(strstr(oa_buf_cstr(&r.trace), "(0004,1430)"));
+        assert_non_null(strstr(oa_buf_cstr(&r.trace), "(0040,A043)"));
+        recorder_dispose(&r);
+    }
+    assert_non_null(memmem(oa_buf_data(&out), out.len, "USB KEY", 7));
+    assert_non_null(memmem(oa_buf_data(&out), out.len, "SR DOCUMENT", 11));
+    assert_non_null(memmem(oa_buf_data(&out), out.len,
+                           "DICOM\\P0000002\\S0000001", 23));
+    oa_buf_dispose(&out);
+    oa_buf_dispose(&again);
+    oa_dicomdir_free(d);
+
+    /* nothing to list */
+    assert_int_equal(oa_dicomdir_new(&d), OA_OK);
+    oa_buf_init(&out, 1 << 20);
+    assert_int_equal(oa_dicomdir_write(d, NULL, &out, &err), OA_EINVAL);
+    oa_buf_dispose(&out);
+    oa_dicomdir_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -601,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_config_export_options),
         cmocka_unit_test(test_backend_registry),
         cmocka_unit_test(test_network_targets_checked),
+        cmocka_unit_test(test_dicomdir_writer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fake_plugin.h"
+#include "export/export.h"
 #include "jobs/jobs.h"
 
 static char tmp_root[256], export_dir[300], archive_dir[300];
@@ -741,6 +742,101 @@ static void test_export_zip_and_split(void **state)
     }
 }
 
+/* "Dicomdir": true: the folder is a File-set, DICOM/P.../S.../S.../I...
+ * files and a DICOMDIR whose IMAGE records name each of them; other
+ * targets refuse it with a 400 that says why. */
+typedef struct dd_count {
+    unsigned images, records;
+    char ids[8][64];
+} dd_count;
+
+static oa_status dd_element(void *user, const oa_element *el, oa_error *err)
+{
+    dd_count *c = user;
+
+    (void)err;
+    if (el->tag == OA_TAG(0x0004, 0x1430)) {
+        c->records++;
+        if (el->length >= 5 && memcmp(el->value, "IMAGE", 5) == 0)
+            c->images++;
+    }
+    if (el->tag == OA_TAG(0x0004, 0x1500) && c->images > 0 &&
+        c->images <= 8) {
+        size_t k, n = oa_value_trim(el->value, el->length);
+
+        n = n < 63 ? n : 63;
+        memcpy(c->ids[c->images - 1], el->value, n);
+        c->ids[c->images - 1][n] = '\0';
+        for (k = 0; k < n; k++)
+            if (c->ids[c->images - 1][k] == '\\')
+                c->ids[c->images - 1][k] = '/';
+    }
+    return OA_OK;
+}
+
+static void test_export_dicomdir(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512], path[900];
+    oa_dicom_handler h;
+    dd_count count;
+    oa_buf dd;
+    oa_error err;
+    fake_response r;
+    cJSON *c;
+    unsigned i;
+
+    (void)state;
+    fake_dicom_study("PID-DD", "Doe^Jane", "1.2.3.9.77", 2, 2, study);
+    export_body(body, sizeof(body), study,
+                "{\"Type\": \"folder\", \"Folder\": \"media\", "
+                "\"Dicomdir\": true}");
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(c, "Target"), "Dicomdir")));
+    snprintf(path, sizeof(path), "%s/media/%s/DICOMDIR", export_dir,
+             cJSON_GetObjectItem(c, "Name")->valuestring);
+    oa_buf_init(&dd, 1 << 24);
+    oa_error_clear(&err);
+    assert_int_equal(oa_file_read(path, &dd, &err), OA_OK);
+    memset(&h, 0, sizeof(h));
+    memset(&count, 0, sizeof(count));
+    h.element = dd_element;
+    h.user = &count;
+    assert_int_equal(oa_dicom_parse(oa_buf_data(&dd), dd.len, NULL, &h, NULL,
+                                    &err),
+                     OA_OK);
+    /* 1 patient, 1 study, 2 series, 4 images */
+    assert_int_equal(count.records, 8);
+    assert_int_equal(count.images, 4);
+    for (i = 0; i < 4; i++) {
+        char file[1000];
+
+        assert_true(oa_dicomdir_file_id_ok(count.ids[i]));
+        snprintf(file, sizeof(file), "%s/media/%s/%s", export_dir,
+                 cJSON_GetObjectItem(c, "Name")->valuestring, count.ids[i]);
+        assert_int_equal(access(file, F_OK), 0);
+    }
+    assert_int_equal(fake_count_names(export_dir, ".dcm", true), 0);
+    oa_buf_dispose(&dd);
+    cJSON_Delete(c);
+
+    /* not for a DICOM modality: 400, and why */
+    export_body(body, sizeof(body), study,
+                "{\"Type\": \"dicom\", \"Modality\": \"pacs\", "
+                "\"Dicomdir\": true}");
+    fake_request(&r, OA_HTTP_POST, "/anonymizer/export", body, NULL);
+    assert_int_equal(r.status, 400);
+    fake_response_dispose(&r);
+    export_body(body, sizeof(body), study,
+                "{\"Type\": \"zip\", \"Dicomdir\": \"yes\"}");
+    fake_request(&r, OA_HTTP_POST, "/anonymizer/export", body, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "Dicomdir"));
+    fake_response_dispose(&r);
+}
+
 static void test_export_cancel_and_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[512];
@@ -919,6 +1015,7 @@ int main(void)
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_zip_and_split, start,
                                         stop),
+        cmocka_unit_test_setup_teardown(test_export_dicomdir, start, stop),
         cmocka_unit_test_setup_teardown(test_export_cancel_and_restart, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_failure, start, stop),

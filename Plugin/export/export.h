@@ -210,6 +210,64 @@ void oa_export_remove_tree(const char *path);
  * (encapsulated transfer syntax): deflating it again wins nothing. */
 bool oa_export_is_compressed_dicom(const uint8_t *data, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* DICOMDIR (dicomdir.c)                                                */
+
+/*
+ * The directory of a File-set on General Purpose media (PS3.10, PS3.3
+ * Annex F): PATIENT, STUDY, SERIES records and one leaf per file, whose
+ * record type follows its SOP class (IMAGE, SR DOCUMENT, RT DOSE, ...).
+ * Add every file with the File ID it has in the File-set, then write.
+ * The keys of each record are copied from the files; the DICOMDIR is an
+ * explicit VR little endian Part 10 file, to be stored as "DICOMDIR" at
+ * the File-set's root.  Bounded: 2,000,000 records, 1 MiB of keys per
+ * record, a directory below 4 GiB (its offsets are 32 bits).
+ */
+typedef struct oa_dicomdir oa_dicomdir;
+
+#define OA_DICOMDIR_FILE_ID_MAX 48
+
+oa_status oa_dicomdir_new(oa_dicomdir **out);
+void oa_dicomdir_free(oa_dicomdir *d);
+/* Records so far (patients, studies, series and files). */
+size_t oa_dicomdir_count(const oa_dicomdir *d);
+
+/* "DICOM/P0000001/S0000002/S0000003/I0000004": the File ID of the
+ * `instance`-th file of the `series`-th series of ... (numbers from 1). */
+void oa_dicomdir_file_id(char out[OA_DICOMDIR_FILE_ID_MAX], unsigned patient,
+                         unsigned study, unsigned series, unsigned instance);
+
+/* True for a File ID of PS3.10 8.2 / PS3.12 (General Purpose media): 1 to
+ * 8 '/'-separated components of 1 to 8 characters A-Z, 0-9, _. */
+bool oa_dicomdir_file_id_ok(const char *file_id);
+
+/* The record type of an instance of `sop_class_uid` below a series
+ * ("IMAGE" for any class the table does not list), or NULL for a class
+ * whose record is top-level (hanging protocols, palettes, implants). */
+const char *oa_dicomdir_record_type(const char *sop_class_uid);
+
+/*
+ * Add the Part 10 file `data` (`len` bytes) stored at `file_id`, or, when
+ * `file_id` is NULL, at the File ID this gives it (oa_dicomdir_file_id()
+ * of its patient's, study's, series' and its own rank, in the order of
+ * arrival), copied to `assigned` (may be NULL).  Its keys are read up to
+ * (300A,0007) (the pixel data is not read).
+ * OA_EINVAL for a bad File ID or a file without SOP Class/Instance UID,
+ * OA_EUNSUPPORTED for a top-level SOP class, OA_ELIMIT past the ceilings,
+ * OA_EPARSE for a file the reader refuses; `err` names the file ID and
+ * tags, never a value.
+ */
+oa_status oa_dicomdir_add(oa_dicomdir *d, const char *file_id,
+                          const uint8_t *data, size_t len,
+                          char assigned[OA_DICOMDIR_FILE_ID_MAX],
+                          oa_error *err);
+
+/* Append the DICOMDIR to `out`.  `fileset_id` (may be NULL): the File-set
+ * ID, upper-cased, other characters than A-Z 0-9 space made '_', cut at
+ * 16.  The File-set's UID is derived from its SOP Instance UIDs. */
+oa_status oa_dicomdir_write(oa_dicomdir *d, const char *fileset_id,
+                            oa_buf *out, oa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

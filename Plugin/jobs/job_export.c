@@ -66,6 +66,7 @@ typedef struct export_job {
     size_t nitems, cap, done;
     uint64_t bytes;
     bool finished;
+    oa_dicomdir *dicomdir;   /* "Dicomdir": true: the File-set's directory */
     oa_export_result result;
     char fatal[OA_ERROR_MSG_MAX + 64];
 
@@ -153,6 +154,29 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
                         "peer or destination");
 }
 
+/* "Dicomdir": true asks for a File-set (PS3.10 media: DICOM/ + DICOMDIR),
+ * for the targets that make one: a ZIP archive or a server folder. */
+static oa_status dicomdir_wanted(const cJSON *spec, const oa_export_target *t,
+                                 bool *wanted, oa_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "Dicomdir");
+
+    *wanted = false;
+    if (v == NULL || cJSON_IsNull(v))
+        return OA_OK;
+    if (!cJSON_IsBool(v))
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Target\": \"Dicomdir\" must be true or false");
+    *wanted = cJSON_IsTrue(v);
+    if (*wanted && strcmp(t->type, "zip") != 0 &&
+        strcmp(t->type, "folder") != 0)
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Target\": \"Dicomdir\" makes media (a "
+                            "File-set with a DICOMDIR) in a zip or folder "
+                            "target, not in %s", t->type);
+    return OA_OK;
+}
+
 static const oa_export_backend *backend_of(const oa_export_target *t)
 {
     if (strcmp(t->type, "dicom") == 0)
@@ -168,9 +192,12 @@ oa_status oa_job_export_check_target(oa_service *s, const cJSON *target,
     oa_export_target t;
     cJSON *dest = NULL;
     char path[1300];
+    bool dicomdir;
     oa_status rc = resolve_target(s, target, &t, &dest, path, sizeof(path),
                                   err);
 
+    if (rc == OA_OK)
+        rc = dicomdir_wanted(target, &t, &dicomdir, err);
     if (rc == OA_OK && backend_of(&t) == NULL)
         rc = oa_error_set(err, OA_EINVAL, "no export backend for %s",
                           t.type);
@@ -195,6 +222,9 @@ static cJSON *target_summary(const export_job *j)
         if (v != NULL)
             cJSON_AddStringToObject(o, keys[i], v);
     }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->target_spec,
+                                                      "Dicomdir")))
+        cJSON_AddBoolToObject(o, "Dicomdir", true);
     return o;
 }
 
@@ -212,6 +242,7 @@ static void job_free(export_job *j)
     cJSON_Delete(j->resources);
     cJSON_Delete(j->target_spec);
     cJSON_Delete(j->dest);
+    oa_dicomdir_free(j->dicomdir);
     oa_free(j->items);
     oa_export_result_dispose(&j->result);
     oa_free(j->content);
@@ -527,6 +558,21 @@ static oa_status plan(export_job *j, oa_error *err)
     if (j->backend == NULL)
         return oa_error_set(err, OA_EINVAL, "no export backend for %s",
                             j->target.type);
+    {
+        bool wanted;
+
+        rc = dicomdir_wanted(j->target_spec, &j->target, &wanted, err);
+        if (rc != OA_OK)
+            return rc;
+        oa_dicomdir_free(j->dicomdir);
+        j->dicomdir = NULL;
+        if (wanted) {
+            if (oa_dicomdir_new(&j->dicomdir) != OA_OK)
+                return oa_error_set(err, OA_ENOMEM, "out of memory");
+            /* one File-set, one archive: its DICOMDIR lists every file */
+            j->target.max_archive = UINT64_MAX / 2;
+        }
+    }
     cJSON_ArrayForEach(sid, j->resources) {
         if (!cJSON_IsString(sid) || !oa_jobs_id_valid(sid->valuestring))
             continue;
@@ -575,8 +621,19 @@ static oa_status send_one(export_job *j, const exp_item *it, oa_error *err)
     flags = oa_export_is_compressed_dicom(blob.data, blob.size)
                 ? OA_EXPORT_PUT_COMPRESSED
                 : 0;
-    rc = j->backend->ops->put(j->exporter, it->relpath, blob.data, blob.size,
-                              flags, err);
+    if (j->dicomdir != NULL) {
+        /* Media: the file goes where the directory puts it. */
+        char file_id[OA_DICOMDIR_FILE_ID_MAX];
+
+        rc = oa_dicomdir_add(j->dicomdir, NULL, blob.data, blob.size, file_id,
+                             err);
+        if (rc == OA_OK)
+            rc = j->backend->ops->put(j->exporter, file_id, blob.data,
+                                      blob.size, flags, err);
+    } else {
+        rc = j->backend->ops->put(j->exporter, it->relpath, blob.data,
+                                  blob.size, flags, err);
+    }
     if (rc == OA_OK)
         j->bytes += blob.size;
     oa_host_blob_free(&blob);
@@ -735,6 +792,20 @@ static oa_job_step_status cb_step(void *p)
         return OA_JOB_STEP_CONTINUE;
     }
 
+    if (j->dicomdir != NULL) {
+        oa_buf dd;
+
+        oa_buf_init(&dd, (size_t)UINT32_MAX);
+        rc = oa_dicomdir_write(j->dicomdir, "ANONYMIZED", &dd, &err);
+        if (rc == OA_OK)
+            rc = j->backend->ops->put(j->exporter, "DICOMDIR",
+                                      oa_buf_data(&dd), dd.len, 0, &err);
+        oa_buf_dispose(&dd);
+        if (rc != OA_OK) {
+            fail(j, &err);
+            return OA_JOB_STEP_FAILURE;
+        }
+    }
     WITH_RETRY(j, rc, j->backend->ops->finish(j->exporter, &j->result, &err));
     if (rc != OA_OK) {
         fail(j, &err);
@@ -768,6 +839,8 @@ static oa_status cb_stop(void *p, oa_job_stop_reason reason)
     j->planned = false;
     j->done = 0;
     j->bytes = 0;
+    oa_dicomdir_free(j->dicomdir);   /* a resumed job starts a new one */
+    j->dicomdir = NULL;
     if (reason == OA_JOB_STOP_CANCELED && j->fatal[0] == '\0')
         snprintf(j->fatal, sizeof(j->fatal),
                  "cancelled: what was written was removed");

@@ -54,7 +54,8 @@ oa_say "build-ci: gcc, -Werror"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOA_WERROR=ON
 cmake --build build-ci -j "$JOBS"
 oa_say "build-ci: ctest (all labels)"
-(cd build-ci && ctest --output-on-failure -j "$JOBS")
+(cd build-ci && ctest --output-on-failure -j "$JOBS") 2>&1 | tee build-ci/ctest.log
+host_line=$(sed -n 's/^\([0-9]*% tests passed, .*\)$/\1/p' build-ci/ctest.log)
 
 # 2. Sanitizers ---------------------------------------------------------
 # The plugin itself is not built here: a sanitized .so cannot be loaded
@@ -69,4 +70,17 @@ oa_say "build-asan: ctest (unit, fuzz, corpus)"
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure -j "$JOBS" -L 'unit|fuzz|corpus')
 
+# 3. Orthanc 1.12.7 and 1.13.0 -----------------------------------------
+# Debian 13's and unstable's Orthanc from Debian root file systems (made
+# with debootstrap, cached in /var/cache/orthanc-anonymizer/roots): the
+# plugin built against each root's SDK, and the host's build copied there,
+# through smoke.sh and the integration suite (UnitTests/versions/
+# run-all.sh, doc/orthanc-versions.md), and setup-run.sh on Debian 13.
+oa_say "versions: Orthanc 1.12.7 (Debian 13) and 1.13.0 (unstable)"
+versions_log=build-ci/versions.log
+UnitTests/versions/run-all.sh build-ci/libOrthancAnonymizer.so 2>&1 | tee "$versions_log"
+
+oa_say "Summary per Orthanc version"
+echo "Orthanc $(/usr/sbin/Orthanc --version | sed -n '1s/^[^ ]*Orthanc \([0-9][^ ]*\).*/\1/p') (host, Debian 12), build host: all labels, $host_line"
+sed -n '/^Orthanc [0-9]/p; /^Debian 13: /p' "$versions_log"
 oa_say "All tests passed ($((SECONDS - START)) s)"

@@ -38,8 +38,7 @@ EXPECT=${3:-}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 TOP=$(cd "$HERE/../.." && pwd -P)
 PY=/usr/bin/python3
-DICOM=${OA_SMOKE_DICOM:-$TOP/../shared/corpus/pydicom-test_files/CT_small.dcm}
-[ -f "$DICOM" ] || DICOM=/work/shared/corpus/pydicom-test_files/CT_small.dcm
+DICOM=${OA_SMOKE_DICOM:-${OA_CORPUS:-$TOP/../shared/corpus}/pydicom-test_files/CT_small.dcm}
 TIMEOUT=${OA_SMOKE_TIMEOUT:-300}
 START=$SECONDS
 
