@@ -544,7 +544,7 @@ static void test_backend_registry(void **state)
     size_t n = oa_export_backend_names(names, 16), i;
 
     (void)state;
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 7);   /* zip folder ftp ftps sftp webdav stow */
     for (i = 0; i < n; i++) {
         const oa_export_backend *b = oa_export_backend_find(names[i]);
 
@@ -584,6 +584,32 @@ static void test_network_targets_checked(void **state)
     /* SFTP without a pinned host key: refused before authenticating
      * (checked by the integration tests against a real sshd). */
     assert_null(e);
+}
+
+/* A STOW-RS answer's Failed SOP Sequence becomes an error naming the
+ * refused instances and reasons; no failures, or no JSON, is no error. */
+static void test_stow_answer(void **state)
+{
+    static const char ok[] =
+        "{\"00081199\": {\"vr\": \"SQ\", \"Value\": [{\"00081155\": "
+        "{\"vr\": \"UI\", \"Value\": [\"2.25.1\"]}}]}}";
+    static const char failed[] =
+        "{\"00081198\": {\"vr\": \"SQ\", \"Value\": ["
+        "{\"00081155\": {\"vr\": \"UI\", \"Value\": [\"2.25.7\"]},"
+        " \"00081197\": {\"vr\": \"US\", \"Value\": [43264]}},"
+        "{\"00081155\": {\"vr\": \"UI\", \"Value\": [\"2.25.8\"]}}]}}";
+    oa_error err;
+
+    (void)state;
+    oa_error_clear(&err);
+    assert_int_equal(oa_export_stow_answer(ok, strlen(ok), 1, &err), OA_OK);
+    assert_int_equal(oa_export_stow_answer("", 0, 1, &err), OA_OK);
+    assert_int_equal(oa_export_stow_answer("<html>", 6, 1, &err), OA_OK);
+    assert_int_equal(oa_export_stow_answer(failed, strlen(failed), 5, &err),
+                     OA_EIO);
+    assert_non_null(strstr(err.msg, "refused 2 of 5"));
+    assert_non_null(strstr(err.msg, "2.25.7 (reason A900)"));
+    assert_non_null(strstr(err.msg, "2.25.8 (no reason"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -739,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_backend_registry),
         cmocka_unit_test(test_network_targets_checked),
         cmocka_unit_test(test_dicomdir_writer),
+        cmocka_unit_test(test_stow_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,7 @@ const oa_export_backend *const oa_export_backends[] = {
     &oa_export_backend_ftps,
     &oa_export_backend_sftp,
     &oa_export_backend_webdav,
+    &oa_export_backend_stow,
     NULL,
 };
 

@@ -210,6 +210,16 @@ void oa_export_remove_tree(const char *path);
  * (encapsulated transfer syntax): deflating it again wins nothing. */
 bool oa_export_is_compressed_dicom(const uint8_t *data, size_t len);
 
+/*
+ * The answer of a STOW-RS server (DICOM JSON, PS3.18 10.5.3) to `sent`
+ * instances: OA_OK unless its Failed SOP Sequence (0008,1198) lists some;
+ * then OA_EIO naming how many, the first three SOP Instance UIDs (new
+ * UIDs) and their Failure Reason.  An empty or non-JSON body is OA_OK
+ * (the HTTP status decides).  stow.c; public for its unit test.
+ */
+oa_status oa_export_stow_answer(const char *body, size_t len, size_t sent,
+                                oa_error *err);
+
 /* ------------------------------------------------------------------ */
 /* DICOMDIR (dicomdir.c)                                                */
 

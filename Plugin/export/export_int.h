@@ -10,6 +10,7 @@ extern const oa_export_backend oa_export_backend_ftp;
 extern const oa_export_backend oa_export_backend_ftps;
 extern const oa_export_backend oa_export_backend_sftp;
 extern const oa_export_backend oa_export_backend_webdav;
+extern const oa_export_backend oa_export_backend_stow;
 
 /* Default connect timeout (seconds) when a target gives none. */
 #define OA_EXPORT_DEFAULT_TIMEOUT 30L

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const types[] = {"ftp", "ftps", "sftp", "webdav",
-                                    "folder"};
+                                    "stow", "folder"};
 static const char *const string_fields[] = {
     "Type",       "Url",           "Username", "Password", "PrivateKey",
     "KnownHosts", "HostKeySha256", "CaFile",
@@ -31,6 +31,7 @@ static const struct {
 } type_schemes[] = {
     {"ftp", "ftp"},     {"ftps", "ftps"},    {"sftp", "sftp"},
     {"webdav", "http"}, {"webdav", "https"},
+    {"stow", "http"},   {"stow", "https"},
 };
 
 /* `scheme` if `type` accepts it, else NULL. */
@@ -112,7 +113,7 @@ oa_status oa_destination_validate(const cJSON *json, oa_error *err)
     if (!known)
         return oa_error_set(err, OA_EINVAL,
                             "destination \"Type\" must be \"ftp\", \"ftps\", "
-                            "\"sftp\", \"webdav\" or \"folder\"");
+                            "\"sftp\", \"webdav\", \"stow\" or \"folder\"");
     url = str(json, "Url");
     if (url == NULL || url[0] == '\0')
         return oa_error_set(err, OA_EINVAL, "destination \"Url\" is required");
