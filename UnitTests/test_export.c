@@ -196,47 +196,99 @@ static int zip_entries(const char *path, char names[][128], int *methods,
 
 static void test_zip_backend(void **state)
 {
-    static uint8_t big[700 * 1024];
+    static uint8_t big[700 * 1024], noise[700 * 1024];
     oa_export_target t;
     oa_export_result res;
     oa_exporter *e;
     oa_error err;
     char names[8][128], folder[300];
     int methods[8], i;
+    uint32_t x = 12345;
 
     (void)state;
-    for (i = 0; i < (int)sizeof(big); i++)
+    for (i = 0; i < (int)sizeof(big); i++) {
         big[i] = (uint8_t)(i % 7);
+        x = x * 1103515245u + 12345u;      /* deflate wins nothing here */
+        noise[i] = (uint8_t)(x >> 24);
+    }
     snprintf(folder, sizeof(folder), "%s/archives", tmpdir);
     memset(&t, 0, sizeof(t));
     t.type = "zip";
     t.url = folder;
-    t.max_archive = 1024 * 1024;  /* 1 MiB: two files per archive at most */
+    t.max_archive = 1024 * 1024;  /* 1 MiB */
     e = open_backend("zip", &t, "exp");
     assert_int_equal(e->backend->ops->put(e, "P/S/R/1.dcm", big, sizeof(big),
                                           0, &err),
                      OA_OK);
-    assert_int_equal(e->backend->ops->put(e, "P/S/R/2.dcm", big, sizeof(big),
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/2.dcm", noise,
+                                          sizeof(noise),
                                           OA_EXPORT_PUT_COMPRESSED, &err),
                      OA_OK);
-    assert_int_equal(e->backend->ops->put(e, "P/S/R/3.dcm", big, 10, 0, &err),
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/3.dcm", noise,
+                                          sizeof(noise), 0, &err),
+                     OA_OK);
+    assert_int_equal(e->backend->ops->put(e, "P/S/R/4.dcm", big, 10, 0, &err),
                      OA_OK);
     oa_export_result_init(&res);
     assert_int_equal(e->backend->ops->finish(e, &res, &err), OA_OK);
     e->backend->ops->free(e);
-    /* 700 KiB + 700 KiB > 1 MiB: split after the first file */
+    /* 1 deflates to little, 2 is stored (700 KiB); 3 would pass 1 MiB:
+     * a second archive, in put() order whatever the threads did */
     assert_int_equal(res.archive_count, 2);
     assert_non_null(strstr(res.archive_paths[0], "/exp.zip"));
     assert_non_null(strstr(res.archive_paths[1], "/exp-2.zip"));
-    assert_true(res.archive_sizes[0] < sizeof(big));   /* deflated */
-    assert_int_equal(zip_entries(res.archive_paths[0], names, methods, 8), 1);
+    assert_int_equal(zip_entries(res.archive_paths[0], names, methods, 8), 2);
     assert_string_equal(names[0], "exp/P/S/R/1.dcm");
     assert_int_equal(methods[0], 8);   /* deflate */
+    assert_string_equal(names[1], "exp/P/S/R/2.dcm");
+    assert_int_equal(methods[1], 0);   /* stored: already compressed */
     assert_int_equal(zip_entries(res.archive_paths[1], names, methods, 8), 2);
-    assert_string_equal(names[0], "exp/P/S/R/2.dcm");
-    assert_int_equal(methods[0], 0);   /* stored: already compressed */
-    assert_string_equal(names[1], "exp/P/S/R/3.dcm");
+    assert_string_equal(names[0], "exp/P/S/R/3.dcm");
+    assert_int_equal(methods[0], 0);   /* stored: deflate would not win */
+    assert_string_equal(names[1], "exp/P/S/R/4.dcm");
     oa_export_result_dispose(&res);
+
+    /* "Compression": "store" stores everything, "best" deflates smaller
+     * or equal to "fast" */
+    {
+        static const char *const modes[] = {"store", "fast", "best"};
+        uint64_t sizes[3];
+        size_t m;
+
+        t.max_archive = 0;
+        for (m = 0; m < 3; m++) {
+            char name[16];
+
+            snprintf(name, sizeof(name), "c%zu", m);
+            t.compression = modes[m];
+            assert_true(oa_export_compression_valid(modes[m]));
+            e = open_backend("zip", &t, name);
+            for (i = 0; i < 12; i++) {   /* more files than workers */
+                char rel[32];
+
+                snprintf(rel, sizeof(rel), "f%02d.dcm", i);
+                assert_int_equal(e->backend->ops->put(e, rel, big,
+                                                      sizeof(big) - (size_t)i,
+                                                      0, &err),
+                                 OA_OK);
+            }
+            oa_export_result_init(&res);
+            assert_int_equal(e->backend->ops->finish(e, &res, &err), OA_OK);
+            e->backend->ops->free(e);
+            assert_int_equal(zip_entries(res.archive_paths[0], names, methods,
+                                         8), 8);
+            assert_string_equal(names[0], m == 0 ? "c0/f00.dcm"
+                                          : m == 1 ? "c1/f00.dcm"
+                                                   : "c2/f00.dcm");
+            assert_int_equal(methods[0], m == 0 ? 0 : 8);
+            sizes[m] = res.archive_sizes[0];
+            oa_export_result_dispose(&res);
+        }
+        assert_true(sizes[0] > 12 * (sizeof(big) - 12));
+        assert_true(sizes[2] <= sizes[1]);
+        assert_false(oa_export_compression_valid("max"));
+        t.compression = NULL;
+    }
 
     /* abort leaves no archive, partial or final */
     e = open_backend("zip", &t, "gone");

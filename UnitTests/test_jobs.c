@@ -830,6 +830,12 @@ static void test_export_dicomdir(void **state)
     assert_int_equal(r.status, 400);
     fake_response_dispose(&r);
     export_body(body, sizeof(body), study,
+                "{\"Type\": \"zip\", \"Compression\": \"max\"}");
+    fake_request(&r, OA_HTTP_POST, "/anonymizer/export", body, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "Compression"));
+    fake_response_dispose(&r);
+    export_body(body, sizeof(body), study,
                 "{\"Type\": \"zip\", \"Dicomdir\": \"yes\"}");
     fake_request(&r, OA_HTTP_POST, "/anonymizer/export", body, NULL);
     assert_int_equal(r.status, 400);

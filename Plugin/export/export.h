@@ -49,7 +49,11 @@ typedef struct oa_export_target {
     const char *peer;          /* peer: Orthanc peer name */
     long timeout;              /* seconds for connecting; 0 = 30 */
     uint64_t max_archive;      /* zip: split above this size; 0 = 1 GiB */
+    const char *compression;   /* zip: "store", "fast" (NULL), "best" */
 } oa_export_target;
+
+/* True for a zip target's "Compression": NULL, "store", "fast", "best". */
+bool oa_export_compression_valid(const char *compression);
 
 /* put() hints. */
 #define OA_EXPORT_PUT_COMPRESSED 1u /* data is already compressed: store */

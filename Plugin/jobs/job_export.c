@@ -97,9 +97,19 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
                             "\"Target\" must be an object with a \"Type\": "
                             "zip, folder, dicom, peer or destination");
     if (strcmp(type, "zip") == 0) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(spec, "Compression");
+
+        if (c != NULL && !cJSON_IsNull(c) &&
+            (!cJSON_IsString(c) || !oa_export_compression_valid(c->valuestring)))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"Target\": \"Compression\" must be \"store\" "
+                                "(no compression: data for a local network "
+                                "or already compressed), \"fast\" (the "
+                                "default) or \"best\"");
         t->type = "zip";
         t->url = cfg->archive_folder;
         t->max_archive = cfg->zip_max_size;
+        t->compression = cJSON_IsString(c) ? c->valuestring : NULL;
         return OA_OK;
     }
     if (strcmp(type, "folder") == 0) {
@@ -210,7 +220,8 @@ static cJSON *target_summary(const export_job *j)
 {
     cJSON *o = cJSON_CreateObject();
     const char *type = oa_jobs_str(j->target_spec, "Type");
-    static const char *const keys[] = {"Name", "Modality", "Peer", "Folder"};
+    static const char *const keys[] = {"Name", "Modality", "Peer", "Folder",
+                                       "Compression"};
     size_t i;
 
     if (o == NULL)

@@ -42,7 +42,7 @@ set -euo pipefail
 OA_ROOT_PACKAGES=(
     orthanc orthanc-dev orthanc-postgresql orthanc-dicomweb
     cmake gcc make pkg-config libcjson-dev libcurl4-openssl-dev
-    libssh2-1-dev libminizip-dev zlib1g-dev libssl-dev libpq-dev
+    libssh2-1-dev libminizip-dev libdeflate-dev zlib1g-dev libssl-dev libpq-dev
     libcmocka-dev libtesseract-dev tesseract-ocr-eng
     python3 python3-pydicom curl
 )

@@ -4,7 +4,7 @@
 # To build and run the plugin.
 OA_RUN_PACKAGES=(
     orthanc orthanc-dev
-    libcjson-dev libcurl4-openssl-dev libssh2-1-dev libminizip-dev
+    libcjson-dev libcurl4-openssl-dev libssh2-1-dev libminizip-dev libdeflate-dev
     zlib1g-dev libssl-dev libpq-dev libcmocka-dev
     libtesseract-dev tesseract-ocr-eng
     cmake pkg-config gcc make curl
