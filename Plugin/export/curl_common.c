@@ -184,3 +184,60 @@ out:
     oa_buf_dispose(&b);
     return out;
 }
+
+char *oa_curl_http_base(const oa_export_target *t, const char *kind,
+                        const char *form, oa_error *err)
+{
+    char *out;
+    size_t n;
+
+    if (t->url == NULL || (strncmp(t->url, "http://", 7) != 0 &&
+                           strncmp(t->url, "https://", 8) != 0)) {
+        oa_error_set(err, OA_EINVAL, "a %s destination needs a URL %s", kind,
+                     form);
+        return NULL;
+    }
+    out = oa_strdup(t->url);
+    if (out == NULL) {
+        oa_error_set(err, OA_ENOMEM, "out of memory");
+        return NULL;
+    }
+    n = strlen(out);
+    while (n > 8 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
+}
+
+oa_status oa_curl_http_status(long status, const char *what, const char *url,
+                              bool keep_path, const char *not_found,
+                              bool conflict_is_not_found, oa_error *err)
+{
+    char where[512];
+
+    if (status >= 200 && status < 300)
+        return OA_OK;
+    oa_curl_redact(url, keep_path, where, sizeof(where));
+    if (status == 401 || status == 403)
+        return oa_error_set(err, OA_EAUTH,
+                            "%s: the server refused the user name or "
+                            "password (HTTP %ld) (%s)",
+                            what, status, where);
+    if (status == 404 || (conflict_is_not_found && status == 409) ||
+        (!conflict_is_not_found && status == 405))
+        return oa_error_set(err, OA_EINVAL, "%s: %s (HTTP %ld) (%s)", what,
+                            not_found, status, where);
+    if (status == 413)
+        return oa_error_set(err, OA_EIO,
+                            "%s: the server refuses requests this large "
+                            "(HTTP 413) (%s)",
+                            what, where);
+    if (status == 507)
+        return oa_error_set(err, OA_EIO,
+                            "%s: the server is out of space (HTTP 507) (%s)",
+                            what, where);
+    if (status >= 500)
+        return oa_error_set(err, OA_ENET, "%s: HTTP %ld (%s)", what, status,
+                            where);
+    return oa_error_set(err, OA_EIO, "%s: HTTP %ld (%s)", what, status,
+                        where);
+}

@@ -44,6 +44,24 @@ oa_status oa_curl_perform(CURL *h, const char *what, long *http,
  */
 void oa_curl_redact(const char *url, bool keep_path, char *out, size_t size);
 
+/*
+ * The destination's http(s):// Url without trailing '/' (oa_free), or
+ * NULL with OA_EINVAL saying "a <kind> destination needs <form>".
+ */
+char *oa_curl_http_base(const oa_export_target *t, const char *kind,
+                        const char *form, oa_error *err);
+
+/*
+ * An HTTP status as ours: 2xx OA_OK; 401/403 OA_EAUTH (credentials
+ * refused); 404 (and 405, 409 where `not_found` says so) OA_EINVAL with
+ * `not_found` ("the folder does not exist on the server"); 413 and 507
+ * OA_EIO; other 5xx OA_ENET (worth a retry); the rest OA_EIO.  `what` says
+ * what was done; `url` is shown redacted (with its path if `keep_path`).
+ */
+oa_status oa_curl_http_status(long status, const char *what, const char *url,
+                              bool keep_path, const char *not_found,
+                              bool conflict_is_not_found, oa_error *err);
+
 /* `base` (a URL) + "/" + `path`, each component %-escaped.  oa_free. */
 char *oa_curl_url(CURL *h, const char *base, const char *path);
 

@@ -41,25 +41,10 @@ typedef struct stow_exporter {
 
 static char *base_url(const oa_export_target *t, oa_error *err)
 {
-    char *out;
-    size_t n;
-
-    if (t->url == NULL || (strncmp(t->url, "http://", 7) != 0 &&
-                           strncmp(t->url, "https://", 8) != 0)) {
-        oa_error_set(err, OA_EINVAL,
-                     "a STOW-RS destination needs the DICOMweb base URL "
-                     "http(s)://host[:port]/dicom-web");
-        return NULL;
-    }
-    out = oa_strdup(t->url);
-    if (out == NULL) {
-        oa_error_set(err, OA_ENOMEM, "out of memory");
-        return NULL;
-    }
-    n = strlen(out);
-    while (n > 8 && out[n - 1] == '/')
-        out[--n] = '\0';
-    return out;
+    return oa_curl_http_base(t, "STOW-RS",
+                             "http(s)://host[:port]/dicom-web (the DICOMweb "
+                             "base)",
+                             err);
 }
 
 /* Basic authentication with a user name; a password alone is a bearer
@@ -89,35 +74,10 @@ static size_t collect(char *p, size_t size, size_t n, void *user)
 static oa_status check_status(long status, const char *what, const char *url,
                               oa_error *err)
 {
-    char where[512];
-
-    oa_curl_redact(url, true, where, sizeof(where));
-    if (status >= 200 && status < 300)
-        return OA_OK;
-    if (status == 401 || status == 403)
-        return oa_error_set(err, OA_EAUTH,
-                            "%s: the server refused the user name, password "
-                            "or token (HTTP %ld) (%s)",
-                            what, status, where);
-    if (status == 404 || status == 405)
-        return oa_error_set(err, OA_EINVAL,
-                            "%s: no DICOMweb service at this Url (HTTP %ld): "
-                            "give its base, e.g. https://host/dicom-web (%s)",
-                            what, status, where);
-    if (status == 413)
-        return oa_error_set(err, OA_EIO,
-                            "%s: the server refuses requests this large "
-                            "(HTTP 413) (%s)",
-                            what, where);
-    if (status == 507)
-        return oa_error_set(err, OA_EIO,
-                            "%s: the server is out of space (HTTP 507) (%s)",
-                            what, where);
-    if (status >= 500)
-        return oa_error_set(err, OA_ENET, "%s: HTTP %ld (%s)", what, status,
-                            where);
-    return oa_error_set(err, OA_EIO, "%s: HTTP %ld (%s)", what, status,
-                        where);
+    return oa_curl_http_status(status, what, url, true,
+                               "no DICOMweb service at this Url: give its "
+                               "base, e.g. https://host/dicom-web",
+                               false, err);
 }
 
 /* The first value of a DICOM JSON attribute `tag` ("00081155") of `obj`:

@@ -33,25 +33,8 @@ static size_t discard(char *p, size_t size, size_t n, void *user)
 
 static char *base_url(const oa_export_target *t, oa_error *err)
 {
-    char *out;
-    size_t n;
-
-    if (t->url == NULL || (strncmp(t->url, "http://", 7) != 0 &&
-                           strncmp(t->url, "https://", 8) != 0)) {
-        oa_error_set(err, OA_EINVAL,
-                     "a WebDAV destination needs a URL "
-                     "http(s)://host[:port]/folder/");
-        return NULL;
-    }
-    out = oa_strdup(t->url);
-    if (out == NULL) {
-        oa_error_set(err, OA_ENOMEM, "out of memory");
-        return NULL;
-    }
-    n = strlen(out);
-    while (n > 8 && out[n - 1] == '/')
-        out[--n] = '\0';
-    return out;
+    return oa_curl_http_base(t, "WebDAV", "http(s)://host[:port]/folder/",
+                             err);
 }
 
 /* One request: method on url (a collection when it ends with '/'). */
@@ -77,30 +60,9 @@ static oa_status request(CURL *h, const char *method, const char *url,
 static oa_status check_status(long status, const char *what, const char *url,
                               oa_error *err)
 {
-    char where[512];
-
-    if (status >= 200 && status < 300)
-        return OA_OK;
-    oa_curl_redact(url, false, where, sizeof(where));
-    if (status == 401 || status == 403)
-        return oa_error_set(err, OA_EAUTH,
-                            "%s: the server refused the user name or "
-                            "password (HTTP %ld) (%s)",
-                            what, status, where);
-    if (status == 404 || status == 409)
-        return oa_error_set(err, OA_EINVAL,
-                            "%s: the folder does not exist on the server "
-                            "(HTTP %ld) (%s)",
-                            what, status, where);
-    if (status == 507)
-        return oa_error_set(err, OA_EIO,
-                            "%s: the server is out of space (HTTP 507) (%s)",
-                            what, where);
-    if (status >= 500)
-        return oa_error_set(err, OA_ENET, "%s: HTTP %ld (%s)", what, status,
-                            where);
-    return oa_error_set(err, OA_EIO, "%s: HTTP %ld (%s)", what, status,
-                        where);
+    return oa_curl_http_status(status, what, url, false,
+                               "the folder does not exist on the server",
+                               true, err);
 }
 
 static oa_status dav_test(const oa_export_target *t, oa_error *err)

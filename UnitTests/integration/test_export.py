@@ -44,7 +44,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 from oatest import servers as es  # noqa: E402
 from oatest import harness  # noqa: E402
-from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E501
+from oatest.harness import (AuthOrthanc, Checks, Orthanc,  # noqa: E402
+                            standard_arguments)
 
 import pydicom  # noqa: E402
 
@@ -104,26 +105,6 @@ def job_seconds(job):
                                  if "." in v else 0)
     return (parse(job.get("CompletionTime")) -
             parse(job.get("CreationTime"))).total_seconds()
-
-
-class AuthOrthanc(Orthanc):
-    """An Orthanc with HTTP basic authentication on (the peer: a wrong
-    password is refused); every request of the test sends the right
-    credentials."""
-
-    def __init__(self, username, password, **kw):
-        config = dict(kw.pop("config", {}))
-        config.update({"AuthenticationEnabled": True,
-                       "RegisteredUsers": {username: password}})
-        super().__init__(config=config, **kw)
-        raw = ("%s:%s" % (username, password)).encode()
-        self._auth = "Basic " + base64.b64encode(raw).decode()
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        headers = dict(headers or {})
-        headers["Authorization"] = self._auth
-        return super().request(method, path, body=body, headers=headers,
-                               timeout=timeout)
 
 
 class Run:

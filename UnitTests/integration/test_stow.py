@@ -16,7 +16,6 @@ line per check; exits non-zero on failure; 77 (skipped) without
 orthanc-dicomweb.
 """
 
-import base64
 import hashlib
 import json
 import os
@@ -28,30 +27,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
 from oatest import SKIP, dicomgen  # noqa: E402
-from oatest.harness import (Checks, Orthanc, post_json,  # noqa: E402
-                            standard_arguments, upload, wait_job)
+from oatest.harness import (AuthOrthanc, Checks, Orthanc,  # noqa: E402
+                            post_json, standard_arguments, upload, wait_job)
 
 DICOMWEB = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 PASSWORD = "stow-pw-6e1c"
-
-
-class AuthOrthanc(Orthanc):
-    """The receiver: basic authentication on; the test's own requests send
-    the right credentials."""
-
-    def __init__(self, username, password, **kw):
-        config = dict(kw.pop("config", {}))
-        config.update({"AuthenticationEnabled": True,
-                       "RegisteredUsers": {username: password}})
-        super().__init__(config=config, **kw)
-        raw = ("%s:%s" % (username, password)).encode()
-        self._auth = "Basic " + base64.b64encode(raw).decode()
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        headers = dict(headers or {})
-        headers["Authorization"] = self._auth
-        return super().request(method, path, body=body, headers=headers,
-                               timeout=timeout)
 
 
 def md5(data):

@@ -28,6 +28,7 @@ test suite): only statuses, paths and Orthanc's own log.
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -399,6 +400,26 @@ class Orthanc:
 
 def _lower(headers):
     return {k.lower(): v for k, v in headers.items()}
+
+
+class AuthOrthanc(Orthanc):
+    """An Orthanc with HTTP basic authentication on (a peer or a receiver
+    that must refuse a wrong password); every request of the test itself
+    sends the right credentials."""
+
+    def __init__(self, username, password, **kw):
+        config = dict(kw.pop("config", {}))
+        config.update({"AuthenticationEnabled": True,
+                       "RegisteredUsers": {username: password}})
+        super().__init__(config=config, **kw)
+        raw = ("%s:%s" % (username, password)).encode()
+        self._auth = "Basic " + base64.b64encode(raw).decode()
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        headers = dict(headers or {})
+        headers["Authorization"] = self._auth
+        return super().request(method, path, body=body, headers=headers,
+                               timeout=timeout)
 
 
 class Checks:
