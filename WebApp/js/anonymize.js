@@ -223,8 +223,10 @@ function resultsStatus() {
 
 // The modalities of each study shown, from its series (a few requests at
 // a time).
+const modalityCache = new Map();   // study ID -> "CT, MR"
+
 async function fillModalities(studies) {
-  const queue = studies.slice();
+  const queue = studies.filter((x) => !modalityCache.has(x.ID));
   async function worker() {
     while (queue.length) {
       const s = queue.shift();
@@ -243,6 +245,7 @@ async function fillModalities(studies) {
           }
         }
         cell.textContent = Array.from(set).sort().join(', ');
+        modalityCache.set(s.ID, cell.textContent);
       } catch (e) {
         cell.textContent = '';
       }
@@ -330,7 +333,9 @@ function renderResults() {
         h('td', { class: 'accession', text: t.AccessionNumber || '' }),
         h('td', { class: 'date', text: formatDate(t.StudyDate) }),
         h('td', { class: 'description', text: t.StudyDescription || '' }),
-        h('td', { class: 'modalities', dataset: { study: s.ID }, text: '…' }),
+        h('td', { class: 'modalities', dataset: { study: s.ID },
+                  text: modalityCache.has(s.ID) ? modalityCache.get(s.ID)
+                    : '…' }),
         h('td', { class: 'actions' }, addButton('Study', s.ID, slabel,
                                                 'study')));
       if (copy) {
@@ -548,6 +553,7 @@ export function init() {
   $('show-copies').addEventListener('change', () => {
     saveSetting('ShowCopies', $('show-copies').checked);
     renderResults();
+    fillModalities((lastResults || []).flatMap((g) => g.studies));
   });
   $('open-export').addEventListener('change', () => {
     saveSetting('OpenExport', $('open-export').checked);

@@ -204,7 +204,14 @@ function follow(record) {
   showJob($('export-jobs'), record, (job, card) => {
     const link = card.querySelector('a.download');
     if (link && !card.dataset.restored) {
-      link.focus();
+      // After the card's own changes, and only if the user is not busy
+      // elsewhere (the focus on the page's body or the Export button).
+      setTimeout(() => {
+        const a = document.activeElement;
+        if (!a || a === document.body || a.id === 'export-button') {
+          link.focus();
+        }
+      }, 0);
     }
   });
 }

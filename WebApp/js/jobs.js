@@ -156,7 +156,11 @@ export function showJob(container, record, onDone) {
 
 // 75 -> "1 min 15 s"
 function duration(seconds) {
-  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  const exact = Math.max(0, Number(seconds) || 0);
+  if (exact < 10) {
+    return (exact < 1 ? exact.toFixed(1) : Math.round(exact)) + ' s';
+  }
+  const s = Math.round(exact);
   if (s < 60) {
     return s + ' s';
   }
