@@ -394,6 +394,8 @@ async function main() {
       await page.waitForFunction(() => document.querySelector(
         '#results tr.study-row.copy td.modalities').textContent === 'CT')
         .catch(() => { throw new Error('the copy\'s modality is not shown'); });
+      await page.locator('#search-card').screenshot(
+        { path: path.join(SHOTS, 'search-copies.png') });
       await page.reload();
       await ready(page);
       assert(await page.isChecked('#show-copies'),
@@ -461,6 +463,20 @@ async function main() {
         assert(fit.scroll <= fit.client, width + ' px: the table is ' +
                fit.scroll + ' px wide in ' + fit.client);
         assert(fit.cut === 0, width + ' px: ' + fit.cut + ' Add buttons cut');
+        // Usable: every row as wide as the table, a name on few lines.
+        const rows = await page.evaluate(() => {
+          const wrap = document.getElementById('results-wrap');
+          const w = wrap.clientWidth;
+          const narrow = Array.from(wrap.querySelectorAll('tbody tr'))
+            .filter((r) => r.offsetParent !== null &&
+                    r.getBoundingClientRect().width < 0.9 * w).length;
+          const tall = Array.from(wrap.querySelectorAll('.patient-name'))
+            .filter((n) => n.getBoundingClientRect().height > 60).length;
+          return { narrow, tall };
+        });
+        assert(rows.narrow === 0 && rows.tall === 0, width + ' px: ' +
+               rows.narrow + ' rows narrower than the table, ' + rows.tall +
+               ' names on more than 3 lines');
         await page.evaluate(() => window.scrollTo(0, 0));
         await shot(page, name);
       }
@@ -664,6 +680,10 @@ async function main() {
         await page.click('#export-button');
         const id = await waitJob(page, 'Export');
         console.log('RESULT folder-export ' + id);
+        const where = await page.textContent('li.job[data-job="' + id +
+                                             '"] .where');
+        assert(/^Done: 2 instances exported \(.*\) to \S/.test(where),
+               'the card does not say where the data went: ' + where);
       });
 
     await must('Setup: a profile with BurnedInText strict and a pixel rule ' +
@@ -1086,6 +1106,22 @@ async function main() {
           await page.unroute('**/statistics');
         }
       });
+
+    await check('when the plugin cannot tell the copies, the results say ' +
+                'they are not marked', async () => {
+      await page.route('**/anonymizer/copies', (route) => route.fulfill({
+        status: 500, contentType: 'application/json',
+        body: JSON.stringify({ Error: 'Internal error',
+                               Details: 'the plugin is starting' }) }));
+      try {
+        await page.fill('#search-name', env.OA_SEARCH_NAME);
+        await page.click('#search-button');
+        await page.waitForFunction(() => /Anonymized copies are not marked: /
+          .test(document.getElementById('search-status').textContent));
+      } finally {
+        await page.unroute('**/anonymizer/copies');
+      }
+    });
 
     await check('Orthanc unreachable: the search says so and what to do',
       async () => {

@@ -163,6 +163,7 @@ function problem(what, todo, kind) {
 
 let copies = {};              // study ID -> {By, Original, Profile, Date}
 let lastMore = false;
+let copiesError = '';         // why the copies could not be marked
 
 // Which of `ids` are anonymized copies (POST /anonymizer/copies); {} if
 // the plugin cannot say (the results are then shown unmarked).
@@ -170,11 +171,11 @@ async function findCopies(ids) {
   if (ids.length === 0) {
     return {};
   }
+  copiesError = '';
   try {
     return (await post('anonymizer/copies', { Studies: ids })) || {};
   } catch (e) {
-    setStatus($('search-status'), 'Anonymized copies cannot be marked: ' +
-      describe(e), 'error');
+    copiesError = describe(e);
     return {};
   }
 }
@@ -218,7 +219,9 @@ function resultsStatus() {
     (hidden ? ' (' + plural(hidden, 'anonymized copy', 'anonymized copies') +
       ' hidden: turn on “Show anonymized copies” to see them)' : '') +
     (lastMore ? ' (only the first ' + LIMIT + ' studies are shown: narrow ' +
-      'the search)' : '') + '.', 'ok');
+      'the search)' : '') + '.' +
+    (copiesError ? ' Anonymized copies are not marked: ' + copiesError +
+      '.' : ''), copiesError ? 'error' : 'ok');
 }
 
 // The modalities of each study shown, from its series (a few requests at
@@ -473,7 +476,8 @@ function refusedCopy(e) {
   box.hidden = false;
   box.appendChild(h('p', null,
     h('strong', { text: 'Already anonymized. ' }),
-    String(e.details || e.message) + '. Anonymizing it again would make a ' +
+    String(e.details || e.message).replace(/^Resources\[\d+\]: /, '') +
+    '. Anonymizing it again would make a ' +
     'pseudonym of a pseudonym, with a second key back to the first. ' +
     'Remove it from the list, or anonymize it again if that is what you ' +
     'want.'));
