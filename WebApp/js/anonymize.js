@@ -291,6 +291,19 @@ function refreshAddButtons() {
   }
 }
 
+// A person name as text nodes with a line-break opportunity after each
+// "^" (its components), so that a narrow column wraps between them.
+function breakable(name) {
+  const out = [];
+  String(name).split('^').forEach((part, i, all) => {
+    out.push(part + (i < all.length - 1 ? '^' : ''));
+    if (i < all.length - 1) {
+      out.push(h('wbr'));
+    }
+  });
+  return out;
+}
+
 function renderResults() {
   const table = $('results');
   for (const body of Array.from(table.tBodies)) {
@@ -314,7 +327,8 @@ function renderResults() {
     }
     body.appendChild(h('tr', { class: 'patient-row' },
       h('th', { scope: 'rowgroup', class: 'patient-name' },
-        h('span', { class: 'name-text', text: p.PatientName || '(no name)' }),
+        h('span', { class: 'name-text' }, breakable(p.PatientName ||
+                                                    '(no name)')),
         allCopies ? h('span', { class: 'badge copy', text: 'Anonymized' })
           : null),
       h('td', { class: 'patient-id', text: p.PatientID || '' }),
