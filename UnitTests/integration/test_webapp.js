@@ -356,6 +356,14 @@ async function main() {
         assert(/exported \(.*\) into 1 ZIP archive kept on the server/
           .test(where), 'the card does not say where the data went');
         await shot(page, 'export');
+        for (const [width, name] of [[1024, 'export-1024'],
+                                     [400, 'export-narrow']]) {
+          await page.setViewportSize({ width, height: 900 });
+          await page.waitForTimeout(200);
+          await noHorizontalScroll(page);
+          await shot(page, name);
+        }
+        await page.setViewportSize({ width: 1280, height: 800 });
       });
 
     await check('the job card still offers "Export these studies" after a ' +
@@ -537,7 +545,7 @@ async function main() {
         await page.fill('#profile-name', PROFILE);
         await page.check('#opt-Descriptions-clear');
         await page.click('#profile-save');
-        await page.waitForFunction(() => /saved/.test(
+        await page.waitForFunction(() => /” saved\.$/.test(
           document.getElementById('profile-status').textContent));
         const r = await api('/anonymizer/profiles/' + PROFILE);
         assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
@@ -754,7 +762,7 @@ async function main() {
                       US_DEVICE.Manufacturer.toLowerCase());
       await page.fill(rule + 'input.pr-Model', US_DEVICE.Model);
       await page.click('#profile-save');
-      await page.waitForFunction(() => /saved/.test(
+      await page.waitForFunction(() => /” saved\.$/.test(
         document.getElementById('profile-status').textContent));
       const r = await api('/anonymizer/profiles/' + PIXEL_PROFILE);
       assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
