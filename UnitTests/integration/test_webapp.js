@@ -361,6 +361,10 @@ async function main() {
           await page.setViewportSize({ width, height: 900 });
           await page.waitForTimeout(200);
           await noHorizontalScroll(page);
+          const [sw, cw] = await page.$eval('#export-studies-wrap',
+            (w) => [w.scrollWidth, w.clientWidth]);
+          assert(sw <= cw, width + ' px: the studies table is ' + sw +
+                 ' px wide in ' + cw);
           await shot(page, name);
         }
         await page.setViewportSize({ width: 1280, height: 800 });
