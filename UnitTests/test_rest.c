@@ -521,6 +521,75 @@ static void test_anonymize_async_and_shortcuts(void **state)
     check(OA_HTTP_POST, "/anonymizer/series/abc/anonymize", NULL, 404, NULL);
 }
 
+/* POST /anonymizer/copies says which studies are our output and of what;
+ * anonymizing our output again is refused (409, naming the original)
+ * unless "Force" is true. */
+static void test_copies_and_force(void **state)
+{
+    char study[FAKE_ID_SIZE], anon[FAKE_ID_SIZE], anon_patient[FAKE_ID_SIZE];
+    char body[512], url[200], needle[160];
+    const char *pid[1];
+    fake_response r;
+    const cJSON *st, *copy;
+    cJSON *out;
+
+    (void)state;
+    fake_dicom_study("PID-44", "Copy^Carl", "1.2.3.4.5.6.44", 1, 1, study);
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    req(&r, OA_HTTP_POST, url, "{\"Asynchronous\": false}", 200, NULL);
+    st = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "Studies"), 0);
+    snprintf(anon, sizeof(anon), "%s",
+             cJSON_GetObjectItem(st, "Anonymized")->valuestring);
+    fake_response_dispose(&r);
+
+    snprintf(body, sizeof(body), "{\"Studies\": [\"%s\", \"%s\"]}", study,
+             anon);
+    req(&r, OA_HTTP_POST, "/anonymizer/copies", body, 200, NULL);
+    assert_null(cJSON_GetObjectItem(r.json, study));
+    copy = cJSON_GetObjectItem(r.json, anon);
+    assert_non_null(copy);
+    assert_string_equal(cJSON_GetObjectItem(copy, "By")->valuestring,
+                        "Anonymizer");
+    assert_string_equal(cJSON_GetObjectItem(copy, "Original")->valuestring,
+                        study);
+    assert_string_equal(cJSON_GetObjectItem(copy, "Profile")->valuestring,
+                        "Default");
+    assert_non_null(cJSON_GetObjectItem(copy, "Report")->valuestring);
+    assert_int_equal(strlen(cJSON_GetObjectItem(copy, "Date")->valuestring),
+                     15);
+    fake_response_dispose(&r);
+    check(OA_HTTP_POST, "/anonymizer/copies", "{}", 400, "Studies");
+    check(OA_HTTP_POST, "/anonymizer/copies", "{\"Studies\": [1]}", 400,
+          "strings");
+    check(OA_HTTP_POST, "/anonymizer/copies", "{\"Studies\": [\"../x\"]}",
+          400, "hex");
+    check_405(OA_HTTP_GET, "/anonymizer/copies", "POST");
+
+    /* our output again: 409 naming the original, at both levels */
+    snprintf(needle, sizeof(needle), "anonymized copy of study %s", study);
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", anon);
+    check(OA_HTTP_POST, url, NULL, 409, needle);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}]}",
+             anon);
+    check(OA_HTTP_POST, "/anonymizer/anonymize", body, 409, "\"Force\": true");
+    out = orthanc_get("studies", anon);
+    pid[0] = tag_of(out, "PatientMainDicomTags", "PatientID");
+    fake_host_orthanc_id(anon_patient, pid, 1);
+    cJSON_Delete(out);
+    snprintf(url, sizeof(url), "/anonymizer/patients/%s/anonymize",
+             anon_patient);
+    check(OA_HTTP_POST, url, NULL, 409, "the patient's study");
+    check(OA_HTTP_POST, url, "{\"Force\": \"yes\"}", 400, "Force");
+    /* unless asked explicitly */
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", anon);
+    check(OA_HTTP_POST, url, "{\"Force\": true, \"Asynchronous\": false}",
+          200, NULL);
+    /* the original itself is not refused */
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    check(OA_HTTP_POST, url, "{\"Asynchronous\": false}", 200, NULL);
+}
+
 static void test_anonymize_errors(void **state)
 {
     char study[FAKE_ID_SIZE], body[512];
@@ -927,6 +996,7 @@ static void test_every_route_is_reached(void **state)
         {OA_HTTP_GET, "/anonymizer/profiles/Default/rules"},
         {OA_HTTP_POST, "/anonymizer/anonymize"},
         {OA_HTTP_POST, "/anonymizer/studies/ab/anonymize"},
+        {OA_HTTP_POST, "/anonymizer/copies"},
         {OA_HTTP_GET, "/anonymizer/reports"},
         {OA_HTTP_GET, "/anonymizer/jobs"},
         {OA_HTTP_GET, "/anonymizer/reports/ab"},
@@ -984,6 +1054,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anonymize_sync, start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_async_and_shortcuts,
                                         start, stop),
+        cmocka_unit_test_setup_teardown(test_copies_and_force, start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_errors, start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_sync_failure, start,
                                         stop),

@@ -242,6 +242,7 @@ static const char *const table_doc =
     "### GET /anonymizer/profiles/{name}/rules\n"
     "### POST /anonymizer/anonymize\n"
     "### POST /anonymizer/studies/{id}/anonymize\n"
+    "### POST /anonymizer/copies\n"
     "### GET /anonymizer/reports\n### GET /anonymizer/reports/{id}\n"
     "### GET /anonymizer/reports/{id}/csv\n### GET /anonymizer/jobs\n"
     "### POST /anonymizer/export\n"

@@ -125,6 +125,7 @@ static cJSON *boxes_json(const oa_anon_pixels *px)
 
 /* Under the lock. */
 void oa_job_anonymize__add_cleaned(anon_job *j, const char *instance,
+                                   const char *stored,
                                    const oa_anon_pixels *px)
 {
     cJSON *c;
@@ -136,6 +137,8 @@ void oa_job_anonymize__add_cleaned(anon_job *j, const char *instance,
     if (c == NULL)
         return;
     cJSON_AddStringToObject(c, "Instance", instance);
+    if (stored != NULL && stored[0] != '\0')   /* the cleaned copy */
+        cJSON_AddStringToObject(c, "Anonymized", stored);
     cJSON_AddNumberToObject(c, "BoxCount", (double)px->n_boxes);
     cJSON_AddNumberToObject(c, "OcrWords", px->ocr_words);
     cJSON_AddItemToObject(c, "Boxes", boxes_json(px));

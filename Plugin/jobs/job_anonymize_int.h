@@ -110,8 +110,10 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc);
 void oa_job_anonymize__free(void *job);
 /* Record a failed instance (NULL: the job) with its message.  Under the
  * lock. */
-/* Under the lock: an image whose pixels were cleaned (its boxes). */
+/* Under the lock: an image whose pixels were cleaned (its boxes);
+ * `stored` the Orthanc ID of its anonymized copy. */
 void oa_job_anonymize__add_cleaned(anon_job *j, const char *instance,
+                                   const char *stored,
                                    const oa_anon_pixels *px);
 void oa_job_anonymize__add_failure(anon_job *j, const char *instance,
                                    const char *msg);

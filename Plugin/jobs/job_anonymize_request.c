@@ -1,6 +1,8 @@
 /*
  * An anonymization request (POST /anonymizer/anonymize and the shortcut
- * routes) checked against Orthanc, and its job submitted.
+ * routes) checked against Orthanc, and its job submitted; what a study is
+ * a copy of (POST /anonymizer/copies, and the refusal to anonymize our own
+ * output again without "Force").
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -12,6 +14,196 @@
 
 #define MAX_RESOURCES 10000
 #define NEW_VALUE_MAX 64           /* LO and PN component groups */
+#define MAX_PATIENT_STUDIES 10000  /* studies of one patient checked */
+
+/* ------------------------------------------------------------------ */
+/* Copies                                                               */
+
+/* The value of metadata `name` of study `sid` in `out` (at most `size`
+ * - 1 characters): true if the study has it. */
+static bool study_metadata(const char *sid, const char *name, char *out,
+                           size_t size)
+{
+    char uri[160];
+    oa_buf value;
+    uint16_t status = 0;
+    bool found = false;
+
+    snprintf(uri, sizeof(uri), "/studies/%s/metadata/%s", sid, name);
+    oa_buf_init(&value, 256);
+    if (oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &value, &status, NULL) ==
+            OA_OK &&
+        status == 200) {
+        const char *v = oa_buf_cstr(&value);
+
+        found = true;
+        snprintf(out, size, "%s", v != NULL ? v : "");
+    }
+    oa_buf_dispose(&value);
+    return found;
+}
+
+/* What report `rid` says: {"Profile", "Date", "Copies": {anonymized:
+ * original}}, from `cache` (an object keyed by report ID, may be NULL)
+ * or the store; NULL if the report is not stored (any more). */
+static const cJSON *report_summary(oa_service *s, const char *rid,
+                                   cJSON *cache, cJSON **own)
+{
+    cJSON *summary, *copies, *report = NULL;
+    const cJSON *row, *rows;
+    char *text = NULL;
+    oa_error ignored;
+
+    *own = NULL;
+    if (cache != NULL) {
+        const cJSON *hit = cJSON_GetObjectItemCaseSensitive(cache, rid);
+
+        if (hit != NULL)
+            return cJSON_IsObject(hit) ? hit : NULL;
+    }
+    oa_error_clear(&ignored);
+    if (oa_store_key_is_valid(rid) &&
+        oa_store_get(oa_service_store(s), OA_STORE_REPORTS, rid, &text,
+                     &ignored) == OA_OK) {
+        report = cJSON_Parse(text);
+        oa_free(text);
+    }
+    summary = report != NULL ? cJSON_CreateObject() : cJSON_CreateNull();
+    if (summary != NULL && report != NULL) {
+        const char *v;
+
+        v = oa_jobs_str(report, "Profile");
+        cJSON_AddStringToObject(summary, "Profile", v != NULL ? v : "");
+        v = oa_jobs_str(report, "Date");
+        cJSON_AddStringToObject(summary, "Date", v != NULL ? v : "");
+        copies = cJSON_AddObjectToObject(summary, "Copies");
+        rows = cJSON_GetObjectItemCaseSensitive(report, "Studies");
+        cJSON_ArrayForEach(row, rows) {
+            const char *a = oa_jobs_str(row, "AnonymizedStudy");
+            const char *o = oa_jobs_str(row, "OriginalStudy");
+
+            if (copies != NULL && a != NULL && o != NULL &&
+                cJSON_GetObjectItemCaseSensitive(copies, a) == NULL)
+                cJSON_AddStringToObject(copies, a, o);
+        }
+    }
+    cJSON_Delete(report);
+    if (summary == NULL)
+        return NULL;
+    if (cache != NULL && cJSON_AddItemToObject(cache, rid, summary))
+        return cJSON_IsObject(summary) ? summary : NULL;
+    if (cache != NULL) {
+        cJSON_Delete(summary);
+        return NULL;
+    }
+    *own = summary;
+    return cJSON_IsObject(summary) ? summary : NULL;
+}
+
+oa_status oa_job_study_origin(oa_service *s, const char *sid, cJSON *cache,
+                              cJSON **out, oa_error *err)
+{
+    char rid[80], from[80], number[16];
+    cJSON *o;
+
+    *out = NULL;
+    if (!oa_jobs_id_valid(sid))
+        return oa_error_set(err, OA_EINVAL,
+                            "a study ID is hex digits and dashes");
+    snprintf(number, sizeof(number), "%d", OA_REPORT_METADATA);
+    if (study_metadata(sid, number, rid, sizeof(rid))) {
+        cJSON *own = NULL;
+        const cJSON *sum = report_summary(s, rid, cache, &own);
+        const char *orig = NULL;
+
+        o = cJSON_CreateObject();
+        if (o == NULL) {
+            cJSON_Delete(own);
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
+        cJSON_AddStringToObject(o, "By", "Anonymizer");
+        cJSON_AddStringToObject(o, "Report", rid);
+        if (sum != NULL) {
+            orig = oa_jobs_str(cJSON_GetObjectItemCaseSensitive(sum,
+                                                                "Copies"),
+                               sid);
+            cJSON_AddStringToObject(o, "Profile",
+                                    oa_jobs_str(sum, "Profile"));
+            cJSON_AddStringToObject(o, "Date", oa_jobs_str(sum, "Date"));
+        }
+        if (orig != NULL)
+            cJSON_AddStringToObject(o, "Original", orig);
+        else
+            cJSON_AddNullToObject(o, "Original");
+        cJSON_Delete(own);
+        *out = o;
+        return OA_OK;
+    }
+    if (study_metadata(sid, "AnonymizedFrom", from, sizeof(from))) {
+        o = cJSON_CreateObject();
+        if (o == NULL || cJSON_AddStringToObject(o, "By", "Orthanc") == NULL ||
+            cJSON_AddStringToObject(o, "Original", from) == NULL) {
+            cJSON_Delete(o);
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
+        *out = o;
+    }
+    return OA_OK;
+}
+
+/* OA_ECONFLICT if study `sid` is our own output (`whose` names it in the
+ * message: "study" or "the patient's study"). */
+static oa_status refuse_copy(oa_service *s, const char *sid,
+                             const char *whose, const char *where,
+                             oa_error *err)
+{
+    cJSON *origin = NULL;
+    const char *by, *orig;
+    oa_status rc;
+
+    rc = oa_job_study_origin(s, sid, NULL, &origin, err);
+    if (rc != OA_OK)
+        return rc;
+    by = oa_jobs_str(origin, "By");
+    if (by == NULL || strcmp(by, "Anonymizer") != 0) {
+        cJSON_Delete(origin);   /* Orthanc's own copies may be done again */
+        return OA_OK;
+    }
+    orig = oa_jobs_str(origin, "Original");
+    rc = oa_error_set(err, OA_ECONFLICT,
+                      "%s%s %s is an anonymized copy of study %s (report "
+                      "%s): add \"Force\": true to anonymize it again",
+                      where, whose, sid, orig != NULL ? orig : "(unknown)",
+                      oa_jobs_str(origin, "Report"));
+    cJSON_Delete(origin);
+    return rc;
+}
+
+/* The resource (`found`, Orthanc's answer) refused if it is, or holds, our
+ * own output. */
+static oa_status check_not_copy(oa_service *s, bool patient, const char *id,
+                                const cJSON *found, const char *where,
+                                oa_error *err)
+{
+    const cJSON *studies, *st;
+    int n = 0;
+    oa_status rc;
+
+    if (!patient)
+        return refuse_copy(s, id, "study", where, err);
+    studies = cJSON_GetObjectItemCaseSensitive(found, "Studies");
+    cJSON_ArrayForEach(st, studies) {
+        if (++n > MAX_PATIENT_STUDIES)
+            break;
+        if (!cJSON_IsString(st) || !oa_jobs_id_valid(st->valuestring))
+            continue;
+        rc = refuse_copy(s, st->valuestring, "the patient's study", where,
+                         err);
+        if (rc != OA_OK)
+            return rc;
+    }
+    return OA_OK;
+}
 
 /* ------------------------------------------------------------------ */
 /* Request                                                              */
@@ -45,9 +237,9 @@ static const char *const new_keys[] = {"NewPatientName", "NewPatientID",
                                        "NewStudyDescription"};
 
 /* Check one resource against Orthanc and append it, normalized. */
-static oa_status add_resource(cJSON *list, const char *level, const char *id,
-                              const cJSON *from, const char *where,
-                              oa_error *err)
+static oa_status add_resource(oa_service *s, cJSON *list, const char *level,
+                              const char *id, const cJSON *from,
+                              const char *where, bool force, oa_error *err)
 {
     char uri[96];
     cJSON *r, *found = NULL;
@@ -79,6 +271,8 @@ static oa_status add_resource(cJSON *list, const char *level, const char *id,
     snprintf(uri, sizeof(uri), "/%s/%s", patient ? "patients" : "studies",
              id);
     rc = oa_host_rest_get_json(uri, &found, err);
+    if (rc == OA_OK && !force)
+        rc = check_not_copy(s, patient, id, found, where, err);
     cJSON_Delete(found);
     if (rc == OA_ENOTFOUND)
         return oa_error_set(err, OA_ENOTFOUND, "%sOrthanc has no %s %s",
@@ -102,16 +296,24 @@ static oa_status add_resource(cJSON *list, const char *level, const char *id,
     return OA_OK;
 }
 
-static oa_status parse_resources(cJSON *list, const cJSON *body,
-                                 const char *level, const char *id,
-                                 oa_error *err)
+static oa_status parse_resources(oa_service *s, cJSON *list,
+                                 const cJSON *body, const char *level,
+                                 const char *id, oa_error *err)
 {
-    const cJSON *res, *r;
+    const cJSON *res, *r, *f;
     oa_status rc;
     int n = 0;
+    bool force = false;
 
+    f = cJSON_GetObjectItemCaseSensitive(body, "Force");
+    if (f != NULL && !cJSON_IsNull(f)) {
+        if (!cJSON_IsBool(f))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"Force\" must be true or false");
+        force = cJSON_IsTrue(f);
+    }
     if (level != NULL)
-        return add_resource(list, level, id, body, "", err);
+        return add_resource(s, list, level, id, body, "", force, err);
     res = cJSON_GetObjectItemCaseSensitive(body, "Resources");
     if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) == 0)
         return oa_error_set(err, OA_EINVAL,
@@ -128,8 +330,8 @@ static oa_status parse_resources(cJSON *list, const cJSON *body,
         if (!cJSON_IsObject(r))
             return oa_error_set(err, OA_EINVAL, "%smust be an object",
                                 where);
-        rc = add_resource(list, oa_jobs_str(r, "Level"), oa_jobs_str(r, "ID"), r,
-                          where, err);
+        rc = add_resource(s, list, oa_jobs_str(r, "Level"),
+                          oa_jobs_str(r, "ID"), r, where, force, err);
         if (rc != OA_OK)
             return rc;
     }
@@ -177,7 +379,7 @@ oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
         rc = oa_error_set(err, OA_ENOMEM, "out of memory");
         goto fail;
     }
-    rc = parse_resources(j->resources, body, level, id, err);
+    rc = parse_resources(s, j->resources, body, level, id, err);
     if (rc != OA_OK)
         goto fail;
     j->priority = priority;

@@ -295,7 +295,7 @@ static void *worker_main(void *arg)
             if (o.pixels.verdict == OA_PIXELS_CLEANED) {
                 st->cleaned++;
                 oa_job_anonymize__add_cleaned(j, snapshot.instance,
-                                              &o.pixels);
+                                              o.stored, &o.pixels);
             }
             oa_job_anonymize__copy(j->items[idx].stored, ID_MAX, o.stored);
             j->items[idx].fresh = o.fresh;

@@ -52,6 +52,19 @@ oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
                                   char *job_id, size_t job_id_size,
                                   bool *asynchronous, oa_error *err);
 
+/*
+ * What study `sid` is a copy of (*out NULL when it is no copy):
+ * {"By": "Anonymizer", "Report", "Profile", "Date", "Original"} for our
+ * own output (study metadata OA_REPORT_METADATA; "Original" null when the
+ * report is no longer stored), {"By": "Orthanc", "Original"} for Orthanc's
+ * own anonymization (metadata AnonymizedFrom).  `cache` (may be NULL) is
+ * an object the caller keeps across calls: the reports read, by ID.
+ * An anonymization request refuses our own output with OA_ECONFLICT
+ * unless its "Force" is true.  Caller frees *out.
+ */
+oa_status oa_job_study_origin(oa_service *s, const char *sid, cJSON *cache,
+                              cJSON **out, oa_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Export jobs (job_export.c)                                           */
 

@@ -43,6 +43,7 @@ static const oa_route routes[] = {
     {OA_HTTP_POST, "/anonymizer/anonymize", oa_rest_anonymize},
     {OA_HTTP_POST, "/anonymizer/(studies|patients)/([^/]+)/anonymize",
      oa_rest_anonymize_resource},
+    {OA_HTTP_POST, "/anonymizer/copies", oa_rest_copies},
     {OA_HTTP_GET, "/anonymizer/reports", oa_rest_get_reports},
     {OA_HTTP_GET, "/anonymizer/jobs", oa_rest_get_jobs},
     {OA_HTTP_GET, "/anonymizer/reports/" NAME, oa_rest_get_report},

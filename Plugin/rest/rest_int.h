@@ -56,6 +56,9 @@ oa_status oa_rest_anonymize(oa_host_output *out, const oa_rest_request *req,
 oa_status oa_rest_anonymize_resource(oa_host_output *out,
                                      const oa_rest_request *req,
                                      oa_error *err);
+/* POST /anonymizer/copies */
+oa_status oa_rest_copies(oa_host_output *out, const oa_rest_request *req,
+                         oa_error *err);
 
 /* route_reports.c */
 oa_status oa_rest_get_reports(oa_host_output *out,

@@ -1,7 +1,8 @@
 /*
  * POST /anonymizer/anonymize, and the shortcuts used by Orthanc Explorer
  * and Lua: POST /anonymizer/studies/{id}/anonymize and
- * /anonymizer/patients/{id}/anonymize.
+ * /anonymizer/patients/{id}/anonymize; POST /anonymizer/copies, which of
+ * some studies are anonymized copies (the web page marks them).
  */
 #include "rest_int.h"
 
@@ -56,4 +57,62 @@ oa_status oa_rest_anonymize_resource(oa_host_output *out,
         strcmp(req->params[0], "patients") == 0 ? "Patient" : "Study";
 
     return submit(out, req, level, req->params[1], err);
+}
+
+#define MAX_COPIES_ASKED 1000
+
+oa_status oa_rest_copies(oa_host_output *out, const oa_rest_request *req,
+                         oa_error *err)
+{
+    oa_service *s = oa_rest_service(err);
+    cJSON *body = NULL, *answer = NULL, *cache = NULL;
+    const cJSON *studies, *st;
+    oa_status rc;
+
+    if (s == NULL)
+        return err->code;
+    rc = oa_rest_body_json(req, false, &body, err);
+    if (rc != OA_OK)
+        return rc;
+    studies = cJSON_GetObjectItemCaseSensitive(body, "Studies");
+    if (!cJSON_IsArray(studies)) {
+        rc = oa_error_set(err, OA_EINVAL,
+                          "expected {\"Studies\": [Orthanc study IDs]}");
+        goto out;
+    }
+    if (cJSON_GetArraySize(studies) > MAX_COPIES_ASKED) {
+        rc = oa_error_set(err, OA_ELIMIT,
+                          "more than %d studies in one request: ask in parts",
+                          MAX_COPIES_ASKED);
+        goto out;
+    }
+    answer = cJSON_CreateObject();
+    cache = cJSON_CreateObject();
+    if (answer == NULL || cache == NULL) {
+        rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(st, studies) {
+        cJSON *origin = NULL;
+
+        if (!cJSON_IsString(st)) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "\"Studies\" must hold strings (study IDs)");
+            goto out;
+        }
+        rc = oa_job_study_origin(s, st->valuestring, cache, &origin, err);
+        if (rc != OA_OK)
+            goto out;
+        if (origin != NULL &&
+            cJSON_GetObjectItemCaseSensitive(answer, st->valuestring) == NULL)
+            cJSON_AddItemToObject(answer, st->valuestring, origin);
+        else
+            cJSON_Delete(origin);
+    }
+    rc = oa_rest_answer_json(out, 200, answer, err);
+out:
+    cJSON_Delete(cache);
+    cJSON_Delete(answer);
+    cJSON_Delete(body);
+    return rc;
 }

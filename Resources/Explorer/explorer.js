@@ -14,11 +14,20 @@
  *                              then opens Orthanc Explorer's job page
  *                              #job?uuid=<job id>; an error shows the
  *                              "Details" of the JSON answer on the page.
+ *                              A study that is this plugin's own output
+ *                              (or a patient holding one) is refused with
+ *                              409: the message says which study it is a
+ *                              copy of, with an "Anonymize again anyway"
+ *                              link that sends {"Force": true}.
  *   Add to anonymization list  appends {"Level", "ID", "Label"} to the
  *                              JSON array in localStorage under
  *                              "orthanc-anonymizer.list" (once per
  *                              resource), read by the anonymizer's page
  *                              ../anonymizer/app/index.html.
+ *
+ * On a study's page, a line says when the study is an anonymized copy
+ * (POST ../anonymizer/copies): of which study, with which profile and
+ * when, or made by Orthanc's own anonymization.
  *
  * URLs are relative to explorer.html (Orthanc may sit behind a reverse
  * proxy at a sub-path), and nothing is loaded from elsewhere.  Requests go
@@ -100,7 +109,18 @@
 
   // -- Anonymize --------------------------------------------------------
 
-  function anonymize(page) {
+  function studyLink(id) {
+    return $('<a>').attr('href', '#study?uuid=' + encodeURIComponent(id))
+      .text(id.substring(0, 8) + '\u2026');
+  }
+
+  // "Anonymize again anyway": the same request with "Force": true.
+  function forceLink(page) {
+    return $('<a>').attr('href', '#').attr('id', 'oa-' + page + '-force')
+      .text('Anonymize again anyway');
+  }
+
+  function anonymize(page, force) {
     var cfg = PAGES[page];
     var uuid = currentUuid();
     var button = $('#oa-' + page + '-anonymize');
@@ -113,7 +133,7 @@
       url: '../anonymizer/' + cfg.route + '/' + encodeURIComponent(uuid) +
         '/anonymize',
       type: 'POST',
-      data: '{}',
+      data: force ? '{"Force": true}' : '{}',
       contentType: 'application/json',
       dataType: 'json',
       cache: false,
@@ -129,8 +149,65 @@
       },
       error: function (xhr, textStatus) {
         button.data('oa-busy', false);
+        if (xhr.status === 409) {
+          showStatus(page, 'error',
+                     ['Not anonymized: ' + errorText(xhr, textStatus) +
+                      '. Anonymizing it again would make a pseudonym of a ' +
+                      'pseudonym. ', forceLink(page)]);
+          return;
+        }
         showStatus(page, 'error',
                    ['Anonymization failed: ' + errorText(xhr, textStatus)]);
+      }
+    });
+  }
+
+  // -- Anonymized copies --------------------------------------------------
+
+  function copyBox(page) {
+    return $('#oa-' + page + '-copy');
+  }
+
+  // On a study's page: is it an anonymized copy, and of what?
+  function showCopy(page) {
+    var uuid = currentUuid();
+    var box = copyBox(page).empty().hide();
+    if (page !== 'study' || uuid === '') {
+      return;
+    }
+    $.ajax({
+      url: '../anonymizer/copies',
+      type: 'POST',
+      data: JSON.stringify({ Studies: [uuid] }),
+      contentType: 'application/json',
+      dataType: 'json',
+      cache: false,
+      success: function (answer) {
+        var c = answer && answer[uuid];
+        var date;
+        if (!c || currentUuid() !== uuid) {
+          return;
+        }
+        box.empty();
+        if (c.By === 'Anonymizer') {
+          date = String(c.Date || '');
+          date = /^\d{8}/.test(date) ? date.substring(0, 4) + '-' +
+            date.substring(4, 6) + '-' + date.substring(6, 8) : '';
+          box.append(document.createTextNode(
+            'An anonymized copy (profile ' + (c.Profile || '?') +
+            (date ? ', ' + date : '') + ')'));
+        } else {
+          box.append(document.createTextNode(
+            'An anonymized copy made by Orthanc'));
+        }
+        if (typeof c.Original === 'string' && c.Original !== '') {
+          box.append(document.createTextNode(' of study '),
+                     studyLink(c.Original));
+        }
+        box.append(document.createTextNode(
+          c.By === 'Anonymizer' ? '. "Anonymize" asks before doing it again.'
+            : '.'));
+        box.show();
       }
     });
   }
@@ -264,13 +341,20 @@
       .attr('aria-live', 'polite')
       .css({ margin: '0 0 1em 0', 'word-wrap': 'break-word' })
       .hide();
+    var copy = $('<p>')
+      .attr('id', 'oa-' + page + '-copy')
+      .attr('data-oa-kind', 'copy')
+      .css({ margin: '0 0 1em 0', color: '#8a5a00', 'word-wrap': 'break-word' })
+      .hide();
     var anchor = $(PAGES[page].before);
     if (anchor.length) {
       list.insertBefore(anchor);
+      copy.insertBefore(anchor);
       status.insertBefore(anchor);
     } else {
       // Another Orthanc Explorer layout: at the end of the content.
-      $('#' + page + ' [data-role="content"]').first().append(list, status);
+      $('#' + page + ' [data-role="content"]').first().append(list, copy,
+                                                               status);
     }
   }
 
@@ -285,10 +369,15 @@
     // message about the previous one.
     $(document).on('pagebeforeshow', '#' + page, function () {
       clearStatus(page);
+      showCopy(page);
     });
     $(document).on('click', '#oa-' + page + '-anonymize', function (e) {
       e.preventDefault();
-      anonymize(page);
+      anonymize(page, false);
+    });
+    $(document).on('click', '#oa-' + page + '-force', function (e) {
+      e.preventDefault();
+      anonymize(page, true);
     });
     $(document).on('click', '#oa-' + page + '-add-to-list', function (e) {
       e.preventDefault();

@@ -182,6 +182,7 @@ async function main() {
     });
 
     let studyJob = null;
+    let copyStudy = null;
     await check('study: "Anonymize" starts an Anonymization job and opens ' +
                 'its job page', async () => {
       assert(onStudy, 'no study page');
@@ -214,6 +215,7 @@ async function main() {
              typeof studies[0].Anonymized === 'string',
              'job content names no anonymized study');
       const anonymized = studies[0].Anonymized;
+      copyStudy = anonymized;
       const all = (await api('/studies')).json;
       assert(all.indexOf(anonymized) >= 0 && all.length === 2,
              'not 2 studies in Orthanc');
@@ -224,6 +226,50 @@ async function main() {
                               '/content/0012-0062');
       assert((await pir.text()).replace(/[\s\0]+$/, '') === 'YES',
              'Patient Identity Removed is not YES');
+    });
+
+    await check('an anonymized study\'s page says it is a copy (profile, ' +
+                'date, a link to the original); "Anonymize" is refused ' +
+                'with the same words as the REST 409, "Anonymize again ' +
+                'anyway" does it', async () => {
+      assert(copyStudy, 'no anonymized study');
+      await openPage(page, 'study', copyStudy);
+      await page.waitForSelector('#oa-study-copy:visible',
+                                 { timeout: TIMEOUT });
+      const line = await page.locator('#oa-study-copy').innerText();
+      assert(/^An anonymized copy \(profile Default, \d{4}-\d\d-\d\d\) of study /
+        .test(line), 'the line says: ' + line.slice(0, 80));
+      const href = await page.getAttribute('#oa-study-copy a', 'href');
+      assert(href === '#study?uuid=' + STUDY, 'the link is not the original');
+      const rest = await api('/anonymizer/studies/' + copyStudy + '/anonymize',
+                             { method: 'POST', body: '{}' });
+      assert(rest.status === 409, 'REST answers HTTP ' + rest.status);
+      await page.click('#oa-study-anonymize');
+      await page.waitForSelector('#oa-study-force', { timeout: TIMEOUT });
+      const text = await page.locator('#oa-study-status').innerText();
+      assert(text.indexOf(rest.json.Details) >= 0 &&
+             text.indexOf(STUDY) >= 0,
+             'the message is not the 409\'s, naming the original');
+      await screenshot(page, 'study-copy');
+      await page.click('#oa-study-force');
+      const id = await jobIdFromUrl(page, 'study');
+      const job = await api('/jobs/' + encodeURIComponent(id));
+      assert(job.status === 200 && job.json.Type === 'Anonymization',
+             'no Anonymization job after "Anonymize again anyway"');
+    });
+
+    await check('a study anonymized by Orthanc itself says so on its page',
+                async () => {
+      const made = await api('/studies/' + STUDY + '/anonymize',
+                             { method: 'POST', body: '{}' });
+      assert(made.status === 200 && made.json.ID, 'Orthanc\'s anonymize: ' +
+             'HTTP ' + made.status);
+      await openPage(page, 'study', made.json.ID);
+      await page.waitForSelector('#oa-study-copy:visible',
+                                 { timeout: TIMEOUT });
+      const line = await page.locator('#oa-study-copy').innerText();
+      assert(/^An anonymized copy made by Orthanc of study/.test(line),
+             'the line says: ' + line.slice(0, 80));
     });
 
     await check('patient: "Anonymize" starts an Anonymization job too',

@@ -174,13 +174,16 @@ async function main() {
   const consoleErrors = [];
   let job = null;
   let exportJob = null;
+  let pixelJob = null;
   try {
     const page = browser.page;
     const { pageErrors, foreign, dialogs } = watch(page, TIMEOUT);
     page.on('console', (m) => {
       // A CSP violation is reported as a console error.  The answers the
       // test provokes (404, 409, 400 of a refused profile, 502) are not.
-      if (m.type() === 'error' && !/status of 40[049]|status of 50[02]/.test(m.text())) {
+      // (403: the refused preview; ERR_FAILED: Orthanc made unreachable.)
+      if (m.type() === 'error' &&
+          !/status of 40[0349]|status of 50[02]|ERR_FAILED/.test(m.text())) {
         consoleErrors.push(m.text().split('\n')[0].slice(0, 200));
       }
     });
@@ -313,26 +316,21 @@ async function main() {
       assert(r.json.Content.Profile === 'Default', 'not Default');
     });
 
-    // Search again so that the screenshot shows results, list and job.
-    await page.fill('#search-name', env.OA_SEARCH_NAME).catch(() => {});
-    await page.click('#search-button').catch(() => {});
-    await page.waitForTimeout(500);
-    await check('screenshots of the Anonymize tab (1280x800 and narrow); ' +
-                'the layout holds in both', async () => {
-      await page.evaluate(() => window.scrollTo(0, 0));
-      await noHorizontalScroll(page);
-      await shot(page, 'anonymize');
-      await page.setViewportSize({ width: 400, height: 800 });
-      await page.waitForTimeout(200);
-      await noHorizontalScroll(page);
-      await shot(page, 'anonymize-narrow');
-      await page.setViewportSize({ width: 1280, height: 800 });
-    });
-
-    await must('Export: the studies just anonymized are preselected',
+    await must('Export: when the anonymization finished, the Export tab ' +
+               'opened by itself with the studies just anonymized selected',
       async () => {
-        await page.click('li.job[data-kind="Anonymization"] button.export-these');
         await page.waitForSelector('#panel-export:not([hidden])');
+        assert(await page.getAttribute('#tab-export', 'aria-selected') ===
+               'true', 'the Export tab is not selected');
+        assert(/3 studies just anonymized are selected/.test(
+          await page.textContent('#export-arrived')), 'no words about it');
+        const counts = await page.textContent(
+          'li.job[data-kind="Anonymization"] .job-counts');
+        assert(/^7 of 7 instances/.test(counts), 'the card counts: ' + counts);
+        const where = await page.textContent(
+          'li.job[data-kind="Anonymization"] .where');
+        assert(/^Stored in this Orthanc as 3 new studies: /.test(where),
+               'the card does not say where the data went');
         const expected = (await api('/jobs/' + job)).json.Content.Studies
           .map((s) => s.Anonymized).sort();
         await page.waitForFunction((n) => document.querySelectorAll(
@@ -353,8 +351,159 @@ async function main() {
           .first();
         const name = await download(page, () => link.click(), 'export.zip');
         assert(/^Anonymizer-.*\.zip$/.test(name), 'downloaded as ' + name);
+        const where = await page.textContent(
+          'li.job[data-kind="Export"] .where');
+        assert(/exported \(.*\) into 1 ZIP archive kept on the server/
+          .test(where), 'the card does not say where the data went');
         await shot(page, 'export');
+        for (const [width, name] of [[1024, 'export-1024'],
+                                     [400, 'export-narrow']]) {
+          await page.setViewportSize({ width, height: 900 });
+          await page.waitForTimeout(200);
+          await noHorizontalScroll(page);
+          const [sw, cw] = await page.$eval('#export-studies-wrap',
+            (w) => [w.scrollWidth, w.clientWidth]);
+          assert(sw <= cw, width + ' px: the studies table is ' + sw +
+                 ' px wide in ' + cw);
+          await shot(page, name);
+        }
+        await page.setViewportSize({ width: 1280, height: 800 });
       });
+
+    await check('the job card still offers "Export these studies" after a ' +
+                'reload, and the Export tab does not open by itself then',
+      async () => {
+        await tab(page, 'anonymize');
+        await page.reload();
+        await ready(page);
+        await page.waitForSelector(
+          'li.job[data-kind="Anonymization"] button.export-these');
+        await page.waitForTimeout(300);
+        assert(await page.isVisible('#panel-anonymize'),
+               'the Export tab opened after a reload');
+      });
+
+    await check('search results: anonymized copies are hidden, then shown ' +
+                'marked with their profile and date behind the switch ' +
+                '(kept after a reload)', async () => {
+      await tab(page, 'anonymize');
+      await page.fill('#search-name', env.OA_SEARCH_NAME);
+      await page.click('#search-button');
+      await page.waitForFunction(() => /1 anonymized copy hidden/.test(
+        document.getElementById('search-status').textContent));
+      assert(await page.locator('#results tr.study-row.copy').count() === 0,
+             'a copy is shown');
+      assert(!(await page.isChecked('#show-copies')), 'the switch is on');
+      await page.check('#show-copies');
+      await page.waitForSelector('#results tr.study-row.copy');
+      const mark = await page.textContent('#results tr.study-row.copy ' +
+                                          '.copy-mark');
+      assert(/^Anonymized copyDefault, \d{4}-\d\d-\d\d$/.test(mark),
+             'the mark says: ' + mark);
+      const by = await page.getAttribute('#results tr.study-row.copy',
+                                         'data-copy');
+      assert(by === 'Anonymizer', 'marked as made by ' + by);
+      await page.waitForFunction(() => document.querySelector(
+        '#results tr.study-row.copy td.modalities').textContent === 'CT')
+        .catch(() => { throw new Error('the copy\'s modality is not shown'); });
+      await page.locator('#search-card').screenshot(
+        { path: path.join(SHOTS, 'search-copies.png') });
+      await page.reload();
+      await ready(page);
+      assert(await page.isChecked('#show-copies'),
+             'the switch is not kept after a reload');
+    });
+
+    await check('the page refuses to anonymize a copy again, in words (the ' +
+                'REST 409 names the original), and removes it on request',
+      async () => {
+        await listOnly(page, []);
+        await page.fill('#search-name', env.OA_SEARCH_NAME);
+        await page.click('#search-button');
+        await page.waitForSelector('#results tr.study-row.copy');
+        const copyId = await page.getAttribute('#results tr.study-row.copy',
+                                               'data-study');
+        const rest = await api('/anonymizer/studies/' + copyId + '/anonymize',
+                               { method: 'POST', body: '{}' });
+        assert(rest.status === 409, 'REST: HTTP ' + rest.status);
+        const origin = (await api('/anonymizer/copies', { method: 'POST',
+          body: JSON.stringify({ Studies: [copyId] }) })).json[copyId];
+        assert(rest.json.Details.includes('anonymized copy of study ' +
+                                          origin.Original),
+               'the 409 does not name the original');
+        await page.click('#results tr.study-row.copy button.add');
+        await page.click('#anonymize-button');
+        await page.waitForSelector('#anonymize-problem:not([hidden]) ' +
+                                   'button.remove-copy');
+        const words = await page.textContent('#anonymize-problem');
+        assert(/Already anonymized\./.test(words) &&
+               words.includes(origin.Original), 'the page says: ' +
+               words.slice(0, 120));
+        assert(await page.evaluate(() => document.activeElement.classList
+          .contains('remove-copy')), 'the focus is not on "Remove it"');
+        await page.locator('#list-card')
+          .screenshot({ path: path.join(SHOTS, 'anonymize-copy-refused.png') });
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('#list-empty:not([hidden])');
+        await page.uncheck('#show-copies');
+      });
+
+    await check('the results table fits at 1280 and 1024 px (no sideways ' +
+                'scrolling, the Add buttons whole, also after a click) and ' +
+                'is usable at 400 px; screenshots at each width', async () => {
+      await tab(page, 'anonymize');
+      await page.fill('#search-name', env.OA_SEARCH_NAME);
+      await page.click('#search-button');
+      await page.waitForSelector('#results tbody.patient-group');
+      for (const [width, name] of [[1280, 'anonymize'],
+                                   [1024, 'anonymize-1024'],
+                                   [400, 'anonymize-narrow']]) {
+        await page.setViewportSize({ width, height: 900 });
+        await page.waitForTimeout(200);
+        await noHorizontalScroll(page);
+        const fit = await page.evaluate(() => {
+          const wrap = document.getElementById('results-wrap');
+          const box = wrap.getBoundingClientRect();
+          const cut = Array.from(wrap.querySelectorAll('button.add'))
+            .filter((b) => {
+              const r = b.getBoundingClientRect();
+              return r.right > box.right + 0.5 || r.left < box.left - 0.5;
+            }).length;
+          return { scroll: wrap.scrollWidth, client: wrap.clientWidth, cut,
+                   scrollLeft: wrap.scrollLeft };
+        });
+        assert(fit.scroll <= fit.client, width + ' px: the table is ' +
+               fit.scroll + ' px wide in ' + fit.client);
+        assert(fit.cut === 0, width + ' px: ' + fit.cut + ' Add buttons cut');
+        // Usable: every row as wide as the table, a name on few lines.
+        const rows = await page.evaluate(() => {
+          const wrap = document.getElementById('results-wrap');
+          const w = wrap.clientWidth;
+          const narrow = Array.from(wrap.querySelectorAll('tbody tr'))
+            .filter((r) => r.offsetParent !== null &&
+                    r.getBoundingClientRect().width < 0.9 * w).length;
+          const tall = Array.from(wrap.querySelectorAll('.patient-name'))
+            .filter((n) => n.getBoundingClientRect().height > 60).length;
+          return { narrow, tall };
+        });
+        assert(rows.narrow === 0 && rows.tall === 0, width + ' px: ' +
+               rows.narrow + ' rows narrower than the table, ' + rows.tall +
+               ' names on more than 3 lines');
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await shot(page, name);
+      }
+      await page.setViewportSize({ width: 1280, height: 900 });
+      const add = '#results button.add:not(:disabled)';
+      await page.click(add);
+      const after = await page.evaluate(() => {
+        const w = document.getElementById('results-wrap');
+        return [w.scrollLeft, w.scrollWidth, w.clientWidth];
+      });
+      assert(after[0] === 0 && after[1] <= after[2],
+             'after a click the table scrolls sideways');
+      await page.click('#list-clear');
+      await page.setViewportSize({ width: 1280, height: 800 });
+    });
 
     await must('Reports: the anonymization is listed; its CSV downloads',
       async () => {
@@ -400,7 +549,7 @@ async function main() {
         await page.fill('#profile-name', PROFILE);
         await page.check('#opt-Descriptions-clear');
         await page.click('#profile-save');
-        await page.waitForFunction(() => /saved/.test(
+        await page.waitForFunction(() => /” saved\.$/.test(
           document.getElementById('profile-status').textContent));
         const r = await api('/anonymizer/profiles/' + PROFILE);
         assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
@@ -460,10 +609,57 @@ async function main() {
       await shot(page, 'setup');
     });
 
+    await check('a destination that refuses the password (a real FTP ' +
+                'server): the connection test, and an export to it that ' +
+                'fails entirely, say so and what to do, in words', async () => {
+      assert(env.OA_FTP_URL, 'no FTP server');
+      await setupTab(page);
+      await page.click('#destination-new');
+      await page.fill('#destination-name', 'web-locked');
+      await page.selectOption('#destination-type', 'ftp');
+      await page.fill('#destination-url', env.OA_FTP_URL);
+      await page.fill('#destination-username', env.OA_FTP_USER);
+      await page.fill('#destination-password', 'not-the-password');
+      await page.click('#destination-test');
+      await page.waitForFunction(() => /failed/.test(
+        document.getElementById('destination-status').textContent),
+        null, { timeout: 45000 });
+      const words = await page.textContent('#destination-status');
+      assert(/refused the credentials/.test(words) &&
+             /correct them in Setup, Destinations \(type the password again\)/
+               .test(words), 'the test says: ' + words.slice(0, 200));
+      await page.locator('#destination-status').screenshot(
+        { path: path.join(SHOTS, 'destination-refused.png') });
+      // An export there: the job fails entirely, the card says why and
+      // what to do.
+      await tab(page, 'export');
+      await page.waitForSelector('#export-studies-body input.pick');
+      await page.click('#export-select-none');
+      await page.check('#export-studies-body input.pick >> nth=0');
+      await page.waitForFunction(() => Array.from(document.querySelectorAll(
+        '#target-destination-name option')).some((o) => o.value ===
+        'web-locked'), null).catch(async () => {
+        await page.click('#export-refresh');
+      });
+      await page.check('#target-destination');
+      await page.selectOption('#target-destination-name', 'web-locked');
+      await page.click('#export-button');
+      const id = await waitJobEnd(page, 'Export');
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(await page.getAttribute(card.trim(), 'data-state') === 'Failure',
+             'the export did not fail');
+      const failed = await page.textContent(card + '.failed-whole');
+      assert(/^Failed: .*refused the user name or password/.test(failed) &&
+             /correct them in Setup, Destinations/.test(failed),
+             'the card says: ' + failed.slice(0, 200));
+      await page.locator(card.trim()).screenshot(
+        { path: path.join(SHOTS, 'job-failed.png') });
+      await page.click(card + 'button:has-text("Remove")');
+    });
+
     await check('an entry added by Orthanc Explorer ({Level, ID, Label}) ' +
                 'is anonymized with the custom profile', async () => {
       await tab(page, 'anonymize');
-      await page.click('#list-clear');
       await page.evaluate(([key, id, label]) => {
         localStorage.setItem(key, JSON.stringify(
           [{ Level: 'Patient', ID: id, Label: label }]));
@@ -488,7 +684,6 @@ async function main() {
 
     await check('Export to a saved destination (a server folder)',
       async () => {
-        await page.click('li.job[data-kind="Anonymization"] button.export-these');
         await page.waitForSelector('#panel-export:not([hidden])');
         await page.waitForFunction(() => document.querySelectorAll(
           '#export-studies-body input.pick:checked').length === 1);
@@ -497,6 +692,10 @@ async function main() {
         await page.click('#export-button');
         const id = await waitJob(page, 'Export');
         console.log('RESULT folder-export ' + id);
+        const where = await page.textContent('li.job[data-job="' + id +
+                                             '"] .where');
+        assert(/^Done: 2 instances exported \(.*\) to \S/.test(where),
+               'the card does not say where the data went: ' + where);
       });
 
     await must('Setup: a profile with BurnedInText strict and a pixel rule ' +
@@ -567,7 +766,7 @@ async function main() {
                       US_DEVICE.Manufacturer.toLowerCase());
       await page.fill(rule + 'input.pr-Model', US_DEVICE.Model);
       await page.click('#profile-save');
-      await page.waitForFunction(() => /^Profile .* saved\./.test(
+      await page.waitForFunction(() => /” saved\.$/.test(
         document.getElementById('profile-status').textContent));
       const r = await api('/anonymizer/profiles/' + PIXEL_PROFILE);
       assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
@@ -688,9 +887,19 @@ async function main() {
     async () => {
       await listOnly(page, [{ Level: 'Patient', ID: IDS.US,
                               Label: 'ultrasound' }]);
+      // Turned off, the Export tab stays closed (and the choice is kept).
+      await page.uncheck('#open-export');
+      await page.reload();
+      await ready(page);
+      assert(!(await page.isChecked('#open-export')),
+             '"Open the Export tab" is on again after a reload');
       await page.selectOption('#anonymize-profile', PIXEL_PROFILE);
       await page.click('#anonymize-button');
       const id = await waitJob(page, 'Anonymization');
+      pixelJob = id;
+      await page.waitForTimeout(300);
+      assert(await page.isVisible('#panel-anonymize'),
+             'the Export tab opened although turned off');
       const card = 'li.job[data-job="' + id + '"] ';
       const words = await page.textContent(card + '.job-result');
       assert(/Done: 1 study, 1 instance stored/.test(words),
@@ -706,6 +915,8 @@ async function main() {
       const r = await api('/jobs/' + id);
       assert(r.json.Content.PixelsCleaned === 1, 'PixelsCleaned is ' +
              r.json.Content.PixelsCleaned);
+      assert(typeof r.json.Content.CleanedImages[0].Anonymized === 'string',
+             'CleanedImages does not name the cleaned copy');
       const boxes = r.json.Content.CleanedImages[0].Boxes
         .filter((b) => !b.Keep);
       assert(JSON.stringify(boxes.map((b) => [b.X, b.Y, b.W, b.H])) ===
@@ -713,6 +924,70 @@ async function main() {
              boxes.every((b) => b.Label === PIXEL_LABEL),
              'the blanked boxes are not the rule\'s rectangles');
     });
+
+    // The blanked box, in the after canvas: black inside, outlined red.
+    const canvasAt = (sel, x, y) => page.$eval(sel, (c, [x, y]) => {
+      const s = Number(c.dataset.scale);
+      return Array.from(c.getContext('2d').getImageData(
+        Math.floor(x * s), Math.floor(y * s), 1, 1).data);
+    }, [x, y]);
+
+    await check('the job card shows the cleaned image before and after, ' +
+                'the blanked boxes outlined; the after image is blank in ' +
+                'them', async () => {
+      assert(pixelJob, 'no pixel job');
+      const card = 'li.job[data-job="' + pixelJob + '"] ';
+      await page.waitForFunction((c) => document.querySelectorAll(
+        c + 'canvas.preview[data-state="drawn"]').length === 2, card);
+      const [bx, by, bw, bh] = PIXEL_RECTS[1];
+      const inside = await canvasAt(card + '.after canvas', bx + bw / 2,
+                                    by + bh / 2);
+      assert(inside[0] === 0 && inside[1] === 0 && inside[2] === 0,
+             'the after image is not blank in the box: ' + inside);
+      const edge = await canvasAt(card + '.after canvas', bx + 0.3, by + bh / 2);
+      assert(edge[0] > 200 && edge[1] < 90, 'the box is not outlined red: ' +
+             edge);
+      const label = await page.getAttribute(card + '.before canvas',
+                                            'aria-label');
+      assert(/2 blanked regions/.test(label), 'the picture is not described');
+      await page.locator(card.trim()).screenshot(
+        { path: path.join(SHOTS, 'job-pixels.png') });
+    });
+
+    await check('a user Orthanc does not let see the original gets words ' +
+                'instead of its preview (HTTP 403)', async () => {
+      const original = (await api('/jobs/' + pixelJob)).json.Content
+        .CleanedImages[0].Instance;
+      await page.route('**/instances/' + original + '/preview', (route) =>
+        route.fulfill({ status: 403, contentType: 'text/plain',
+                        body: 'Forbidden' }));
+      try {
+        await page.reload();
+        await ready(page);
+        const card = 'li.job[data-job="' + pixelJob + '"] ';
+        await page.waitForSelector(card + '.before canvas[data-state="refused"]',
+                                   { state: 'attached' });
+        const note = await page.textContent(card + '.before .preview-note');
+        assert(/does not let you see this image \(HTTP 403\): previews are shown only to users who may read the originals/
+          .test(note), 'the note says: ' + note);
+      } finally {
+        await page.unroute('**/instances/' + original + '/preview');
+      }
+    });
+
+    await check('the report shows the same before/after previews',
+      async () => {
+        const report = (await api('/jobs/' + pixelJob)).json.Content.Report;
+        await tab(page, 'reports');
+        const row = '#reports-body tr[data-report="' + report + '"]';
+        await page.waitForSelector(row);
+        await page.click(row + ' button.show');
+        await page.waitForFunction(() => document.querySelectorAll(
+          '#report-previews canvas.preview[data-state="drawn"]').length === 2);
+        await page.locator('#report-card').screenshot(
+          { path: path.join(SHOTS, 'report-pixels.png') });
+        await tab(page, 'anonymize');
+      });
 
     await check('a profile that refuses risky images: the card says ' +
                 '"1 refused" and the failures list gives the reason',
@@ -765,6 +1040,202 @@ async function main() {
         await page.reload();
         await ready(page);
       });
+
+    await check('a running job\'s card shows instances done of total, the ' +
+                'rate and the time left, and a failed instance\'s reason one ' +
+                'click away; a job that failed entirely says what happened ' +
+                'and what to do', async () => {
+      const fake = 'mock-anonymization-0001';
+      const t0 = Date.now();
+      const running = (done) => ({ ID: fake, Type: 'Anonymization',
+        State: 'Running', Progress: Math.round(done * 2.5),
+        Content: { InstancesTotal: 40, InstancesDone: done, FailedCount: 1,
+                   Failed: [{ Instance: 'abcd-0001',
+                              Error: 'leak check: (0008,0080) kept' }],
+                   Studies: [] } });
+      await page.route('**/anonymizer/anonymize', (route) => route.fulfill({
+        status: 200, contentType: 'application/json',
+        body: JSON.stringify({ ID: fake, Path: '/jobs/' + fake }) }));
+      let failNow = false;
+      await page.route('**/jobs/' + fake, (route) => {
+        const seconds = (Date.now() - t0) / 1000;
+        const body = failNow ? { ID: fake, Type: 'Anonymization',
+          State: 'Failure', Progress: 30, ErrorCode: 9,
+          ErrorDescription: 'Internal error',
+          Content: { InstancesTotal: 40, InstancesDone: 12,
+                     Error: 'the store cannot be written: disk full',
+                     Studies: [] } }
+          : running(Math.min(39, Math.round(seconds * 4)));
+        route.fulfill({ status: 200, contentType: 'application/json',
+                        body: JSON.stringify(body) });
+      });
+      try {
+        await listOnly(page, [{ Level: 'Patient', ID: IDS.A, Label: 'A' }]);
+        await page.click('#anonymize-button');
+        const card = 'li.job[data-job="' + fake + '"] ';
+        await page.waitForFunction((c) => / per second · about [\d.]+ s left$/
+          .test((document.querySelector(c + '.job-counts') || {})
+            .textContent || ''), card, { timeout: 10000 });
+        const counts = await page.textContent(card + '.job-counts');
+        assert(/^\d+ of 40 instances · [\d.]+ per second · about [\d.]+ s left$/
+          .test(counts), 'the card counts: ' + counts);
+        await page.click(card + '.job-running .failures-box summary');
+        const reason = await page.textContent(card + '.job-running ul.failures');
+        assert(/abcd-0001: leak check: \(0008,0080\) kept/.test(reason),
+               'the reason is not one click away');
+        await page.locator(card.trim()).screenshot(
+          { path: path.join(SHOTS, 'job-running.png') });
+        failNow = true;
+        await page.waitForSelector(card.trim() + '[data-state="Failure"]');
+        const words = await page.textContent(card + '.failed-whole');
+        assert(/^Failed: the store cannot be written: disk full/.test(words) &&
+               /Nothing of this job is kept in Orthanc.*press Anonymize again/
+                 .test(words), 'the card says: ' + words.slice(0, 160));
+        await page.click(card + 'button:has-text("Remove")');
+      } finally {
+        await page.unroute('**/anonymizer/anonymize');
+        await page.unroute('**/jobs/' + fake);
+      }
+    });
+
+    await check('no study in Orthanc: the search says so and what to do',
+      async () => {
+        await page.route('**/tools/find', (route) => route.fulfill({
+          status: 200, contentType: 'application/json', body: '[]' }));
+        await page.route('**/statistics', (route) => route.fulfill({
+          status: 200, contentType: 'application/json',
+          body: JSON.stringify({ CountStudies: 0, CountPatients: 0 }) }));
+        try {
+          await page.click('#search-reset');
+          await page.click('#search-button');
+          await page.waitForSelector('#search-problem:not([hidden])');
+          const words = await page.textContent('#search-problem');
+          assert(/^Orthanc holds no study yet\. Send studies to Orthanc/
+            .test(words), 'the page says: ' + words.slice(0, 120));
+          assert(await page.isHidden('#results-wrap'), 'a table is shown');
+        } finally {
+          await page.unroute('**/tools/find');
+          await page.unroute('**/statistics');
+        }
+      });
+
+    await check('when the plugin cannot tell the copies, the results say ' +
+                'they are not marked', async () => {
+      await page.route('**/anonymizer/copies', (route) => route.fulfill({
+        status: 500, contentType: 'application/json',
+        body: JSON.stringify({ Error: 'Internal error',
+                               Details: 'the plugin is starting' }) }));
+      try {
+        await page.fill('#search-name', env.OA_SEARCH_NAME);
+        await page.click('#search-button');
+        await page.waitForFunction(() => /Anonymized copies are not marked: /
+          .test(document.getElementById('search-status').textContent));
+      } finally {
+        await page.unroute('**/anonymizer/copies');
+      }
+    });
+
+    await check('Orthanc unreachable: the search says so and what to do',
+      async () => {
+        await page.route('**/tools/find', (route) => route.abort('failed'));
+        try {
+          await page.click('#search-button');
+          await page.waitForFunction(() => /Orthanc cannot be reached/.test(
+            document.getElementById('search-problem').textContent));
+          const words = await page.textContent('#search-problem');
+          assert(/^The search failed: Orthanc could not be reached/.test(words)
+                 && /check that it is running.*then try again/.test(words),
+                 'the page says: ' + words.slice(0, 160));
+          await page.locator('#search-card').screenshot(
+            { path: path.join(SHOTS, 'search-unreachable.png') });
+        } finally {
+          await page.unroute('**/tools/find');
+        }
+      });
+
+    await check('keyboard only: one whole anonymize-and-export (Tab, ' +
+                'Enter, Space), the focus visible at every stop', async () => {
+      await listOnly(page, []);
+      await page.evaluate(() => {
+        document.activeElement.blur();
+        window.scrollTo(0, 0);
+      });
+      const invisible = [];
+      // Tab until the focus is on `selector`; every stop must show it.
+      const tabTo = async (selector, max) => {
+        for (let i = 0; i < (max || 80); i++) {
+          await page.keyboard.press('Tab');
+          const st = await page.evaluate((sel) => {
+            const el = document.activeElement;
+            const cs = getComputedStyle(el);
+            return { hit: el.matches(sel),
+                     // what the page draws around it (its :focus-visible
+                     // outline; a date field shows it while one of its
+                     // parts is being typed)
+                     visible: el === document.body ||
+                       (cs.outlineStyle !== 'none' &&
+                        parseFloat(cs.outlineWidth) >= 2),
+                     what: el.id || el.className || el.tagName };
+          }, selector);
+          if (!st.visible) {
+            invisible.push(st.what);
+          }
+          if (st.hit) {
+            return;
+          }
+        }
+        throw new Error('Tab never reached ' + selector);
+      };
+      await tabTo('#search-name');
+      await page.keyboard.type(env.OA_SEARCH_NAME);
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('#results tbody.patient-group');
+      await tabTo('#results button.add[data-level="Patient"][data-id="' +
+                  IDS.B + '"]');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('#list-body li.entry');
+      await tabTo('#open-export');
+      if (!(await page.isChecked('#open-export'))) {
+        await page.keyboard.press('Space');
+      }
+      assert(await page.isChecked('#open-export'), 'the switch is off');
+      // Back to the Anonymize button: Shift+Tab.
+      for (let i = 0; i < 5 && !(await page.evaluate(() =>
+        document.activeElement.id === 'anonymize-button')); i++) {
+        await page.keyboard.press('Shift+Tab');
+      }
+      assert(await page.evaluate(() => document.activeElement.id ===
+             'anonymize-button'), 'Shift+Tab does not reach Anonymize');
+      await page.keyboard.press('Enter');
+      await waitJob(page, 'Anonymization');
+      await page.waitForSelector('#panel-export:not([hidden])');
+      assert(await page.evaluate(() => document.activeElement.id ===
+             'tab-export'), 'the focus is not on the Export tab');
+      await page.waitForFunction(() => document.querySelectorAll(
+        '#export-studies-body input.pick:checked').length === 2).catch(
+        async () => {
+          throw new Error(await page.$$eval(
+            '#export-studies-body input.pick:checked', (c) => c.length) +
+            ' studies selected, not B\'s 2');
+        });
+      await tabTo('input[name="target"]:checked');
+      assert(await page.evaluate(() => document.activeElement.id ===
+             'target-zip'), 'the ZIP target is not the one chosen');
+      await tabTo('#export-button');
+      await page.keyboard.press('Enter');
+      await waitJob(page, 'Export');
+      // The download link takes the focus when the export ends (else Tab
+      // reaches it).
+      if (!(await page.evaluate(() => document.activeElement.classList
+        .contains('download')))) {
+        await tabTo('li.job[data-kind="Export"] a.download');
+      }
+      const name = await download(page, () => page.keyboard.press('Enter'),
+                                  'keyboard.zip');
+      assert(/^Anonymizer-.*\.zip$/.test(name), 'downloaded as ' + name);
+      assert(invisible.length === 0, 'no visible focus on: ' +
+             Array.from(new Set(invisible)).join(', '));
+    });
 
     await check('keyboard: arrows, Home and End move between the tabs',
       async () => {

@@ -21,7 +21,11 @@ a profile with BurnedInText "strict" and a pixel rule of two rectangles
 made in Setup, its rule table's Pixels section, and a generated
 ultrasound image with burned-in text risk (Burned In Annotation YES) of
 the rule's device anonymized with it (the job card says "1 image
-cleaned") and refused by a "refuse" profile.  Afterwards this script checks the files the browser downloaded (the ZIP
+cleaned", with its before/after previews) and refused by a "refuse"
+profile, anonymized copies marked, hidden and refused, the table at 1280,
+1024 and 400 px, the Export tab opening by itself, a destination on a real
+FTP server (vsftpd, oatest/servers.py) that refuses the password typed,
+empty and error states, and one anonymize-and-export by keyboard.  Afterwards this script checks the files the browser downloaded (the ZIP
 archive, the CSV report) against Orthanc.
 
 `--serve` (development aid) starts Orthanc with the same data, prints the
@@ -47,6 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import pydicom  # noqa: E402
 
 from oatest import dicomgen as gen, harness  # noqa: E402
+from oatest.servers import FtpServer  # noqa: E402
 from oatest.browser import Proxy, browser_arguments, run_browser  # noqa: E402,E501
 from oatest.harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
 
@@ -286,8 +291,23 @@ def main():
                         "Manufacturer": US_MANUFACTURER, "Model": US_MODEL,
                         "Rows": US_ROWS, "Columns": US_COLUMNS}),
                 }
-                results = run_browser(checks, args, orthanc,
-                                      "test_webapp.js", env, timeout=240)
+                # A real FTP server (vsftpd) for the destination that
+                # refuses the password the browser types.
+                ftp = None
+                with checks.check("an FTP server (vsftpd) starts for the "
+                                  "destination that refuses the password"):
+                    server = FtpServer()
+                    server.start()
+                    ftp = server
+                try:
+                    if ftp is not None:
+                        env["OA_FTP_URL"] = ftp.url
+                        env["OA_FTP_USER"] = ftp.username
+                    results = run_browser(checks, args, orthanc,
+                                          "test_webapp.js", env, timeout=300)
+                finally:
+                    if ftp is not None:
+                        ftp.close()
 
             job = None
             if "job" in results:

@@ -1,12 +1,14 @@
 // The Anonymize tab: search Orthanc (/tools/find), the anonymization list
 // (kept in localStorage), the profile, the Anonymize button and the jobs.
 
-import { describe, enc, get, post } from './api.js';
-import { $, clear, emit, formatDate, h, on, plural, setStatus } from './dom.js';
+import { ApiError, advice, describe, enc, get, post } from './api.js';
+import {
+  $, clear, emit, formatDate, formatDateTime, h, on, plural, setStatus,
+} from './dom.js';
 import { showJob } from './jobs.js';
 import {
-  addToList, clearList, inList, loadJobs, loadList, rememberJob,
-  removeFromList, saveSelection, updateInList,
+  addToList, clearList, inList, loadJobs, loadList, loadSettings,
+  rememberJob, removeFromList, saveSelection, saveSetting, updateInList,
 } from './storage.js';
 
 const LIMIT = 100;            // studies shown by one search
@@ -73,13 +75,19 @@ async function search(event) {
     query.StudyDate = from === to ? from : from + '-' + to;
   }
   setStatus(status, 'Searching…', 'busy');
+  problem(null);
   $('search-button').disabled = true;
   let studies;
   try {
     studies = await post('tools/find', { Level: 'Study', Query: query,
                                          Expand: true, Limit: LIMIT + 1 });
   } catch (e) {
-    setStatus(status, 'The search failed: ' + describe(e), 'error');
+    setStatus(status, 'The search failed.', 'error');
+    problem('The search failed: ' + describe(e) + '.',
+            advice(e) || 'Check the search fields, then press Search again.',
+            'error');
+    lastResults = null;
+    renderResults();
     return;
   } finally {
     $('search-button').disabled = false;
@@ -89,6 +97,7 @@ async function search(event) {
   }
   const more = studies.length > LIMIT;
   studies = studies.slice(0, LIMIT);
+  copies = await findCopies(studies.map((x) => x.ID));
   const byPatient = new Map();
   for (const s of studies) {
     const pid = s.ParentPatient;
@@ -107,22 +116,120 @@ async function search(event) {
       .localeCompare(String(tags(a, 'MainDicomTags').StudyDate || '')));
   }
   lastResults = groups;
+  lastMore = more;
   renderResults();
   if (studies.length === 0) {
     setStatus(status, 'Nothing found.', '');
-  } else {
-    setStatus(status, plural(groups.length, 'patient') + ', ' +
-      plural(studies.length, 'study', 'studies') + ' found' +
-      (more ? ' (only the first ' + LIMIT + ' studies are shown: narrow ' +
-        'the search)' : '') + '.', 'ok');
+    const count = await studyCount();
+    if (count === 0) {
+      problem('Orthanc holds no study yet.',
+              'Send studies to Orthanc first (from a modality or PACS to ' +
+              'its DICOM port, or upload files in Orthanc Explorer), then ' +
+              'search again.', 'info');
+    } else {
+      problem('No study matches this search.',
+              'Widen it: clear a field, use part of a name (or * and ?), ' +
+              'or widen the date range.', 'info');
+    }
   }
   fillModalities(studies);
 }
 
+// The number of studies in Orthanc (GET /statistics), or null.
+async function studyCount() {
+  try {
+    const stats = await get('statistics');
+    return Number(stats.CountStudies);
+  } catch (e) {
+    return null;
+  }
+}
+
+// The search card's message: what happened and what to do (null hides it).
+function problem(what, todo, kind) {
+  const box = $('search-problem');
+  clear(box);
+  box.hidden = !what;
+  if (what) {
+    box.className = 'message ' + (kind || 'error');
+    box.appendChild(h('strong', { text: what }));
+    if (todo) {
+      box.appendChild(document.createTextNode(' ' + todo));
+    }
+  }
+}
+
+// --- anonymized copies -------------------------------------------------
+
+let copies = {};              // study ID -> {By, Original, Profile, Date}
+let lastMore = false;
+let copiesError = '';         // why the copies could not be marked
+
+// Which of `ids` are anonymized copies (POST /anonymizer/copies); {} if
+// the plugin cannot say (the results are then shown unmarked).
+async function findCopies(ids) {
+  if (ids.length === 0) {
+    return {};
+  }
+  copiesError = '';
+  try {
+    return (await post('anonymizer/copies', { Studies: ids })) || {};
+  } catch (e) {
+    copiesError = describe(e);
+    return {};
+  }
+}
+
+// "Anonymized copy" and what made it, for a study row.
+function copyBadge(c) {
+  const ours = c.By === 'Anonymizer';
+  const when = ours && c.Date ? formatDateTime(c.Date).slice(0, 10) : '';
+  const detail = ours
+    ? [c.Profile, when].filter(Boolean).join(', ')
+    : 'by Orthanc';
+  return h('span', { class: 'copy-mark' },
+    h('span', { class: 'badge copy', text: 'Anonymized copy' }),
+    detail ? h('span', { class: 'copy-detail', text: detail }) : null);
+}
+
+function showCopies() {
+  return $('show-copies').checked;
+}
+
+// The results' status line: how many shown, how many copies hidden.
+function resultsStatus() {
+  const groups = lastResults || [];
+  let studies = 0;
+  let hidden = 0;
+  for (const g of groups) {
+    for (const x of g.studies) {
+      studies++;
+      if (copies[x.ID] && !showCopies()) {
+        hidden++;
+      }
+    }
+  }
+  if (studies === 0) {
+    return;
+  }
+  const shownPatients = groups.filter((g) => showCopies() ||
+    g.studies.some((x) => !copies[x.ID])).length;
+  setStatus($('search-status'), plural(shownPatients, 'patient') + ', ' +
+    plural(studies - hidden, 'study', 'studies') + ' found' +
+    (hidden ? ' (' + plural(hidden, 'anonymized copy', 'anonymized copies') +
+      ' hidden: turn on “Show anonymized copies” to see them)' : '') +
+    (lastMore ? ' (only the first ' + LIMIT + ' studies are shown: narrow ' +
+      'the search)' : '') + '.' +
+    (copiesError ? ' Anonymized copies are not marked: ' + copiesError +
+      '.' : ''), copiesError ? 'error' : 'ok');
+}
+
 // The modalities of each study shown, from its series (a few requests at
 // a time).
+const modalityCache = new Map();   // study ID -> "CT, MR"
+
 async function fillModalities(studies) {
-  const queue = studies.slice();
+  const queue = studies.filter((x) => !modalityCache.has(x.ID));
   async function worker() {
     while (queue.length) {
       const s = queue.shift();
@@ -141,6 +248,7 @@ async function fillModalities(studies) {
           }
         }
         cell.textContent = Array.from(set).sort().join(', ');
+        modalityCache.set(s.ID, cell.textContent);
       } catch (e) {
         cell.textContent = '';
       }
@@ -183,21 +291,46 @@ function refreshAddButtons() {
   }
 }
 
+// A person name as text nodes with a line-break opportunity after each
+// "^" (its components), so that a narrow column wraps between them.
+function breakable(name) {
+  const out = [];
+  String(name).split('^').forEach((part, i, all) => {
+    out.push(part + (i < all.length - 1 ? '^' : ''));
+    if (i < all.length - 1) {
+      out.push(h('wbr'));
+    }
+  });
+  return out;
+}
+
 function renderResults() {
   const table = $('results');
   for (const body of Array.from(table.tBodies)) {
     body.remove();
   }
   const groups = lastResults || [];
-  $('results-wrap').hidden = groups.length === 0;
+  let shown = 0;
   for (const g of groups) {
     const p = g.patient;
     const label = patientLabel(p);
+    const visible = g.studies.filter((x) => showCopies() || !copies[x.ID]);
+    const allCopies = g.studies.every((x) => copies[x.ID]);
+    if (visible.length === 0) {
+      continue;
+    }
+    shown++;
     const body = h('tbody', { class: 'patient-group',
                               dataset: { patient: g.patientId } });
+    if (allCopies) {
+      body.dataset.copies = '1';
+    }
     body.appendChild(h('tr', { class: 'patient-row' },
-      h('th', { scope: 'rowgroup', class: 'patient-name',
-                text: p.PatientName || '(no name)' }),
+      h('th', { scope: 'rowgroup', class: 'patient-name' },
+        h('span', { class: 'name-text' }, breakable(p.PatientName ||
+                                                    '(no name)')),
+        allCopies ? h('span', { class: 'badge copy', text: 'Anonymized' })
+          : null),
       h('td', { class: 'patient-id', text: p.PatientID || '' }),
       h('td', { class: 'date', text: formatDate(p.PatientBirthDate) }),
       h('td', { class: 'muted', text: plural(g.studies.length, 'study',
@@ -205,20 +338,32 @@ function renderResults() {
       h('td'),
       h('td', { class: 'actions' }, addButton('Patient', g.patientId, label,
                                               'patient'))));
-    for (const s of g.studies) {
+    for (const s of visible) {
       const t = tags(s, 'MainDicomTags');
       const slabel = studyLabel(p, t);
-      body.appendChild(h('tr', { class: 'study-row', dataset: { study: s.ID } },
-        h('td', { class: 'indent', text: 'Study' }),
+      const copy = copies[s.ID];
+      const row = h('tr', { class: 'study-row' + (copy ? ' copy' : ''),
+                            dataset: { study: s.ID } },
+        h('td', { class: 'indent' + (copy ? ' has-copy' : '') },
+          h('span', { class: 'muted kind', text: 'Study' }),
+          copy ? copyBadge(copy) : null),
         h('td', { class: 'accession', text: t.AccessionNumber || '' }),
         h('td', { class: 'date', text: formatDate(t.StudyDate) }),
         h('td', { class: 'description', text: t.StudyDescription || '' }),
-        h('td', { class: 'modalities', dataset: { study: s.ID }, text: '…' }),
+        h('td', { class: 'modalities', dataset: { study: s.ID },
+                  text: modalityCache.has(s.ID) ? modalityCache.get(s.ID)
+                    : '…' }),
         h('td', { class: 'actions' }, addButton('Study', s.ID, slabel,
-                                                'study'))));
+                                                'study')));
+      if (copy) {
+        row.dataset.copy = copy.By;
+      }
+      body.appendChild(row);
     }
     table.appendChild(body);
   }
+  $('results-wrap').hidden = shown === 0;
+  resultsStatus();
 }
 
 // --- the anonymization list ------------------------------------------
@@ -283,9 +428,11 @@ export async function loadProfiles() {
   select.value = names.includes(current) ? current : 'Default';
 }
 
-async function anonymize() {
+async function anonymize(force) {
   const list = loadList();
   const status = $('anonymize-status');
+  const box = clear($('anonymize-problem'));
+  box.hidden = true;
   if (list.length === 0) {
     setStatus(status, 'The list is empty.', 'error');
     return;
@@ -306,11 +453,19 @@ async function anonymize() {
   setStatus(status, 'Starting…', 'busy');
   let answer;
   try {
-    answer = await post('anonymizer/anonymize', { Resources: resources,
-                                                  Profile: profile });
+    const body = { Resources: resources, Profile: profile };
+    if (force === true) {
+      body.Force = true;
+    }
+    answer = await post('anonymizer/anonymize', body);
   } catch (e) {
-    setStatus(status, 'Anonymization refused: ' + describe(e), 'error');
     button.disabled = false;
+    if (e instanceof ApiError && e.status === 409) {
+      refusedCopy(e);
+      return;
+    }
+    setStatus(status, 'Anonymization refused: ' + describe(e) +
+      (advice(e) ? '. ' + advice(e) : ''), 'error');
     return;
   }
   button.disabled = false;
@@ -321,10 +476,48 @@ async function anonymize() {
   };
   rememberJob(record);
   setStatus(status, 'Anonymization started.', 'ok');
-  follow(record);
+  follow(record, true);
 }
 
-function follow(record) {
+// The server refused an anonymized copy (409): say so, offer to remove it
+// from the list or to anonymize it again anyway.
+function refusedCopy(e) {
+  const status = $('anonymize-status');
+  const box = clear($('anonymize-problem'));
+  const m = /study ([0-9a-f-]{20,})/.exec(e.details || '');
+  setStatus(status, 'Not started: the list holds an anonymized copy.',
+    'error');
+  box.hidden = false;
+  box.appendChild(h('p', null,
+    h('strong', { text: 'Already anonymized. ' }),
+    String(e.details || e.message).replace(/^Resources\[\d+\]: /, '') +
+    '. Anonymizing it again would make a ' +
+    'pseudonym of a pseudonym, with a second key back to the first. ' +
+    'Remove it from the list, or anonymize it again if that is what you ' +
+    'want.'));
+  const actions = h('p', { class: 'toolbar' });
+  const entry = m && loadList().find((x) => x.ID === m[1]);
+  if (entry) {
+    actions.appendChild(h('button', { type: 'button', class: 'remove-copy',
+      text: 'Remove it from the list',
+      on: { click: () => {
+        removeFromList(entry.Level, entry.ID);
+        box.hidden = true;
+        setStatus(status, 'The anonymized copy was removed from the list.',
+          'ok');
+        $('anonymize-button').focus();
+      } } }));
+  }
+  actions.appendChild(h('button', { type: 'button', class: 'danger force',
+    text: 'Anonymize again anyway',
+    on: { click: () => anonymize(true) } }));
+  box.appendChild(actions);
+  (actions.querySelector('button.remove-copy') ||
+   actions.querySelector('button.force')).focus();
+}
+
+// `fresh`: started now from this page (its end may open the Export tab).
+function follow(record, fresh) {
   $('anonymize-jobs-empty').hidden = true;
   showJob($('anonymize-jobs'), record, (job, card) => {
     if (!job || job.State !== 'Success') {
@@ -342,6 +535,7 @@ function follow(record) {
                       saveSelection(studies);
                       emit('selection-changed');
                       emit('show-tab', 'export');
+                      emit('export-arrived', studies.length);
                     } } })));
     // Only a job that ended while the page watched it moves the Export
     // tab's selection (a reload must not undo the user's choice).
@@ -350,6 +544,14 @@ function follow(record) {
       emit('selection-changed');
     }
     emit('anonymized', studies);
+    // The seed's flow: the Export tab opens with them selected, unless
+    // turned off, or the user went to another tab meanwhile (the button
+    // above stays for that).
+    if (fresh && !card.dataset.restored && loadSettings().OpenExport &&
+        !$('panel-anonymize').hidden) {
+      emit('show-tab', 'export');
+      emit('export-arrived', studies.length);
+    }
   });
 }
 
@@ -362,7 +564,18 @@ export function init() {
       setStatus($('search-status'), '', '');
     });
   });
-  $('anonymize-button').addEventListener('click', anonymize);
+  $('anonymize-button').addEventListener('click', () => anonymize(false));
+  const settings = loadSettings();
+  $('show-copies').checked = settings.ShowCopies;
+  $('open-export').checked = settings.OpenExport;
+  $('show-copies').addEventListener('change', () => {
+    saveSetting('ShowCopies', $('show-copies').checked);
+    renderResults();
+    fillModalities((lastResults || []).flatMap((g) => g.studies));
+  });
+  $('open-export').addEventListener('change', () => {
+    saveSetting('OpenExport', $('open-export').checked);
+  });
   $('list-clear').addEventListener('click', () => {
     clearList();
     setStatus($('anonymize-status'), 'The list was cleared.', '');
@@ -377,7 +590,7 @@ export function init() {
   const jobs = loadJobs().filter((j) => j.Kind === 'Anonymization')
     .slice(0, 5).reverse();
   for (const j of jobs) {
-    follow(j);
+    follow(j, false);
     const card = $('anonymize-jobs').querySelector(
       'li[data-job="' + CSS.escape(j.ID) + '"]');
     if (card) {

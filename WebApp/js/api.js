@@ -76,3 +76,37 @@ export const del = (path) => request('DELETE', path);
 export function enc(value) {
   return encodeURIComponent(String(value));
 }
+
+// What to do about an error, in words (the empty string when the error's
+// own message says it all).
+export function advice(error) {
+  if (!(error instanceof ApiError)) {
+    return '';
+  }
+  if (error.status === 0 || error.status === 502 && !/Remote target/.test(
+    error.message) || error.status === 503 || error.status === 504) {
+    return 'Orthanc cannot be reached: check that it is running and that ' +
+      'this computer can reach it (network, proxy), then try again.';
+  }
+  if (error.status === 401 || error.status === 403) {
+    return 'Orthanc refused your user this request: ask its administrator ' +
+      'for the right, or log in as another user.';
+  }
+  if (/refused the credentials/.test(error.message)) {
+    return 'The destination refused the user name, password or key: ' +
+      'correct them in Setup, Destinations (type the password again), ' +
+      'then test the connection.';
+  }
+  if (error.status === 502) {
+    return 'The destination could not be reached or failed: check its ' +
+      'address and that its server is running, then test the connection ' +
+      'in Setup, Destinations.';
+  }
+  return '';
+}
+
+// describe() and advice() together.
+export function explain(error) {
+  const what = advice(error);
+  return describe(error) + (what ? '. ' + what : '');
+}

@@ -2,7 +2,7 @@
 // anonymized preselected), a target (ZIP, DICOM modality, Orthanc peer,
 // saved destination, server folder), the Export button and the jobs.
 
-import { describe, enc, get, post } from './api.js';
+import { describe, enc, explain, get, post } from './api.js';
 import { $, clear, formatDate, formatDateTime, h, on, plural, setStatus } from './dom.js';
 import { showJob } from './jobs.js';
 import { loadJobs, loadSelection, rememberJob, saveSelection } from './storage.js';
@@ -183,7 +183,7 @@ async function exportNow(event) {
     answer = await post('anonymizer/export', { Resources: studies,
                                                Target: t.target });
   } catch (e) {
-    setStatus(status, 'Export refused: ' + describe(e), 'error');
+    setStatus(status, 'Export refused: ' + explain(e), 'error');
     updateButton();
     return;
   }
@@ -204,7 +204,14 @@ function follow(record) {
   showJob($('export-jobs'), record, (job, card) => {
     const link = card.querySelector('a.download');
     if (link && !card.dataset.restored) {
-      link.focus();
+      // After the card's own changes, and only if the user is not busy
+      // elsewhere (the focus on the page's body or the Export button).
+      setTimeout(() => {
+        const a = document.activeElement;
+        if (!a || a === document.body || a.id === 'export-button') {
+          link.focus();
+        }
+      }, 0);
     }
   });
 }
@@ -239,6 +246,18 @@ export function init() {
     });
   }
   on('selection-changed', render);
+  // An anonymization just finished and opened this tab.
+  on('export-arrived', (n) => {
+    const box = $('export-arrived');
+    box.textContent = 'The ' + (n === 1 ? 'study' : plural(n, 'study',
+      'studies')) + ' just anonymized ' + (n === 1 ? 'is' : 'are') +
+      ' selected: choose where to send ' + (n === 1 ? 'it' : 'them') +
+      ' and press Export.';
+    box.hidden = false;
+  });
+  $('export-form').addEventListener('submit', () => {
+    $('export-arrived').hidden = true;
+  });
   on('anonymized', () => loadStudies());
   on('destinations-changed', loadTargets);
   updateButton();

@@ -2,7 +2,8 @@
 // ends, then what it did, or why it failed, in words.
 
 import { ApiError, describe, enc, get, post, url } from './api.js';
-import { formatBytes, formatDateTime, h, plural } from './dom.js';
+import { clear, formatBytes, formatDateTime, h, plural } from './dom.js';
+import { cleanedPreviews } from './previews.js';
 import { forgetJob } from './storage.js';
 
 const POLL_MS = 600;
@@ -24,6 +25,10 @@ export function showJob(container, record, onDone) {
                                    'aria-label': record.Title + ': progress' });
   const percent = h('span', { class: 'percent', text: '0 %' });
   const state = h('span', { class: 'state', text: 'Starting' });
+  // "12 of 40 instances · 3.1 per second · about 9 s left"
+  const counts = h('p', { class: 'job-counts', 'aria-live': 'off' });
+  // failures while the job runs, one click away
+  const running = h('div', { class: 'job-running' });
   const result = h('div', { class: 'job-result' });
   const cancel = h('button', { type: 'button', class: 'small', text: 'Cancel' });
   const dismiss = h('button', { type: 'button', class: 'small', text: 'Remove',
@@ -35,10 +40,12 @@ export function showJob(container, record, onDone) {
       h('span', { class: 'job-time', text: formatDateTime(record.Started) })),
     h('div', { class: 'job-progress' }, progress, percent, state, cancel,
       dismiss),
-    result);
+    counts, running, result);
   container.insertBefore(card, container.firstChild);
 
   let finished = false;
+  let first = null;           // {t, done}: the first progress seen
+  let shownFailed = -1;
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
     try {
@@ -81,7 +88,43 @@ export function showJob(container, record, onDone) {
     percent.textContent = value + ' %';
     state.textContent = STATE_WORDS[job.State] || job.State;
     card.dataset.state = job.State;
+    const c = job.Content || {};
+    const total = Number(c.InstancesTotal) || 0;
+    const done = Number(c.InstancesDone) || 0;
+    if (total > 0) {
+      const now = Date.now();
+      if (!first || done < first.done) {
+        first = { t: now, done };
+      }
+      const parts = [done + ' of ' + plural(total, 'instance')];
+      const seconds = (now - first.t) / 1000;
+      if (!ENDED.has(job.State) && seconds >= 1 && done > first.done) {
+        const rate = (done - first.done) / seconds;
+        parts.push((rate >= 10 ? Math.round(rate) : rate.toFixed(1)) +
+                   ' per second');
+        parts.push('about ' + duration((total - done) / rate) + ' left');
+      } else if (!ENDED.has(job.State) && done < total) {
+        parts.push('measuring the rate…');
+      } else if (ENDED.has(job.State) && job.EffectiveRuntime > 0 && done) {
+        parts.push('in ' + duration(job.EffectiveRuntime) + ' (' +
+          (done / job.EffectiveRuntime).toFixed(1) + ' per second)');
+      }
+      counts.textContent = parts.join(' · ');
+      counts.dataset.done = String(done);
+      counts.dataset.total = String(total);
+    }
+    const failedNow = Number(c.FailedCount) ||
+      (Array.isArray(c.Failed) ? c.Failed.length : 0);
+    if (!ENDED.has(job.State) && failedNow !== shownFailed) {
+      shownFailed = failedNow;
+      clear(running);
+      const box = failuresBox(c);
+      if (box) {
+        running.appendChild(box);
+      }
+    }
     if (ENDED.has(job.State)) {
+      clear(running);
       end(job);
     } else {
       setTimeout(poll, POLL_MS);
@@ -100,7 +143,7 @@ export function showJob(container, record, onDone) {
       state.textContent = 'Unknown';
       result.appendChild(h('p', { class: 'message error', text: message }));
     } else {
-      describeJob(job, result);
+      describeJob(job, result, record);
     }
     if (onDone) {
       onDone(job, card);
@@ -109,6 +152,67 @@ export function showJob(container, record, onDone) {
 
   poll();
   return card;
+}
+
+// 75 -> "1 min 15 s"
+function duration(seconds) {
+  const exact = Math.max(0, Number(seconds) || 0);
+  if (exact < 10) {
+    return (exact < 1 ? exact.toFixed(1) : Math.round(exact)) + ' s';
+  }
+  const s = Math.round(exact);
+  if (s < 60) {
+    return s + ' s';
+  }
+  if (s < 3600) {
+    return Math.floor(s / 60) + ' min' + (s % 60 ? ' ' + s % 60 + ' s' : '');
+  }
+  return Math.floor(s / 3600) + ' h ' + Math.round(s % 3600 / 60) + ' min';
+}
+
+// What to do after a job failed entirely, from its reason.
+function failureAdvice(job, text) {
+  if (/cancel/i.test(text)) {
+    return '';
+  }
+  if (/refused the credentials|authenticat|password|login|log-in/i.test(text)) {
+    return 'The destination refused the user name, password or key: ' +
+      'correct them in Setup, Destinations (type the password again), ' +
+      'test the connection, then export again.';
+  }
+  if (/unreachable|connect|resolve|timed? ?out|timeout/i.test(text)) {
+    return 'The destination could not be reached: check its address and ' +
+      'that its server is running (Setup, Destinations has a test), then ' +
+      'export again.';
+  }
+  if (job.Type === 'Anonymization') {
+    return 'Nothing of this job is kept in Orthanc. Correct what the reason ' +
+      'names (the profile, the configuration, the disk), then press ' +
+      'Anonymize again; Orthanc\'s log has the details.';
+  }
+  return 'Correct what the reason names, then export again; Orthanc\'s log ' +
+    'has the details.';
+}
+
+// The failed instances and why, one click away (a <details>).
+function failuresBox(content) {
+  const failed = Array.isArray(content.Failed) ? content.Failed : [];
+  if (!failed.length) {
+    return null;
+  }
+  const count = Number(content.FailedCount) || failed.length;
+  const list = h('ul', { class: 'failures' });
+  for (const f of failed.slice(0, 50)) {
+    list.appendChild(h('li', null,
+      h('span', { class: 'mono', text: String(f.Instance || '') }), ': ',
+      String(f.Error || 'failed')));
+  }
+  if (failed.length > 50 || count > failed.length) {
+    list.appendChild(h('li', { text: 'and ' + (count - Math.min(50,
+      failed.length)) + ' more' }));
+  }
+  return h('details', { class: 'failures-box' },
+    h('summary', { text: plural(count, 'instance') + ' failed: why' }), list);
 }
 
 function failureText(job) {
@@ -178,11 +282,14 @@ function cleanedBox(content) {
     h('summary', { text: 'Images cleaned, and what was blanked' }), list);
 }
 
-function describeJob(job, into) {
+function describeJob(job, into, record) {
   const content = job.Content || {};
   if (job.State === 'Failure') {
-    into.appendChild(h('p', { class: 'message error',
-                              text: 'Failed: ' + failureText(job) }));
+    const text = failureText(job);
+    into.appendChild(h('p', { class: 'message error failed-whole' },
+      h('strong', { text: 'Failed: ' }), text,
+      failureAdvice(job, text) ? h('span', { class: 'todo',
+        text: ' ' + failureAdvice(job, text) }) : null));
     const pixels = job.Type === 'Anonymization' ? pixelsLine(content) : null;
     if (pixels) {
       into.appendChild(pixels);
@@ -202,6 +309,22 @@ function describeJob(job, into) {
         ', ' + plural(stored, 'instance') + ' stored' +
         (dropped ? ', ' + dropped + ' dropped by the profile' : '') +
         (failedCount ? ', ' + failedCount + ' failed' : '') + '.' }));
+    // Where the data went: new studies in this Orthanc.
+    const made = studies.filter((s) => s.Anonymized);
+    if (made.length) {
+      into.appendChild(h('p', { class: 'where' },
+        'Stored in this Orthanc as ' + plural(made.length, 'new study',
+                                              'new studies') + ': ',
+        made.slice(0, 10).map((s, i) => [i ? ', ' : '',
+          h('a', { href: url('app/explorer.html#study?uuid=' +
+                             encodeURIComponent(s.Anonymized)),
+                   class: 'study-link', text: String(s.Anonymized).slice(0, 8) +
+                     '…', title: 'Open in Orthanc Explorer' })]),
+        made.length > 10 ? ' and ' + (made.length - 10) + ' more' : '',
+        content.ExportJob ? '; sent on by the export job ' +
+          content.ExportJob : '', '. The key back to the originals is ' +
+          'the report on the Reports tab.'));
+    }
     const pixels = pixelsLine(content);
     if (pixels) {
       into.appendChild(pixels);
@@ -209,6 +332,10 @@ function describeJob(job, into) {
     const cleaned = cleanedBox(content);
     if (cleaned) {
       into.appendChild(cleaned);
+    }
+    const previews = cleanedPreviews(content.CleanedImages);
+    if (previews) {
+      into.appendChild(previews);
     }
     const empty = studies.filter((s) => !s.Anonymized).length;
     if (empty) {
@@ -219,11 +346,20 @@ function describeJob(job, into) {
   } else if (job.Type === 'Export') {
     const archives = Array.isArray(content.Archives) ? content.Archives : [];
     const done = Number(content.InstancesDone) || 0;
-    into.appendChild(h('p', { class: 'message ok',
+    const target = record && / to (.*)$/.exec(record.Title || '');
+    let where = '';
+    if (archives.length) {
+      where = ' into ' + plural(archives.length, 'ZIP archive') +
+        ' kept on the server: download below';
+    } else if (content.Location) {
+      where = ' to ' + content.Location;
+    } else if (target) {
+      where = ' to ' + target[1];
+    }
+    into.appendChild(h('p', { class: 'message ok where',
       text: 'Done: ' + plural(done, 'instance') + ' exported' +
         (content.Bytes ? ' (' + formatBytes(content.Bytes) + ')' : '') +
-        (content.Location && archives.length === 0
-          ? ' to ' + content.Location : '') + '.' }));
+        where + '.' }));
     if (archives.length) {
       into.appendChild(h('p', { class: 'downloads' }, archives.map((a) =>
         h('a', { class: 'button primary download', href: url(String(a.Path)),
@@ -232,19 +368,8 @@ function describeJob(job, into) {
                    (a.Size ? ' (' + formatBytes(a.Size) + ')' : '') }))));
     }
   }
-  const failed = Array.isArray(content.Failed) ? content.Failed : [];
-  if (failed.length) {
-    const list = h('ul', { class: 'failures' });
-    for (const f of failed.slice(0, 50)) {
-      list.appendChild(h('li', null,
-        h('span', { class: 'mono', text: String(f.Instance || '') }), ': ',
-        String(f.Error || 'failed')));
-    }
-    if (failed.length > 50) {
-      list.appendChild(h('li', { text: 'and ' + (failed.length - 50) +
-                                 ' more' }));
-    }
-    into.appendChild(h('details', { class: 'failures-box' },
-      h('summary', { text: 'Instances that failed, and why' }), list));
+  const box = failuresBox(content);
+  if (box) {
+    into.appendChild(box);
   }
 }

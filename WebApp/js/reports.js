@@ -4,6 +4,7 @@
 
 import { describe, enc, get, url } from './api.js';
 import { $, clear, emit, formatDate, formatDateTime, h, setStatus } from './dom.js';
+import { cleanedPreviews } from './previews.js';
 import { saveSelection } from './storage.js';
 
 async function load() {
@@ -91,6 +92,14 @@ async function show(id, when) {
       h('td', { class: 'number', text: String(s.Dropped ?? '') }),
       h('td', { class: 'number', text: String(s.Failed ?? '') }),
       h('td', { class: 'number', text: String(s.PixelsCleaned ?? '') })));
+  }
+  // The images whose pixels were cleaned: before/after previews.
+  const box = clear($('report-previews'));
+  const previews = cleanedPreviews(report.CleanedImages);
+  box.hidden = !previews;
+  if (previews) {
+    box.appendChild(h('h3', { text: 'Images cleaned' }));
+    box.appendChild(previews);
   }
   $('report-title').tabIndex = -1;
   $('report-title').focus();

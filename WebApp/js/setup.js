@@ -3,7 +3,7 @@
 // pixel rules, a profile's effective rule table (attributes, then pixels),
 // and the export destinations with a connection test.
 
-import { ApiError, describe, enc, del, get, post, put } from './api.js';
+import { ApiError, del, describe, enc, explain, get, post, put } from './api.js';
 import { $, clear, emit, h, setStatus } from './dom.js';
 
 // The options of a profile (doc/rest-api.md, Profiles), the seed's settings first.
@@ -906,7 +906,7 @@ async function testDestination(name, status) {
     setStatus(status, 'The connection to “' + name + '” works.', 'ok');
   } catch (e) {
     setStatus(status, 'The connection to “' + name + '” failed: ' +
-      describe(e), 'error');
+      explain(e), 'error');
   }
 }
 

@@ -8,12 +8,18 @@
 //        "Title", "Started"}], newest first.
 //   orthanc-anonymizer.export-selection   the Orthanc IDs of the
 //        anonymized studies preselected on the Export tab.
+//   orthanc-anonymizer.settings   the page's switches: {"ShowCopies":
+//        false, "OpenExport": true}.
 
 import { emit } from './dom.js';
 
 export const LIST_KEY = 'orthanc-anonymizer.list';
 export const JOBS_KEY = 'orthanc-anonymizer.jobs';
 export const SELECTION_KEY = 'orthanc-anonymizer.export-selection';
+export const SETTINGS_KEY = 'orthanc-anonymizer.settings';
+// The switches and their defaults: anonymized copies hidden in the
+// search results; the Export tab opened when an anonymization finishes.
+const SETTINGS = { ShowCopies: false, OpenExport: true };
 const MAX_JOBS = 20;
 
 function read(key) {
@@ -131,4 +137,23 @@ export function loadSelection() {
 
 export function saveSelection(ids) {
   write(SELECTION_KEY, Array.from(new Set(ids)));
+}
+
+export function loadSettings() {
+  const raw = read(SETTINGS_KEY);
+  const out = Object.assign({}, SETTINGS);
+  if (raw && typeof raw === 'object') {
+    for (const k of Object.keys(SETTINGS)) {
+      if (typeof raw[k] === typeof SETTINGS[k]) {
+        out[k] = raw[k];
+      }
+    }
+  }
+  return out;
+}
+
+export function saveSetting(key, value) {
+  const settings = loadSettings();
+  settings[key] = value;
+  write(SETTINGS_KEY, settings);
 }
