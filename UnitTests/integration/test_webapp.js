@@ -29,6 +29,7 @@
  * The checks, the browser and its watch come from browser_common.js.
  */
 
+const fs = require('fs');
 const path = require('path');
 
 const { env, BASE, check, must, assert, api, launch, watch, run } =
@@ -369,6 +370,31 @@ async function main() {
         }
         await page.setViewportSize({ width: 1280, height: 800 });
       });
+
+    await check('Export as DICOM media: the options follow the target ' +
+                '(ZIP compression only for a ZIP), and ' +
+                'the ZIP holds a DICOMDIR and DICOM/ File IDs', async () => {
+      await page.check('#target-folder');
+      assert(!(await page.isDisabled('#export-dicomdir')) &&
+             await page.isDisabled('#export-compression'),
+             'a server folder: DICOM media yes, ZIP compression no');
+      await page.check('#target-zip');
+      assert(!(await page.isDisabled('#export-dicomdir')),
+             'DICOM media is not offered for a ZIP');
+      await page.check('#export-dicomdir');
+      await page.selectOption('#export-compression', 'store');
+      await page.click('#export-button');
+      const mediaJob = await waitJob(page, 'Export');
+      const link = page.locator('li.job[data-job="' + mediaJob +
+                                '"] a.download').first();
+      await download(page, () => link.click(), 'media.zip');
+      const zip = fs.readFileSync(path.join(DOWNLOADS, 'media.zip'));
+      assert(zip.includes('/DICOMDIR'), 'no DICOMDIR in the archive');
+      assert(/\/DICOM\/P0000001\/S0000001\/S0000001\/I0000001/.test(
+        zip.toString('latin1')), 'no PS3.10 File IDs in the archive');
+      await page.uncheck('#export-dicomdir');
+      await page.selectOption('#export-compression', 'fast');
+    });
 
     await check('the job card still offers "Export these studies" after a ' +
                 'reload, and the Export tab does not open by itself then',

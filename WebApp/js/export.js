@@ -158,12 +158,34 @@ function target() {
                        Name: $('target-destination-name').value },
              title: 'destination ' + $('target-destination-name').value };
   case 'folder':
-    return { target: { Type: 'folder',
-                       Folder: $('target-folder-name').value.trim() },
+    return { target: withMedia({ Type: 'folder',
+                                 Folder: $('target-folder-name').value.trim() }),
              title: 'server folder ' + $('target-folder-name').value.trim() };
-  default:
-    return { target: { Type: 'zip' }, title: 'ZIP file' };
+  default: {
+    const t = withMedia({ Type: 'zip' });
+    if ($('export-compression').value !== 'fast') {
+      t.Compression = $('export-compression').value;
+    }
+    return { target: t, title: 'ZIP file' };
   }
+  }
+}
+
+// "DICOM media": a File-set with a DICOMDIR (zip and folder targets only;
+// the server refuses it elsewhere, and says so).
+function withMedia(t) {
+  if ($('export-dicomdir').checked) {
+    t.Dicomdir = true;
+  }
+  return t;
+}
+
+// The options that apply to the chosen target, the others disabled.
+function optionsFollowTarget() {
+  const kind = (document.querySelector('input[name="target"]:checked') ||
+                $('target-zip')).value;
+  $('export-dicomdir').disabled = kind !== 'zip' && kind !== 'folder';
+  $('export-compression').disabled = kind !== 'zip';
 }
 
 async function exportNow(event) {
@@ -260,6 +282,9 @@ export function init() {
   });
   on('anonymized', () => loadStudies());
   on('destinations-changed', loadTargets);
+  document.querySelectorAll('input[name="target"]').forEach(
+    (r) => r.addEventListener('change', optionsFollowTarget));
+  optionsFollowTarget();
   updateButton();
   const jobs = loadJobs().filter((j) => j.Kind === 'Export').slice(0, 5)
     .reverse();

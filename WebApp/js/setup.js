@@ -751,6 +751,8 @@ const URL_HINTS = {
   ftps: 'ftps://host:port/folder',
   sftp: 'sftp://host:port/folder',
   webdav: 'https://host:port/path/',
+  stow: 'https://host:port/dicom-web (the DICOMweb base; a password ' +
+    'without a user name is a bearer token)',
   folder: 'a folder under the server\'s export folder, e.g. lab/incoming',
 };
 let destinations = [];
@@ -864,7 +866,8 @@ function destinationBody() {
         .replace(/^SHA256:/, '');
     }
   }
-  if ((type === 'ftps' || type === 'webdav') && text('destination-cafile')) {
+  if ((type === 'ftps' || type === 'webdav' || type === 'stow') &&
+      text('destination-cafile')) {
     body.CaFile = text('destination-cafile');
   }
   return body;
