@@ -36,6 +36,10 @@ extern "C" {
 #define OA_CONFIG_MAX_ZIP_MAX ((uint64_t)0xFFFFFFFF - (1u << 20)) /* < 4 GiB */
 #define OA_CONFIG_MIN_ZIP_MAX ((uint64_t)1 << 20)
 #define OA_CONFIG_DEFAULT_ZIP_RETENTION 86400L
+#define OA_CONFIG_DEFAULT_MAX_DOWNLOADS 2
+#define OA_CONFIG_MAX_MAX_DOWNLOADS 64
+#define OA_CONFIG_MAX_LABEL 64       /* Orthanc's labels: 64 characters */
+#define OA_CONFIG_DEFAULT_STUDY_LABEL "anonymized"
 
 typedef struct oa_config {
     char *secret;            /* NULL: generated once and kept in the store */
@@ -44,6 +48,12 @@ typedef struct oa_config {
     char *export_folder;     /* absolute; NULL: folder exports disabled */
     char *archive_folder;    /* absolute; where ZIP exports are kept */
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */
+    bool zip_max_size_set;   /* "ZipMaxSize" given (else: no split where
+                                Orthanc streams downloads) */
+    unsigned max_downloads;  /* ZIP downloads at once where Orthanc cannot
+                                stream them ("MaxParallelDownloads") */
+    char study_label[OA_CONFIG_MAX_LABEL + 1];  /* "" = no label */
+    char source_label[OA_CONFIG_MAX_LABEL + 1]; /* "" = no label */
     long zip_retention;      /* seconds before a ZIP export is removed */
     cJSON *destinations;     /* "Destinations" (validated), {} if absent */
     long stale_seconds;      /* a Running job not updated for this long

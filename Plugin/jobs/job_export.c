@@ -27,6 +27,7 @@
 
 #include "../export/export.h"
 #include "../orthanc/host.h"
+#include "../services/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -98,7 +99,11 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
     if (strcmp(type, "zip") == 0) {
         t->type = "zip";
         t->url = cfg->archive_folder;
-        t->max_archive = cfg->zip_max_size;
+        /* Split only where a download is one buffer (Orthanc without
+         * streamed answers), or where the administrator asks. */
+        t->max_archive = cfg->zip_max_size_set || !oa_host_has(OA_HOST_STREAM)
+                             ? cfg->zip_max_size
+                             : UINT64_MAX;
         return OA_OK;
     }
     if (strcmp(type, "folder") == 0) {
@@ -746,6 +751,7 @@ static oa_job_step_status cb_step(void *p)
         record_archives(j);
     j->finished = true;
     track(j, "Success", true);
+    oa_metrics_exported(j->target.type, j->bytes, j->nitems);
     oa_log(OA_LOG_WARNING, "export %s: %zu instances, %llu bytes to %s",
            j->export_id, j->nitems, (unsigned long long)j->bytes,
            j->target.type);
