@@ -271,7 +271,6 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
             goto fail;
         }
         out->zip_max_size = (uint64_t)item->valuedouble;
-        out->zip_max_size_set = true;
     }
     out->max_downloads = OA_CONFIG_DEFAULT_MAX_DOWNLOADS;
     item = cJSON_GetObjectItemCaseSensitive(section, "MaxParallelDownloads");

@@ -47,9 +47,8 @@ typedef struct oa_config {
     unsigned threads;        /* workers per job; default: 2 x cores, <= 16 */
     char *export_folder;     /* absolute; NULL: folder exports disabled */
     char *archive_folder;    /* absolute; where ZIP exports are kept */
-    uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */
-    bool zip_max_size_set;   /* "ZipMaxSize" given (else: no split where
-                                Orthanc streams downloads) */
+    uint64_t zip_max_size;   /* split ZIP exports above this (bytes), where
+                                Orthanc cannot stream downloads */
     unsigned max_downloads;  /* ZIP downloads at once where Orthanc cannot
                                 stream them ("MaxParallelDownloads") */
     char study_label[OA_CONFIG_MAX_LABEL + 1];  /* "" = no label */

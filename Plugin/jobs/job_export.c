@@ -99,11 +99,11 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
     if (strcmp(type, "zip") == 0) {
         t->type = "zip";
         t->url = cfg->archive_folder;
-        /* Split only where a download is one buffer (Orthanc without
-         * streamed answers), or where the administrator asks. */
-        t->max_archive = cfg->zip_max_size_set || !oa_host_has(OA_HOST_STREAM)
-                             ? cfg->zip_max_size
-                             : UINT64_MAX;
+        /* Split only where a download is one buffer in memory (an
+         * Orthanc without streamed answers): "ZipMaxSize" applies there
+         * only. */
+        t->max_archive = oa_host_has(OA_HOST_STREAM) ? UINT64_MAX
+                                                     : cfg->zip_max_size;
         return OA_OK;
     }
     if (strcmp(type, "folder") == 0) {
