@@ -1162,10 +1162,13 @@ oa_status oa_host_kv_keys(const char *store, char ***keys, size_t *count,
                             "cannot list Orthanc's key-value store %s",
                             store);
     for (;;) {
-        uint8_t done = 1;
+        /* Despite its name and the header's comment, Orthanc sets this
+         * flag when the iterator moved to an element (1.13.0; and the
+         * SDK's own C++ wrapper reads it so: Next() is "done != 0"). */
+        uint8_t has_element = 0;
         const char *k;
         OrthancPluginErrorCode code =
-            OrthancPluginKeysValuesIteratorNext(host.ctx, &done, it);
+            OrthancPluginKeysValuesIteratorNext(host.ctx, &has_element, it);
 
         if (code != OrthancPluginErrorCode_Success) {
             rc = oa_error_set(err, OA_EIO,
@@ -1175,11 +1178,15 @@ oa_status oa_host_kv_keys(const char *store, char ***keys, size_t *count,
                                                                code));
             break;
         }
-        if (done)
+        if (!has_element)
             break;
         k = OrthancPluginKeysValuesIteratorGetKey(host.ctx, it);
-        if (k == NULL)
-            continue;
+        if (k == NULL) {
+            rc = oa_error_set(err, OA_EIO,
+                              "Orthanc's key-value store %s gave no key",
+                              store);
+            break;
+        }
         if (n >= KV_MAX_KEYS) {
             rc = oa_error_set(err, OA_ELIMIT,
                               "key-value store %s holds more than %zu keys",

@@ -116,9 +116,13 @@ def metrics(o):
 
 
 def features_line(o):
-    m = re.search(r"anonymizer: Orthanc (\S+), built with SDK (\S+): (.*)",
-                  o.log_text())
-    assert m, "no start-up line naming the services used"
+    """(Orthanc version, SDK, {service: used}) of the plugin's last start
+    (a restarted Orthanc appends to its log)."""
+    found = list(re.finditer(
+        r"anonymizer: Orthanc (\S+), built with SDK (\S+): (.*)",
+        o.log_text()))
+    assert found, "no start-up line naming the services used"
+    m = found[-1]
     used = dict(re.findall(r"(\w+) (yes|no)", m.group(3)))
     return m.group(1), m.group(2), {k: v == "yes" for k, v in used.items()}
 
