@@ -350,9 +350,10 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
                          orth, "EnableIndex"));
         else if (strcmp(kind, "postgresql") == 0)
             use_pg = true;
-        else if (strcmp(kind, "properties") == 0)
+        else if (strcmp(kind, "properties") == 0) {
             use_pg = false;
-        else {
+            out->store_properties = true;   /* not the key-value store */
+        } else {
             rc = oa_error_set(err, OA_EINVAL,
                               "configuration \"Anonymizer.Store\" must be "
                               "\"auto\", \"properties\" or "

@@ -61,6 +61,8 @@ typedef struct oa_config {
                                 Orthanc's "Name"@host:HttpPort */
     char *pg_conninfo;       /* PostgreSQL store (libpq string), or NULL:
                                 global properties */
+    bool store_properties;   /* "Store": "properties": global properties
+                                even where Orthanc has a key-value store */
     cJSON *section;          /* a copy of the whole section ({} if absent) */
 } oa_config;
 
@@ -68,7 +70,8 @@ typedef struct oa_config {
  * Where the store lives ("Anonymizer.Store"):
  *   "auto" (default)  PostgreSQL when Orthanc's own "PostgreSQL" section
  *                     has "EnableIndex": true (a cluster may share it),
- *                     else Orthanc's global properties;
+ *                     else Orthanc's key-value store where it has one
+ *                     (1.12.8, SQLite index), else its global properties;
  *   "properties"      always global properties (one server);
  *   "postgresql"      always PostgreSQL.
  * The connection: "Anonymizer.PostgreSQL" if given, else Orthanc's

@@ -121,11 +121,12 @@ static oa_status answer_busy(oa_host_output *out, oa_service *s,
     oa_status rc;
 
     snprintf(details, sizeof(details),
-             "%u ZIP downloads are already running, the most this Orthanc "
-             "allows at once (\"Anonymizer.MaxParallelDownloads\"; Orthanc "
-             "%s answers a download from memory): retry in %s seconds",
+             "%u ZIP downloads are already running, the most allowed at "
+             "once (\"Anonymizer.MaxParallelDownloads\": on Orthanc %s with "
+             "a plugin built for SDK %s a download is answered from memory; "
+             "both 1.12.6 or later stream it): retry in %s seconds",
              oa_service_config(s)->max_downloads, oa_host_orthanc_version(),
-             RETRY_AFTER);
+             oa_host_sdk_version(), RETRY_AFTER);
     if (body == NULL ||
         cJSON_AddStringToObject(body, "Error", "Too many downloads") ==
             NULL ||

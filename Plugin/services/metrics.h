@@ -6,7 +6,7 @@
  * Orthanc.  Every function is thread-safe (atomics; a mutex for the table
  * of export backends) and cheap enough for every instance.
  *
- * Names (all prefixed "anonymizer_"), documented in doc/metrics.md:
+ * Names (all prefixed "anonymizer_"), documented in doc/orthanc-versions.md:
  *   instances_anonymized_total, instances_dropped_total,
  *   instances_failed_total, instances_refused_leak_total,
  *   instances_refused_pixels_total, images_cleaned_total,

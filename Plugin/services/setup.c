@@ -107,7 +107,8 @@ oa_status oa_service_setup(const oa_service_host *host, unsigned cores,
     else
         rc = oa_store_props_new(&store, host->get_property,
                                 host->set_property, FIRST_PROPERTY, err);
-    if (rc == OA_OK && config.pg_conninfo == NULL && host->kv != NULL) {
+    if (rc == OA_OK && config.pg_conninfo == NULL && host->kv != NULL &&
+        !config.store_properties) {
         oa_store *props = store;
 
         store = NULL;
@@ -122,8 +123,9 @@ oa_status oa_service_setup(const oa_service_host *host, unsigned cores,
            "%s, site secret %s",
            config.threads, config.uid_root,
            config.pg_conninfo != NULL ? "PostgreSQL (shared by the cluster)"
-           : host->kv != NULL ? "Orthanc's key-value store (moved there "
-                                "once from the global properties)"
+           : host->kv != NULL && !config.store_properties
+               ? "Orthanc's key-value store where its database has one "
+                 "(moved there once from the global properties)"
                               : "Orthanc's global properties",
            config.secret != NULL ? "configured"
                                  : "generated once and kept with that "
