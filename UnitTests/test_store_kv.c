@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "services/metrics.h"
 #include "store/store.h"
 
@@ -361,6 +362,60 @@ static void test_metrics(void **state)
     assert_true(metric("anonymizer_export_bytes_total_zip") == -1);
 }
 
+/* ------------------------------------------------------------------ */
+/* The configuration keys of issue 13                                   */
+
+static oa_status parse(oa_config *c, const char *text, oa_error *err)
+{
+    cJSON *json = cJSON_Parse(text);
+    oa_status rc;
+
+    assert_non_null(json);
+    oa_error_clear(err);
+    rc = oa_config_parse(c, json, 2, err);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static void test_config_keys(void **state)
+{
+    static const char *const bad[] = {
+        "{\"Anonymizer\": {\"MaxParallelDownloads\": 0}}",
+        "{\"Anonymizer\": {\"MaxParallelDownloads\": 65}}",
+        "{\"Anonymizer\": {\"MaxParallelDownloads\": 1.5}}",
+        "{\"Anonymizer\": {\"MaxParallelDownloads\": \"2\"}}",
+        "{\"Anonymizer\": {\"StudyLabel\": \"has space\"}}",
+        "{\"Anonymizer\": {\"StudyLabel\": 3}}",
+        "{\"Anonymizer\": {\"SourceLabel\": \"a/b\"}}",
+        "{\"Anonymizer\": {\"SourceLabel\": \"x12345678901234567890123456789"
+        "012345678901234567890123456789012345\"}}",   /* 65 characters */
+    };
+    oa_config c;
+    oa_error err;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(parse(&c, "{}", &err), OA_OK);
+    assert_int_equal(c.max_downloads, 2);
+    assert_string_equal(c.study_label, "anonymized");
+    assert_string_equal(c.source_label, "");
+    assert_false(c.store_properties);
+    oa_config_dispose(&c);
+    assert_int_equal(parse(&c, "{\"Anonymizer\": {\"MaxParallelDownloads\": "
+                               "5, \"StudyLabel\": null, \"SourceLabel\": "
+                               "\"anonymized-source\", \"Store\": "
+                               "\"properties\"}}", &err), OA_OK);
+    assert_int_equal(c.max_downloads, 5);
+    assert_string_equal(c.study_label, "");
+    assert_string_equal(c.source_label, "anonymized-source");
+    assert_true(c.store_properties);
+    oa_config_dispose(&c);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse(&c, bad[i], &err), OA_EINVAL);
+        assert_non_null(strstr(err.msg, "Anonymizer."));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_unavailable_stays_in_properties),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_config_keys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
