@@ -387,8 +387,9 @@ static void test_config_keys(void **state)
         "{\"Anonymizer\": {\"StudyLabel\": \"has space\"}}",
         "{\"Anonymizer\": {\"StudyLabel\": 3}}",
         "{\"Anonymizer\": {\"SourceLabel\": \"a/b\"}}",
-        "{\"Anonymizer\": {\"SourceLabel\": \"x12345678901234567890123456789"
-        "012345678901234567890123456789012345\"}}",   /* 65 characters */
+        /* 65 characters */
+        ("{\"Anonymizer\": {\"SourceLabel\": \"x1234567890123456789012345678"
+         "9012345678901234567890123456789012345\"}}"),
     };
     oa_config c;
     oa_error err;
