@@ -4,7 +4,8 @@ properties to its key-value store (Orthanc 1.12.8 and later), when a server
 of Orthanc 1.10.1 is upgraded.
 
     /usr/bin/python3 test_kv_migration.py \
-        --old-plugin build/libOrthancAnonymizer.so [--old-orthanc /usr/sbin/Orthanc] \
+        --old-plugin build/libOrthancAnonymizer.so \
+        [--old-orthanc /usr/sbin/Orthanc] \
         --plugin build-sid/libOrthancAnonymizer.so \
         --orthanc UnitTests/versions/orthanc-sid
 
