@@ -35,13 +35,13 @@
  * has the service (host.feature[], set in oa_host_init).  The four calls
  * that newer headers deprecate (SetDescription, SetRootUri, CreateJob,
  * ExtendOrthancExplorer) are still the only ones an older Orthanc knows:
- * with a newer header they are called, on such an Orthanc only, inside
- * OA_OLD_SDK_CALL_BEGIN/END, which silence that one warning there.
+ * with a newer header three are called on such an Orthanc only (CreateJob
+ * on every Orthanc, see create_job()), inside OA_OLD_SDK_CALL_BEGIN/END,
+ * which silence that one warning there.
  */
 #if !defined(ORTHANC_PLUGINS_VERSION_IS_ABOVE)
 #define ORTHANC_PLUGINS_VERSION_IS_ABOVE(a, b, c) 0
 #endif
-#define OA_SDK_HAS_CREATE_JOB2 ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 11, 3)
 #define OA_SDK_HAS_METRICS_INTEGER ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 1)
 #define OA_SDK_HAS_THREAD_NAMES ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 2)
 #define OA_SDK_HAS_PLUGIN_NAMED ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 4)
@@ -63,7 +63,6 @@ static struct {
     oa_host_rest_fn rest_fn;
     void *rest_user;
     bool feature[OA_HOST_FEATURE_COUNT];
-    bool create_job2;      /* CreateJob2 (1.11.3) */
     bool plugin_named;     /* SetDescription2 & co. (1.12.4) */
     bool clear_thread;     /* ClearCurrentThreadName (1.13.0) */
     bool metrics_integer;  /* SetMetricsIntegerValue (1.12.1) */
@@ -97,9 +96,6 @@ void oa_host_init(struct _OrthancPluginContext_t *context)
 #if OA_SDK_HAS_PLUGIN_NAMED
     host.feature[OA_HOST_LOG_MESSAGE] = running_at_least(1, 12, 4);
     host.plugin_named = host.feature[OA_HOST_LOG_MESSAGE];
-#endif
-#if OA_SDK_HAS_CREATE_JOB2
-    host.create_job2 = running_at_least(1, 11, 3);
 #endif
 #if OA_SDK_HAS_CLEAR_THREAD_NAME
     host.clear_thread = running_at_least(1, 13, 0);
@@ -772,40 +768,6 @@ static OrthancPluginErrorCode job_reset(void *p)
     return OrthancPluginErrorCode_Success;
 }
 
-#if OA_SDK_HAS_CREATE_JOB2
-/* A string into a buffer Orthanc frees (CreateJob2's callbacks). */
-static OrthancPluginErrorCode to_orthanc_buffer(
-    OrthancPluginMemoryBuffer *target, const char *text)
-{
-    size_t len = strlen(text);
-
-    if (len > UINT32_MAX ||
-        OrthancPluginCreateMemoryBuffer(host.ctx, target, (uint32_t)len) !=
-            OrthancPluginErrorCode_Success)
-        return OrthancPluginErrorCode_NotEnoughMemory;
-    if (len > 0)
-        memcpy(target->data, text, len);
-    return OrthancPluginErrorCode_Success;
-}
-
-static OrthancPluginErrorCode job_content2(OrthancPluginMemoryBuffer *target,
-                                           void *p)
-{
-    return to_orthanc_buffer(target, job_content(p));
-}
-
-static int32_t job_serialized2(OrthancPluginMemoryBuffer *target, void *p)
-{
-    const char *text = job_serialized(p);
-
-    if (text == NULL)
-        return 0;   /* not persistent */
-    return to_orthanc_buffer(target, text) == OrthancPluginErrorCode_Success
-               ? 1
-               : -1;
-}
-#endif
-
 static OrthancPluginJob *create_job(const oa_host_job_ops *ops, void *job)
 {
     host_job *hj;
@@ -816,22 +778,16 @@ static OrthancPluginJob *create_job(const oa_host_job_ops *ops, void *job)
         return NULL;
     hj->ops = ops;
     hj->job = job;
-#if OA_SDK_HAS_CREATE_JOB2
-    if (host.create_job2)
-        oj = OrthancPluginCreateJob2(host.ctx, hj, job_finalize, ops->type,
-                                     job_progress, job_content2,
-                                     job_serialized2, job_step, job_stop,
-                                     job_reset);
-    else
-#endif
-    {
-        OA_OLD_SDK_CALL_BEGIN
-        oj = OrthancPluginCreateJob(host.ctx, hj, job_finalize, ops->type,
-                                    job_progress, job_content,
-                                    job_serialized, job_step, job_stop,
-                                    job_reset);
-        OA_OLD_SDK_CALL_END
-    }
+    /* CreateJob, deprecated since 1.11.3, on every Orthanc: with
+     * CreateJob2 (content and serialization in Orthanc's buffers) Orthanc
+     * 1.12.7 saved no such job at shutdown (its jobs registry was
+     * {"Jobs": {}}, test_restart.py case A failed), while CreateJob keeps
+     * them on 1.10.1, 1.12.7 and 1.13.0.  Orthanc still serves it. */
+    OA_OLD_SDK_CALL_BEGIN
+    oj = OrthancPluginCreateJob(host.ctx, hj, job_finalize, ops->type,
+                                job_progress, job_content, job_serialized,
+                                job_step, job_stop, job_reset);
+    OA_OLD_SDK_CALL_END
     if (oj == NULL)
         oa_free(hj);
     return oj;
