@@ -56,7 +56,8 @@ def vtuple(text):
     return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
-def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None):
+def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None,
+                series_description="AXIAL"):
     """A CT (or another class) with random pixels: they do not deflate, so
     an archive is as large as its instances."""
     sop_class = sop_class or dicomgen.CT_IMAGE_STORAGE
@@ -71,6 +72,7 @@ def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None):
     ds.PatientBirthDate = "19610203"
     ds.PatientSex = "M"
     ds.StudyDescription = "CT VERSIONS"
+    ds.SeriesDescription = series_description
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.StudyID = "4242"
@@ -88,8 +90,10 @@ def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None):
 
 
 def upload_study(o, count, rows, cols, extra_sc=False):
-    """A new study of `count` random CT instances (and one secondary
-    capture, which the Default profile drops); its Orthanc ID."""
+    """A new study of `count` random CT instances (and, with `extra_sc`, a
+    secondary capture, which the Default profile drops, and a CT whose
+    kept series description names the patient, which the leak check
+    refuses); its Orthanc ID."""
     study_uid, series_uid = generate_uid(), generate_uid()
     answer = None
     for i in range(1, count + 1):
@@ -97,6 +101,8 @@ def upload_study(o, count, rows, cols, extra_sc=False):
     if extra_sc:
         upload(o, ct_instance(study_uid, generate_uid(), 1, 16, 16,
                               dicomgen.SC_IMAGE_STORAGE))
+        upload(o, ct_instance(study_uid, generate_uid(), 1, 16, 16,
+                              series_description="FOLLOW UP VERSIONFEATURE"))
     return o.get_json("/instances/%s/study" % answer["ID"])["ID"]
 
 
@@ -204,24 +210,29 @@ def main():
                          "anonymizer_jobs_running"):
                 assert m.get(name) == 0, "%s = %s" % (name, m.get(name))
 
-        # 6 instances of 512 KiB (random, so ~3 MiB of ZIP) and one SC.
+        # 6 instances of 512 KiB (random, so ~3 MiB of ZIP), one SC and
+        # one leaky CT.
         original = upload_study(o, 6, 512, 512, extra_sc=True)
         content = None
-        with checks.check("anonymization of a study of 6 CT + 1 SC"):
+        with checks.check("anonymization of a study of 6 CT + 1 SC (dropped) "
+                          "+ 1 CT refused by the leak check"):
             status, content, raw = post_json(
                 o, "/anonymizer/studies/%s/anonymize" % original,
                 {"Asynchronous": False}, timeout=300)
             assert status == 200, "HTTP %d %s" % (status, raw[:300])
             st = content["Studies"][0]
-            assert st["Instances"] == 6 and st["Dropped"] == 1, st
+            assert st["Instances"] == 6 and st["Dropped"] == 1 and \
+                st["Failed"] == 1, st
         anonymized = content["Studies"][0]["Anonymized"] if content else None
 
-        with checks.check("metrics: 6 anonymized, 1 dropped, 0 failed, no "
-                          "job running, a last job duration"):
+        with checks.check("metrics: 6 anonymized, 1 dropped, 1 failed by the "
+                          "leak check, no job running, a last job duration"):
             m = metrics(o)
             assert m.get("anonymizer_instances_anonymized_total") == 6, m
             assert m.get("anonymizer_instances_dropped_total") == 1, m
-            assert m.get("anonymizer_instances_failed_total") == 0, m
+            assert m.get("anonymizer_instances_failed_total") == 1, m
+            assert m.get("anonymizer_instances_refused_leak_total") == 1, m
+            assert m.get("anonymizer_instances_refused_pixels_total") == 0, m
             assert m.get("anonymizer_jobs_running") == 0, m
             assert m.get("anonymizer_last_job_duration_seconds", 0) > 0, m
             print("     last job %.3f s" %
@@ -266,7 +277,7 @@ def main():
 
         with checks.check("metrics: bytes and instances exported to zip"):
             m = metrics(o)
-            assert m.get("anonymizer_export_instances_total_zip") == 7, m
+            assert m.get("anonymizer_export_instances_total_zip") == 8, m
             assert m.get("anonymizer_export_bytes_total_zip") == \
                 export["Bytes"], (m, export["Bytes"])
 
@@ -309,6 +320,23 @@ def main():
         # Parallel downloads: a large archive held open by a client that
         # does not read, then a second download at once.
         big = upload_study(o, 12, 2048, 1024)   # 12 x 4 MiB of pixels
+        with checks.check("metrics: anonymizer_jobs_running is 1 while an "
+                          "anonymization runs, 0 after"):
+            status, answer, raw = post_json(
+                o, "/anonymizer/studies/%s/anonymize" % big,
+                {"Asynchronous": True})
+            assert status == 200, "HTTP %d %s" % (status, raw[:300])
+            seen = set()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                seen.add(metrics(o).get("anonymizer_jobs_running"))
+                state = o.get_json("/jobs/%s" % answer["ID"])["State"]
+                if state in ("Success", "Failure"):
+                    break
+                time.sleep(0.02)
+            assert state == "Success", state
+            assert 1 in seen, "jobs_running seen: %s" % sorted(seen)
+            assert metrics(o).get("anonymizer_jobs_running") == 0
         o.extra_config = {}
         with checks.check("parallel downloads: %s" %
                           ("not limited where they are streamed" if stream
