@@ -20,6 +20,7 @@
 #include "jobs/jobs.h"
 #include "orthanc/host.h"
 #include "rest/rest.h"
+#include "services/metrics.h"
 #include "services/services.h"
 
 #include <pthread.h>
@@ -34,8 +35,8 @@ extern const unsigned char oa_res_explorer_js[];
 /* The page Orthanc Explorer's plugin list links to. */
 #define OA_ROOT_URI "/anonymizer/app/index.html"
 
-/* The name in /plugins and in Orthanc Explorer's plugin list. */
-#define OA_PLUGIN_NAME "anonymizer"
+/* OA_PLUGIN_NAME (orthanc/host.h): the name in /plugins and in Orthanc
+ * Explorer's plugin list. */
 
 #define OA_PLUGIN_DESCRIPTION                                                \
     "Anonymizes studies with the DICOM PS3.15 confidentiality profiles "     \
@@ -59,15 +60,48 @@ ORTHANC_PLUGINS_API const char *OrthancPluginGetVersion(void);
  * profiles (services/setup.c), then the AutoAnonymize thread.  A wrong
  * option refuses the start with a message naming it.
  */
+/*
+ * Orthanc's key-value stores hold the state only where the index is
+ * Orthanc's own SQLite database (no index plugin: with PostgreSQL as
+ * Orthanc's index, several servers may share it, and the plugin's cluster
+ * mode is the shared store) and says it has them.  Asked at the store's
+ * first use, once the database is open.
+ */
+static bool kv_available(void)
+{
+    cJSON *sys = NULL;
+    const cJSON *caps, *has, *backend;
+    oa_error err;
+    bool yes = false;
+
+    oa_error_clear(&err);
+    if (oa_host_rest_get_json("/system", &sys, &err) != OA_OK)
+        return false;
+    caps = cJSON_GetObjectItemCaseSensitive(sys, "Capabilities");
+    has = cJSON_GetObjectItemCaseSensitive(caps, "HasKeyValueStores");
+    backend = cJSON_GetObjectItemCaseSensitive(sys, "DatabaseBackendPlugin");
+    yes = cJSON_IsTrue(has) && (backend == NULL || cJSON_IsNull(backend));
+    cJSON_Delete(sys);
+    return yes;
+}
+
+static const oa_store_kv_host kv_host = {
+    kv_available, oa_host_kv_put, oa_host_kv_get, oa_host_kv_delete,
+    oa_host_kv_keys,
+};
+
 static oa_status setup_service(oa_error *err)
 {
-    static const oa_service_host host = {
+    oa_service_host host = {
         oa_host_get_configuration, oa_host_get_property, oa_host_set_property,
+        NULL,
     };
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     oa_service *service = NULL;
     oa_status rc;
 
+    if (oa_host_has(OA_HOST_KEY_VALUE))
+        host.kv = &kv_host;
     rc = oa_service_setup(&host, cores > 0 ? (unsigned)cores : 1, &service,
                           err);
     if (rc != OA_OK)
@@ -93,12 +127,46 @@ static void *late_setup(void *arg)
     /* Orthanc may already be stopping (oa_jobs_close): then no call. */
     if (s == NULL || !oa_jobs_enter())
         return NULL;
+    oa_host_set_thread_name("anon-setup");
     oa_error_clear(&err);
     if (oa_service_secret(s, &secret, &len, &err) != OA_OK)
         oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
     oa_job_export_sweep(s);
+    oa_host_clear_thread_name();
     oa_jobs_leave();
     return NULL;
+}
+
+/* Orthanc asks for the metrics (/tools/metrics-prometheus). */
+static void emit_metric(const char *name, double value, bool integer)
+{
+    oa_host_set_metric(name, value, integer);
+}
+
+static void refresh_metrics(void)
+{
+    oa_metrics_foreach(emit_metric);
+}
+
+/* One line: which of the newer services this Orthanc gives. */
+static void log_features(void)
+{
+    char line[256];
+    size_t off = 0;
+    unsigned f;
+
+    line[0] = '\0';
+    for (f = 0; f < OA_HOST_FEATURE_COUNT && off < sizeof(line); f++) {
+        int n = snprintf(line + off, sizeof(line) - off, "%s%s %s",
+                         f ? ", " : "", oa_host_feature_name(f),
+                         oa_host_has(f) ? "yes" : "no");
+
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    oa_log(OA_LOG_WARNING, "anonymizer: Orthanc %s, built with SDK %s: %s",
+           oa_host_orthanc_version(), oa_host_sdk_version(), line);
 }
 
 /* The late set-up's thread, joined by Finalize (its code is ours). */
@@ -149,12 +217,13 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
         oa_log(OA_LOG_ERROR,
                "Orthanc %s is too old for the anonymizer plugin %s: it "
                "needs Orthanc %s or later",
-               oa_host_orthanc_version(), OA_VERSION, oa_host_sdk_version());
+               oa_host_orthanc_version(), OA_VERSION, OA_HOST_MIN_ORTHANC);
         oa_log_set_sink(NULL);
         oa_host_finalize();
         return -1;
     }
 
+    log_features();
     oa_export_orthanc_set_host(oa_jobs_export_host());
     oa_error_clear(&err);
     if (setup_service(&err) != OA_OK) {
@@ -175,6 +244,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(
     }
     oa_jobs_register();
     oa_host_register_on_change(on_change);
+    oa_host_register_metrics(refresh_metrics);
     oa_host_set_description(OA_PLUGIN_DESCRIPTION);
     oa_host_set_root_uri(OA_ROOT_URI);
     oa_host_extend_explorer((const char *)oa_res_explorer_js);

@@ -14,7 +14,45 @@ static const char *const known_options[] = {
     "Secret",       "UidRoot",      "Threads",    "Destinations",
     "ExportFolder", "ArchiveFolder", "AutoAnonymize", "ZipMaxSize",
     "ZipRetention", "PostgreSQL", "Store", "StaleJobSeconds",
+    "MaxParallelDownloads", "StudyLabel", "SourceLabel",
 };
+
+/* A label as Orthanc accepts it: 1 to 64 letters, digits, '_' or '-'. */
+static bool label_ok(const char *s)
+{
+    size_t n;
+
+    for (n = 0; s[n] != '\0'; n++)
+        if (n >= OA_CONFIG_MAX_LABEL ||
+            !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+              (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-'))
+            return false;
+    return true;
+}
+
+/* "StudyLabel" / "SourceLabel": a label, "" or null for none. */
+static oa_status parse_label(const cJSON *section, const char *key,
+                             const char *def, char *out, size_t size,
+                             oa_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(section, key);
+
+    snprintf(out, size, "%s", def);
+    if (item == NULL)
+        return OA_OK;
+    if (cJSON_IsNull(item)) {
+        out[0] = '\0';
+        return OA_OK;
+    }
+    if (!cJSON_IsString(item) || !label_ok(item->valuestring))
+        return oa_error_set(err, OA_EINVAL,
+                            "configuration \"Anonymizer.%s\" must be a "
+                            "label of Orthanc (up to %d letters, digits, "
+                            "'_' or '-'), or \"\" for none",
+                            key, OA_CONFIG_MAX_LABEL);
+    snprintf(out, size, "%s", item->valuestring);
+    return OA_OK;
+}
 
 /* Append key='value' to a libpq connection string, quoted. */
 static oa_status conn_add(oa_buf *b, const char *key, const char *value)
@@ -234,6 +272,28 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
         }
         out->zip_max_size = (uint64_t)item->valuedouble;
     }
+    out->max_downloads = OA_CONFIG_DEFAULT_MAX_DOWNLOADS;
+    item = cJSON_GetObjectItemCaseSensitive(section, "MaxParallelDownloads");
+    if (item != NULL) {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 1 ||
+            item->valuedouble > OA_CONFIG_MAX_MAX_DOWNLOADS ||
+            item->valuedouble != (double)(unsigned)item->valuedouble) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration "
+                              "\"Anonymizer.MaxParallelDownloads\" must be "
+                              "a whole number from 1 to %d",
+                              OA_CONFIG_MAX_MAX_DOWNLOADS);
+            goto fail;
+        }
+        out->max_downloads = (unsigned)item->valuedouble;
+    }
+    rc = parse_label(section, "StudyLabel", OA_CONFIG_DEFAULT_STUDY_LABEL,
+                     out->study_label, sizeof(out->study_label), err);
+    if (rc == OA_OK)
+        rc = parse_label(section, "SourceLabel", "", out->source_label,
+                         sizeof(out->source_label), err);
+    if (rc != OA_OK)
+        goto fail;
     out->zip_retention = OA_CONFIG_DEFAULT_ZIP_RETENTION;
     item = cJSON_GetObjectItemCaseSensitive(section, "ZipRetention");
     if (item != NULL) {
@@ -290,9 +350,10 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
                          orth, "EnableIndex"));
         else if (strcmp(kind, "postgresql") == 0)
             use_pg = true;
-        else if (strcmp(kind, "properties") == 0)
+        else if (strcmp(kind, "properties") == 0) {
             use_pg = false;
-        else {
+            out->store_properties = true;   /* not the key-value store */
+        } else {
             rc = oa_error_set(err, OA_EINVAL,
                               "configuration \"Anonymizer.Store\" must be "
                               "\"auto\", \"properties\" or "

@@ -36,6 +36,10 @@ extern "C" {
 #define OA_CONFIG_MAX_ZIP_MAX ((uint64_t)0xFFFFFFFF - (1u << 20)) /* < 4 GiB */
 #define OA_CONFIG_MIN_ZIP_MAX ((uint64_t)1 << 20)
 #define OA_CONFIG_DEFAULT_ZIP_RETENTION 86400L
+#define OA_CONFIG_DEFAULT_MAX_DOWNLOADS 2
+#define OA_CONFIG_MAX_MAX_DOWNLOADS 64
+#define OA_CONFIG_MAX_LABEL 64       /* Orthanc's labels: 64 characters */
+#define OA_CONFIG_DEFAULT_STUDY_LABEL "anonymized"
 
 typedef struct oa_config {
     char *secret;            /* NULL: generated once and kept in the store */
@@ -43,7 +47,12 @@ typedef struct oa_config {
     unsigned threads;        /* workers per job; default: 2 x cores, <= 16 */
     char *export_folder;     /* absolute; NULL: folder exports disabled */
     char *archive_folder;    /* absolute; where ZIP exports are kept */
-    uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */
+    uint64_t zip_max_size;   /* split ZIP exports above this (bytes), where
+                                Orthanc cannot stream downloads */
+    unsigned max_downloads;  /* ZIP downloads at once where Orthanc cannot
+                                stream them ("MaxParallelDownloads") */
+    char study_label[OA_CONFIG_MAX_LABEL + 1];  /* "" = no label */
+    char source_label[OA_CONFIG_MAX_LABEL + 1]; /* "" = no label */
     long zip_retention;      /* seconds before a ZIP export is removed */
     cJSON *destinations;     /* "Destinations" (validated), {} if absent */
     long stale_seconds;      /* a Running job not updated for this long
@@ -52,6 +61,8 @@ typedef struct oa_config {
                                 Orthanc's "Name"@host:HttpPort */
     char *pg_conninfo;       /* PostgreSQL store (libpq string), or NULL:
                                 global properties */
+    bool store_properties;   /* "Store": "properties": global properties
+                                even where Orthanc has a key-value store */
     cJSON *section;          /* a copy of the whole section ({} if absent) */
 } oa_config;
 
@@ -59,7 +70,8 @@ typedef struct oa_config {
  * Where the store lives ("Anonymizer.Store"):
  *   "auto" (default)  PostgreSQL when Orthanc's own "PostgreSQL" section
  *                     has "EnableIndex": true (a cluster may share it),
- *                     else Orthanc's global properties;
+ *                     else Orthanc's key-value store where it has one
+ *                     (1.12.8, SQLite index), else its global properties;
  *   "properties"      always global properties (one server);
  *   "postgresql"      always PostgreSQL.
  * The connection: "Anonymizer.PostgreSQL" if given, else Orthanc's

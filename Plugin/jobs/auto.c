@@ -135,6 +135,7 @@ static void anonymize_study(oa_service *s, const char *sid)
 static void *auto_main(void *arg)
 {
     (void)arg;
+    oa_host_set_thread_name("anon-auto");
     for (;;) {
         char sid[OA_JOB_ID_MAX];
 
@@ -143,6 +144,7 @@ static void *auto_main(void *arg)
             pthread_cond_wait(&auto_cond, &auto_lock);
         if (auto_state.stopping) {
             pthread_mutex_unlock(&auto_lock);
+            oa_host_clear_thread_name();
             return NULL;
         }
         memcpy(sid, auto_state.queue[auto_state.head], sizeof(sid));

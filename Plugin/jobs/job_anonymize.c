@@ -509,6 +509,7 @@ static void write_report(anon_job *j)
                    "report ID not set on study %s (HTTP %u)", st->anonymized,
                    (unsigned)status);
         drop_legacy_attachment(st->anonymized);
+        oa_jobs_label_studies(j->svc, st->original, st->anonymized);
     }
     j->reported = true;
 }

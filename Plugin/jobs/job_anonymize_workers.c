@@ -14,6 +14,7 @@
 
 #include "../orthanc/host.h"
 #include "../pixels/pixels.h"
+#include "../services/metrics.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -31,11 +32,13 @@ typedef struct outcome {
     oa_anon_values anon;
     oa_anon_pixels pixels;    /* what was done to the pixels */
     char error[OA_ERROR_MSG_MAX + 64];
+    oa_status code;           /* why it failed (OA_ELEAK: the leak check) */
 } outcome;
 
 static void fail_outcome(outcome *o, const oa_error *err)
 {
     o->state = ITEM_FAILED;
+    o->code = err->code;
     oa_error_format(err, o->error, sizeof(o->error));
 }
 
@@ -220,6 +223,7 @@ static void *worker_main(void *arg)
         oa_buf_dispose(&answer);
         return NULL;
     }
+    oa_host_set_thread_name("anon-worker");
     rc = oa_service_secret(j->svc, &secret, &secret_len, &err);
     oa_jobs_leave();
     if (rc == OA_OK) {
@@ -250,6 +254,7 @@ static void *worker_main(void *arg)
         oa_buf_dispose(&answer);
         oa_anonymizer_free(engine);
         oa_ocr_hook_dispose(&ocr_hook);
+        oa_host_clear_thread_name();
         return NULL;
     }
 
@@ -318,6 +323,12 @@ static void *worker_main(void *arg)
             oa_job_anonymize__add_failure(j, snapshot.instance, o.error);
             break;
         }
+        oa_metrics_instance(
+            o.state == ITEM_STORED, o.state == ITEM_DROPPED,
+            o.code == OA_ELEAK,
+            o.pixels.verdict == OA_PIXELS_REFUSE ||
+                o.pixels.verdict == OA_PIXELS_NEEDS_DECODING,
+            o.pixels.verdict == OA_PIXELS_CLEANED);
         j->finished++;
         /* Wake step() only at the end: between, it waits its full period
          * (each return is a snapshot of the job that Orthanc serializes
@@ -329,6 +340,7 @@ static void *worker_main(void *arg)
     oa_anonymizer_free(engine);
     oa_ocr_hook_dispose(&ocr_hook);
     oa_buf_dispose(&answer);
+    oa_host_clear_thread_name();
     return NULL;
 }
 

@@ -27,6 +27,7 @@
 
 #include "../export/export.h"
 #include "../orthanc/host.h"
+#include "../services/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -108,7 +109,11 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
                                 "default) or \"best\"");
         t->type = "zip";
         t->url = cfg->archive_folder;
-        t->max_archive = cfg->zip_max_size;
+        /* Split only where a download is one buffer in memory (an
+         * Orthanc without streamed answers): "ZipMaxSize" applies there
+         * only. */
+        t->max_archive = oa_host_has(OA_HOST_STREAM) ? UINT64_MAX
+                                                     : cfg->zip_max_size;
         t->compression = cJSON_IsString(c) ? c->valuestring : NULL;
         return OA_OK;
     }
@@ -828,6 +833,7 @@ static oa_job_step_status cb_step(void *p)
         record_archives(j);
     j->finished = true;
     track(j, "Success", true);
+    oa_metrics_exported(j->target.type, j->bytes, j->nitems);
     oa_log(OA_LOG_WARNING, "export %s: %zu instances, %llu bytes to %s",
            j->export_id, j->nitems, (unsigned long long)j->bytes,
            j->target.type);

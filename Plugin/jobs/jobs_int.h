@@ -75,6 +75,15 @@ void oa_jobs__open(void);
 /* oa_jobs_close(): the AutoAnonymize thread ends (no join, no wait). */
 void oa_auto__close(void);
 
+/*
+ * Labels (labels.c, Orthanc 1.12.0 with a database that has them): the
+ * anonymized study gets "StudyLabel", its original "SourceLabel" (each
+ * when not ""), so that Orthanc Explorer 2 and /tools/find filter them.
+ * Nothing where Orthanc has no labels; a refused label is logged.
+ */
+void oa_jobs_label_studies(oa_service *s, const char *original,
+                           const char *anonymized);
+
 /* Unserializers and ops of each job type (the table of job_types.c). */
 void *oa_job_anonymize_unserialize(const char *text);
 const oa_host_job_ops *oa_job_anonymize_ops(void);

@@ -14,15 +14,45 @@
  * argument checking (the SDK takes uint32 sizes and rejects some HTTP
  * statuses on the generic path) and freeing SDK memory with the SDK.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "host.h"
+
+#include "../services/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <orthanc/OrthancCPlugin.h>
 
 #define OA_STR_(x) #x
 #define OA_STR(x) OA_STR_(x)
+
+/*
+ * SDK functions newer than 1.10.1 exist only in newer headers: each use
+ * is compiled under its guard, and called only when the running Orthanc
+ * has the service (host.feature[], set in oa_host_init).  The four calls
+ * that newer headers deprecate (SetDescription, SetRootUri, CreateJob,
+ * ExtendOrthancExplorer) are still the only ones an older Orthanc knows:
+ * with a newer header three are called on such an Orthanc only (CreateJob
+ * on every Orthanc, see create_job()), inside OA_OLD_SDK_CALL_BEGIN/END,
+ * which silence that one warning there.
+ */
+#if !defined(ORTHANC_PLUGINS_VERSION_IS_ABOVE)
+#define ORTHANC_PLUGINS_VERSION_IS_ABOVE(a, b, c) 0
+#endif
+#define OA_SDK_HAS_METRICS_INTEGER ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 1)
+#define OA_SDK_HAS_THREAD_NAMES ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 2)
+#define OA_SDK_HAS_PLUGIN_NAMED ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 4)
+#define OA_SDK_HAS_STREAM ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 6)
+#define OA_SDK_HAS_KEY_VALUE ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 8)
+#define OA_SDK_HAS_CLEAR_THREAD_NAME ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 13, 0)
+
+#define OA_OLD_SDK_CALL_BEGIN                                                \
+    _Pragma("GCC diagnostic push")                                           \
+    _Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")
+#define OA_OLD_SDK_CALL_END _Pragma("GCC diagnostic pop")
 
 /*
  * The host context: set once in OrthancPluginInitialize before Orthanc
@@ -32,27 +62,95 @@ static struct {
     OrthancPluginContext *ctx;
     oa_host_rest_fn rest_fn;
     void *rest_user;
+    bool feature[OA_HOST_FEATURE_COUNT];
+    bool plugin_named;     /* SetDescription2 & co. (1.12.4) */
+    bool clear_thread;     /* ClearCurrentThreadName (1.13.0) */
+    bool metrics_integer;  /* SetMetricsIntegerValue (1.12.1) */
 } host;
+
+/* The running Orthanc is at least major.minor.revision ("mainline" is). */
+static bool running_at_least(int major, int minor, int revision)
+{
+    return host.ctx != NULL &&
+           OrthancPluginCheckVersionAdvanced(host.ctx, major, minor,
+                                             revision) != 0;
+}
 
 void oa_host_init(struct _OrthancPluginContext_t *context)
 {
+    memset(&host, 0, sizeof(host));
     host.ctx = context;
-    host.rest_fn = NULL;
-    host.rest_user = NULL;
+    if (context == NULL)
+        return;
+    /* REST only: no SDK function, so any header will do. */
+    host.feature[OA_HOST_LABELS] = running_at_least(1, 12, 0);
+#if OA_SDK_HAS_STREAM
+    host.feature[OA_HOST_STREAM] = running_at_least(1, 12, 6);
+#endif
+#if OA_SDK_HAS_KEY_VALUE
+    host.feature[OA_HOST_KEY_VALUE] = running_at_least(1, 12, 8);
+#endif
+#if OA_SDK_HAS_THREAD_NAMES
+    host.feature[OA_HOST_THREAD_NAMES] = running_at_least(1, 12, 2);
+#endif
+#if OA_SDK_HAS_PLUGIN_NAMED
+    host.feature[OA_HOST_LOG_MESSAGE] = running_at_least(1, 12, 4);
+    host.plugin_named = host.feature[OA_HOST_LOG_MESSAGE];
+#endif
+#if OA_SDK_HAS_CLEAR_THREAD_NAME
+    host.clear_thread = running_at_least(1, 13, 0);
+#endif
+#if OA_SDK_HAS_METRICS_INTEGER
+    host.metrics_integer = running_at_least(1, 12, 1);
+#endif
 }
 
 void oa_host_finalize(void)
 {
-    host.rest_fn = NULL;
-    host.rest_user = NULL;
-    host.ctx = NULL;
+    memset(&host, 0, sizeof(host));
 }
 
 bool oa_host_check_version(void)
 {
-    if (host.ctx == NULL)
-        return false;
-    return OrthancPluginCheckVersion(host.ctx) != 0;
+    /* 1.10.1: Debian 12's Orthanc, the oldest the plugin is tested on;
+     * every service called unconditionally is in it. */
+    return running_at_least(1, 10, 1);
+}
+
+bool oa_host_has(oa_host_feature feature)
+{
+    return (unsigned)feature < OA_HOST_FEATURE_COUNT &&
+           host.feature[feature];
+}
+
+const char *oa_host_feature_name(oa_host_feature feature)
+{
+    switch (feature) {
+    case OA_HOST_STREAM: return "StreamedDownloads";
+    case OA_HOST_LABELS: return "Labels";
+    case OA_HOST_KEY_VALUE: return "KeyValueStore";
+    case OA_HOST_THREAD_NAMES: return "ThreadNames";
+    case OA_HOST_LOG_MESSAGE: return "LogMessage";
+    default: return "?";
+    }
+}
+
+void oa_host_set_thread_name(const char *name)
+{
+#if OA_SDK_HAS_THREAD_NAMES
+    if (host.feature[OA_HOST_THREAD_NAMES] && name != NULL)
+        OrthancPluginSetCurrentThreadName(host.ctx, name);
+#else
+    (void)name;
+#endif
+}
+
+void oa_host_clear_thread_name(void)
+{
+#if OA_SDK_HAS_CLEAR_THREAD_NAME
+    if (host.feature[OA_HOST_THREAD_NAMES] && host.clear_thread)
+        OrthancPluginClearCurrentThreadName(host.ctx);
+#endif
 }
 
 const char *oa_host_orthanc_version(void)
@@ -76,6 +174,20 @@ void oa_host_log(oa_log_level level, const char *msg)
         fprintf(stderr, "anonymizer: %s\n", msg);
         return;
     }
+#if OA_SDK_HAS_PLUGIN_NAMED
+    if (host.feature[OA_HOST_LOG_MESSAGE]) {
+        OrthancPluginLogLevel l = level == OA_LOG_ERROR
+                                      ? OrthancPluginLogLevel_Error
+                                  : level == OA_LOG_WARNING
+                                      ? OrthancPluginLogLevel_Warning
+                                      : OrthancPluginLogLevel_Info;
+
+        /* Our messages name their module; no file and line of ours. */
+        OrthancPluginLogMessage(host.ctx, msg, OA_PLUGIN_NAME, "anonymizer",
+                                0, OrthancPluginLogCategory_Generic, l);
+        return;
+    }
+#endif
     switch (level) {
     case OA_LOG_ERROR:
         OrthancPluginLogError(host.ctx, msg);
@@ -92,14 +204,32 @@ void oa_host_log(oa_log_level level, const char *msg)
 
 void oa_host_set_description(const char *description)
 {
-    if (host.ctx != NULL && description != NULL)
-        OrthancPluginSetDescription(host.ctx, description);
+    if (host.ctx == NULL || description == NULL)
+        return;
+#if OA_SDK_HAS_PLUGIN_NAMED
+    if (host.plugin_named) {
+        OrthancPluginSetDescription2(host.ctx, OA_PLUGIN_NAME, description);
+        return;
+    }
+#endif
+    OA_OLD_SDK_CALL_BEGIN
+    OrthancPluginSetDescription(host.ctx, description);
+    OA_OLD_SDK_CALL_END
 }
 
 void oa_host_set_root_uri(const char *uri)
 {
-    if (host.ctx != NULL && uri != NULL)
-        OrthancPluginSetRootUri(host.ctx, uri);
+    if (host.ctx == NULL || uri == NULL)
+        return;
+#if OA_SDK_HAS_PLUGIN_NAMED
+    if (host.plugin_named) {
+        OrthancPluginSetRootUri2(host.ctx, OA_PLUGIN_NAME, uri);
+        return;
+    }
+#endif
+    OA_OLD_SDK_CALL_BEGIN
+    OrthancPluginSetRootUri(host.ctx, uri);
+    OA_OLD_SDK_CALL_END
 }
 
 oa_status oa_host_get_configuration(cJSON **out, oa_error *err)
@@ -222,6 +352,62 @@ oa_status oa_host_answer(oa_host_output *out, uint16_t status,
     OrthancPluginSendHttpStatus(host.ctx, output, status, body,
                                 (uint32_t)len);
     return OA_OK;
+}
+
+oa_status oa_host_stream_start(oa_host_output *out, const char *mime,
+                               oa_error *err)
+{
+#if OA_SDK_HAS_STREAM
+    OrthancPluginErrorCode code;
+
+    if (!host.feature[OA_HOST_STREAM] || out == NULL)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "this Orthanc cannot stream answers");
+    code = OrthancPluginStartStreamAnswer(host.ctx,
+                                          (OrthancPluginRestOutput *)out,
+                                          mime != NULL
+                                              ? mime
+                                              : "application/octet-stream");
+    if (code != OrthancPluginErrorCode_Success)
+        return oa_error_set(err, OA_ENET, "cannot start the answer: %s",
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    return OA_OK;
+#else
+    (void)out;
+    (void)mime;
+    return oa_error_set(err, OA_EUNSUPPORTED,
+                        "built without streamed answers (SDK < 1.12.6)");
+#endif
+}
+
+oa_status oa_host_stream_chunk(oa_host_output *out, const void *data,
+                               size_t len, oa_error *err)
+{
+#if OA_SDK_HAS_STREAM
+    OrthancPluginErrorCode code;
+
+    if (!host.feature[OA_HOST_STREAM] || out == NULL)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "this Orthanc cannot stream answers");
+    if (len > UINT32_MAX)
+        return oa_error_set(err, OA_ELIMIT, "chunk of %zu bytes", len);
+    if (len == 0)
+        return OA_OK;
+    code = OrthancPluginSendStreamChunk(host.ctx,
+                                        (OrthancPluginRestOutput *)out, data,
+                                        (uint32_t)len);
+    if (code != OrthancPluginErrorCode_Success)
+        return oa_error_set(err, OA_ENET,
+                            "the client closed the connection (%s)",
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    return OA_OK;
+#else
+    (void)out;
+    (void)data;
+    (void)len;
+    return oa_error_set(err, OA_EUNSUPPORTED,
+                        "built without streamed answers (SDK < 1.12.6)");
+#endif
 }
 
 void oa_host_redirect(oa_host_output *out, const char *location)
@@ -471,7 +657,40 @@ oa_status oa_host_set_property(int32_t property, const char *value,
 typedef struct host_job {
     const oa_host_job_ops *ops;
     void *job;
+    bool running;              /* between a step and the next stop */
+    bool started;              /* `begun` is set */
+    struct timespec begun;     /* first step, for the job's duration */
 } host_job;
+
+/* The metrics of jobs (services/metrics.h): running, last duration. */
+static void job_now_running(host_job *hj)
+{
+    if (hj->running)
+        return;
+    hj->running = true;
+    oa_metrics_add(OA_METRIC_JOBS_RUNNING, 1);
+    if (!hj->started) {
+        hj->started = true;
+        clock_gettime(CLOCK_MONOTONIC, &hj->begun);
+    }
+}
+
+static void job_not_running(host_job *hj, bool ended)
+{
+    struct timespec now;
+
+    if (hj->running) {
+        hj->running = false;
+        oa_metrics_add(OA_METRIC_JOBS_RUNNING, -1);
+    }
+    if (ended && hj->started) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        oa_metrics_job_ended((double)(now.tv_sec - hj->begun.tv_sec) +
+                             (double)(now.tv_nsec - hj->begun.tv_nsec) /
+                                 1e9);
+        hj->started = false;
+    }
+}
 
 static void job_finalize(void *p)
 {
@@ -479,6 +698,7 @@ static void job_finalize(void *p)
 
     if (hj == NULL)
         return;
+    job_not_running(hj, false);
     if (hj->ops->finalize != NULL)
         hj->ops->finalize(hj->job);
     oa_free(hj);
@@ -510,6 +730,7 @@ static OrthancPluginJobStepStatus job_step(void *p)
 {
     host_job *hj = p;
 
+    job_now_running(hj);
     switch (hj->ops->step(hj->job)) {
     case OA_JOB_STEP_SUCCESS: return OrthancPluginJobStepStatus_Success;
     case OA_JOB_STEP_CONTINUE: return OrthancPluginJobStepStatus_Continue;
@@ -531,6 +752,8 @@ static OrthancPluginErrorCode job_stop(void *p,
     case OrthancPluginJobStopReason_Failure:
     default: r = OA_JOB_STOP_FAILURE; break;
     }
+    job_not_running(hj, r == OA_JOB_STOP_SUCCESS ||
+                            r == OA_JOB_STOP_FAILURE);
     if (hj->ops->stop != NULL && hj->ops->stop(hj->job, r) != OA_OK)
         return OrthancPluginErrorCode_Plugin;
     return OrthancPluginErrorCode_Success;
@@ -555,9 +778,16 @@ static OrthancPluginJob *create_job(const oa_host_job_ops *ops, void *job)
         return NULL;
     hj->ops = ops;
     hj->job = job;
+    /* CreateJob, deprecated since 1.11.3, on every Orthanc: with
+     * CreateJob2 (content and serialization in Orthanc's buffers) Orthanc
+     * 1.12.7 saved no such job at shutdown (its jobs registry was
+     * {"Jobs": {}}, test_restart.py case A failed), while CreateJob keeps
+     * them on 1.10.1, 1.12.7 and 1.13.0.  Orthanc still serves it. */
+    OA_OLD_SDK_CALL_BEGIN
     oj = OrthancPluginCreateJob(host.ctx, hj, job_finalize, ops->type,
                                 job_progress, job_content, job_serialized,
                                 job_step, job_stop, job_reset);
+    OA_OLD_SDK_CALL_END
     if (oj == NULL)
         oa_free(hj);
     return oj;
@@ -699,8 +929,261 @@ void oa_host_register_on_change(oa_host_change_fn fn)
 
 void oa_host_extend_explorer(const char *javascript)
 {
-    if (host.ctx != NULL && javascript != NULL)
-        OrthancPluginExtendOrthancExplorer(host.ctx, javascript);
+    if (host.ctx == NULL || javascript == NULL)
+        return;
+#if OA_SDK_HAS_PLUGIN_NAMED
+    if (host.plugin_named) {
+        OrthancPluginExtendOrthancExplorer2(host.ctx, OA_PLUGIN_NAME,
+                                            javascript);
+        return;
+    }
+#endif
+    OA_OLD_SDK_CALL_BEGIN
+    OrthancPluginExtendOrthancExplorer(host.ctx, javascript);
+    OA_OLD_SDK_CALL_END
+}
+
+/* ------------------------------------------------------------------ */
+/* Metrics                                                              */
+
+static oa_host_metrics_fn metrics_fn;
+
+static void metrics_trampoline(void)
+{
+    if (metrics_fn != NULL)
+        metrics_fn();
+}
+
+void oa_host_register_metrics(oa_host_metrics_fn fn)
+{
+    if (host.ctx == NULL)
+        return;
+    metrics_fn = fn;
+    OrthancPluginRegisterRefreshMetricsCallback(host.ctx,
+                                                metrics_trampoline);
+}
+
+void oa_host_set_metric(const char *name, double value, bool integer)
+{
+    if (host.ctx == NULL || name == NULL)
+        return;
+#if OA_SDK_HAS_METRICS_INTEGER
+    if (integer && host.metrics_integer) {
+        OrthancPluginSetMetricsIntegerValue(host.ctx, name, (int64_t)value,
+                                            OrthancPluginMetricsType_Default);
+        return;
+    }
+#else
+    (void)integer;
+#endif
+    OrthancPluginSetMetricsValue(host.ctx, name, (float)value,
+                                 OrthancPluginMetricsType_Default);
+}
+
+/* ------------------------------------------------------------------ */
+/* Key-value stores                                                     */
+
+#if OA_SDK_HAS_KEY_VALUE
+static oa_status kv_ready(const char *store, const char *key, oa_error *err)
+{
+    if (!host.feature[OA_HOST_KEY_VALUE])
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "this Orthanc has no key-value store");
+    if (store == NULL || key == NULL)
+        return oa_error_set(err, OA_EINVAL, "no key");
+    return OA_OK;
+}
+#endif
+
+oa_status oa_host_kv_put(const char *store, const char *key,
+                         const char *value, oa_error *err)
+{
+#if OA_SDK_HAS_KEY_VALUE
+    OrthancPluginErrorCode code;
+    size_t len;
+    oa_status rc = kv_ready(store, key, err);
+
+    if (rc != OA_OK)
+        return rc;
+    if (value == NULL)
+        return oa_error_set(err, OA_EINVAL, "no value");
+    len = strlen(value);
+    if (len > UINT32_MAX)
+        return oa_error_set(err, OA_ELIMIT, "value of %zu bytes", len);
+    code = OrthancPluginStoreKeyValue(host.ctx, store, key, value,
+                                      (uint32_t)len);
+    if (code != OrthancPluginErrorCode_Success)
+        return oa_error_set(err, OA_EIO,
+                            "cannot write %s in Orthanc's key-value store "
+                            "%s: %s",
+                            key, store,
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    return OA_OK;
+#else
+    (void)store;
+    (void)key;
+    (void)value;
+    return oa_error_set(err, OA_EUNSUPPORTED,
+                        "built without key-value stores (SDK < 1.12.8)");
+#endif
+}
+
+oa_status oa_host_kv_get(const char *store, const char *key, char **value,
+                         oa_error *err)
+{
+#if OA_SDK_HAS_KEY_VALUE
+    OrthancPluginMemoryBuffer buf;
+    OrthancPluginErrorCode code;
+    uint8_t found = 0;
+    oa_status rc;
+
+    *value = NULL;
+    rc = kv_ready(store, key, err);
+    if (rc != OA_OK)
+        return rc;
+    memset(&buf, 0, sizeof(buf));
+    code = OrthancPluginGetKeyValue(host.ctx, &found, &buf, store, key);
+    if (code != OrthancPluginErrorCode_Success)
+        return oa_error_set(err, OA_EIO,
+                            "cannot read %s from Orthanc's key-value store "
+                            "%s: %s",
+                            key, store,
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    if (found) {
+        *value = oa_malloc((size_t)buf.size + 1);
+        if (*value == NULL)
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+        else {
+            if (buf.size > 0)
+                memcpy(*value, buf.data, buf.size);
+            (*value)[buf.size] = '\0';
+        }
+    }
+    if (buf.data != NULL)
+        OrthancPluginFreeMemoryBuffer(host.ctx, &buf);
+    return rc;
+#else
+    (void)store;
+    (void)key;
+    *value = NULL;
+    return oa_error_set(err, OA_EUNSUPPORTED,
+                        "built without key-value stores (SDK < 1.12.8)");
+#endif
+}
+
+oa_status oa_host_kv_delete(const char *store, const char *key,
+                            oa_error *err)
+{
+#if OA_SDK_HAS_KEY_VALUE
+    OrthancPluginErrorCode code;
+    oa_status rc = kv_ready(store, key, err);
+
+    if (rc != OA_OK)
+        return rc;
+    code = OrthancPluginDeleteKeyValue(host.ctx, store, key);
+    if (code != OrthancPluginErrorCode_Success)
+        return oa_error_set(err, OA_EIO,
+                            "cannot delete %s from Orthanc's key-value "
+                            "store %s: %s",
+                            key, store,
+                            OrthancPluginGetErrorDescription(host.ctx, code));
+    return OA_OK;
+#else
+    (void)store;
+    (void)key;
+    return oa_error_set(err, OA_EUNSUPPORTED,
+                        "built without key-value stores (SDK < 1.12.8)");
+#endif
+}
+
+/* Bound on one store's keys (a store never holds more in practice). */
+#define KV_MAX_KEYS ((size_t)1 << 22)
+
+oa_status oa_host_kv_keys(const char *store, char ***keys, size_t *count,
+                          oa_error *err)
+{
+#if OA_SDK_HAS_KEY_VALUE
+    OrthancPluginKeysValuesIterator *it;
+    char **list = NULL;
+    size_t n = 0, cap = 0;
+    oa_status rc = kv_ready(store, "", err);
+
+    *keys = NULL;
+    *count = 0;
+    if (rc != OA_OK)
+        return rc;
+    it = OrthancPluginCreateKeysValuesIterator(host.ctx, store);
+    if (it == NULL)
+        return oa_error_set(err, OA_EIO,
+                            "cannot list Orthanc's key-value store %s",
+                            store);
+    for (;;) {
+        /* Despite its name and the header's comment, Orthanc sets this
+         * flag when the iterator moved to an element (1.13.0; and the
+         * SDK's own C++ wrapper reads it so: Next() is "done != 0"). */
+        uint8_t has_element = 0;
+        const char *k;
+        OrthancPluginErrorCode code =
+            OrthancPluginKeysValuesIteratorNext(host.ctx, &has_element, it);
+
+        if (code != OrthancPluginErrorCode_Success) {
+            rc = oa_error_set(err, OA_EIO,
+                              "cannot list Orthanc's key-value store %s: %s",
+                              store,
+                              OrthancPluginGetErrorDescription(host.ctx,
+                                                               code));
+            break;
+        }
+        if (!has_element)
+            break;
+        k = OrthancPluginKeysValuesIteratorGetKey(host.ctx, it);
+        if (k == NULL) {
+            rc = oa_error_set(err, OA_EIO,
+                              "Orthanc's key-value store %s gave no key",
+                              store);
+            break;
+        }
+        if (n >= KV_MAX_KEYS) {
+            rc = oa_error_set(err, OA_ELIMIT,
+                              "key-value store %s holds more than %zu keys",
+                              store, KV_MAX_KEYS);
+            break;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **grown = oa_realloc(list, ncap * sizeof(*grown));
+
+            if (grown == NULL) {
+                rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        list[n] = oa_strdup(k);
+        if (list[n] == NULL) {
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+            break;
+        }
+        n++;
+    }
+    OrthancPluginFreeKeysValuesIterator(host.ctx, it);
+    if (rc != OA_OK) {
+        while (n > 0)
+            oa_free(list[--n]);
+        oa_free(list);
+        return rc;
+    }
+    *keys = list;
+    *count = n;
+    return OA_OK;
+#else
+    (void)store;
+    *keys = NULL;
+    *count = 0;
+    return oa_error_set(err, OA_EUNSUPPORTED,
+                        "built without key-value stores (SDK < 1.12.8)");
+#endif
 }
 
 oa_status oa_host_generate_uuid(char out[37], oa_error *err)

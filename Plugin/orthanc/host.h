@@ -28,6 +28,9 @@
 extern "C" {
 #endif
 
+/* The plugin's name in /plugins, in Orthanc's log and in its SDK calls. */
+#define OA_PLUGIN_NAME "anonymizer"
+
 /* The SDK's context, as Orthanc hands it to OrthancPluginInitialize. */
 struct _OrthancPluginContext_t;
 
@@ -44,11 +47,47 @@ void oa_host_init(struct _OrthancPluginContext_t *context);
 void oa_host_finalize(void);
 
 /*
- * True if the running Orthanc is at least the version of the SDK header we
- * were built with (1.10.1 on Debian 12), as OrthancPluginCheckVersion()
- * decides.  On false, the plugin must refuse to load.
+ * True if the running Orthanc is at least OA_HOST_MIN_ORTHANC, the oldest
+ * version that has every service the plugin strictly needs
+ * (OrthancPluginCheckVersionAdvanced), whatever SDK header it was built
+ * with: a build with the 1.12 or 1.13 header still loads into 1.10.1 and
+ * uses the newer services only where oa_host_has() says so.  On false, the
+ * plugin must refuse to load.
  */
 bool oa_host_check_version(void);
+
+/* The oldest Orthanc the plugin runs on. */
+#define OA_HOST_MIN_ORTHANC "1.10.1"
+
+/*
+ * Services newer than 1.10.1, each used only when the running Orthanc has
+ * it (checked once, in oa_host_init) and, for an SDK function, when the
+ * header we were built with declares it (ORTHANC_PLUGINS_VERSION_IS_ABOVE).
+ */
+typedef enum oa_host_feature {
+    OA_HOST_STREAM = 0,    /* StartStreamAnswer / SendStreamChunk, 1.12.6 */
+    OA_HOST_LABELS,        /* labels of resources (REST), 1.12.0 */
+    OA_HOST_KEY_VALUE,     /* key-value stores, 1.12.8 */
+    OA_HOST_THREAD_NAMES,  /* SetCurrentThreadName, 1.12.2 */
+    OA_HOST_LOG_MESSAGE,   /* LogMessage with the plugin's name, 1.12.4 */
+    OA_HOST_FEATURE_COUNT
+} oa_host_feature;
+
+/* True if the feature can be used now (see above). */
+bool oa_host_has(oa_host_feature feature);
+
+/* "StreamedDownloads", "Labels", ... (the keys of /anonymizer/info's
+ * "OrthancFeatures").  Static. */
+const char *oa_host_feature_name(oa_host_feature feature);
+
+/*
+ * Give the calling thread a name in Orthanc's log (at most 15
+ * characters); only for threads the plugin created.  Call
+ * oa_host_clear_thread_name() before the thread ends.  No-op where
+ * Orthanc has no thread names.
+ */
+void oa_host_set_thread_name(const char *name);
+void oa_host_clear_thread_name(void);
 
 /* Version string of the running Orthanc ("1.10.1").  Borrowed, static. */
 const char *oa_host_orthanc_version(void);
@@ -175,6 +214,19 @@ oa_status oa_host_answer(oa_host_output *out, uint16_t status,
                          const char *mime, const void *body, size_t len,
                          oa_error *err);
 
+/*
+ * A streamed answer (OA_HOST_STREAM only): status 200 with `mime`, then
+ * the body in chunks of at most 4 GiB - 1 each, of any total size; the
+ * headers set before oa_host_stream_start() are sent with it.  After a
+ * start, the answer is the stream: a failure can no longer become an
+ * error status, only a cut connection.  OA_EUNSUPPORTED without the
+ * feature; OA_ENET when the client went away.
+ */
+oa_status oa_host_stream_start(oa_host_output *out, const char *mime,
+                               oa_error *err);
+oa_status oa_host_stream_chunk(oa_host_output *out, const void *data,
+                               size_t len, oa_error *err);
+
 /* Answer 301 to `location` (relative to the request's URL allowed). */
 void oa_host_redirect(oa_host_output *out, const char *location);
 
@@ -267,6 +319,46 @@ oa_status oa_host_get_property(int32_t property, char **out, oa_error *err);
 /* Write a global property.  OA_EINVAL below OA_HOST_FIRST_PLUGIN_PROPERTY. */
 oa_status oa_host_set_property(int32_t property, const char *value,
                                oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Key-value stores (OA_HOST_KEY_VALUE: Orthanc >= 1.12.8)              */
+
+/*
+ * Values under (store, key) in Orthanc's database.  `store` names one
+ * store of ours ("orthanc-anonymizer.reports").  Get gives a
+ * NUL-terminated copy (oa_free) or NULL when absent; delete of an absent
+ * key is OA_OK; keys lists a store's keys in Orthanc's (lexicographic)
+ * order, freed with oa_store_free_keys()-like loops (each oa_free, then
+ * the array).  OA_EUNSUPPORTED without the feature, OA_EIO if Orthanc
+ * failed.  Only after Orthanc has opened its database.
+ */
+oa_status oa_host_kv_put(const char *store, const char *key,
+                         const char *value, oa_error *err);
+oa_status oa_host_kv_get(const char *store, const char *key, char **value,
+                         oa_error *err);
+oa_status oa_host_kv_delete(const char *store, const char *key,
+                            oa_error *err);
+oa_status oa_host_kv_keys(const char *store, char ***keys, size_t *count,
+                          oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Metrics (/tools/metrics-prometheus)                                  */
+
+/*
+ * Called by Orthanc before it answers /tools/metrics-prometheus (and by
+ * its own timer); it sets every value with oa_host_set_metric().
+ */
+typedef void (*oa_host_metrics_fn)(void);
+
+/* Register it (OrthancPluginInitialize only). */
+void oa_host_register_metrics(oa_host_metrics_fn fn);
+
+/*
+ * One value; `name` a Prometheus name.  An `integer` one goes exactly
+ * through OrthancPluginSetMetricsIntegerValue where Orthanc has it
+ * (1.12.1), else through OrthancPluginSetMetricsValue (a float).
+ */
+void oa_host_set_metric(const char *name, double value, bool integer);
 
 /* ------------------------------------------------------------------ */
 /* Jobs                                                                 */

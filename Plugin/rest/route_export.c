@@ -3,18 +3,142 @@
  * destinations (GET|PUT|DELETE /anonymizer/destinations/{name}, POST
  * .../test).
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "rest_int.h"
 
 #include "../dicom/dicom.h"
 #include "../export/export.h"
 #include "../jobs/jobs.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-/* Largest archive answered (Orthanc's uint32 answer size). */
+/* Largest archive answered from one buffer (Orthanc's uint32 size). */
 #define MAX_ANSWER ((size_t)0xFFFFFFFFu)
+
+/* One chunk of a streamed download: the memory a download costs. */
+#define STREAM_CHUNK ((size_t)1 << 20)
+
+/* Seconds a refused download is told to wait (Retry-After). */
+#define RETRY_AFTER "10"
+
+/* Downloads answered from one buffer right now (see below). */
+static atomic_uint buffered_downloads;
+
+/*
+ * Send the file at `path` as a streamed answer (OA_HOST_STREAM: Orthanc
+ * 1.12.6 and later): STREAM_CHUNK bytes at a time, so a download of any
+ * size costs one chunk of memory.  The file is opened without following
+ * a symbolic link.  A failure before the first byte is an error answer;
+ * after it, the connection is cut (logged), since the status is sent.
+ */
+static oa_status stream_file(oa_host_output *out, const char *path,
+                             const char *mime, oa_error *err)
+{
+    struct stat st;
+    uint8_t *chunk;
+    uint64_t sent = 0;
+    oa_status rc;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return oa_error_set(err, errno == ENOENT ? OA_ENOTFOUND : OA_EIO,
+                            "cannot open the archive: %s", strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return oa_error_set(err, OA_EIO, "the archive is not a file");
+    }
+    chunk = oa_malloc(STREAM_CHUNK);
+    if (chunk == NULL) {
+        close(fd);
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    rc = oa_host_stream_start(out, mime, err);
+    while (rc == OA_OK) {
+        ssize_t n = read(fd, chunk, STREAM_CHUNK);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            oa_log(OA_LOG_ERROR,
+                   "anonymizer: download cut after %llu bytes: cannot read "
+                   "the archive: %s",
+                   (unsigned long long)sent, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if (oa_host_stream_chunk(out, chunk, (size_t)n, err) != OA_OK) {
+            oa_log(OA_LOG_WARNING,
+                   "anonymizer: download stopped after %llu bytes: %s",
+                   (unsigned long long)sent, err->msg);
+            oa_error_clear(err);
+            break;
+        }
+        sent += (uint64_t)n;
+    }
+    oa_free(chunk);
+    close(fd);
+    return rc;   /* OA_OK once started: the stream is the answer */
+}
+
+/*
+ * Where Orthanc cannot stream (1.10.1), a download is the whole archive
+ * in memory, twice (ours, then Orthanc's copy): at most
+ * "MaxParallelDownloads" at once, the others answered 503 with
+ * Retry-After, so that memory stays below that many archives
+ * ("ZipMaxSize" each).  True if this one may go; then call
+ * download_done() after it.
+ */
+static bool download_admit(oa_service *s)
+{
+    unsigned limit = oa_service_config(s)->max_downloads;
+    unsigned now = atomic_fetch_add(&buffered_downloads, 1);
+
+    if (now < limit)
+        return true;
+    atomic_fetch_sub(&buffered_downloads, 1);
+    return false;
+}
+
+static void download_done(void)
+{
+    atomic_fetch_sub(&buffered_downloads, 1);
+}
+
+static oa_status answer_busy(oa_host_output *out, oa_service *s,
+                             oa_error *err)
+{
+    char details[320];
+    cJSON *body = cJSON_CreateObject();
+    oa_status rc;
+
+    snprintf(details, sizeof(details),
+             "%u ZIP downloads are already running, the most allowed at "
+             "once (\"Anonymizer.MaxParallelDownloads\": on Orthanc %s with "
+             "a plugin built for SDK %s a download is answered from memory; "
+             "both 1.12.6 or later stream it): retry in %s seconds",
+             oa_service_config(s)->max_downloads, oa_host_orthanc_version(),
+             oa_host_sdk_version(), RETRY_AFTER);
+    if (body == NULL ||
+        cJSON_AddStringToObject(body, "Error", "Too many downloads") ==
+            NULL ||
+        cJSON_AddStringToObject(body, "Details", details) == NULL) {
+        cJSON_Delete(body);
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    oa_host_set_header(out, "Retry-After", RETRY_AFTER);
+    rc = oa_rest_answer_json(out, 503, body, err);
+    cJSON_Delete(body);
+    return rc;
+}
 
 oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
                          oa_error *err)
@@ -59,16 +183,23 @@ oa_status oa_rest_export_archive(oa_host_output *out,
                                name, sizeof(name), err);
     if (rc != OA_OK)
         return rc;
+    snprintf(disposition, sizeof(disposition),
+             "attachment; filename=\"%s\"", name);
+    if (oa_host_has(OA_HOST_STREAM)) {
+        oa_host_set_header(out, "Content-Disposition", disposition);
+        return stream_file(out, path, "application/zip", err);
+    }
+    if (!download_admit(s))
+        return answer_busy(out, s, err);
     oa_buf_init(&data, MAX_ANSWER);
     rc = oa_file_read(path, &data, err);
     if (rc == OA_OK) {
-        snprintf(disposition, sizeof(disposition),
-                 "attachment; filename=\"%s\"", name);
         oa_host_set_header(out, "Content-Disposition", disposition);
         rc = oa_host_answer(out, 200, "application/zip", oa_buf_data(&data),
                             data.len, err);
     }
     oa_buf_dispose(&data);
+    download_done();
     return rc;
 }
 

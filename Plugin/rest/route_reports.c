@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A streamed CSV goes in chunks of this size. */
+#define CSV_CHUNK ((size_t)256 << 10)
+
 /* The stored report `id` as JSON. */
 static oa_status load_report(oa_service *s, const char *id, cJSON **out,
                              oa_error *err)
@@ -138,8 +141,28 @@ oa_status oa_rest_get_report_csv(oa_host_output *out,
              "attachment; filename=\"anonymization-%s.csv\"",
              req->params[0]);
     oa_host_set_header(out, "Content-Disposition", disposition);
-    rc = oa_host_answer(out, 200, "text/csv; charset=utf-8",
-                        oa_buf_data(&csv), csv.len, err);
+    if (oa_host_has(OA_HOST_STREAM)) {
+        /* Streamed (Orthanc 1.12.6): Orthanc keeps no copy of its own. */
+        const uint8_t *p = oa_buf_data(&csv);
+        size_t off = 0;
+
+        rc = oa_host_stream_start(out, "text/csv; charset=utf-8", err);
+        while (rc == OA_OK && off < csv.len) {
+            size_t n = csv.len - off < CSV_CHUNK ? csv.len - off : CSV_CHUNK;
+
+            if (oa_host_stream_chunk(out, p + off, n, err) != OA_OK) {
+                oa_log(OA_LOG_WARNING,
+                       "anonymizer: CSV download of report %s stopped: %s",
+                       req->params[0], err->msg);
+                oa_error_clear(err);
+                break;   /* started: the stream is the answer */
+            }
+            off += n;
+        }
+    } else {
+        rc = oa_host_answer(out, 200, "text/csv; charset=utf-8",
+                            oa_buf_data(&csv), csv.len, err);
+    }
     oa_buf_dispose(&csv);
     return rc;
 }

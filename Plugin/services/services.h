@@ -219,6 +219,9 @@ typedef struct oa_service_host {
     /* Global properties, for the store when PostgreSQL is not used. */
     oa_store_prop_get get_property;
     oa_store_prop_set set_property;
+    /* Orthanc's key-value stores where it has them (1.12.8), else NULL:
+     * then the state moves there from the global properties, once. */
+    const oa_store_kv_host *kv;
 } oa_service_host;
 
 /*

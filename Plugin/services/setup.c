@@ -107,6 +107,13 @@ oa_status oa_service_setup(const oa_service_host *host, unsigned cores,
     else
         rc = oa_store_props_new(&store, host->get_property,
                                 host->set_property, FIRST_PROPERTY, err);
+    if (rc == OA_OK && config.pg_conninfo == NULL && host->kv != NULL &&
+        !config.store_properties) {
+        oa_store *props = store;
+
+        store = NULL;
+        rc = oa_store_kv_new(&store, host->kv, props, err);
+    }
     if (rc != OA_OK) {
         oa_config_dispose(&config);
         return rc;
@@ -116,7 +123,10 @@ oa_status oa_service_setup(const oa_service_host *host, unsigned cores,
            "%s, site secret %s",
            config.threads, config.uid_root,
            config.pg_conninfo != NULL ? "PostgreSQL (shared by the cluster)"
-                                      : "Orthanc's global properties",
+           : host->kv != NULL && !config.store_properties
+               ? "Orthanc's key-value store where its database has one "
+                 "(moved there once from the global properties)"
+                              : "Orthanc's global properties",
            config.secret != NULL ? "configured"
                                  : "generated once and kept with that "
                                    "state");

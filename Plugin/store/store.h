@@ -145,6 +145,33 @@ oa_status oa_store_props_new(oa_store **out, oa_store_prop_get get,
 oa_status oa_store_pg_new(oa_store **out, const char *conninfo,
                           oa_error *err);
 
+/*
+ * Orthanc's key-value stores (1.12.8; store_kv.c), wrapping `legacy` (the
+ * global-property store, owned from here on, freed on failure too): the
+ * values there are copied once into the key-value stores at first use,
+ * and used instead when `available()` says the database has none.  The
+ * host's functions: `get` gives NULL for an absent key, `remove` of an
+ * absent key succeeds, `keys` lists one store (each key and the array
+ * freed with oa_free).
+ */
+typedef struct oa_store_kv_host {
+    bool (*available)(void);
+    oa_status (*put)(const char *store, const char *key, const char *value,
+                     oa_error *err);
+    oa_status (*get)(const char *store, const char *key, char **value,
+                     oa_error *err);
+    oa_status (*remove)(const char *store, const char *key, oa_error *err);
+    oa_status (*keys)(const char *store, char ***keys, size_t *count,
+                      oa_error *err);
+} oa_store_kv_host;
+
+oa_status oa_store_kv_new(oa_store **out, const oa_store_kv_host *host,
+                          oa_store *legacy, oa_error *err);
+
+/* True once a key-value store `s` keeps its state in Orthanc's key-value
+ * stores (after its first use); *migrated: values this process copied. */
+bool oa_store_kv_uses_orthanc(oa_store *s, size_t *migrated);
+
 #ifdef __cplusplus
 }
 #endif

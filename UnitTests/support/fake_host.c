@@ -1050,6 +1050,45 @@ const char *oa_host_sdk_version(void)
     return "1.10.1";
 }
 
+/* The fake is Orthanc 1.10.1: none of the newer services. */
+bool oa_host_has(oa_host_feature feature)
+{
+    (void)feature;
+    return false;
+}
+
+const char *oa_host_feature_name(oa_host_feature feature)
+{
+    (void)feature;
+    return "?";
+}
+
+void oa_host_set_thread_name(const char *name)
+{
+    (void)name;
+}
+
+void oa_host_clear_thread_name(void)
+{
+}
+
+oa_status oa_host_stream_start(oa_host_output *out, const char *mime,
+                               oa_error *err)
+{
+    (void)out;
+    (void)mime;
+    return oa_error_set(err, OA_EUNSUPPORTED, "no streamed answers");
+}
+
+oa_status oa_host_stream_chunk(oa_host_output *out, const void *data,
+                               size_t len, oa_error *err)
+{
+    (void)out;
+    (void)data;
+    (void)len;
+    return oa_error_set(err, OA_EUNSUPPORTED, "no streamed answers");
+}
+
 void oa_host_log(oa_log_level level, const char *msg)
 {
     if (msg == NULL)
