@@ -101,12 +101,13 @@ typedef struct oa_iod_required {
     const char *sop_class;
     uint32_t tag;
     uint8_t type;        /* 1 or 2 */
-    uint8_t animal;      /* only when the patient is an animal */
+    uint8_t cond;        /* 0; 1 only when the patient is an animal; 2 a
+                            Type 1C/2C whose condition is not settled */
 } oa_iod_required;
 
 /* The Type (1 or 2) that the IOD of `sop_class` gives the top-level
  * attribute `tag` of Table E.1-1, 0 if it does not require it, -1 if the
- * table does not know the class. */
+ * table does not know the class or the attribute's condition. */
 int oa_ps315__iod_type(const char *sop_class, uint32_t tag, bool animal);
 
 #endif /* OA_ANONYMIZER_INT_H */

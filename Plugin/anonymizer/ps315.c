@@ -398,7 +398,8 @@ int oa_ps315__iod_type(const char *sop_class, uint32_t tag, bool animal)
     if (lo < OA_IOD_REQUIRED_COUNT) {
         e = &iod_required[lo];
         if (strcmp(e->sop_class, sop_class) == 0 && e->tag == tag)
-            return e->animal && !animal ? 0 : e->type;
+            return e->cond == 2 ? -1
+                   : e->cond == 1 && !animal ? 0 : e->type;
     }
     /* Not required: is the class known at all?  Its rows are next to
      * position lo (the one before or the one at it). */
