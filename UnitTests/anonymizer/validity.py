@@ -50,8 +50,9 @@ from oatest import SKIP  # noqa: E402
 from oatest import iodgen  # noqa: E402
 from oatest.corpus import listing as corpus_listing  # noqa: E402
 from oatest.corpus import require as require_corpus  # noqa: E402
-from oatest.tool import (STATUS_OK, link_inputs, read_tsv,  # noqa: E402
-                         profiles_or_fail, run_tool, work_folder)
+from oatest.tool import (STATUS_DROPPED, STATUS_OK,  # noqa: E402
+                         link_inputs, profiles_or_fail, read_tsv, run_tool,
+                         work_folder)
 
 SECRET = "oa-validity-proof-secret"
 
@@ -177,11 +178,16 @@ def main():
 
     passed = failed = 0
     for name in profiles:
-        n_files = n_in = n_out = n_added = n_absent = n_meta = 0
+        n_files = n_in = n_out = n_added = n_meta = 0
+        n_dropped = n_refused = 0
         for p in readable:
             v = verdict_out.get((name, p))
-            if v is None:
-                n_absent += 1     # dropped or refused: no output
+            if v is None:         # dropped or refused: no output
+                row = tsv[name].get(link_of[p])
+                if row is not None and row[0] == STATUS_DROPPED:
+                    n_dropped += 1
+                else:
+                    n_refused += 1
                 continue
             n_files += 1
             errs_in = verdict_in[p][1]
@@ -213,10 +219,10 @@ def main():
                     print("    " + e)
             else:
                 passed += 1
-        print("%s: %d files checked (%d without output: dropped or "
-              "refused; %d not instances), errors in %d, errors out %d, "
-              "added %d" % (name, n_files, n_absent, n_meta, n_in, n_out,
-                            n_added))
+        print("%s: %d files checked (%d not instances), %d dropped, %d "
+              "refused; errors in %d, errors out %d, added %d"
+              % (name, n_files, n_meta, n_dropped, n_refused, n_in, n_out,
+                 n_added))
     print("%d inputs, %d read by dciodvfy (%d generated), %d not readable"
           % (len(inputs), len(readable), len(generated), unreadable))
     for f in fatal:
