@@ -16,7 +16,10 @@ on the input and on the output of
     Enhanced MR), built with the attributes that must survive
     anonymization valid,
 
-under the profiles Default and Full (oa-anonymize, the plugin's engine).
+under the profiles Default and Full (oa-anonymize, the plugin's engine),
+and, for the secondary captures, reports and documents that Full drops,
+under "FullKeepSC" ({"Base": "Full", "SecondaryCapturesAndReports":
+"keep"}).
 
 The messages are compared, not their counts: every "Error - " line of the
 output, normalised (the values that dciodvfy quotes are cut out: they
@@ -37,6 +40,7 @@ added; 77 (skipped) without dciodvfy or the corpus.
 
 import argparse
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -64,6 +68,9 @@ NO_IOD = "Error - Information Object Not found"
 META_VS_DATASET = ("Error - MediaStorageSOPClassUID",
                    "Error - MediaStorageSOPInstanceUID")
 PROFILES = ("Default", "Full")
+# What Full drops (secondary captures, SR, documents), kept.
+KEEP_SC = "FullKeepSC"
+KEEP_SC_PROFILE = {"Base": "Full", "SecondaryCapturesAndReports": "keep"}
 
 # Values dciodvfy quotes: = <value>, = 'c' (code), value <v> for value n,
 # "values are a\b", the character code in parentheses after a quoted one.
@@ -75,6 +82,9 @@ _NORMALISE = [
     (re.compile(r"defined term <[^>]*>"), "defined term <>"),
     (re.compile(r"values are .*$"), "values are ..."),
     (re.compile(r"value is .*$"), "value is ..."),
+    # any other UID (remapped): digits with two dots or more
+    (re.compile(r"(?<![\w.])[0-9]+(\.[0-9]+){2,}(?![\w.])"), "<uid>"),
+    (re.compile(r"(InstanceUID) \S+$"), r"\1 <uid>"),   # even "0"
 ]
 
 
@@ -162,6 +172,28 @@ def main():
             fatal.append("--profile %s: %s" % (name, r.problem()))
         tsv[name] = read_tsv(os.path.join(work, name + ".tsv"))
 
+    # The captures and reports that the built-ins drop, once more with a
+    # profile that keeps them.
+    dropped = [p for p in readable
+               if tsv.get("Full", {}).get(link_of[p], ("",))[0]
+               == STATUS_DROPPED]
+    if dropped and "Full" in profiles:
+        arg = os.path.join(work, KEEP_SC + ".json")
+        with open(arg, "w") as f:
+            json.dump(KEEP_SC_PROFILE, f)
+        r = run_tool([tool, "--profile", arg, "--secret", SECRET, "-q",
+                      "--tsv", KEEP_SC + ".tsv", "-o",
+                      os.path.join("out", KEEP_SC),
+                      *[link_of[p] for p in dropped]], args.timeout,
+                     cwd=work)
+        if r.problem():
+            fatal.append("--profile %s: %s" % (KEEP_SC, r.problem()))
+        tsv[KEEP_SC] = read_tsv(os.path.join(work, KEEP_SC + ".tsv"))
+        profiles = profiles + [KEEP_SC]
+    for kind, path in generated.items():
+        if not verdict_in[path][0]:
+            fatal.append("generated %s: dciodvfy cannot read it" % kind)
+
     # 3. dciodvfy on the outputs.
     jobs = []
     for name in profiles:
@@ -178,9 +210,10 @@ def main():
 
     passed = failed = 0
     for name in profiles:
+        subset = dropped if name == KEEP_SC else readable
         n_files = n_in = n_out = n_added = n_meta = 0
         n_dropped = n_refused = 0
-        for p in readable:
+        for p in subset:
             v = verdict_out.get((name, p))
             if v is None:         # dropped or refused: no output
                 row = tsv[name].get(link_of[p])
