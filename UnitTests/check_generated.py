@@ -27,6 +27,8 @@ GENERATORS = [
      ["--reference", "{ref}"], "Plugin/anonymizer/ps315_table.inc"),
     ("DICOMDIR records", "Resources/Scripts/GenerateDicomdir.py",
      ["--reference", "{ref}"], "Plugin/export/dicomdir_table.inc"),
+    ("IOD requirements", "Resources/Scripts/GenerateIodTypes.py",
+     ["--reference", "{ref}"], "Plugin/anonymizer/iod_table.inc"),
 ]
 
 

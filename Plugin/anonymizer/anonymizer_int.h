@@ -95,4 +95,19 @@ const oa_uid_class *oa_ps315__uid_find(bool remap, uint32_t tag);
 size_t oa_ps315__uid_count(bool remap);
 const oa_uid_class *oa_ps315__uid_at(bool remap, size_t i);
 
+/* What an IOD requires (iod_table.inc, generated from what dciodvfy
+ * reports: Resources/Reference/iod_required.tsv). */
+typedef struct oa_iod_required {
+    const char *sop_class;
+    uint32_t tag;
+    uint8_t type;        /* 1 or 2 */
+    uint8_t cond;        /* 0; 1 only when the patient is an animal; 2 a
+                            Type 1C/2C whose condition is not settled */
+} oa_iod_required;
+
+/* The Type (1 or 2) that the IOD of `sop_class` gives the top-level
+ * attribute `tag` of Table E.1-1, 0 if it does not require it, -1 if the
+ * table does not know the class or the attribute's condition. */
+int oa_ps315__iod_type(const char *sop_class, uint32_t tag, bool animal);
+
 #endif /* OA_ANONYMIZER_INT_H */

@@ -75,6 +75,7 @@ struct oa_anonymizer {
     char new_name[OA_ANON_VALUE_MAX];
     char new_id[OA_ANON_VALUE_MAX];
     int date_offset;
+    bool animal;                /* Patient Species seen (rewrite pass) */
     bool inserted[INS_COUNT];
     unsigned seq_mode[OA_READER_DEFAULT_MAX_DEPTH + 2];
     level *levels;

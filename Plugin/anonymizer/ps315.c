@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ps315_table.inc"
+#include "iod_table.inc"
 
 /* The private pattern row, "(gggg,eeee) where gggg is odd". */
 #define PRIVATE_ROW (&ps315_patterns[0])
@@ -366,4 +367,46 @@ bool oa_sop_class_is_capture_or_report(const char *uid, size_t len)
     /* Encapsulated PDF, CDA, STL, OBJ, MTL. */
     return uid_under(uid, len, "1.2.840.10008.5.1.4.1.1.104") &&
            len > strlen("1.2.840.10008.5.1.4.1.1.104");
+}
+
+/* ------------------------------------------------------------------ */
+/* What the IODs require (iod_table.inc)                                */
+
+static int iod_cmp(const oa_iod_required *e, const char *cls, uint32_t tag)
+{
+    int c = strcmp(e->sop_class, cls);
+    if (c != 0)
+        return c;
+    return e->tag < tag ? -1 : e->tag > tag ? 1 : 0;
+}
+
+int oa_ps315__iod_type(const char *sop_class, uint32_t tag, bool animal)
+{
+    size_t lo = 0, hi = OA_IOD_REQUIRED_COUNT;
+    const oa_iod_required *e;
+
+    if (sop_class == NULL || sop_class[0] == '\0')
+        return -1;
+    /* The first row of the class at or after `tag`. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (iod_cmp(&iod_required[mid], sop_class, tag) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < OA_IOD_REQUIRED_COUNT) {
+        e = &iod_required[lo];
+        if (strcmp(e->sop_class, sop_class) == 0 && e->tag == tag)
+            return e->cond == 2 ? -1
+                   : e->cond == 1 && !animal ? 0 : e->type;
+    }
+    /* Not required: is the class known at all?  Its rows are next to
+     * position lo (the one before or the one at it). */
+    if (lo < OA_IOD_REQUIRED_COUNT &&
+        strcmp(iod_required[lo].sop_class, sop_class) == 0)
+        return 0;
+    if (lo > 0 && strcmp(iod_required[lo - 1].sop_class, sop_class) == 0)
+        return 0;
+    return -1;
 }

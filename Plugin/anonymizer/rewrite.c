@@ -90,7 +90,8 @@ static bool shift_ymd(uint8_t *p, int offset)
  * with '-').  A component that is not a full date is emptied: a partial
  * date would still tell the original.
  */
-static oa_status shift_dates(oa_anonymizer *a, const oa_element *el)
+static oa_status shift_dates(oa_anonymizer *a, const oa_element *el,
+                             oa_vr vr)
 {
     size_t i = 0, start, n = oa_value_trim(el->value, el->length);
     oa_status rc;
@@ -118,13 +119,13 @@ static oa_status shift_dates(oa_anonymizer *a, const oa_element *el)
                 if (k - j >= 8 && !shift_ymd(p + j, a->date_offset)) {
                     memset(p + j, ' ', k - j);
                 } else if (k - j > 0 && k - j < 8) {
-                    if (el->vr == OA_VR_DT && j > start)
+                    if (vr == OA_VR_DT && j > start)
                         ; /* time zone offset of a DT */
                     else
                         memset(p + j, ' ', k - j);
                 }
                 j = k < end ? k + 1 : k;
-                if (el->vr == OA_VR_DT)
+                if (vr == OA_VR_DT)
                     break; /* the rest of a DT is time and zone */
             }
         }
@@ -455,11 +456,176 @@ static bool is_structural(const oa_element *el)
 }
 
 /* ------------------------------------------------------------------ */
+/* Valid output                                                         */
+
+/*
+ * A UN element of a public tag that the dictionary knows with one VR is
+ * written with that VR (explicit syntaxes spell it out; implicit ones
+ * never read UN for a known tag), so that its dummy is in that VR and a
+ * string is padded with a space, not a NUL.  Binary VRs only in little
+ * endian (the byte order of a UN value is not certain otherwise), short-
+ * length VRs only when the value fits their 16-bit length.  A string
+ * value loses its trailing NULs (UN padding).
+ */
+static const oa_element *known_vr(const oa_element *el, oa_element *conv)
+{
+    const oa_dict_entry *d;
+    uint16_t group = OA_TAG_GROUP(el->tag), element = OA_TAG_ELEMENT(el->tag);
+
+    if (el->vr != OA_VR_UN || (group & 1) || element == 0x0000 ||
+        group <= 0x0002)
+        return el;
+    d = oa_dict_lookup(el->tag);
+    if (d == NULL || d->vr_alt != 0 || d->vr == OA_VR_UN ||
+        d->vr == OA_VR_SQ || !oa_vr_is_valid(d->vr))
+        return el;
+    if (!oa_vr_is_string(d->vr) && el->big_endian)
+        return el;
+    if (!oa_vr_has_long_length(d->vr) && el->length > 0xFFFFu)
+        return el;
+    *conv = *el;
+    conv->vr = d->vr;
+    if (oa_vr_is_string(d->vr) && d->vr != OA_VR_UI)
+        while (conv->length > 0 && conv->value[conv->length - 1] == '\0')
+            conv->length--;
+    return conv;
+}
+
+/* The VR a date value is written in: its own if DA or DT, else the
+ * dictionary's (a date stored as LO or UN is still a date), else 0. */
+static oa_vr date_vr(const oa_element *el)
+{
+    const oa_dict_entry *d;
+
+    if (el->vr == OA_VR_DA || el->vr == OA_VR_DT)
+        return el->vr;
+    d = oa_dict_lookup(el->tag);
+    if (d != NULL && (d->vr == OA_VR_DA || d->vr == OA_VR_DT))
+        return d->vr;
+    return 0;
+}
+
+static bool code_may_remove(uint8_t code)
+{
+    return code == OA_PS_X || code == OA_PS_X_Z || code == OA_PS_X_D ||
+           code == OA_PS_X_Z_D;
+}
+
+static bool code_may_empty(uint8_t code)
+{
+    return code == OA_PS_Z || code == OA_PS_X_Z || code == OA_PS_Z_D ||
+           code == OA_PS_X_Z_D;
+}
+
+/*
+ * The smallest action that keeps the IOD valid, for a top-level attribute
+ * that Table E.1-1 decides (not the profile's own lists): what the IOD of
+ * the instance's SOP class requires (iod_table.inc, confirmed by
+ * dciodvfy) turns a removal into an empty value (Type 2) or a dummy
+ * (Type 1), an empty value into a dummy (Type 1), and takes the X of a
+ * combined code (X/Z, X/D, X/Z/D) when the IOD does not require the
+ * attribute, the Z of Z/D or X/Z/D when it is Type 2.  A class the table
+ * does not know keeps the strictest alternative (rules.c).
+ */
+static oa_action iod_action(const oa_anonymizer *a, uint32_t tag,
+                            unsigned depth, const oa_rule *r, oa_action act)
+{
+    int type;
+
+    if (depth != 0 || r->row == NULL || r->row->pattern != NULL ||
+        (r->source != OA_SRC_BASIC && r->source != OA_SRC_OPTION))
+        return act;
+    type = oa_ps315__iod_type(a->sop_class, tag, a->animal);
+    if (type < 0)
+        return act;
+    switch (act) {
+    case OA_ACTION_REMOVE:
+        return type == 1 ? OA_ACTION_DUMMY
+                         : type == 2 ? OA_ACTION_EMPTY : act;
+    case OA_ACTION_EMPTY:
+        if (type == 1)
+            return OA_ACTION_DUMMY;
+        return type == 0 && code_may_remove(r->code) ? OA_ACTION_REMOVE
+                                                     : act;
+    case OA_ACTION_DUMMY:
+        if (type == 0 && code_may_remove(r->code))
+            return OA_ACTION_REMOVE;
+        return type == 2 && code_may_empty(r->code) ? OA_ACTION_EMPTY : act;
+    default:
+        return act;
+    }
+}
+
+/*
+ * Attributes that the standard allows only beside another (Type 1C "may
+ * not be present otherwise"): removed when that one is left without a
+ * value.  Sorted by tag.
+ */
+static const struct {
+    uint32_t tag, anchor;
+} companions[] = {
+    /* Responsible Person Role: required if Responsible Person is present
+     * and has a value */
+    { OA_TAG(0x0010, 0x2298), OA_TAG(0x0010, 0x2297) },
+    /* Clinical Trial Protocol Ethics Committee Name: required if the
+     * Approval Number is present (Clinical Trial Subject module) */
+    { OA_TAG(0x0012, 0x0081), OA_TAG(0x0012, 0x0082) },
+};
+
+static bool is_overlay_group(uint16_t group)
+{
+    return group >= 0x6000 && group <= 0x601E && !(group & 1);
+}
+
+/*
+ * The action after the IOD's requirements and the groups of attributes
+ * that stand or fall together: an overlay (60xx) is kept whole or
+ * removed whole (its bitmap cannot be cleaned: Clean Graphics removes
+ * it), and a companion goes with its anchor.
+ */
+static oa_action valid_action(oa_anonymizer *a, const oa_element *el,
+                              const oa_rule *r, oa_action act)
+{
+    uint16_t group = OA_TAG_GROUP(el->tag), element = OA_TAG_ELEMENT(el->tag);
+    oa_rule ar;
+    oa_action anchor;
+    size_t i;
+
+    if (r->source == OA_SRC_KEEP || r->source == OA_SRC_REPLACE ||
+        r->source == OA_SRC_REMOVE)
+        return act; /* the profile's own lists are obeyed as written */
+    if (is_overlay_group(group) && element != 0x0000) {
+        anchor = element == 0x3000
+                     ? act
+                     : oa_rules_resolve(a->profile, OA_TAG(group, 0x3000),
+                                        OA_VR_OW, NULL, 0, &ar);
+        if (element != 0x3000 && ar.source == OA_SRC_KEEP)
+            anchor = OA_ACTION_KEEP;
+        return anchor == OA_ACTION_KEEP ? act : OA_ACTION_REMOVE;
+    }
+    act = iod_action(a, el->tag, el->depth, r, act);
+    if (el->depth != 0)
+        return act;
+    for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
+        if (companions[i].tag != el->tag)
+            continue;
+        anchor = oa_rules_resolve(a->profile, companions[i].anchor,
+                                  oa_dict_vr(companions[i].anchor), NULL, 0,
+                                  &ar);
+        anchor = iod_action(a, companions[i].anchor, 0, &ar, anchor);
+        if (anchor == OA_ACTION_REMOVE || anchor == OA_ACTION_EMPTY)
+            return OA_ACTION_REMOVE;
+    }
+    return act;
+}
+
+/* ------------------------------------------------------------------ */
 /* The rewrite handler                                                  */
 
 static oa_status on_begin(void *user, const oa_parse_info *info, oa_error *err)
 {
     oa_anonymizer *a = user;
+    a->animal = false;
     return a->wh->begin(a->wh->user, info, err);
 }
 
@@ -468,15 +634,24 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
 {
     oa_rule rule;
     oa_action act;
-    const void *v = el->value;
-    size_t n = el->length;
+    oa_element conv;
+    const void *v;
+    size_t n;
     oa_status rc = OA_OK;
     level *lv = cur_level(a, el->depth);
     uint16_t group = OA_TAG_GROUP(el->tag), element = OA_TAG_ELEMENT(el->tag);
+    oa_vr dvr;
 
     if ((group & 1) && element >= 0x0010 && element <= 0x00FF)
         remember_creator(a, el);
+    el = known_vr(el, &conv);
+    v = el->value;
+    n = el->length;
+    if (el->depth == 0 && el->tag == OA_TAG(0x0010, 0x2201) &&
+        oa_value_trim(el->value, el->length) > 0)
+        a->animal = true; /* Patient Species Description */
     act = resolve(a, el, &rule);
+    act = valid_action(a, el, &rule, act);
     if (lv != NULL && lv->mode != SEQ_PLAIN && act == OA_ACTION_KEEP &&
         !is_structural(el))
         act = lv->mode == SEQ_DUMMY ? OA_ACTION_DUMMY : OA_ACTION_CLEAN;
@@ -536,8 +711,9 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
         }
         break;
     case OA_ACTION_SHIFT:
-        if (el->vr == OA_VR_DA || el->vr == OA_VR_DT) {
-            rc = shift_dates(a, el);
+        dvr = date_vr(el);
+        if (dvr != 0) {
+            rc = shift_dates(a, el, dvr);
             v = oa_buf_data(&a->scratch);
             n = a->scratch.len;
         }
@@ -659,7 +835,9 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
         el->vr != OA_VR_UN)
         act = OA_ACTION_KEEP; /* encapsulated pixel data */
     else
-        act = resolve(a, el, &rule);
+        act = valid_action(a, el, &rule, resolve(a, el, &rule));
+    if (el->depth == 0 && el->tag == OA_TAG(0x0010, 0x2202))
+        a->animal = true; /* Patient Species Code Sequence */
     if (act == OA_ACTION_REMOVE)
         return OA_SKIP;
     if (el->depth + 1 >= sizeof(a->seq_mode) / sizeof(a->seq_mode[0]))

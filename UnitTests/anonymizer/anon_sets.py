@@ -170,10 +170,14 @@ def rel(p):
 
 def removed_by_profile(rules, path, tag):
     """True if the explain table removes/empties the attribute or one of
-    the sequences around it."""
-    for t in [t for t, _i in path] + [tag]:
+    the sequences around it, or if a top-level one has a combined code
+    with X (X/Z, X/D, X/Z/D): the instance's IOD then decides, and X is
+    taken where the IOD does not require the attribute."""
+    for depth, t in enumerate([t for t, _i in path] + [tag]):
         r = rules.get((t >> 16, t & 0xFFFF))
         if r and r[0] in REMOVING:
+            return True
+        if r and depth == 0 and "(X/" in r[1]:
             return True
         if (t >> 16) % 2 == 1:
             return True   # private: the private policy decides
