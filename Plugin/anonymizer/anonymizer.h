@@ -647,7 +647,20 @@ typedef struct oa_anonymizer_opts {
      * Plugin/pixels/pixels.h makes one per thread); NULL: risky images that no rule covers are refused.
      * Borrowed; must outlive the engine. */
     const oa_pixels_ocr *ocr;
+    /* Work budget of one instance, in steps (about one per byte that the
+     * leak check and Clean scan, see engine_int.h): past it the instance
+     * fails with OA_ELIMIT naming the tag and offset.  0: the default,
+     * OA_ANON_DEFAULT_WORK_BUDGET (configuration "WorkBudget"). */
+    uint64_t work_budget;
+    /* Polled every few milliseconds of work (may be NULL): nonzero stops
+     * the instance with OA_ECANCELLED.  Called from the engine's thread. */
+    int (*cancelled)(void *user);
+    void *cancel_user;
 } oa_anonymizer_opts;
+
+/* 2^31 steps: about a second of leak check and Clean on one core; an
+ * instance of 100 MB of text values still fits. */
+#define OA_ANON_DEFAULT_WORK_BUDGET ((uint64_t)1 << 31)
 
 /*
  * Create an engine for one thread.  `profile` is borrowed and must outlive
