@@ -621,6 +621,8 @@ typedef struct oa_anon_pixels {
     unsigned ocr_words;      /* OCR word boxes blanked */
 } oa_anon_pixels;
 
+#define OA_ANON_WARNINGS 8
+#define OA_ANON_WARNING_MAX 160
 typedef struct oa_anon_result {
     bool dropped;            /* SC/SR/encapsulated document dropped */
     oa_anon_pixels pixels;   /* Clean Pixel Data */
@@ -629,6 +631,12 @@ typedef struct oa_anon_result {
     oa_anon_values original;
     oa_anon_values anonymized;
     unsigned defects;        /* reader defects repaired in the input */
+    /* Decisions of the leak check that let a value pass (equipment
+     * identity kept by the profile, placeholder words, kept dates: see
+     * leak.c), as sentences naming tags, never values: n_warnings counts
+     * them all, the first OA_ANON_WARNINGS are in warnings[]. */
+    unsigned n_warnings;
+    char warnings[OA_ANON_WARNINGS][OA_ANON_WARNING_MAX];
 } oa_anon_result;
 
 typedef struct oa_anonymizer oa_anonymizer;

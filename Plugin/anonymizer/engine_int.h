@@ -220,6 +220,12 @@ enum {
 oa_status oa_anon__needle_matcher(oa_anonymizer *a, bool variants,
                                   const oa_match **out);
 
+/* leak.c: true if the value is made only of placeholder words
+ * ("unknown", "anonymous", "none", "Unbekannt", ... in
+ * Resources/Reference/leak_check.tsv), compared without ASCII case and
+ * separated by spaces, ^ = \\ , _ ; or NUL: such a value identifies nobody. */
+bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n);
+
 /* needles.c: the identifying values of the input ("needles"). */
 /* True if a value of `tag` identifies the patient (or is a person name). */
 bool oa_anon__is_identifying(uint32_t tag, oa_vr vr);
