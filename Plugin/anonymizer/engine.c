@@ -257,7 +257,9 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     if (rc != OA_OK) {
         res->data = NULL;
         res->len = 0;
-        if (rc != OA_ELEAK)
+        /* the leak check's own errors (OA_ELEAK, the work budget, a
+         * cancel, memory) say what happened; a parse error is ours */
+        if (rc == OA_EPARSE)
             return oa_error_set(err, rc,
                                 "the anonymized output does not read back");
     }
