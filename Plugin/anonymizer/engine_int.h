@@ -108,6 +108,8 @@ struct oa_anonymizer {
     struct oa_match *match_plain, *match_leak;
     unsigned match_plain_n, match_leak_n; /* needles in each (rebuild) */
     oa_anon_work work;
+    uint64_t work_fixed;        /* opts.work_budget */
+    unsigned work_per_byte;     /* opts.work_per_byte (or the default) */
 
     /* burned-in text (burned_in.c) */
     oa_opt_value pix_mode;      /* the profile's BurnedInText */
@@ -178,6 +180,10 @@ typedef struct oa_match_hit {
 typedef oa_status (*oa_match_fn)(void *user, const oa_match_hit *hit);
 
 #define OA_MATCH_ASCII_WORDS 1u   /* bytes >= 0x80 are not letters (binary) */
+/* Only whole words (word_start and word_end both true): the matches
+ * ending inside a word are not even walked, so that a run of letters
+ * costs one step a byte however many needles end in it. */
+#define OA_MATCH_WHOLE_WORDS 2u
 
 /* NULL when out of memory. */
 oa_match *oa_match_new(void);

@@ -207,11 +207,13 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
             item->valuedouble != (double)item->valueint) {
             rc = oa_error_set(err, OA_EINVAL,
                               "configuration \"Anonymizer.WorkBudget\" must "
-                              "be an integer from 1 to %u (millions of steps "
-                              "per instance)", OA_CONFIG_MAX_WORK_BUDGET);
+                              "be an integer from 1 to %u (steps per byte of "
+                              "an instance, default %u)",
+                              OA_CONFIG_MAX_WORK_BUDGET,
+                              OA_ANON_WORK_PER_BYTE);
             goto fail;
         }
-        out->work_budget = (uint64_t)item->valueint * 1000000u;
+        out->work_budget = (unsigned)item->valueint;
     }
 
     rc = folder_option(&out->export_folder, section, "ExportFolder", err);

@@ -249,7 +249,7 @@ static void *worker_main(void *arg)
         opts.secret = secret;
         opts.secret_len = secret_len;
         opts.uid_root = oa_service_config(j->svc)->uid_root;
-        opts.work_budget = oa_service_config(j->svc)->work_budget;
+        opts.work_per_byte = oa_service_config(j->svc)->work_budget;
         opts.cancelled = job_cancelled;
         opts.cancel_user = j;
         /* One OCR engine per worker (Tesseract is not shared between
