@@ -193,7 +193,7 @@ void oa_match_clear(oa_match *m);
 /* Add a pattern of 1 to 65535 bytes (compared ASCII-folded); the same
  * bytes may be added under several ids.  OA_ELIMIT past the automaton's
  * ceiling (OA_MATCH_MAX_NODES), OA_ENOMEM.  Invalidates the build. */
-#define OA_MATCH_MAX_NODES ((size_t)1 << 22)
+#define OA_MATCH_MAX_NODES ((size_t)1 << 21)   /* about 80 MB at most */
 oa_status oa_match_add(oa_match *m, const uint8_t *p, size_t len,
                        uint32_t id, uint32_t variant);
 /* Build the automaton (linear in the patterns' bytes), charged to `w`

@@ -423,7 +423,8 @@ oa_status oa_anon__leak_check(oa_anonymizer *a, const uint8_t *data,
     }
     rc = oa_anon__needle_matcher(a, true, &c->m);
     if (rc != OA_OK) {
-        rc = rc == OA_ELIMIT && a->work.used <= a->work.budget
+        rc = rc == OA_ELIMIT &&
+                     !(a->work.budget != 0 && a->work.used > a->work.budget)
                  ? oa_error_set(err, OA_ELIMIT,
                                 "too many identifying values to check the "
                                 "output for leaks: refused")
