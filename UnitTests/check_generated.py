@@ -29,6 +29,8 @@ GENERATORS = [
      ["--reference", "{ref}"], "Plugin/export/dicomdir_table.inc"),
     ("IOD requirements", "Resources/Scripts/GenerateIodTypes.py",
      ["--reference", "{ref}"], "Plugin/anonymizer/iod_table.inc"),
+    ("leak check rules", "Resources/Scripts/GenerateLeakRules.py",
+     ["{ref}/leak_check.tsv"], "Plugin/anonymizer/leak_rules.inc"),
 ]
 
 

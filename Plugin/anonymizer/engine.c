@@ -139,6 +139,13 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
         oa_anonymizer_free(a);
         return rc;
     }
+    a->work_fixed = opts->work_budget;
+    a->work_per_byte = opts->work_per_byte ? opts->work_per_byte
+                                           : OA_ANON_WORK_PER_BYTE;
+    if (a->work_per_byte > OA_ANON_MAX_WORK_PER_BYTE)
+        a->work_per_byte = OA_ANON_MAX_WORK_PER_BYTE;
+    a->work.cancelled = opts->cancelled;
+    a->work.cancel_user = opts->cancel_user;
     oa_anon__rewrite_init(a);
     *out = a;
     return OA_OK;
@@ -155,6 +162,8 @@ void oa_anonymizer_free(oa_anonymizer *a)
     oa_free(a->needles);
     oa_free(a->arena);
     oa_free(a->arena_lc);
+    oa_match_free(a->match_plain);
+    oa_match_free(a->match_leak);
     oa_free(a->levels);
     memset(a->secret, 0, sizeof(a->secret));
     oa_free(a);
@@ -182,6 +191,13 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     memset(a->seq_mode, 0, sizeof(a->seq_mode));
     memset(a->levels, 0, a->n_levels * sizeof(level));
     a->skip_leak_depth = 0;
+    a->work.used = 0;
+    a->work.next_poll = 0;
+    a->work.budget = a->work_fixed
+                         ? a->work_fixed
+                         : OA_ANON_WORK_FLOOR +
+                               (uint64_t)a->work_per_byte * (uint64_t)len;
+    a->match_plain_n = a->match_leak_n = UINT32_MAX;
 
     /* 1. pre-scan */
     memset(&pre, 0, sizeof(pre));
@@ -248,7 +264,9 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     if (rc != OA_OK) {
         res->data = NULL;
         res->len = 0;
-        if (rc != OA_ELEAK)
+        /* the leak check's own errors (OA_ELEAK, the work budget, a
+         * cancel, memory) say what happened; a parse error is ours */
+        if (rc == OA_EPARSE)
             return oa_error_set(err, rc,
                                 "the anonymized output does not read back");
     }

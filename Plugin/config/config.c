@@ -15,6 +15,7 @@ static const char *const known_options[] = {
     "ExportFolder", "ArchiveFolder", "AutoAnonymize", "ZipMaxSize",
     "ZipRetention", "PostgreSQL", "Store", "StaleJobSeconds",
     "MaxParallelDownloads", "StudyLabel", "SourceLabel",
+    "WorkBudget",
 };
 
 /* A label as Orthanc accepts it: 1 to 64 letters, digits, '_' or '-'. */
@@ -235,6 +236,22 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
             goto fail;
         }
         out->threads = (unsigned)item->valueint;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(section, "WorkBudget");
+    if (item != NULL) {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 1 ||
+            item->valuedouble > OA_CONFIG_MAX_WORK_BUDGET ||
+            item->valuedouble != (double)item->valueint) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.WorkBudget\" must "
+                              "be an integer from 1 to %u (steps per byte of "
+                              "an instance, default %u)",
+                              OA_CONFIG_MAX_WORK_BUDGET,
+                              OA_ANON_WORK_PER_BYTE);
+            goto fail;
+        }
+        out->work_budget = (unsigned)item->valueint;
     }
 
     rc = folder_option(&out->export_folder, section, "ExportFolder", err);
