@@ -25,6 +25,8 @@ GENERATORS = [
      ["{ref}/dictionary.tsv"], "Plugin/dicom/dict_table.inc"),
     ("PS3.15 tables", "Resources/Scripts/GenerateProfile.py",
      ["--reference", "{ref}"], "Plugin/anonymizer/ps315_table.inc"),
+    ("TCIA tables", "Resources/Scripts/GenerateTcia.py",
+     ["--reference", "{ref}"], "Plugin/anonymizer/tcia_table.inc"),
 ]
 
 

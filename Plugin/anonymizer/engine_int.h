@@ -77,6 +77,8 @@ struct oa_anonymizer {
     int date_offset;
     bool inserted[INS_COUNT];
     unsigned seq_mode[OA_READER_DEFAULT_MAX_DEPTH + 2];
+    /* the sequences around the current element (rules' path) */
+    oa_rule_step seq_path[OA_READER_DEFAULT_MAX_DEPTH + 2];
     level *levels;
     unsigned n_levels;
     unsigned skip_leak_depth;   /* leak pass: inside our own sequence */
@@ -134,6 +136,10 @@ bool oa_anon__is_identifying(uint32_t tag, oa_vr vr);
 /* The value and its components become needles (a->needles); past the
  * ceilings a->needles_overflow is set. */
 void oa_anon__collect_needles(oa_anonymizer *a, const oa_element *el);
+/* pseudonym.c, Hash (TCIA's "h"): 16 upper-case hex digits of
+ * HMAC-SHA256(secret, "hash:" + the value trimmed), NUL-terminated. */
+void oa_anon__hash_text(const oa_anonymizer *a, const void *v, size_t n,
+                        char out[17]);
 /* freetext.c, Clean (C): the text of `el` without any needle, into
  * a->scratch. */
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);
