@@ -70,7 +70,8 @@ struct cJSON;
  *  HASH      TCIA's "h" (private attributes, PrivateTags "tcia"): a value
  *            made of UIDs is remapped like every UID; another text value is
  *            replaced by 16 hex digits of HMAC-SHA256(site secret, value),
- *            so equal values stay equal; a binary number is emptied.
+ *            so equal values stay equal (oa_anon_hash_value); a binary
+ *            number is emptied.
  */
 typedef enum oa_action {
     OA_ACTION_KEEP = 0,
@@ -752,6 +753,10 @@ int oa_anon_map_uid(const oa_anonymizer *a, const char *uid, size_t len,
                     char *out, size_t out_size);
 void oa_anon_pseudonym(const oa_anonymizer *a, const char *patient_id,
                        size_t len, char name[65], char id[65]);
+/* TCIA's "h" of a text value: 16 upper-case hex digits of
+ * HMAC-SHA256(secret, "hash:" + the value without its padding). */
+void oa_anon_hash_value(const oa_anonymizer *a, const void *value,
+                        size_t len, char out[17]);
 /* The whole-day date offset of a patient (negative). */
 int oa_anon_date_offset(const oa_anonymizer *a, const char *patient_id,
                         size_t len);

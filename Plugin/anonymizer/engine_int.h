@@ -136,10 +136,6 @@ bool oa_anon__is_identifying(uint32_t tag, oa_vr vr);
 /* The value and its components become needles (a->needles); past the
  * ceilings a->needles_overflow is set. */
 void oa_anon__collect_needles(oa_anonymizer *a, const oa_element *el);
-/* pseudonym.c, Hash (TCIA's "h"): 16 upper-case hex digits of
- * HMAC-SHA256(secret, "hash:" + the value trimmed), NUL-terminated. */
-void oa_anon__hash_text(const oa_anonymizer *a, const void *v, size_t n,
-                        char out[17]);
 /* freetext.c, Clean (C): the text of `el` without any needle, into
  * a->scratch. */
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);

@@ -106,7 +106,7 @@ void oa_anon_pseudonym(const oa_anonymizer *a, const char *patient_id,
     snprintf(id, 65, "ANON%.12s", h + 10);
 }
 
-void oa_anon__hash_text(const oa_anonymizer *a, const void *v, size_t n,
+void oa_anon_hash_value(const oa_anonymizer *a, const void *v, size_t n,
                         char out[17])
 {
     uint8_t mac[32];

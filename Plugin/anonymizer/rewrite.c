@@ -597,7 +597,7 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
             n = a->scratch.len;
         } else if (oa_vr_is_string(el->vr) || el->vr == OA_VR_UN ||
                    el->vr == OA_VR_OB) {
-            oa_anon__hash_text(a, el->value, el->length, hashed);
+            oa_anon_hash_value(a, el->value, el->length, hashed);
             v = hashed;
             n = 16;
         } else {

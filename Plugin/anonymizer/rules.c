@@ -172,8 +172,7 @@ static void kb_rule(const oa_profile *p, const oa_tcia_kb_entry *e, oa_vr vr,
         why = "TCIA private tag knowledge base: k (keep)";
         break;
     case OA_TCIA_KB_HASH:
-        act = e->uid && p->opts.uids == OA_OPT_KEEP ? OA_ACTION_KEEP
-                                                    : OA_ACTION_HASH;
+        act = OA_ACTION_HASH; /* whatever Uids says: an ID is hashed */
         why = "TCIA private tag knowledge base: h (hash)";
         break;
     case OA_TCIA_KB_OFFSET:

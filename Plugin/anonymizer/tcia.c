@@ -20,13 +20,18 @@
  * station names: researchers need them, PS3.15 allows them), and an
  * option given in the profile's own JSON (a custom profile on base
  * "Research") is the user's decision and wins.  TCIA's keep, time and
- * incrementdate are what the options already do; hashuid, empty, replace
- * and hashname discard the value as PS3.15 already does (a unit test
- * checks both claims); their names are shown in the rule table next to
- * PS3.15's reason.
+ * incrementdate are what the options already do; hashuid, empty and
+ * hashname discard the value as PS3.15 already does; replace puts TCIA's
+ * own values (a project's name), which we do not have, so PS3.15's action
+ * stays: a dummy, or Treatment Site cleaned (UnitTests/test_tcia.c checks
+ * these claims on every row).  TCIA's action is shown in the rule table
+ * next to PS3.15's reason.
  *
  * Knowledge base keys are strings (oa_tcia__key), sorted for a binary
- * search; the table holds only what TCIA keeps (2,411 signatures).
+ * search; the table holds only what TCIA keeps (2,411 signatures).  A
+ * private sequence is descended into whatever VR it was read with (its
+ * items are ruled one by one), so a "deleted when read as UN" row never
+ * removes a sequence.
  */
 #include "anonymizer_int.h"
 
