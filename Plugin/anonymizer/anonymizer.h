@@ -495,7 +495,7 @@ typedef enum oa_rule_source {
 } oa_rule_source;
 
 /* Where a rule comes from, for the explain table's "Source": "PS3.15
- * Basic Profile", "PS3.15 Retain Device Identity Option", "TCIA attribute
+ * Basic Profile", "Retain Device Identity Option" (a column), "TCIA attribute
  * list", "TCIA private tag knowledge base", "PS3.15 Table E.3.10-1",
  * "profile", "Keep list"...  Never NULL.  Static. */
 const char *oa_rule_source_name(oa_rule_source source, int column);
