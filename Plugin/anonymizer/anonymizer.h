@@ -283,7 +283,7 @@ const char *oa_opt_value_name(oa_opt_value v);
  *                                      exported (oa_profile_drops_sop_class)
  *  Descriptions keep|clean|clear       clean: cd; keep: Study, Series,
  *                                      Protocol, Performed and Requested
- *                                      Procedure descriptions verbatim,
+ *                                      Procedure descriptions cleaned (C),
  *                                      other descriptors by the basic code
  *  Uids remap|keep                     keep: ruid
  *  DeviceIdentity keep|clear           keep: rdi
@@ -340,7 +340,8 @@ typedef struct oa_profile oa_profile;
  *
  * "Default", for PET/NM research: body characteristics kept, dates kept,
  * birth date cleared, safe private attributes kept, secondary captures and
- * reports dropped, study/series descriptions kept, UIDs remapped; device,
+ * reports dropped, study/series descriptions kept cleaned of identity,
+ * UIDs remapped; device,
  * institution, structured content and graphics cleared.  Everything SUV
  * computation needs survives: patient weight, size, sex and age, the
  * Radiopharmaceutical Information Sequence (dose, start time and date-time,
@@ -549,10 +550,14 @@ typedef struct oa_rule_step {
  *  1. the profile's Replace, Remove and Keep lists (exact tags);
  *  2. private tags (odd group): creators (gggg,0010-00FF) are kept when
  *     their block may hold a kept attribute (PrivateTags "keep", a creator
- *     of Table E.3.10-1 for "safe", a block named in Keep/Replace); data
- *     elements by PrivateTags, with Table E.3.10-1 matched on group, element
- *     in block and creator for "safe"; kept private UI values are remapped
- *     unless Uids is "keep"; other private elements are removed;
+ *     of Table E.3.10-1 for "safe", for "tcia" also a block of which TCIA's
+ *     knowledge base keeps something at this path, a block named in
+ *     Keep/Replace); data elements by PrivateTags, with Table E.3.10-1
+ *     matched on group, element in block and creator for "safe", and for
+ *     "tcia" first the knowledge base's entry for the element's path
+ *     (oa_rules_resolve_at: k keep, h HASH, o SHIFT); kept private UI
+ *     values are remapped unless Uids is "keep"; other private elements
+ *     are removed;
  *  3. group lengths (gggg,0000): kept (the writer drops or recomputes them);
  *  4. our settings: Patient's Name and Patient ID -> PSEUDONYM, Patient's
  *     Birth Date -> BirthDate;
@@ -562,7 +567,10 @@ typedef struct oa_rule_step {
  *     shifted; then the first enabled option column with a cell (the
  *     generator checks that the other columns never disagree on a row);
  *     else the basic column.  K -> KEEP, C -> CLEAN (SHIFT for rlmd on
- *     DA/DT/TM), combined codes by oa_ps315_code_action();
+ *     DA/DT/TM), combined codes by oa_ps315_code_action().  Base
+ *     "Research": then TCIA's attribute list (tcia.c: what it removes and
+ *     the options would keep is discarded, but for Retain Device Identity
+ *     and the options the profile sets itself);
  *  6. UI attributes not in the table: kept if oa_uid_class_kind(), else
  *     UID (KEEP when Uids is "keep");
  *  7. anything else: KEEP (PS3.15 only lists what must change).
