@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "anonymizer/anonymizer.h"
+#include "anonymizer/anonymizer_int.h"
 #include "dicom_bytes.h"
 
 #define T(g, e) OA_TAG(0x##g, 0x##e)
@@ -470,6 +471,51 @@ static void test_kb_and_the_safe_list_and_other_policies(void **state)
     oa_profile_free(nodates);
 }
 
+/* The figures doc/anonymization.md gives, and the table's order. */
+static void test_kb_table(void **state)
+{
+    size_t un = 0, nested = 0;
+    char key[256];
+    oa_rule_step path[1];
+
+    (void)state;
+    assert_int_equal(oa_tcia__kb_count(), 2411);
+    for (size_t i = 0; i < oa_tcia__kb_count(); i++) {
+        const oa_tcia_kb_entry *e = oa_tcia__kb_at(i);
+        un += e->un_removed;
+        nested += strstr(e->key, ")(") != NULL;
+        if (i > 0)
+            assert_true(strcmp(oa_tcia__kb_at(i - 1)->key, e->key) < 0);
+        assert_ptr_equal(oa_tcia__kb_find(e->key), e);
+    }
+    assert_int_equal(un, 70);
+    assert_int_equal(nested, 475); /* inside sequences */
+    assert_null(oa_tcia__kb_at(oa_tcia__kb_count()));
+    /* the key: hex in lower case, creators trimmed and escaped */
+    path[0] = step(T(0029, 10A9), "  Odd \"Vendor\\ ");
+    assert_int_equal(oa_tcia__key(key, sizeof(key), path, 1, T(0029, 10C1),
+                                  "X", 1),
+                     strlen("(0029,\"Odd \\\"Vendor\\\\\",a9)"
+                            "(0029,\"X\",c1)"));
+    assert_string_equal(key, "(0029,\"Odd \\\"Vendor\\\\\",a9)"
+                             "(0029,\"X\",c1)");
+    /* the prefix of a creator's block */
+    assert_true(oa_tcia__key(key, sizeof(key), NULL, 0, T(0009, 0010),
+                             GE_PET, strlen(GE_PET)) > 0);
+    assert_string_equal(key, "(0009,\"" GE_PET "\",");
+    assert_true(oa_tcia__kb_has_prefix(key, strlen(key)));
+    /* no key: no creator, a public leaf, too small a buffer */
+    assert_int_equal(oa_tcia__key(key, sizeof(key), NULL, 0, T(0009, 1001),
+                                  NULL, 0),
+                     0);
+    assert_int_equal(oa_tcia__key(key, sizeof(key), NULL, 0, T(0008, 0070),
+                                  "X", 1),
+                     0);
+    assert_int_equal(oa_tcia__key(key, 8, NULL, 0, T(0009, 1001), GE_PET,
+                                  strlen(GE_PET)),
+                     0);
+}
+
 static void test_explain_shows_sources_and_paths(void **state)
 {
     oa_profile *p = builtin("Research");
@@ -805,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_kb_ge_block),
         cmocka_unit_test(test_kb_siemens_and_philips_blocks),
         cmocka_unit_test(test_kb_and_the_safe_list_and_other_policies),
+        cmocka_unit_test(test_kb_table),
         cmocka_unit_test(test_explain_shows_sources_and_paths),
         cmocka_unit_test(test_engine_applies_the_kb_explicit_vr),
         cmocka_unit_test(test_engine_applies_the_kb_implicit_vr),

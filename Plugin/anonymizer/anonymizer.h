@@ -9,9 +9,10 @@
  *     classification of UI attributes, generated from Resources/Reference/
  *     by Resources/Scripts/GenerateProfile.py into ps315_table.inc
  *     (ps315.c).
- *  2. Profiles (profile.c): a base ("Default", "Full", "Research") plus options, Keep,
- *     Remove and Replace lists, parsed from and serialized to the JSON of
- *     doc/rest-api.md (profiles).
+ *  2. Profiles (profile.c): a base ("Default", "Full", "Research") plus
+ *     options, Keep, Remove and Replace lists, parsed from and serialized
+ *     to the JSON of doc/rest-api.md (profiles); TCIA's conventions
+ *     (tcia.c, generated tcia_table.inc) for "Research" and "tcia".
  *  3. Rules (rules.c): for a profile, a tag, its VR and (for private tags)
  *     the private creator in scope, the action to apply; and the "explain"
  *     table of every rule of a profile.

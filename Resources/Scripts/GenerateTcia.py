@@ -37,11 +37,11 @@ The knowledge base, as this script reads it:
   * A signature listed with several VRs (the KB records each VR it saw)
     takes the strictest disposition of its rows with a known VR (d, oi, na,
     o, h, k from strictest), or of its UN rows if it has no other; when a
-    UN row deletes what a typed row keeps (69 signatures: TCIA could not
+    UN row deletes what a typed row keeps (70 signatures: TCIA could not
     read the value), the entry says so and the engine removes the value
     when it reads it as UN.  Whether one of the rows is UI is kept, so a
-    kept UID is remapped.  The table holds the k, h, o and na (sequence) signatures
-    only: what it does not list is removed.
+    kept UID is remapped.  The table holds the k, h, o and na (sequence)
+    signatures only: what it does not list is removed.
   * Rows without a creator ("(0009,,02)") and rows whose last step is a
     public attribute (public attributes are ruled by PS3.15 at every depth)
     are left out.
