@@ -23,9 +23,8 @@
  *    attribute, since a creator alone may name a site-specific product;
  *  - PrivateTags "tcia" looks a private attribute up in TCIA's knowledge
  *    base by its path (the sequences around it, tcia.c), then in Table
- *    E.3.10-1 (which rules a block at any depth): the knowledge base tells
- *    the same Philips attribute apart in Referenced Image Sequence (kept)
- *    and elsewhere (deleted);
+ *    E.3.10-1 (which rules a block at any depth): the knowledge base keeps
+ *    a Philips attribute inside Series PlanScan and not at the top level;
  *  - base "Research" adjusts the Table E.1-1 rule with TCIA's attribute
  *    list (oa_tcia__apply, tcia.c says how).
  *
