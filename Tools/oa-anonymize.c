@@ -2,7 +2,8 @@
  * oa-anonymize: the plugin's engine on files.
  *
  *   oa-anonymize --profile P IN... -o OUTDIR anonymize (P: Default, Full,
- *                                            or a profile FILE.json)
+ *                                            Research or a profile
+ *                                            FILE.json)
  *   oa-anonymize --explain --profile P       the effective rule table
  *   oa-anonymize --copy IN... -o OUTDIR      identity round trip
  *   oa-anonymize --check IN...               parse only
@@ -56,9 +57,9 @@ typedef struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: oa-anonymize --profile Default|Full|FILE.json [--secret S]"
+            "usage: oa-anonymize --profile Default|Full|Research|FILE.json [--secret S]"
             " [--new-name N] [--new-id I] IN... -o OUTDIR\n"
-            "       oa-anonymize --explain --profile Default|Full|FILE.json\n"
+            "       oa-anonymize --explain --profile Default|Full|Research|FILE.json\n"
             "       oa-anonymize --copy IN... -o OUTDIR\n"
             "       oa-anonymize --check IN...\n"
             "       oa-anonymize --dump IN...   structure only: tags, VRs,"
@@ -283,7 +284,7 @@ static void tsv_path(FILE *f, const char *s)
         fputc(*s == '\t' || *s == '\n' ? ' ' : *s, f);
 }
 
-/* Default, Full, or a JSON file named after its base name. */
+/* Default, Full, Research, or a JSON file named after its base name. */
 static oa_status load_profile(const char *arg, oa_profile **out,
                               oa_error *err)
 {
@@ -348,7 +349,7 @@ static int explain(const oa_profile *p)
     oa_rule_row *rows = NULL;
     size_t count = 0, i;
     oa_error err;
-    char why[128];
+    char why[192];
 
     oa_error_clear(&err);
     if (oa_rules_explain(&rows, &count, p, &err) != OA_OK) {
@@ -358,15 +359,18 @@ static int explain(const oa_profile *p)
     printf("# profile %s (base %s), PS3.15 %s\n",
            oa_profile_name(p)[0] ? oa_profile_name(p) : "inline",
            oa_profile_base_name(oa_profile_get_base(p)), oa_ps315_edition());
-    printf("# tag\tname\taction\treason\n");
+    printf("# tag\tname\taction\treason\tsource\n");
     for (i = 0; i < count; i++) {
         oa_rule_describe(&rows[i].rule, why, sizeof(why));
-        printf("%s\t%s\t%s\t%s%s%s\n", rows[i].tag,
+        printf("%s\t%s\t%s\t%s%s%s%s%s\t%s\n", rows[i].tag,
                rows[i].keyword && rows[i].keyword[0] ? rows[i].keyword
                                                      : rows[i].name,
                oa_action_name(rows[i].rule.action), why,
                rows[i].creator ? " " : "",
-               rows[i].creator ? rows[i].creator : "");
+               rows[i].creator ? rows[i].creator : "",
+               rows[i].path ? " at " : "", rows[i].path ? rows[i].path : "",
+               oa_rule_source_name(rows[i].rule.source,
+                                   rows[i].rule.column));
     }
     oa_free(rows);
     explain_pixels(p);

@@ -31,6 +31,8 @@ GENERATORS = [
      ["--reference", "{ref}"], "Plugin/anonymizer/iod_table.inc"),
     ("leak check rules", "Resources/Scripts/GenerateLeakRules.py",
      ["{ref}/leak_check.tsv"], "Plugin/anonymizer/leak_rules.inc"),
+    ("TCIA tables", "Resources/Scripts/GenerateTcia.py",
+     ["--reference", "{ref}"], "Plugin/anonymizer/tcia_table.inc"),
 ]
 
 

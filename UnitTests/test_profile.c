@@ -276,7 +276,7 @@ static void test_parse_names_the_option_and_its_values(void **state)
         { "BodyCharacteristics", "\"keep\" or \"clear\"" },
         { "Dates", "\"keep\", \"shift\" or \"clear\"" },
         { "BirthDate", "\"keep\" or \"clear\"" },
-        { "PrivateTags", "\"keep\", \"safe\" or \"clear\"" },
+        { "PrivateTags", "\"keep\", \"safe\", \"tcia\" or \"clear\"" },
         { "SecondaryCapturesAndReports", "\"keep\" or \"clear\"" },
         { "Descriptions", "\"keep\", \"clean\" or \"clear\"" },
         { "Uids", "\"remap\" or \"keep\"" },
@@ -305,9 +305,11 @@ static void test_parse_names_the_option_and_its_values(void **state)
                        "option \"Dates\": expected \"keep\", \"shift\" or "
                        "\"clear\"");
     assert_parse_error("{\"Base\": \"Strict\"}", OA_EINVAL,
-                       "option \"Base\": expected \"Default\" or \"Full\"");
+                       "option \"Base\": expected \"Default\", \"Full\" "
+                       "or \"Research\"");
     assert_parse_error("{\"Base\": 1}", OA_EINVAL,
-                       "option \"Base\": expected \"Default\" or \"Full\"");
+                       "option \"Base\": expected \"Default\", \"Full\" "
+                       "or \"Research\"");
 }
 
 static void test_parse_rejects_unknown_options(void **state)

@@ -221,9 +221,11 @@ static void test_profiles(void **state)
     (void)state;
     req(&r, OA_HTTP_GET, "/anonymizer/profiles", NULL, 200, NULL);
     assert_true(cJSON_IsArray(r.json));
-    assert_int_equal(cJSON_GetArraySize(r.json), 2);
+    assert_int_equal(cJSON_GetArraySize(r.json), 3);
     assert_string_equal(cJSON_GetArrayItem(r.json, 0)->valuestring,
                         "Default");
+    assert_string_equal(cJSON_GetArrayItem(r.json, 2)->valuestring,
+                        "Research");
     fake_response_dispose(&r);
     check_405(OA_HTTP_POST, "/anonymizer/profiles", "GET");
 

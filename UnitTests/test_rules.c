@@ -113,7 +113,7 @@ static void test_action_and_code_names(void **state)
 {
     static const char *names[OA_ACTION_COUNT] = {
         "keep", "remove", "empty", "dummy", "clean", "uid", "shift",
-        "replace", "pseudonym"
+        "replace", "pseudonym", "hash"
     };
 
     (void)state;
@@ -685,7 +685,7 @@ static void test_patient_name_id_and_birth_date(void **state)
 
 static void test_descriptions_keep_clean_clear(void **state)
 {
-    /* The descriptions Descriptions "keep" keeps (rules.c). */
+    /* The descriptions Descriptions "keep" keeps, cleaned (rules.c). */
     static const uint32_t kept[] = {
         T(0008, 1030), T(0008, 103E), T(0018, 1030), T(0032, 1060),
         T(0040, 0254),
@@ -704,7 +704,7 @@ static void test_descriptions_keep_clean_clear(void **state)
         /* Each is a descriptor of the Clean Descriptors column. */
         assert_int_equal(row->cells[OA_COL_CD], OA_PS_C);
         oa_rules_resolve(keep, kept[i], row->vr, NULL, 0, &r);
-        assert_int_equal(r.action, OA_ACTION_KEEP);
+        assert_int_equal(r.action, OA_ACTION_CLEAN);
         assert_int_equal(r.source, OA_SRC_PROFILE);
         assert_action(clean, kept[i], row->vr, OA_ACTION_CLEAN);
     }
@@ -809,8 +809,6 @@ static void test_default_keeps_what_suv_needs(void **state)
         { T(0008, 0070), OA_VR_LO, "Manufacturer" },
         { T(0008, 1090), OA_VR_LO, "Manufacturer's Model Name" },
         { T(0008, 0016), OA_VR_UI, "SOP Class UID" },
-        { T(0008, 1030), OA_VR_LO, "Study Description" },
-        { T(0008, 103E), OA_VR_LO, "Series Description" },
     };
     oa_profile *d = NULL;
     oa_error err;
@@ -824,6 +822,9 @@ static void test_default_keeps_what_suv_needs(void **state)
             fail_msg("Default: %s is %s, not kept", kept[i].what,
                      oa_action_name(r.action));
     }
+    /* The study and series descriptions are kept cleaned of identity. */
+    assert_action(d, T(0008, 1030), OA_VR_LO, OA_ACTION_CLEAN);
+    assert_action(d, T(0008, 103E), OA_VR_LO, OA_ACTION_CLEAN);
     /* Vendor SUV factors (Table E.3.10-1) and their creator. */
     assert_int_equal(act_private(d, T(7053, 1000), OA_VR_DS, PHILIPS,
                                  strlen(PHILIPS), &r),

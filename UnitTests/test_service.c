@@ -285,10 +285,12 @@ static void test_profiles(void **state)
     assert_string_equal(oa_profile_name(p), "ct-shift");
     oa_profile_free(p);
     assert_int_equal(oa_service_profile_names(s, &names, &err), OA_OK);
-    assert_int_equal(cJSON_GetArraySize(names), 3);
+    assert_int_equal(cJSON_GetArraySize(names), 4);
     assert_string_equal(cJSON_GetArrayItem(names, 0)->valuestring, "Default");
     assert_string_equal(cJSON_GetArrayItem(names, 1)->valuestring, "Full");
     assert_string_equal(cJSON_GetArrayItem(names, 2)->valuestring,
+                        "Research");
+    assert_string_equal(cJSON_GetArrayItem(names, 3)->valuestring,
                         "ct-shift");
     cJSON_Delete(names);
 

@@ -9,9 +9,10 @@
  *     classification of UI attributes, generated from Resources/Reference/
  *     by Resources/Scripts/GenerateProfile.py into ps315_table.inc
  *     (ps315.c).
- *  2. Profiles (profile.c): a base ("Default" or "Full") plus options, Keep,
- *     Remove and Replace lists, parsed from and serialized to the JSON of
- *     doc/rest-api.md (profiles).
+ *  2. Profiles (profile.c): a base ("Default", "Full", "Research") plus
+ *     options, Keep, Remove and Replace lists, parsed from and serialized
+ *     to the JSON of doc/rest-api.md (profiles); TCIA's conventions
+ *     (tcia.c, generated tcia_table.inc) for "Research" and "tcia".
  *  3. Rules (rules.c): for a profile, a tag, its VR and (for private tags)
  *     the private creator in scope, the action to apply; and the "explain"
  *     table of every rule of a profile.
@@ -67,6 +68,11 @@ struct cJSON;
  *            BirthDate "clear" => 19000101).
  *  PSEUDONYM Patient's Name and Patient ID: the job's new name / ID, or one
  *            generated from the original Patient ID.
+ *  HASH      TCIA's "h" (private attributes, PrivateTags "tcia"): a value
+ *            made of UIDs is remapped like every UID; another text value is
+ *            replaced by 16 hex digits of HMAC-SHA256(site secret, value),
+ *            so equal values stay equal (oa_anon_hash_value); a binary
+ *            number is emptied.
  */
 typedef enum oa_action {
     OA_ACTION_KEEP = 0,
@@ -77,14 +83,15 @@ typedef enum oa_action {
     OA_ACTION_UID,
     OA_ACTION_SHIFT,
     OA_ACTION_REPLACE,
-    OA_ACTION_PSEUDONYM
+    OA_ACTION_PSEUDONYM,
+    OA_ACTION_HASH
 } oa_action;
 
-#define OA_ACTION_COUNT 9
+#define OA_ACTION_COUNT 10
 
 /* "keep", "remove", "empty", "dummy", "clean", "uid", "shift", "replace",
- * "pseudonym" (the names of GET /anonymizer/profiles/{name}/rules).  Never
- * NULL ("?" for an unknown value). */
+ * "pseudonym", "hash" (the names of GET /anonymizer/profiles/{name}/rules).
+ * Never NULL ("?" for an unknown value). */
 const char *oa_action_name(oa_action action);
 
 /* ------------------------------------------------------------------ */
@@ -247,7 +254,8 @@ typedef enum oa_opt_value {
     OA_OPT_CLEAN,    /* "clean" (Descriptions, StructuredContent) */
     OA_OPT_REMAP,    /* "remap" (Uids) */
     OA_OPT_STRICT,   /* "strict" (BurnedInText) */
-    OA_OPT_REFUSE    /* "refuse" (BurnedInText) */
+    OA_OPT_REFUSE,   /* "refuse" (BurnedInText) */
+    OA_OPT_TCIA      /* "tcia" (PrivateTags) */
 } oa_opt_value;
 
 /* "keep", "clear", ... Never NULL. */
@@ -265,14 +273,18 @@ const char *oa_opt_value_name(oa_opt_value v);
  *                                      SHIFT when Dates is "shift", so ages
  *                                      stay right); clear -> "19000101" (a
  *                                      dummy, which Z allows)
- *  PrivateTags keep|safe|clear         safe: rsp (Table E.3.10-1); keep:
- *                                      every private attribute (beyond
- *                                      PS3.15); clear: none
+ *  PrivateTags keep|safe|tcia|clear    safe: rsp (Table E.3.10-1); tcia:
+ *                                      rsp with TCIA's Private Tag
+ *                                      Knowledge Base as well (by creator
+ *                                      and path of sequences; its h and o
+ *                                      applied, see tcia.c); keep: every
+ *                                      private attribute (beyond PS3.15);
+ *                                      clear: none
  *  SecondaryCapturesAndReports keep|clear   clear: such instances are not
  *                                      exported (oa_profile_drops_sop_class)
  *  Descriptions keep|clean|clear       clean: cd; keep: Study, Series,
  *                                      Protocol, Performed and Requested
- *                                      Procedure descriptions verbatim,
+ *                                      Procedure descriptions cleaned (C),
  *                                      other descriptors by the basic code
  *  Uids remap|keep                     keep: ruid
  *  DeviceIdentity keep|clear           keep: rdi
@@ -311,7 +323,8 @@ typedef struct oa_anon_options {
 
 typedef enum oa_profile_base {
     OA_BASE_DEFAULT = 0, /* "Default" */
-    OA_BASE_FULL         /* "Full" */
+    OA_BASE_FULL,        /* "Full" */
+    OA_BASE_RESEARCH     /* "Research" */
 } oa_profile_base;
 
 /* Opaque, immutable once built.  Caller frees with oa_profile_free(). */
@@ -328,7 +341,8 @@ typedef struct oa_profile oa_profile;
  *
  * "Default", for PET/NM research: body characteristics kept, dates kept,
  * birth date cleared, safe private attributes kept, secondary captures and
- * reports dropped, study/series descriptions kept, UIDs remapped; device,
+ * reports dropped, study/series descriptions kept cleaned of identity,
+ * UIDs remapped; device,
  * institution, structured content and graphics cleared.  Everything SUV
  * computation needs survives: patient weight, size, sex and age, the
  * Radiopharmaceutical Information Sequence (dose, start time and date-time,
@@ -340,13 +354,27 @@ typedef struct oa_profile oa_profile;
  * "Full": the Basic Profile with every option off, private attributes,
  * secondary captures and reports removed.
  *
+ * "Research", for data sent to public archives (TCIA, IDC, trials): TCIA's
+ * curation conventions on top of PS3.15 (tcia.c): dates shifted per
+ * patient with times kept, patient characteristics and device identity
+ * kept, descriptors and structured content cleaned, private attributes of
+ * TCIA's knowledge base and Table E.3.10-1 kept, secondary captures and
+ * reports kept (and cleaned), burned-in text cleaned; what TCIA's list
+ * removes (comments, Occupation...) removed.
+ *
  * `name` is matched exactly.  OA_ENOTFOUND for another name.
  */
 oa_status oa_profile_builtin(oa_profile **out, const char *name,
                              oa_error *err);
 
-/* True for "Default" and "Full" (which cannot be replaced or deleted). */
+/* True for "Default", "Full" and "Research" (which cannot be replaced or
+ * deleted). */
 bool oa_profile_is_builtin_name(const char *name);
+
+/* The built-in profiles' names, i in 0..oa_profile_builtin_count()-1, in
+ * the order lists show them; NULL past the end.  Static. */
+size_t oa_profile_builtin_count(void);
+const char *oa_profile_builtin_name(size_t i);
 
 /* True for a name a custom profile may take: 1 to OA_PROFILE_MAX_NAME
  * letters, digits, '-', '_' or '.', not starting with '.'. */
@@ -399,7 +427,7 @@ void oa_profile_free(oa_profile *p);
 /* The name given at creation ("" for an inline profile).  Borrowed. */
 const char *oa_profile_name(const oa_profile *p);
 oa_profile_base oa_profile_get_base(const oa_profile *p);
-/* "Default" / "Full". */
+/* "Default" / "Full" / "Research". */
 const char *oa_profile_base_name(oa_profile_base base);
 /* Borrowed; valid as long as the profile. */
 const oa_anon_options *oa_profile_options(const oa_profile *p);
@@ -463,8 +491,16 @@ typedef enum oa_rule_source {
     OA_SRC_UID_INSTANCE, /* UI not in Table E.1-1: remapped */
     OA_SRC_PRIVATE,      /* PrivateTags policy */
     OA_SRC_SAFE_PRIVATE, /* Table E.3.10-1 (Retain Safe Private) */
-    OA_SRC_STRUCTURE     /* group lengths, reserved private elements */
+    OA_SRC_STRUCTURE,    /* group lengths, reserved private elements */
+    OA_SRC_TCIA,         /* TCIA's attribute list (base "Research") */
+    OA_SRC_TCIA_PRIVATE  /* TCIA's Private Tag Knowledge Base ("tcia") */
 } oa_rule_source;
+
+/* Where a rule comes from, for the explain table's "Source": "PS3.15
+ * Basic Profile", "Retain Device Identity Option" (a column), "TCIA attribute
+ * list", "TCIA private tag knowledge base", "PS3.15 Table E.3.10-1",
+ * "profile", "Keep list"...  Never NULL.  Static. */
+const char *oa_rule_source_name(oa_rule_source source, int column);
 
 /* A resolved rule.  Everything in it is borrowed (static or from the
  * profile) and valid as long as the profile. */
@@ -476,7 +512,26 @@ typedef struct oa_rule {
     const char *value;         /* OA_ACTION_REPLACE: NUL-terminated value */
     const oa_ps315_row *row;   /* the Table E.1-1 row involved, or NULL */
     const char *why;           /* short static text, e.g. "Keep list" */
+    /* Base "Research": TCIA's action for this attribute ("remove", "keep",
+     * "incrementdate"...) when its list names it, else NULL. */
+    const char *tcia;
 } oa_rule;
+
+/*
+ * One sequence around an element: its tag and, for a private sequence,
+ * the value of the creator of its block (not NUL-terminated, `len`
+ * bytes; NULL if none).  Only PrivateTags "tcia" looks at the path (TCIA's
+ * knowledge base rules private attributes by where they are).
+ */
+typedef struct oa_rule_step {
+    uint32_t tag;
+    const char *creator;
+    size_t creator_len;
+} oa_rule_step;
+
+/* Deepest path oa_rules_resolve_at() looks at; a deeper private attribute
+ * is in no knowledge base entry (removed). */
+#define OA_RULE_MAX_PATH 8
 
 /*
  * The action for one element.
@@ -496,10 +551,14 @@ typedef struct oa_rule {
  *  1. the profile's Replace, Remove and Keep lists (exact tags);
  *  2. private tags (odd group): creators (gggg,0010-00FF) are kept when
  *     their block may hold a kept attribute (PrivateTags "keep", a creator
- *     of Table E.3.10-1 for "safe", a block named in Keep/Replace); data
- *     elements by PrivateTags, with Table E.3.10-1 matched on group, element
- *     in block and creator for "safe"; kept private UI values are remapped
- *     unless Uids is "keep"; other private elements are removed;
+ *     of Table E.3.10-1 for "safe", for "tcia" also a block of which TCIA's
+ *     knowledge base keeps something at this path, a block named in
+ *     Keep/Replace); data elements by PrivateTags, with Table E.3.10-1
+ *     matched on group, element in block and creator for "safe", and for
+ *     "tcia" first the knowledge base's entry for the element's path
+ *     (oa_rules_resolve_at: k keep, h HASH, o SHIFT); kept private UI
+ *     values are remapped unless Uids is "keep"; other private elements
+ *     are removed;
  *  3. group lengths (gggg,0000): kept (the writer drops or recomputes them);
  *  4. our settings: Patient's Name and Patient ID -> PSEUDONYM, Patient's
  *     Birth Date -> BirthDate;
@@ -509,7 +568,10 @@ typedef struct oa_rule {
  *     shifted; then the first enabled option column with a cell (the
  *     generator checks that the other columns never disagree on a row);
  *     else the basic column.  K -> KEEP, C -> CLEAN (SHIFT for rlmd on
- *     DA/DT/TM), combined codes by oa_ps315_code_action();
+ *     DA/DT/TM), combined codes by oa_ps315_code_action().  Base
+ *     "Research": then TCIA's attribute list (tcia.c: what it removes and
+ *     the options would keep is discarded, but for Retain Device Identity
+ *     and the options the profile sets itself);
  *  6. UI attributes not in the table: kept if oa_uid_class_kind(), else
  *     UID (KEEP when Uids is "keep");
  *  7. anything else: KEEP (PS3.15 only lists what must change).
@@ -517,6 +579,18 @@ typedef struct oa_rule {
 oa_action oa_rules_resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
                            const char *creator, size_t creator_len,
                            oa_rule *out);
+
+/*
+ * The same for an element inside `depth` sequences, `path[0]` the
+ * outermost (NULL and 0 at the top level).  PrivateTags "tcia" matches a
+ * private attribute (and decides on a private creator) with the knowledge
+ * base's entry for that path; a sequence's own rule is asked with vr
+ * OA_VR_SQ (also when it was read as UN).  Other rules ignore the path.
+ */
+oa_action oa_rules_resolve_at(const oa_profile *p, const oa_rule_step *path,
+                              size_t depth, uint32_t tag, oa_vr vr,
+                              const char *creator, size_t creator_len,
+                              oa_rule *out);
 
 /* A human reason for a rule: `why` plus the code of the deciding cell,
  * e.g. "Basic Profile (X/Z)".  Always NUL-terminates. */
@@ -529,13 +603,18 @@ typedef struct oa_rule_row {
     const char *keyword; /* dictionary keyword, "" if none.  Static. */
     const char *name;    /* PS3.15 name or a description.  Static. */
     const char *creator; /* private creator (safe private rows), or NULL */
+    /* knowledge base rows: the path, as the knowledge base's key
+     * ("(0008,1115)(0008,1140)(2001,\"Philips Imaging DD 001\",c1)"),
+     * or NULL.  Static. */
+    const char *path;
     oa_rule rule;
 } oa_rule_row;
 
 /*
  * The effective rule table of a profile, sorted by tag: every row of Table
  * E.1-1 and its patterns, the private creator policy, the UI attributes
- * outside the table, Table E.3.10-1 when PrivateTags is "safe", and the
+ * outside the table, Table E.3.10-1 when PrivateTags is "safe" or "tcia",
+ * the knowledge base's kept attributes when it is "tcia", and the
  * tags of the Keep / Remove / Replace lists that no other row covers.
  * For `oa-anonymize --explain` and GET /anonymizer/profiles/{name}/rules.
  * Caller frees *rows with oa_free(); the rows borrow from `p`.
@@ -545,7 +624,9 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
 
 /*
  * The same as a JSON array of {"Tag", "Keyword", "Name", "Action",
- * "Reason"} objects, plus "PrivateCreator" and "Value" where they apply.
+ * "Reason", "Source"} objects, plus "PrivateCreator", "Path" (knowledge
+ * base rows), "TCIA" (TCIA's action, base "Research") and "Value" where
+ * they apply.
  * Caller frees *out with cJSON_Delete().
  */
 oa_status oa_rules_explain_json(struct cJSON **out, const oa_profile *p,
@@ -709,6 +790,10 @@ int oa_anon_map_uid(const oa_anonymizer *a, const char *uid, size_t len,
                     char *out, size_t out_size);
 void oa_anon_pseudonym(const oa_anonymizer *a, const char *patient_id,
                        size_t len, char name[65], char id[65]);
+/* TCIA's "h" of a text value: 16 upper-case hex digits of
+ * HMAC-SHA256(secret, "hash:" + the value without its padding). */
+void oa_anon_hash_value(const oa_anonymizer *a, const void *value,
+                        size_t len, char out[17]);
 /* The whole-day date offset of a patient (negative). */
 int oa_anon_date_offset(const oa_anonymizer *a, const char *patient_id,
                         size_t len);

@@ -110,4 +110,81 @@ typedef struct oa_iod_required {
  * table does not know the class or the attribute's condition. */
 int oa_ps315__iod_type(const char *sop_class, uint32_t tag, bool animal);
 
+/* profile.c: true if the option that turns `col` on was given in the
+ * profile's own JSON (not inherited from its base). */
+bool oa_profile__column_given(const oa_profile *p, oa_ps315_column col);
+
+/* ------------------------------------------------------------------ */
+/* TCIA's conventions (tcia.c, generated tcia_table.inc)                */
+
+/* TCIA's action lists for standard attributes, in the data's order. */
+typedef enum oa_tcia_action {
+    OA_TCIA_REMOVE = 0,
+    OA_TCIA_HASHUID,
+    OA_TCIA_INCREMENTDATE,
+    OA_TCIA_TIME,
+    OA_TCIA_EMPTY,
+    OA_TCIA_KEEP,
+    OA_TCIA_PROCESS,
+    OA_TCIA_LOOKUP,
+    OA_TCIA_REPLACE,
+    OA_TCIA_HASHNAME
+} oa_tcia_action;
+
+/* A disposition of the Private Tag Knowledge Base that keeps something
+ * (the table lists no other: what it does not list is removed). */
+typedef enum oa_tcia_disp {
+    OA_TCIA_KB_KEEP = 1, /* k */
+    OA_TCIA_KB_HASH,     /* h */
+    OA_TCIA_KB_OFFSET,   /* o */
+    OA_TCIA_KB_NA        /* na on a sequence: descended into */
+} oa_tcia_disp;
+
+/* One kept signature of the knowledge base (generated; static). */
+typedef struct oa_tcia_kb_entry {
+    const char *key;      /* canonical path, see oa_tcia__key() */
+    uint8_t disp;         /* oa_tcia_disp */
+    uint8_t uid;          /* seen with VR UI: a kept value is remapped */
+    uint8_t seq;          /* seen as SQ or UN: may be a sequence */
+    uint8_t un_removed;   /* removed when read as UN (TCIA deletes it so) */
+    uint16_t group;       /* the last step: group, element in block, */
+    uint8_t element;      /* creator */
+    const char *creator;
+    const char *name;     /* TCIA's name of the attribute */
+} oa_tcia_kb_entry;
+
+/*
+ * The knowledge base's key of a private attribute (or, with `element` <
+ * 0x100, the prefix of the keys of a creator's block) inside `path`:
+ * each step "(gggg,eeee)" for a public sequence, "(gggg,"creator",ee)" for
+ * a private one, hex in lower case, the creator trimmed of spaces and
+ * trailing NULs with '\' and '"' escaped; the block prefix ends with
+ * "(gggg,"creator",".  Returns the key's length, 0 when it has none (a
+ * step without a creator, too deep, too long for `size`).
+ */
+size_t oa_tcia__key(char *buf, size_t size, const oa_rule_step *path,
+                    size_t depth, uint32_t tag, const char *creator,
+                    size_t creator_len);
+/* The entry of a key, or NULL. */
+const oa_tcia_kb_entry *oa_tcia__kb_find(const char *key);
+/* True if some entry's key starts with `prefix`. */
+bool oa_tcia__kb_has_prefix(const char *prefix, size_t len);
+size_t oa_tcia__kb_count(void);
+const oa_tcia_kb_entry *oa_tcia__kb_at(size_t i);
+/* "k", "h", "o", "na". */
+const char *oa_tcia__disp_name(uint8_t disp);
+
+/* TCIA's action for a standard attribute ("remove", "keep"...), or NULL
+ * when its lists do not name it. */
+const char *oa_tcia__attr_action(uint32_t tag, oa_tcia_action *action);
+
+/*
+ * Base "Research": `r`, resolved by Table E.1-1 under the profile's
+ * options, adjusted by TCIA's list (see tcia.c): r->tcia is set, and an
+ * attribute TCIA removes that the options would keep, clean or shift is
+ * discarded, unless Retain Device Identity keeps it or the option that
+ * keeps it was given in the profile itself.
+ */
+void oa_tcia__apply(const oa_profile *p, uint32_t tag, oa_rule *r);
+
 #endif /* OA_ANONYMIZER_INT_H */

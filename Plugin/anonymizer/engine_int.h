@@ -95,6 +95,8 @@ struct oa_anonymizer {
     bool animal;                /* Patient Species seen (rewrite pass) */
     bool inserted[INS_COUNT];
     unsigned seq_mode[OA_READER_DEFAULT_MAX_DEPTH + 2];
+    /* the sequences around the current element (rules' path) */
+    oa_rule_step seq_path[OA_READER_DEFAULT_MAX_DEPTH + 2];
     level *levels;
     unsigned n_levels;
     unsigned skip_leak_depth;   /* leak pass: inside our own sequence */

@@ -1,8 +1,9 @@
 /*
- * Profiles: the two built-ins, parsing from the JSON of doc/rest-api.md and
- * serialization back to it.
+ * Profiles: the three built-ins, parsing from the JSON of doc/rest-api.md
+ * and serialization back to it.
  *
- * A profile is a base ("Default" or "Full") whose options are overridden by
+ * A profile is a base ("Default", "Full" or "Research") whose options are
+ * overridden by
  * those given in the JSON, plus three lists of tags (Keep, Remove, Replace)
  * that win over every other rule.  Each option is described once, in
  * `option_table` below: its JSON name, where it lives in oa_anon_options and
@@ -50,7 +51,8 @@ static const option_desc option_table[] = {
         OA_OPT_CLEAR),
     OPT("Dates", dates, OA_OPT_KEEP, OA_OPT_SHIFT, OA_OPT_CLEAR),
     OPT("BirthDate", birth_date, OA_OPT_KEEP, OA_OPT_CLEAR),
-    OPT("PrivateTags", private_tags, OA_OPT_KEEP, OA_OPT_SAFE, OA_OPT_CLEAR),
+    OPT("PrivateTags", private_tags, OA_OPT_KEEP, OA_OPT_SAFE, OA_OPT_TCIA,
+        OA_OPT_CLEAR),
     OPT("SecondaryCapturesAndReports", captures_and_reports, OA_OPT_KEEP,
         OA_OPT_CLEAR),
     OPT("Descriptions", descriptions, OA_OPT_KEEP, OA_OPT_CLEAN,
@@ -81,7 +83,8 @@ static oa_opt_value option_get(const oa_anon_options *o,
 }
 
 static const char *const opt_value_names[] = {
-    "keep", "clear", "shift", "safe", "clean", "remap", "strict", "refuse"
+    "keep", "clear", "shift", "safe", "clean", "remap", "strict", "refuse",
+    "tcia"
 };
 
 const char *oa_opt_value_name(oa_opt_value v)
@@ -140,23 +143,76 @@ static const oa_anon_options full_options = {
     .burned_in_text = OA_OPT_CLEAN,
 };
 
-static const char *const base_names[] = { "Default", "Full" };
+/*
+ * Research: TCIA's conventions (tcia.c reads their attribute list on top
+ * of these options for this base): Retain Longitudinal Temporal
+ * Information with Modified Dates, Retain Patient Characteristics, Retain
+ * Device Identity, Clean Descriptors, Clean Structured Content, Clean
+ * Pixel Data, Retain Safe Private with TCIA's knowledge base; captures and
+ * reports kept, their text cleaned.  The birth date is cleared as in the
+ * other built-ins (TCIA empties it; the age is kept).
+ */
+static const oa_anon_options research_options = {
+    .body_characteristics = OA_OPT_KEEP,
+    .dates = OA_OPT_SHIFT,
+    .birth_date = OA_OPT_CLEAR,
+    .private_tags = OA_OPT_TCIA,
+    .captures_and_reports = OA_OPT_KEEP,
+    .descriptions = OA_OPT_CLEAN,
+    .uids = OA_OPT_REMAP,
+    .device_identity = OA_OPT_KEEP,
+    .institution_identity = OA_OPT_CLEAR,
+    .structured_content = OA_OPT_CLEAN,
+    .graphics = OA_OPT_CLEAR,
+    .burned_in_text = OA_OPT_CLEAN,
+};
+
+/* In oa_profile_base order. */
+static const char *const base_names[] = { "Default", "Full", "Research" };
+
+#define BASE_COUNT (sizeof(base_names) / sizeof(base_names[0]))
 
 const char *oa_profile_base_name(oa_profile_base base)
 {
-    return base == OA_BASE_FULL ? base_names[1] : base_names[0];
+    return (unsigned)base < BASE_COUNT ? base_names[base] : base_names[0];
 }
 
 static const oa_anon_options *base_options(oa_profile_base base)
 {
-    return base == OA_BASE_FULL ? &full_options : &default_options;
+    switch (base) {
+    case OA_BASE_FULL: return &full_options;
+    case OA_BASE_RESEARCH: return &research_options;
+    default: return &default_options;
+    }
+}
+
+/* The base of that name; false for another name. */
+static bool base_by_name(const char *name, oa_profile_base *base)
+{
+    for (size_t i = 0; name != NULL && i < BASE_COUNT; i++) {
+        if (strcmp(name, base_names[i]) == 0) {
+            *base = (oa_profile_base)i;
+            return true;
+        }
+    }
+    return false;
 }
 
 bool oa_profile_is_builtin_name(const char *name)
 {
-    return name != NULL &&
-           (strcmp(name, base_names[0]) == 0 ||
-            strcmp(name, base_names[1]) == 0);
+    oa_profile_base base;
+
+    return base_by_name(name, &base);
+}
+
+size_t oa_profile_builtin_count(void)
+{
+    return BASE_COUNT;
+}
+
+const char *oa_profile_builtin_name(size_t i)
+{
+    return i < BASE_COUNT ? base_names[i] : NULL;
 }
 
 bool oa_profile_name_is_valid(const char *name)
@@ -182,7 +238,8 @@ static void derive_columns(oa_profile *p)
     const oa_anon_options *o = &p->opts;
 
     memset(p->columns, 0, sizeof(p->columns));
-    p->columns[OA_COL_RSP] = o->private_tags == OA_OPT_SAFE;
+    p->columns[OA_COL_RSP] = o->private_tags == OA_OPT_SAFE ||
+                             o->private_tags == OA_OPT_TCIA;
     p->columns[OA_COL_RUID] = o->uids == OA_OPT_KEEP;
     p->columns[OA_COL_RDI] = o->device_identity == OA_OPT_KEEP;
     p->columns[OA_COL_RII] = o->institution_identity == OA_OPT_KEEP;
@@ -218,16 +275,17 @@ static oa_status profile_alloc(oa_profile **out, const char *name,
 oa_status oa_profile_builtin(oa_profile **out, const char *name,
                              oa_error *err)
 {
+    oa_profile_base base;
+
     if (out == NULL)
         return oa_error_set(err, OA_EINVAL, "profile: no output");
     *out = NULL;
-    if (name != NULL && strcmp(name, base_names[0]) == 0)
-        return profile_alloc(out, name, OA_BASE_DEFAULT, err);
-    if (name != NULL && strcmp(name, base_names[1]) == 0)
-        return profile_alloc(out, name, OA_BASE_FULL, err);
+    if (base_by_name(name, &base))
+        return profile_alloc(out, name, base, err);
     return oa_error_set(err, OA_ENOTFOUND,
                         "profile: no built-in profile of that name "
-                        "(expected \"Default\" or \"Full\")");
+                        "(expected \"Default\", \"Full\" or "
+                        "\"Research\")");
 }
 
 void oa_profile_free(oa_profile *p)
@@ -260,6 +318,22 @@ oa_profile_base oa_profile_get_base(const oa_profile *p)
 const oa_anon_options *oa_profile_options(const oa_profile *p)
 {
     return p != NULL ? &p->opts : NULL;
+}
+
+bool oa_profile__column_given(const oa_profile *p, oa_ps315_column col)
+{
+    static const char *const option_of[OA_PS315_COLUMN_COUNT] = {
+        "PrivateTags", "Uids", "DeviceIdentity", "InstitutionIdentity",
+        "BodyCharacteristics", "Dates", "Dates", "Descriptions",
+        "StructuredContent", "Graphics"
+    };
+
+    if (p == NULL || (unsigned)col >= OA_PS315_COLUMN_COUNT)
+        return false;
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strcmp(option_table[i].json, option_of[col]) == 0)
+            return (p->given & (1u << i)) != 0;
+    return false;
 }
 
 bool oa_profile_column_enabled(const oa_profile *p, oa_ps315_column col)
@@ -684,16 +758,10 @@ static oa_status parse_base(oa_profile_base *base, const cJSON *json,
         if (++seen > 1)
             return oa_error_set(err, OA_EINVAL,
                                 "option \"Base\" is given twice");
-        if (cJSON_IsString(item) &&
-            strcmp(item->valuestring, base_names[0]) == 0)
-            *base = OA_BASE_DEFAULT;
-        else if (cJSON_IsString(item) &&
-                 strcmp(item->valuestring, base_names[1]) == 0)
-            *base = OA_BASE_FULL;
-        else
+        if (!cJSON_IsString(item) || !base_by_name(item->valuestring, base))
             return oa_error_set(err, OA_EINVAL,
-                                "option \"Base\": expected \"Default\" or "
-                                "\"Full\"");
+                                "option \"Base\": expected \"Default\", "
+                                "\"Full\" or \"Research\"");
     }
     return OA_OK;
 }

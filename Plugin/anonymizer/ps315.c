@@ -23,7 +23,7 @@
 
 static const char *const action_names[OA_ACTION_COUNT] = {
     "keep", "remove", "empty", "dummy", "clean", "uid", "shift", "replace",
-    "pseudonym"
+    "pseudonym", "hash"
 };
 
 const char *oa_action_name(oa_action action)

@@ -22,8 +22,8 @@ static void hmac(const oa_anonymizer *a, const char *domain, const void *data,
     size_t dl = strlen(domain);
 
     /* Domain separation: UIDs (no prefix: HMAC-SHA256(secret, UID), the
-     * documented contract), "patient:" and "date:" never collide, since a
-     * UID holds only digits and dots. */
+     * documented contract), "patient:", "date:" and "hash:" never collide,
+     * since a UID holds only digits and dots. */
     if (dl + len > sizeof(msg))
         len = sizeof(msg) - dl;
     memcpy(msg, domain, dl);
@@ -104,6 +104,16 @@ void oa_anon_pseudonym(const oa_anonymizer *a, const char *patient_id,
     hex(mac, 12, h);
     snprintf(name, 65, "ANON^%.10s", h);
     snprintf(id, 65, "ANON%.12s", h + 10);
+}
+
+void oa_anon_hash_value(const oa_anonymizer *a, const void *v, size_t n,
+                        char out[17])
+{
+    uint8_t mac[32];
+
+    n = oa_value_trim(v, n);
+    hmac(a, "hash:", v, n, mac);
+    hex(mac, 8, out);
 }
 
 int oa_anon_date_offset(const oa_anonymizer *a, const char *patient_id,

@@ -181,19 +181,24 @@ static const creator *find_creator(oa_anonymizer *a, uint32_t tag,
     return NULL;
 }
 
-static oa_action resolve(oa_anonymizer *a, const oa_element *el, oa_rule *r)
+/* The rule of an element (`seq`: a sequence, asked with VR SQ even when
+ * read as UN), with the path of sequences around it (a->seq_path). */
+static oa_action resolve(oa_anonymizer *a, const oa_element *el, bool seq,
+                         oa_rule *r)
 {
     const creator *c = find_creator(a, el->tag, el->depth);
     uint16_t group = OA_TAG_GROUP(el->tag), element = OA_TAG_ELEMENT(el->tag);
+    oa_vr vr = seq ? OA_VR_SQ : el->vr;
 
     /* A private creator element is judged by its own value. */
     if ((group & 1) && element >= 0x0010 && element <= 0x00FF &&
         el->value != NULL)
-        return oa_rules_resolve(a->profile, el->tag, el->vr,
-                                (const char *)el->value, el->length, r);
-    return oa_rules_resolve(a->profile, el->tag, el->vr,
-                            c ? (const char *)c->value : NULL,
-                            c ? c->len : 0, r);
+        return oa_rules_resolve_at(a->profile, a->seq_path, el->depth,
+                                   el->tag, vr, (const char *)el->value,
+                                   el->length, r);
+    return oa_rules_resolve_at(a->profile, a->seq_path, el->depth, el->tag,
+                               vr, c ? (const char *)c->value : NULL,
+                               c ? c->len : 0, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -455,6 +460,33 @@ static bool is_structural(const oa_element *el)
     }
 }
 
+/* Every component of the value is a UID (a UID list). */
+static bool uid_list(const uint8_t *v, size_t n)
+{
+    size_t i = 0, start;
+
+    n = oa_value_trim(v, n);
+    if (n == 0)
+        return false;
+    while (i <= n) {
+        start = i;
+        while (i < n && v[i] != '\\')
+            i++;
+        if (!looks_like_uid(v + start, i - start))
+            return false;
+        i++;
+    }
+    return true;
+}
+
+/* A date written as DICOM text (DA, or a DT's date part) in a value of
+ * another VR (a private date in LO, SH or UN). */
+static bool date_text(const uint8_t *v, size_t n)
+{
+    n = oa_value_trim(v, n);
+    return n >= 8 && digits(v, 8);
+}
+
 /* ------------------------------------------------------------------ */
 /* Valid output                                                         */
 
@@ -639,6 +671,7 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
     size_t n;
     oa_status rc = OA_OK;
     level *lv = cur_level(a, el->depth);
+    char hashed[17];
     uint16_t group = OA_TAG_GROUP(el->tag), element = OA_TAG_ELEMENT(el->tag);
     oa_vr dvr;
 
@@ -650,7 +683,7 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
     if (el->depth == 0 && el->tag == OA_TAG(0x0010, 0x2201) &&
         oa_value_trim(el->value, el->length) > 0)
         a->animal = true; /* Patient Species Description */
-    act = resolve(a, el, &rule);
+    act = resolve(a, el, false, &rule);
     act = valid_action(a, el, &rule, act);
     if (lv != NULL && lv->mode != SEQ_PLAIN && act == OA_ACTION_KEEP &&
         !is_structural(el))
@@ -716,6 +749,35 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
             rc = shift_dates(a, el, dvr);
             v = oa_buf_data(&a->scratch);
             n = a->scratch.len;
+        } else if (el->vr != OA_VR_TM &&
+                   !(rule.row != NULL && rule.row->vr == OA_VR_TM)) {
+            /* A date in a value of another VR (TCIA's "o" on a private
+             * LO, SH or UN; a date read as UN): shifted as a DT when it
+             * reads as one, else removed.  Times stay (whole days). */
+            oa_element dt = *el;
+
+            if (!date_text(el->value, el->length))
+                return OA_OK;
+            dt.vr = OA_VR_DT;
+            rc = shift_dates(a, &dt, OA_VR_DT);
+            v = oa_buf_data(&a->scratch);
+            n = a->scratch.len;
+        }
+        break;
+    case OA_ACTION_HASH:
+        /* TCIA's "h": UIDs remapped like every UID (references hold),
+         * other text by a keyed hash, binary numbers emptied. */
+        if (el->vr == OA_VR_UI || uid_list(el->value, el->length)) {
+            rc = map_uids(a, el);
+            v = oa_buf_data(&a->scratch);
+            n = a->scratch.len;
+        } else if (oa_vr_is_string(el->vr) || el->vr == OA_VR_UN ||
+                   el->vr == OA_VR_OB) {
+            oa_anon_hash_value(a, el->value, el->length, hashed);
+            v = hashed;
+            n = 16;
+        } else {
+            n = 0;
         }
         break;
     case OA_ACTION_REPLACE:
@@ -835,7 +897,7 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
         el->vr != OA_VR_UN)
         act = OA_ACTION_KEEP; /* encapsulated pixel data */
     else
-        act = valid_action(a, el, &rule, resolve(a, el, &rule));
+        act = valid_action(a, el, &rule, resolve(a, el, true, &rule));
     if (el->depth == 0 && el->tag == OA_TAG(0x0010, 0x2202))
         a->animal = true; /* Patient Species Code Sequence */
     if (act == OA_ACTION_REMOVE)
@@ -846,6 +908,15 @@ static oa_status on_sequence_begin(void *user, const oa_element *el,
     rc = a->wh->sequence_begin(a->wh->user, el, err);
     if (rc != OA_OK)
         return rc;
+    {
+        /* the path the rules of its items see */
+        const creator *c = find_creator(a, el->tag, el->depth);
+        oa_rule_step *st = &a->seq_path[el->depth];
+
+        st->tag = el->tag;
+        st->creator = c != NULL ? (const char *)c->value : NULL;
+        st->creator_len = c != NULL ? c->len : 0;
+    }
     if (act == OA_ACTION_EMPTY) {
         rc = a->wh->sequence_end(a->wh->user, err);
         return rc == OA_OK ? OA_SKIP : rc;

@@ -20,7 +20,13 @@
  *    Frame Origin Timestamp are OB, Timezone Offset From UTC is SH) falls
  *    back to the next rule instead of "shift";
  *  - private creators are kept only when their block may hold a kept
- *    attribute, since a creator alone may name a site-specific product.
+ *    attribute, since a creator alone may name a site-specific product;
+ *  - PrivateTags "tcia" looks a private attribute up in TCIA's knowledge
+ *    base by its path (the sequences around it, tcia.c), then in Table
+ *    E.3.10-1 (which rules a block at any depth): the knowledge base keeps
+ *    a Philips attribute inside Series PlanScan and not at the top level;
+ *  - base "Research" adjusts the Table E.1-1 rule with TCIA's attribute
+ *    list (oa_tcia__apply, tcia.c says how).
  *
  * The explain table applies the same resolution to every tag the tables
  * know, so what it shows is what the engine does.
@@ -40,9 +46,12 @@
 #define BIRTH_DATE_CLEARED "19000101"
 
 /*
- * Descriptors kept verbatim by Descriptions "keep": the names of the exam
- * (what was done), as opposed to comments, histories and diagnoses (what
- * was found or said about the patient), which keep their basic action.
+ * Descriptors kept by Descriptions "keep": the names of the exam (what was
+ * done), as opposed to comments, histories and diagnoses (what was found
+ * or said about the patient), which keep their basic action.  They are
+ * kept cleaned (C) of the instance's identifying values, so that a
+ * patient's name typed into a study description leaves with neither the
+ * name nor a refused instance; the Keep list keeps a value verbatim.
  * Each is a row with a Clean Descriptors cell (checked by test_rules.c).
  * Sorted.
  */
@@ -66,6 +75,7 @@ static void rule_init(oa_rule *r)
     r->value = NULL;
     r->row = NULL;
     r->why = "no profile";
+    r->tcia = NULL;
 }
 
 static void rule_set(oa_rule *r, oa_action action, oa_rule_source source,
@@ -120,8 +130,8 @@ static void resolve_row(const oa_profile *p, const oa_ps315_row *row,
                             sizeof(description_keep) /
                                 sizeof(description_keep[0]),
                             row->tag)) {
-            rule_set(r, OA_ACTION_KEEP, OA_SRC_PROFILE, OA_PS_NONE,
-                     "Descriptions \"keep\"");
+            rule_set(r, OA_ACTION_CLEAN, OA_SRC_PROFILE, OA_PS_NONE,
+                     "Descriptions \"keep\" (cleaned of identity)");
             return;
         }
         if (col == OA_COL_CSC && p->opts.structured_content == OA_OPT_KEEP) {
@@ -147,7 +157,92 @@ static oa_action private_kept(const oa_profile *p, bool is_uid)
                                                  : OA_ACTION_KEEP;
 }
 
-static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
+/* A kept knowledge base entry under the profile (also for explain). */
+static void kb_rule(const oa_profile *p, const oa_tcia_kb_entry *e, oa_vr vr,
+                    oa_rule *r)
+{
+    const oa_ps315_row *priv = oa_ps315__private_row();
+    oa_action act;
+    const char *why;
+
+    switch (e->disp) {
+    case OA_TCIA_KB_KEEP:
+        act = private_kept(p, e->uid || vr == OA_VR_UI);
+        why = "TCIA private tag knowledge base: k (keep)";
+        break;
+    case OA_TCIA_KB_HASH:
+        act = OA_ACTION_HASH; /* whatever Uids says: an ID is hashed */
+        why = "TCIA private tag knowledge base: h (hash)";
+        break;
+    case OA_TCIA_KB_OFFSET:
+        act = p->opts.dates == OA_OPT_SHIFT  ? OA_ACTION_SHIFT
+              : p->opts.dates == OA_OPT_KEEP ? OA_ACTION_KEEP
+                                             : OA_ACTION_REMOVE;
+        why = "TCIA private tag knowledge base: o (date offset)";
+        break;
+    default: /* na: a sequence is descended into, a value removed */
+        act = vr == OA_VR_SQ ? OA_ACTION_KEEP : OA_ACTION_REMOVE;
+        why = vr == OA_VR_SQ
+                  ? "TCIA private tag knowledge base: na (sequence "
+                    "descended into)"
+                  : "TCIA private tag knowledge base: na (not a "
+                    "sequence: removed)";
+        break;
+    }
+    rule_set(r, act, OA_SRC_TCIA_PRIVATE, priv->cells[OA_COL_RSP], why);
+    r->column = OA_COL_RSP;
+}
+
+/* PrivateTags "tcia": a data element by the knowledge base at its path,
+ * then Table E.3.10-1. */
+static void resolve_tcia(const oa_profile *p, const oa_rule_step *path,
+                         size_t depth, uint32_t tag, oa_vr vr,
+                         const char *creator, size_t len, oa_rule *r)
+{
+    char key[1024];
+    const oa_tcia_kb_entry *e = NULL;
+    const oa_safe_private *safe;
+    const oa_ps315_row *priv = oa_ps315__private_row();
+
+    if (oa_tcia__key(key, sizeof(key), path, depth, tag, creator, len) > 0)
+        e = oa_tcia__kb_find(key);
+    if (e != NULL && !(e->un_removed && vr == OA_VR_UN)) {
+        kb_rule(p, e, vr, r);
+        return;
+    }
+    safe = oa_safe_private_find(OA_TAG_GROUP(tag),
+                                (uint8_t)(OA_TAG_ELEMENT(tag) & 0xFFu),
+                                creator, len);
+    if (safe != NULL) {
+        bool is_uid = safe->remap_uid || (safe->vr == 0 && vr == OA_VR_UI);
+        rule_set(r, private_kept(p, is_uid), OA_SRC_SAFE_PRIVATE,
+                 priv->cells[OA_COL_RSP],
+                 "safe private attribute (Table E.3.10-1)");
+        r->column = OA_COL_RSP;
+        return;
+    }
+    rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, priv->basic,
+             e != NULL ? "TCIA private tag knowledge base: deleted when "
+                         "read as UN"
+                       : "private attribute in neither TCIA's knowledge "
+                         "base nor Table E.3.10-1");
+}
+
+/* PrivateTags "tcia": a creator is kept when the knowledge base keeps
+ * something of its block at this path, or Table E.3.10-1 anything of it. */
+static bool tcia_keeps_block(const oa_rule_step *path, size_t depth,
+                             uint32_t tag, const char *creator, size_t len)
+{
+    char key[1024];
+    size_t n = oa_tcia__key(key, sizeof(key), path, depth, tag, creator,
+                            len);
+
+    return (n > 0 && oa_tcia__kb_has_prefix(key, n)) ||
+           oa_safe_private_has_creator(OA_TAG_GROUP(tag), creator, len);
+}
+
+static void resolve_private(const oa_profile *p, const oa_rule_step *path,
+                            size_t depth, uint32_t tag, oa_vr vr,
                             const char *creator, size_t len, oa_rule *r)
 {
     uint16_t group = OA_TAG_GROUP(tag), element = OA_TAG_ELEMENT(tag);
@@ -185,12 +280,26 @@ static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
                      oa_ps315__private_row()->cells[OA_COL_RSP],
                      "creator of safe private attributes (Table E.3.10-1)");
             r->column = OA_COL_RSP;
+        } else if (policy == OA_OPT_TCIA &&
+                   tcia_keeps_block(path, depth, tag, creator, len)) {
+            rule_set(r, OA_ACTION_KEEP, OA_SRC_TCIA_PRIVATE,
+                     oa_ps315__private_row()->cells[OA_COL_RSP],
+                     "creator of a block with kept attributes (TCIA's "
+                     "knowledge base or Table E.3.10-1)");
+            r->column = OA_COL_RSP;
         } else {
             rule_set(r, OA_ACTION_REMOVE, OA_SRC_PRIVATE, oa_ps315__private_row()->basic,
                      policy == OA_OPT_SAFE
                          ? "creator of no safe private attribute"
+                     : policy == OA_OPT_TCIA
+                         ? "creator of no kept attribute (TCIA's knowledge "
+                           "base, Table E.3.10-1)"
                          : "PrivateTags \"clear\"");
         }
+        return;
+    }
+    if (policy == OA_OPT_TCIA) {
+        resolve_tcia(p, path, depth, tag, vr, creator, len, r);
         return;
     }
     if (policy == OA_OPT_KEEP) {
@@ -218,7 +327,8 @@ static void resolve_private(const oa_profile *p, uint32_t tag, oa_vr vr,
              "Basic Profile");
 }
 
-static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
+static void resolve(const oa_profile *p, const oa_rule_step *path,
+                    size_t depth, uint32_t tag, oa_vr vr,
                     const char *creator, size_t len, oa_rule *r)
 {
     const oa_replace_entry *rep;
@@ -242,7 +352,7 @@ static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
         return;
     }
     if (OA_TAG_GROUP(tag) & 1u) {
-        resolve_private(p, tag, vr, creator, len, r);
+        resolve_private(p, path, depth, tag, vr, creator, len, r);
         return;
     }
     if (OA_TAG_ELEMENT(tag) == 0x0000) {
@@ -276,6 +386,7 @@ static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
         row = oa_ps315__pattern_find(tag);
     if (row != NULL) {
         resolve_row(p, row, r);
+        oa_tcia__apply(p, tag, r); /* base "Research" (tcia.c) */
         return;
     }
     uid = oa_ps315__uid_find(false, tag);
@@ -298,18 +409,53 @@ static void resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
              "not in Table E.1-1");
 }
 
-oa_action oa_rules_resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
-                           const char *creator, size_t creator_len,
-                           oa_rule *out)
+oa_action oa_rules_resolve_at(const oa_profile *p, const oa_rule_step *path,
+                              size_t depth, uint32_t tag, oa_vr vr,
+                              const char *creator, size_t creator_len,
+                              oa_rule *out)
 {
     oa_rule r;
 
     rule_init(&r);
     if (p != NULL)
-        resolve(p, tag, vr, creator, creator_len, &r);
+        resolve(p, path, path != NULL ? depth : 0, tag, vr, creator,
+                creator_len, &r);
     if (out != NULL)
         *out = r;
     return r.action;
+}
+
+oa_action oa_rules_resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
+                           const char *creator, size_t creator_len,
+                           oa_rule *out)
+{
+    return oa_rules_resolve_at(p, NULL, 0, tag, vr, creator, creator_len,
+                               out);
+}
+
+const char *oa_rule_source_name(oa_rule_source source, int column)
+{
+    switch (source) {
+    case OA_SRC_DEFAULT: return "PS3.15 (not in Table E.1-1)";
+    case OA_SRC_BASIC: return "PS3.15 Basic Profile";
+    case OA_SRC_OPTION: {
+        const char *m = oa_ps315_column_meaning((oa_ps315_column)column);
+        /* the column meanings are static "... Option" strings */
+        return m != NULL ? m : "PS3.15 option";
+    }
+    case OA_SRC_PROFILE: return "profile";
+    case OA_SRC_KEEP: return "Keep list";
+    case OA_SRC_REMOVE: return "Remove list";
+    case OA_SRC_REPLACE: return "Replace list";
+    case OA_SRC_UID_CLASS: return "UID naming a class";
+    case OA_SRC_UID_INSTANCE: return "UID not in Table E.1-1";
+    case OA_SRC_PRIVATE: return "PrivateTags";
+    case OA_SRC_SAFE_PRIVATE: return "PS3.15 Table E.3.10-1";
+    case OA_SRC_STRUCTURE: return "DICOM structure";
+    case OA_SRC_TCIA: return "TCIA attribute list";
+    case OA_SRC_TCIA_PRIVATE: return "TCIA private tag knowledge base";
+    default: return "?";
+    }
 }
 
 void oa_rule_describe(const oa_rule *rule, char *out, size_t out_size)
@@ -328,6 +474,10 @@ void oa_rule_describe(const oa_rule *rule, char *out, size_t out_size)
                  oa_ps315_code_str((oa_ps315_code)rule->code));
     else
         snprintf(out, out_size, "%s", why);
+    if (rule->tcia != NULL && rule->source != OA_SRC_TCIA) {
+        size_t n = strlen(out);
+        snprintf(out + n, out_size - n, "; TCIA: %s", rule->tcia);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -379,7 +529,8 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
     *count = 0;
     max = oa_ps315_row_count() + 1 + oa_ps315__uid_count(false) +
           oa_ps315__uid_count(true) + oa_safe_private_count() +
-          p->keep_count + p->remove_count + p->replace_count;
+          oa_tcia__kb_count() + p->keep_count + p->remove_count +
+          p->replace_count;
     out = oa_calloc(max, sizeof(*out));
     if (out == NULL)
         return oa_error_set(err, OA_ENOMEM, "explain: out of memory");
@@ -399,7 +550,8 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
         if (row == oa_ps315__private_row()) {
             /* A private attribute outside the safe table. */
             o->keyword = "";
-            resolve_private(p, OA_TAG(0x0009, 0x1000), 0, NULL, 0, &o->rule);
+            resolve_private(p, NULL, 0, OA_TAG(0x0009, 0x1000), 0, NULL, 0,
+                            &o->rule);
         } else {
             o->keyword =
                 (row->mask & 0xFFFFu) == 0xFFFFu ? dict_keyword(row->tag)
@@ -415,11 +567,16 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
         o->keyword = "";
         o->name = "Private Creator Data Elements";
         rule_init(&o->rule);
-        resolve_private(p, OA_TAG(0x0009, 0x0010), 0, NULL, 0, &o->rule);
+        resolve_private(p, NULL, 0, OA_TAG(0x0009, 0x0010), 0, NULL, 0,
+                        &o->rule);
         if (p->opts.private_tags != OA_OPT_KEEP) {
             o->rule.code = OA_PS_NONE;
-            o->rule.why = "kept only for a block that holds kept "
-                          "attributes (Table E.3.10-1, Keep, Replace)";
+            o->rule.why = p->opts.private_tags == OA_OPT_TCIA
+                              ? "kept only for a block that holds kept "
+                                "attributes (TCIA's knowledge base, Table "
+                                "E.3.10-1, Keep, Replace)"
+                              : "kept only for a block that holds kept "
+                                "attributes (Table E.3.10-1, Keep, Replace)";
         }
     }
     for (size_t i = 0; i < oa_ps315__uid_count(false); i++)
@@ -428,7 +585,28 @@ oa_status oa_rules_explain(oa_rule_row **rows, size_t *count,
     for (size_t i = 0; i < oa_ps315__uid_count(true); i++)
         add_tag_row(&out[n++], p, oa_ps315__uid_at(true, i)->tag, OA_VR_UI,
                     "instance UID");
-    if (p->opts.private_tags == OA_OPT_SAFE) {
+    if (p->opts.private_tags == OA_OPT_TCIA) {
+        for (size_t i = 0; i < oa_tcia__kb_count(); i++) {
+            const oa_tcia_kb_entry *e = oa_tcia__kb_at(i);
+            oa_rule_row *o = &out[n++];
+
+            snprintf(o->tag, sizeof(o->tag), "(%04X,xx%02X)",
+                     (unsigned)e->group, (unsigned)e->element);
+            o->sort_key = OA_TAG(e->group, 0x1000u | e->element);
+            o->keyword = "";
+            o->name = e->name;
+            o->creator = e->creator;
+            /* a nested entry shows its path */
+            o->path = strstr(e->key, ")(") != NULL ? e->key : NULL;
+            rule_init(&o->rule);
+            kb_rule(p, e, e->seq && e->disp == OA_TCIA_KB_NA ? OA_VR_SQ
+                          : e->uid                          ? OA_VR_UI
+                                                            : 0,
+                    &o->rule);
+        }
+    }
+    if (p->opts.private_tags == OA_OPT_SAFE ||
+        p->opts.private_tags == OA_OPT_TCIA) {
         for (size_t i = 0; i < oa_safe_private_count(); i++) {
             const oa_safe_private *s = oa_safe_private_at(i);
             uint32_t tag = OA_TAG(s->group, 0x1000u | s->element);
@@ -496,8 +674,19 @@ oa_status oa_rules_explain_json(cJSON **out, const oa_profile *p,
                                     oa_action_name(r->rule.action)) == NULL ||
             cJSON_AddStringToObject(o, "Reason", reason) == NULL)
             goto out;
+        if (cJSON_AddStringToObject(
+                o, "Source",
+                oa_rule_source_name(r->rule.source, r->rule.column)) ==
+            NULL)
+            goto out;
         if (r->creator != NULL &&
             cJSON_AddStringToObject(o, "PrivateCreator", r->creator) == NULL)
+            goto out;
+        if (r->path != NULL &&
+            cJSON_AddStringToObject(o, "Path", r->path) == NULL)
+            goto out;
+        if (r->rule.tcia != NULL &&
+            cJSON_AddStringToObject(o, "TCIA", r->rule.tcia) == NULL)
             goto out;
         if (r->rule.value != NULL &&
             cJSON_AddStringToObject(o, "Value", r->rule.value) == NULL)

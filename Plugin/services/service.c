@@ -204,8 +204,9 @@ oa_status oa_service_profile_put(oa_service *s, const char *name,
         *out = NULL;
     if (name == NULL || oa_profile_is_builtin_name(name))
         return oa_error_set(err, OA_ECONFLICT,
-                            "the built-in profiles Default and Full cannot "
-                            "be changed: save yours under another name");
+                            "the built-in profiles Default, Full and "
+                            "Research cannot be changed: save yours under "
+                            "another name");
     if (!oa_profile_name_is_valid(name))
         return oa_error_set(err, OA_EINVAL,
                             "profile name: use 1 to %d letters, digits, "
@@ -243,7 +244,7 @@ oa_status oa_service_profile_delete(oa_service *s, const char *name,
 
     if (name != NULL && oa_profile_is_builtin_name(name))
         return oa_error_set(err, OA_ECONFLICT,
-                            "the built-in profiles Default and Full cannot "
+                            "the built-in profiles Default, Full and Research cannot "
                             "be deleted");
     if (name == NULL || !oa_profile_name_is_valid(name))
         return oa_error_set(err, OA_ENOTFOUND, "no profile with that name");
@@ -288,10 +289,15 @@ oa_status oa_service_names(oa_service *s, const char *ns, cJSON *first,
 
 oa_status oa_service_profile_names(oa_service *s, cJSON **out, oa_error *err)
 {
-    static const char *const builtins[] = {"Default", "Full"};
+    const char *builtins[8];
+    size_t n = oa_profile_builtin_count();
 
+    for (size_t i = 0; i < n && i < 8; i++)
+        builtins[i] = oa_profile_builtin_name(i);
     return oa_service_names(s, OA_STORE_PROFILES,
-                            cJSON_CreateStringArray(builtins, 2), out, err);
+                            cJSON_CreateStringArray(builtins,
+                                                    n < 8 ? (int)n : 8),
+                            out, err);
 }
 
 oa_status oa_service_run_options(const cJSON *body, bool *asynchronous,

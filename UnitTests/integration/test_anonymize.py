@@ -17,7 +17,7 @@ What it checks, one line per check:
     the same when anonymized again, the same anonymized Orthanc study);
     the shortcuts /anonymizer/studies|patients/{id}/anonymize; two
     resources in one request;
-  * a failing instance (its series description holds the patient's name:
+  * a failing instance (its Manufacturer holds the patient's name:
     the leak check must refuse it) listed under Failed while the others go
     on, a secondary capture dropped by Default, a job where every instance
     fails (synchronous 500, nothing stored; asynchronous Failure with
@@ -65,7 +65,7 @@ OPTIONS = {
     "BodyCharacteristics": ("keep", "clear"),
     "Dates": ("keep", "shift", "clear"),
     "BirthDate": ("keep", "clear"),
-    "PrivateTags": ("keep", "safe", "clear"),
+    "PrivateTags": ("keep", "safe", "tcia", "clear"),
     "SecondaryCapturesAndReports": ("keep", "clear"),
     "Descriptions": ("keep", "clean", "clear"),
     "Uids": ("remap", "keep"),
@@ -83,7 +83,7 @@ DEFAULT_VALUES = {
 FULL_VALUES = dict((k, "clear") for k in OPTIONS)
 FULL_VALUES["Uids"] = "remap"
 ACTIONS = {"remove", "empty", "dummy", "uid", "keep", "clean", "shift",
-           "replace", "pseudonym"}
+           "replace", "pseudonym", "hash"}
 CSV_COLUMNS = [
     "Report", "Date", "Profile", "OriginalPatientName", "NewPatientName",
     "OriginalPatientID", "NewPatientID", "OriginalStudyInstanceUID",
@@ -180,18 +180,19 @@ def upload_data(run):
     blobs["C"] = [gen.make_instance(c, 1, i, 4) for i in range(1, 5)]
     blobs["C"].append(gen.make_instance(c, 2, 1, 1,
                                        sop_class=gen.SC_IMAGE_STORAGE))
-    # A kept description (Default keeps them) holding the patient's name:
-    # the leak check must refuse this instance, and only this one.
-    leaky = gen.make_instance(c, 3, 1, 1, series_description="FOLLOW UP %s"
+    # A kept attribute (Manufacturer: every profile keeps it) holding the
+    # patient's name: the leak check must refuse this instance, and only
+    # this one.  (Descriptions are cleaned of the name, not refused.)
+    leaky = gen.make_instance(c, 3, 1, 1, manufacturer="FOLLOW UP %s"
                              % p2.family)
     blobs["D"] = [gen.make_instance(d, 1, i, BIG, rows=BIG_ROWS,
                                    cols=BIG_ROWS) for i in range(1, BIG + 1)]
     blobs["E"] = [gen.make_instance(e, 1, i, 2) for i in range(1, 3)]
-    blobs["F"] = [gen.make_instance(f, 1, 1, 1, series_description=
+    blobs["F"] = [gen.make_instance(f, 1, 1, 1, manufacturer=
                                    "REVIEW %s" % p4.family)]
     # The same, with the name in capitals (as many modalities write it).
     blobs["G"] = [gen.make_instance(g, 1, 1, 2),
-                  gen.make_instance(g, 2, 1, 1, series_description=
+                  gen.make_instance(g, 2, 1, 1, manufacturer=
                                    "REVIEW %s" % p4.family.upper())]
     for label, items in blobs.items():
         ids = harness.upload_many(o, items)
@@ -214,8 +215,9 @@ def upload_data(run):
 def profile_checks(run):
     o, c = run.o, run.c
 
-    with c.check("GET /anonymizer/profiles is [Default, Full]"):
-        assert o.get_json("/anonymizer/profiles") == ["Default", "Full"], \
+    with c.check("GET /anonymizer/profiles is [Default, Full, Research]"):
+        assert o.get_json("/anonymizer/profiles") == [
+            "Default", "Full", "Research"], \
             o.get_json("/anonymizer/profiles")
 
     for name, values in (("Default", DEFAULT_VALUES), ("Full", FULL_VALUES)):
@@ -329,12 +331,14 @@ def profile_checks(run):
 
     with c.check("profiles list: built-ins first, then custom sorted"):
         names = o.get_json("/anonymizer/profiles")
-        assert names == ["Default", "Full", "a-keep", "it-shift"], names
+        assert names == ["Default", "Full", "Research", "a-keep",
+                         "it-shift"], names
 
     with c.check("GET /anonymizer/info lists the custom profiles"):
         info = o.get_json("/anonymizer/info")
-        assert info.get("Profiles") == ["Default", "Full", "a-keep",
-                                        "it-shift"], info.get("Profiles")
+        assert info.get("Profiles") == ["Default", "Full", "Research",
+                                        "a-keep", "it-shift"], \
+            info.get("Profiles")
 
     with c.check("custom profile rules: Dates shift gives StudyDate shift"):
         rules = {r["Tag"]: r for r in
@@ -403,7 +407,7 @@ def profile_checks(run):
 
     with c.check("no invalid profile was stored"):
         assert o.get_json("/anonymizer/profiles") == [
-            "Default", "Full", "a-keep", "it-shift"]
+            "Default", "Full", "Research", "a-keep", "it-shift"]
 
     with c.check("DELETE custom profile: 200 {}, then 404"):
         status, _, raw = o.request("DELETE", "/anonymizer/profiles/a-keep")
@@ -412,7 +416,7 @@ def profile_checks(run):
         status, _, _ = o.request("GET", "/anonymizer/profiles/a-keep")
         status_is(status, 404, "GET after DELETE")
         assert o.get_json("/anonymizer/profiles") == [
-            "Default", "Full", "it-shift"]
+            "Default", "Full", "Research", "it-shift"]
 
 
 # ----------------------------------------------------------------------
@@ -651,8 +655,8 @@ def anonymize_checks(run):
             [f.get("Instance") for f in failed]
         error = failed[0].get("Error", "")
         assert isinstance(error, str) and error, "no Error"
-        assert "(0008,103E)" in error.upper() or "0008,103E" in \
-            error.upper(), "the error does not name (0008,103E)"
+        assert "(0008,0070)" in error.upper() or "0008,0070" in \
+            error.upper(), "the error does not name (0008,0070)"
         study = run.studies["C"]
         assert not deid.leaked(error.encode(), study.identifying()), \
             "the error message holds an identifying value"
@@ -719,7 +723,7 @@ def anonymize_checks(run):
                       harness.study_instances(o, run.sid["F"])], "Failed")
         assert harness.studies(o) == before, "a study was stored"
 
-    with c.check("the patient's name in capitals in a kept description: "
+    with c.check("the patient's name in capitals in a kept attribute: "
                  "not stored (leak check is not case-sensitive)"):
         status, content, _ = run.anonymize({
             "Resources": [{"Level": "Study", "ID": run.sid["G"],

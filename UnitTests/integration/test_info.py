@@ -53,8 +53,8 @@ def main():
             assert isinstance(edition, str) and \
                 re.fullmatch(r"\d{4}[a-z]", edition), repr(edition)
 
-        with checks.check("info: Profiles are Default, Full"):
-            assert info.get("Profiles") == ["Default", "Full"], \
+        with checks.check("info: Profiles are Default, Full, Research"):
+            assert info.get("Profiles") == ["Default", "Full", "Research"], \
                 info.get("Profiles")
 
         with checks.check("info: Backends is a list"):

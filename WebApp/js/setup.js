@@ -17,8 +17,9 @@ const OPTIONS = [
   { key: 'BirthDate', group: 'seed', label: 'Birth date',
     help: 'clear: 19000101', values: ['keep', 'clear'] },
   { key: 'PrivateTags', group: 'seed', label: 'Private tags',
-    help: 'safe: only the private tags known to hold no identity',
-    values: ['keep', 'safe', 'clear'] },
+    help: 'safe: only the private tags known to hold no identity; ' +
+      'tcia: those and TCIA\'s knowledge base',
+    values: ['keep', 'safe', 'tcia', 'clear'] },
   { key: 'SecondaryCapturesAndReports', group: 'seed',
     label: 'Secondary captures and structured reports',
     help: 'clear: not exported (with encapsulated documents)',
@@ -55,10 +56,10 @@ const BURNED_HELP = {
 };
 const U16_MAX = 65535;
 const MAX_RECTANGLES = 64;
-const BUILT_IN = ['Default', 'Full'];
+const BUILT_IN = ['Default', 'Full', 'Research'];
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
-let bases = {};               // "Default"/"Full" -> effective options
+let bases = {};               // "Default"/"Full"/"Research" -> options
 let shown = null;             // the profile shown: {Name, BuiltIn, ...}
 let mode = 'view';            // 'view' (built-in), 'edit', 'new'
 let rules = [];

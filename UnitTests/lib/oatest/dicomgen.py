@@ -167,7 +167,8 @@ def pixels(rows, cols, seed):
 
 
 def make_instance(study, series, i, count, rows=64, cols=64,
-                  sop_class=CT_IMAGE_STORAGE, series_description=None):
+                  sop_class=CT_IMAGE_STORAGE, series_description=None,
+                  manufacturer=None):
     """One instance of `study` as Part 10 bytes; recorded in
     study.instances."""
     p = study.patient
@@ -185,7 +186,7 @@ def make_instance(study, series, i, count, rows=64, cols=64,
     ds.ContentTime = "1006%02d" % (i % 60)
     ds.AccessionNumber = study.accession
     ds.Modality = "CT" if sop_class == CT_IMAGE_STORAGE else "OT"
-    ds.Manufacturer = "OA Integration Systems"
+    ds.Manufacturer = manufacturer or "OA Integration Systems"
     ds.InstitutionName = study.institution
     ds.InstitutionAddress = study.institution_address
     ds.ReferringPhysicianName = study.referring
