@@ -416,7 +416,7 @@ def run_servers(args, checks, work):
                          "Target": {"Type": "destination", "Name": kind}})
                     assert status == 200, "HTTP %d" % status
                     wait_between(orthanc, job["ID"], 5, count - 20)
-                    server.stop()
+                    server.kill()
                     job = harness.wait_job(orthanc, job["ID"], timeout=120)
                     assert job["State"] == "Failure", job["State"]
                     said = (job.get("Content") or {}).get("Error", "")
