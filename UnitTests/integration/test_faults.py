@@ -2,10 +2,11 @@
 """Integration test: faults (issue 12, "Faults and load").
 
     /usr/bin/python3 test_faults.py --plugin build/libOrthancAnonymizer.so \
-        [--only disk,storage,kill,servers]
+        [--only disk,storage,kill,servers,pg]
 
-Needs root (tmpfs mounts, the FTP/SFTP servers' local accounts); Debian's
-vsftpd, openssh-server and apache2 for "servers".
+Needs root (tmpfs mounts, the FTP/SFTP servers' local accounts, PostgreSQL
+run as postgres); Debian's vsftpd, openssh-server and apache2 for
+"servers", postgresql-15 and orthanc-postgresql for "pg".
 
 disk      ExportFolder and ArchiveFolder on tmpfs file systems of 1 MiB
           mounted by the test: a folder export and a ZIP export of a 3 MB
@@ -27,6 +28,11 @@ servers   an SFTP, an FTP and a WebDAV server (oatest/servers.py) killed
           naming the transfer; no final name on the server holds
           incomplete data; the server started again, the same export
           succeeds whole.
+pg        Orthanc on a PostgreSQL index (the cluster set-up, oatest/pg.py),
+          PostgreSQL stopped (immediate: like a crash) for 3 s in the
+          middle of an anonymization: Orthanc survives, the job ends and
+          says what failed; the same anonymization again gives one study
+          with every instance exactly once.
 
 Prints one line per check and "N passed, M failed"; never a DICOM value
 (the studies are synthetic anyway).
@@ -48,7 +54,7 @@ import pydicom  # noqa: E402
 from oatest import dicomgen as gen, harness  # noqa: E402
 from oatest import servers as es  # noqa: E402
 from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402
-from oatest.harness import wait_for  # noqa: E402
+from oatest.pg import PG_INDEX_PLUGIN, PostgresCluster  # noqa: E402
 
 PARTIAL = ".partial"
 
@@ -446,8 +452,73 @@ def run_servers(args, checks, work):
             server.close()
 
 
+# -- PostgreSQL stopped ----------------------------------------------------
+
+def run_pg(args, checks, work):
+    count = 150
+    with PostgresCluster() as pg:
+        storage = os.path.join(work, "pg-storage")
+        config = {"StorageDirectory": storage,
+                  "PostgreSQL": pg.orthanc_section(),
+                  "Anonymizer": {"Threads": 1}}
+        orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
+                          config=config, verbose=args.verbose,
+                          extra_plugins=[PG_INDEX_PLUGIN])
+        with orthanc:
+            _, blobs = make_blobs(1, 66, count, rows=256)
+            sid = store_study(orthanc, blobs)
+            anonymized = None
+            with checks.check("pg: PostgreSQL stopped for 3 s in the middle "
+                              "of an anonymization: Orthanc survives, the "
+                              "job ends (done or failed, and says why)"):
+                status, job, _ = harness.post_json(
+                    orthanc, "/anonymizer/studies/%s/anonymize" % sid,
+                    {"Asynchronous": True, "Profile": "Full",
+                     "NewPatientID": "PGTEST1"})
+                assert status == 200, "HTTP %d" % status
+                wait_between(orthanc, job["ID"], 10, count // 2)
+                pg.halt()
+                time.sleep(3)
+                pg.resume()
+                job = harness.wait_job(orthanc, job["ID"], timeout=180)
+                content = job.get("Content") or {}
+                print("     note: the job ended %s, %d of %d failed%s" % (
+                    job["State"], content.get("FailedCount", 0), count,
+                    (": " + str(content.get("Error") or
+                                (content.get("Failed") or [{}])[0].get(
+                                    "Error"))[:160])
+                    if job["State"] != "Success" or
+                    content.get("FailedCount") else ""))
+                assert orthanc.process.poll() is None, "Orthanc exited"
+                if job["State"] == "Failure":
+                    assert content.get("Error"), "no Error in the content"
+                failed = content.get("Failed") or []
+                assert all(f.get("Error") for f in failed), \
+                    "a failure without a reason"
+            with checks.check("pg: the same anonymization, again, gives one "
+                              "study with every instance exactly once"):
+                status, content, body = harness.post_json(
+                    orthanc, "/anonymizer/studies/%s/anonymize" % sid,
+                    {"Asynchronous": False, "Profile": "Full",
+                     "NewPatientID": "PGTEST1"}, timeout=300)
+                assert status == 200, "HTTP %d %s" % (
+                    status, harness.details(body)[:200])
+                (s,) = content["Studies"]
+                anonymized = s["Anonymized"]
+                instances = orthanc.get_json("/studies/%s/instances"
+                                             % anonymized)
+                sops = {i["MainDicomTags"]["SOPInstanceUID"]
+                        for i in instances}
+                assert len(instances) == count == len(sops), \
+                    "%d instances, %d distinct" % (len(instances), len(sops))
+                others = harness.studies(orthanc) - {sid, anonymized}
+                assert not others, "%d other studies" % len(others)
+            if checks.failed:
+                orthanc.failed = True
+
+
 PARTS = {"disk": run_disk, "storage": run_storage, "kill": run_kill,
-         "servers": run_servers}
+         "servers": run_servers, "pg": run_pg}
 
 
 def main():
