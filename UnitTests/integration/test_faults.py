@@ -38,7 +38,6 @@ Prints one line per check and "N passed, M failed"; never a DICOM value
 (the studies are synthetic anyway).
 """
 
-import io
 import os
 import shutil
 import subprocess
@@ -362,7 +361,7 @@ def run_kill(args, checks, work):
             orthanc.failed = True
 
 
-# -- servers killed ------------------------------------------------------------
+# -- servers killed -------------------------------------------------------
 
 def server_destination(kind, server):
     if kind == "sftp":
