@@ -35,6 +35,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import string
 import sys
 import tempfile
@@ -356,6 +357,13 @@ def main():
     with checks.check("doc/rest-api.md lists the routes (%d)" % len(routes)):
         assert len(routes) >= 15, "%d routes" % len(routes)
 
+    try:
+        return fuzz(args, checks, config, routes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fuzz(args, checks, config, routes):
     with Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
                  verbose=args.verbose) as orthanc:
         ids = None
