@@ -633,6 +633,50 @@ static void test_anonymize_orthanc_stopping(void **state)
     assert_int_equal(fake_host_instance_count(), 32);
 }
 
+/* No two members of one object share a name: Orthanc keeps what the
+ * plugin serializes as a JsonCpp value, where the last of two equal keys
+ * wins. */
+static void assert_unique_keys(const cJSON *o)
+{
+    const cJSON *a, *b;
+
+    for (a = o->child; a != NULL; a = a->next)
+        for (b = a->next; b != NULL; b = b->next)
+            if (a->string != NULL && b->string != NULL &&
+                strcmp(a->string, b->string) == 0)
+                fail_msg("key \"%s\" twice in a saved job", a->string);
+}
+
+/* Issue 12 (test_faults.py): a job saved after planning, before its first
+ * instance, wrote the requested NewPatientID and the produced one (still
+ * empty) under the same key; Orthanc kept the empty one, and the job,
+ * killed and restored, used the pseudonym: a second anonymized study. */
+static void test_saved_job_keeps_requested_identity(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], url[160];
+    char *saved;
+    cJSON *s;
+    const cJSON *st;
+
+    (void)state;
+    fake_dicom_study("PID-12", "Roe^Rick", "1.2.3.9.12", 1, 2, study);
+    snprintf(url, sizeof(url), "/anonymizer/studies/%s/anonymize", study);
+    submit(url, "{\"NewPatientID\": \"KEEP12\", \"NewPatientName\": "
+                "\"KEEP^TWELVE\"}", job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
+    saved = fake_job_serialized(job);
+    s = cJSON_Parse(saved);
+    assert_non_null(s);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(s, "Planned")));
+    cJSON_ArrayForEach(st, cJSON_GetObjectItem(s, "Studies")) {
+        assert_unique_keys(st);
+        assert_string_equal(
+            cJSON_GetObjectItem(st, "NewPatientID")->valuestring, "KEEP12");
+    }
+    cJSON_Delete(s);
+    free(saved);
+}
+
 static void test_unserialize_refuses_bad_input(void **state)
 {
     char id[64];
@@ -1155,6 +1199,8 @@ int main(void)
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_orthanc_stopping,
                                         start, stop),
+        cmocka_unit_test_setup_teardown(
+            test_saved_job_keeps_requested_identity, start, stop),
         cmocka_unit_test_setup_teardown(test_unserialize_refuses_bad_input,
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_export_folder_steps, start,

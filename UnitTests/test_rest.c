@@ -603,6 +603,21 @@ static void test_anonymize_errors(void **state)
     check(OA_HTTP_POST, "/anonymizer/anonymize", "\"text\"", 400,
           "JSON object");
     check(OA_HTTP_POST, "/anonymizer/anonymize", "{}", 400, "Resources");
+    {
+        /* 999 nested arrays overflowed the stack of Orthanc's HTTP thread
+         * in cJSON (issue 12, test_rest_fuzz.py); brackets inside strings
+         * do not count */
+        static char deep[2 * 999 + 1];
+
+        memset(deep, '[', 999);
+        memset(deep + 999, ']', 999);
+        check(OA_HTTP_POST, "/anonymizer/anonymize", deep, 400,
+              "more than 64 deep");
+        check(OA_HTTP_POST, "/anonymizer/anonymize",
+              "{\"Resources\": [], \"x\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+              "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}", 400,
+              "Resources");
+    }
     check(OA_HTTP_POST, "/anonymizer/anonymize", "{\"Resources\": []}", 400,
           "Resources");
     check(OA_HTTP_POST, "/anonymizer/anonymize", "{\"Resources\": [3]}", 400,

@@ -269,11 +269,13 @@ static oa_status close_current(zip_exporter *z, oa_error *err)
 
     if (z->zf == NULL)
         return OA_OK;
+    errno = 0;
     rc = zipClose(z->zf, NULL);
     z->zf = NULL;
     if (rc != ZIP_OK)
-        return oa_error_set(err, OA_EIO, "cannot finish archive %zu (%d)",
-                            z->count, rc);
+        return oa_error_set(err, OA_EIO, "cannot finish archive %zu (%d): %s",
+                            z->count, rc,
+                            errno != 0 ? strerror(errno) : "disk full?");
     return OA_OK;
 }
 
@@ -384,6 +386,7 @@ static oa_status write_job(zip_exporter *z, zip_job *j, oa_error *err)
     info.tmz_date.tm_year = (uInt)tm.tm_year + 1900;
     info.external_fa = 0644u << 16;
     zip64 = (z->written + cost >= 0xFFFFFFFFull || j->len >= 0xFFFFFFFFull);
+    errno = 0;   /* minizip reports no errno: the one stdio left says why */
     /* raw: the bytes are already what the entry holds (deflated or not) */
     rc = zipOpenNewFileInZip4_64(z->zf, j->entry, &info, NULL, 0, NULL, 0,
                                  NULL, deflated ? Z_DEFLATED : 0,
@@ -392,7 +395,8 @@ static oa_status write_job(zip_exporter *z, zip_job *j, oa_error *err)
                                  0, zip64);
     if (rc != ZIP_OK)
         return oa_error_set(err, OA_EIO, "cannot add a file to the archive "
-                            "(%d): disk full?", rc);
+                            "(%d): %s", rc,
+                            errno != 0 ? strerror(errno) : "disk full?");
     for (off = 0; off < len && rc == ZIP_OK;) {
         unsigned chunk = len - off > (1u << 30) ? (1u << 30)
                                                 : (unsigned)(len - off);
@@ -402,8 +406,8 @@ static oa_status write_job(zip_exporter *z, zip_job *j, oa_error *err)
     }
     if (zipCloseFileInZipRaw64(z->zf, (ZPOS64_T)j->len, j->crc) != ZIP_OK ||
         rc != ZIP_OK)
-        return oa_error_set(err, OA_EIO,
-                            "cannot write to the archive: disk full?");
+        return oa_error_set(err, OA_EIO, "cannot write to the archive: %s",
+                            errno != 0 ? strerror(errno) : "disk full?");
     z->written += cost;
     z->files_in_current++;
     return OA_OK;

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define QUEUE_MAX 10000
 
@@ -36,53 +37,149 @@ static struct {
     oa_service *svc;
 } auto_state;
 
-/* True if the study is an anonymization's output (or cannot be read). */
-static bool already_anonymized(const char *sid)
+/* Whether a study is an anonymization's output: an error is "do not
+ * know", never "yes" nor "no". */
+typedef enum { AUTO_NO, AUTO_YES, AUTO_GONE, AUTO_UNKNOWN } auto_verdict;
+
+/* Longest Patient Identity Removed answer read; a longer one (CS holds
+ * 16 characters) is not YES. */
+#define IDENTITY_REMOVED_MAX 4096
+/* Attempts, and the pause between them, before a study whose state
+ * cannot be read is left alone (logged). */
+#define VERDICT_ATTEMPTS 3
+#define VERDICT_PAUSE_MS 1000
+
+/* The value without its padding (spaces, NULs) equals "YES". */
+static bool value_is_yes(oa_buf *value)
+{
+    const char *v = oa_buf_cstr(value);
+    size_t n = value->len;
+
+    if (v == NULL)
+        return false;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
+        n--;
+    while (n > 0 && v[0] == ' ') {
+        v++;
+        n--;
+    }
+    return n == 3 && memcmp(v, "YES", 3) == 0;
+}
+
+static auto_verdict verdict_once(const char *sid, char *why, size_t why_size)
 {
     char uri[160];
     cJSON *st = NULL, *se = NULL;
     const cJSON *series, *inst;
     oa_buf value;
+    oa_error err;
+    oa_status rc;
     uint16_t status = 0;
-    bool yes = true;
+    auto_verdict v = AUTO_UNKNOWN;
 
+    oa_error_clear(&err);
     snprintf(uri, sizeof(uri), "/studies/%s/metadata/%d", sid,
              OA_REPORT_METADATA);
-    if (oa_host_rest(OA_HTTP_GET, uri, NULL, 0, NULL, &status, NULL) ==
-            OA_OK &&
-        status == 200)
-        return true;   /* our own output */
+    rc = oa_host_rest(OA_HTTP_GET, uri, NULL, 0, NULL, &status, &err);
+    if (rc != OA_OK || (status != 200 && status != 404)) {
+        snprintf(why, why_size, "reading its metadata %d: %s (HTTP %u)",
+                 OA_REPORT_METADATA, rc != OA_OK ? err.msg : "error",
+                 (unsigned)status);
+        return AUTO_UNKNOWN;
+    }
+    if (status == 200)
+        return AUTO_YES;   /* our own output */
     snprintf(uri, sizeof(uri), "/studies/%s", sid);
-    if (oa_host_rest_get_json(uri, &st, NULL) != OA_OK)
-        return true;   /* gone */
+    rc = oa_host_rest_get_json(uri, &st, &err);
+    if (rc == OA_ENOTFOUND)
+        return AUTO_GONE;
+    if (rc != OA_OK) {
+        snprintf(why, why_size, "reading the study: %s", err.msg);
+        return AUTO_UNKNOWN;
+    }
     series = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "Series"),
                                 0);
-    if (!cJSON_IsString(series) || !oa_jobs_id_valid(series->valuestring))
+    if (!cJSON_IsString(series) || !oa_jobs_id_valid(series->valuestring)) {
+        snprintf(why, why_size, "the study lists no series");
         goto out;
+    }
     snprintf(uri, sizeof(uri), "/series/%s", series->valuestring);
-    if (oa_host_rest_get_json(uri, &se, NULL) != OA_OK)
+    rc = oa_host_rest_get_json(uri, &se, &err);
+    if (rc != OA_OK) {
+        snprintf(why, why_size, "reading its first series: %s", err.msg);
         goto out;
+    }
     inst = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(se,
                                                                "Instances"),
                               0);
-    if (!cJSON_IsString(inst) || !oa_jobs_id_valid(inst->valuestring))
+    if (!cJSON_IsString(inst) || !oa_jobs_id_valid(inst->valuestring)) {
+        snprintf(why, why_size, "its first series lists no instance");
         goto out;
+    }
     /* Patient Identity Removed: only this value is read */
     snprintf(uri, sizeof(uri), "/instances/%s/content/0012-0062",
              inst->valuestring);
-    oa_buf_init(&value, 64);
+    oa_buf_init(&value, IDENTITY_REMOVED_MAX);
     status = 0;
-    if (oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &value, &status, NULL) ==
-        OA_OK) {
-        const char *v = oa_buf_cstr(&value);
-
-        yes = status == 200 && v != NULL && strncmp(v, "YES", 3) == 0;
-    }
+    rc = oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &value, &status, &err);
+    if (rc == OA_ELIMIT)
+        v = AUTO_NO;   /* longer than any YES */
+    else if (rc != OA_OK)
+        snprintf(why, why_size, "reading (0012,0062) of instance %s: %s",
+                 inst->valuestring, err.msg);
+    else if (status == 200)
+        v = value_is_yes(&value) ? AUTO_YES : AUTO_NO;
+    else if (status == 404)
+        v = AUTO_NO;   /* absent */
+    else
+        snprintf(why, why_size, "reading (0012,0062) of instance %s: HTTP %u",
+                 inst->valuestring, (unsigned)status);
     oa_buf_dispose(&value);
 out:
     cJSON_Delete(se);
     cJSON_Delete(st);
-    return yes;
+    return v;
+}
+
+/* Whether to anonymize the study: no if it is our output, was
+ * de-identified elsewhere or is gone; an error is tried again, then the
+ * study is left alone with a line in the log (never anonymized twice,
+ * never "yes" by mistake). */
+static bool should_anonymize(const char *sid)
+{
+    char why[2 * OA_ERROR_MSG_MAX];
+    int attempt;
+
+    for (attempt = 1; attempt <= VERDICT_ATTEMPTS; attempt++) {
+        why[0] = '\0';
+        switch (verdict_once(sid, why, sizeof(why))) {
+        case AUTO_NO:
+            return true;
+        case AUTO_YES:
+            return false;
+        case AUTO_GONE:
+            oa_log(OA_LOG_INFO, "AutoAnonymize: study %s is gone", sid);
+            return false;
+        case AUTO_UNKNOWN:
+            break;
+        }
+        oa_log(OA_LOG_WARNING,
+               "AutoAnonymize: study %s: cannot tell whether it is "
+               "anonymized (attempt %d of %d): %s",
+               sid, attempt, VERDICT_ATTEMPTS, why);
+        if (attempt < VERDICT_ATTEMPTS && !oa_jobs_closing()) {
+            struct timespec pause = {VERDICT_PAUSE_MS / 1000,
+                                     (VERDICT_PAUSE_MS % 1000) * 1000000L};
+
+            nanosleep(&pause, NULL);
+        }
+    }
+    oa_log(OA_LOG_ERROR,
+           "AutoAnonymize: study %s left alone: cannot tell whether it is "
+           "anonymized; anonymize it by hand (POST "
+           "/anonymizer/studies/%s/anonymize) once Orthanc answers",
+           sid, sid);
+    return false;
 }
 
 static void anonymize_study(oa_service *s, const char *sid)
@@ -92,7 +189,7 @@ static void anonymize_study(oa_service *s, const char *sid)
                                          "AutoAnonymize");
     const cJSON *e;
 
-    if (already_anonymized(sid))
+    if (!should_anonymize(sid))
         return;
     cJSON_ArrayForEach(e, entries) {
         const cJSON *profile = cJSON_GetObjectItemCaseSensitive(e, "Profile");

@@ -113,7 +113,12 @@ const char *oa_job_anonymize__serialized(void *p)
         cJSON_AddNumberToObject(o, "PixelsCleaned", st->cleaned);
         oa_job_anonymize__add_values(o, "Original", &st->orig);
         cJSON_AddBoolToObject(o, "HaveNew", st->have_new);
-        oa_job_anonymize__add_values(o, "New", &st->anon);
+        /* Not "New...": "NewPatientID" above is what the request asked
+         * for; the values the job produced went under the same keys,
+         * and Orthanc (JsonCpp) keeps the last of two equal keys: a job
+         * saved before its first instance came back with "NewPatientID"
+         * "" and used the pseudonym (issue 12, test_faults.py kill). */
+        oa_job_anonymize__add_values(o, "Result", &st->anon);
     }
     cJSON_AddItemToObject(s, "Failures", cJSON_Duplicate(j->failures, 1));
     cJSON_AddNumberToObject(s, "FailedCount", (double)j->nfailed);
@@ -222,7 +227,10 @@ void *oa_job_anonymize_unserialize(const char *text)
         read_values(o, "Original", &st->orig);
         st->have_new =
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "HaveNew"));
-        read_values(o, "New", &st->anon);
+        if (oa_jobs_str(o, "ResultPatientID") != NULL)
+            read_values(o, "Result", &st->anon);
+        else   /* saved by an older version */
+            read_values(o, "New", &st->anon);
     }
 
     v = cJSON_GetObjectItemCaseSensitive(s, "Items");

@@ -8,9 +8,43 @@
 
 #include <stdio.h>
 
+/* Deepest nesting of arrays and objects a request body may have: the
+ * deepest valid body (an inline profile) has 5 levels.  cJSON parses
+ * recursively, and 999 levels overflowed the stack of Orthanc's HTTP
+ * thread (SIGSEGV: issue 12, found by test_rest_fuzz.py). */
+#define BODY_DEPTH_MAX 64
+
+/* The offset where the body nests deeper than BODY_DEPTH_MAX, or n.
+ * Brackets inside strings do not count.  One pass. */
+static size_t body_too_deep(const char *body, size_t n)
+{
+    size_t i, depth = 0;
+    bool in_string = false;
+
+    for (i = 0; i < n; i++) {
+        char c = body[i];
+
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > BODY_DEPTH_MAX)
+                return i;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return n;
+}
+
 oa_status oa_rest_body_json(const oa_rest_request *req, bool allow_empty,
                             cJSON **out, oa_error *err)
 {
+    size_t deep;
     const char *body = req->http->body;
     size_t i, n = req->http->body_size;
 
@@ -25,6 +59,12 @@ oa_status oa_rest_body_json(const oa_rest_request *req, bool allow_empty,
         return oa_error_set(err, OA_EINVAL,
                             "the request needs a JSON body");
     }
+    deep = body_too_deep(body, n);
+    if (deep < n)
+        return oa_error_set(err, OA_EINVAL,
+                            "the body nests arrays and objects more than %d "
+                            "deep (at byte %zu)",
+                            BODY_DEPTH_MAX, deep);
     *out = cJSON_ParseWithLength(body, n);
     if (*out == NULL)
         return oa_error_set(err, OA_EPARSE,

@@ -54,12 +54,16 @@ NEW_PATIENT_ID = ''
 --   EXPORT = { Type = 'dicom', Modality = 'research-pacs' }
 EXPORT = nil
 
--- Delete the original study once its anonymization job has succeeded
--- with no failed instance.  Instances the profile drops on purpose (for
--- instance secondary captures and reports with "Default") are lost with
--- the original.  A study whose job failed, or had a failed instance, is
--- kept.  The list of jobs to wait for lives in memory: after a restart of
--- Orthanc, the originals of jobs started before it are kept.
+-- Delete the original instances once their anonymization job has
+-- succeeded with no failed instance.  Exactly the instances the study held
+-- when the job was submitted are deleted (each of them was anonymized, or
+-- dropped on purpose by the profile, e.g. secondary captures and reports
+-- with "Default": those are lost with the original); an instance that
+-- arrived later is kept, and anonymized (then deleted) when the study
+-- becomes stable again.  A study whose job failed, or had a failed
+-- instance, is kept whole.  The list of jobs to wait for lives in memory:
+-- after a restart of Orthanc, the originals of jobs started before it are
+-- kept.
 DELETE_ORIGINAL = false
 
 -- Which studies to anonymize: return false to leave a study alone.
@@ -82,7 +86,8 @@ local LOG_PREFIX = 'AutoAnonymize: '
 local METADATA_REPORT = '1025'
 local TAG_IDENTITY_REMOVED = '0012-0062'   -- Patient Identity Removed
 
--- Anonymization jobs whose original is to be deleted: job id -> study id.
+-- Anonymization jobs whose original instances are to be deleted:
+-- job id -> { study = study id, instances = { instance id, ... } }.
 local pendingDeletes = {}
 
 local function Log(message)
@@ -142,6 +147,23 @@ function IsAnonymized(studyId, metadata)
   return string.upper(Unpadded(answer)) == 'YES'
 end
 
+-- The Orthanc IDs of the study's instances, or nil if they cannot be read.
+local function InstanceIds(studyId)
+  local answer = RestApiGet('/studies/' .. studyId .. '/instances', true)
+  local instances = answer and ParseJson(answer)
+  if type(instances) ~= 'table' then
+    return nil
+  end
+  local ids = {}
+  for _, instance in ipairs(instances) do
+    if type(instance['ID']) ~= 'string' then
+      return nil
+    end
+    table.insert(ids, instance['ID'])
+  end
+  return ids
+end
+
 -- The JSON body of the request.  DumpJson(value, true) keeps every string
 -- a string (without `true`, a Patient ID "0012" would become the number
 -- 12) but writes numbers as strings too, so Priority is added by hand.
@@ -178,6 +200,21 @@ function OnStableStudy(studyId, tags, metadata)
     return
   end
 
+  -- The instances to delete once the job has succeeded: those the study
+  -- holds now, before the job exists.  The job lists the study's
+  -- instances when it starts, later, so each of these is in its plan
+  -- (unless deleted meanwhile); one that arrives after this line may be
+  -- left out of the job, and is never deleted here.
+  local snapshot = nil
+  if DELETE_ORIGINAL then
+    snapshot = InstanceIds(studyId)
+    if snapshot == nil then
+      Log('study ' .. studyId .. ': cannot list its instances: not' ..
+          ' anonymized now (DELETE_ORIGINAL needs the list)')
+      return
+    end
+  end
+
   local answer = RestApiPost('/anonymizer/studies/' .. studyId .. '/anonymize',
                              RequestBody(), false)
   if answer == nil then
@@ -193,16 +230,20 @@ function OnStableStudy(studyId, tags, metadata)
     return
   end
   Log('study ' .. studyId .. ': anonymization job ' .. job['ID'])
-  if DELETE_ORIGINAL then
-    pendingDeletes[job['ID']] = studyId
+  if snapshot ~= nil then
+    pendingDeletes[job['ID']] = { study = studyId, instances = snapshot }
   end
 end
 
--- Every study of the job's content has an anonymized copy and no
--- instance failed.
+-- Every instance of the job was done (anonymized or dropped on purpose),
+-- none failed, and every study of the job's content has an anonymized
+-- copy.
 local function JobComplete(content)
   if content == nil or content['Studies'] == nil or
-     (content['Failed'] ~= nil and content['Failed'][1] ~= nil) then
+     (content['Failed'] ~= nil and content['Failed'][1] ~= nil) or
+     (tonumber(content['FailedCount']) or 0) ~= 0 or
+     tonumber(content['InstancesTotal']) == nil or
+     tonumber(content['InstancesDone']) ~= tonumber(content['InstancesTotal']) then
     return false
   end
   local count = 0
@@ -217,11 +258,12 @@ local function JobComplete(content)
 end
 
 function OnJobSuccess(jobId)
-  local studyId = pendingDeletes[jobId]
-  if studyId == nil then
+  local pending = pendingDeletes[jobId]
+  if pending == nil then
     return   -- not one of ours, or DELETE_ORIGINAL is off
   end
   pendingDeletes[jobId] = nil
+  local studyId = pending.study
 
   local answer = RestApiGet('/jobs/' .. jobId, true)
   local job = answer and ParseJson(answer)
@@ -230,17 +272,38 @@ function OnJobSuccess(jobId)
         ' original study ' .. studyId .. ' kept')
     return
   end
-  if RestApiDelete('/studies/' .. studyId, true) then
-    Log('job ' .. jobId .. ': original study ' .. studyId .. ' deleted')
+
+  -- Only the instances listed before the job was submitted: each one was
+  -- anonymized (or dropped on purpose) by this job.
+  local deleted, failed = 0, 0
+  for _, instanceId in ipairs(pending.instances) do
+    if RestApiDelete('/instances/' .. instanceId, true) then
+      deleted = deleted + 1
+    else
+      failed = failed + 1   -- deleted meanwhile, or the REST API failed
+    end
+  end
+  local left = InstanceIds(studyId)
+  if left == nil or left[1] == nil then
+    Log('job ' .. jobId .. ': original study ' .. studyId .. ' deleted (' ..
+        deleted .. ' instance(s))')
   else
-    Log('job ' .. jobId .. ': cannot delete original study ' .. studyId)
+    Log('job ' .. jobId .. ': ' .. deleted .. ' instance(s) of original' ..
+        ' study ' .. studyId .. ' deleted; ' .. #left .. ' kept (they' ..
+        ' arrived after the job was submitted, or could not be deleted)')
+  end
+  if failed > 0 then
+    Log('job ' .. jobId .. ': ' .. failed .. ' instance(s) of original' ..
+        ' study ' .. studyId .. ' not deleted (gone already, or the REST' ..
+        ' API failed)')
   end
 end
 
 function OnJobFailure(jobId)
-  local studyId = pendingDeletes[jobId]
-  if studyId ~= nil then
+  local pending = pendingDeletes[jobId]
+  if pending ~= nil then
     pendingDeletes[jobId] = nil
-    Log('job ' .. jobId .. ' failed: original study ' .. studyId .. ' kept')
+    Log('job ' .. jobId .. ' failed: original study ' .. pending.study ..
+        ' kept')
   end
 end

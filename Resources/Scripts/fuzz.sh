@@ -97,8 +97,11 @@ if [ "$execs" = 0 ]; then
     # fork mode prints no final stats: take the last "#N: cov: ..." line
     execs=$(sed -n 's/^#\([0-9]*\):* .*/\1/p' "$run/fuzz.log" | tail -n 1)
 fi
+# coverage: the "cov:" (edges) and "ft:" (features) of the last status line
+cov=$(sed -n 's/^#[0-9]*.* cov: \([0-9]*\) ft: \([0-9]*\).*/\1 edges, \2 features/p' \
+      "$run/fuzz.log" | tail -n 1)
 echo "fuzz.sh: ran $((end - start))s, ${execs:-?} executions," \
-     "libFuzzer exit status $status, corpus now" \
+     "coverage ${cov:-?}, libFuzzer exit status $status, corpus now" \
      "$(find "$run/corpus" -type f | wc -l) inputs"
 
 found=$(find "$run/artifacts" -type f | wc -l)

@@ -105,6 +105,29 @@ def main():
                 assert "AutoAnonymize: study %s stable" % original in log
                 assert not deid.leaked(log.encode(), study.identifying())
 
+            with checks.check("a study whose Patient Identity Removed is "
+                              "long and not YES is anonymized (was taken "
+                              "for anonymized: issue 12)"):
+                odd = gen.Study(gen.PATIENTS[3], 8)
+                ds = pydicom.dcmread(__import__("io").BytesIO(
+                    gen.make_instance(odd, 1, 1, 1)))
+                ds.PatientIdentityRemoved = "NOT_DEIDENTIFIED_" * 6
+                odd_id = harness.study_id(
+                    orthanc, harness.upload(orthanc, gen.to_bytes(ds))["ID"])
+
+                def odd_job():
+                    for j in anonymization_jobs(orthanc):
+                        studies = (j.get("Content") or {}).get("Studies") \
+                            or []
+                        if studies and studies[0].get("Original") == \
+                                odd_id and j["State"] in ("Success",
+                                                          "Failure"):
+                            return j
+                    return None
+                job = wait_for("its anonymization job", odd_job,
+                               STABLE_AGE + 60)
+                assert job["State"] == "Success", job["State"]
+
         with checks.check("a wrong AutoAnonymize option stops Orthanc with "
                           "a message naming it"):
             bad = Orthanc(plugin=args.plugin, orthanc=args.orthanc,

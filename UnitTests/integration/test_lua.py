@@ -19,6 +19,13 @@ Run 2: a second script listed after it overrides the settings
 the job succeeded, and a study that arrives already de-identified
 (Patient Identity Removed YES) is left alone.
 
+Run 3 (issue 12, defect 5): DELETE_ORIGINAL deletes exactly the instances
+its job anonymized.  A big study is stored over REST, and two more
+instances of it arrive while its job is running (after the job listed the
+study's instances): they must survive the job's end, and be anonymized
+(then deleted) when the study becomes stable again; in the end the
+anonymized study holds every instance and the original none.
+
 Prints one line per check and "N passed, M failed" (never a DICOM value);
 exits non-zero on any failure.
 """
@@ -40,6 +47,7 @@ from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E50
 from oatest.harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
                              wait_for)
 from oatest.dicomgen import SMALL_STUDY_INSTANCES, make_study  # noqa: E402
+from oatest import dicomgen as gen, harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("OA_SOURCE_DIR") or \
@@ -306,6 +314,95 @@ def run_delete_test(args, checks, work):
             orthanc.failed = True
 
 
+LATE_BIG = 300   # instances of run 3's study: its job runs for seconds
+LATE_EXTRA = 2   # instances that arrive while the job runs
+
+
+def run_late_instances_test(args, checks, work):
+    """Run 3: instances that arrive during the job are not deleted."""
+    overrides = os.path.join(work, "overrides3.lua")
+    with open(overrides, "w") as f:
+        f.write("DELETE_ORIGINAL = true\nPROFILE = 'Full'\n")
+    config = {"LuaScripts": [args.lua, overrides], "StableAge": STABLE_AGE,
+              "Anonymizer": {"Threads": 1}}
+    orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
+                      verbose=args.verbose)
+    study = gen.Study(gen.PATIENTS[3], 31)
+    blobs = [gen.make_instance(study, 1, i + 1, LATE_BIG)
+             for i in range(LATE_BIG)]
+    late = [gen.make_instance(study, 2, i + 1, LATE_EXTRA)
+            for i in range(LATE_EXTRA)]
+    with orthanc:
+        original = None
+        with checks.check("run 3: a study of %d instances is stored over "
+                          "REST" % LATE_BIG):
+            ids = harness.upload_many(orthanc, blobs)
+            original = harness.study_id(orthanc, ids[0])
+
+        with checks.check("run 3: %d instances of the study arrive while "
+                          "its job runs (after it listed the study)"
+                          % LATE_EXTRA):
+            assert original, "no original study"
+
+            def running():
+                for j in anonymization_jobs(orthanc):
+                    c = j.get("Content") or {}
+                    if j.get("State") == "Running" and \
+                            c.get("InstancesTotal") == LATE_BIG and \
+                            c.get("InstancesDone", 0) < LATE_BIG:
+                        return j
+                return None
+            job = wait_for("the study's job to be running", running,
+                           STABLE_AGE + 60, poll=0.05)
+            harness.upload_many(orthanc, late)
+            after = orthanc.get_json("/jobs/%s" % job["ID"])
+            assert after.get("State") == "Running", \
+                "the job ended before the late instances were stored " \
+                "(%s): the test proves nothing" % after.get("State")
+
+        with checks.check("run 3: in the end the anonymized study holds "
+                          "all %d instances and the original is gone"
+                          % (LATE_BIG + LATE_EXTRA)):
+            assert original, "no original study"
+
+            def settled():
+                jobs = anonymization_jobs(orthanc)
+                if not jobs or any(j.get("State") not in
+                                   ("Success", "Failure") for j in jobs):
+                    return None
+                ids = study_ids(orthanc)
+                if original in ids:
+                    return None
+                if len(ids) == 1:
+                    only = ids.pop()
+                    if instance_count(orthanc, only) == \
+                            LATE_BIG + LATE_EXTRA:
+                        return only
+                return None
+            try:
+                wait_for("every instance anonymized, the original deleted",
+                         settled, 120)
+            except AssertionError:
+                ids = study_ids(orthanc) - {original}
+                counts = [instance_count(orthanc, s) for s in ids]
+                left = instance_count(orthanc, original) \
+                    if original in study_ids(orthanc) else 0
+                raise AssertionError(
+                    "anonymized studies hold %s instances, the original %d:"
+                    " %d of %d instances lost" % (
+                        counts, left,
+                        LATE_BIG + LATE_EXTRA - sum(counts) - left,
+                        LATE_BIG + LATE_EXTRA))
+
+        with checks.check("run 3: the script logged the instances it kept"):
+            log = orthanc.log_text()
+            assert ("kept (they arrived after the job was submitted"
+                    in log), "no 'kept' line"
+
+        if checks.failed:
+            orthanc.failed = True
+
+
 def main():
     args = standard_arguments(__doc__, lambda ap: ap.add_argument(
         "--lua", default=DEFAULT_LUA))
@@ -318,6 +415,7 @@ def main():
     try:
         run_loop_test(args, checks, work)
         run_delete_test(args, checks, work)
+        run_late_instances_test(args, checks, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return checks.finish()

@@ -249,6 +249,28 @@ class PostgresCluster:
             shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
 
+    def halt(self):
+        """PostgreSQL gone in the middle of a test: `pg_ctl stop -m
+        immediate` (no shutdown checkpoint: what a crash leaves; clients
+        lose their connections at once).  The folder stays: resume()
+        starts it again on the same data and port."""
+        self._run([self._bin("pg_ctl"), "-D", self.data, "-m", "immediate",
+                   "-w", "-t", "30", "stop"], check=False)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.started = False
+
+    def resume(self):
+        """Start the server halt() stopped, on the same data and port."""
+        if not self._spawn():
+            raise PostgresError("postgres did not start again:\n%s"
+                                % self.log_tail())
+        self.started = True
+
     @staticmethod
     def _alive(pid):
         try:

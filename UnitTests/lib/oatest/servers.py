@@ -266,6 +266,45 @@ class Server:
             self._log.close()
             self._log = None
 
+    def descendants(self):
+        """PIDs of every process below the server (its per-connection
+        children, which may be in sessions of their own), from /proc."""
+        if self.process is None:
+            return []
+        children = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        out, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            for child in children.get(pid, []):
+                out.append(child)
+                todo.append(child)
+        return out
+
+    def kill(self):
+        """A crash of the server in the middle of a transfer: SIGKILL to
+        it and to every process below it (the connection being served
+        too), then stop().  restart() starts it again."""
+        victims = self.descendants()
+        if self.process is not None and self.process.poll() is None:
+            victims.insert(0, self.process.pid)
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.stop()
+
     def close(self):
         """stop() and delete the folder (and the local account)."""
         if self._closed:
