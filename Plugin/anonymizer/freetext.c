@@ -426,8 +426,7 @@ static unsigned month_at(const uint8_t *t, size_t n, size_t i, size_t *len,
     for (m = 0; m < 12; m++) {
         const char *name = month_names[m];
         bool full = w == strlen(name) && starts_with_ci(t + i, w, name);
-        bool abbr = (w == 3 && starts_with_ci(t + i, 3, "") &&
-                     oa_anon__fold(t[i]) == (uint8_t)name[0] &&
+        bool abbr = (w == 3 && oa_anon__fold(t[i]) == (uint8_t)name[0] &&
                      oa_anon__fold(t[i + 1]) == (uint8_t)name[1] &&
                      oa_anon__fold(t[i + 2]) == (uint8_t)name[2]) ||
                     (m == 8 && w == 4 && starts_with_ci(t + i, 4, "sept"));
@@ -1031,6 +1030,7 @@ static bool match_street_de(const uint8_t *t, size_t n, size_t i,
                             size_t *end)
 {
     static const char *const endings[] = {"strasse", "stra\xc3\x9f" "e",
+                                          "stra\xdf" "e", /* Latin-1 */
                                           "str.", "gasse", "allee", "platz",
                                           "weg"};
     size_t k = 0, e, d, j;
@@ -1264,6 +1264,8 @@ static oa_status scan_patterns(oa_anonymizer *a, const uint8_t *t, size_t n,
             keyword_ssn = word_in(t + i, w, ssn_words,
                                   sizeof(ssn_words) / sizeof(ssn_words[0]));
             i += w;
+            while (i < n && is_alnum(t[i]))
+                i++;
             if (keyword_phone || keyword_ssn) {
                 size_t j = after_keyword(t, n, i);
                 if (j < n && (t[j] == '+' || t[j] == '(' || is_digit(t[j])))
@@ -1271,8 +1273,6 @@ static oa_status scan_patterns(oa_anonymizer *a, const uint8_t *t, size_t n,
                 else
                     keyword_phone = keyword_ssn = false;
             }
-            while (i < n && is_alnum(t[i]))
-                i++;
         }
     }
     return OA_OK;

@@ -77,7 +77,7 @@ OPTIONS = {
 DEFAULT_VALUES = {
     "BodyCharacteristics": "keep", "Dates": "keep", "BirthDate": "clear",
     "PrivateTags": "safe", "SecondaryCapturesAndReports": "clear",
-    "Descriptions": "keep", "Uids": "remap", "DeviceIdentity": "clear",
+    "Descriptions": "clean", "Uids": "remap", "DeviceIdentity": "clear",
     "InstitutionIdentity": "clear", "StructuredContent": "clear",
     "Graphics": "clear"}
 FULL_VALUES = dict((k, "clear") for k in OPTIONS)
