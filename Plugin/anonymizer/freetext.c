@@ -94,8 +94,11 @@ static bool word_in(const uint8_t *p, size_t n, const char *const *words,
 {
     size_t i;
 
+    if (n == 0)
+        return false;
     for (i = 0; i < count; i++)
-        if (strlen(words[i]) == n && starts_with_ci(p, n, words[i]))
+        if (oa_anon__fold(p[0]) == (uint8_t)words[i][0] &&
+            strlen(words[i]) == n && starts_with_ci(p, n, words[i]))
             return true;
     return false;
 }
@@ -418,14 +421,19 @@ typedef struct dmatch {
 static unsigned month_at(const uint8_t *t, size_t n, size_t i, size_t *len,
                          uint8_t *style)
 {
-    size_t w = alpha_run(t, n, i, 10);
+    static const uint8_t month_len[12] = {7, 8, 5, 5, 3, 4,
+                                          4, 6, 9, 7, 8, 8};
+    size_t w;
     unsigned m;
 
+    if (i >= n || strchr("jfmasondJFMASOND", t[i]) == NULL)
+        return 0;
+    w = alpha_run(t, n, i, 10);
     if (w < 3 || w > 9 || (i + w < n && is_digit(t[i + w])))
         return 0;
     for (m = 0; m < 12; m++) {
         const char *name = month_names[m];
-        bool full = w == strlen(name) && starts_with_ci(t + i, w, name);
+        bool full = w == month_len[m] && starts_with_ci(t + i, w, name);
         bool abbr = (w == 3 && oa_anon__fold(t[i]) == (uint8_t)name[0] &&
                      oa_anon__fold(t[i + 1]) == (uint8_t)name[1] &&
                      oa_anon__fold(t[i + 2]) == (uint8_t)name[2]) ||
@@ -1007,6 +1015,8 @@ static bool match_po_box(const uint8_t *t, size_t n, size_t i, size_t *end)
 {
     size_t j, d;
 
+    if (oa_anon__fold(t[i]) != 'p')
+        return false;
     if (starts_with_ci(t + i, n - i, "p.o. box") ||
         starts_with_ci(t + i, n - i, "p. o. box"))
         j = i + (t[i + 2] == ' ' ? 9 : 8);
@@ -1075,6 +1085,8 @@ static bool match_url(const uint8_t *t, size_t n, size_t i, size_t *end,
                                           "sftp://", "www."};
     size_t j = n, k, s, host;
 
+    if (strchr("hfswHFSW", t[i]) == NULL)
+        return false;
     for (s = 0; s < sizeof(schemes) / sizeof(schemes[0]); s++)
         if (starts_with_ci(t + i, n - i, schemes[s]))
             break;
