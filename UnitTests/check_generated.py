@@ -25,6 +25,8 @@ GENERATORS = [
      ["{ref}/dictionary.tsv"], "Plugin/dicom/dict_table.inc"),
     ("PS3.15 tables", "Resources/Scripts/GenerateProfile.py",
      ["--reference", "{ref}"], "Plugin/anonymizer/ps315_table.inc"),
+    ("leak check rules", "Resources/Scripts/GenerateLeakRules.py",
+     ["{ref}/leak_check.tsv"], "Plugin/anonymizer/leak_rules.inc"),
 ]
 
 

@@ -621,6 +621,8 @@ typedef struct oa_anon_pixels {
     unsigned ocr_words;      /* OCR word boxes blanked */
 } oa_anon_pixels;
 
+#define OA_ANON_WARNINGS 8
+#define OA_ANON_WARNING_MAX 160
 typedef struct oa_anon_result {
     bool dropped;            /* SC/SR/encapsulated document dropped */
     oa_anon_pixels pixels;   /* Clean Pixel Data */
@@ -629,6 +631,12 @@ typedef struct oa_anon_result {
     oa_anon_values original;
     oa_anon_values anonymized;
     unsigned defects;        /* reader defects repaired in the input */
+    /* Decisions of the leak check that let a value pass (equipment
+     * identity kept by the profile, placeholder words, kept dates: see
+     * leak.c), as sentences naming tags, never values: n_warnings counts
+     * them all, the first OA_ANON_WARNINGS are in warnings[]. */
+    unsigned n_warnings;
+    char warnings[OA_ANON_WARNINGS][OA_ANON_WARNING_MAX];
 } oa_anon_result;
 
 typedef struct oa_anonymizer oa_anonymizer;
@@ -647,7 +655,20 @@ typedef struct oa_anonymizer_opts {
      * Plugin/pixels/pixels.h makes one per thread); NULL: risky images that no rule covers are refused.
      * Borrowed; must outlive the engine. */
     const oa_pixels_ocr *ocr;
+    /* Work budget of one instance, in steps (about one per byte that the
+     * leak check and Clean scan, see engine_int.h): past it the instance
+     * fails with OA_ELIMIT naming the tag and offset.  0: the default,
+     * OA_ANON_DEFAULT_WORK_BUDGET (configuration "WorkBudget"). */
+    uint64_t work_budget;
+    /* Polled every few milliseconds of work (may be NULL): nonzero stops
+     * the instance with OA_ECANCELLED.  Called from the engine's thread. */
+    int (*cancelled)(void *user);
+    void *cancel_user;
 } oa_anonymizer_opts;
+
+/* 2^31 steps: about a second of leak check and Clean on one core; an
+ * instance of 100 MB of text values still fits. */
+#define OA_ANON_DEFAULT_WORK_BUDGET ((uint64_t)1 << 31)
 
 /*
  * Create an engine for one thread.  `profile` is borrowed and must outlive

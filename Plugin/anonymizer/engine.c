@@ -200,6 +200,10 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
         oa_anonymizer_free(a);
         return rc;
     }
+    a->work.budget = opts->work_budget ? opts->work_budget
+                                       : OA_ANON_DEFAULT_WORK_BUDGET;
+    a->work.cancelled = opts->cancelled;
+    a->work.cancel_user = opts->cancel_user;
     oa_anon__rewrite_init(a);
     *out = a;
     return OA_OK;
@@ -218,6 +222,8 @@ void oa_anonymizer_free(oa_anonymizer *a)
     oa_free(a->needles);
     oa_free(a->arena);
     oa_free(a->arena_lc);
+    oa_match_free(a->match_plain);
+    oa_match_free(a->match_leak);
     oa_free(a->levels);
     memset(a->secret, 0, sizeof(a->secret));
     oa_free(a);
@@ -244,6 +250,9 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     memset(a->seq_mode, 0, sizeof(a->seq_mode));
     memset(a->levels, 0, a->n_levels * sizeof(level));
     a->skip_leak_depth = 0;
+    a->work.used = 0;
+    a->work.next_poll = 0;
+    a->match_plain_n = a->match_leak_n = UINT32_MAX;
 
     /* 1. pre-scan */
     memset(&pre, 0, sizeof(pre));

@@ -33,6 +33,23 @@ typedef struct level {
     unsigned mode;       /* SEQ_*: inside a sequence whose action is C/D */
 } level;
 
+/*
+ * The work one instance may do, shared by all its scans (leak check,
+ * Clean): one step per byte scanned, per failure link followed, per match
+ * reported and per pattern byte or node built.  Past `budget` a scan
+ * stops with OA_ELIMIT; `cancelled` (may be NULL) is polled every
+ * OA_WORK_POLL steps (a few milliseconds) and stops it with OA_ECANCELLED.
+ * The caller turns either into an error naming the tag and offset.
+ */
+#define OA_WORK_POLL ((uint64_t)1 << 20)
+typedef struct oa_anon_work {
+    uint64_t budget;        /* steps allowed for the instance */
+    uint64_t used;          /* steps so far */
+    uint64_t next_poll;     /* `used` at which `cancelled` is asked next */
+    int (*cancelled)(void *user);   /* nonzero: stop */
+    void *cancel_user;
+} oa_anon_work;
+
 /* What a needle is (needles.c says which tags give which kind). */
 typedef enum oa_needle_kind {
     OA_NEEDLE_VALUE = 0,    /* another identifying value, or a part of it */
@@ -115,6 +132,10 @@ struct oa_anonymizer {
     unsigned pre_foreign;       /* engine.c: depth in sequences that the
                                    pre-scan reads for needles only */
     oa_buf folded;              /* a text value in lower case (leak pass) */
+    /* match.c: the needles' automatons, and the instance's work budget */
+    struct oa_match *match_plain, *match_leak;
+    unsigned match_plain_n, match_leak_n; /* needles in each (rebuild) */
+    oa_anon_work work;
 
     /* burned-in text (burned_in.c) */
     oa_opt_value pix_mode;      /* the profile's BurnedInText */
@@ -155,6 +176,83 @@ static inline uint8_t oa_anon__fold(uint8_t c)
 {
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
 }
+
+/* ------------------------------------------------------------------ */
+/* match.c: every needle in one pass (Aho-Corasick), and the work budget */
+
+/* Add `steps` to w->used: OA_OK, OA_ELIMIT past the budget, OA_ECANCELLED
+ * when the caller cancelled (polled every OA_WORK_POLL steps). */
+oa_status oa_anon__work(oa_anon_work *w, uint64_t steps);
+
+/* A set of byte patterns, matched without ASCII case. */
+typedef struct oa_match oa_match;
+
+/* One occurrence of a pattern in the scanned buffer. */
+typedef struct oa_match_hit {
+    uint32_t id;            /* the pattern's id (oa_match_add) */
+    uint32_t variant;       /* the pattern's variant (oa_match_add) */
+    size_t start;           /* its first byte in the buffer */
+    size_t len;             /* its length */
+    /* Whole-word information: word_start when the match is at the start
+     * of the buffer, after a non-word byte, or begins with a non-word
+     * byte; word_end likewise at its end.  Word bytes: ASCII letters,
+     * digits, '_' and (unless OA_MATCH_ASCII_WORDS) bytes >= 0x80. */
+    bool word_start, word_end;
+} oa_match_hit;
+
+/* Called for every occurrence, overlapping ones included, in order of
+ * their end (then longest first); a status other than OA_OK stops the
+ * scan, which returns it. */
+typedef oa_status (*oa_match_fn)(void *user, const oa_match_hit *hit);
+
+#define OA_MATCH_ASCII_WORDS 1u   /* bytes >= 0x80 are not letters (binary) */
+
+/* NULL when out of memory. */
+oa_match *oa_match_new(void);
+void oa_match_free(oa_match *m);
+/* Forget the patterns (the memory is kept for the next build). */
+void oa_match_clear(oa_match *m);
+/* Add a pattern of 1 to 65535 bytes (compared ASCII-folded); the same
+ * bytes may be added under several ids.  OA_ELIMIT past the automaton's
+ * ceiling (OA_MATCH_MAX_NODES), OA_ENOMEM.  Invalidates the build. */
+#define OA_MATCH_MAX_NODES ((size_t)1 << 22)
+oa_status oa_match_add(oa_match *m, const uint8_t *p, size_t len,
+                       uint32_t id, uint32_t variant);
+/* Build the automaton (linear in the patterns' bytes), charged to `w`
+ * (may be NULL). */
+oa_status oa_match_build(oa_match *m, oa_anon_work *w);
+/* Number of patterns added. */
+size_t oa_match_count(const oa_match *m);
+/* One pass over `n` bytes: `fn` for each occurrence.  Linear in `n` plus
+ * the occurrences; charged to `w` (may be NULL: unbounded).  OA_EINVAL if
+ * not built. */
+oa_status oa_match_scan(const oa_match *m, const uint8_t *buf, size_t n,
+                        unsigned flags, oa_anon_work *w, oa_match_fn fn,
+                        void *user);
+
+/* Variants of a needle (oa_match_hit.variant): the needle's own bytes, or
+ * another spelling or encoding of the same value. */
+enum {
+    OA_VARIANT_SAME = 0,    /* the needle as collected */
+    OA_VARIANT_DATE,        /* a birth date as 12/04/1957, 1957-04-12, ... */
+    OA_VARIANT_UTF16LE,     /* a name or ID in UTF-16LE */
+    OA_VARIANT_UTF16BE,
+    OA_VARIANT_LATIN1,      /* an accented UTF-8 name in Latin-1 */
+    OA_VARIANT_UTF8         /* an accented Latin-1 name in UTF-8 */
+};
+
+/* The automaton of the needles a->needles[0 .. n_needles) (hit ids are
+ * needle indexes), rebuilt only when needles were added since the last
+ * call.  `variants`: also the other spellings and encodings above (the
+ * leak check); without, the needles' bytes only.  Charged to a->work. */
+oa_status oa_anon__needle_matcher(oa_anonymizer *a, bool variants,
+                                  const oa_match **out);
+
+/* leak.c: true if the value is made only of placeholder words
+ * ("unknown", "anonymous", "none", "Unbekannt", ... in
+ * Resources/Reference/leak_check.tsv), compared without ASCII case and
+ * separated by spaces, ^ = \\ , _ ; or NUL: such a value identifies nobody. */
+bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n);
 
 /* needles.c: the identifying values of the input ("needles"). */
 /* True if a value of `tag` identifies the patient (or is a person name). */

@@ -1,56 +1,50 @@
 /*
  * The leak check, the engine's third pass: the identifying values of the
- * input ("needles", collected by the pre-scan and the rewrite) are looked
- * for in every value of the output outside bulk data; a hit fails the
- * instance (OA_ELEAK) with the tag, never the value.  The needles are
- * collected in needles.c; Clean (C) is freetext.c.
+ * input ("needles", collected by the pre-scan and the rewrite, needles.c)
+ * are looked for in every value of the output but pixel data, at every
+ * depth, in one pass over each value for all needles and their other
+ * spellings and encodings (match.c); a hit fails the instance (OA_ELEAK)
+ * with the tag, never the value.  Clean (C) is freetext.c.
+ *
+ * What is looked at: every element value but Pixel Data (and Float /
+ * Double Float Pixel Data), our own top-level De-identification Method
+ * (0012,0063) and code sequence (0012,0064); binary values of any size and
+ * the fragments of undefined-length binary values included.  All of it
+ * counts against the instance's work budget (a->work): past it, or when
+ * the caller cancels, the instance fails with the tag and offset reached.
+ *
+ * What is not a leak (each decision is a warning in the result, never
+ * silent; the data is Resources/Reference/leak_check.tsv, generated into
+ * leak_rules.inc):
+ *  1. equipment identity: a needle equal to, or a whole word of, the value
+ *     of an equipment attribute (Manufacturer, model, station, device...)
+ *     that the profile keeps (rule K) names the equipment, not the patient
+ *     or the site (Institution Name "TOSHIBA" = Manufacturer "TOSHIBA");
+ *  2. placeholders: a needle made only of placeholder words ("unknown",
+ *     "anonymous", "none", "Unbekannt", "inconnu"...) identifies nobody;
+ *  3. kept dates: a birth date equal to a date or date-time that the
+ *     profile keeps unchanged (Dates "keep") is found there by the
+ *     profile's choice; it is still a leak anywhere else.
+ * A real identifying value inside a kept description stays a leak.
  */
 #define _GNU_SOURCE
 #include "engine_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
-#define LEAK_SCAN_MAX 65536   /* binary values larger than this are bulk */
+#include "leak_rules.inc"
+
+#define EQUIP_MAX 16384     /* bytes of kept equipment values remembered */
 
 /* ------------------------------------------------------------------ */
-/* Pass 3: the leak check                                               */
+/* Rules                                                                */
 
-static bool is_word_byte(uint8_t c)
+static bool is_word_byte(uint8_t c, bool ascii)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-           (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
-}
-
-/* In binary values, bytes above 0x7F are data, not letters: only ASCII
- * letters, digits and '_' continue a word there. */
-static bool is_ascii_word_byte(uint8_t c)
-{
-    return c < 0x80 && is_word_byte(c);
-}
-
-/* Does `needle` occur in `hay` as a whole word (not inside a longer run
- * of letters and digits)?  "77654033" is found in "77654033\CR1", not in
- * "177654033"; "TOSHIBA" is not found in "TOSHIBA_MEC".  Around a
- * person's name in text, bytes above 0x7F are letters (UTF-8, Latin-1:
- * "MULLER" is not "MULLERé"); elsewhere (`ascii`: binary values, and IDs,
- * which are ASCII) they are data ("\x80X1EXAMPLE\xfe" holds the ID
- * X1EXAMPLE). */
-static bool contains_word(const uint8_t *hay, size_t n, const uint8_t *nd,
-                          size_t len, bool ascii)
-{
-    const uint8_t *p = hay, *end = hay + n;
-    bool (*word)(uint8_t) = ascii ? is_ascii_word_byte : is_word_byte;
-
-    while ((size_t)(end - p) >= len) {
-        const uint8_t *hit = memmem(p, (size_t)(end - p), nd, len);
-        if (hit == NULL)
-            return false;
-        if ((hit == hay || !word(hit[-1]) || !word(nd[0])) &&
-            (hit + len == end || !word(hit[len]) || !word(nd[len - 1])))
-            return true;
-        p = hit + 1;
-    }
-    return false;
+           (c >= 'a' && c <= 'z') || c == '_' || (!ascii && c >= 0x80);
 }
 
 /* Values from controlled vocabularies: a name that is also an anatomical
@@ -71,7 +65,8 @@ static bool is_vocabulary(const oa_element *el)
 }
 
 /* Names of equipment, protocols and sequences: terms chosen by vendors
- * and sites, which a patient's name may equal by chance. */
+ * and sites, which a patient's name may equal by chance; a person name is
+ * compared with its case there. */
 static bool is_equipment_term(const oa_element *el)
 {
     switch (el->tag) {
@@ -89,80 +84,393 @@ static bool is_equipment_term(const oa_element *el)
     }
 }
 
-static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
+/* An equipment attribute of leak_check.tsv. */
+static bool is_equipment_identity(uint32_t tag)
 {
-    oa_anonymizer *a = user;
-    const uint8_t *folded;
-    unsigned k;
-    char tag[12];
-    bool vocabulary, equipment;
+    size_t lo = 0, hi = sizeof(leak_equipment_tags) /
+                        sizeof(leak_equipment_tags[0]);
 
-    if (a->skip_leak_depth > 0 || el->value == NULL)
-        return OA_OK;
-    if (el->tag == OA_TAG_PIXEL_DATA || el->tag == OA_TAG(0x0012, 0x0063) ||
-        (!oa_vr_is_string(el->vr) && el->length > LEAK_SCAN_MAX))
-        return OA_OK;
-    vocabulary = is_vocabulary(el);
-    equipment = is_equipment_term(el);
-    /* Text is compared without ASCII case: a name kept in a description
-     * as "REVIEW DRAFNOKOVIC" or "Doe John" is "Drafnokovic^..." /
-     * "DOE^JOHN".  Two exceptions for person names only: controlled
-     * vocabularies are skipped (above), and equipment and protocol terms
-     * (coil, station, model, protocol names) are compared with their
-     * case, where a test patient called "KNEE" meets the "Knee" coil.
-     * Binary values byte for byte. */
-    folded = NULL;
-    if (oa_vr_is_string(el->vr)) {
-        size_t i;
-        uint8_t *f;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
 
-        oa_buf_reset(&a->folded);
-        if (oa_buf_reserve(&a->folded, el->length) != OA_OK)
-            return oa_error_at(err, OA_ENOMEM, el->tag, el->offset,
-                               "out of memory (leak check)");
-        f = oa_buf_data(&a->folded);
-        for (i = 0; i < el->length; i++)
-            f[i] = oa_anon__fold(el->value[i]);
-        folded = f;
+        if (leak_equipment_tags[mid] == tag)
+            return true;
+        if (leak_equipment_tags[mid] < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    for (k = 0; k < a->n_needles; k++) {
-        const needle *nd = &a->needles[k];
-        bool exact = folded == NULL || (nd->name && equipment);
+    return false;
+}
 
-        if (nd->name && vocabulary)
-            continue;
-        if (el->length >= nd->len &&
-            contains_word(exact ? el->value : folded, el->length,
-                          (const uint8_t *)(exact ? a->arena : a->arena_lc) +
-                              nd->off,
-                          nd->len, folded == NULL || !nd->name)) {
-            oa_tag_format(nd->tag, tag);
-            return oa_error_at(err, OA_ELEAK, el->tag, el->offset,
-                               "an identifying value of %s was found in the "
-                               "output", tag);
+static bool is_pixel_data(uint32_t tag)
+{
+    return tag == OA_TAG_PIXEL_DATA || tag == OA_TAG(0x7FE0, 0x0008) ||
+           tag == OA_TAG(0x7FE0, 0x0009);
+}
+
+static bool is_placeholder_sep(uint8_t c)
+{
+    return c == ' ' || c == '^' || c == '=' || c == '\\' || c == ',' ||
+           c == '_' || c == ';' || c == '\0';
+}
+
+bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n)
+{
+    size_t i = 0, words = 0;
+
+    /* greedy: at each word, the longest placeholder (with its spaces)
+     * that ends at a separator or at the end */
+    for (;;) {
+        size_t best = 0, k;
+
+        while (i < n && is_placeholder_sep(p[i]))
+            i++;
+        if (i == n)
+            return words > 0;
+        for (k = 0; k < sizeof(leak_placeholders) /
+                            sizeof(leak_placeholders[0]); k++) {
+            size_t len = leak_placeholders[k].len, j;
+            const uint8_t *w = (const uint8_t *)leak_placeholders[k].w;
+
+            if (len <= best || len > n - i)
+                continue;
+            for (j = 0; j < len; j++) {
+                uint8_t c = oa_anon__fold(p[i + j]);
+
+                if (c != w[j] && !(w[j] == ' ' && is_placeholder_sep(c)))
+                    break;
+            }
+            if (j == len && (i + len == n || is_placeholder_sep(p[i + len])))
+                best = len;
         }
+        if (best == 0)
+            return false;
+        i += best;
+        words++;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The pass                                                             */
+
+/* The first hit of a needle. */
+typedef struct first_hit {
+    uint32_t tag;
+    size_t offset;
+    bool seen;
+} first_hit;
+
+typedef struct leak_ctx {
+    oa_anonymizer *a;
+    const oa_match *m;
+    first_hit *hits;            /* per needle */
+    size_t n_hit;               /* needles with a hit */
+    uint32_t seq_tag[OA_READER_DEFAULT_MAX_DEPTH + 2];
+    /* the element being scanned */
+    const oa_element *el;
+    const uint8_t *value;
+    size_t len;
+    bool binary, vocabulary, equipment, kept_date;
+    /* kept equipment values, folded, each followed by a NUL */
+    uint8_t equip[EQUIP_MAX];
+    size_t equip_len;
+    uint32_t equip_tag[64];     /* the attribute of each value */
+    size_t equip_off[64];
+    unsigned n_equip;
+    bool warned_date;
+    oa_error *err;
+} leak_ctx;
+
+/* Record a warning (never a value) in the result. */
+static void warn(oa_anonymizer *a, const char *fmt, ...) OA_PRINTF(2, 3);
+static void warn(oa_anonymizer *a, const char *fmt, ...)
+{
+    oa_anon_result *res = a->res;
+    va_list ap;
+
+    if (res->n_warnings < OA_ANON_WARNINGS) {
+        va_start(ap, fmt);
+        vsnprintf(res->warnings[res->n_warnings], OA_ANON_WARNING_MAX, fmt,
+                  ap);
+        va_end(ap);
+    }
+    res->n_warnings++;
+}
+
+static bool whole_word(const uint8_t *buf, size_t n, size_t start,
+                       size_t len, bool ascii)
+{
+    size_t end = start + len;
+
+    return (start == 0 || !is_word_byte(buf[start - 1], ascii) ||
+            !is_word_byte(buf[start], ascii)) &&
+           (end == n || !is_word_byte(buf[end], ascii) ||
+            !is_word_byte(buf[end - 1], ascii));
+}
+
+static oa_status on_hit(void *user, const oa_match_hit *h)
+{
+    leak_ctx *c = user;
+    oa_anonymizer *a = c->a;
+    const needle *nd = &a->needles[h->id];
+    const uint8_t *orig = (const uint8_t *)a->arena + nd->off;
+    /* IDs and dates are ASCII: bytes above 0x7F around them are data;
+     * around a person's name in text they are letters (UTF-8, Latin-1:
+     * "MULLER" is not in "MULLERé") */
+    bool ascii = c->binary || !nd->name;
+
+    if (nd->name && c->vocabulary)
+        return OA_OK;
+    if (!whole_word(c->value, c->len, h->start, h->len, ascii))
+        return OA_OK;
+    /* Byte for byte: binary values (the needle itself; its encodings are
+     * long and folded), and person names in equipment and protocol terms,
+     * where a test patient "KNEE" meets the "Knee" coil. */
+    if (h->variant == OA_VARIANT_SAME && (c->binary || (nd->name && c->equipment)) &&
+        memcmp(c->value + h->start, orig, h->len) != 0)
+        return OA_OK;
+    if (c->kept_date && h->variant == OA_VARIANT_SAME &&
+        nd->tag == OA_TAG(0x0010, 0x0030)) {
+        /* rule 3: a date the profile keeps, equal to the birth date */
+        if (!c->warned_date) {
+            char t1[12];
+
+            c->warned_date = true;
+            oa_tag_format(c->el->tag, t1);
+            warn(a, "leak check: %s is a date the profile keeps, equal to "
+                    "the birth date %s: not refused there", t1,
+                 "(0010,0030)");
+        }
+        return OA_OK;
+    }
+    if (!c->hits[h->id].seen) {
+        c->hits[h->id].seen = true;
+        c->hits[h->id].tag = c->el->tag;
+        c->hits[h->id].offset = c->el->offset;
+        c->n_hit++;
     }
     return OA_OK;
 }
 
+static oa_status work_error(leak_ctx *c, oa_status rc, uint32_t tag,
+                            size_t offset)
+{
+    if (rc == OA_ECANCELLED)
+        return oa_error_at(c->err, rc, tag, offset,
+                           "cancelled during the leak check");
+    if (rc == OA_ELIMIT)
+        return oa_error_at(c->err, rc, tag, offset,
+                           "the leak check reached the instance's work "
+                           "budget (%llu steps, \"WorkBudget\"): refused",
+                           (unsigned long long)c->a->work.budget);
+    return oa_error_at(c->err, rc, tag, offset, "leak check: %s",
+                       oa_status_str(rc));
+}
+
+static oa_status scan(leak_ctx *c, const oa_element *el, const uint8_t *v,
+                      size_t n, bool binary)
+{
+    oa_status rc;
+
+    c->el = el;
+    c->value = v;
+    c->len = n;
+    c->binary = binary;
+    rc = oa_match_scan(c->m, v, n, binary ? OA_MATCH_ASCII_WORDS : 0,
+                       &c->a->work, on_hit, c);
+    return rc == OA_OK ? OA_OK : work_error(c, rc, el->tag, el->offset);
+}
+
+/* Remember a kept equipment value (folded, split at '\\'). */
+static void remember_equipment(leak_ctx *c, const oa_element *el)
+{
+    size_t i = 0, n = el->length;
+    const uint8_t *p = el->value;
+
+    while (i <= n && c->n_equip < 64) {
+        size_t s = i, e;
+
+        while (i < n && p[i] != '\\')
+            i++;
+        e = i;
+        while (s < e && p[s] == ' ')
+            s++;
+        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\0'))
+            e--;
+        if (e > s && c->equip_len + (e - s) + 1 <= EQUIP_MAX) {
+            size_t k;
+
+            c->equip_off[c->n_equip] = c->equip_len;
+            c->equip_tag[c->n_equip] = el->tag;
+            for (k = s; k < e; k++)
+                c->equip[c->equip_len++] = oa_anon__fold(p[k]);
+            c->equip[c->equip_len++] = '\0';
+            c->n_equip++;
+        }
+        i++;
+    }
+}
+
+static oa_status leak_element(void *user, const oa_element *el, oa_error *err)
+{
+    leak_ctx *c = user;
+    oa_anonymizer *a = c->a;
+    oa_rule rule;
+    bool binary;
+
+    (void)err;
+    if (el->value == NULL || el->length == 0 || is_pixel_data(el->tag))
+        return OA_OK;
+    if (el->depth == 0 && el->tag == OA_TAG(0x0012, 0x0063))
+        return OA_OK;   /* our own method text; nested ones are checked */
+    binary = !oa_vr_is_string(el->vr);   /* UN too: compared as bytes */
+    c->vocabulary = is_vocabulary(el);
+    c->equipment = is_equipment_term(el);
+    c->kept_date = false;
+    if (el->vr == OA_VR_DA || el->vr == OA_VR_DT ||
+        is_equipment_identity(el->tag)) {
+        bool kept = oa_rules_resolve(a->profile, el->tag, el->vr, NULL, 0,
+                                     &rule) == OA_ACTION_KEEP;
+
+        c->kept_date = kept && (el->vr == OA_VR_DA || el->vr == OA_VR_DT);
+        if (kept && is_equipment_identity(el->tag) && !binary)
+            remember_equipment(c, el);
+    }
+    return scan(c, el, el->value, el->length, binary);
+}
+
 static oa_status leak_sequence(void *user, const oa_element *el, oa_error *err)
 {
-    oa_anonymizer *a = user;
+    leak_ctx *c = user;
+
     (void)err;
     if (el->depth == 0 && el->tag == OA_TAG(0x0012, 0x0064))
         return OA_SKIP; /* our own code sequence */
-    (void)a;
+    if (el->depth < OA_READER_DEFAULT_MAX_DEPTH + 2)
+        c->seq_tag[el->depth] = el->tag;
     return OA_OK;
+}
+
+/* A fragment of an undefined-length value: pixel data is skipped, any
+ * other (an OB/OW written with an undefined length) is scanned. */
+static oa_status leak_fragment(void *user, const oa_item *frag,
+                               const uint8_t *data, oa_error *err)
+{
+    leak_ctx *c = user;
+    oa_element el;
+
+    (void)err;
+    if (frag->depth == 0 || frag->depth > OA_READER_DEFAULT_MAX_DEPTH + 1)
+        return OA_OK;
+    memset(&el, 0, sizeof(el));
+    el.tag = c->seq_tag[frag->depth - 1];
+    if (is_pixel_data(el.tag) || frag->length == 0)
+        return OA_OK;
+    el.vr = OA_VR_OB;
+    el.length = frag->length;
+    el.value = data;
+    el.offset = frag->offset;
+    el.depth = frag->depth;
+    c->vocabulary = c->equipment = c->kept_date = false;
+    return scan(c, &el, data, frag->length, true);
+}
+
+/* Rule 1: is the needle a kept equipment value, or a whole word of one?
+ * The index of that value, or -1. */
+static int equipment_identity(const leak_ctx *c, const needle *nd,
+                              const uint8_t *folded)
+{
+    unsigned k;
+
+    for (k = 0; k < c->n_equip; k++) {
+        const uint8_t *v = c->equip + c->equip_off[k];
+        size_t n = strlen((const char *)v), i;
+
+        for (i = 0; i + nd->len <= n; i++)
+            if (memcmp(v + i, folded, nd->len) == 0 &&
+                whole_word(v, n, i, nd->len, false))
+                return (int)k;
+    }
+    return -1;
 }
 
 oa_status oa_anon__leak_check(oa_anonymizer *a, const uint8_t *data,
                               size_t len, oa_error *err)
 {
     oa_dicom_handler leak;
+    leak_ctx *c;
+    oa_status rc;
+    unsigned k;
+    int leak_k = -1;
 
+    c = oa_calloc(1, sizeof(*c));
+    if (c == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory (leak check)");
+    c->a = a;
+    c->err = err;
+    if (a->n_needles > 0) {
+        c->hits = oa_calloc(a->n_needles, sizeof(*c->hits));
+        if (c->hits == NULL) {
+            oa_free(c);
+            return oa_error_set(err, OA_ENOMEM,
+                                "out of memory (leak check)");
+        }
+    }
+    rc = oa_anon__needle_matcher(a, true, &c->m);
+    if (rc != OA_OK) {
+        rc = rc == OA_ELIMIT && a->work.used <= a->work.budget
+                 ? oa_error_set(err, OA_ELIMIT,
+                                "too many identifying values to check the "
+                                "output for leaks: refused")
+                 : work_error(c, rc, OA_NO_TAG, OA_NO_OFFSET);
+        goto done;
+    }
     memset(&leak, 0, sizeof(leak));
     leak.element = leak_element;
     leak.sequence_begin = leak_sequence;
-    leak.user = a;
-    return oa_dicom_parse(data, len, &a->reader_opts, &leak, NULL, err);
+    leak.fragment = leak_fragment;
+    leak.user = c;
+    rc = oa_dicom_parse(data, len, &a->reader_opts, &leak, NULL, err);
+    if (rc != OA_OK || c->n_hit == 0)
+        goto done;
+    /* The needles found: the rules, then the first real leak. */
+    for (k = 0; k < a->n_needles; k++) {
+        const needle *nd = &a->needles[k];
+        const uint8_t *folded = (const uint8_t *)a->arena_lc + nd->off;
+        char t1[12], t2[12];
+        int e;
+
+        if (!c->hits[k].seen)
+            continue;
+        oa_tag_format(nd->tag, t1);
+        if (oa_anon__needle_is_placeholder(folded, nd->len)) {
+            oa_tag_format(c->hits[k].tag, t2);
+            warn(a, "leak check: a value of %s is a placeholder word, not "
+                    "identifying (found in %s)", t1, t2);
+            continue;
+        }
+        e = equipment_identity(c, nd, folded);
+        if (e >= 0) {
+            oa_tag_format(c->equip_tag[e], t2);
+            warn(a, "leak check: a value of %s names the equipment kept in "
+                    "%s, not identifying", t1, t2);
+            continue;
+        }
+        if (leak_k < 0 || c->hits[k].offset < c->hits[leak_k].offset)
+            leak_k = (int)k;
+    }
+    if (leak_k >= 0) {
+        char tag[12];
+
+        oa_tag_format(a->needles[leak_k].tag, tag);
+        rc = oa_error_at(err, OA_ELEAK, c->hits[leak_k].tag,
+                         c->hits[leak_k].offset,
+                         "an identifying value of %s was found in the "
+                         "output", tag);
+    }
+done:
+    oa_free(c->hits);
+    oa_free(c);
+    return rc;
 }
