@@ -127,7 +127,9 @@ struct oa_anonymizer {
     bool needles_overflow;      /* too many to check: fail the instance */
     uint32_t *needle_slots;     /* needles.c: hash set (index + 1, 0 free) */
     unsigned n_needle_slots;    /* a power of two, or 0 */
-    struct oa_clean_state *clean; /* freetext.c: its matcher and buffers */
+    unsigned id_dates[16];      /* needles.c: the OA_NEEDLE_DATE needles as */
+    unsigned n_id_dates;        /* YYYYMMDD numbers (Clean's date policy) */
+    struct oa_clean_state *clean; /* freetext.c: its buffers */
     oa_dicom_handler pre_px;    /* engine.c: the pixels' pre-scan events */
     unsigned pre_foreign;       /* engine.c: depth in sequences that the
                                    pre-scan reads for needles only */
@@ -271,9 +273,7 @@ void oa_anon__needles_free(oa_anonymizer *a);
  * ages over 89 as "90+".  Linear in the text's length.  OA_ELIMIT past
  * the work ceiling (the instance fails), OA_ENOMEM. */
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);
-/* freetext.c: forget the matcher of the previous instance (needles.c calls
- * it when the needles are reset); free its state. */
-void oa_anon__clean_reset(oa_anonymizer *a);
+/* freetext.c: free Clean's buffers. */
 void oa_anon__clean_free(oa_anonymizer *a);
 /* freetext.c: the dates written in text[0..n) in the spellings Clean
  * knows (03/14/2023, 14.03.2023, 2023-03-14, 20230314, 14 Mar 2023,

@@ -12,12 +12,13 @@
  *    addresses ("4417 Wrenfield Avenue", "P.O. Box 12", "Hauptstrasse 5").
  * The rest of the sentence stays.
  *
- * Linear in the text: the needles are found in one pass by an Aho-Corasick
- * automaton over their folded bytes (built once per instance, again only
- * when the rewrite found new needles since), the patterns by scanners that
- * look a bounded distance ahead of each word start and jump past what they
- * match; the spans to remove are marked in a difference array, and the
- * output is written in one sweep.  Removing a span may join two pieces
+ * Linear in the text: the needles are found in one pass by the leak
+ * check's Aho-Corasick automaton (match.c, with the needles' other
+ * spellings and encodings; built once per instance, again only when the
+ * rewrite found new needles since; charged to the instance's work budget),
+ * the patterns by scanners that look a bounded distance ahead of each word
+ * start and jump past what they match; the spans to remove are marked in
+ * a difference array, and the output is written in one sweep.  Removing a span may join two pieces
  * into a needle (rare: "ab X cd" with needles X and "ab cd" once spaces
  * are folded): the output is searched again for needles, at most
  * CLEAN_PASSES times; the leak check has the last word.
@@ -28,9 +29,6 @@
 #include <string.h>
 
 #define CLEAN_PASSES 3
-/* Automaton bytes built per instance before it fails (fail closed): a
- * file whose sequences add needles between its texts rebuilds it often. */
-#define CLEAN_BUILD_BUDGET ((uint64_t)64 << 20)
 #define MAX_REPL 32          /* bytes of one replacement ("March 14, 2023") */
 
 /* A replacement: the date or age at [start, end) written anew. */
@@ -41,21 +39,7 @@ typedef struct repl {
 } repl;
 
 struct oa_clean_state {
-    /* the automaton: state 0 is the root */
-    uint32_t n_states, cap_states;
-    uint32_t *fail, *dict, *parent;
-    uint16_t *depth;
-    uint8_t *term, *byte;
-    uint32_t *ekey, *eval;   /* edges: (state << 8 | byte) + 1 -> child */
-    uint32_t n_eslots;       /* a power of two */
-    uint32_t *order;         /* states by depth (building) */
-    unsigned built_needles;  /* needles the automaton holds */
-    uint64_t build_work;     /* bytes built this instance */
-    /* identifying dates (YYYYMMDD) */
-    unsigned dates[16];
-    unsigned n_dates;
-    /* one text */
-    int32_t *diff;
+    int32_t *diff;           /* removals: +1 at a span's start, -1 after */
     size_t diff_cap;
     repl *repls;
     size_t n_repls, cap_repls;
@@ -72,9 +56,6 @@ static bool is_alpha(uint8_t c)
 }
 static bool is_alnum(uint8_t c) { return is_digit(c) || is_alpha(c); }
 static bool is_upper(uint8_t c) { return c >= 'A' && c <= 'Z'; }
-/* A needle's word: ASCII letters, digits and '_' (bytes above 0x7F end
- * it: Clean removes at least what the leak check would find). */
-static bool is_word(uint8_t c) { return is_alnum(c) || c == '_'; }
 static bool is_blank(uint8_t c) { return c == ' ' || c == '\t'; }
 
 /* Does the text at p (n bytes left) start with `s`, in any ASCII case? */
@@ -132,200 +113,45 @@ static unsigned num(const uint8_t *p, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* The automaton                                                        */
+/* Needles                                                              */
 
-static void automaton_free(struct oa_clean_state *st)
+typedef struct marks {
+    int32_t *diff;
+    size_t found;
+} marks;
+
+static oa_status on_hit(void *user, const oa_match_hit *hit)
 {
-    oa_free(st->fail);
-    oa_free(st->dict);
-    oa_free(st->parent);
-    oa_free(st->depth);
-    oa_free(st->term);
-    oa_free(st->byte);
-    oa_free(st->ekey);
-    oa_free(st->eval);
-    oa_free(st->order);
-    st->fail = st->dict = st->parent = st->ekey = st->eval = st->order =
-        NULL;
-    st->depth = NULL;
-    st->term = st->byte = NULL;
-    st->cap_states = st->n_eslots = 0;
-}
+    marks *m = user;
 
-static uint32_t edge_slot(const struct oa_clean_state *st, uint32_t key)
-{
-    return (key * 2654435761u) & (st->n_eslots - 1);
-}
-
-static uint32_t edge_get(const struct oa_clean_state *st, uint32_t s,
-                         uint8_t b)
-{
-    uint32_t key = (s << 8 | b) + 1, h = edge_slot(st, key);
-
-    while (st->ekey[h] != 0) {
-        if (st->ekey[h] == key)
-            return st->eval[h];
-        h = (h + 1) & (st->n_eslots - 1);
+    if (hit->word_start && hit->word_end) {
+        m->diff[hit->start]++;
+        m->diff[hit->start + hit->len]--;
+        m->found++;
     }
-    return 0;
-}
-
-/* Room for `states` states and their edges. */
-static bool automaton_room(struct oa_clean_state *st, uint32_t states)
-{
-    uint32_t slots = 1024;
-
-    if (states <= st->cap_states)
-        return true;
-    automaton_free(st);
-    while (slots < states * 2u)
-        slots *= 2;
-    st->fail = oa_malloc(states * sizeof(uint32_t));
-    st->dict = oa_malloc(states * sizeof(uint32_t));
-    st->parent = oa_malloc(states * sizeof(uint32_t));
-    st->order = oa_malloc(states * sizeof(uint32_t));
-    st->depth = oa_malloc(states * sizeof(uint16_t));
-    st->term = oa_malloc(states);
-    st->byte = oa_malloc(states);
-    st->ekey = oa_malloc(slots * sizeof(uint32_t));
-    st->eval = oa_malloc(slots * sizeof(uint32_t));
-    if (!st->fail || !st->dict || !st->parent || !st->order || !st->depth ||
-        !st->term || !st->byte || !st->ekey || !st->eval) {
-        automaton_free(st);
-        return false;
-    }
-    st->cap_states = states;
-    st->n_eslots = slots;
-    return true;
-}
-
-static bool parse_ymd(const uint8_t *p, size_t n, unsigned *ymd);
-
-/* The automaton of every needle collected so far (folded bytes). */
-static oa_status automaton_build(oa_anonymizer *a)
-{
-    struct oa_clean_state *st = a->clean;
-    uint32_t states = (uint32_t)a->arena_used + 1, s, i, q;
-    uint32_t count[513];
-    unsigned k;
-
-    st->build_work += a->arena_used;
-    if (st->build_work > CLEAN_BUILD_BUDGET)
-        return OA_ELIMIT;
-    if (!automaton_room(st, states))
-        return OA_ENOMEM;
-    memset(st->ekey, 0, st->n_eslots * sizeof(uint32_t));
-    st->n_states = 1;
-    st->term[0] = 0;
-    st->depth[0] = 0;
-    st->parent[0] = 0;
-    st->n_dates = 0;
-    for (k = 0; k < a->n_needles; k++) {
-        const needle *nd = &a->needles[k];
-        const uint8_t *p = (const uint8_t *)a->arena_lc + nd->off;
-        unsigned ymd;
-
-        s = 0;
-        for (i = 0; i < nd->len; i++) {
-            uint32_t c = edge_get(st, s, p[i]);
-
-            if (c == 0) {
-                uint32_t key = (s << 8 | p[i]) + 1, h = edge_slot(st, key);
-
-                c = st->n_states++;
-                st->term[c] = 0;
-                st->depth[c] = (uint16_t)(i + 1);
-                st->parent[c] = s;
-                st->byte[c] = p[i];
-                while (st->ekey[h] != 0)
-                    h = (h + 1) & (st->n_eslots - 1);
-                st->ekey[h] = key;
-                st->eval[h] = c;
-            }
-            s = c;
-        }
-        st->term[s] = 1;
-        if (nd->kind == OA_NEEDLE_DATE && st->n_dates < 16 &&
-            parse_ymd(p, nd->len, &ymd))
-            st->dates[st->n_dates++] = ymd;
-    }
-    /* states by depth (counting sort), then the failure and dictionary
-     * links in that order: a state's parent comes before it */
-    memset(count, 0, sizeof(count));
-    for (s = 0; s < st->n_states; s++)
-        count[st->depth[s]]++;
-    for (i = 1; i < 513; i++)
-        count[i] += count[i - 1];
-    for (s = st->n_states; s-- > 0;)
-        st->order[--count[st->depth[s]]] = s;
-    for (q = 0; q < st->n_states; q++) {
-        uint32_t f;
-
-        s = st->order[q];
-        if (st->depth[s] <= 1) {
-            st->fail[s] = 0;
-            st->dict[s] = 0;
-            continue;
-        }
-        f = st->fail[st->parent[s]];
-        for (;;) {
-            uint32_t c = edge_get(st, f, st->byte[s]);
-
-            if (c != 0) {
-                f = c;
-                break;
-            }
-            if (f == 0)
-                break;
-            f = st->fail[f];
-        }
-        st->fail[s] = f;
-        st->dict[s] = st->term[f] ? f : st->dict[f];
-    }
-    st->built_needles = a->n_needles;
     return OA_OK;
 }
 
-/* Mark in diff[] every needle in t[0..n) that is a whole word; the number
- * of spans marked. */
-static size_t mark_needles(const struct oa_clean_state *st, const uint8_t *t,
-                           size_t n, int32_t *diff)
+/* Mark in diff[] every needle in t[0..n) that is a whole word (bytes
+ * above 0x7F end a word: Clean removes at least what the leak check
+ * finds, which uses the same automaton with its spellings); the number of
+ * spans marked in *found. */
+static oa_status mark_needles(oa_anonymizer *a, const uint8_t *t, size_t n,
+                              int32_t *diff, size_t *found)
 {
-    uint32_t s = 0;
-    size_t i, found = 0;
+    const oa_match *m;
+    marks mk = {diff, 0};
+    oa_status rc;
 
-    if (st->n_states <= 1)
-        return 0;
-    for (i = 0; i < n; i++) {
-        uint8_t b = oa_anon__fold(t[i]);
-        uint32_t m;
-
-        for (;;) {
-            uint32_t c = edge_get(st, s, b);
-
-            if (c != 0) {
-                s = c;
-                break;
-            }
-            if (s == 0)
-                break;
-            s = st->fail[s];
-        }
-        if (s == 0 || (i + 1 < n && is_word(t[i + 1]) && is_word(t[i])))
-            continue;
-        /* the longest needle ending here that starts a word */
-        for (m = st->term[s] ? s : st->dict[s]; m != 0; m = st->dict[m]) {
-            size_t start = i + 1 - st->depth[m];
-
-            if (start == 0 || !is_word(t[start - 1]) || !is_word(t[start])) {
-                diff[start]++;
-                diff[i + 1]--;
-                found++;
-                break;
-            }
-        }
-    }
-    return found;
+    *found = 0;
+    if (a->n_needles == 0)
+        return OA_OK;
+    rc = oa_anon__needle_matcher(a, true, &m);
+    if (rc == OA_OK)
+        rc = oa_match_scan(m, t, n, OA_MATCH_ASCII_WORDS, &a->work, on_hit,
+                           &mk);
+    *found = mk.found;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -381,25 +207,6 @@ static bool valid_date(unsigned y, unsigned m, unsigned d)
 {
     return (y == 0 || (y >= 1800 && y <= 2199)) && m >= 1 && m <= 12 &&
            d <= days_in_month(y, m) && (d >= 1 || y != 0);
-}
-
-static bool parse_ymd(const uint8_t *p, size_t n, unsigned *ymd)
-{
-    size_t i;
-    unsigned y, m, d;
-
-    if (n != 8)
-        return false;
-    for (i = 0; i < 8; i++)
-        if (!is_digit(p[i]))
-            return false;
-    y = num(p, 4);
-    m = num(p + 4, 2);
-    d = num(p + 6, 2);
-    if (!valid_date(y, m, d) || d == 0)
-        return false;
-    *ymd = y * 10000 + m * 100 + d;
-    return true;
 }
 
 /* A field of a date as written: where, how wide, in which style. */
@@ -1145,13 +952,12 @@ static void on_date(oa_anonymizer *a, const uint8_t *t, size_t start,
                     const dmatch *dm, int32_t *diff, bool *replace,
                     repl *r)
 {
-    struct oa_clean_state *st = a->clean;
     oa_opt_value policy = oa_profile_options(a->profile)->dates;
     unsigned k;
 
     *replace = false;
-    for (k = 0; k < st->n_dates; k++) {
-        unsigned nd = st->dates[k];
+    for (k = 0; k < a->n_id_dates; k++) {
+        unsigned nd = a->id_dates[k];
         if ((dm->y == 0 || dm->y == nd / 10000) && dm->m == nd / 100 % 100 &&
             (dm->d == 0 || dm->d == nd % 100)) {
             mark(diff, start, dm->end); /* the birth date, in any form */
@@ -1392,30 +1198,28 @@ oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el)
         oa_buf_init(&a->clean->pass, a->scratch.max);
     }
     st = a->clean;
-    if (st->built_needles != a->n_needles || st->n_states == 0) {
-        rc = automaton_build(a);
-        if (rc != OA_OK)
-            return rc;
-    }
     if (t == NULL)
         n = 0;
-    rc = diff_room(st, n);
+    /* the patterns' scan, charged to the instance's work budget */
+    rc = oa_anon__work(&a->work, n);
+    if (rc == OA_OK)
+        rc = diff_room(st, n);
     if (rc == OA_OK)
         rc = scan_patterns(a, t, n, st->diff);
-    if (rc != OA_OK)
-        return rc;
-    found = mark_needles(st, t, n, st->diff);
-    rc = assemble(st, t, n, st->repls, st->n_repls, &a->scratch);
+    if (rc == OA_OK)
+        rc = mark_needles(a, t, n, st->diff, &found);
+    if (rc == OA_OK)
+        rc = assemble(st, t, n, st->repls, st->n_repls, &a->scratch);
     /* what a removal joined: needles again, on the output */
     for (pass = 1; rc == OA_OK && found > 0 && pass < CLEAN_PASSES; pass++) {
         oa_buf tmp;
 
         n = a->scratch.len;
         rc = diff_room(st, n);
-        if (rc != OA_OK)
-            break;
-        found = mark_needles(st, oa_buf_data(&a->scratch), n, st->diff);
-        if (found == 0)
+        if (rc == OA_OK)
+            rc = mark_needles(a, oa_buf_data(&a->scratch), n, st->diff,
+                              &found);
+        if (rc != OA_OK || found == 0)
             break;
         rc = assemble(st, oa_buf_data(&a->scratch), n, NULL, 0, &st->pass);
         tmp = a->scratch;
@@ -1425,22 +1229,12 @@ oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el)
     return rc;
 }
 
-void oa_anon__clean_reset(oa_anonymizer *a)
-{
-    if (a->clean == NULL)
-        return;
-    a->clean->n_states = 0;
-    a->clean->built_needles = 0;
-    a->clean->build_work = 0;
-}
-
 void oa_anon__clean_free(oa_anonymizer *a)
 {
     struct oa_clean_state *st = a->clean;
 
     if (st == NULL)
         return;
-    automaton_free(st);
     oa_free(st->diff);
     oa_free(st->repls);
     oa_buf_dispose(&st->pass);

@@ -123,7 +123,7 @@ void oa_anon__needles_reset(oa_anonymizer *a)
     if (a->needle_slots != NULL)
         memset(a->needle_slots, 0,
                a->n_needle_slots * sizeof(a->needle_slots[0]));
-    oa_anon__clean_reset(a);
+    a->n_id_dates = 0;
 }
 
 void oa_anon__needles_free(oa_anonymizer *a)
@@ -203,6 +203,26 @@ static bool kind_is_name(oa_needle_kind kind)
            kind == OA_NEEDLE_ADDRESS_PART;
 }
 
+/* An identifying date (YYYYMMDD) for Clean, which removes it in every
+ * spelling. */
+static void note_date(oa_anonymizer *a, const uint8_t *p, size_t n)
+{
+    unsigned v = 0;
+    size_t i;
+
+    if (n != 8 || a->n_id_dates == sizeof(a->id_dates) / sizeof(a->id_dates[0]))
+        return;
+    for (i = 0; i < 8; i++) {
+        if (!is_digit(p[i]))
+            return;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    for (i = 0; i < a->n_id_dates; i++)
+        if (a->id_dates[i] == v)
+            return;
+    a->id_dates[a->n_id_dates++] = v;
+}
+
 static void add_needle(oa_anonymizer *a, uint32_t tag, const uint8_t *p,
                        size_t n, oa_needle_kind kind)
 {
@@ -216,6 +236,8 @@ static void add_needle(oa_anonymizer *a, uint32_t tag, const uint8_t *p,
         n--;
     if (n < min || n > MAX_NEEDLE || needle_is_ours(p, n))
         return;
+    if (kind == OA_NEEDLE_DATE)
+        note_date(a, p, n);
     if (a->n_needle_slots > 0) {
         h = hash_bytes(p, n) & (a->n_needle_slots - 1);
         while (a->needle_slots[h] != 0) {
