@@ -630,7 +630,7 @@ static bool match_age(const uint8_t *t, size_t n, size_t i, size_t *ds,
 typedef struct groups {
     size_t end;
     unsigned n, digits, parens, len[8];
-    uint8_t seps[8];
+    uint8_t seps[9];         /* seps[k]: before group k (k >= 1) */
 } groups;
 
 static void read_groups(const uint8_t *t, size_t n, size_t i, groups *g)
