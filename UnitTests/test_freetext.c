@@ -684,6 +684,77 @@ static void test_find_dates_spellings(void **state)
     }
 }
 
+/* Hostile and random texts: Clean reads nothing past the text (ASan),
+ * always ends, and leaves no name of the instance as a word. */
+static void test_clean_survives_hostile_text(void **state)
+{
+    static const char *const units[] = {
+        "1/1/1/", "@", "a@", "@b.", "((((", "+", "+1 ", "(2) ", "http://",
+        "www.", "93-", "aged ", "12 A B C D E F Street ", "P.O. Box ",
+        "Mar 1", "14 Mar ", "14th of ", "Sept. ", "2023-03-", "03/14/",
+        "tel ", "SSN ", "123-45-", "Wrenfield", "Priscilla Wrenfield ",
+        "Strasse 1", "\xc3\x9f", "9", "99 y/", "1.2.3.4.5.6.7.8.9.10."};
+    oa_anonymizer *a;
+    oa_profile *p;
+    oa_anonymizer_opts o;
+    oa_element el;
+    tb in;
+    run r;
+    char buf[4096];
+    unsigned seed = 12345;
+    (void)state;
+    /* the needles of the usual instance */
+    {
+        texts x = {0};
+        instance(&in, CT_CLASS, &x);
+        run_profile(&r, SHIFTING, &in);
+        assert_int_equal(r.rc, OA_OK);
+    }
+    a = r.a;
+    (void)p;
+    (void)o;
+    memset(&el, 0, sizeof(el));
+    el.tag = T(0020, 4000);
+    el.vr = OA_VR_LT;
+    for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+        size_t n = strlen(units[u]), len;
+        for (len = 0; len < sizeof(buf); len++)
+            buf[len] = units[u][len % n];
+        for (len = 0; len <= 300; len += 1 + len / 8) {
+            /* a copy of exactly len bytes: ASan sees a read past it */
+            char *t = malloc(len ? len : 1);
+            assert_non_null(t);
+            memcpy(t, buf, len);
+            el.value = (const uint8_t *)t;
+            el.length = (uint32_t)len;
+            assert_int_equal(oa_anon__clean_text(a, &el), OA_OK);
+            assert_true(a->scratch.len <= len + 8 * (len / 2 + 1));
+            /* (inside "WrenfieldWrenfield" there is no name as a word) */
+            if (strcmp(units[u], "Priscilla Wrenfield ") == 0 &&
+                memmem(oa_buf_data(&a->scratch), a->scratch.len,
+                       "Wrenfield", 9) != NULL)
+                fail_msg("a name left in \"%.20s\" x %zu", units[u], len);
+            free(t);
+        }
+    }
+    /* random bytes and random words */
+    for (int k = 0; k < 2000; k++) {
+        size_t len = (size_t)(rand_r(&seed) % 200), i;
+        char *t = malloc(len ? len : 1);
+        static const char alphabet[] = "0123456789/-.,: ()+@#aAyYoM";
+        assert_non_null(t);
+        for (i = 0; i < len; i++)
+            t[i] = k % 2 ? (char)rand_r(&seed)
+                         : alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+        el.value = (const uint8_t *)t;
+        el.length = (uint32_t)len;
+        assert_int_equal(oa_anon__clean_text(a, &el), OA_OK);
+        free(t);
+    }
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 /* ------------------------------------------------------------------ */
 /* Linear time                                                          */
 
@@ -811,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_age_value_under_clean),
         cmocka_unit_test(test_needles_have_kinds),
         cmocka_unit_test(test_find_dates_spellings),
+        cmocka_unit_test(test_clean_survives_hostile_text),
         cmocka_unit_test(test_clean_is_linear_in_the_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
