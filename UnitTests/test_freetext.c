@@ -818,8 +818,8 @@ static void test_clean_is_linear_in_the_text(void **state)
     /* 2 MB of text, a needle or a pattern every few bytes: took 3.2 s
      * (10.5 s with a name every 10 bytes) when Clean was quadratic */
     static const char *const units[] = {
-        "Priscilla Wrenfield MRN4471902 seen by Dr Okonkwo on 03/14/2023, "
-        "call 218-555-0199; lung nodule stable. ",
+        ("Priscilla Wrenfield MRN4471902 seen by Dr Okonkwo on 03/14/2023, "
+         "call 218-555-0199; lung nodule stable. "),
         "Wrenfield ",
         "no identity in this sentence at all, only words and 1.5 mm. "};
     double t2m[3];
