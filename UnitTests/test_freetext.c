@@ -517,7 +517,7 @@ static void test_every_text_attribute_is_cleaned(void **state)
     tb_dispose(&in);
 }
 
-static void test_default_cleans_a_description_instead_of_refusing(void **state)
+static void test_default_cleans_a_description_not_refusing(void **state)
 {
     /* Before: Default kept the description raw, and the leak check
      * refused the instance.  Now it is cleaned and the instance goes. */
@@ -878,7 +878,7 @@ int main(void)
         cmocka_unit_test(test_ages_over_89),
         cmocka_unit_test(test_sr_text_values_at_any_depth),
         cmocka_unit_test(test_every_text_attribute_is_cleaned),
-        cmocka_unit_test(test_default_cleans_a_description_instead_of_refusing),
+        cmocka_unit_test(test_default_cleans_a_description_not_refusing),
         cmocka_unit_test(test_age_value_under_clean),
         cmocka_unit_test(test_needles_have_kinds),
         cmocka_unit_test(test_find_dates_spellings),

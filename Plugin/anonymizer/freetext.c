@@ -18,10 +18,10 @@
  * rewrite found new needles since; charged to the instance's work budget),
  * the patterns by scanners that look a bounded distance ahead of each word
  * start and jump past what they match; the spans to remove are marked in
- * a difference array, and the output is written in one sweep.  Removing a span may join two pieces
- * into a needle (rare: "ab X cd" with needles X and "ab cd" once spaces
- * are folded): the output is searched again for needles, at most
- * CLEAN_PASSES times; the leak check has the last word.
+ * a difference array, and the output is written in one sweep.  Removing a
+ * span may join two pieces into a needle (rare: "ab X cd" with needles X
+ * and "ab cd" once spaces are folded): the output is searched again for
+ * needles, at most CLEAN_PASSES times; the leak check has the last word.
  */
 #include "engine_int.h"
 
@@ -84,6 +84,8 @@ static bool word_in(const uint8_t *p, size_t n, const char *const *words,
     return false;
 }
 
+/* The digits (letters) from t[i], counted up to max + 1: a result above
+ * `max` says the run is longer. */
 static size_t digit_run(const uint8_t *t, size_t n, size_t i, size_t max)
 {
     size_t k = 0;

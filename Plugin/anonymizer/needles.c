@@ -210,7 +210,8 @@ static void note_date(oa_anonymizer *a, const uint8_t *p, size_t n)
     unsigned v = 0;
     size_t i;
 
-    if (n != 8 || a->n_id_dates == sizeof(a->id_dates) / sizeof(a->id_dates[0]))
+    if (n != 8 ||
+        a->n_id_dates == sizeof(a->id_dates) / sizeof(a->id_dates[0]))
         return;
     for (i = 0; i < 8; i++) {
         if (!is_digit(p[i]))
