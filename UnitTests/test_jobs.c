@@ -5,7 +5,9 @@
  * stored is removed), pause, serialization and restore after a restart,
  * resubmit; the export job to a folder and to a ZIP, its cancel and
  * restore; an anonymization chained to an export; automatic
- * anonymization of a stable study.
+ * anonymization of a stable study; a cancel that stops an instance in the
+ * middle of its leak check within a second, and the leak check's warnings
+ * in the job's content.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dicom_bytes.h"
 #include "fake_plugin.h"
 #include "jobs/jobs.h"
 
@@ -70,6 +73,14 @@ static int start_auto(void **state)
 {
     (void)state;
     return start_with(", \"AutoAnonymize\": [{\"Profile\": \"Default\"}]");
+}
+
+/* A work budget large enough that only a cancel stops the crafted
+ * instance of test_anonymize_cancel_within_a_second. */
+static int start_big_budget(void **state)
+{
+    (void)state;
+    return start_with(", \"WorkBudget\": 1000000");
 }
 
 static int stop(void **state)
@@ -896,6 +907,131 @@ static void test_auto_anonymize(void **state)
     assert_int_equal(fake_job_count(), 1);
 }
 
+/* Issue 12: a crafted instance pinned a worker for minutes and a cancel
+ * took effect 123 s later.  An instance whose leak check would take
+ * minutes (every word of a 4 MB kept description ends 250 needles; a
+ * WorkBudget of 10^6 steps a byte lets it run): the job's cancel reaches
+ * the engine, which polls it every OA_WORK_POLL steps, and the job stops
+ * within a second; the instance is left undone, nothing is stored. */
+static void test_anonymize_cancel_within_a_second(void **state)
+{
+    const char *uids[2] = {"CRAFT0001", "1.2.3.4.5.6.7.8.10"};
+    char study[FAKE_ID_SIZE], job[64];
+    size_t text = (size_t)4 << 20, i, k, before;
+    struct timespec t0, t1;
+    double latency;
+    char *body = malloc(text);
+    oa_buf ids;
+    cJSON *c;
+    tb t;
+
+    (void)state;
+    assert_non_null(body);
+    for (i = 0; i < text; i++)
+        body[i] = i & 1 ? ' ' : 'a';
+    oa_buf_init(&ids, (size_t)1 << 24);
+    for (i = 3; i <= 256; i++) {
+        if (i > 3)
+            oa_buf_append_byte(&ids, '\\');
+        for (k = 0; k < i; k++) {
+            if (k > 0)
+                oa_buf_append_byte(&ids, ' ');
+            oa_buf_append_byte(&ids, 'a');
+        }
+    }
+    if (ids.len & 1)
+        oa_buf_append_byte(&ids, ' ');
+    tb_init(&t, false, false);
+    tb_meta(&t, "1.2.840.10008.1.2", true);
+    tb_uid(&t, OA_TAG(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.2");
+    tb_uid(&t, OA_TAG(0x0008, 0x0018), "1.2.3.4.5.6.7.8.1");
+    tb_str(&t, OA_TAG(0x0008, 0x0060), "CS", "CT");
+    tb_el(&t, OA_TAG(0x0008, 0x1030), "LO", body, (uint32_t)text);
+    tb_str(&t, OA_TAG(0x0010, 0x0010), "PN", "Crafted^Patient");
+    tb_str(&t, OA_TAG(0x0010, 0x0020), "LO", "CRAFT0001");
+    tb_el(&t, OA_TAG(0x0010, 0x1000), "LO", oa_buf_data(&ids),
+          (uint32_t)ids.len);
+    tb_uid(&t, OA_TAG(0x0020, 0x000D), uids[1]);
+    tb_uid(&t, OA_TAG(0x0020, 0x000E), "1.2.3.4.5.6.7.8.11");
+    assert_int_equal(fake_host_store(tb_data(&t), tb_len(&t), NULL), 200);
+    tb_dispose(&t);
+    oa_buf_dispose(&ids);
+    free(body);
+    before = fake_host_instance_count();
+    fake_host_orthanc_id(study, uids, 2);
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
+    /* the worker takes the instance; two steps (2 x 300 ms) later it is
+     * still in its leak check */
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 0);   /* still in it */
+    cJSON_Delete(c);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_true(fake_job_cancel(job));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    latency = (double)(t1.tv_sec - t0.tv_sec) +
+              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("cancel took %.3f s\n", latency);
+    assert_true(latency < 1.0);
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_FAILURE);
+    assert_int_equal(fake_host_instance_count(), before);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesDone"), 0);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    cJSON_Delete(c);
+}
+
+/* Issue 11: the leak check's decisions are listed in the job's content,
+ * never silent: Institution Name "Unbekannt" (German "unknown", as in
+ * orthanc-tests/KarstenHilbertRF.dcm) kept in the Study Description is a
+ * placeholder, not a leak; the instance is stored with a warning naming
+ * tags only. */
+static void test_anonymize_lists_leak_check_warnings(void **state)
+{
+    const char *uids[2] = {"PID-WARN1", "1.2.3.4.5.6.7.8.20"};
+    char study[FAKE_ID_SIZE], job[64];
+    const cJSON *w, *first;
+    size_t before;
+    cJSON *c;
+    tb t;
+
+    (void)state;
+    tb_init(&t, true, false);
+    tb_meta(&t, "1.2.840.10008.1.2.1", true);
+    tb_uid(&t, OA_TAG(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.2");
+    tb_uid(&t, OA_TAG(0x0008, 0x0018), "1.2.3.4.5.6.7.8.21");
+    tb_str(&t, OA_TAG(0x0008, 0x0060), "CS", "CT");
+    tb_str(&t, OA_TAG(0x0008, 0x0080), "LO", "Unbekannt ");
+    tb_str(&t, OA_TAG(0x0008, 0x1030), "LO", "Unbekannt ");
+    tb_str(&t, OA_TAG(0x0010, 0x0010), "PN", "Doe^Jane");
+    tb_str(&t, OA_TAG(0x0010, 0x0020), "LO", uids[0]);
+    tb_uid(&t, OA_TAG(0x0020, 0x000D), uids[1]);
+    tb_uid(&t, OA_TAG(0x0020, 0x000E), "1.2.3.4.5.6.7.8.22");
+    assert_int_equal(fake_host_store(tb_data(&t), tb_len(&t), NULL), 200);
+    tb_dispose(&t);
+    before = fake_host_instance_count();
+    fake_host_orthanc_id(study, uids, 2);
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 100), FAKE_JOB_SUCCESS);
+    assert_int_equal(fake_host_instance_count(), before + 1);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    assert_int_equal(content_int(c, "LeakCheckWarningCount"), 1);
+    w = cJSON_GetObjectItem(c, "LeakCheckWarnings");
+    assert_int_equal(cJSON_GetArraySize(w), 1);
+    first = cJSON_GetArrayItem(w, 0);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(first, "Instance")));
+    assert_non_null(strstr(cJSON_GetObjectItem(first, "Warning")->valuestring,
+                           "placeholder"));
+    assert_non_null(strstr(cJSON_GetObjectItem(first, "Warning")->valuestring,
+                           "(0008,0080)"));
+    assert_null(strstr(cJSON_GetObjectItem(first, "Warning")->valuestring,
+                       "Unbekannt"));
+    cJSON_Delete(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -908,6 +1044,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anonymize_plan_failure, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_anonymize_cancel_removes_output,
+                                        start, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_cancel_within_a_second,
+                                        start_big_budget, stop),
+        cmocka_unit_test_setup_teardown(test_anonymize_lists_leak_check_warnings,
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_pause_restart_resume,
                                         start, stop),

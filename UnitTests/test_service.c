@@ -62,9 +62,11 @@ static void test_config_values(void **state)
         parse_config(&c,
                      "{\"Anonymizer\": {\"Secret\": \"0123456789abcdefXYZ\","
                      " \"UidRoot\": \"1.2.826.0.1.3680043.10.9\","
-                     " \"Threads\": 3, \"ExportFolder\": \"/tmp\"}}",
+                     " \"Threads\": 3, \"ExportFolder\": \"/tmp\","
+                     " \"WorkBudget\": 40}}",
                      &err),
         OA_OK);
+    assert_int_equal(c.work_budget, 40);
     assert_string_equal(c.secret, "0123456789abcdefXYZ");
     assert_string_equal(c.uid_root, "1.2.826.0.1.3680043.10.9");
     assert_int_equal(c.threads, 3);
@@ -128,6 +130,10 @@ static void test_config_errors(void **state)
                         "Anonymizer.Threads");
     assert_config_error("{\"Anonymizer\": {\"Threads\": 65}}",
                         "from 1 to 64");
+    assert_config_error("{\"Anonymizer\": {\"WorkBudget\": 0}}",
+                        "Anonymizer.WorkBudget");
+    assert_config_error("{\"Anonymizer\": {\"WorkBudget\": 1.5}}",
+                        "steps per byte");
 }
 
 /* ------------------------------------------------------------------ */

@@ -656,19 +656,26 @@ typedef struct oa_anonymizer_opts {
      * Borrowed; must outlive the engine. */
     const oa_pixels_ocr *ocr;
     /* Work budget of one instance, in steps (about one per byte that the
-     * leak check and Clean scan, see engine_int.h): past it the instance
-     * fails with OA_ELIMIT naming the tag and offset.  0: the default,
-     * OA_ANON_DEFAULT_WORK_BUDGET (configuration "WorkBudget"). */
+     * leak check and Clean scan, one per match; see engine_int.h): past
+     * it the instance fails with OA_ELIMIT naming the tag and offset.
+     * work_budget: a fixed number of steps; 0: OA_ANON_WORK_FLOOR +
+     * work_per_byte x the instance's size, work_per_byte 0 meaning
+     * OA_ANON_WORK_PER_BYTE (configuration "WorkBudget"). */
     uint64_t work_budget;
+    unsigned work_per_byte;
     /* Polled every few milliseconds of work (may be NULL): nonzero stops
      * the instance with OA_ECANCELLED.  Called from the engine's thread. */
     int (*cancelled)(void *user);
     void *cancel_user;
 } oa_anonymizer_opts;
 
-/* 2^31 steps: about a second of leak check and Clean on one core; an
- * instance of 100 MB of text values still fits. */
-#define OA_ANON_DEFAULT_WORK_BUDGET ((uint64_t)1 << 31)
+/* The default budget: 64 Mi steps (a fraction of a second on one core)
+ * plus 16 steps per byte of the instance, so that it stays linear in the
+ * instance's size: real instances use 1 to 2 steps a byte; only a crafted
+ * one (values that match at every byte) reaches it. */
+#define OA_ANON_WORK_FLOOR ((uint64_t)64 << 20)
+#define OA_ANON_WORK_PER_BYTE 16u
+#define OA_ANON_MAX_WORK_PER_BYTE 1000000u
 
 /*
  * Create an engine for one thread.  `profile` is borrowed and must outlive

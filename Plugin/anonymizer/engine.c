@@ -200,8 +200,11 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
         oa_anonymizer_free(a);
         return rc;
     }
-    a->work.budget = opts->work_budget ? opts->work_budget
-                                       : OA_ANON_DEFAULT_WORK_BUDGET;
+    a->work_fixed = opts->work_budget;
+    a->work_per_byte = opts->work_per_byte ? opts->work_per_byte
+                                           : OA_ANON_WORK_PER_BYTE;
+    if (a->work_per_byte > OA_ANON_MAX_WORK_PER_BYTE)
+        a->work_per_byte = OA_ANON_MAX_WORK_PER_BYTE;
     a->work.cancelled = opts->cancelled;
     a->work.cancel_user = opts->cancel_user;
     oa_anon__rewrite_init(a);
@@ -252,6 +255,10 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     a->skip_leak_depth = 0;
     a->work.used = 0;
     a->work.next_poll = 0;
+    a->work.budget = a->work_fixed
+                         ? a->work_fixed
+                         : OA_ANON_WORK_FLOOR +
+                               (uint64_t)a->work_per_byte * (uint64_t)len;
     a->match_plain_n = a->match_leak_n = UINT32_MAX;
 
     /* 1. pre-scan */
@@ -324,7 +331,9 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     if (rc != OA_OK) {
         res->data = NULL;
         res->len = 0;
-        if (rc != OA_ELEAK)
+        /* the leak check's own errors (OA_ELEAK, the work budget, a
+         * cancel, memory) say what happened; a parse error is ours */
+        if (rc == OA_EPARSE)
             return oa_error_set(err, rc,
                                 "the anonymized output does not read back");
     }

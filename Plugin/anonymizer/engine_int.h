@@ -138,6 +138,8 @@ struct oa_anonymizer {
     struct oa_match *match_plain, *match_leak;
     unsigned match_plain_n, match_leak_n; /* needles in each (rebuild) */
     oa_anon_work work;
+    uint64_t work_fixed;        /* opts.work_budget */
+    unsigned work_per_byte;     /* opts.work_per_byte (or the default) */
 
     /* burned-in text (burned_in.c) */
     oa_opt_value pix_mode;      /* the profile's BurnedInText */
@@ -208,6 +210,10 @@ typedef struct oa_match_hit {
 typedef oa_status (*oa_match_fn)(void *user, const oa_match_hit *hit);
 
 #define OA_MATCH_ASCII_WORDS 1u   /* bytes >= 0x80 are not letters (binary) */
+/* Only whole words (word_start and word_end both true): the matches
+ * ending inside a word are not even walked, so that a run of letters
+ * costs one step a byte however many needles end in it. */
+#define OA_MATCH_WHOLE_WORDS 2u
 
 /* NULL when out of memory. */
 oa_match *oa_match_new(void);
@@ -217,7 +223,7 @@ void oa_match_clear(oa_match *m);
 /* Add a pattern of 1 to 65535 bytes (compared ASCII-folded); the same
  * bytes may be added under several ids.  OA_ELIMIT past the automaton's
  * ceiling (OA_MATCH_MAX_NODES), OA_ENOMEM.  Invalidates the build. */
-#define OA_MATCH_MAX_NODES ((size_t)1 << 22)
+#define OA_MATCH_MAX_NODES ((size_t)1 << 21)   /* about 80 MB at most */
 oa_status oa_match_add(oa_match *m, const uint8_t *p, size_t len,
                        uint32_t id, uint32_t variant);
 /* Build the automaton (linear in the patterns' bytes), charged to `w`

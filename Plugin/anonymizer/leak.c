@@ -220,7 +220,7 @@ static oa_status on_hit(void *user, const oa_match_hit *h)
      * "MULLER" is not in "MULLERé") */
     bool ascii = c->binary || !nd->name;
 
-    if (nd->name && c->vocabulary)
+    if (c->hits[h->id].seen || (nd->name && c->vocabulary))
         return OA_OK;
     if (!whole_word(c->value, c->len, h->start, h->len, ascii))
         return OA_OK;
@@ -277,7 +277,11 @@ static oa_status scan(leak_ctx *c, const oa_element *el, const uint8_t *v,
     c->value = v;
     c->len = n;
     c->binary = binary;
-    rc = oa_match_scan(c->m, v, n, binary ? OA_MATCH_ASCII_WORDS : 0,
+    /* whole words by the ASCII rule: a match that is a whole word by the
+     * rule of names (bytes >= 0x80 are letters) is one by it too; on_hit
+     * then applies the needle's rule */
+    rc = oa_match_scan(c->m, v, n,
+                       OA_MATCH_ASCII_WORDS | OA_MATCH_WHOLE_WORDS,
                        &c->a->work, on_hit, c);
     return rc == OA_OK ? OA_OK : work_error(c, rc, el->tag, el->offset);
 }
@@ -419,7 +423,8 @@ oa_status oa_anon__leak_check(oa_anonymizer *a, const uint8_t *data,
     }
     rc = oa_anon__needle_matcher(a, true, &c->m);
     if (rc != OA_OK) {
-        rc = rc == OA_ELIMIT && a->work.used <= a->work.budget
+        rc = rc == OA_ELIMIT &&
+                     !(a->work.budget != 0 && a->work.used > a->work.budget)
                  ? oa_error_set(err, OA_ELIMIT,
                                 "too many identifying values to check the "
                                 "output for leaks: refused")

@@ -313,12 +313,18 @@ static inline bool word_byte(uint8_t c, bool ascii)
 
 /* Report the patterns of `node` and its output chain ending at `end`. */
 static oa_status report(const oa_match *m, uint32_t node, const uint8_t *buf,
-                        size_t n, size_t end, bool ascii, oa_anon_work *w,
+                        size_t n, size_t end, unsigned flags, oa_anon_work *w,
                         uint64_t *steps, oa_match_fn fn, void *user)
 {
+    bool ascii = (flags & OA_MATCH_ASCII_WORDS) != 0;
+    bool whole = (flags & OA_MATCH_WHOLE_WORDS) != 0;
     bool word_end = end == n || !word_byte(buf[end], ascii) ||
                     !word_byte(buf[end - 1], ascii);
 
+    /* every pattern ending here ends with the same byte: all or none end
+     * a word */
+    if (whole && !word_end)
+        return OA_OK;
     for (; node != 0; node = m->nodes[node].out) {
         uint32_t p;
 
@@ -341,6 +347,8 @@ static oa_status report(const oa_match *m, uint32_t node, const uint8_t *buf,
                              !word_byte(buf[hit.start - 1], ascii) ||
                              !word_byte(buf[hit.start], ascii);
             hit.word_end = word_end;
+            if (whole && !hit.word_start)
+                continue;
             rc = fn(user, &hit);
             if (rc != OA_OK)
                 return rc;
@@ -353,7 +361,6 @@ oa_status oa_match_scan(const oa_match *m, const uint8_t *buf, size_t n,
                         unsigned flags, oa_anon_work *w, oa_match_fn fn,
                         void *user)
 {
-    bool ascii = (flags & OA_MATCH_ASCII_WORDS) != 0;
     uint32_t s = 0;
     uint64_t steps = 0;
     size_t i;
@@ -379,7 +386,7 @@ oa_status oa_match_scan(const oa_match *m, const uint8_t *buf, size_t n,
                 return rc;
         }
         if (s != 0 && (m->nodes[s].pats != 0 || m->nodes[s].out != 0)) {
-            rc = report(m, s, buf, n, i + 1, ascii, w, &steps, fn, user);
+            rc = report(m, s, buf, n, i + 1, flags, w, &steps, fn, user);
             if (rc != OA_OK)
                 return rc;
         }

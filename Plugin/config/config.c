@@ -14,6 +14,7 @@ static const char *const known_options[] = {
     "Secret",       "UidRoot",      "Threads",    "Destinations",
     "ExportFolder", "ArchiveFolder", "AutoAnonymize", "ZipMaxSize",
     "ZipRetention", "PostgreSQL", "Store", "StaleJobSeconds",
+    "WorkBudget",
 };
 
 /* Append key='value' to a libpq connection string, quoted. */
@@ -197,6 +198,22 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
             goto fail;
         }
         out->threads = (unsigned)item->valueint;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(section, "WorkBudget");
+    if (item != NULL) {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 1 ||
+            item->valuedouble > OA_CONFIG_MAX_WORK_BUDGET ||
+            item->valuedouble != (double)item->valueint) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.WorkBudget\" must "
+                              "be an integer from 1 to %u (steps per byte of "
+                              "an instance, default %u)",
+                              OA_CONFIG_MAX_WORK_BUDGET,
+                              OA_ANON_WORK_PER_BYTE);
+            goto fail;
+        }
+        out->work_budget = (unsigned)item->valueint;
     }
 
     rc = folder_option(&out->export_folder, section, "ExportFolder", err);

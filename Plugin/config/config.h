@@ -36,11 +36,16 @@ extern "C" {
 #define OA_CONFIG_MAX_ZIP_MAX ((uint64_t)0xFFFFFFFF - (1u << 20)) /* < 4 GiB */
 #define OA_CONFIG_MIN_ZIP_MAX ((uint64_t)1 << 20)
 #define OA_CONFIG_DEFAULT_ZIP_RETENTION 86400L
+/* "WorkBudget": steps per byte of an instance that its leak check and
+ * Clean may use, beyond a floor (oa_anonymizer_opts.work_per_byte); 0 in
+ * the struct: the engine's default (OA_ANON_WORK_PER_BYTE). */
+#define OA_CONFIG_MAX_WORK_BUDGET OA_ANON_MAX_WORK_PER_BYTE
 
 typedef struct oa_config {
     char *secret;            /* NULL: generated once and kept in the store */
     char uid_root[OA_CONFIG_MAX_UID_ROOT + 1]; /* "2.25" by default */
     unsigned threads;        /* workers per job; default: 2 x cores, <= 16 */
+    unsigned work_budget;    /* steps per byte; 0: the engine's default */
     char *export_folder;     /* absolute; NULL: folder exports disabled */
     char *archive_folder;    /* absolute; where ZIP exports are kept */
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes) */

@@ -69,6 +69,7 @@ void oa_job_anonymize__free(void *job)
     oa_free(j->items);
     cJSON_Delete(j->failures);
     cJSON_Delete(j->cleaned);
+    cJSON_Delete(j->warnings);
     oa_free(j->threads);
     oa_free(j->content);
     oa_free(j->serialized);
@@ -91,7 +92,8 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc)
     pthread_cond_init(&j->cond, NULL);
     j->failures = cJSON_CreateArray();
     j->cleaned = cJSON_CreateArray();
-    if (j->failures == NULL || j->cleaned == NULL) {
+    j->warnings = cJSON_CreateArray();
+    if (j->failures == NULL || j->cleaned == NULL || j->warnings == NULL) {
         oa_job_anonymize__free(j);
         return NULL;
     }
@@ -160,6 +162,28 @@ void oa_job_anonymize__add_failure(anon_job *j, const char *instance,
         cJSON_AddNullToObject(f, "Instance");
     cJSON_AddStringToObject(f, "Error", msg);
     cJSON_AddItemToArray(j->failures, f);
+}
+
+/* Under the lock. */
+void oa_job_anonymize__add_warnings(
+    anon_job *j, const char *instance, unsigned n,
+    const char (*w)[OA_ANON_WARNING_MAX])
+{
+    unsigned i;
+
+    j->nwarnings += n;
+    for (i = 0; i < n && i < OA_ANON_WARNINGS; i++) {
+        cJSON *o;
+
+        if (cJSON_GetArraySize(j->warnings) >= MAX_FAILURES_LISTED)
+            return;
+        o = cJSON_CreateObject();
+        if (o == NULL)
+            return;
+        cJSON_AddStringToObject(o, "Instance", instance);
+        cJSON_AddStringToObject(o, "Warning", w[i]);
+        cJSON_AddItemToArray(j->warnings, o);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -421,6 +445,10 @@ static cJSON *content_json(anon_job *j)
     cJSON_AddNumberToObject(c, "PixelsCleaned", (double)j->ncleaned);
     cJSON_AddNumberToObject(c, "PixelsRefused", (double)j->npixel_refused);
     cJSON_AddItemToObject(c, "CleanedImages", cJSON_Duplicate(j->cleaned, 1));
+    cJSON_AddItemToObject(c, "LeakCheckWarnings",
+                          cJSON_Duplicate(j->warnings, 1));
+    cJSON_AddNumberToObject(c, "LeakCheckWarningCount",
+                            (double)j->nwarnings);
     if (j->export_job[0] != '\0')
         cJSON_AddStringToObject(c, "ExportJob", j->export_job);
     if (j->fatal[0] != '\0')
@@ -773,8 +801,12 @@ static oa_status cb_reset(void *p)
     j->failures = cJSON_CreateArray();
     cJSON_Delete(j->cleaned);
     j->cleaned = cJSON_CreateArray();
+    j->nwarnings = 0;
+    cJSON_Delete(j->warnings);
+    j->warnings = cJSON_CreateArray();
     pthread_mutex_unlock(&j->lock);
-    return j->failures != NULL && j->cleaned != NULL ? OA_OK : OA_ENOMEM;
+    return j->failures != NULL && j->cleaned != NULL && j->warnings != NULL
+               ? OA_OK : OA_ENOMEM;
 }
 
 static const oa_host_job_ops anon_ops = {

@@ -80,6 +80,8 @@ typedef struct anon_job {
     size_t npixel_refused;   /* images refused for burned-in text */
     cJSON *cleaned;          /* [{"Instance", "Boxes": [{X,Y,W,H,Label,Keep}]}],
                               * capped */
+    size_t nwarnings;        /* the leak check's decisions (warnings) */
+    cJSON *warnings;         /* [{"Instance", "Warning"}], capped */
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
@@ -115,6 +117,11 @@ void oa_job_anonymize__add_cleaned(anon_job *j, const char *instance,
                                    const oa_anon_pixels *px);
 void oa_job_anonymize__add_failure(anon_job *j, const char *instance,
                                    const char *msg);
+/* Under the lock: the leak check's warnings for an instance (`n` in
+ * all, the first OA_ANON_WARNINGS in `w`). */
+void oa_job_anonymize__add_warnings(
+    anon_job *j, const char *instance, unsigned n,
+    const char (*w)[OA_ANON_WARNING_MAX]);
 /* The report's values of a study, under keys `prefix`PatientName... */
 void oa_job_anonymize__add_values(cJSON *row, const char *prefix,
                                   const oa_anon_values *v);

@@ -30,6 +30,8 @@ typedef struct outcome {
     bool have_values;
     oa_anon_values anon;
     oa_anon_pixels pixels;    /* what was done to the pixels */
+    unsigned n_warnings;      /* the leak check's decisions */
+    char warnings[OA_ANON_WARNINGS][OA_ANON_WARNING_MAX];
     char error[OA_ERROR_MSG_MAX + 64];
 } outcome;
 
@@ -145,6 +147,13 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
         }
     }
     o->pixels = res.pixels;
+    if (rc == OA_ECANCELLED) {   /* the job stops: left undone */
+        oa_host_blob_free(&blob);
+        abandon_outcome(o);
+        return;
+    }
+    o->n_warnings = res.n_warnings;
+    memcpy(o->warnings, res.warnings, sizeof(o->warnings));
     if (rc != OA_OK) {
         fail_outcome(o, &err);
     } else if (res.dropped) {
@@ -202,6 +211,19 @@ static void wait_a_little(anon_job *j)
     pthread_cond_timedwait(&j->cond, &j->lock, &until);
 }
 
+/* The engine's cancel poll (every few milliseconds of its work): the job
+ * is stopping (cancel, pause) or Orthanc is. */
+static int job_cancelled(void *user)
+{
+    anon_job *j = user;
+    bool stop;
+
+    pthread_mutex_lock(&j->lock);
+    stop = j->stopping;
+    pthread_mutex_unlock(&j->lock);
+    return stop || oa_jobs_closing();
+}
+
 static void *worker_main(void *arg)
 {
     anon_job *j = arg;
@@ -227,6 +249,9 @@ static void *worker_main(void *arg)
         opts.secret = secret;
         opts.secret_len = secret_len;
         opts.uid_root = oa_service_config(j->svc)->uid_root;
+        opts.work_per_byte = oa_service_config(j->svc)->work_budget;
+        opts.cancelled = job_cancelled;
+        opts.cancel_user = j;
         /* One OCR engine per worker (Tesseract is not shared between
          * threads), made at its first risky image; without its language
          * data, risky images that no pixel rule covers are refused with
@@ -290,6 +315,9 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&j->lock);
             break;
         }
+        if (o.n_warnings > 0)
+            oa_job_anonymize__add_warnings(j, snapshot.instance, o.n_warnings,
+                                           o.warnings);
         switch (o.state) {
         case ITEM_STORED:
             if (o.pixels.verdict == OA_PIXELS_CLEANED) {
