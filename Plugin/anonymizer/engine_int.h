@@ -79,6 +79,8 @@ typedef struct needle {
                             address parts): not searched in values of
                             controlled vocabularies (CS, codes) */
     uint8_t kind;        /* oa_needle_kind */
+    bool placeholder;    /* only placeholder words ("Unknown"): Clean
+                            leaves it in text (oa_anon__needle_is_placeholder) */
 } needle;
 
 /* Elements added to the top-level dataset, in tag order. */

@@ -118,6 +118,7 @@ static unsigned num(const uint8_t *p, size_t n)
 /* Needles                                                              */
 
 typedef struct marks {
+    const oa_anonymizer *a;
     int32_t *diff;
     size_t found;
 } marks;
@@ -126,6 +127,10 @@ static oa_status on_hit(void *user, const oa_match_hit *hit)
 {
     marks *m = user;
 
+    /* a placeholder ("Unknown", "Anonymous") identifies no one: the text
+     * keeps it, as the leak check does */
+    if (hit->id < m->a->n_needles && m->a->needles[hit->id].placeholder)
+        return OA_OK;
     if (hit->word_start && hit->word_end) {
         m->diff[hit->start]++;
         m->diff[hit->start + hit->len]--;
@@ -142,7 +147,7 @@ static oa_status mark_needles(oa_anonymizer *a, const uint8_t *t, size_t n,
                               int32_t *diff, size_t *found)
 {
     const oa_match *m;
-    marks mk = {diff, 0};
+    marks mk = {a, diff, 0};
     oa_status rc;
 
     *found = 0;
@@ -150,8 +155,9 @@ static oa_status mark_needles(oa_anonymizer *a, const uint8_t *t, size_t n,
         return OA_OK;
     rc = oa_anon__needle_matcher(a, true, &m);
     if (rc == OA_OK)
-        rc = oa_match_scan(m, t, n, OA_MATCH_ASCII_WORDS, &a->work, on_hit,
-                           &mk);
+        rc = oa_match_scan(m, t, n,
+                           OA_MATCH_ASCII_WORDS | OA_MATCH_WHOLE_WORDS,
+                           &a->work, on_hit, &mk);
     *found = mk.found;
     return rc;
 }
@@ -1202,8 +1208,11 @@ oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el)
     st = a->clean;
     if (t == NULL)
         n = 0;
-    /* the patterns' scan, charged to the instance's work budget */
-    rc = oa_anon__work(&a->work, n);
+    /* the patterns' scan, charged to the instance's work budget in steps
+     * small enough for a cancel to be seen within OA_WORK_POLL */
+    rc = OA_OK;
+    for (size_t done = 0; done < n && rc == OA_OK; done += 8192)
+        rc = oa_anon__work(&a->work, n - done < 8192 ? n - done : 8192);
     if (rc == OA_OK)
         rc = diff_room(st, n);
     if (rc == OA_OK)

@@ -270,6 +270,7 @@ static void add_needle(oa_anonymizer *a, uint32_t tag, const uint8_t *p,
     nd->tag = tag;
     nd->name = kind_is_name(kind);
     nd->kind = (uint8_t)kind;
+    nd->placeholder = oa_anon__needle_is_placeholder(p, n);
     a->arena_used += n;
 }
 
