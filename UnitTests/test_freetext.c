@@ -627,6 +627,34 @@ static void test_needles_have_kinds(void **state)
     tb_dispose(&in);
 }
 
+static void test_short_name_parts_are_words_of_text(void **state)
+{
+    /* "Doe" (3 letters) is a needle: cleaned out of text, refused in a
+     * kept text, but not looked for in binary data, where three bytes
+     * meet it by chance ("xxx" in a LUT) */
+    static const uint8_t blob[] = "\x01\x02" "Doe" "\x03\x04";
+    tb in;
+    run r;
+    (void)state;
+    tb_init(&in, true, false);
+    tb_meta(&in, TS_EXPLICIT, true);
+    tb_uid(&in, T(0008, 0016), CT_CLASS);
+    tb_uid(&in, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
+    tb_str(&in, T(0008, 1030), "LO", "CHEST");
+    tb_str(&in, T(0010, 0010), "PN", "Doe^Al");
+    tb_str(&in, T(0010, 0020), "LO", "PID-5551234");
+    tb_el(&in, T(0052, 00FF), "UN", blob, (uint32_t)(sizeof(blob) - 1));
+    run_profile(&r, "Full", &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_non_null(memmem(r.res.data, r.res.len, "\x02" "Doe" "\x03", 5));
+    run_free(&r);
+    run_profile(&r, "{\"Base\": \"Full\", \"Replace\": "
+                    "{\"0008,1030\": \"seen DOE\"}}", &in);
+    assert_int_equal(r.rc, OA_ELEAK);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 typedef struct dates_seen {
     unsigned ymd[16];
     size_t start[16], end[16];
@@ -881,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_default_cleans_a_description_not_refusing),
         cmocka_unit_test(test_age_value_under_clean),
         cmocka_unit_test(test_needles_have_kinds),
+        cmocka_unit_test(test_short_name_parts_are_words_of_text),
         cmocka_unit_test(test_find_dates_spellings),
         cmocka_unit_test(test_clean_survives_hostile_text),
         cmocka_unit_test(test_clean_is_linear_in_the_text),
