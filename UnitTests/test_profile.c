@@ -91,7 +91,7 @@ static void test_default_profile_has_the_documented_options(void **state)
     assert_int_equal(o->birth_date, OA_OPT_CLEAR);
     assert_int_equal(o->private_tags, OA_OPT_SAFE);
     assert_int_equal(o->captures_and_reports, OA_OPT_CLEAR);
-    assert_int_equal(o->descriptions, OA_OPT_KEEP);
+    assert_int_equal(o->descriptions, OA_OPT_CLEAN);
     assert_int_equal(o->uids, OA_OPT_REMAP);
     assert_int_equal(o->device_identity, OA_OPT_CLEAR);
     assert_int_equal(o->institution_identity, OA_OPT_CLEAR);
@@ -102,7 +102,7 @@ static void test_default_profile_has_the_documented_options(void **state)
     assert_true(oa_profile_column_enabled(p, OA_COL_RLFD));
     assert_false(oa_profile_column_enabled(p, OA_COL_RLMD));
     assert_false(oa_profile_column_enabled(p, OA_COL_RUID));
-    assert_false(oa_profile_column_enabled(p, OA_COL_CD));
+    assert_true(oa_profile_column_enabled(p, OA_COL_CD));
     oa_profile_free(p);
 }
 
@@ -551,7 +551,7 @@ static void test_default_serializes_its_effective_options(void **state)
                 "\"Dates\":\"keep\",\"BirthDate\":\"clear\","
                 "\"PrivateTags\":\"safe\","
                 "\"SecondaryCapturesAndReports\":\"clear\","
-                "\"Descriptions\":\"keep\",\"Uids\":\"remap\","
+                "\"Descriptions\":\"clean\",\"Uids\":\"remap\","
                 "\"DeviceIdentity\":\"clear\","
                 "\"InstitutionIdentity\":\"clear\","
                 "\"StructuredContent\":\"clear\",\"Graphics\":\"clear\","
@@ -637,11 +637,12 @@ static void test_method_codes_follow_the_columns(void **state)
     const char *codes[16];
 
     (void)state;
-    assert_int_equal(oa_profile_method_codes(d, codes, 16), 4);
+    assert_int_equal(oa_profile_method_codes(d, codes, 16), 5);
     assert_string_equal(codes[0], "113100");
     assert_string_equal(codes[1], "113111"); /* rsp */
     assert_string_equal(codes[2], "113108"); /* rpc */
     assert_string_equal(codes[3], "113106"); /* rlfd */
+    assert_string_equal(codes[4], "113105"); /* cd: descriptions cleaned */
     assert_int_equal(oa_profile_method_codes(f, codes, 16), 1);
     assert_string_equal(codes[0], "113100");
     assert_int_equal(oa_profile_method_codes(s, codes, 16), 5);
@@ -668,7 +669,8 @@ static void test_temporal_marker_and_deviations(void **state)
     assert_string_equal(oa_profile_temporal_marker(d), "UNMODIFIED");
     assert_string_equal(oa_profile_temporal_marker(f), "REMOVED");
     assert_string_equal(oa_profile_temporal_marker(s), "MODIFIED");
-    assert_true(oa_profile_has_deviations(d)); /* Descriptions keep */
+    /* Default cleans its descriptions (Clean Descriptors): no deviation */
+    assert_false(oa_profile_has_deviations(d));
     assert_false(oa_profile_has_deviations(s));
     assert_false(oa_profile_has_deviations(f));
     assert_true(oa_profile_has_deviations(k));

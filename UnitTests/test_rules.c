@@ -810,6 +810,12 @@ static void test_default_keeps_what_suv_needs(void **state)
         { T(0008, 1090), OA_VR_LO, "Manufacturer's Model Name" },
         { T(0008, 0016), OA_VR_UI, "SOP Class UID" },
     };
+    /* Descriptions: kept, cleaned of identity (Clean Descriptors) */
+    static const struct { uint32_t tag; oa_vr vr; const char *what; }
+        cleaned[] = {
+        { T(0008, 1030), OA_VR_LO, "Study Description" },
+        { T(0008, 103E), OA_VR_LO, "Series Description" },
+    };
     oa_profile *d = NULL;
     oa_error err;
     oa_rule r;
@@ -822,9 +828,12 @@ static void test_default_keeps_what_suv_needs(void **state)
             fail_msg("Default: %s is %s, not kept", kept[i].what,
                      oa_action_name(r.action));
     }
-    /* The study and series descriptions are kept cleaned of identity. */
-    assert_action(d, T(0008, 1030), OA_VR_LO, OA_ACTION_CLEAN);
-    assert_action(d, T(0008, 103E), OA_VR_LO, OA_ACTION_CLEAN);
+    for (size_t i = 0; i < sizeof(cleaned) / sizeof(cleaned[0]); i++) {
+        oa_rules_resolve(d, cleaned[i].tag, cleaned[i].vr, NULL, 0, &r);
+        if (r.action != OA_ACTION_CLEAN)
+            fail_msg("Default: %s is %s, not cleaned", cleaned[i].what,
+                     oa_action_name(r.action));
+    }
     /* Vendor SUV factors (Table E.3.10-1) and their creator. */
     assert_int_equal(act_private(d, T(7053, 1000), OA_VR_DS, PHILIPS,
                                  strlen(PHILIPS), &r),
@@ -845,7 +854,8 @@ static void test_default_keeps_what_suv_needs(void **state)
     assert_action(d, T(0008, 0090), OA_VR_PN, OA_ACTION_EMPTY);
     assert_action(d, T(0020, 000D), OA_VR_UI, OA_ACTION_UID);
     assert_action(d, T(0008, 3012), OA_VR_UI, OA_ACTION_UID);
-    assert_action(d, T(0010, 4000), OA_VR_LT, OA_ACTION_REMOVE);
+    /* comments are descriptors: cleaned of identity (Clean Descriptors) */
+    assert_action(d, T(0010, 4000), OA_VR_LT, OA_ACTION_CLEAN);
     oa_profile_free(d);
 }
 

@@ -341,8 +341,7 @@ typedef struct oa_profile oa_profile;
  *
  * "Default", for PET/NM research: body characteristics kept, dates kept,
  * birth date cleared, safe private attributes kept, secondary captures and
- * reports dropped, study/series descriptions kept cleaned of identity,
- * UIDs remapped; device,
+ * reports dropped, descriptions cleaned (Clean Descriptors), UIDs remapped; device,
  * institution, structured content and graphics cleared.  Everything SUV
  * computation needs survives: patient weight, size, sex and age, the
  * Radiopharmaceutical Information Sequence (dose, start time and date-time,

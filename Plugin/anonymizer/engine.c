@@ -4,8 +4,8 @@
  *
  * One instance takes three passes over the input, only the second of which
  * copies values:
- *  1. a pre-scan of the top-level dataset (sequences skipped, but for the
- *     ultrasound regions and Pixel Data that burned_in.c wants) that finds
+ *  1. a pre-scan of the dataset (every sequence read for needles, the
+ *     ultrasound regions and Pixel Data for burned_in.c) that finds
  *     the SOP class (to drop captures and reports), the original Patient
  *     ID (which keys the pseudonym and the date offset, and comes after
  *     the study dates in the stream) and the identifying values to look
@@ -50,9 +50,23 @@ static oa_status pre_element(void *user, const oa_element *el, oa_error *err)
     oa_rule rule;
     oa_status rc;
 
-    rc = oa_anon__pixels_pre_element(a, el, err);
-    if (rc != OA_OK || el->depth != 0)
-        return rc;
+    if (a->pre_foreign == 0) {
+        rc = oa_anon__pixels_pre_element(a, el, err);
+        if (rc != OA_OK)
+            return rc;
+    }
+    if (el->depth != 0) {
+        /* Needles at every depth before the rewrite, so that Clean takes
+         * out of a text the names that come after it (an SR's observer,
+         * a relative in a later item).  Private values wait for the
+         * rewrite, which knows their creator. */
+        if (!(OA_TAG_GROUP(el->tag) & 1) &&
+            oa_anon__is_identifying(el->tag, el->vr) &&
+            oa_rules_resolve(a->profile, el->tag, el->vr, NULL, 0, &rule) !=
+                OA_ACTION_KEEP)
+            oa_anon__collect_needles(a, el);
+        return OA_OK;
+    }
     switch (el->tag) {
     case OA_TAG(0x0008, 0x0016):
         oa_anon__copy_value(a->sop_class, el->value,
@@ -83,9 +97,56 @@ static oa_status pre_element(void *user, const oa_element *el, oa_error *err)
     return OA_OK;
 }
 
+/*
+ * The pre-scan reads every sequence but Pixel Data for needles; those
+ * that the pixels do not want are "foreign": their events are not passed
+ * to the pixels (a->pre_foreign counts how deep in them we are).
+ */
 static oa_status pre_sequence(void *user, const oa_element *el, oa_error *err)
 {
-    return oa_anon__pixels_pre_sequence(user, el, err);
+    oa_anonymizer *a = user;
+    oa_status rc = OA_SKIP;
+
+    if (a->pre_foreign == 0) {
+        rc = oa_anon__pixels_pre_sequence(a, el, err);
+        if (rc != OA_SKIP)
+            return rc;
+    }
+    if (el->tag == OA_TAG_PIXEL_DATA)
+        return OA_SKIP;
+    a->pre_foreign++;
+    return OA_OK;
+}
+
+static oa_status pre_item_begin(void *user, const oa_item *it, oa_error *err)
+{
+    oa_anonymizer *a = user;
+
+    if (a->pre_foreign > 0 || a->pre_px.item_begin == NULL)
+        return OA_OK;
+    return a->pre_px.item_begin(a, it, err);
+}
+
+static oa_status pre_item_end(void *user, oa_error *err)
+{
+    oa_anonymizer *a = user;
+
+    if (a->pre_foreign > 0 || a->pre_px.item_end == NULL)
+        return OA_OK;
+    return a->pre_px.item_end(a, err);
+}
+
+static oa_status pre_sequence_end(void *user, oa_error *err)
+{
+    oa_anonymizer *a = user;
+
+    if (a->pre_foreign > 0) {
+        a->pre_foreign--;
+        return OA_OK;
+    }
+    if (a->pre_px.sequence_end == NULL)
+        return OA_OK;
+    return a->pre_px.sequence_end(a, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -159,6 +220,8 @@ void oa_anonymizer_free(oa_anonymizer *a)
     oa_anon__pixels_free(a);
     oa_buf_dispose(&a->scratch);
     oa_buf_dispose(&a->folded);
+    oa_anon__clean_free(a);
+    oa_anon__needles_free(a);
     oa_free(a->needles);
     oa_free(a->arena);
     oa_free(a->arena_lc);
@@ -184,9 +247,8 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
     a->id = id;
     a->res = res;
     a->sop_class[0] = a->orig_pid[0] = a->orig_name[0] = '\0';
-    a->n_needles = 0;
-    a->arena_used = 0;
-    a->needles_overflow = false;
+    oa_anon__needles_reset(a);
+    a->pre_foreign = 0;
     memset(a->inserted, 0, sizeof(a->inserted));
     memset(a->seq_mode, 0, sizeof(a->seq_mode));
     memset(a->levels, 0, a->n_levels * sizeof(level));
@@ -201,12 +263,17 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
 
     /* 1. pre-scan */
     memset(&pre, 0, sizeof(pre));
-    pre.element = pre_element;
-    pre.sequence_begin = pre_sequence;
     /* the pixels are kept, cleaned or refused at the end of the pre-scan
      * (burned_in.c), before anything is written */
     a->pix_cleaned = false;
-    oa_anon__pixels_pre_events(a, &pre);
+    memset(&a->pre_px, 0, sizeof(a->pre_px));
+    oa_anon__pixels_pre_events(a, &a->pre_px);
+    pre = a->pre_px;
+    pre.element = pre_element;
+    pre.sequence_begin = pre_sequence;
+    pre.item_begin = pre_item_begin;
+    pre.item_end = pre_item_end;
+    pre.sequence_end = pre_sequence_end;
     pre.user = a;
     rc = oa_dicom_parse(in, len, &a->reader_opts, &pre, &info, err);
     if (rc != OA_OK)

@@ -50,13 +50,37 @@ typedef struct oa_anon_work {
     void *cancel_user;
 } oa_anon_work;
 
+/* What a needle is (needles.c says which tags give which kind). */
+typedef enum oa_needle_kind {
+    OA_NEEDLE_VALUE = 0,    /* another identifying value, or a part of it */
+    OA_NEEDLE_NAME,         /* a person name, whole (any PN, any depth) */
+    OA_NEEDLE_NAME_PART,    /* one component of a person name (family,
+                               given, middle; or a word of one), >= 3 */
+    OA_NEEDLE_ID,           /* an identifier: Patient ID, Other Patient
+                               IDs, accession, issuers, study ID, orders */
+    OA_NEEDLE_ADDRESS,      /* a whole address */
+    OA_NEEDLE_ADDRESS_PART, /* a fragment of an address: "4417 Wrenfield
+                               Avenue", "Wrenfield Avenue", a city, a
+                               postcode */
+    OA_NEEDLE_PHONE,        /* a telephone number, as written and digits
+                               only */
+    OA_NEEDLE_DATE,         /* an identifying date (birth date), YYYYMMDD:
+                               Clean also removes it in other spellings */
+    OA_NEEDLE_INSTITUTION,  /* an institution, department or organization */
+    OA_NEEDLE_KIND_COUNT
+} oa_needle_kind;
+
 /* An identifying value of the input (the leak check looks for it). */
 typedef struct needle {
     uint32_t off;        /* in the arena (and, lowercased, in arena_lc) */
     uint16_t len;
     uint32_t tag;        /* where the value came from (for the message) */
-    bool name;           /* from a person name: not searched in values of
+    bool name;           /* word-like (person names and their parts,
+                            address parts): not searched in values of
                             controlled vocabularies (CS, codes) */
+    uint8_t kind;        /* oa_needle_kind */
+    bool placeholder;    /* only placeholder words ("Unknown"): Clean
+                            leaves it in text (oa_anon__needle_is_placeholder) */
 } needle;
 
 /* Elements added to the top-level dataset, in tag order. */
@@ -106,6 +130,14 @@ struct oa_anonymizer {
     char *arena, *arena_lc;     /* values, and their ASCII lower case */
     size_t arena_used, arena_cap;
     bool needles_overflow;      /* too many to check: fail the instance */
+    uint32_t *needle_slots;     /* needles.c: hash set (index + 1, 0 free) */
+    unsigned n_needle_slots;    /* a power of two, or 0 */
+    unsigned id_dates[16];      /* needles.c: the OA_NEEDLE_DATE needles as */
+    unsigned n_id_dates;        /* YYYYMMDD numbers (Clean's date policy) */
+    struct oa_clean_state *clean; /* freetext.c: its buffers */
+    oa_dicom_handler pre_px;    /* engine.c: the pixels' pre-scan events */
+    unsigned pre_foreign;       /* engine.c: depth in sequences that the
+                                   pre-scan reads for needles only */
     oa_buf folded;              /* a text value in lower case (leak pass) */
     /* match.c: the needles' automatons, and the instance's work budget */
     struct oa_match *match_plain, *match_leak;
@@ -241,9 +273,28 @@ bool oa_anon__is_identifying(uint32_t tag, oa_vr vr);
 /* The value and its components become needles (a->needles); past the
  * ceilings a->needles_overflow is set. */
 void oa_anon__collect_needles(oa_anonymizer *a, const oa_element *el);
-/* freetext.c, Clean (C): the text of `el` without any needle, into
- * a->scratch. */
+/* needles.c: forget the needles of the previous instance; free. */
+void oa_anon__needles_reset(oa_anonymizer *a);
+void oa_anon__needles_free(oa_anonymizer *a);
+/* freetext.c, Clean (C): the text of `el` into a->scratch without any
+ * needle (whole words, any ASCII case), person names, addresses, phone,
+ * social security-like numbers, e-mail addresses, URLs with a path;
+ * dates in the usual spellings removed, shifted by a->date_offset or kept
+ * as the profile's Dates option says (identifying dates always removed);
+ * ages over 89 as "90+".  Linear in the text's length.  OA_ELIMIT past
+ * the work ceiling (the instance fails), OA_ENOMEM. */
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);
+/* freetext.c: free Clean's buffers. */
+void oa_anon__clean_free(oa_anonymizer *a);
+/* freetext.c: the dates written in text[0..n) in the spellings Clean
+ * knows (03/14/2023, 14.03.2023, 2023-03-14, 20230314, 14 Mar 2023,
+ * March 14, 2023, ...): each found calls `fn` with its span and the date
+ * as YYYYMMDD (year 0 when the text has none); the leak check may use it
+ * to find a birth date in another spelling.  Linear in n. */
+typedef void (*oa_anon_date_fn)(void *user, size_t start, size_t end,
+                                unsigned ymd);
+void oa_anon__find_dates(const uint8_t *text, size_t n, oa_anon_date_fn fn,
+                         void *user);
 /* leak.c, the leak check: read the output back; OA_ELEAK names the tag where a
  * needle was found (never the value), another error an unreadable output. */
 oa_status oa_anon__leak_check(oa_anonymizer *a, const uint8_t *data,

@@ -222,6 +222,10 @@ static oa_status on_hit(void *user, const oa_match_hit *h)
 
     if (c->hits[h->id].seen || (nd->name && c->vocabulary))
         return OA_OK;
+    /* a name part of 3 letters ("Doe") is a word of text; in binary data
+     * it is met by chance ("xxx" in a LUT): not looked for there */
+    if (c->binary && nd->kind == OA_NEEDLE_NAME_PART && nd->len < 4)
+        return OA_OK;
     if (!whole_word(c->value, c->len, h->start, h->len, ascii))
         return OA_OK;
     /* Byte for byte: binary values (the needle itself; its encodings are

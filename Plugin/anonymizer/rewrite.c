@@ -796,6 +796,15 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
             a->inserted[INS_PATIENT_ID] = true;
         break;
     }
+    if (rc == OA_ECANCELLED)
+        return oa_error_at(err, rc, el->tag, el->offset,
+                           "cancelled while cleaning the value");
+    if (rc == OA_ELIMIT && a->work.budget != 0 &&
+        a->work.used > a->work.budget)
+        return oa_error_at(err, rc, el->tag, el->offset,
+                           "cleaning the value reached the instance's work "
+                           "budget (%llu steps, \"WorkBudget\"): refused",
+                           (unsigned long long)a->work.budget);
     if (rc != OA_OK)
         return oa_error_at(err, rc, el->tag, el->offset,
                            "cannot rewrite the value");

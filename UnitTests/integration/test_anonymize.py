@@ -17,8 +17,8 @@ What it checks, one line per check:
     the same when anonymized again, the same anonymized Orthanc study);
     the shortcuts /anonymizer/studies|patients/{id}/anonymize; two
     resources in one request;
-  * a failing instance (its Manufacturer holds the patient's name:
-    the leak check must refuse it) listed under Failed while the others go
+  * a failing instance (its Content Description, kept verbatim, holds the
+    patient's name: the leak check must refuse it) listed under Failed while the others go
     on, a secondary capture dropped by Default, a job where every instance
     fails (synchronous 500, nothing stored; asynchronous Failure with
     Anonymized null); the same name in capitals refused too;
@@ -77,7 +77,7 @@ OPTIONS = {
 DEFAULT_VALUES = {
     "BodyCharacteristics": "keep", "Dates": "keep", "BirthDate": "clear",
     "PrivateTags": "safe", "SecondaryCapturesAndReports": "clear",
-    "Descriptions": "keep", "Uids": "remap", "DeviceIdentity": "clear",
+    "Descriptions": "clean", "Uids": "remap", "DeviceIdentity": "clear",
     "InstitutionIdentity": "clear", "StructuredContent": "clear",
     "Graphics": "clear"}
 FULL_VALUES = dict((k, "clear") for k in OPTIONS)
@@ -164,6 +164,14 @@ class Run:
 # ----------------------------------------------------------------------
 
 
+
+def kept_text(blob, text):
+    """`blob` with (0070,0081) Content Description `text`: an attribute
+    Table E.1-1 does not list, which profiles keep verbatim."""
+    ds = pydicom.dcmread(io.BytesIO(blob))
+    ds.ContentDescription = text
+    return gen.to_bytes(ds)
+
 def upload_data(run):
     o = run.o
     p1, p2, p3, p4 = gen.PATIENTS
@@ -180,20 +188,21 @@ def upload_data(run):
     blobs["C"] = [gen.make_instance(c, 1, i, 4) for i in range(1, 5)]
     blobs["C"].append(gen.make_instance(c, 2, 1, 1,
                                        sop_class=gen.SC_IMAGE_STORAGE))
-    # A kept attribute (Manufacturer: every profile keeps it) holding the
-    # patient's name: the leak check must refuse this instance, and only
-    # this one.  (Descriptions are cleaned of the name, not refused.)
-    leaky = gen.make_instance(c, 3, 1, 1, manufacturer="FOLLOW UP %s"
-                             % p2.family)
+    # A value Default keeps verbatim holding the patient's name: the leak
+    # check must refuse this instance, and only this one.  (Content
+    # Description: Table E.1-1 does not list it.  Descriptions are cleaned
+    # of identity, not refused: test_freetext.py.)
+    leaky = kept_text(gen.make_instance(c, 3, 1, 1),
+                      "FOLLOW UP %s" % p2.family)
     blobs["D"] = [gen.make_instance(d, 1, i, BIG, rows=BIG_ROWS,
                                    cols=BIG_ROWS) for i in range(1, BIG + 1)]
     blobs["E"] = [gen.make_instance(e, 1, i, 2) for i in range(1, 3)]
-    blobs["F"] = [gen.make_instance(f, 1, 1, 1, manufacturer=
-                                   "REVIEW %s" % p4.family)]
+    blobs["F"] = [kept_text(gen.make_instance(f, 1, 1, 1),
+                            "REVIEW %s" % p4.family)]
     # The same, with the name in capitals (as many modalities write it).
     blobs["G"] = [gen.make_instance(g, 1, 1, 2),
-                  gen.make_instance(g, 2, 1, 1, manufacturer=
-                                   "REVIEW %s" % p4.family.upper())]
+                  kept_text(gen.make_instance(g, 2, 1, 1),
+                            "REVIEW %s" % p4.family.upper())]
     for label, items in blobs.items():
         ids = harness.upload_many(o, items)
         run.sid[label] = harness.study_id(o, ids[0])
@@ -655,8 +664,8 @@ def anonymize_checks(run):
             [f.get("Instance") for f in failed]
         error = failed[0].get("Error", "")
         assert isinstance(error, str) and error, "no Error"
-        assert "(0008,0070)" in error.upper() or "0008,0070" in \
-            error.upper(), "the error does not name (0008,0070)"
+        assert "(0070,0081)" in error.upper() or "0070,0081" in \
+            error.upper(), "the error does not name (0070,0081)"
         study = run.studies["C"]
         assert not deid.leaked(error.encode(), study.identifying()), \
             "the error message holds an identifying value"
@@ -723,7 +732,7 @@ def anonymize_checks(run):
                       harness.study_instances(o, run.sid["F"])], "Failed")
         assert harness.studies(o) == before, "a study was stored"
 
-    with c.check("the patient's name in capitals in a kept attribute: "
+    with c.check("the patient's name in capitals in a kept text: "
                  "not stored (leak check is not case-sensitive)"):
         status, content, _ = run.anonymize({
             "Resources": [{"Level": "Study", "ID": run.sid["G"],
