@@ -218,8 +218,9 @@ static void test_research_reads_tcia_on_top_of_ps315(void **state)
     oa_rules_resolve(p, T(0010, 2180), OA_VR_SH, NULL, 0, &r);
     oa_rule_describe(&r, why, sizeof(why));
     assert_string_equal(why, "TCIA attribute list \"remove\" (X)");
-    /* other bases do not read TCIA's list */
-    assert_rule(d, T(0010, 2180), OA_VR_SH, OA_ACTION_REMOVE, OA_SRC_BASIC,
+    /* other bases do not read TCIA's list: Default cleans Occupation
+     * (Clean Descriptors) where Research removes it */
+    assert_rule(d, T(0010, 2180), OA_VR_SH, OA_ACTION_CLEAN, OA_SRC_OPTION,
                 NULL);
     oa_profile_free(p);
     oa_profile_free(d);
