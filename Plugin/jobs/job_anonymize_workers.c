@@ -30,6 +30,10 @@ typedef struct outcome {
     bool have_values;
     oa_anon_values anon;
     oa_anon_pixels pixels;    /* what was done to the pixels */
+    const oa_anon_uid_pair *uid_pairs; /* the engine's, until its next run */
+    size_t n_uid_pairs;
+    bool uid_pairs_truncated;
+    char orig_pid[OA_ANON_VALUE_MAX];
     char error[OA_ERROR_MSG_MAX + 64];
 } outcome;
 
@@ -152,6 +156,10 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     } else {
         o->have_values = true;
         o->anon = res.anonymized;
+        o->uid_pairs = res.uid_pairs;   /* mapping files */
+        o->n_uid_pairs = res.n_uid_pairs;
+        o->uid_pairs_truncated = res.uid_pairs_truncated;
+        memcpy(o->orig_pid, res.original.patient_id, OA_ANON_VALUE_MAX);
         rc = store_instance(&res, answer, o, &err);
         if (rc == OA_ECANCELLED)
             abandon_outcome(o);
@@ -297,6 +305,10 @@ static void *worker_main(void *arg)
                 oa_job_anonymize__add_cleaned(j, snapshot.instance,
                                               &o.pixels);
             }
+            oa_job_anonymize__add_mapping(j, snapshot.study, o.uid_pairs,
+                                          o.n_uid_pairs,
+                                          o.uid_pairs_truncated, o.orig_pid,
+                                          o.anon.patient_id);
             oa_job_anonymize__copy(j->items[idx].stored, ID_MAX, o.stored);
             j->items[idx].fresh = o.fresh;
             st->instances++;
