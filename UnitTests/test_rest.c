@@ -846,6 +846,25 @@ static void test_mapping_files(void **state)
                      OA_OK);
     check(OA_HTTP_GET, "/anonymizer/reports/old-report/uids.csv", NULL, 404,
           "no mapping files");
+    /* an incomplete mapping (a job resumed after a restart): its rows,
+     * and a header that says so */
+    assert_int_equal(
+        oa_store_put(oa_service_store(oa_service_current()),
+                     OA_STORE_MAPPINGS, "old-report",
+                     "{\"Complete\": false, \"Studies\": [{\"Study\": \"x\", "
+                     "\"Uids\": [[\"1.2.3\", \"2.25.9\"]], \"Patients\": []}]}",
+                     NULL),
+        OA_OK);
+    {
+        fake_response u;
+
+        req(&u, OA_HTTP_GET, "/anonymizer/reports/old-report/uids.csv", NULL,
+            200, NULL);
+        assert_string_equal(u.body, "id_old,id_new\r\n1.2.3,2.25.9\r\n");
+        assert_string_equal(fake_response_header(&u, "X-Anonymizer-Mapping"),
+                            "incomplete");
+        fake_response_dispose(&u);
+    }
 
     /* a ZIP with "Mapping": true: both files at the archive's root */
     snprintf(body, sizeof(body),
