@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include <dirent.h>
+#include <minizip/unzip.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,6 +793,223 @@ static void test_export_folder_and_zip(void **state)
     fake_response_dispose(&r);
 }
 
+/* The content of entry `name` of the ZIP at `path` (NUL-terminated;
+ * oa_free it), or NULL if there is none. */
+static char *zip_entry(const char *path, const char *name)
+{
+    unzFile z = unzOpen64(path);
+    char *data = NULL;
+    size_t len = 0;
+    int got;
+    char buf[4096];
+
+    assert_non_null(z);
+    if (unzLocateFile(z, name, 1) == UNZ_OK) {
+        assert_int_equal(unzOpenCurrentFile(z), UNZ_OK);
+        while ((got = unzReadCurrentFile(z, buf, sizeof(buf))) > 0) {
+            data = oa_realloc(data, len + (size_t)got + 1);
+            assert_non_null(data);
+            memcpy(data + len, buf, (size_t)got);
+            len += (size_t)got;
+        }
+        assert_int_equal(got, 0);
+        unzCloseCurrentFile(z);
+        if (data == NULL)
+            data = oa_calloc(1, 1);
+        data[len] = '\0';
+    }
+    unzClose(z);
+    return data;
+}
+
+/* Lines of a CSV body (CRLF), the header included. */
+static size_t csv_lines(const char *body)
+{
+    size_t n = 0;
+
+    for (; (body = strstr(body, "\r\n")) != NULL; body += 2)
+        n++;
+    return n;
+}
+
+/*
+ * Mapping files: uids.csv holds every UID of the study once (study, 2
+ * series, 4 instances), each new one the UID Orthanc stored; patients.csv
+ * the Patient ID; a ZIP export with "Mapping": true has both at its root
+ * with the same rows; the errors name what is wrong.
+ */
+static void test_mapping_files(void **state)
+{
+    static const char *const originals[] = {
+        "1.2.3.4.5.6.9",     "1.2.3.4.5.6.9.1",   "1.2.3.4.5.6.9.2",
+        "1.2.3.4.5.6.9.1.1", "1.2.3.4.5.6.9.1.2", "1.2.3.4.5.6.9.2.1",
+        "1.2.3.4.5.6.9.2.2"};
+    char study[FAKE_ID_SIZE], body[512], url[200], line[300], zpath[700];
+    char *uids, *in_zip;
+    const char *report, *anon;
+    fake_response r;
+    cJSON *out, *ser;
+    const cJSON *st, *it;
+    size_t i;
+
+    (void)state;
+    fake_dicom_study("PID-MAP1", "Roe^Ann", "1.2.3.4.5.6.9", 2, 2, study);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], "
+             "\"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/anonymize", body, 200, NULL);
+    report = fake_response_str(&r, "Report");
+    st = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "Studies"), 0);
+    anon = cJSON_GetObjectItem(st, "Anonymized")->valuestring;
+    out = orthanc_get("studies", anon);
+
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s/uids.csv", report);
+    {
+        fake_response u;
+
+        req(&u, OA_HTTP_GET, url, NULL, 200, NULL);
+        assert_string_equal(u.content_type, "text/csv; charset=utf-8");
+        assert_non_null(strstr(fake_response_header(&u, "Content-Disposition"),
+                               "uids.csv"));
+        assert_null(fake_response_header(&u, "X-Anonymizer-Mapping"));
+        uids = oa_strdup(u.body);
+        fake_response_dispose(&u);
+    }
+    assert_memory_equal(uids, "id_old,id_new\r\n", 15);
+    assert_int_equal(csv_lines(uids), 1 + 7);
+    for (i = 0; i < sizeof(originals) / sizeof(originals[0]); i++) {
+        snprintf(line, sizeof(line), "\n%s,2.25.", originals[i]);
+        assert_non_null(strstr(uids, line));
+        assert_null(strstr(strstr(uids, line) + 1, line)); /* once */
+    }
+    /* the new study and series UIDs are those Orthanc stored */
+    snprintf(line, sizeof(line), "\n1.2.3.4.5.6.9,%s\r\n",
+             tag_of(out, "MainDicomTags", "StudyInstanceUID"));
+    assert_non_null(strstr(uids, line));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(out, "Series")) {
+        ser = orthanc_get("series", it->valuestring);
+        snprintf(line, sizeof(line), ",%s\r\n",
+                 tag_of(ser, "MainDicomTags", "SeriesInstanceUID"));
+        assert_non_null(strstr(uids, line));
+        cJSON_Delete(ser);
+    }
+    /* the report says how many */
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", report);
+    {
+        fake_response rr;
+        const cJSON *m;
+
+        req(&rr, OA_HTTP_GET, url, NULL, 200, NULL);
+        m = cJSON_GetObjectItem(rr.json, "Mapping");
+        assert_non_null(m);
+        assert_int_equal(cJSON_GetObjectItem(m, "Uids")->valueint, 7);
+        assert_int_equal(cJSON_GetObjectItem(m, "Patients")->valueint, 1);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m, "Complete")));
+        fake_response_dispose(&rr);
+    }
+
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s/patients.csv", report);
+    {
+        fake_response p;
+
+        req(&p, OA_HTTP_GET, url, NULL, 200, NULL);
+        snprintf(line, sizeof(line), "id_old,id_new\r\nPID-MAP1,%s\r\n",
+                 tag_of(out, "PatientMainDicomTags", "PatientID"));
+        assert_string_equal(p.body, line);
+        fake_response_dispose(&p);
+    }
+    check_405(OA_HTTP_POST, url, "GET");
+    check(OA_HTTP_GET, "/anonymizer/reports/0000-1111/uids.csv", NULL, 404,
+          "no report");
+    check(OA_HTTP_GET, "/anonymizer/reports/0000-1111/patients.csv", NULL,
+          404, "no report");
+    /* a report of an earlier version: no mapping, a 404 that says so */
+    assert_int_equal(oa_store_put(oa_service_store(oa_service_current()),
+                                  OA_STORE_REPORTS, "old-report",
+                                  "{\"ID\": \"old-report\", \"Studies\": []}",
+                                  NULL),
+                     OA_OK);
+    check(OA_HTTP_GET, "/anonymizer/reports/old-report/uids.csv", NULL, 404,
+          "no mapping files");
+    /* an incomplete mapping (a job resumed after a restart): its rows,
+     * and a header that says so */
+    assert_int_equal(
+        oa_store_put(oa_service_store(oa_service_current()),
+                     OA_STORE_MAPPINGS, "old-report",
+                     "{\"Complete\": false, \"Studies\": [{\"Study\": \"x\", "
+                     "\"Uids\": [[\"1.2.3\", \"2.25.9\"]], \"Patients\": []}]}",
+                     NULL),
+        OA_OK);
+    {
+        fake_response u;
+
+        req(&u, OA_HTTP_GET, "/anonymizer/reports/old-report/uids.csv", NULL,
+            200, NULL);
+        assert_string_equal(u.body, "id_old,id_new\r\n1.2.3,2.25.9\r\n");
+        assert_string_equal(fake_response_header(&u, "X-Anonymizer-Mapping"),
+                            "incomplete");
+        fake_response_dispose(&u);
+    }
+
+    /* a ZIP with "Mapping": true: both files at the archive's root */
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"zip\", "
+             "\"Mapping\": true}, \"Asynchronous\": false}",
+             anon);
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 200, NULL);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(r.json, "Target"), "Mapping")));
+    snprintf(zpath, sizeof(zpath), "%s/%s.zip", archive_dir,
+             fake_response_str(&r, "Name"));
+    snprintf(line, sizeof(line), "%s/uids.csv", fake_response_str(&r, "Name"));
+    in_zip = zip_entry(zpath, line);
+    assert_non_null(in_zip);
+    assert_string_equal(in_zip, uids);
+    oa_free(in_zip);
+    snprintf(line, sizeof(line), "%s/patients.csv",
+             fake_response_str(&r, "Name"));
+    in_zip = zip_entry(zpath, line);
+    assert_non_null(in_zip);
+    assert_non_null(strstr(in_zip, "\r\nPID-MAP1,"));
+    oa_free(in_zip);
+    fake_response_dispose(&r);
+
+    /* the original study: not anonymized by the plugin, no rows */
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"zip\", "
+             "\"Mapping\": true}, \"Asynchronous\": false}",
+             study);
+    req(&r, OA_HTTP_POST, "/anonymizer/export", body, 200, NULL);
+    snprintf(zpath, sizeof(zpath), "%s/%s.zip", archive_dir,
+             fake_response_str(&r, "Name"));
+    snprintf(line, sizeof(line), "%s/uids.csv", fake_response_str(&r, "Name"));
+    in_zip = zip_entry(zpath, line);
+    assert_non_null(in_zip);
+    assert_string_equal(in_zip, "id_old,id_new\r\n");
+    oa_free(in_zip);
+    fake_response_dispose(&r);
+
+    /* "Mapping" only in a zip target, and only a boolean */
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": "
+             "\"folder\", \"Mapping\": true}}",
+             anon);
+    check(OA_HTTP_POST, "/anonymizer/export", body, 400, "Mapping");
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"zip\", "
+             "\"Mapping\": \"yes\"}}",
+             anon);
+    check(OA_HTTP_POST, "/anonymizer/export", body, 400, "Mapping");
+
+    /* the key stays out of the log */
+    assert_false(fake_host_log_contains("PID-MAP1"));
+    assert_false(fake_host_log_contains("1.2.3.4.5.6.9"));
+    oa_free(uids);
+    cJSON_Delete(out);
+}
+
 static void test_export_errors(void **state)
 {
     char study[FAKE_ID_SIZE], body[512];
@@ -1018,6 +1236,7 @@ static void test_every_route_is_reached(void **state)
         {OA_HTTP_GET, "/anonymizer/jobs"},
         {OA_HTTP_GET, "/anonymizer/reports/ab"},
         {OA_HTTP_GET, "/anonymizer/reports/ab/csv"},
+        {OA_HTTP_GET, "/anonymizer/reports/ab/uids.csv"},
         {OA_HTTP_POST, "/anonymizer/export"},
         {OA_HTTP_GET, "/anonymizer/exports/ab/archive.zip"},
         {OA_HTTP_GET, "/anonymizer/destinations"},
@@ -1079,6 +1298,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_folder_and_zip, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_errors, start, stop),
+        cmocka_unit_test_setup_teardown(test_mapping_files, start, stop),
         cmocka_unit_test_setup_teardown(test_export_remote_targets, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_destinations, start, stop),

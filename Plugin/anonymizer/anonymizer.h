@@ -703,6 +703,14 @@ typedef struct oa_anon_pixels {
 
 #define OA_ANON_WARNINGS 8
 #define OA_ANON_WARNING_MAX 160
+/* A UID the engine mapped (an original value and its new one), for the
+ * mapping files of a report (uids.csv). */
+#define OA_ANON_MAX_UID_PAIRS 16384  /* per instance; past it: truncated */
+typedef struct oa_anon_uid_pair {
+    char old_uid[OA_ANON_VALUE_MAX];
+    char new_uid[OA_ANON_VALUE_MAX];
+} oa_anon_uid_pair;
+
 typedef struct oa_anon_result {
     bool dropped;            /* SC/SR/encapsulated document dropped */
     oa_anon_pixels pixels;   /* Clean Pixel Data */
@@ -717,6 +725,14 @@ typedef struct oa_anon_result {
      * them all, the first OA_ANON_WARNINGS are in warnings[]. */
     unsigned n_warnings;
     char warnings[OA_ANON_WARNINGS][OA_ANON_WARNING_MAX];
+    /* every UID mapped in the output (any depth, the meta's too), each
+     * original once; well-known UIDs (never mapped) are not listed.
+     * Borrowed until the next run.  `uid_pairs_truncated`: more than
+     * OA_ANON_MAX_UID_PAIRS, or an original longer than a pair holds;
+     * the list then misses some (the output does not). */
+    const oa_anon_uid_pair *uid_pairs;
+    size_t n_uid_pairs;
+    bool uid_pairs_truncated;
 } oa_anon_result;
 
 typedef struct oa_anonymizer oa_anonymizer;

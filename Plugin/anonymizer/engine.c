@@ -228,6 +228,7 @@ void oa_anonymizer_free(oa_anonymizer *a)
     oa_match_free(a->match_plain);
     oa_match_free(a->match_leak);
     oa_free(a->levels);
+    oa_anon__pairs_free(a);
     memset(a->secret, 0, sizeof(a->secret));
     oa_free(a);
 }
@@ -260,6 +261,7 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
                          : OA_ANON_WORK_FLOOR +
                                (uint64_t)a->work_per_byte * (uint64_t)len;
     a->match_plain_n = a->match_leak_n = UINT32_MAX;
+    oa_anon__pairs_reset(a);
 
     /* 1. pre-scan */
     memset(&pre, 0, sizeof(pre));
@@ -312,9 +314,13 @@ oa_status oa_anonymizer_run(oa_anonymizer *a, const oa_anon_identity *id,
         oa_anon__copy_value(cls, a->sop_class, strlen(a->sop_class));
         if (oa_anon_map_uid(a, (const char *)info.meta_sop_instance,
                             info.meta_sop_instance_len, inst,
-                            sizeof(inst)) == 0)
+                            sizeof(inst)) == 0) {
             oa_writer_set_media_uids(a->writer, cls, inst, NULL);
+            oa_anon__note_uid(a, (const char *)info.meta_sop_instance,
+                              info.meta_sop_instance_len, inst);
+        }
     }
+    oa_anon__pairs_result(a);
     rc = oa_writer_finish(a->writer, &res->data, &res->len, err);
     if (rc != OA_OK)
         return rc;

@@ -153,6 +153,13 @@ struct oa_anonymizer {
     oa_pixels_result pix;       /* this instance's decision */
     bool pix_cleaned;           /* write pix.value for the Pixel Data */
     char pix_meta_class[OA_ANON_VALUE_MAX]; /* the meta's SOP class */
+
+    /* the UIDs mapped in this instance (uidpairs.c) */
+    oa_anon_uid_pair *pairs;
+    size_t n_pairs, cap_pairs;
+    uint32_t *pair_slots;       /* open addressing: index + 1, 0 = free */
+    size_t n_slots;
+    bool pairs_truncated;
 };
 
 /* engine.c: `n` bytes of a value, trimmed and cut to fit, as a string. */
@@ -175,6 +182,15 @@ oa_status oa_anon__pixels_pre_element(oa_anonymizer *a, const oa_element *el,
                                       oa_error *err);
 oa_status oa_anon__pixels_pre_sequence(oa_anonymizer *a,
                                        const oa_element *el, oa_error *err);
+
+/* uidpairs.c: note that `len` bytes of `old` became `mapped` (once per
+ * original and instance; well-known and unchanged values are not noted);
+ * reset per instance; the list into a->res; freed with the engine. */
+void oa_anon__note_uid(oa_anonymizer *a, const char *old, size_t len,
+                       const char *mapped);
+void oa_anon__pairs_reset(oa_anonymizer *a);
+void oa_anon__pairs_result(oa_anonymizer *a);
+void oa_anon__pairs_free(oa_anonymizer *a);
 
 /* rewrite.c: the rewrite pass's handler (a->handler), in front of the
  * writer a->wh. */

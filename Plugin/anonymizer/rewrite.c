@@ -401,6 +401,7 @@ static oa_status map_uids(oa_anonymizer *a, const oa_element *el)
         if (oa_anon_map_uid(a, (const char *)el->value + start, i - start,
                             out, sizeof(out)) != 0)
             return OA_ELIMIT;
+        oa_anon__note_uid(a, (const char *)el->value + start, i - start, out);
         if (start > 0) {
             rc = oa_buf_append_byte(&a->scratch, '\\');
             if (rc != OA_OK)

@@ -74,6 +74,7 @@ void oa_job_anonymize__free(void *job)
     oa_free(j->content);
     oa_free(j->serialized);
     oa_free(j->items_text);
+    oa_mapping_free(j->mapping);
     oa_job_ref_dispose(&j->ref);
     pthread_cond_destroy(&j->cond);
     pthread_mutex_destroy(&j->lock);
@@ -93,7 +94,9 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc)
     j->failures = cJSON_CreateArray();
     j->cleaned = cJSON_CreateArray();
     j->warnings = cJSON_CreateArray();
-    if (j->failures == NULL || j->cleaned == NULL || j->warnings == NULL) {
+    j->mapping = oa_mapping_new();
+    if (j->failures == NULL || j->cleaned == NULL || j->warnings == NULL ||
+        j->mapping == NULL) {
         oa_job_anonymize__free(j);
         return NULL;
     }
@@ -509,6 +512,7 @@ static void write_report(anon_job *j)
     pthread_mutex_lock(&j->lock);
     r = report_json(j, (size_t)-1, job_id);
     pthread_mutex_unlock(&j->lock);
+    oa_job_anonymize__write_mapping(j, r);
     text = r != NULL ? cJSON_PrintUnformatted(r) : NULL;
     cJSON_Delete(r);
     oa_error_clear(&err);

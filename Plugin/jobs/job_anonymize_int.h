@@ -88,6 +88,8 @@ typedef struct anon_job {
     struct timespec lease;   /* workers take new instances until then */
     char fatal[OA_ERROR_MSG_MAX + 64]; /* why the job failed, or "" */
 
+    oa_mapping *mapping;     /* uids.csv, patients.csv (under the lock) */
+
     char *content;           /* returned to Orthanc, kept until next call */
     char *serialized;
     char *items_text;        /* the instance list's JSON, built once */
@@ -127,6 +129,16 @@ void oa_job_anonymize__add_warnings(
 /* The report's values of a study, under keys `prefix`PatientName... */
 void oa_job_anonymize__add_values(cJSON *row, const char *prefix,
                                   const oa_anon_values *v);
+
+/* job_anonymize_mapping.c: under the lock, a stored instance's UID pairs
+ * (the engine's) and Patient IDs into j->mapping; then, with the report
+ * (`report` gets its "Mapping" summary; may be NULL), the mapping to the
+ * store. */
+void oa_job_anonymize__add_mapping(anon_job *j, uint32_t study_index,
+                                   const oa_anon_uid_pair *pairs, size_t n,
+                                   bool truncated, const char *old_pid,
+                                   const char *new_pid);
+void oa_job_anonymize__write_mapping(anon_job *j, cJSON *report);
 
 /* job_anonymize_workers.c: the job thread starts and stops them. */
 oa_status oa_job_anonymize__start_workers(anon_job *j, oa_error *err);

@@ -261,6 +261,8 @@ void *oa_job_anonymize_unserialize(const char *text)
             j->finished++;
         j->nitems++;
     }
+    if (j->finished > 0)   /* their UID pairs were not saved */
+        oa_mapping_set_incomplete(j->mapping);
     cJSON_Delete(j->failures);
     j->failures = cJSON_DetachItemFromObjectCaseSensitive(s, "Failures");
     if (!cJSON_IsArray(j->failures)) {

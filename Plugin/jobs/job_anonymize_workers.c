@@ -33,6 +33,10 @@ typedef struct outcome {
     oa_anon_pixels pixels;    /* what was done to the pixels */
     unsigned n_warnings;      /* the leak check's decisions */
     char warnings[OA_ANON_WARNINGS][OA_ANON_WARNING_MAX];
+    const oa_anon_uid_pair *uid_pairs; /* the engine's, until its next run */
+    size_t n_uid_pairs;
+    bool uid_pairs_truncated;
+    char orig_pid[OA_ANON_VALUE_MAX];
     char error[OA_ERROR_MSG_MAX + 64];
     oa_status code;           /* why it failed (OA_ELEAK: the leak check) */
 } outcome;
@@ -164,6 +168,10 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     } else {
         o->have_values = true;
         o->anon = res.anonymized;
+        o->uid_pairs = res.uid_pairs;   /* mapping files */
+        o->n_uid_pairs = res.n_uid_pairs;
+        o->uid_pairs_truncated = res.uid_pairs_truncated;
+        memcpy(o->orig_pid, res.original.patient_id, OA_ANON_VALUE_MAX);
         rc = store_instance(&res, answer, o, &err);
         if (rc == OA_ECANCELLED)
             abandon_outcome(o);
@@ -330,6 +338,10 @@ static void *worker_main(void *arg)
                 oa_job_anonymize__add_cleaned(j, snapshot.instance,
                                               o.stored, &o.pixels);
             }
+            oa_job_anonymize__add_mapping(j, snapshot.study, o.uid_pairs,
+                                          o.n_uid_pairs,
+                                          o.uid_pairs_truncated, o.orig_pid,
+                                          o.anon.patient_id);
             oa_job_anonymize__copy(j->items[idx].stored, ID_MAX, o.stored);
             j->items[idx].fresh = o.fresh;
             st->instances++;

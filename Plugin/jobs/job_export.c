@@ -68,6 +68,7 @@ typedef struct export_job {
     uint64_t bytes;
     bool finished;
     oa_dicomdir *dicomdir;   /* "Dicomdir": true: the File-set's directory */
+    oa_mapping *mapping;     /* "Mapping": true: uids.csv, patients.csv */
     oa_export_result result;
     char fatal[OA_ERROR_MSG_MAX + 64];
 
@@ -192,6 +193,106 @@ static oa_status dicomdir_wanted(const cJSON *spec, const oa_export_target *t,
     return OA_OK;
 }
 
+/* "Mapping": true asks for the mapping files (uids.csv, patients.csv of
+ * the reports of the exported studies) at the root of a ZIP archive. */
+static oa_status mapping_wanted(const cJSON *spec, const oa_export_target *t,
+                                bool *wanted, oa_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "Mapping");
+
+    *wanted = false;
+    if (v == NULL || cJSON_IsNull(v))
+        return OA_OK;
+    if (!cJSON_IsBool(v))
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Target\": \"Mapping\" must be true or false");
+    *wanted = cJSON_IsTrue(v);
+    if (*wanted && strcmp(t->type, "zip") != 0)
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Target\": \"Mapping\" puts uids.csv and "
+                            "patients.csv into a zip target, not %s",
+                            t->type);
+    return OA_OK;
+}
+
+/*
+ * The mapping of an exported study: the report that anonymized it
+ * (metadata OA_REPORT_METADATA), its stored mapping, the study's pairs
+ * into j->mapping.  A study the plugin did not anonymize has none; one
+ * whose report or mapping is gone makes the files incomplete (logged).
+ */
+static void add_study_mapping(export_job *j, const char *sid)
+{
+    char uri[128], report[OA_STORE_MAX_KEY + 1], *text = NULL;
+    cJSON *stored;
+    oa_buf answer;
+    oa_error err;
+    uint16_t status = 0;
+    bool found = false;
+    oa_status rc;
+
+    oa_error_clear(&err);
+    oa_buf_init(&answer, OA_STORE_MAX_KEY + 1);
+    snprintf(uri, sizeof(uri), "/studies/%s/metadata/%d", sid,
+             OA_REPORT_METADATA);
+    rc = oa_host_rest(OA_HTTP_GET, uri, NULL, 0, &answer, &status, &err);
+    if (rc != OA_OK || status != 200 || answer.len == 0 ||
+        answer.len > OA_STORE_MAX_KEY) {
+        oa_buf_dispose(&answer);
+        return;   /* not anonymized by the plugin */
+    }
+    memcpy(report, oa_buf_data(&answer), answer.len);
+    report[answer.len] = '\0';
+    oa_buf_dispose(&answer);
+    if (!oa_store_key_is_valid(report) ||
+        oa_store_get(oa_service_store(j->svc), OA_STORE_MAPPINGS, report,
+                     &text, &err) != OA_OK) {
+        oa_log(OA_LOG_WARNING, "export %s: study %s has no mapping files "
+               "(report %s): uids.csv and patients.csv lack its rows",
+               j->export_id, sid, oa_store_key_is_valid(report) ? report : "?");
+        oa_mapping_set_incomplete(j->mapping);
+        return;
+    }
+    stored = cJSON_Parse(text);
+    oa_free(text);
+    if (stored == NULL ||
+        oa_mapping_merge_json(j->mapping, stored, sid, &found, &err) !=
+            OA_OK ||
+        !found) {
+        oa_log(OA_LOG_WARNING, "export %s: the mapping of report %s does "
+               "not hold study %s", j->export_id, report, sid);
+        oa_mapping_set_incomplete(j->mapping);
+    }
+    cJSON_Delete(stored);
+}
+
+/* uids.csv and patients.csv at the root of the archive. */
+static oa_status put_mapping(export_job *j, oa_error *err)
+{
+    static const struct {
+        const char *file;
+        oa_mapping_kind kind;
+    } files[] = {{"uids.csv", OA_MAPPING_UIDS},
+                 {"patients.csv", OA_MAPPING_PATIENTS}};
+    size_t i;
+    oa_status rc = OA_OK;
+
+    for (i = 0; i < 2 && rc == OA_OK; i++) {
+        oa_buf csv;
+
+        rc = oa_mapping_csv(j->mapping, files[i].kind, &csv, err);
+        if (rc != OA_OK)
+            break;
+        rc = j->backend->ops->put(j->exporter, files[i].file,
+                                  oa_buf_data(&csv), csv.len, 0, err);
+        oa_buf_dispose(&csv);
+    }
+    if (rc == OA_OK && !oa_mapping_complete(j->mapping))
+        oa_log(OA_LOG_WARNING, "export %s: uids.csv and patients.csv are "
+               "incomplete (see the warnings above)", j->export_id);
+    return rc;
+}
+
 static const oa_export_backend *backend_of(const oa_export_target *t)
 {
     if (strcmp(t->type, "dicom") == 0)
@@ -207,12 +308,14 @@ oa_status oa_job_export_check_target(oa_service *s, const cJSON *target,
     oa_export_target t;
     cJSON *dest = NULL;
     char path[1300];
-    bool dicomdir;
+    bool dicomdir, mapping;
     oa_status rc = resolve_target(s, target, &t, &dest, path, sizeof(path),
                                   err);
 
     if (rc == OA_OK)
         rc = dicomdir_wanted(target, &t, &dicomdir, err);
+    if (rc == OA_OK)
+        rc = mapping_wanted(target, &t, &mapping, err);
     if (rc == OA_OK && backend_of(&t) == NULL)
         rc = oa_error_set(err, OA_EINVAL, "no export backend for %s",
                           t.type);
@@ -241,6 +344,9 @@ static cJSON *target_summary(const export_job *j)
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->target_spec,
                                                       "Dicomdir")))
         cJSON_AddBoolToObject(o, "Dicomdir", true);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->target_spec,
+                                                      "Mapping")))
+        cJSON_AddBoolToObject(o, "Mapping", true);
     return o;
 }
 
@@ -259,6 +365,7 @@ static void job_free(export_job *j)
     cJSON_Delete(j->target_spec);
     cJSON_Delete(j->dest);
     oa_dicomdir_free(j->dicomdir);
+    oa_mapping_free(j->mapping);
     oa_free(j->items);
     oa_export_result_dispose(&j->result);
     oa_free(j->content);
@@ -588,6 +695,17 @@ static oa_status plan(export_job *j, oa_error *err)
             /* one File-set, one archive: its DICOMDIR lists every file */
             j->target.max_archive = UINT64_MAX / 2;
         }
+        rc = mapping_wanted(j->target_spec, &j->target, &wanted, err);
+        if (rc != OA_OK)
+            return rc;
+        oa_mapping_free(j->mapping);
+        j->mapping = NULL;
+        if (wanted) {
+            if ((j->mapping = oa_mapping_new()) == NULL)
+                return oa_error_set(err, OA_ENOMEM, "out of memory");
+            /* the files go into one archive, with every study's rows */
+            j->target.max_archive = UINT64_MAX / 2;
+        }
     }
     cJSON_ArrayForEach(sid, j->resources) {
         if (!cJSON_IsString(sid) || !oa_jobs_id_valid(sid->valuestring))
@@ -595,6 +713,8 @@ static oa_status plan(export_job *j, oa_error *err)
         rc = plan_study(j, sid->valuestring, err);
         if (rc != OA_OK)
             return rc;
+        if (j->mapping != NULL)
+            add_study_mapping(j, sid->valuestring);
     }
     return OA_OK;
 }
@@ -822,6 +942,13 @@ static oa_job_step_status cb_step(void *p)
             return OA_JOB_STEP_FAILURE;
         }
     }
+    if (j->mapping != NULL) {
+        rc = put_mapping(j, &err);
+        if (rc != OA_OK) {
+            fail(j, &err);
+            return OA_JOB_STEP_FAILURE;
+        }
+    }
     WITH_RETRY(j, rc, j->backend->ops->finish(j->exporter, &j->result, &err));
     if (rc != OA_OK) {
         fail(j, &err);
@@ -858,6 +985,8 @@ static oa_status cb_stop(void *p, oa_job_stop_reason reason)
     j->bytes = 0;
     oa_dicomdir_free(j->dicomdir);   /* a resumed job starts a new one */
     j->dicomdir = NULL;
+    oa_mapping_free(j->mapping);
+    j->mapping = NULL;
     if (reason == OA_JOB_STOP_CANCELED && j->fatal[0] == '\0')
         snprintf(j->fatal, sizeof(j->fatal),
                  "cancelled: what was written was removed");

@@ -49,6 +49,8 @@ static const oa_route routes[] = {
     {OA_HTTP_GET, "/anonymizer/reports/" NAME, oa_rest_get_report},
     {OA_HTTP_GET, "/anonymizer/reports/" NAME "/csv",
      oa_rest_get_report_csv},
+    {OA_HTTP_GET, "/anonymizer/reports/" NAME "/(uids|patients)\\.csv",
+     oa_rest_get_report_mapping},
     {OA_HTTP_POST, "/anonymizer/export", oa_rest_export},
     {OA_HTTP_GET, "/anonymizer/exports/([^/]+)/archive(-([0-9]+))?\\.zip",
      oa_rest_export_archive},

@@ -67,6 +67,10 @@ oa_status oa_rest_get_report(oa_host_output *out, const oa_rest_request *req,
                              oa_error *err);
 oa_status oa_rest_get_report_csv(oa_host_output *out,
                                  const oa_rest_request *req, oa_error *err);
+/* GET /anonymizer/reports/{id}/uids.csv and patients.csv */
+oa_status oa_rest_get_report_mapping(oa_host_output *out,
+                                     const oa_rest_request *req,
+                                     oa_error *err);
 /* GET /anonymizer/jobs: the anonymizations and exports of every server */
 oa_status oa_rest_get_jobs(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err);

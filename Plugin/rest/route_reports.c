@@ -167,6 +167,71 @@ oa_status oa_rest_get_report_csv(oa_host_output *out,
     return rc;
 }
 
+/*
+ * The mapping files of a report (its re-identification key, as the
+ * report itself): "id_old,id_new" for every UID or Patient ID the job
+ * mapped.  A report without a stored mapping (written by an earlier
+ * version) is a 404 that says so; an incomplete one is answered with
+ * what it holds and the header X-Anonymizer-Mapping: incomplete.
+ */
+oa_status oa_rest_get_report_mapping(oa_host_output *out,
+                                     const oa_rest_request *req,
+                                     oa_error *err)
+{
+    oa_service *s = oa_rest_service(err);
+    bool uids = strcmp(req->params[1], "uids") == 0;
+    cJSON *report = NULL, *stored = NULL;
+    oa_mapping *m = NULL;
+    char *text = NULL, disposition[200];
+    oa_buf csv;
+    oa_status rc;
+
+    if (s == NULL)
+        return err->code;
+    rc = load_report(s, req->params[0], &report, err);
+    cJSON_Delete(report);
+    if (rc != OA_OK)
+        return rc;
+    rc = oa_store_get(oa_service_store(s), OA_STORE_MAPPINGS,
+                      req->params[0], &text, err);
+    if (rc == OA_ENOTFOUND)
+        return oa_error_set(err, OA_ENOTFOUND,
+                            "report %s has no mapping files (written by an "
+                            "earlier version: anonymize again to get them)",
+                            req->params[0]);
+    if (rc != OA_OK)
+        return rc;
+    stored = cJSON_Parse(text);
+    oa_free(text);
+    m = oa_mapping_new();
+    if (m == NULL) {
+        cJSON_Delete(stored);
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    rc = stored != NULL
+             ? oa_mapping_merge_json(m, stored, NULL, NULL, err)
+             : oa_error_set(err, OA_EPARSE,
+                            "the mapping of report %s is damaged",
+                            req->params[0]);
+    cJSON_Delete(stored);
+    if (rc == OA_OK)
+        rc = oa_mapping_csv(m, uids ? OA_MAPPING_UIDS : OA_MAPPING_PATIENTS,
+                            &csv, err);
+    if (rc == OA_OK) {
+        snprintf(disposition, sizeof(disposition),
+                 "attachment; filename=\"anonymization-%s-%s.csv\"",
+                 req->params[0], uids ? "uids" : "patients");
+        oa_host_set_header(out, "Content-Disposition", disposition);
+        if (!oa_mapping_complete(m))
+            oa_host_set_header(out, "X-Anonymizer-Mapping", "incomplete");
+        rc = oa_host_answer(out, 200, "text/csv; charset=utf-8",
+                            oa_buf_data(&csv), csv.len, err);
+        oa_buf_dispose(&csv);
+    }
+    oa_mapping_free(m);
+    return rc;
+}
+
 oa_status oa_rest_get_jobs(oa_host_output *out, const oa_rest_request *req,
                            oa_error *err)
 {

@@ -208,6 +208,61 @@ oa_status oa_report_csv(const cJSON *report, oa_buf *out, oa_error *err);
  * (a count).  Caller frees. */
 cJSON *oa_report_summary(const cJSON *report);
 
+/* One CSV cell into `out`: RFC 4180 quoting, and the leading ' before
+ * = + - @ tab CR ; | of oa_report_csv (OWASP "CSV Injection"). */
+oa_status oa_report_csv_field(oa_buf *out, const char *value);
+
+/* ------------------------------------------------------------------ */
+/* Mapping files (mapping.c)                                            */
+
+/*
+ * The re-identification key of a report as files: uids.csv (every UID
+ * the job mapped: study, series, instance, frame of reference, any
+ * referenced UID) and patients.csv (Patient IDs), each "id_old,id_new",
+ * one row per distinct pair.  Stored under (OA_STORE_MAPPINGS, report
+ * ID) as {"Complete", "Studies": [{"Study": anonymized Orthanc ID,
+ * "Uids": [[old, new]...], "Patients": [[old, new]...]}]}.
+ */
+typedef enum oa_mapping_kind {
+    OA_MAPPING_UIDS = 0,
+    OA_MAPPING_PATIENTS = 1
+} oa_mapping_kind;
+
+/* Rows per kind in one mapping; past it the mapping is incomplete. */
+#define OA_MAPPING_MAX_ROWS 200000
+
+typedef struct oa_mapping oa_mapping;
+
+/* NULL on no memory.  Not thread-safe: the caller locks. */
+oa_mapping *oa_mapping_new(void);
+void oa_mapping_free(oa_mapping *m);
+/* Add a pair of `kind` in `scope` (a study's index), once per distinct
+ * (scope, old, new); O(1).  Past the ceiling, out of memory or a value
+ * longer than OA_ANON_VALUE_MAX - 1: not added, the mapping marked
+ * incomplete. */
+void oa_mapping_add(oa_mapping *m, oa_mapping_kind kind, uint32_t scope,
+                    const char *old_id, const char *new_id);
+/* Some pairs are missing (a job resumed after a restart, truncated
+ * engine lists). */
+void oa_mapping_set_incomplete(oa_mapping *m);
+bool oa_mapping_complete(const oa_mapping *m);
+size_t oa_mapping_count(const oa_mapping *m, oa_mapping_kind kind);
+/* The stored form; scope i is named scopes[i] (scopes past nscopes are
+ * left out).  NULL on no memory. */
+cJSON *oa_mapping_to_json(const oa_mapping *m, const char *const *scopes,
+                          size_t nscopes);
+/* Add the pairs of a stored mapping (those of the study `study`, or all
+ * for NULL) into scope 0 of `m`; *found (may be NULL): the study is in
+ * it.  A stored mapping that is not complete makes `m` incomplete. */
+oa_status oa_mapping_merge_json(oa_mapping *m, const cJSON *stored,
+                                const char *study, bool *found,
+                                oa_error *err);
+/* "id_old,id_new" then the rows of `kind` in the order added (CRLF, the
+ * cells as oa_report_csv_field writes them).  Caller disposes `out`
+ * (initialized here). */
+oa_status oa_mapping_csv(const oa_mapping *m, oa_mapping_kind kind,
+                         oa_buf *out, oa_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Start-up (setup.c)                                                   */
 
