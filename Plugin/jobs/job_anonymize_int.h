@@ -83,6 +83,7 @@ typedef struct anon_job {
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
+    uint64_t mem_used;       /* of JobMemoryLimit, by the workers */
     struct timespec lease;   /* workers take new instances until then */
     char fatal[OA_ERROR_MSG_MAX + 64]; /* why the job failed, or "" */
 

@@ -939,7 +939,8 @@ static void remove_record(oa_service *s, const char *id, const cJSON *rec)
         const char *dir = oa_service_config(s)->archive_folder;
 
         /* only files in our archive folder */
-        if (file != NULL && strncmp(file, dir, strlen(dir)) == 0 &&
+        if (file != NULL && dir != NULL &&
+            strncmp(file, dir, strlen(dir)) == 0 &&
             file[strlen(dir)] == '/' && strstr(file, "/..") == NULL)
             unlink(file);
     }
@@ -1023,8 +1024,30 @@ oa_status oa_job_export_archive(oa_service *s, const char *id, unsigned number,
     oa_free(text);
     a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rec, "Archives"),
                            (int)number - 1);
+    /* Only a regular file of our own archive folder, still ours (not
+     * swapped for a symbolic link: lstat here, O_NOFOLLOW to read). */
+    {
+        const char *dir = oa_service_config(s)->archive_folder;
+        const char *file = a != NULL ? oa_jobs_str(a, "File") : NULL;
+
+        if (file != NULL &&
+            (dir == NULL || strncmp(file, dir, strlen(dir)) != 0 ||
+             file[strlen(dir)] != '/' || strstr(file, "/..") != NULL)) {
+            cJSON_Delete(rec);
+            return oa_error_set(err, OA_EIO,
+                                "export %s: its archive is not in the "
+                                "archive folder: refused", id);
+        }
+        if (file != NULL &&
+            (rc = oa_export_archive_folder_check(dir, err)) != OA_OK) {
+            cJSON_Delete(rec);
+            oa_log(OA_LOG_ERROR, "ZIP download refused: %s",
+                   err != NULL ? err->msg : "archive folder");
+            return rc;
+        }
+    }
     if (a == NULL || oa_jobs_str(a, "File") == NULL ||
-        stat(oa_jobs_str(a, "File"), &st) != 0) {
+        lstat(oa_jobs_str(a, "File"), &st) != 0 || !S_ISREG(st.st_mode)) {
         cJSON_Delete(rec);
         return oa_error_set(err, OA_ENOTFOUND,
                             "export %s has no archive number %u", id, number);

@@ -60,7 +60,7 @@ oa_status oa_rest_export_archive(oa_host_output *out,
     if (rc != OA_OK)
         return rc;
     oa_buf_init(&data, MAX_ANSWER);
-    rc = oa_file_read(path, &data, err);
+    rc = oa_file_read_nofollow(path, &data, err);   /* defect 4 */
     if (rc == OA_OK) {
         snprintf(disposition, sizeof(disposition),
                  "attachment; filename=\"%s\"", name);
