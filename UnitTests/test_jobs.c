@@ -741,6 +741,59 @@ static void test_export_zip_and_split(void **state)
     }
 }
 
+/* Issue 12, defect 13: a lost side effect shows in the job. */
+static void test_lost_side_effects(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512], prefix[160];
+    cJSON *c, *oj;
+    const cJSON *w;
+    fake_response r;
+    char url[160];
+
+    (void)state;
+    /* the report cannot be saved: the job succeeds with "Warnings" */
+    fake_dicom_study("PID-W1", "Doe^Jane", "1.2.3.9.41", 1, 2, study);
+    anonymize_study(study, job);
+    snprintf(prefix, sizeof(prefix), "{\"ID\":\"%s\",\"Job\"", job);
+    fake_host_fault(FAKE_OP_PROPERTY, prefix, 0, 0, 0);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_true(fake_host_faults_fired() >= 1);
+    c = fake_job_content(job);
+    w = cJSON_GetObjectItem(c, "Warnings");
+    assert_int_equal(cJSON_GetArraySize(w), 1);
+    assert_non_null(strstr(cJSON_GetArrayItem(w, 0)->valuestring,
+                           "report was not saved"));
+    cJSON_Delete(c);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", job);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 404);
+    fake_response_dispose(&r);
+    /* a job that lost nothing has no "Warnings" */
+    fake_dicom_study("PID-W2", "Doe^John", "1.2.3.9.42", 1, 1, study);
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_null(cJSON_GetObjectItem(c, "Warnings"));
+    cJSON_Delete(c);
+
+    /* the ZIP archive cannot be recorded: its download would answer 404,
+     * so the export fails, says why, and leaves no archive behind */
+    export_body(body, sizeof(body), study, "{\"Type\": \"zip\"}");
+    submit("/anonymizer/export", body, job);
+    snprintf(prefix, sizeof(prefix), "{\"ID\":\"%s\",\"Name\"", job);
+    fake_host_fault(FAKE_OP_PROPERTY, prefix, 0, 0, 0);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_FAILURE);
+    c = fake_job_content(job);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
+                           "could not be recorded"));
+    cJSON_Delete(c);
+    oj = orthanc_job(job);
+    assert_string_equal(cJSON_GetObjectItem(oj, "State")->valuestring,
+                        "Failure");
+    cJSON_Delete(oj);
+    assert_int_equal(fake_count_names(archive_dir, ".zip", true), 0);
+}
+
 static void test_export_cancel_and_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[512];
@@ -917,6 +970,7 @@ int main(void)
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_export_folder_steps, start,
                                         stop),
+        cmocka_unit_test_setup_teardown(test_lost_side_effects, start, stop),
         cmocka_unit_test_setup_teardown(test_export_zip_and_split, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_cancel_and_restart, start,

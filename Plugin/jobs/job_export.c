@@ -592,16 +592,22 @@ static long ms_since(const struct timespec *t0)
            (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Record a finished ZIP export for its download. */
-static void record_archives(export_job *j)
+/*
+ * Record a finished ZIP export for its download.  Without the record the
+ * download answers 404: the user would lose what the export made, so a
+ * failure here fails the job, and its archives are removed (issue 12,
+ * defect 13).
+ */
+static oa_status record_archives(export_job *j, oa_error *err)
 {
     cJSON *rec = cJSON_CreateObject(), *list;
     time_t expires = time(NULL) + oa_service_config(j->svc)->zip_retention;
     char *text;
     size_t i;
+    oa_status rc;
 
     if (rec == NULL)
-        return;
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
     cJSON_AddStringToObject(rec, "ID", j->export_id);
     cJSON_AddStringToObject(rec, "Name", j->name);
     cJSON_AddStringToObject(rec, "Created", j->created);
@@ -616,13 +622,23 @@ static void record_archives(export_job *j)
         cJSON_AddItemToArray(list, a);
     }
     text = cJSON_PrintUnformatted(rec);
-    if (text == NULL ||
-        oa_store_put(oa_service_store(j->svc), OA_STORE_EXPORTS, j->export_id,
-                     text, NULL) != OA_OK)
-        oa_log(OA_LOG_ERROR, "export %s: its archive could not be recorded",
-               j->export_id);
+    rc = text == NULL ? oa_error_set(err, OA_ENOMEM, "out of memory")
+                      : oa_store_put(oa_service_store(j->svc),
+                                     OA_STORE_EXPORTS, j->export_id, text,
+                                     err);
+    if (rc != OA_OK) {
+        char why[OA_ERROR_MSG_MAX];
+
+        snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : "");
+        for (i = 0; i < j->result.archive_count; i++)
+            unlink(j->result.archive_paths[i]);
+        rc = oa_error_set(err, rc,
+                          "the ZIP archive could not be recorded for its "
+                          "download (%s): removed; export again", why);
+    }
     cJSON_free(text);
     cJSON_Delete(rec);
+    return rc;
 }
 
 /* Tell the cluster's job list how this job is doing. */
@@ -742,8 +758,10 @@ static oa_job_step_status cb_step(void *p)
     }
     j->backend->ops->free(j->exporter);
     j->exporter = NULL;
-    if (j->result.archive_count > 0)
-        record_archives(j);
+    if (j->result.archive_count > 0 && record_archives(j, &err) != OA_OK) {
+        fail(j, &err);
+        return OA_JOB_STEP_FAILURE;
+    }
     j->finished = true;
     track(j, "Success", true);
     oa_log(OA_LOG_WARNING, "export %s: %zu instances, %llu bytes to %s",

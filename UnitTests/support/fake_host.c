@@ -1435,6 +1435,12 @@ oa_status oa_host_set_property(int32_t property, const char *value,
     snprintf(key, sizeof(key), "%d", (int)property);
     pthread_mutex_lock(&lock);
     note_call_locked();
+    if (fault_for(FAKE_OP_PROPERTY, value) != NULL) {
+        pthread_mutex_unlock(&lock);
+        return oa_error_set(err, OA_EIO,
+                            "Orthanc could not write global property %d",
+                            (int)property);
+    }
     kv_set(&fake.properties, key, value);
     pthread_mutex_unlock(&lock);
     return OA_OK;
