@@ -109,7 +109,21 @@ oa_status oa_store_list(oa_store *s, const char *ns, char ***keys,
     rc = check(s, ns, NULL, err);
     if (rc != OA_OK)
         return rc;
-    return s->ops->list(s, ns, keys, count, err);
+    return s->ops->list(s, ns, keys, NULL, count, err);
+}
+
+oa_status oa_store_list_times(oa_store *s, const char *ns, char ***keys,
+                              int64_t **times, size_t *count, oa_error *err)
+{
+    oa_status rc;
+
+    *keys = NULL;
+    *times = NULL;
+    *count = 0;
+    rc = check(s, ns, NULL, err);
+    if (rc != OA_OK)
+        return rc;
+    return s->ops->list(s, ns, keys, times, count, err);
 }
 
 void oa_store_free_keys(char **keys, size_t count)

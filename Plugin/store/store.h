@@ -58,8 +58,10 @@ typedef struct oa_store_ops {
                                oa_error *err);
     oa_status (*remove)(oa_store *s, const char *ns, const char *key,
                         oa_error *err);
+    /* `times` may be NULL; else it receives when each key was first
+     * written (Unix time), in the keys' order. */
     oa_status (*list)(oa_store *s, const char *ns, char ***keys,
-                      size_t *count, oa_error *err);
+                      int64_t **times, size_t *count, oa_error *err);
     void (*free)(oa_store *s);
 } oa_store_ops;
 
@@ -80,7 +82,9 @@ oa_status oa_store_get(oa_store *s, const char *ns, const char *key,
                        char **value, oa_error *err);
 
 /* Create or replace.  OA_EINVAL for a bad key, OA_ELIMIT for a value
- * larger than OA_STORE_MAX_VALUE. */
+ * larger than OA_STORE_MAX_VALUE.  A new key costs O(1) in every
+ * implementation: nothing is rewritten whose size grows with the number
+ * of keys (issue 12, defect 11). */
 oa_status oa_store_put(oa_store *s, const char *ns, const char *key,
                        const char *value, oa_error *err);
 
@@ -105,6 +109,15 @@ oa_status oa_store_remove(oa_store *s, const char *ns, const char *key,
 oa_status oa_store_list(oa_store *s, const char *ns, char ***keys,
                         size_t *count, oa_error *err);
 void oa_store_free_keys(char **keys, size_t count);
+
+/*
+ * The same, with *times[i] the time (Unix seconds) when keys[i] was
+ * first written: what retention (ReportRetention, JobRetention) goes
+ * by, without reading any value.  Free *times with oa_free().
+ */
+oa_status oa_store_list_times(oa_store *s, const char *ns, char ***keys,
+                              int64_t **times, size_t *count,
+                              oa_error *err);
 
 /* NULL-safe. */
 void oa_store_free(oa_store *s);
