@@ -794,6 +794,38 @@ static void test_lost_side_effects(void **state)
     assert_int_equal(fake_count_names(archive_dir, ".zip", true), 0);
 }
 
+/* Issue 12, defect 11: "ReportRetention": {"Count": 1} keeps the newest
+ * report only, removed when the next anonymization writes its own. */
+static int start_retention(void **state)
+{
+    (void)state;
+    return start_with(", \"ReportRetention\": {\"Count\": 1}");
+}
+
+static void test_report_retention(void **state)
+{
+    char study[FAKE_ID_SIZE], first[64], second[64], url[160];
+    fake_response r;
+
+    (void)state;
+    fake_dicom_study("PID-R1", "Doe^Jane", "1.2.3.9.51", 1, 1, study);
+    anonymize_study(study, first);
+    assert_int_equal(fake_job_run(first, 50), FAKE_JOB_SUCCESS);
+    fake_dicom_study("PID-R2", "Doe^John", "1.2.3.9.52", 1, 1, study);
+    anonymize_study(study, second);
+    assert_int_equal(fake_job_run(second, 50), FAKE_JOB_SUCCESS);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", first);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 404);
+    fake_response_dispose(&r);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", second);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    fake_response_dispose(&r);
+    assert_non_null(strstr(fake_host_logs(), "1 reports and 0 job records "
+                                             "removed"));
+}
+
 static void test_export_cancel_and_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[512];
@@ -971,6 +1003,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_folder_steps, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_lost_side_effects, start, stop),
+        cmocka_unit_test_setup_teardown(test_report_retention,
+                                        start_retention, stop),
         cmocka_unit_test_setup_teardown(test_export_zip_and_split, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_cancel_and_restart, start,

@@ -515,6 +515,7 @@ static void write_report(anon_job *j)
              "cannot be traced back to the originals",
              text == NULL ? "out of memory" : err.msg);
     cJSON_free(text);
+    oa_service_retention(j->svc);   /* ReportRetention, JobRetention */
 
     for (i = 0; i < j->nstudies; i++) {
         const study *st = &j->studies[i];

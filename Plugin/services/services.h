@@ -101,6 +101,25 @@ oa_status oa_service_run_options(const cJSON *body, bool *asynchronous,
                                  int *priority, oa_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Retention (retention.c)                                              */
+
+/*
+ * Remove the keys of `ns` first written more than keep->days ago, and
+ * the oldest beyond the keep->count newest (0: no limit of that kind).
+ * *removed counts them.
+ */
+oa_status oa_retention_sweep(oa_store *store, const char *ns,
+                             const oa_retention *keep, time_t now,
+                             size_t *removed, oa_error *err);
+
+/*
+ * ReportRetention and JobRetention on the service's store (at start-up
+ * and after each report: one listing of keys and times, no value read);
+ * logs what it removed.
+ */
+void oa_service_retention(oa_service *s);
+
+/* ------------------------------------------------------------------ */
 /* Destinations (destinations.c)                                        */
 
 struct oa_export_target;
