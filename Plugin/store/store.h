@@ -39,6 +39,7 @@ extern "C" {
 #define OA_STORE_SETTINGS "settings"
 #define OA_STORE_EXPORTS "exports"
 #define OA_STORE_JOBS "jobs"
+#define OA_STORE_AUDIT "audit"   /* append-only (services/audit.c) */
 
 /* Longest key or namespace, and largest value (64 MiB). */
 #define OA_STORE_MAX_KEY 128

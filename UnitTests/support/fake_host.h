@@ -169,6 +169,13 @@ typedef struct fake_response {
 void fake_request(fake_response *r, oa_http_method method, const char *url,
                   const char *body, const char *const *get_args);
 
+/* The same with request headers: NULL or {"name", "value", ..., NULL}
+ * (at most 8). */
+void fake_request_with(fake_response *r, oa_http_method method,
+                       const char *url, const char *body,
+                       const char *const *get_args,
+                       const char *const *headers);
+
 /* A header of the answer (name compared without case), or NULL. */
 const char *fake_response_header(const fake_response *r, const char *name);
 
