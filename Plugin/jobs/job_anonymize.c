@@ -438,6 +438,7 @@ static cJSON *content_json(anon_job *j)
  * in the content's "Warnings" so that the user sees it where the job
  * shows as a success.  Takes the lock.
  */
+static void warn(anon_job *j, const char *fmt, ...) OA_PRINTF(2, 3);
 static void warn(anon_job *j, const char *fmt, ...)
 {
     char msg[OA_ERROR_MSG_MAX + 128];

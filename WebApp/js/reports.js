@@ -5,6 +5,7 @@
 import { describe, enc, get, url } from './api.js';
 import { $, clear, emit, formatDate, formatDateTime, h, setStatus } from './dom.js';
 import { saveSelection } from './storage.js';
+import * as audit from './audit.js';
 
 async function load() {
   const status = $('reports-status');
@@ -111,11 +112,14 @@ async function exportStudies(id) {
 export function activate() {
   load();
   loadWork();
+  audit.load();
 }
 
 export function init() {
   $('reports-refresh').addEventListener('click', () => {
     load();
     loadWork();
+    audit.load();
   });
+  audit.init();
 }
