@@ -24,7 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dicom_bytes.h"
 #include "fake_plugin.h"
+#include "orthanc/host.h"
+
+#include <zlib.h>
 #include "jobs/jobs.h"
 
 static char tmp_root[256], export_dir[300], archive_dir[300];
@@ -826,6 +830,113 @@ static void test_report_retention(void **state)
                                              "removed"));
 }
 
+/* Issue 12, defect 3: the workers of a job share JobMemoryLimit.  A
+ * deflated instance of 400 KiB may inflate (MaxInflateRatio 100) to
+ * 40 MiB, so rewriting it may take about 81 MiB: more than a 64 MiB
+ * budget, it fails naming the limit; the job's other instance is done. */
+static int start_small_budget(void **state)
+{
+    (void)state;
+    return start_with(", \"JobMemoryLimit\": 67108864");
+}
+
+static void store_deflated(const char *study_uid)
+{
+    static uint8_t noise[400 << 10];
+    uint8_t *def;
+    size_t i, def_cap = sizeof(noise) + 65536;
+    uint32_t x = 2463534242u;
+    z_stream zs;
+    tb t, d;
+    oa_buf answer;
+    uint16_t status = 0;
+    oa_error err;
+
+    for (i = 0; i < sizeof(noise); i++) {   /* xorshift: incompressible */
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        noise[i] = (uint8_t)x;
+    }
+    tb_init(&d, true, false);
+    tb_uid(&d, 0x00080016, "1.2.840.10008.5.1.4.1.1.2");
+    tb_uid(&d, 0x00080018, "1.2.3.9.61.1.99");
+    tb_str(&d, 0x00080060, "CS", "CT");
+    tb_str(&d, 0x00090010, "LO", "OATEST  ");
+    tb_el(&d, 0x00091000, "OB", noise, sizeof(noise));
+    tb_str(&d, 0x00100010, "PN", "Doe^Deflated");
+    tb_str(&d, 0x00100020, "LO", "PID-DEF1");
+    tb_uid(&d, 0x0020000D, study_uid);
+    tb_uid(&d, 0x0020000E, "1.2.3.9.61.1");
+    def = malloc(def_cap);
+    assert_non_null(def);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8,
+                                  Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)tb_data(&d);
+    zs.avail_in = (uInt)tb_len(&d);
+    zs.next_out = def;
+    zs.avail_out = (uInt)def_cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    tb_init(&t, true, false);
+    tb_meta(&t, "1.2.840.10008.1.2.1.99", true);
+    tb_raw(&t, def, zs.total_out);
+    deflateEnd(&zs);
+    oa_buf_init(&answer, 1 << 20);
+    oa_error_clear(&err);
+    assert_int_equal(oa_host_rest(OA_HTTP_POST, "/instances", tb_data(&t),
+                                  tb_len(&t), &answer, &status, &err),
+                     OA_OK);
+    assert_int_equal(status, 200);
+    oa_buf_dispose(&answer);
+    tb_dispose(&t);
+    tb_dispose(&d);
+    free(def);
+}
+
+static void test_job_memory_budget(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    cJSON *c;
+    const cJSON *f;
+
+    (void)state;
+    fake_dicom_study("PID-DEF1", "Doe^Deflated", "1.2.3.9.61", 1, 1, study);
+    store_deflated("1.2.3.9.61");
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesTotal"), 2);
+    assert_int_equal(content_int(c, "FailedCount"), 1);
+    f = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Failed"), 0);
+    assert_non_null(strstr(cJSON_GetObjectItem(f, "Error")->valuestring,
+                           "JobMemoryLimit"));
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c,
+                                                                   "Studies"),
+                                               0),
+                            "Instances")->valueint,
+        1);
+    cJSON_Delete(c);
+}
+
+/* The same instance within the default budget (1 GiB) is anonymized. */
+static void test_job_memory_budget_fits(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-DEF1", "Doe^Deflated", "1.2.3.9.61", 1, 1, study);
+    store_deflated("1.2.3.9.61");
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesTotal"), 2);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    cJSON_Delete(c);
+}
+
 static void test_export_cancel_and_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[512];
@@ -1003,6 +1114,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_folder_steps, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_lost_side_effects, start, stop),
+        cmocka_unit_test_setup_teardown(test_job_memory_budget,
+                                        start_small_budget, stop),
+        cmocka_unit_test_setup_teardown(test_job_memory_budget_fits, start,
+                                        stop),
         cmocka_unit_test_setup_teardown(test_report_retention,
                                         start_retention, stop),
         cmocka_unit_test_setup_teardown(test_export_zip_and_split, start,
