@@ -334,7 +334,8 @@ static void test_props_add_is_constant(void **state)
                      OA_OK);
     assert_int_equal(n, 100);
     assert_string_equal(keys[0], "report-01900");
-    assert_true(times[0] > 1700000000 && times[0] <= (int64_t)time(NULL));
+    assert_true(times[0] > 1700000000LL * 1000000 &&
+                times[0] <= (int64_t)time(NULL) * 1000000 + 1000000);
     oa_store_free_keys(keys, n);
     oa_free(times);
     assert_true(fake.bytes > before);   /* the compact chain */
@@ -406,7 +407,7 @@ static void test_memory_list_times(void **state)
     assert_int_equal(n, 5000);
     assert_string_equal(keys[0], "k0000");
     assert_string_equal(keys[4999], "k4999");
-    assert_true(times[4999] >= times[0] && times[0] > 1700000000);
+    assert_true(times[4999] > times[0] && times[0] > 1700000000LL * 1000000);
     oa_store_free_keys(keys, n);
     oa_free(times);
     oa_store_free(s);

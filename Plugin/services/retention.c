@@ -36,7 +36,8 @@ oa_status oa_retention_sweep(oa_store *store, const char *ns,
     int64_t *times = NULL;
     size_t n = 0, i, left;
     aged *order = NULL;
-    int64_t oldest = keep->days ? (int64_t)now - (int64_t)keep->days * 86400
+    int64_t oldest = keep->days ? ((int64_t)now - (int64_t)keep->days * 86400) *
+                                      1000000
                                 : INT64_MIN;
     oa_status rc;
 

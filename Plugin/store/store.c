@@ -5,6 +5,15 @@
 #include "store.h"
 
 #include <string.h>
+#include <sys/time.h>
+
+int64_t oa_store_now_us(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
 
 bool oa_store_key_is_valid(const char *key)
 {

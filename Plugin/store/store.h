@@ -60,7 +60,7 @@ typedef struct oa_store_ops {
     oa_status (*remove)(oa_store *s, const char *ns, const char *key,
                         oa_error *err);
     /* `times` may be NULL; else it receives when each key was first
-     * written (Unix time), in the keys' order. */
+     * written (microseconds since 1970), in the keys' order. */
     oa_status (*list)(oa_store *s, const char *ns, char ***keys,
                       int64_t **times, size_t *count, oa_error *err);
     void (*free)(oa_store *s);
@@ -112,7 +112,8 @@ oa_status oa_store_list(oa_store *s, const char *ns, char ***keys,
 void oa_store_free_keys(char **keys, size_t count);
 
 /*
- * The same, with *times[i] the time (Unix seconds) when keys[i] was
+ * The same, with *times[i] the time (microseconds since 1970: two
+ * records of the same second keep their order) when keys[i] was
  * first written: what retention (ReportRetention, JobRetention) goes
  * by, without reading any value.  Free *times with oa_free().
  */
@@ -122,6 +123,9 @@ oa_status oa_store_list_times(oa_store *s, const char *ns, char ***keys,
 
 /* NULL-safe. */
 void oa_store_free(oa_store *s);
+
+/* Now, in microseconds since 1970 (the unit of oa_store_list_times). */
+int64_t oa_store_now_us(void);
 
 /* "props", "memory", ... */
 const char *oa_store_kind(const oa_store *s);

@@ -14,7 +14,7 @@ typedef struct oa_store_entry {
     char *ns, *key;
     char *value;         /* the memory store's value; NULL for props */
     int32_t number;      /* the property store's property number */
-    int64_t written;     /* when the key was first written (Unix time) */
+    int64_t written;     /* when the key was first written (us) */
     struct oa_store_entry *next;
 } oa_store_entry;
 

@@ -96,7 +96,7 @@ static oa_status mem_set(mem_store *m, const char *ns, const char *key,
             oa_free(copy);
             return oa_error_set(err, OA_ENOMEM, "out of memory");
         }
-        e->written = (int64_t)time(NULL);
+        e->written = oa_store_now_us();
     }
     oa_free(e->value);
     e->value = copy;

@@ -298,7 +298,8 @@ static oa_status pg_list(oa_store *s, const char *ns, char ***keys,
 
     pthread_mutex_lock(&p->lock);
     r = run(p,
-            "SELECT key, extract(epoch FROM created)::bigint FROM " SCHEMA
+            "SELECT key, (extract(epoch FROM created) * 1000000)::bigint FROM "
+            SCHEMA
             ".kv WHERE ns = $1",
             1, params, &rc, err);
     if (r != NULL) {

@@ -9,7 +9,7 @@
  * the catalog of version 1 was rewritten whole for every new report):
  *
  *   first          {"Version": 2, "Journal": 100001}      written once
- *   journal page   {"Lines": [["+", ns, key, number, time],
+ *   journal page   {"Lines": [["+", ns, key, number, microseconds],
  *                             ["-", ns, key], ...],
  *                   "Next": 100042}                        at most
  *                                                          PAGE_LINES lines
@@ -245,7 +245,7 @@ static oa_status load_v1(props_store *p, cJSON *cat, oa_error *err)
     const cJSON *next = cJSON_GetObjectItemCaseSensitive(cat, "Next");
     const cJSON *spaces = cJSON_GetObjectItemCaseSensitive(cat, "Namespaces");
     const cJSON *space, *num;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = oa_store_now_us();
 
     if (!cJSON_IsNumber(next) || !cJSON_IsObject(spaces) ||
         next->valuedouble <= p->first || next->valuedouble > INT32_MAX)
@@ -501,7 +501,7 @@ static oa_status props_put_locked(props_store *p, const char *ns,
     tmp.ns = (char *)ns;
     tmp.key = (char *)key;
     tmp.number = n;
-    tmp.written = (int64_t)time(NULL);
+    tmp.written = oa_store_now_us();
     rc = journal(p, add_line(p, &tmp), err);
     if (rc != OA_OK) {
         forget(p);
