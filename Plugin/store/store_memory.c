@@ -49,7 +49,7 @@ void oa_store_sort_keyed(char **keys, int64_t *times, size_t count)
         return;
     }
     pairs = oa_calloc(count, sizeof(*pairs));
-    if (pairs == NULL) {   /* keep them paired rather than sorted */
+    if (pairs == NULL) { /* keep them paired rather than sorted */
         return;
     }
     for (i = 0; i < count; i++) {
@@ -171,8 +171,8 @@ static void mem_free(oa_store *s)
 }
 
 static const oa_store_ops mem_ops = {
-    "memory", mem_get, mem_put, mem_put_if_absent, mem_remove, mem_list,
-    mem_free,
+    "memory",   mem_get,  mem_put,  mem_put_if_absent,
+    mem_remove, mem_list, mem_free,
 };
 
 oa_status oa_store_memory_new(oa_store **out, oa_error *err)

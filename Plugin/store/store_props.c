@@ -43,7 +43,7 @@
 #include <cjson/cJSON.h>
 
 #define PAGE_LINES 64
-#define MAX_PAGES (1u << 22)   /* 268 M lines: a loop guard */
+#define MAX_PAGES (1u << 22) /* 268 M lines: a loop guard */
 
 typedef struct props_store {
     oa_store base;
@@ -53,10 +53,10 @@ typedef struct props_store {
     pthread_mutex_t lock;
     bool loaded;
     oa_store_index index;
-    int32_t next;          /* next free property number */
-    int32_t page;          /* the last page of the journal */
-    cJSON *lines;          /* its lines */
-    size_t dead;           /* journal lines that no longer name an entry */
+    int32_t next; /* next free property number */
+    int32_t page; /* the last page of the journal */
+    cJSON *lines; /* its lines */
+    size_t dead;  /* journal lines that no longer name an entry */
 } props_store;
 
 static oa_status damaged(props_store *p, oa_error *err)
@@ -138,17 +138,16 @@ static cJSON *add_line(const props_store *p, const oa_store_entry *e)
  * (the switch), then clear the pages of the old chain `old` (may be
  * NULL).  Under the lock; on failure the old chain stays in force.
  */
-static oa_status write_chain(props_store *p, const int32_t *old,
-                             size_t nold, oa_error *err)
+static oa_status write_chain(props_store *p, const int32_t *old, size_t nold,
+                             oa_error *err)
 {
     size_t total = p->index.count, npages, i, k = 0;
     int32_t base;
     cJSON *pages = NULL, *root = NULL;
     oa_status rc = OA_OK;
 
-    npages = total / PAGE_LINES + 1;   /* the last one has room */
-    if (npages > MAX_PAGES ||
-        (int64_t)p->next + (int64_t)npages >= INT32_MAX)
+    npages = total / PAGE_LINES + 1; /* the last one has room */
+    if (npages > MAX_PAGES || (int64_t)p->next + (int64_t)npages >= INT32_MAX)
         return oa_error_set(err, OA_ELIMIT, "no global property left");
     base = p->next;
     p->next += (int32_t)npages;
@@ -191,7 +190,7 @@ static oa_status write_chain(props_store *p, const int32_t *old,
     if (rc != OA_OK)
         goto out;
     for (i = 0; i < nold; i++)
-        p->set(old[i], "", NULL);   /* not needed any more */
+        p->set(old[i], "", NULL); /* not needed any more */
     cJSON_Delete(p->lines);
     p->lines = cJSON_DetachItemFromArray(pages, (int)npages - 1);
     p->page = base + (int32_t)npages - 1;
@@ -218,7 +217,7 @@ static oa_status replay(props_store *p, const cJSON *line, int32_t *max,
     if (strcmp(op->valuestring, "-") == 0) {
         if (oa_store_index_remove(&p->index, ns->valuestring,
                                   key->valuestring))
-            p->dead++;   /* its "+" line */
+            p->dead++; /* its "+" line */
         p->dead++;
         return OA_OK;
     }
@@ -228,7 +227,7 @@ static oa_status replay(props_store *p, const cJSON *line, int32_t *max,
         return damaged(p, err);
     e = oa_store_index_find(&p->index, ns->valuestring, key->valuestring);
     if (e != NULL)
-        p->dead++;   /* a re-add (not written by us; tolerated) */
+        p->dead++; /* a re-add (not written by us; tolerated) */
     else if ((e = oa_store_index_add(&p->index, ns->valuestring,
                                      key->valuestring)) == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
@@ -288,8 +287,8 @@ static oa_status load_v2(props_store *p, const cJSON *root, oa_error *err)
             break;
         }
         if (npages == cap) {
-            int32_t *c = oa_realloc(chain, (cap ? cap * 2 : 16) *
-                                               sizeof(*chain));
+            int32_t *c =
+                oa_realloc(chain, (cap ? cap * 2 : 16) * sizeof(*chain));
 
             if (c == NULL) {
                 rc = oa_error_set(err, OA_ENOMEM, "out of memory");
@@ -319,9 +318,9 @@ static oa_status load_v2(props_store *p, const cJSON *root, oa_error *err)
         }
         next = cJSON_GetObjectItemCaseSensitive(json, "Next");
         if (rc != OA_OK || next == NULL) {
-            if (rc == OA_OK) {   /* the last page: the one that grows */
-                p->lines = cJSON_DetachItemFromObjectCaseSensitive(json,
-                                                                   "Lines");
+            if (rc == OA_OK) { /* the last page: the one that grows */
+                p->lines =
+                    cJSON_DetachItemFromObjectCaseSensitive(json, "Lines");
                 p->page = page;
             }
             cJSON_Delete(json);
@@ -329,7 +328,7 @@ static oa_status load_v2(props_store *p, const cJSON *root, oa_error *err)
         }
         if (!number_ok(p, next) || next->valuedouble <= page) {
             cJSON_Delete(json);
-            rc = damaged(p, err);   /* pages only ever link forwards */
+            rc = damaged(p, err); /* pages only ever link forwards */
             break;
         }
         page = (int32_t)next->valuedouble;
@@ -340,7 +339,8 @@ static oa_status load_v2(props_store *p, const cJSON *root, oa_error *err)
         /* Mostly removed entries (retention): compact once, now. */
         if (p->dead > p->index.count + PAGE_LINES &&
             write_chain(p, chain, npages, NULL) != OA_OK)
-            oa_log(OA_LOG_WARNING, "the anonymizer's store journal could "
+            oa_log(OA_LOG_WARNING,
+                   "the anonymizer's store journal could "
                    "not be compacted; it will be at the next start");
     }
     oa_free(chain);
@@ -363,7 +363,7 @@ static oa_status load(props_store *p, oa_error *err)
     cJSON_Delete(p->lines);
     p->lines = NULL;
     p->dead = 0;
-    if (text == NULL) {   /* a new store: an empty journal */
+    if (text == NULL) { /* a new store: an empty journal */
         p->next = p->first + 1;
         rc = write_chain(p, NULL, 0, err);
     } else {
@@ -420,8 +420,9 @@ static oa_status journal(props_store *p, cJSON *line, oa_error *err)
         cJSON_AddItemToArray(p->lines, line);
         rc = write_page(p, p->page, p->lines, 0, err);
         if (rc != OA_OK)
-            cJSON_Delete(cJSON_DetachItemFromArray(
-                p->lines, cJSON_GetArraySize(p->lines) - 1));
+            cJSON_Delete(
+                cJSON_DetachItemFromArray(p->lines,
+                                          cJSON_GetArraySize(p->lines) - 1));
         return rc;
     }
     {
@@ -435,7 +436,7 @@ static oa_status journal(props_store *p, cJSON *line, oa_error *err)
         rc = take_number(p, &fresh, err);
         if (rc == OA_OK)
             rc = write_page(p, fresh, lines, 0, err);
-        if (rc == OA_OK)   /* the link: the new page is now in force */
+        if (rc == OA_OK) /* the link: the new page is now in force */
             rc = write_page(p, p->page, p->lines, fresh, err);
         if (rc != OA_OK) {
             cJSON_Delete(lines);
@@ -490,7 +491,7 @@ static oa_status props_put_locked(props_store *p, const char *ns,
         return rc;
     e = oa_store_index_find(&p->index, ns, key);
     if (e != NULL)
-        return p->set(e->number, value, err);   /* in place */
+        return p->set(e->number, value, err); /* in place */
 
     rc = take_number(p, &n, err);
     if (rc == OA_OK)
@@ -580,7 +581,7 @@ static oa_status props_remove(oa_store *s, const char *ns, const char *key,
     }
     oa_store_index_remove(&p->index, ns, key);
     p->dead += 2;
-    rc = p->set(n, "", err);   /* the value itself: not needed any more */
+    rc = p->set(n, "", err); /* the value itself: not needed any more */
 out:
     pthread_mutex_unlock(&p->lock);
     return rc;
@@ -611,8 +612,8 @@ static void props_free(oa_store *s)
 }
 
 static const oa_store_ops props_ops = {
-    "props", props_get, props_put, props_put_if_absent, props_remove,
-    props_list, props_free,
+    "props",      props_get,  props_put,  props_put_if_absent,
+    props_remove, props_list, props_free,
 };
 
 oa_status oa_store_props_new(oa_store **out, oa_store_prop_get get,
