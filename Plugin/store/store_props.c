@@ -55,7 +55,10 @@ typedef struct props_store {
     oa_store_index index;
     int32_t next; /* next free property number */
     int32_t page; /* the last page of the journal */
-    cJSON *lines; /* its lines */
+    oa_buf text;   /* its lines, serialized and comma-separated: a new
+                      line is appended, never the page printed again */
+    size_t nlines; /* how many */
+    bool have_page;
     size_t dead;  /* journal lines that no longer name an entry */
 } props_store;
 
@@ -96,21 +99,53 @@ static oa_status write_json(props_store *p, int32_t n, const cJSON *json,
     return rc;
 }
 
-/* A page {"Lines": lines, "Next": next (if > 0)}, written to `n`. */
-static oa_status write_page(props_store *p, int32_t n, cJSON *lines,
-                            int32_t next, oa_error *err)
+/* A page {"Lines": [lines], "Next": next (if > 0)} written to `n`;
+ * `lines` is the serialized lines without the brackets. */
+static oa_status write_page(props_store *p, int32_t n, const char *lines,
+                            size_t len, int32_t next, oa_error *err)
 {
-    cJSON *page = cJSON_CreateObject();
+    oa_buf page;
     oa_status rc;
 
-    if (page == NULL ||
-        !cJSON_AddItemReferenceToObject(page, "Lines", lines) ||
-        (next > 0 && cJSON_AddNumberToObject(page, "Next", next) == NULL)) {
-        cJSON_Delete(page);
-        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    oa_buf_init(&page, (size_t)4 << 20);
+    rc = oa_buf_append(&page, (const uint8_t *)"{\"Lines\":[", 10);
+    if (rc == OA_OK && len > 0)
+        rc = oa_buf_append(&page, (const uint8_t *)lines, len);
+    if (rc == OA_OK)
+        rc = oa_buf_append(&page, (const uint8_t *)"]", 1);
+    if (rc == OA_OK && next > 0)
+        rc = oa_buf_printf(&page, ",\"Next\":%ld", (long)next);
+    if (rc == OA_OK)
+        rc = oa_buf_append(&page, (const uint8_t *)"}", 1);
+    if (rc != OA_OK)
+        rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+    else
+        rc = p->set(n, oa_buf_cstr(&page), err);
+    oa_buf_dispose(&page);
+    return rc;
+}
+
+/* Make `lines` (a JSON array) the last page's text. */
+static oa_status set_last_page(props_store *p, const cJSON *lines,
+                               oa_error *err)
+{
+    char *text = cJSON_PrintUnformatted(lines);
+    size_t n = text != NULL ? strlen(text) : 0;
+    oa_status rc;
+
+    if (text == NULL || n < 2)
+        rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+    else {
+        oa_buf_reset(&p->text);
+        rc = oa_buf_append(&p->text, (const uint8_t *)text + 1, n - 2);
+        if (rc != OA_OK)
+            rc = oa_error_set(err, rc, "journal page too large");
     }
-    rc = write_json(p, n, page, err);
-    cJSON_Delete(page);
+    cJSON_free(text);
+    if (rc == OA_OK) {
+        p->nlines = (size_t)cJSON_GetArraySize(lines);
+        p->have_page = true;
+    }
     return rc;
 }
 
@@ -174,10 +209,18 @@ static oa_status write_chain(props_store *p, const int32_t *old, size_t nold,
             k++;
         }
     }
-    for (i = 0; i < npages && rc == OA_OK; i++)
-        rc = write_page(p, base + (int32_t)i,
-                        cJSON_GetArrayItem(pages, (int)i),
+    for (i = 0; i < npages && rc == OA_OK; i++) {
+        char *text = cJSON_PrintUnformatted(cJSON_GetArrayItem(pages, (int)i));
+
+        if (text == NULL || strlen(text) < 2) {
+            cJSON_free(text);
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+            break;
+        }
+        rc = write_page(p, base + (int32_t)i, text + 1, strlen(text) - 2,
                         i + 1 < npages ? base + (int32_t)i + 1 : 0, err);
+        cJSON_free(text);
+    }
     if (rc != OA_OK)
         goto out;
     root = cJSON_CreateObject();
@@ -191,8 +234,9 @@ static oa_status write_chain(props_store *p, const int32_t *old, size_t nold,
         goto out;
     for (i = 0; i < nold; i++)
         p->set(old[i], "", NULL); /* not needed any more */
-    cJSON_Delete(p->lines);
-    p->lines = cJSON_DetachItemFromArray(pages, (int)npages - 1);
+    rc = set_last_page(p, cJSON_GetArrayItem(pages, (int)npages - 1), err);
+    if (rc != OA_OK)
+        goto out;
     p->page = base + (int32_t)npages - 1;
     p->dead = 0;
 out:
@@ -319,8 +363,7 @@ static oa_status load_v2(props_store *p, const cJSON *root, oa_error *err)
         next = cJSON_GetObjectItemCaseSensitive(json, "Next");
         if (rc != OA_OK || next == NULL) {
             if (rc == OA_OK) { /* the last page: the one that grows */
-                p->lines =
-                    cJSON_DetachItemFromObjectCaseSensitive(json, "Lines");
+                rc = set_last_page(p, lines, err);
                 p->page = page;
             }
             cJSON_Delete(json);
@@ -360,8 +403,9 @@ static oa_status load(props_store *p, oa_error *err)
     if (rc != OA_OK)
         return rc;
     oa_store_index_dispose(&p->index);
-    cJSON_Delete(p->lines);
-    p->lines = NULL;
+    oa_buf_reset(&p->text);
+    p->nlines = 0;
+    p->have_page = false;
     p->dead = 0;
     if (text == NULL) { /* a new store: an empty journal */
         p->next = p->first + 1;
@@ -385,12 +429,12 @@ static oa_status load(props_store *p, oa_error *err)
                               (int)p->first);
         cJSON_Delete(root);
     }
-    if (rc == OA_OK && p->lines == NULL)
+    if (rc == OA_OK && !p->have_page)
         rc = damaged(p, err);
     if (rc != OA_OK) {
         oa_store_index_dispose(&p->index);
-        cJSON_Delete(p->lines);
-        p->lines = NULL;
+        oa_buf_reset(&p->text);
+        p->have_page = false;
         return rc;
     }
     p->loaded = true;
@@ -411,42 +455,49 @@ static void forget(props_store *p)
  */
 static oa_status journal(props_store *p, cJSON *line, oa_error *err)
 {
+    char *text = line != NULL ? cJSON_PrintUnformatted(line) : NULL;
+    size_t n = text != NULL ? strlen(text) : 0, old = p->text.len;
     oa_status rc;
     int32_t fresh = 0;
 
-    if (line == NULL)
+    cJSON_Delete(line);
+    if (text == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
-    if (cJSON_GetArraySize(p->lines) < PAGE_LINES) {
-        cJSON_AddItemToArray(p->lines, line);
-        rc = write_page(p, p->page, p->lines, 0, err);
+    if (p->nlines < PAGE_LINES) {
+        rc = p->nlines > 0 ? oa_buf_append(&p->text, (const uint8_t *)",", 1)
+                           : OA_OK;
+        if (rc == OA_OK)
+            rc = oa_buf_append(&p->text, (const uint8_t *)text, n);
         if (rc != OA_OK)
-            cJSON_Delete(
-                cJSON_DetachItemFromArray(p->lines,
-                                          cJSON_GetArraySize(p->lines) - 1));
+            rc = oa_error_set(err, rc, "journal page too large");
+        else
+            rc = write_page(p, p->page, (const char *)oa_buf_data(&p->text),
+                            p->text.len, 0, err);
+        if (rc == OA_OK)
+            p->nlines++;
+        else
+            p->text.len = old;   /* as the database has it */
+        cJSON_free(text);
         return rc;
     }
-    {
-        cJSON *lines = cJSON_CreateArray();
-
-        if (lines == NULL) {
-            cJSON_Delete(line);
-            return oa_error_set(err, OA_ENOMEM, "out of memory");
-        }
-        cJSON_AddItemToArray(lines, line);
-        rc = take_number(p, &fresh, err);
-        if (rc == OA_OK)
-            rc = write_page(p, fresh, lines, 0, err);
-        if (rc == OA_OK) /* the link: the new page is now in force */
-            rc = write_page(p, p->page, p->lines, fresh, err);
-        if (rc != OA_OK) {
-            cJSON_Delete(lines);
-            return rc;
-        }
-        cJSON_Delete(p->lines);
-        p->lines = lines;
+    rc = take_number(p, &fresh, err);
+    if (rc == OA_OK)
+        rc = write_page(p, fresh, text, n, 0, err);
+    if (rc == OA_OK) /* the link: the new page is now in force */
+        rc = write_page(p, p->page, (const char *)oa_buf_data(&p->text),
+                        p->text.len, fresh, err);
+    if (rc == OA_OK) {
+        oa_buf_reset(&p->text);
+        rc = oa_buf_append(&p->text, (const uint8_t *)text, n);
+        p->nlines = 1;
         p->page = fresh;
+        if (rc != OA_OK) {   /* cannot happen: one line fits */
+            p->loaded = false;
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
     }
-    return OA_OK;
+    cJSON_free(text);
+    return rc;
 }
 
 static oa_status props_get_locked(props_store *p, const char *ns,
@@ -606,7 +657,7 @@ static void props_free(oa_store *s)
     props_store *p = (props_store *)s;
 
     oa_store_index_dispose(&p->index);
-    cJSON_Delete(p->lines);
+    oa_buf_dispose(&p->text);
     pthread_mutex_destroy(&p->lock);
     oa_free(p);
 }
@@ -634,6 +685,7 @@ oa_status oa_store_props_new(oa_store **out, oa_store_prop_get get,
     p->first = first;
     pthread_mutex_init(&p->lock, NULL);
     oa_store_index_init(&p->index);
+    oa_buf_init(&p->text, (size_t)4 << 20);
     *out = &p->base;
     return OA_OK;
 }
