@@ -768,6 +768,14 @@ static void test_lost_side_effects(void **state)
     assert_non_null(strstr(cJSON_GetArrayItem(w, 0)->valuestring,
                            "report was not saved"));
     cJSON_Delete(c);
+    /* and still after Orthanc restarts (the job's saved state) */
+    assert_true(fake_job_restart(job));
+    c = fake_job_content(job);
+    w = cJSON_GetObjectItem(c, "Warnings");
+    assert_int_equal(cJSON_GetArraySize(w), 1);
+    assert_non_null(strstr(cJSON_GetArrayItem(w, 0)->valuestring,
+                           "report was not saved"));
+    cJSON_Delete(c);
     snprintf(url, sizeof(url), "/anonymizer/reports/%s", job);
     fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
     assert_int_equal(r.status, 404);
