@@ -114,7 +114,8 @@ static oa_status setup_service(oa_error *err)
  * pitfall 2), on a thread of ours (pitfall 4: never call back into
  * Orthanc from the change callback): settle the site secret now rather than at
  * the first anonymization, so that servers of a cluster starting together
- * agree on one at once, and drop expired ZIP exports.
+ * agree on one at once, drop expired ZIP exports, and apply the
+ * retention of reports and job records.
  */
 static void *late_setup(void *arg)
 {
@@ -133,6 +134,7 @@ static void *late_setup(void *arg)
         oa_log(OA_LOG_ERROR, "anonymizer: no site secret yet: %s", err.msg);
     oa_job_export_sweep(s);
     oa_host_clear_thread_name();
+    oa_service_retention(s);   /* ReportRetention, JobRetention */
     oa_jobs_leave();
     return NULL;
 }

@@ -955,6 +955,92 @@ static void test_inflate_ceiling(void **state)
     tb_dispose(&t);
 }
 
+/* `total` bytes of zeros, raw-deflated a MiB at a time (a deflate bomb
+ * made without holding its inflated size).  Caller frees *out. */
+static size_t deflate_zeros(size_t total, uint8_t **out)
+{
+    static uint8_t zeros[1u << 20];
+    size_t cap = total / 500 + 65536, done = 0;
+    z_stream zs;
+
+    *out = malloc(cap);
+    assert_non_null(*out);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, -15, 9,
+                                  Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_out = *out;
+    zs.avail_out = (uInt)cap;
+    while (done < total) {
+        size_t n = total - done < sizeof(zeros) ? total - done
+                                                : sizeof(zeros);
+        zs.next_in = zeros;
+        zs.avail_in = (uInt)n;
+        done += n;
+        assert_int_equal(deflate(&zs, done < total ? Z_NO_FLUSH : Z_FINISH),
+                         done < total ? Z_OK : Z_STREAM_END);
+        assert_int_equal(zs.avail_in, 0);
+    }
+    cap = zs.total_out;
+    deflateEnd(&zs);
+    return cap;
+}
+
+/* Issue 12, defect 3: a 1 MB deflated upload inflating to 1 GiB is
+ * refused by the ratio long before the absolute ceiling, with an error
+ * that names the limit; a small file of zeros (below the floor) is not. */
+static void test_inflate_bomb_ratio(void **state)
+{
+    tb t;
+    uint8_t *def;
+    size_t def_len;
+    oa_reader_opts o;
+    oa_error err;
+    (void)state;
+    def_len = deflate_zeros((size_t)1 << 30, &def);
+    assert_in_range(def_len, 512u << 10, 2u << 20);   /* about 1 MB */
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_DEFLATE, true);
+    tb_raw(&t, def, def_len);
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                    NULL, &err), OA_ELIMIT);
+    assert_non_null(strstr(err.msg, "MaxInflateRatio"));
+    assert_non_null(strstr(err.msg, "deflate bomb"));
+    assert_true(err.offset != OA_NO_OFFSET);
+    /* what the budget of a job assumes for it: the ratio's bound */
+    assert_int_equal(oa_reader_inflate_limit(NULL, def_len),
+                     def_len * OA_READER_DEFAULT_INFLATE_RATIO);
+    /* a higher ratio: now the absolute ceiling stops it, and says so */
+    memset(&o, 0, sizeof(o));
+    o.max_inflate_ratio = 100000;
+    o.max_inflated = (size_t)64 << 20;
+    oa_error_clear(&err);
+    assert_int_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), &o, NULL, NULL,
+                                    &err), OA_ELIMIT);
+    assert_non_null(strstr(err.msg, "MaxInflatedSize"));
+    assert_non_null(strstr(err.msg, "64 MiB"));
+    tb_dispose(&t);
+    free(def);
+
+    /* 8 MiB of zeros (ratio ~1000, below the 16 MiB floor) inflate: the
+     * parse goes on to the dataset (zeros are no element: EPARSE) */
+    def_len = deflate_zeros((size_t)8 << 20, &def);
+    tb_init(&t, true, false);
+    tb_meta(&t, TS_DEFLATE, true);
+    tb_raw(&t, def, def_len);
+    oa_error_clear(&err);
+    assert_int_not_equal(oa_dicom_parse(tb_data(&t), tb_len(&t), NULL, NULL,
+                                        NULL, &err), OA_ELIMIT);
+    assert_null(strstr(err.msg, "MaxInfl"));
+    tb_dispose(&t);
+    free(def);
+    assert_int_equal(oa_reader_inflate_limit(NULL, 1000),
+                     OA_READER_RATIO_FLOOR);
+    memset(&o, 0, sizeof(o));
+    o.max_inflated = 1u << 20;
+    assert_int_equal(oa_reader_inflate_limit(&o, 1000), 1u << 20);
+}
+
 static void test_writer_ceiling(void **state)
 {
     tb t;
@@ -1278,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_truncations_never_crash),
         cmocka_unit_test(test_inflate_ceiling),
+        cmocka_unit_test(test_inflate_bomb_ratio),
         cmocka_unit_test(test_writer_ceiling),
         cmocka_unit_test(test_handler_can_skip_a_sequence),
         cmocka_unit_test(test_handler_error_stops_the_parse),

@@ -590,6 +590,125 @@ static void test_config_export_options(void **state)
     cJSON_Delete(c);
 }
 
+/* Issue 12, defect 4: the archive folder is Orthanc's alone. */
+static void test_archive_folder_is_ours(void **state)
+{
+    char dir[300], sub[340], link[340], file[400], secret[340];
+    struct stat st;
+    oa_error err;
+    oa_buf b;
+    FILE *f;
+
+    (void)state;
+    /* created 0700, parents too */
+    snprintf(dir, sizeof(dir), "%s/state/archives", tmpdir);
+    oa_error_clear(&err);
+    assert_int_equal(oa_export_archive_folder_check(dir, &err), OA_OK);
+    assert_int_equal(lstat(dir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+
+    /* world-writable: refused, saying so */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(oa_export_archive_folder_check(dir, &err), OA_EIO);
+    assert_non_null(strstr(err.msg, "writable by every user"));
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(oa_export_archive_folder_check(dir, &err), OA_OK);
+
+    /* someone else's: refused (as root, made someone else's; otherwise
+     * a folder of root's) */
+    if (geteuid() == 0) {
+        snprintf(sub, sizeof(sub), "%s/state/nobodys", tmpdir);
+        assert_int_equal(mkdir(sub, 0700), 0);
+        assert_int_equal(chown(sub, 65534, 65534), 0);
+    } else {
+        snprintf(sub, sizeof(sub), "/usr");
+    }
+    assert_int_equal(oa_export_archive_folder_check(sub, &err), OA_EIO);
+    assert_non_null(strstr(err.msg, "belongs to user"));
+
+    /* a symbolic link as the folder: refused */
+    snprintf(link, sizeof(link), "%s/state/linked", tmpdir);
+    assert_int_equal(symlink(dir, link), 0);
+    assert_int_equal(oa_export_archive_folder_check(link, &err), OA_EIO);
+    assert_non_null(strstr(err.msg, "symbolic link"));
+
+    /* in a world-writable parent without the sticky bit: refused */
+    snprintf(sub, sizeof(sub), "%s/open", tmpdir);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    assert_int_equal(chmod(sub, 0777), 0);
+    snprintf(link, sizeof(link), "%s/open/archives", tmpdir);
+    assert_int_equal(oa_export_archive_folder_check(link, &err), OA_EIO);
+    assert_non_null(strstr(err.msg, "every user may write"));
+    assert_int_equal(chmod(sub, 01777), 0);   /* sticky, as /tmp */
+    assert_int_equal(oa_export_archive_folder_check(link, &err), OA_OK);
+
+    /* the symlink swap: an archive replaced by a link to another file is
+     * not served (downloads read with O_NOFOLLOW) */
+    snprintf(secret, sizeof(secret), "%s/root-only", tmpdir);
+    f = fopen(secret, "w");
+    assert_non_null(f);
+    fputs("root only", f);
+    fclose(f);
+    snprintf(file, sizeof(file), "%s/swapped.zip", dir);
+    assert_int_equal(symlink(secret, file), 0);
+    oa_buf_init(&b, 1 << 20);
+    assert_int_equal(oa_file_read_nofollow(file, &b, &err), OA_EIO);
+    assert_non_null(strstr(err.msg, "symbolic link"));
+    assert_int_equal(oa_file_read(file, &b, &err), OA_OK);   /* follows */
+    oa_buf_dispose(&b);
+
+    /* a ZIP export never writes through a link planted at its .partial */
+    {
+        oa_export_target t;
+        oa_exporter *e;
+        char partial[420];
+
+        snprintf(partial, sizeof(partial), "%s/planted.zip.partial", dir);
+        assert_int_equal(symlink(secret, partial), 0);
+        memset(&t, 0, sizeof(t));
+        t.type = "zip";
+        t.url = dir;
+        e = open_backend("zip", &t, "planted");   /* unlinks the link */
+        e->backend->ops->abort(e);
+        e->backend->ops->free(e);
+        f = fopen(secret, "r");
+        assert_non_null(f);
+        assert_non_null(fgets(file, sizeof(file), f));
+        fclose(f);
+        assert_string_equal(file, "root only");
+    }
+
+    /* no folder at all (relative StorageDirectory): says what to set */
+    assert_int_equal(oa_export_archive_folder_check(NULL, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ArchiveFolder"));
+}
+
+static void test_config_archive_default(void **state)
+{
+    oa_config cfg;
+    oa_error err;
+    cJSON *c;
+
+    (void)state;
+    c = cJSON_Parse("{\"StorageDirectory\": \"/var/lib/orthanc/db/\"}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_OK);
+    assert_string_equal(cfg.archive_folder,
+                        "/var/lib/orthanc/db/anonymizer-archives");
+    assert_true(cfg.archive_default);
+    oa_config_dispose(&cfg);
+    cJSON_Delete(c);
+    /* never /tmp: a relative (or absent) StorageDirectory gives none */
+    c = cJSON_Parse("{\"StorageDirectory\": \"OrthancStorage\"}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_OK);
+    assert_null(cfg.archive_folder);
+    oa_config_dispose(&cfg);
+    cJSON_Delete(c);
+    assert_int_equal(oa_config_parse(&cfg, NULL, 1, &err), OA_OK);
+    assert_null(cfg.archive_folder);
+    oa_config_dispose(&cfg);
+}
+
 static void test_backend_registry(void **state)
 {
     const char *names[16];
@@ -815,6 +934,8 @@ int main(void)
         cmocka_unit_test(test_destination_target),
         cmocka_unit_test(test_config_export_options),
         cmocka_unit_test(test_backend_registry),
+        cmocka_unit_test(test_archive_folder_is_ours),
+        cmocka_unit_test(test_config_archive_default),
         cmocka_unit_test(test_network_targets_checked),
         cmocka_unit_test(test_dicomdir_writer),
         cmocka_unit_test(test_stow_answer),

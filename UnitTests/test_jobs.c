@@ -29,6 +29,9 @@
 #include "dicom_bytes.h"
 #include "fake_plugin.h"
 #include "export/export.h"
+#include "orthanc/host.h"
+
+#include <zlib.h>
 #include "jobs/jobs.h"
 
 static char tmp_root[256], export_dir[300], archive_dir[300];
@@ -898,6 +901,206 @@ static void test_export_dicomdir(void **state)
     fake_response_dispose(&r);
 }
 
+/* Issue 12, defect 13: a lost side effect shows in the job. */
+static void test_lost_side_effects(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[512], prefix[160];
+    cJSON *c, *oj;
+    const cJSON *w;
+    fake_response r;
+    char url[160];
+
+    (void)state;
+    /* the report cannot be saved: the job succeeds with "Warnings" */
+    fake_dicom_study("PID-W1", "Doe^Jane", "1.2.3.9.41", 1, 2, study);
+    anonymize_study(study, job);
+    snprintf(prefix, sizeof(prefix), "{\"ID\":\"%s\",\"Job\"", job);
+    fake_host_fault(FAKE_OP_PROPERTY, prefix, 0, 0, 0);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_true(fake_host_faults_fired() >= 1);
+    c = fake_job_content(job);
+    w = cJSON_GetObjectItem(c, "Warnings");
+    assert_int_equal(cJSON_GetArraySize(w), 1);
+    assert_non_null(strstr(cJSON_GetArrayItem(w, 0)->valuestring,
+                           "report was not saved"));
+    cJSON_Delete(c);
+    /* and still after Orthanc restarts (the job's saved state) */
+    assert_true(fake_job_restart(job));
+    c = fake_job_content(job);
+    w = cJSON_GetObjectItem(c, "Warnings");
+    assert_int_equal(cJSON_GetArraySize(w), 1);
+    assert_non_null(strstr(cJSON_GetArrayItem(w, 0)->valuestring,
+                           "report was not saved"));
+    cJSON_Delete(c);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", job);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 404);
+    fake_response_dispose(&r);
+    /* a job that lost nothing has no "Warnings" */
+    fake_dicom_study("PID-W2", "Doe^John", "1.2.3.9.42", 1, 1, study);
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_null(cJSON_GetObjectItem(c, "Warnings"));
+    cJSON_Delete(c);
+
+    /* the ZIP archive cannot be recorded: its download would answer 404,
+     * so the export fails, says why, and leaves no archive behind */
+    export_body(body, sizeof(body), study, "{\"Type\": \"zip\"}");
+    submit("/anonymizer/export", body, job);
+    snprintf(prefix, sizeof(prefix), "{\"ID\":\"%s\",\"Name\"", job);
+    fake_host_fault(FAKE_OP_PROPERTY, prefix, 0, 0, 0);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_FAILURE);
+    c = fake_job_content(job);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "Error")->valuestring,
+                           "could not be recorded"));
+    cJSON_Delete(c);
+    oj = orthanc_job(job);
+    assert_string_equal(cJSON_GetObjectItem(oj, "State")->valuestring,
+                        "Failure");
+    cJSON_Delete(oj);
+    assert_int_equal(fake_count_names(archive_dir, ".zip", true), 0);
+}
+
+/* Issue 12, defect 11: "ReportRetention": {"Count": 1} keeps the newest
+ * report only, removed when the next anonymization writes its own. */
+static int start_retention(void **state)
+{
+    (void)state;
+    return start_with(", \"ReportRetention\": {\"Count\": 1}");
+}
+
+static void test_report_retention(void **state)
+{
+    char study[FAKE_ID_SIZE], first[64], second[64], url[160];
+    fake_response r;
+
+    (void)state;
+    fake_dicom_study("PID-R1", "Doe^Jane", "1.2.3.9.51", 1, 1, study);
+    anonymize_study(study, first);
+    assert_int_equal(fake_job_run(first, 50), FAKE_JOB_SUCCESS);
+    fake_dicom_study("PID-R2", "Doe^John", "1.2.3.9.52", 1, 1, study);
+    anonymize_study(study, second);
+    assert_int_equal(fake_job_run(second, 50), FAKE_JOB_SUCCESS);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", first);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 404);
+    fake_response_dispose(&r);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s", second);
+    fake_request(&r, OA_HTTP_GET, url, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    fake_response_dispose(&r);
+    assert_non_null(strstr(fake_host_logs(), "1 reports and 0 job records "
+                                             "removed"));
+}
+
+/* Issue 12, defect 3: the workers of a job share JobMemoryLimit.  A
+ * deflated instance of 400 KiB may inflate (MaxInflateRatio 100) to
+ * 40 MiB, so rewriting it may take about 81 MiB: more than a 64 MiB
+ * budget, it fails naming the limit; the job's other instance is done. */
+static int start_small_budget(void **state)
+{
+    (void)state;
+    return start_with(", \"JobMemoryLimit\": 67108864");
+}
+
+static void store_deflated(const char *study_uid)
+{
+    static uint8_t noise[400 << 10];
+    uint8_t *def;
+    size_t i, def_cap = sizeof(noise) + 65536;
+    uint32_t x = 2463534242u;
+    z_stream zs;
+    tb t, d;
+    oa_buf answer;
+    uint16_t status = 0;
+    oa_error err;
+
+    for (i = 0; i < sizeof(noise); i++) {   /* xorshift: incompressible */
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        noise[i] = (uint8_t)x;
+    }
+    tb_init(&d, true, false);
+    tb_uid(&d, 0x00080016, "1.2.840.10008.5.1.4.1.1.2");
+    tb_uid(&d, 0x00080018, "1.2.3.9.61.1.99");
+    tb_str(&d, 0x00080060, "CS", "CT");
+    tb_str(&d, 0x00090010, "LO", "OATEST  ");
+    tb_el(&d, 0x00091000, "OB", noise, sizeof(noise));
+    tb_str(&d, 0x00100010, "PN", "Doe^Deflated");
+    tb_str(&d, 0x00100020, "LO", "PID-DEF1");
+    tb_uid(&d, 0x0020000D, study_uid);
+    tb_uid(&d, 0x0020000E, "1.2.3.9.61.1");
+    def = malloc(def_cap);
+    assert_non_null(def);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8,
+                                  Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)tb_data(&d);
+    zs.avail_in = (uInt)tb_len(&d);
+    zs.next_out = def;
+    zs.avail_out = (uInt)def_cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    tb_init(&t, true, false);
+    tb_meta(&t, "1.2.840.10008.1.2.1.99", true);
+    tb_raw(&t, def, zs.total_out);
+    deflateEnd(&zs);
+    oa_buf_init(&answer, 1 << 20);
+    oa_error_clear(&err);
+    assert_int_equal(oa_host_rest(OA_HTTP_POST, "/instances", tb_data(&t),
+                                  tb_len(&t), &answer, &status, &err),
+                     OA_OK);
+    assert_int_equal(status, 200);
+    oa_buf_dispose(&answer);
+    tb_dispose(&t);
+    tb_dispose(&d);
+    free(def);
+}
+
+static void test_job_memory_budget(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    cJSON *c;
+    const cJSON *f;
+
+    (void)state;
+    fake_dicom_study("PID-DEF1", "Doe^Deflated", "1.2.3.9.61", 1, 1, study);
+    store_deflated("1.2.3.9.61");
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesTotal"), 2);
+    assert_int_equal(content_int(c, "FailedCount"), 1);
+    f = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Failed"), 0);
+    assert_non_null(strstr(cJSON_GetObjectItem(f, "Error")->valuestring,
+                           "JobMemoryLimit"));
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c,
+                                                                   "Studies"),
+                                               0),
+                            "Instances")->valueint,
+        1);
+    cJSON_Delete(c);
+}
+
+/* The same instance within the default budget (1 GiB) is anonymized. */
+static void test_job_memory_budget_fits(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64];
+    cJSON *c;
+
+    (void)state;
+    fake_dicom_study("PID-DEF1", "Doe^Deflated", "1.2.3.9.61", 1, 1, study);
+    store_deflated("1.2.3.9.61");
+    anonymize_study(study, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    c = fake_job_content(job);
+    assert_int_equal(content_int(c, "InstancesTotal"), 2);
+    assert_int_equal(content_int(c, "FailedCount"), 0);
+    cJSON_Delete(c);
+}
+
 static void test_export_cancel_and_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[512];
@@ -1205,6 +1408,13 @@ int main(void)
                                         start, stop),
         cmocka_unit_test_setup_teardown(test_export_folder_steps, start,
                                         stop),
+        cmocka_unit_test_setup_teardown(test_lost_side_effects, start, stop),
+        cmocka_unit_test_setup_teardown(test_job_memory_budget,
+                                        start_small_budget, stop),
+        cmocka_unit_test_setup_teardown(test_job_memory_budget_fits, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_report_retention,
+                                        start_retention, stop),
         cmocka_unit_test_setup_teardown(test_export_zip_and_split, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_dicomdir, start, stop),

@@ -1214,6 +1214,166 @@ static void test_destinations(void **state)
               "GET,PUT,DELETE");
 }
 
+/* The audit trail: who took which studies out, when, where to. */
+static const cJSON *entry_of(const cJSON *list, const char *kind)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, list) {
+        const cJSON *k = cJSON_GetObjectItem(e, "Kind");
+
+        if (cJSON_IsString(k) && strcmp(k->valuestring, kind) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static bool list_has(const cJSON *list, const char *s)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, list)
+        if (cJSON_IsString(e) && strcmp(e->valuestring, s) == 0)
+            return true;
+    return false;
+}
+
+static void test_audit(void **state)
+{
+    /* alice:secret, through a proxy */
+    static const char *const alice[] = {
+        "authorization", "Basic YWxpY2U6c2VjcmV0",
+        "x-forwarded-for", "10.1.2.3, 10.0.0.1", NULL};
+    static const char *const formula[] = {"x-forwarded-user", "=cmd|' /C calc'!A0",
+                                          NULL};
+    char study[FAKE_ID_SIZE], body[512], url[200], report[64];
+    fake_response r;
+    const cJSON *e;
+    const char *kind_export[] = {"kind", "export", NULL};
+    const char *bad_kind[] = {"kind", "everything", NULL};
+    const char *old[] = {"until", "2000-01-01", NULL};
+    const char *recent[] = {"since", "20000101", "limit", "2", NULL};
+    const char *bad_date[] = {"since", "yesterday", NULL};
+    const char *bad_limit[] = {"limit", "0", NULL};
+    const char *csv[] = {"format", "csv", NULL};
+
+    (void)state;
+    fake_dicom_study("PID-AUD", "Doe^Audit", "1.2.3.4.5.6.77", 1, 2, study);
+    /* an anonymization, an export, a report read, a destination saved and
+     * removed: five entries */
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [{\"Level\": \"Study\", \"ID\": \"%s\"}], "
+             "\"Profile\": \"Full\", \"Asynchronous\": false}",
+             study);
+    fake_request_with(&r, OA_HTTP_POST, "/anonymizer/anonymize", body, NULL,
+                      alice);
+    assert_int_equal(r.status, 200);
+    snprintf(report, sizeof(report), "%s", fake_response_str(&r, "Report"));
+    fake_response_dispose(&r);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Target\": {\"Type\": \"folder\", "
+             "\"Folder\": \"aud\"}, \"Asynchronous\": false}",
+             study);
+    fake_request_with(&r, OA_HTTP_POST, "/anonymizer/export", body, NULL,
+                      alice);
+    assert_int_equal(r.status, 200);
+    fake_response_dispose(&r);
+    snprintf(url, sizeof(url), "/anonymizer/reports/%s/csv", report);
+    fake_request_with(&r, OA_HTTP_GET, url, NULL, NULL, formula);
+    assert_int_equal(r.status, 200);
+    fake_response_dispose(&r);
+    fake_request_with(&r, OA_HTTP_PUT, "/anonymizer/destinations/aud",
+                      "{\"Type\": \"ftp\", \"Url\": "
+                      "\"ftp://files.example.org:2121/in\", \"Username\": "
+                      "\"u\", \"Password\": \"pw-never-logged\"}",
+                      NULL, alice);
+    assert_int_equal(r.status, 200);
+    fake_response_dispose(&r);
+    fake_request_with(&r, OA_HTTP_DELETE, "/anonymizer/destinations/aud",
+                      NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    fake_response_dispose(&r);
+
+    req(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, 200, NULL);
+    assert_int_equal(cJSON_GetArraySize(r.json), 5);
+    /* newest first */
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(r.json, 0), "Kind")->valuestring,
+        "destination");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(r.json, 4), "Kind")->valuestring,
+        "anonymization");
+    e = entry_of(r.json, "anonymization");
+    assert_string_equal(cJSON_GetObjectItem(e, "User")->valuestring, "alice");
+    assert_string_equal(cJSON_GetObjectItem(e, "Remote")->valuestring,
+                        "10.1.2.3");
+    assert_string_equal(cJSON_GetObjectItem(e, "Profile")->valuestring, "Full");
+    assert_true(list_has(cJSON_GetObjectItem(e, "Studies"), study));
+    assert_string_equal(cJSON_GetObjectItem(e, "Job")->valuestring, report);
+    assert_non_null(cJSON_GetObjectItem(e, "Time"));
+    e = entry_of(r.json, "export");
+    assert_true(list_has(cJSON_GetObjectItem(e, "Studies"), study));
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "Target"),
+                                            "Type")->valuestring,
+                        "folder");
+    e = entry_of(r.json, "report-download");
+    assert_string_equal(cJSON_GetObjectItem(e, "Report")->valuestring, report);
+    assert_true(list_has(cJSON_GetObjectItem(e, "Studies"), study));
+    assert_string_equal(cJSON_GetObjectItem(e, "User")->valuestring,
+                        "=cmd|' /C calc'!A0");
+    e = cJSON_GetArrayItem(r.json, 1);   /* the PUT */
+    assert_string_equal(cJSON_GetObjectItem(e, "Action")->valuestring, "put");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "Target"),
+                                            "Url")->valuestring,
+                        "ftp://files.example.org:2121");
+    e = cJSON_GetArrayItem(r.json, 0);   /* the DELETE: no user known */
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(e, "User")));
+    /* no PHI, no secret: Orthanc IDs only */
+    assert_null(strstr(r.body, "Doe"));
+    assert_null(strstr(r.body, "PID-AUD"));
+    assert_null(strstr(r.body, "1.2.3.4.5.6.77"));
+    assert_null(strstr(r.body, "pw-never-logged"));
+    assert_null(strstr(r.body, "secret"));
+    fake_response_dispose(&r);
+
+    /* filters */
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, kind_export);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(cJSON_GetArraySize(r.json), 1);
+    fake_response_dispose(&r);
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, old);
+    assert_int_equal(cJSON_GetArraySize(r.json), 0);
+    fake_response_dispose(&r);
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, recent);
+    assert_int_equal(cJSON_GetArraySize(r.json), 2);
+    fake_response_dispose(&r);
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, bad_kind);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(fake_response_str(&r, "Details"), "kind"));
+    fake_response_dispose(&r);
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, bad_date);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(fake_response_str(&r, "Details"), "since"));
+    fake_response_dispose(&r);
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, bad_limit);
+    assert_int_equal(r.status, 400);
+    fake_response_dispose(&r);
+
+    /* CSV, both ways, with the formula guard */
+    fake_request(&r, OA_HTTP_GET, "/anonymizer/audit", NULL, csv);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/csv; charset=utf-8");
+    assert_memory_equal(r.body, "Time,Kind,User,Remote,", 22);
+    assert_non_null(strstr(r.body, ",'=cmd|' /C calc'!A0,"));
+    assert_null(strstr(r.body, ",=cmd"));
+    fake_response_dispose(&r);
+    req(&r, OA_HTTP_GET, "/anonymizer/audit.csv", NULL, 200, NULL);
+    assert_string_equal(r.content_type, "text/csv; charset=utf-8");
+    assert_non_null(strstr(r.body, "anonymization,alice,10.1.2.3,"));
+    fake_response_dispose(&r);
+    check_405(OA_HTTP_POST, "/anonymizer/audit", "GET");
+}
+
 /* The route table itself: every route answers something else than the
  * dispatcher's "no resource" 404 for a path it matches. */
 static void test_every_route_is_reached(void **state)
@@ -1242,6 +1402,7 @@ static void test_every_route_is_reached(void **state)
         {OA_HTTP_GET, "/anonymizer/destinations"},
         {OA_HTTP_GET, "/anonymizer/destinations/cfg-folder"},
         {OA_HTTP_POST, "/anonymizer/destinations/cfg-folder/test"},
+        {OA_HTTP_GET, "/anonymizer/audit"},
     };
     size_t count, i;
     const oa_route *routes = oa_rest_routes(&count);
@@ -1302,6 +1463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_remote_targets, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_destinations, start, stop),
+        cmocka_unit_test_setup_teardown(test_audit, start, stop),
         cmocka_unit_test_setup_teardown(test_every_route_is_reached, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_without_service, start, stop),

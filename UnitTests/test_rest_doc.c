@@ -253,7 +253,8 @@ static const char *const table_doc =
     "### GET /anonymizer/destinations/{name}\n"
     "### PUT /anonymizer/destinations/{name}\n"
     "### DELETE /anonymizer/destinations/{name}\n"
-    "### POST /anonymizer/destinations/{name}/test\n";
+    "### POST /anonymizer/destinations/{name}/test\n"
+    "### GET /anonymizer/audit\n";
 
 /* The checker itself: it accepts a complete text and names what is
  * missing, extra, doubled or malformed. */

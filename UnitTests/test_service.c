@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "services/services.h"
@@ -588,6 +589,124 @@ static void test_report_summary(void **state)
     cJSON_Delete(r);
 }
 
+/* ------------------------------------------------------------------ */
+/* Limits and retention (issue 12, defects 3 and 11)                    */
+
+static void test_config_limits_and_retention(void **state)
+{
+    oa_config c;
+    oa_error err;
+
+    (void)state;
+    assert_int_equal(parse_config(&c, NULL, &err), OA_OK);
+    assert_int_equal(c.max_inflated, OA_READER_DEFAULT_MAX_INFLATED);
+    assert_int_equal(c.max_inflate_ratio, OA_READER_DEFAULT_INFLATE_RATIO);
+    assert_int_equal(c.job_memory, OA_CONFIG_DEFAULT_JOB_MEMORY);
+    assert_int_equal(c.report_retention.days, 0);   /* kept */
+    assert_int_equal(c.report_retention.count, 0);
+    assert_int_equal(c.job_retention.days, 30);
+    oa_config_dispose(&c);
+
+    assert_int_equal(parse_config(&c,
+                                  "{\"Anonymizer\": {\"MaxInflatedSize\": "
+                                  "2097152, \"MaxInflateRatio\": 50, "
+                                  "\"JobMemoryLimit\": 134217728, "
+                                  "\"ReportRetention\": {\"Days\": 365, "
+                                  "\"Count\": 1000}, \"JobRetention\": 7}}",
+                                  &err),
+                     OA_OK);
+    assert_int_equal(c.max_inflated, 2097152);
+    assert_int_equal(c.max_inflate_ratio, 50);
+    assert_int_equal(c.job_memory, 134217728);
+    assert_int_equal(c.report_retention.days, 365);
+    assert_int_equal(c.report_retention.count, 1000);
+    assert_int_equal(c.job_retention.days, 7);
+    assert_int_equal(c.job_retention.count, 0);
+    oa_config_dispose(&c);
+    assert_int_equal(parse_config(&c, "{\"Anonymizer\": {\"JobRetention\": "
+                                      "null}}", &err),
+                     OA_OK);
+    assert_int_equal(c.job_retention.days, 0);   /* keep everything */
+    oa_config_dispose(&c);
+
+    assert_int_equal(parse_config(&c, "{\"Anonymizer\": {\"MaxInflateRatio\":"
+                                      " 2}}", &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "MaxInflateRatio"));
+    assert_int_equal(parse_config(&c, "{\"Anonymizer\": {\"JobMemoryLimit\":"
+                                      " 1000}}", &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "JobMemoryLimit"));
+    assert_int_equal(parse_config(&c, "{\"Anonymizer\": {\"ReportRetention\":"
+                                      " {\"Weeks\": 2}}}", &err),
+                     OA_EINVAL);
+    assert_non_null(strstr(err.msg, "ReportRetention"));
+    assert_int_equal(parse_config(&c, "{\"Anonymizer\": {\"JobRetention\":"
+                                      " -1}}", &err),
+                     OA_EINVAL);
+    assert_int_equal(parse_config(&c, "{\"Anonymizer\": {\"MaxInflatedSize\":"
+                                      " \"1G\"}}", &err),
+                     OA_EINVAL);
+}
+
+static void test_retention_sweep(void **state)
+{
+    oa_store *st;
+    oa_error err;
+    oa_retention keep;
+    char key[16], **keys;
+    size_t removed, n;
+    time_t now = time(NULL);
+    int i;
+
+    (void)state;
+    assert_int_equal(oa_store_memory_new(&st, &err), OA_OK);
+    for (i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "r%d", i);
+        assert_int_equal(oa_store_put(st, OA_STORE_REPORTS, key, "{}", &err),
+                         OA_OK);
+    }
+    assert_int_equal(oa_store_put(st, OA_STORE_JOBS, "j", "{}", &err), OA_OK);
+    /* nothing to do: no limit */
+    memset(&keep, 0, sizeof(keep));
+    assert_int_equal(oa_retention_sweep(st, OA_STORE_REPORTS, &keep, now,
+                                        &removed, &err),
+                     OA_OK);
+    assert_int_equal(removed, 0);
+    /* by count: the 3 newest kept */
+    keep.count = 3;
+    assert_int_equal(oa_retention_sweep(st, OA_STORE_REPORTS, &keep, now,
+                                        &removed, &err),
+                     OA_OK);
+    assert_int_equal(removed, 2);
+    assert_int_equal(oa_store_list(st, OA_STORE_REPORTS, &keys, &n, &err),
+                     OA_OK);
+    assert_int_equal(n, 3);
+    oa_store_free_keys(keys, n);
+    /* by age: 10 days on, a 20-day limit keeps them, a 5-day one not */
+    keep.count = 0;
+    keep.days = 20;
+    assert_int_equal(oa_retention_sweep(st, OA_STORE_REPORTS, &keep,
+                                        now + 10 * 86400, &removed, &err),
+                     OA_OK);
+    assert_int_equal(removed, 0);
+    keep.days = 5;
+    assert_int_equal(oa_retention_sweep(st, OA_STORE_REPORTS, &keep,
+                                        now + 10 * 86400, &removed, &err),
+                     OA_OK);
+    assert_int_equal(removed, 3);
+    assert_int_equal(oa_store_list(st, OA_STORE_REPORTS, &keys, &n, &err),
+                     OA_OK);
+    assert_int_equal(n, 0);
+    oa_store_free_keys(keys, n);
+    /* other namespaces untouched */
+    assert_int_equal(oa_store_list(st, OA_STORE_JOBS, &keys, &n, &err),
+                     OA_OK);
+    assert_int_equal(n, 1);
+    oa_store_free_keys(keys, n);
+    oa_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +723,8 @@ int main(void)
         cmocka_unit_test(test_report_csv),
         cmocka_unit_test(test_report_csv_injection),
         cmocka_unit_test(test_report_summary),
+        cmocka_unit_test(test_config_limits_and_retention),
+        cmocka_unit_test(test_retention_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,19 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 
 /* ------------------------------------------------------------------ */
 /* A fake of Orthanc's global properties                               */
 
-#define FAKE_MAX 64
+#define FAKE_MAX 4096
 static struct {
     int32_t number[FAKE_MAX];
     char *value[FAKE_MAX];
     int count;
     int fail_set_after; /* 0: never; n: the n-th next set fails */
     int sets;
+    size_t bytes;       /* written by every set so far */
 } fake;
 
 static void fake_reset(void)
@@ -56,6 +58,7 @@ static oa_status fake_set(int32_t n, const char *value, oa_error *err)
     int i;
 
     fake.sets++;
+    fake.bytes += strlen(value);
     if (fake.fail_set_after > 0 && --fake.fail_set_after == 0)
         return oa_error_set(err, OA_EIO, "fake: write refused");
     for (i = 0; i < fake.count; i++) {
@@ -286,6 +289,130 @@ static void test_props_write_failure(void **state)
     fake_reset();
 }
 
+/* Issue 12, defect 11: a new entry costs the same writes whatever the
+ * number of entries (the catalog of version 1 was rewritten whole). */
+static void test_props_add_is_constant(void **state)
+{
+    oa_store *s;
+    oa_error err;
+    char key[32], *v;
+    size_t before, first_cost = 0, cost, max_cost = 0, n;
+    int i, sets;
+    char **keys;
+    int64_t *times;
+
+    (void)state;
+    fake_reset();
+    s = new_props();
+    for (i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "report-%05d", i);
+        before = fake.bytes;
+        sets = fake.sets;
+        assert_int_equal(oa_store_put(s, "reports", key, "{\"r\":1}", &err),
+                         OA_OK);
+        cost = fake.bytes - before;
+        /* the value, the last page; every 64th also a new page */
+        assert_true(i == 0 || fake.sets - sets <= 3);
+        if (i == 10)
+            first_cost = cost;
+        if (i >= 10 && cost > max_cost)
+            max_cost = cost;
+    }
+    /* a page holds at most 64 lines: bounded, not growing with 2000 */
+    assert_true(max_cost < 2 * 64 * 64);
+    assert_true(max_cost < 3 * first_cost + 4096);
+    /* removals are journaled, and survive a restart */
+    for (i = 0; i < 1900; i++) {
+        snprintf(key, sizeof(key), "report-%05d", i);
+        assert_int_equal(oa_store_remove(s, "reports", key, &err), OA_OK);
+    }
+    oa_store_free(s);
+    s = new_props();   /* replays, then compacts (mostly removed) */
+    before = fake.bytes;
+    assert_int_equal(oa_store_list_times(s, "reports", &keys, &times, &n,
+                                         &err),
+                     OA_OK);
+    assert_int_equal(n, 100);
+    assert_string_equal(keys[0], "report-01900");
+    assert_true(times[0] > 1700000000LL * 1000000 &&
+                times[0] <= (int64_t)time(NULL) * 1000000 + 1000000);
+    oa_store_free_keys(keys, n);
+    oa_free(times);
+    assert_true(fake.bytes > before);   /* the compact chain */
+    oa_store_free(s);
+    s = new_props();   /* the compact chain reads back the same */
+    assert_int_equal(oa_store_list(s, "reports", &keys, &n, &err), OA_OK);
+    assert_int_equal(n, 100);
+    oa_store_free_keys(keys, n);
+    assert_int_equal(oa_store_get(s, "reports", "report-01999", &v, &err),
+                     OA_OK);
+    assert_string_equal(v, "{\"r\":1}");
+    oa_free(v);
+    assert_int_equal(oa_store_get(s, "reports", "report-00001", &v, &err),
+                     OA_ENOTFOUND);
+    oa_store_free(s);
+    fake_reset();
+}
+
+/* A catalog of version 1 is migrated on first use, values kept. */
+static void test_props_migrates_v1(void **state)
+{
+    oa_store *s;
+    oa_error err;
+    char *v, **keys;
+    size_t n;
+
+    (void)state;
+    fake_reset();
+    fake_set(FIRST, "{\"Next\": 100003, \"Namespaces\": {\"profiles\": "
+             "{\"ct\": 100001}, \"reports\": {\"r1\": 100002}}}", NULL);
+    fake_set(FIRST + 1, "{\"profile\":1}", NULL);
+    fake_set(FIRST + 2, "report one", NULL);
+    s = new_props();
+    assert_int_equal(oa_store_get(s, "reports", "r1", &v, &err), OA_OK);
+    assert_string_equal(v, "report one");
+    oa_free(v);
+    assert_int_equal(oa_store_put(s, "reports", "r2", "two", &err), OA_OK);
+    oa_store_free(s);
+    fake_get(FIRST, &v, NULL);
+    assert_non_null(strstr(v, "\"Version\":2"));
+    oa_free(v);
+    s = new_props();
+    assert_int_equal(oa_store_list(s, "reports", &keys, &n, &err), OA_OK);
+    assert_int_equal(n, 2);
+    oa_store_free_keys(keys, n);
+    assert_int_equal(oa_store_get(s, "profiles", "ct", &v, &err), OA_OK);
+    assert_string_equal(v, "{\"profile\":1}");
+    oa_free(v);
+    oa_store_free(s);
+    fake_reset();
+}
+
+static void test_memory_list_times(void **state)
+{
+    oa_store *s = new_memory();
+    oa_error err;
+    char **keys, key[16];
+    int64_t *times;
+    size_t n;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 5000; i++) {   /* a hash table: no quadratic cost */
+        snprintf(key, sizeof(key), "k%04d", i);
+        assert_int_equal(oa_store_put(s, "jobs", key, "v", &err), OA_OK);
+    }
+    assert_int_equal(oa_store_list_times(s, "jobs", &keys, &times, &n, &err),
+                     OA_OK);
+    assert_int_equal(n, 5000);
+    assert_string_equal(keys[0], "k0000");
+    assert_string_equal(keys[4999], "k4999");
+    assert_true(times[4999] > times[0] && times[0] > 1700000000LL * 1000000);
+    oa_store_free_keys(keys, n);
+    oa_free(times);
+    oa_store_free(s);
+}
+
 static void test_props_bad_arguments(void **state)
 {
     oa_store *s = NULL;
@@ -372,6 +499,9 @@ int main(void)
         cmocka_unit_test(test_props_survive_restart),
         cmocka_unit_test(test_props_damaged_catalog),
         cmocka_unit_test(test_props_write_failure),
+        cmocka_unit_test(test_props_add_is_constant),
+        cmocka_unit_test(test_props_migrates_v1),
+        cmocka_unit_test(test_memory_list_times),
         cmocka_unit_test(test_props_bad_arguments),
         cmocka_unit_test(test_memory_threads),
         cmocka_unit_test(test_key_validity),

@@ -16,6 +16,8 @@ static const char *const known_options[] = {
     "ZipRetention", "PostgreSQL", "Store", "StaleJobSeconds",
     "MaxParallelDownloads", "StudyLabel", "SourceLabel",
     "WorkBudget",
+    "MaxInflatedSize", "MaxInflateRatio", "JobMemoryLimit",
+    "ReportRetention", "JobRetention",
 };
 
 /* A label as Orthanc accepts it: 1 to 64 letters, digits, '_' or '-'. */
@@ -53,6 +55,79 @@ static oa_status parse_label(const cJSON *section, const char *key,
                             key, OA_CONFIG_MAX_LABEL);
     snprintf(out, size, "%s", item->valuestring);
     return OA_OK;
+}
+
+
+/* A number option in [min, max], integer; absent: *out unchanged. */
+static oa_status number_option(double *out, const cJSON *section,
+                               const char *key, double min, double max,
+                               const char *what, oa_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(section, key);
+
+    if (item == NULL)
+        return OA_OK;
+    if (!cJSON_IsNumber(item) || item->valuedouble < min ||
+        item->valuedouble > max ||
+        item->valuedouble != (double)(uint64_t)item->valuedouble)
+        return oa_error_set(err, OA_EINVAL,
+                            "configuration \"Anonymizer.%s\" must be %s",
+                            key, what);
+    *out = item->valuedouble;
+    return OA_OK;
+}
+
+/*
+ * "ReportRetention" / "JobRetention": a number of days, or
+ * {"Days": n, "Count": m} (either may be absent or 0: no limit of that
+ * kind); null: keep everything.
+ */
+static oa_status retention_option(oa_retention *out, const cJSON *section,
+                                  const char *key, oa_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(section, key);
+    const cJSON *days = NULL, *count = NULL, *other;
+
+    if (item == NULL)
+        return OA_OK;
+    out->days = out->count = 0;
+    if (cJSON_IsNull(item))
+        return OA_OK;
+    if (cJSON_IsNumber(item)) {
+        days = item;
+    } else if (cJSON_IsObject(item)) {
+        days = cJSON_GetObjectItemCaseSensitive(item, "Days");
+        count = cJSON_GetObjectItemCaseSensitive(item, "Count");
+        cJSON_ArrayForEach(other, item) {
+            if (strcmp(other->string, "Days") != 0 &&
+                strcmp(other->string, "Count") != 0)
+                goto bad;
+        }
+    } else {
+        goto bad;
+    }
+    if (days != NULL) {
+        if (!cJSON_IsNumber(days) || days->valuedouble < 0 ||
+            days->valuedouble > 36500 ||
+            days->valuedouble != (double)(unsigned)days->valuedouble)
+            goto bad;
+        out->days = (unsigned)days->valuedouble;
+    }
+    if (count != NULL) {
+        if (!cJSON_IsNumber(count) || count->valuedouble < 0 ||
+            count->valuedouble > 10000000 ||
+            count->valuedouble != (double)(unsigned)count->valuedouble)
+            goto bad;
+        out->count = (unsigned)count->valuedouble;
+    }
+    return OA_OK;
+bad:
+    return oa_error_set(err, OA_EINVAL,
+                        "configuration \"Anonymizer.%s\" must be a "
+                        "number of days (0 to 36500) or {\"Days\": n, "
+                        "\"Count\": m} (0 to 10000000 newest kept); 0 "
+                        "or null keeps everything",
+                        key);
 }
 
 /* Append key='value' to a libpq connection string, quoted. */
@@ -261,18 +336,65 @@ oa_status oa_config_parse(oa_config *out, const cJSON *orthanc,
     if (rc != OA_OK)
         goto fail;
     if (out->archive_folder == NULL) {
-        const char *tmp = getenv("TMPDIR");
+        /* Not a shared /tmp path (issue 12, defect 4): under Orthanc's
+         * own storage folder, which only Orthanc's user writes to.  A
+         * relative StorageDirectory is relative to Orthanc's
+         * configuration file, which the plugin cannot see: then there is
+         * no archive folder and ZIP exports ask for "ArchiveFolder". */
+        const cJSON *sd = cJSON_GetObjectItemCaseSensitive(orthanc,
+                                                           "StorageDirectory");
         char path[1100];
+        size_t n;
 
-        if (tmp == NULL || tmp[0] != '/' || strlen(tmp) > 1000)
-            tmp = "/tmp";
-        snprintf(path, sizeof(path), "%s/orthanc-anonymizer-archives", tmp);
+        if (!cJSON_IsString(sd) || sd->valuestring[0] != '/' ||
+            (n = strlen(sd->valuestring)) > 1000 ||
+            strstr(sd->valuestring, "/../") != NULL)
+            goto no_archive;   /* ZIP exports say what to set */
+        while (n > 1 && sd->valuestring[n - 1] == '/')
+            n--;
+        snprintf(path, sizeof(path), "%.*s/anonymizer-archives", (int)n,
+                 sd->valuestring);
         out->archive_folder = oa_strdup(path);
+        out->archive_default = true;
         if (out->archive_folder == NULL) {
             rc = oa_error_set(err, OA_ENOMEM, "out of memory");
             goto fail;
         }
     }
+no_archive:
+
+    {
+        double v = (double)OA_READER_DEFAULT_MAX_INFLATED;
+
+        rc = number_option(&v, section, "MaxInflatedSize", 1 << 20,
+                           (double)((uint64_t)4 << 30),
+                           "a size in bytes from 1 MiB to 4 GiB", err);
+        if (rc != OA_OK)
+            goto fail;
+        out->max_inflated = (size_t)v;
+        v = OA_READER_DEFAULT_INFLATE_RATIO;
+        rc = number_option(&v, section, "MaxInflateRatio", 10, 1000000,
+                           "an integer from 10 to 1000000", err);
+        if (rc != OA_OK)
+            goto fail;
+        out->max_inflate_ratio = (unsigned)v;
+        v = (double)OA_CONFIG_DEFAULT_JOB_MEMORY;
+        rc = number_option(&v, section, "JobMemoryLimit",
+                           (double)OA_CONFIG_MIN_JOB_MEMORY,
+                           (double)((uint64_t)1 << 40),
+                           "a size in bytes from 64 MiB to 1 TiB", err);
+        if (rc != OA_OK)
+            goto fail;
+        out->job_memory = (uint64_t)v;
+    }
+    out->job_retention.days = OA_CONFIG_DEFAULT_JOB_RETENTION_DAYS;
+    rc = retention_option(&out->report_retention, section, "ReportRetention",
+                          err);
+    if (rc == OA_OK)
+        rc = retention_option(&out->job_retention, section, "JobRetention",
+                              err);
+    if (rc != OA_OK)
+        goto fail;
 
     out->zip_max_size = OA_CONFIG_DEFAULT_ZIP_MAX;
     item = cJSON_GetObjectItemCaseSensitive(section, "ZipMaxSize");

@@ -44,6 +44,16 @@ extern "C" {
  * Clean may use, beyond a floor (oa_anonymizer_opts.work_per_byte); 0 in
  * the struct: the engine's default (OA_ANON_WORK_PER_BYTE). */
 #define OA_CONFIG_MAX_WORK_BUDGET OA_ANON_MAX_WORK_PER_BYTE
+#define OA_CONFIG_DEFAULT_JOB_MEMORY ((uint64_t)1 << 30)      /* 1 GiB */
+#define OA_CONFIG_MIN_JOB_MEMORY ((uint64_t)64 << 20)
+#define OA_CONFIG_DEFAULT_JOB_RETENTION_DAYS 30u
+
+/* "ReportRetention", "JobRetention": keep records at most `days` old
+ * and at most the `count` newest; 0 = no limit of that kind. */
+typedef struct oa_retention {
+    unsigned days;
+    unsigned count;
+} oa_retention;
 
 typedef struct oa_config {
     char *secret;            /* NULL: generated once and kept in the store */
@@ -51,7 +61,18 @@ typedef struct oa_config {
     unsigned threads;        /* workers per job; default: 2 x cores, <= 16 */
     unsigned work_budget;    /* steps per byte; 0: the engine's default */
     char *export_folder;     /* absolute; NULL: folder exports disabled */
-    char *archive_folder;    /* absolute; where ZIP exports are kept */
+    char *archive_folder;    /* absolute; where ZIP exports are kept:
+                                "ArchiveFolder", else
+                                <StorageDirectory>/anonymizer-archives;
+                                NULL when neither is absolute (ZIP
+                                exports are refused, saying why) */
+    bool archive_default;    /* archive_folder is the default one */
+    size_t max_inflated;     /* "MaxInflatedSize": reader ceiling, bytes */
+    unsigned max_inflate_ratio; /* "MaxInflateRatio" */
+    uint64_t job_memory;     /* "JobMemoryLimit": the working memory all
+                                workers of one job share, bytes */
+    oa_retention report_retention;  /* "ReportRetention" (default none) */
+    oa_retention job_retention;     /* "JobRetention" (default 30 days) */
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes), where
                                 Orthanc cannot stream downloads */
     unsigned max_downloads;  /* ZIP downloads at once where Orthanc cannot

@@ -228,11 +228,39 @@ typedef struct oa_dicom_handler {
 
 typedef struct oa_reader_opts {
     unsigned max_depth;      /* sequence nesting limit; 0 = default (64) */
-    size_t max_inflated;     /* ceiling for a deflated dataset; 0 = 1 GiB */
+    size_t max_inflated;     /* ceiling for a deflated dataset, bytes;
+                                0 = default (OA_READER_DEFAULT_MAX_INFLATED) */
     bool strict;             /* refuse every defect instead of repairing */
+    unsigned max_inflate_ratio; /* a deflated dataset may inflate to this
+                                many times its deflated size, once past
+                                OA_READER_RATIO_FLOOR; 0 = default (100) */
 } oa_reader_opts;
 
 #define OA_READER_DEFAULT_MAX_DEPTH 64u
+/* Deflate bombs: 1 MB of deflated zeros inflates to 1 GB.  A dataset is
+ * refused once it inflates past the absolute ceiling, or past the ratio
+ * times its deflated size when it is larger than the floor (a small
+ * dataset of zeros legitimately compresses a thousand times). */
+#define OA_READER_DEFAULT_MAX_INFLATED ((size_t)512 << 20)
+#define OA_READER_DEFAULT_INFLATE_RATIO 100u
+#define OA_READER_RATIO_FLOOR ((size_t)16 << 20)
+
+/*
+ * The most a deflated dataset of `deflated` bytes may inflate to under
+ * `opts` (NULL: the defaults): min(absolute ceiling, max(floor, ratio x
+ * deflated)).  For callers that budget memory before a parse.
+ */
+size_t oa_reader_inflate_limit(const oa_reader_opts *opts, size_t deflated);
+
+/*
+ * The most memory that reading and rewriting the `len` bytes at `data`
+ * may take, the input included: input + output + 1 MiB, where the output
+ * of a deflated syntax (from the meta group) counts twice its
+ * oa_reader_inflate_limit() (inflated dataset, output before deflate).
+ * Reads the meta group only.  For budgets shared by threads.
+ */
+size_t oa_dicom_working_memory(const uint8_t *data, size_t len,
+                               const oa_reader_opts *opts);
 
 /*
  * Parse `len` bytes at `data` (a Part 10 file or a bare dataset) and report
@@ -319,6 +347,10 @@ oa_status oa_dicom_copy(oa_writer *w, const uint8_t *in, size_t in_len,
 
 /* Read a whole file into a buffer with a ceiling (oa_buf, reused). */
 oa_status oa_file_read(const char *path, oa_buf *buf, oa_error *err);
+/* The same, refusing a symbolic link as the last component (O_NOFOLLOW):
+ * for files of the plugin's own folders (ZIP archives to download). */
+oa_status oa_file_read_nofollow(const char *path, oa_buf *buf,
+                                oa_error *err);
 /* Write a file atomically: to path.tmp-XXXX, fsync not forced, rename. */
 oa_status oa_file_write(const char *path, const uint8_t *data, size_t len,
                         oa_error *err);

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-oa_status oa_file_read(const char *path, oa_buf *buf, oa_error *err)
+static oa_status file_read(const char *path, int flags, oa_buf *buf,
+                           oa_error *err)
 {
     struct stat st;
     int fd;
@@ -23,7 +24,11 @@ oa_status oa_file_read(const char *path, oa_buf *buf, oa_error *err)
     oa_status rc = OA_OK;
 
     oa_buf_reset(buf);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW))
+        return oa_error_set(err, OA_EIO,
+                            "refused to open a symbolic link: the file "
+                            "was replaced");
     if (fd < 0)
         return oa_error_set(err, errno == ENOENT ? OA_ENOTFOUND : OA_EIO,
                             "cannot open input file: %s", strerror(errno));
@@ -57,6 +62,17 @@ oa_status oa_file_read(const char *path, oa_buf *buf, oa_error *err)
     close(fd);
     buf->len = done;
     return rc;
+}
+
+oa_status oa_file_read(const char *path, oa_buf *buf, oa_error *err)
+{
+    return file_read(path, 0, buf, err);
+}
+
+oa_status oa_file_read_nofollow(const char *path, oa_buf *buf,
+                                oa_error *err)
+{
+    return file_read(path, O_NOFOLLOW, buf, err);
 }
 
 oa_status oa_file_write(const char *path, const uint8_t *data, size_t len,

@@ -840,10 +840,39 @@ static oa_status parse_meta(reader *r, size_t *pos, oa_parse_info *info)
 }
 
 /* Inflate a deflated dataset (raw deflate; a zlib header is tolerated). */
+size_t oa_reader_inflate_limit(const oa_reader_opts *opts, size_t deflated)
+{
+    size_t abs = opts && opts->max_inflated ? opts->max_inflated
+                                            : OA_READER_DEFAULT_MAX_INFLATED;
+    unsigned ratio = opts && opts->max_inflate_ratio
+                         ? opts->max_inflate_ratio
+                         : OA_READER_DEFAULT_INFLATE_RATIO;
+    size_t by_ratio;
+
+    if (oa_size_mul(&by_ratio, deflated, ratio) != 0)
+        by_ratio = SIZE_MAX;
+    if (by_ratio < OA_READER_RATIO_FLOOR)
+        by_ratio = OA_READER_RATIO_FLOOR;
+    return by_ratio < abs ? by_ratio : abs;
+}
+
+/*
+ * Inflate a deflated dataset (raw deflate; a zlib header is tolerated),
+ * at most oa_reader_inflate_limit() bytes: the error says which limit
+ * (absolute or ratio) stopped it, so that a user can tell a bomb from a
+ * large file and raise the right option.
+ */
 static oa_status inflate_dataset(const uint8_t *in, size_t in_len,
-                                 size_t max_out, oa_buf *out,
+                                 const oa_reader_opts *opts, oa_buf *out,
                                  oa_error *err, size_t at)
 {
+    size_t abs = opts && opts->max_inflated ? opts->max_inflated
+                                            : OA_READER_DEFAULT_MAX_INFLATED;
+    unsigned ratio = opts && opts->max_inflate_ratio
+                         ? opts->max_inflate_ratio
+                         : OA_READER_DEFAULT_INFLATE_RATIO;
+    size_t max_out = oa_reader_inflate_limit(opts, in_len);
+
     z_stream zs;
     int zrc, window;
     oa_status rc;
@@ -864,10 +893,20 @@ static oa_status inflate_dataset(const uint8_t *in, size_t in_len,
             if (rc != OA_OK) {
                 inflateEnd(&zs);
                 oa_buf_dispose(out);
+                if (rc == OA_ELIMIT && max_out < abs)
+                    return oa_error_at(err, OA_ELIMIT, OA_NO_TAG, at,
+                                       "deflated dataset of %zu bytes "
+                                       "inflates to more than %u times "
+                                       "its size (a deflate bomb?): "
+                                       "refused; the limit is "
+                                       "MaxInflateRatio",
+                                       in_len, ratio);
                 if (rc == OA_ELIMIT)
                     return oa_error_at(err, OA_ELIMIT, OA_NO_TAG, at,
                                        "deflated dataset inflates past "
-                                       "the ceiling");
+                                       "the ceiling of %zu MiB: refused; "
+                                       "the limit is MaxInflatedSize",
+                                       abs >> 20);
                 return oa_error_set(err, rc, "out of memory inflating");
             }
             zs.next_out = oa_buf_data(out) + out->len;
@@ -889,6 +928,42 @@ static oa_status inflate_dataset(const uint8_t *in, size_t in_len,
     }
     return oa_error_at(err, OA_EPARSE, OA_NO_TAG, at,
                        "deflated dataset cannot be inflated");
+}
+
+size_t oa_dicom_working_memory(const uint8_t *data, size_t len,
+                               const oa_reader_opts *opts)
+{
+    static const oa_dicom_handler null_handler;
+    oa_parse_info info;
+    reader r;
+    size_t pos = 0, out = len, total;
+
+    memset(&info, 0, sizeof(info));
+    memset(&r, 0, sizeof(r));
+    r.data = data;
+    r.len = len;
+    r.h = &null_handler;
+    r.max_depth = OA_READER_DEFAULT_MAX_DEPTH;
+    if (data != NULL) {
+        if (len >= 132 && memcmp(data + 128, "DICM", 4) == 0)
+            pos = 132;
+        else if (len >= 4 && memcmp(data, "DICM", 4) == 0)
+            pos = 4;
+        if (looks_like_meta(data + pos, len - pos) &&
+            parse_meta(&r, &pos, &info) == OA_OK && info.meta_ts != NULL &&
+            info.meta_ts->deflated) {
+            size_t inflated = oa_reader_inflate_limit(opts, len - pos);
+
+            /* the inflated dataset, and the writer's output before it
+             * deflates it again */
+            if (oa_size_mul(&out, inflated, 2) != 0)
+                out = SIZE_MAX;
+        }
+    }
+    if (oa_size_add(&total, len, out) != 0 ||
+        oa_size_add(&total, total, (size_t)1 << 20) != 0)
+        return SIZE_MAX;
+    return total;
 }
 
 oa_status oa_dicom_parse(const uint8_t *data, size_t len,
@@ -977,9 +1052,8 @@ oa_status oa_dicom_parse(const uint8_t *data, size_t len,
     e.big_endian = ts->big_endian;
 
     if (ts->deflated) {
-        size_t max = opts && opts->max_inflated ? opts->max_inflated
-                                                : ((size_t)1 << 30);
-        rc = inflate_dataset(data + pos, len - pos, max, &inflated, err, pos);
+        rc = inflate_dataset(data + pos, len - pos, opts, &inflated, err,
+                             pos);
         if (rc != OA_OK)
             goto out;
         r.data = oa_buf_data(&inflated);

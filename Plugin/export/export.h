@@ -207,6 +207,17 @@ void oa_export_url_redact(const char *url, bool keep_path, char *out,
 /* mkdir -p of `path` (absolute) with mode 0755.  OA_EIO names it. */
 oa_status oa_export_mkdirs(const char *path, oa_error *err);
 
+/*
+ * The archive folder of ZIP exports (issue 12, defect 4): created 0700
+ * if missing (with its missing parents), then refused unless it is a
+ * real folder (not a symbolic link) owned by this process's user and not
+ * writable by every user, in a parent that no other user may rename it
+ * out of (not world-writable without the sticky bit).  Checked at
+ * start-up, before each ZIP export and each download.  OA_EIO says what
+ * is wrong and what to do.
+ */
+oa_status oa_export_archive_folder_check(const char *path, oa_error *err);
+
 /* rm -r of `path`; best effort, never follows symbolic links. */
 void oa_export_remove_tree(const char *path);
 

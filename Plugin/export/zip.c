@@ -20,19 +20,27 @@
  * so an export larger than `max_archive` is split into archives of whole
  * files: <name>.zip, <name>-2.zip, ...  Each is written as
  * <archive>.partial and renamed when the export finishes.
+ *
+ * The archive folder is Orthanc's alone (oa_export_archive_folder_check:
+ * 0700, our owner, not world-writable), and every archive is created
+ * with O_NOFOLLOW | O_EXCL, so that no other user can swap a file of it
+ * for a symbolic link to something we may read (issue 12, defect 4).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 
 #include "export_int.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libdeflate.h>
+#include <minizip/ioapi.h>
 #include <minizip/zip.h>
 
 #define DEFAULT_MAX_ARCHIVE ((uint64_t)1 << 30)
@@ -235,11 +243,100 @@ bool oa_export_compression_valid(const char *compression)
            strcmp(compression, "fast") == 0 || strcmp(compression, "best") == 0;
 }
 
+oa_status oa_export_archive_folder_check(const char *path, oa_error *err)
+{
+    char parent[4096];
+    struct stat st;
+    size_t n;
+
+    if (path == NULL || path[0] != '/' || (n = strlen(path)) >= sizeof(parent))
+        return oa_error_set(err, OA_EINVAL,
+                            "no archive folder: set "
+                            "\"Anonymizer.ArchiveFolder\" to an absolute "
+                            "folder (Orthanc's StorageDirectory is not "
+                            "absolute, so there is no default)");
+    memcpy(parent, path, n + 1);
+    while (n > 1 && parent[n - 1] != '/')
+        n--;
+    parent[n > 1 ? n - 1 : 1] = '\0';
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT)
+            return oa_error_set(err, OA_EIO, "archive folder %s: %s", path,
+                                strerror(errno));
+        if (oa_export_mkdirs(parent, err) != OA_OK)
+            return err != NULL ? err->code : OA_EIO;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return oa_error_set(err, OA_EIO,
+                                "cannot create archive folder %s: %s", path,
+                                strerror(errno));
+        if (lstat(path, &st) != 0)
+            return oa_error_set(err, OA_EIO, "archive folder %s: %s", path,
+                                strerror(errno));
+    }
+    if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode))
+        return oa_error_set(err, OA_EIO,
+                            "archive folder %s is a symbolic link or not a "
+                            "folder: refused; give \"ArchiveFolder\" a real "
+                            "folder of Orthanc's user",
+                            path);
+    if (st.st_uid != geteuid())
+        return oa_error_set(err, OA_EIO,
+                            "archive folder %s belongs to user %u, not to "
+                            "Orthanc's (%u): refused (its owner could swap "
+                            "the archives); remove it or set "
+                            "\"ArchiveFolder\" to a folder of Orthanc's "
+                            "user",
+                            path, (unsigned)st.st_uid, (unsigned)geteuid());
+    if (st.st_mode & S_IWOTH)
+        return oa_error_set(err, OA_EIO,
+                            "archive folder %s is writable by every user: "
+                            "refused; chmod 700 it or set \"ArchiveFolder\" "
+                            "to a folder of Orthanc's user",
+                            path);
+    if (lstat(parent, &st) == 0 && (st.st_mode & S_IWOTH) &&
+        !(st.st_mode & S_ISVTX))
+        return oa_error_set(err, OA_EIO,
+                            "archive folder %s is in %s, which every user "
+                            "may write to (without the sticky bit): "
+                            "refused; choose a folder of Orthanc's user",
+                            path, parent);
+    return OA_OK;
+}
+
+/* minizip's stdio functions, but the archive is created with O_NOFOLLOW
+ * and O_EXCL (the .partial was just unlinked: nobody else may be there). */
+static voidpf ZCALLBACK open_nofollow(voidpf opaque, const void *filename,
+                                      int mode)
+{
+    int fd;
+    FILE *f;
+
+    (void)opaque;
+    if (filename == NULL ||
+        (mode & ZLIB_FILEFUNC_MODE_CREATE) == 0)
+        return NULL;   /* we only ever create archives */
+    fd = open((const char *)filename,
+              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    f = fdopen(fd, "w+b");
+    if (f == NULL)
+        close(fd);
+    return f;
+}
+
+static zipFile create_archive(const char *path)
+{
+    zlib_filefunc64_def io;
+
+    fill_fopen64_filefunc(&io);
+    io.zopen64_file = open_nofollow;
+    return zipOpen2_64(path, APPEND_STATUS_CREATE, NULL, &io);
+}
+
 static oa_status zip_test(const oa_export_target *t, oa_error *err)
 {
-    if (t->url == NULL || t->url[0] != '/')
-        return oa_error_set(err, OA_EINVAL, "zip target without a folder");
-    if (oa_export_mkdirs(t->url, err) != OA_OK)
+    if (oa_export_archive_folder_check(t->url, err) != OA_OK)
         return err != NULL ? err->code : OA_EIO;
     if (access(t->url, W_OK) != 0)
         return oa_error_set(err, OA_EIO, "archive folder %s is not writable",
@@ -300,7 +397,7 @@ static oa_status start_archive(zip_exporter *z, oa_error *err)
     if (path == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     unlink(path);
-    z->zf = zipOpen64(path, APPEND_STATUS_CREATE);
+    z->zf = create_archive(path);
     if (z->zf == NULL) {
         oa_status rc = oa_error_set(err, OA_EIO, "cannot create %s: %s",
                                     path, strerror(errno));
@@ -515,7 +612,7 @@ static oa_status zip_finish(oa_exporter *e, oa_export_result *res,
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     for (i = 0; i < z->count; i++) {
         char *final = archive_path(z, i + 1, "");
-        FILE *f;
+        struct stat st;
 
         if (final == NULL)
             return oa_error_set(err, OA_ENOMEM, "out of memory");
@@ -525,12 +622,8 @@ static oa_status zip_finish(oa_exporter *e, oa_export_result *res,
             oa_free(final);
             return rc;
         }
-        f = fopen(final, "rb");
-        if (f != NULL) {
-            if (fseeko(f, 0, SEEK_END) == 0)
-                res->archive_sizes[i] = (uint64_t)ftello(f);
-            fclose(f);
-        }
+        if (lstat(final, &st) == 0 && S_ISREG(st.st_mode))
+            res->archive_sizes[i] = (uint64_t)st.st_size;
         res->archive_paths[i] = final;
         res->archive_count = i + 1;
     }

@@ -216,11 +216,35 @@ static void anonymize_study(oa_service *s, const char *sid)
         }
         oa_error_clear(&err);
         if (oa_job_anonymize_submit(s, body, "Study", sid, job, sizeof(job),
-                                    &async, &err) == OA_OK)
+                                    &async, &err) == OA_OK) {
+            cJSON *d = cJSON_CreateObject();
+            oa_audit_actor actor;
+
             oa_log(OA_LOG_WARNING,
                    "AutoAnonymize: study %s stable: anonymization job %s", sid,
                    job);
-        else
+            /* the audit trail: the configuration asked, not a user */
+            oa_audit_actor_set(&actor, "AutoAnonymize", NULL);
+            if (d != NULL) {
+                cJSON_AddStringToObject(d, "Job", job);
+                oa_audit_resources(d, NULL, "Study", sid);
+                cJSON_AddStringToObject(d, "Profile",
+                                        cJSON_IsString(profile)
+                                            ? profile->valuestring
+                                            : "Default");
+                if (exp != NULL)
+                    cJSON_AddItemToObject(
+                        d, "Target",
+                        oa_audit_target(cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(body, "Export"),
+                            "Target")));
+            }
+            oa_error_clear(&err);
+            if (oa_audit_append(oa_service_store(s), OA_AUDIT_ANONYMIZATION,
+                                &actor, d, &err) != OA_OK)
+                oa_log(OA_LOG_ERROR, "audit trail: not written: %s",
+                       err.msg);
+        } else
             oa_log(OA_LOG_ERROR,
                    "AutoAnonymize: study %s not anonymized: %s (check "
                    "\"Anonymizer.AutoAnonymize\")",

@@ -39,6 +39,8 @@
 #include "../orthanc/host.h"
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -68,6 +70,7 @@ void oa_job_anonymize__free(void *job)
     oa_free(j->studies);
     oa_free(j->items);
     cJSON_Delete(j->failures);
+    cJSON_Delete(j->warnings);
     cJSON_Delete(j->cleaned);
     cJSON_Delete(j->warnings);
     oa_free(j->threads);
@@ -459,7 +462,32 @@ static cJSON *content_json(anon_job *j)
         cJSON_AddStringToObject(c, "ExportJob", j->export_job);
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(c, "Error", j->fatal);
+    if (j->warnings != NULL)
+        cJSON_AddItemToObject(c, "Warnings", cJSON_Duplicate(j->warnings, 1));
     return c;
+}
+
+/*
+ * A side effect the job lost (issue 12, defect 13): logged, and listed
+ * in the content's "Warnings" so that the user sees it where the job
+ * shows as a success.  Takes the lock.
+ */
+static void warn(anon_job *j, const char *fmt, ...) OA_PRINTF(2, 3);
+static void warn(anon_job *j, const char *fmt, ...)
+{
+    char msg[OA_ERROR_MSG_MAX + 128];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    oa_log(OA_LOG_ERROR, "anonymization %s: %s", j->report_id, msg);
+    pthread_mutex_lock(&j->lock);
+    if (j->warnings == NULL)
+        j->warnings = cJSON_CreateArray();
+    if (j->warnings != NULL && cJSON_GetArraySize(j->warnings) < 32)
+        cJSON_AddItemToArray(j->warnings, cJSON_CreateString(msg));
+    pthread_mutex_unlock(&j->lock);
 }
 
 static void find_job_id(anon_job *j, char *out, size_t size)
@@ -519,9 +547,11 @@ static void write_report(anon_job *j)
     if (text == NULL ||
         oa_store_put(oa_service_store(j->svc), OA_STORE_REPORTS, j->report_id,
                      text, &err) != OA_OK)
-        oa_log(OA_LOG_ERROR, "anonymization report %s not saved: %s",
-               j->report_id, text == NULL ? "out of memory" : err.msg);
+        warn(j, "the report was not saved (%s): the anonymized studies "
+             "cannot be traced back to the originals",
+             text == NULL ? "out of memory" : err.msg);
     cJSON_free(text);
+    oa_service_retention(j->svc);   /* ReportRetention, JobRetention */
 
     for (i = 0; i < j->nstudies; i++) {
         const study *st = &j->studies[i];
@@ -537,9 +567,8 @@ static void write_report(anon_job *j)
         oa_host_rest(OA_HTTP_PUT, uri, j->report_id, strlen(j->report_id),
                      NULL, &status, NULL);
         if (status != 200)
-            oa_log(OA_LOG_WARNING,
-                   "report ID not set on study %s (HTTP %u)", st->anonymized,
-                   (unsigned)status);
+            warn(j, "the report's ID was not set on study %s (HTTP %u)",
+                 st->anonymized, (unsigned)status);
         drop_legacy_attachment(st->anonymized);
         oa_jobs_label_studies(j->svc, st->original, st->anonymized);
     }
@@ -733,9 +762,8 @@ static void chain_export(anon_job *j)
                                      j->priority, j->export_job,
                                      sizeof(j->export_job), &err) != OA_OK) {
         j->export_job[0] = '\0';
-        oa_log(OA_LOG_ERROR,
-               "anonymization %s: the chained export could not start: %s",
-               j->report_id, err.msg);
+        warn(j, "the export asked for (\"Export\") could not start: %s; "
+             "export the anonymized studies again", err.msg);
     }
     cJSON_Delete(studies);
 }
@@ -805,6 +833,8 @@ static oa_status cb_reset(void *p)
     j->cursor = 0;
     j->fatal[0] = '\0';
     j->reported = false;
+    cJSON_Delete(j->warnings);
+    j->warnings = NULL;
     cJSON_Delete(j->failures);
     j->failures = cJSON_CreateArray();
     cJSON_Delete(j->cleaned);

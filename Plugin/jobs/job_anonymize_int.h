@@ -76,6 +76,8 @@ typedef struct anon_job {
     size_t finished;         /* items stored, dropped or failed */
     size_t nfailed;
     cJSON *failures;         /* [{"Instance", "Error"}], capped */
+    cJSON *warnings;         /* side effects lost (report not saved...):
+                                ["..."], NULL if none (issue 12, 13) */
     size_t ncleaned;         /* images whose pixels were cleaned */
     size_t npixel_refused;   /* images refused for burned-in text */
     cJSON *cleaned;          /* [{"Instance", "Boxes": [{X,Y,W,H,Label,Keep}]}],
@@ -85,6 +87,7 @@ typedef struct anon_job {
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
+    uint64_t mem_used;       /* of JobMemoryLimit, by the workers */
     struct timespec lease;   /* workers take new instances until then */
     char fatal[OA_ERROR_MSG_MAX + 64]; /* why the job failed, or "" */
 

@@ -122,6 +122,8 @@ const char *oa_job_anonymize__serialized(void *p)
     }
     cJSON_AddItemToObject(s, "Failures", cJSON_Duplicate(j->failures, 1));
     cJSON_AddNumberToObject(s, "FailedCount", (double)j->nfailed);
+    if (j->warnings != NULL)   /* a lost side effect, shown after a restart */
+        cJSON_AddItemToObject(s, "Warnings", cJSON_Duplicate(j->warnings, 1));
     cJSON_AddItemToObject(s, "CleanedImages", cJSON_Duplicate(j->cleaned, 1));
     cJSON_AddNumberToObject(s, "PixelsCleaned", (double)j->ncleaned);
     cJSON_AddNumberToObject(s, "PixelsRefused", (double)j->npixel_refused);
@@ -271,6 +273,20 @@ void *oa_job_anonymize_unserialize(const char *text)
     }
     v = cJSON_GetObjectItemCaseSensitive(s, "FailedCount");
     j->nfailed = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
+    v = cJSON_DetachItemFromObjectCaseSensitive(s, "Warnings");
+    cJSON_Delete(j->warnings);
+    j->warnings = NULL;
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) <= 32) {
+        const cJSON *w;
+        bool ok = true;
+
+        cJSON_ArrayForEach(w, v) ok &= cJSON_IsString(w);
+        if (ok) {
+            j->warnings = (cJSON *)v;
+            v = NULL;
+        }
+    }
+    cJSON_Delete((cJSON *)v);
     v = cJSON_DetachItemFromObjectCaseSensitive(s, "CleanedImages");
     if (cJSON_IsArray(v)) {
         cJSON_Delete(j->cleaned);

@@ -4,7 +4,12 @@
  * (GetDicomForInstance), runs the engine (rules, UIDs, leak check) and
  * stores the result (POST /instances), while Orthanc keeps calling the
  * job's step() (the lease).  Each holds one input and one output
- * instance, so memory is bounded by Threads x instance size.  Every call
+ * instance; before it rewrites one, a worker reserves what that may take
+ * (oa_dicom_working_memory: a deflated instance counts what it may
+ * inflate to) from the job's budget, JobMemoryLimit, shared by all its
+ * workers: it waits while others hold it, and an instance that needs
+ * more than the whole budget fails with that reason (issue 12, defect 3:
+ * 16 workers each inflating a deflate bomb).  Every call
  * into Orthanc passes the gate of jobs.h (oa_jobs_enter): once Orthanc is
  * stopping, a worker leaves its instance undone and ends.
  */
@@ -98,16 +103,78 @@ static void abandon_outcome(outcome *o)
     o->state = ITEM_TODO;
 }
 
+/* The reader's limits of the configuration (MaxInflatedSize,
+ * MaxInflateRatio). */
+static void reader_opts(const anon_job *j, oa_reader_opts *ro)
+{
+    const oa_config *cfg = oa_service_config(j->svc);
+
+    memset(ro, 0, sizeof(*ro));
+    ro->max_inflated = cfg->max_inflated;
+    ro->max_inflate_ratio = cfg->max_inflate_ratio;
+}
+
+static void wait_a_little(anon_job *j);
+
+/*
+ * Reserve `need` bytes of the job's memory budget, waiting while other
+ * workers hold it.  False if the instance can never fit (`o` failed,
+ * naming the limit) or the job stops meanwhile (`o` left undone).
+ */
+static bool budget_reserve(anon_job *j, uint64_t need, outcome *o)
+{
+    uint64_t limit = oa_service_config(j->svc)->job_memory;
+    bool ok;
+
+    if (limit == 0)
+        limit = OA_CONFIG_DEFAULT_JOB_MEMORY;
+    if (need > limit) {
+        oa_error e;
+
+        oa_error_clear(&e);
+        oa_error_set(&e, OA_ELIMIT,
+                     "rewriting this instance may take %llu MiB, more than "
+                     "its job's memory (\"JobMemoryLimit\", %llu MiB): "
+                     "refused",
+                     (unsigned long long)(need >> 20),
+                     (unsigned long long)(limit >> 20));
+        fail_outcome(o, &e);
+        return false;
+    }
+    pthread_mutex_lock(&j->lock);
+    while (j->mem_used + need > limit && !j->stopping && !oa_jobs_closing())
+        wait_a_little(j);
+    ok = j->mem_used + need <= limit;
+    if (ok)
+        j->mem_used += need;
+    pthread_mutex_unlock(&j->lock);
+    if (!ok)
+        abandon_outcome(o);
+    return ok;
+}
+
+static void budget_release(anon_job *j, uint64_t held)
+{
+    if (held == 0)
+        return;
+    pthread_mutex_lock(&j->lock);
+    j->mem_used -= held;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
 static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
                     const item *it, const study *st, outcome *o)
 {
+    oa_reader_opts ro;
+    uint64_t held = 0;
+
     oa_anon_identity id;
     oa_anon_result res;
     oa_host_blob blob;
     oa_error err;
     oa_status rc;
 
-    (void)j;
     memset(o, 0, sizeof(*o));
     oa_error_clear(&err);
     if (!oa_jobs_enter()) {
@@ -118,6 +185,12 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     oa_jobs_leave();
     if (rc != OA_OK) {
         fail_outcome(o, &err);
+        return;
+    }
+    reader_opts(j, &ro);
+    held = oa_dicom_working_memory(blob.data, blob.size, &ro);
+    if (!budget_reserve(j, held, o)) {
+        oa_host_blob_free(&blob);
         return;
     }
     memset(&id, 0, sizeof(id));
@@ -135,6 +208,7 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
         oa_error_clear(&err);
         if (!oa_jobs_enter()) {
             oa_host_blob_free(&blob);
+            budget_release(j, held);
             abandon_outcome(o);
             return;
         }
@@ -144,6 +218,13 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
         if (rc == OA_OK) {
             oa_host_blob_free(&blob);
             blob = native;
+            /* the decoded copy is larger: reserve for it instead */
+            budget_release(j, held);
+            held = oa_dicom_working_memory(blob.data, blob.size, &ro);
+            if (!budget_reserve(j, held, o)) {
+                oa_host_blob_free(&blob);
+                return;
+            }
             memset(&res, 0, sizeof(res));
             rc = oa_anonymizer_run(engine, &id, blob.data, blob.size, &res,
                                    &err);
@@ -181,6 +262,7 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
             o->state = ITEM_STORED;
     }
     oa_host_blob_free(&blob);
+    budget_release(j, held);
 }
 
 /* How long workers go on after the last step() (under the lock). */
@@ -264,6 +346,7 @@ static void *worker_main(void *arg)
         opts.work_per_byte = oa_service_config(j->svc)->work_budget;
         opts.cancelled = job_cancelled;
         opts.cancel_user = j;
+        reader_opts(j, &opts.reader);
         /* One OCR engine per worker (Tesseract is not shared between
          * threads), made at its first risky image; without its language
          * data, risky images that no pixel rule covers are refused with

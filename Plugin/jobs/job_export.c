@@ -785,16 +785,22 @@ static long ms_since(const struct timespec *t0)
            (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Record a finished ZIP export for its download. */
-static void record_archives(export_job *j)
+/*
+ * Record a finished ZIP export for its download.  Without the record the
+ * download answers 404: the user would lose what the export made, so a
+ * failure here fails the job, and its archives are removed (issue 12,
+ * defect 13).
+ */
+static oa_status record_archives(export_job *j, oa_error *err)
 {
     cJSON *rec = cJSON_CreateObject(), *list;
     time_t expires = time(NULL) + oa_service_config(j->svc)->zip_retention;
     char *text;
     size_t i;
+    oa_status rc;
 
     if (rec == NULL)
-        return;
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
     cJSON_AddStringToObject(rec, "ID", j->export_id);
     cJSON_AddStringToObject(rec, "Name", j->name);
     cJSON_AddStringToObject(rec, "Created", j->created);
@@ -809,13 +815,23 @@ static void record_archives(export_job *j)
         cJSON_AddItemToArray(list, a);
     }
     text = cJSON_PrintUnformatted(rec);
-    if (text == NULL ||
-        oa_store_put(oa_service_store(j->svc), OA_STORE_EXPORTS, j->export_id,
-                     text, NULL) != OA_OK)
-        oa_log(OA_LOG_ERROR, "export %s: its archive could not be recorded",
-               j->export_id);
+    rc = text == NULL ? oa_error_set(err, OA_ENOMEM, "out of memory")
+                      : oa_store_put(oa_service_store(j->svc),
+                                     OA_STORE_EXPORTS, j->export_id, text,
+                                     err);
+    if (rc != OA_OK) {
+        char why[OA_ERROR_MSG_MAX];
+
+        snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : "");
+        for (i = 0; i < j->result.archive_count; i++)
+            unlink(j->result.archive_paths[i]);
+        rc = oa_error_set(err, rc,
+                          "the ZIP archive could not be recorded for its "
+                          "download (%s): removed; export again", why);
+    }
     cJSON_free(text);
     cJSON_Delete(rec);
+    return rc;
 }
 
 /* Tell the cluster's job list how this job is doing. */
@@ -956,8 +972,10 @@ static oa_job_step_status cb_step(void *p)
     }
     j->backend->ops->free(j->exporter);
     j->exporter = NULL;
-    if (j->result.archive_count > 0)
-        record_archives(j);
+    if (j->result.archive_count > 0 && record_archives(j, &err) != OA_OK) {
+        fail(j, &err);
+        return OA_JOB_STEP_FAILURE;
+    }
     j->finished = true;
     track(j, "Success", true);
     oa_metrics_exported(j->target.type, j->bytes, j->nitems);
@@ -1158,7 +1176,8 @@ static void remove_record(oa_service *s, const char *id, const cJSON *rec)
         const char *dir = oa_service_config(s)->archive_folder;
 
         /* only files in our archive folder */
-        if (file != NULL && strncmp(file, dir, strlen(dir)) == 0 &&
+        if (file != NULL && dir != NULL &&
+            strncmp(file, dir, strlen(dir)) == 0 &&
             file[strlen(dir)] == '/' && strstr(file, "/..") == NULL)
             unlink(file);
     }
@@ -1242,8 +1261,30 @@ oa_status oa_job_export_archive(oa_service *s, const char *id, unsigned number,
     oa_free(text);
     a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rec, "Archives"),
                            (int)number - 1);
+    /* Only a regular file of our own archive folder, still ours (not
+     * swapped for a symbolic link: lstat here, O_NOFOLLOW to read). */
+    {
+        const char *dir = oa_service_config(s)->archive_folder;
+        const char *file = a != NULL ? oa_jobs_str(a, "File") : NULL;
+
+        if (file != NULL &&
+            (dir == NULL || strncmp(file, dir, strlen(dir)) != 0 ||
+             file[strlen(dir)] != '/' || strstr(file, "/..") != NULL)) {
+            cJSON_Delete(rec);
+            return oa_error_set(err, OA_EIO,
+                                "export %s: its archive is not in the "
+                                "archive folder: refused", id);
+        }
+        if (file != NULL &&
+            (rc = oa_export_archive_folder_check(dir, err)) != OA_OK) {
+            cJSON_Delete(rec);
+            oa_log(OA_LOG_ERROR, "ZIP download refused: %s",
+                   err != NULL ? err->msg : "archive folder");
+            return rc;
+        }
+    }
     if (a == NULL || oa_jobs_str(a, "File") == NULL ||
-        stat(oa_jobs_str(a, "File"), &st) != 0) {
+        lstat(oa_jobs_str(a, "File"), &st) != 0 || !S_ISREG(st.st_mode)) {
         cJSON_Delete(rec);
         return oa_error_set(err, OA_ENOTFOUND,
                             "export %s has no archive number %u", id, number);

@@ -59,6 +59,7 @@ static const oa_route routes[] = {
      "/anonymizer/destinations/" NAME, oa_rest_destination},
     {OA_HTTP_POST, "/anonymizer/destinations/" NAME "/test",
      oa_rest_destination_test},
+    {OA_HTTP_GET, "/anonymizer/audit(\\.csv)?", oa_rest_get_audit},
 };
 
 struct oa_rest_router {

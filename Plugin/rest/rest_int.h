@@ -88,6 +88,17 @@ oa_status oa_rest_destination_test(oa_host_output *out,
                                    const oa_rest_request *req, oa_error *err);
 
 /* route_app.c: the web page */
+/* The audit trail (route_audit.c). */
+oa_status oa_rest_get_audit(oa_host_output *out, const oa_rest_request *req,
+                            oa_error *err);
+struct oa_audit_actor;
+/* Who asked, from the request's headers. */
+void oa_rest_actor(const oa_rest_request *req, struct oa_audit_actor *actor);
+/* Append an entry of `kind` for this request (details taken); a failure
+ * is logged. */
+void oa_rest_audit(const oa_rest_request *req, const char *kind,
+                   cJSON *details);
+
 oa_status oa_rest_app(oa_host_output *out, const oa_rest_request *req,
                       oa_error *err);
 oa_status oa_rest_app_redirect(oa_host_output *out,

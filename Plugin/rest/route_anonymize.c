@@ -7,6 +7,7 @@
 #include "rest_int.h"
 
 #include "../jobs/jobs.h"
+#include "../services/services.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,29 @@ static oa_status submit(oa_host_output *out, const oa_rest_request *req,
                                  err);
     if (rc != OA_OK)
         goto out;
+    {
+        /* the audit trail: who, which resources, which profile, where */
+        cJSON *d = cJSON_CreateObject();
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "Profile");
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(body, "Export");
+
+        if (d != NULL) {
+            cJSON_AddStringToObject(d, "Job", job);
+            oa_audit_resources(
+                d, cJSON_GetObjectItemCaseSensitive(body, "Resources"),
+                level, id);
+            cJSON_AddStringToObject(d, "Profile",
+                                    cJSON_IsString(p)   ? p->valuestring
+                                    : cJSON_IsObject(p) ? "(inline)"
+                                                        : "Default");
+            if (x != NULL)   /* "Export": {"Target": {...}} */
+                cJSON_AddItemToObject(
+                    d, "Target",
+                    oa_audit_target(
+                        cJSON_GetObjectItemCaseSensitive(x, "Target")));
+            oa_rest_audit(req, OA_AUDIT_ANONYMIZATION, d);
+        }
+    }
     rc = oa_rest_answer_job(out, job, async, OA_EIO, err);
 out:
     cJSON_Delete(body);

@@ -10,6 +10,7 @@
 #include "../dicom/dicom.h"
 #include "../export/export.h"
 #include "../jobs/jobs.h"
+#include "../services/services.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +155,21 @@ oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
     rc = oa_rest_body_json(req, false, &body, err);
     if (rc == OA_OK)
         rc = oa_job_export_submit(s, body, job, sizeof(job), &async, err);
+    if (rc == OA_OK) {   /* the audit trail */
+        cJSON *d = cJSON_CreateObject();
+
+        if (d != NULL) {
+            cJSON_AddStringToObject(d, "Job", job);
+            oa_audit_resources(
+                d, cJSON_GetObjectItemCaseSensitive(body, "Resources"), NULL,
+                NULL);
+            cJSON_AddItemToObject(
+                d, "Target",
+                oa_audit_target(
+                    cJSON_GetObjectItemCaseSensitive(body, "Target")));
+            oa_rest_audit(req, OA_AUDIT_EXPORT, d);
+        }
+    }
     if (rc == OA_OK)
         rc = oa_rest_answer_job(out, job, async, OA_ENET, err);
     cJSON_Delete(body);
@@ -192,7 +208,7 @@ oa_status oa_rest_export_archive(oa_host_output *out,
     if (!download_admit(s))
         return answer_busy(out, s, err);
     oa_buf_init(&data, MAX_ANSWER);
-    rc = oa_file_read(path, &data, err);
+    rc = oa_file_read_nofollow(path, &data, err);   /* defect 4 */
     if (rc == OA_OK) {
         oa_host_set_header(out, "Content-Disposition", disposition);
         rc = oa_host_answer(out, 200, "application/zip", oa_buf_data(&data),
@@ -227,6 +243,32 @@ static oa_status answer_destination(oa_host_output *out, oa_service *s,
     return rc;
 }
 
+/* The audit trail: a destination saved or removed (its type and host,
+ * never a secret). */
+static void audit_destination(const oa_rest_request *req, const char *name,
+                              const char *action, const cJSON *body)
+{
+    cJSON *d = cJSON_CreateObject(), *t;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "Type");
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(body, "Url");
+
+    if (d == NULL)
+        return;
+    cJSON_AddStringToObject(d, "Name", name);
+    cJSON_AddStringToObject(d, "Action", action);
+    t = cJSON_AddObjectToObject(d, "Target");
+    if (t != NULL && cJSON_IsString(type))
+        cJSON_AddStringToObject(t, "Type", type->valuestring);
+    if (t != NULL && cJSON_IsString(url)) {
+        char redacted[300];
+
+        oa_export_url_redact(url->valuestring, false, redacted,
+                             sizeof(redacted));
+        cJSON_AddStringToObject(t, "Url", redacted);
+    }
+    oa_rest_audit(req, OA_AUDIT_DESTINATION, d);
+}
+
 oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
                               oa_error *err)
 {
@@ -244,6 +286,8 @@ oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
         rc = oa_rest_body_json(req, false, &body, err);
         if (rc == OA_OK)
             rc = oa_service_destination_put(s, name, body, err);
+        if (rc == OA_OK)
+            audit_destination(req, name, "put", body);
         cJSON_Delete(body);
         if (rc == OA_OK)
             rc = answer_destination(out, s, name, err);
@@ -252,6 +296,7 @@ oa_status oa_rest_destination(oa_host_output *out, const oa_rest_request *req,
         rc = oa_service_destination_delete(s, name, err);
         if (rc != OA_OK)
             return rc;
+        audit_destination(req, name, "delete", NULL);
         return oa_rest_answer_empty(out, err);
     default:
         return oa_error_set(err, OA_EINVAL, "method not allowed");

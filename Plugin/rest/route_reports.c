@@ -37,6 +37,36 @@ static oa_status load_report(oa_service *s, const char *id, cJSON **out,
     return OA_OK;
 }
 
+/* The audit trail: report `id` was read, with the Orthanc IDs of its
+ * studies (never their values). */
+static void audit_report(const oa_rest_request *req, const char *id,
+                         const cJSON *report, const char *format)
+{
+    cJSON *d = cJSON_CreateObject(), *studies;
+    const cJSON *row;
+
+    if (d == NULL)
+        return;
+    cJSON_AddStringToObject(d, "Report", id);
+    cJSON_AddStringToObject(d, "Format", format);
+    studies = cJSON_AddArrayToObject(d, "Studies");
+    cJSON_ArrayForEach(row,
+                       cJSON_GetObjectItemCaseSensitive(report, "Studies")) {
+        static const char *const keys[] = {"OriginalStudy",
+                                           "AnonymizedStudy"};
+        size_t i;
+
+        for (i = 0; studies != NULL && i < 2; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, keys[i]);
+
+            if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+                cJSON_AddItemToArray(studies,
+                                     cJSON_CreateString(v->valuestring));
+        }
+    }
+    oa_rest_audit(req, OA_AUDIT_REPORT_DOWNLOAD, d);
+}
+
 /* Newest first. */
 static int by_date_desc(const void *a, const void *b)
 {
@@ -114,6 +144,8 @@ oa_status oa_rest_get_report(oa_host_output *out, const oa_rest_request *req,
         return err->code;
     rc = load_report(s, req->params[0], &report, err);
     if (rc == OA_OK)
+        audit_report(req, req->params[0], report, "json");
+    if (rc == OA_OK)
         rc = oa_rest_answer_json(out, 200, report, err);
     cJSON_Delete(report);
     return rc;
@@ -133,6 +165,7 @@ oa_status oa_rest_get_report_csv(oa_host_output *out,
     rc = load_report(s, req->params[0], &report, err);
     if (rc != OA_OK)
         return rc;
+    audit_report(req, req->params[0], report, "csv");
     rc = oa_report_csv(report, &csv, err);
     cJSON_Delete(report);
     if (rc != OA_OK)

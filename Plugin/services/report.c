@@ -37,7 +37,7 @@ const size_t oa_report_csv_column_count =
 /* Ceiling of one CSV (a report of thousands of studies is < 10 MB). */
 #define CSV_MAX ((size_t)256 << 20)
 
-static oa_status csv_field(oa_buf *out, const char *value)
+oa_status oa_csv_cell(oa_buf *out, const char *value)
 {
     bool quote = false, guard;
     const char *p;
@@ -82,12 +82,12 @@ static oa_status csv_json_field(oa_buf *out, const cJSON *v)
     char num[32];
 
     if (cJSON_IsString(v))
-        return csv_field(out, v->valuestring);
+        return oa_csv_cell(out, v->valuestring);
     if (cJSON_IsNumber(v)) {
         snprintf(num, sizeof(num), "%.0f", v->valuedouble);
-        return csv_field(out, num);
+        return oa_csv_cell(out, num);
     }
-    return csv_field(out, "");
+    return oa_csv_cell(out, "");
 }
 
 oa_status oa_report_csv(const cJSON *report, oa_buf *out, oa_error *err)
@@ -104,7 +104,7 @@ oa_status oa_report_csv(const cJSON *report, oa_buf *out, oa_error *err)
         if (i > 0)
             rc = oa_buf_append_byte(out, ',');
         if (rc == OA_OK)
-            rc = csv_field(out, oa_report_csv_columns[i]);
+            rc = oa_csv_cell(out, oa_report_csv_columns[i]);
     }
     if (rc == OA_OK)
         rc = oa_buf_append(out, "\r\n", 2);

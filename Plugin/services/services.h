@@ -101,6 +101,79 @@ oa_status oa_service_run_options(const cJSON *body, bool *asynchronous,
                                  int *priority, oa_error *err);
 
 /* ------------------------------------------------------------------ */
+/* The audit trail (audit.c)                                            */
+
+#define OA_AUDIT_ANONYMIZATION "anonymization"
+#define OA_AUDIT_EXPORT "export"
+#define OA_AUDIT_REPORT_DOWNLOAD "report-download"
+#define OA_AUDIT_DESTINATION "destination"
+#define OA_AUDIT_DEFAULT_LIMIT 1000
+#define OA_AUDIT_MAX_LIMIT 100000
+
+/* Who asked: the Orthanc user (HTTP Basic authentication, checked by
+ * Orthanc when its authentication is on) and the remote address as the
+ * request's headers give it.  Printable ASCII, truncated. */
+typedef struct oa_audit_actor {
+    char user[128];
+    char remote[128];
+} oa_audit_actor;
+
+void oa_audit_actor_set(oa_audit_actor *a, const char *user,
+                        const char *remote);
+
+bool oa_audit_kind_valid(const char *kind);
+
+/*
+ * Append an entry of `kind` (OA_AUDIT_*): Time, Kind, User, Remote, then
+ * the members of `details` (taken; may be NULL): "Job", "Studies",
+ * "Patients" (Orthanc IDs), "Profile", "Target", "Report", "Name"...
+ * Never replaces an entry.
+ */
+oa_status oa_audit_append(oa_store *store, const char *kind,
+                          const oa_audit_actor *actor, cJSON *details,
+                          oa_error *err);
+
+/*
+ * Entries newest first, at most `limit` (0: OA_AUDIT_DEFAULT_LIMIT),
+ * from `since` to `until` (dates YYYY-MM-DD or YYYYMMDD[THHMMSS],
+ * inclusive, UTC; NULL: no bound), of `kind` (NULL: all).  OA_EINVAL
+ * names a wrong filter.  Caller frees *out (a JSON array).
+ */
+oa_status oa_audit_query(oa_store *store, const char *since,
+                         const char *until, const char *kind, size_t limit,
+                         cJSON **out, oa_error *err);
+
+/* "Studies"/"Patients" of `details` from a request's "Resources"
+ * ([{"Level", "ID"}] or ["ID"]), or the one resource `level`, `id`. */
+void oa_audit_resources(cJSON *details, const cJSON *resources,
+                        const char *level, const char *id);
+/* A target's "Type" and names (never a Url or a secret), or NULL. */
+cJSON *oa_audit_target(const cJSON *target);
+
+/* The entries as CSV (header row, then one row each, CSV-injection
+ * guarded), appended to `out`. */
+oa_status oa_audit_csv(const cJSON *entries, oa_buf *out, oa_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Retention (retention.c)                                              */
+
+/*
+ * Remove the keys of `ns` first written more than keep->days ago, and
+ * the oldest beyond the keep->count newest (0: no limit of that kind).
+ * *removed counts them.
+ */
+oa_status oa_retention_sweep(oa_store *store, const char *ns,
+                             const oa_retention *keep, time_t now,
+                             size_t *removed, oa_error *err);
+
+/*
+ * ReportRetention and JobRetention on the service's store (at start-up
+ * and after each report: one listing of keys and times, no value read);
+ * logs what it removed.
+ */
+void oa_service_retention(oa_service *s);
+
+/* ------------------------------------------------------------------ */
 /* Destinations (destinations.c)                                        */
 
 struct oa_export_target;
@@ -193,6 +266,11 @@ oa_status oa_service_list_jobs(oa_service *s, cJSON **out, oa_error *err);
 
 /* Columns of the CSV, in order (also the keys of a study row, where one
  * exists). */
+/* One CSV cell of `value` (NULL: empty) appended to `out`, guarded
+ * against formula injection (OWASP: = + - @ tab CR ; | at the start get
+ * a leading '; cells with a separator, quote or line break are quoted). */
+oa_status oa_csv_cell(oa_buf *out, const char *value);
+
 extern const char *const oa_report_csv_columns[];
 extern const size_t oa_report_csv_column_count;
 

@@ -7,6 +7,8 @@
 
 #include "services.h"
 
+#include "../export/export.h"
+
 #include <string.h>
 
 /*
@@ -98,6 +100,15 @@ oa_status oa_service_setup(const oa_service_host *host, unsigned cores,
         err);
     if (rc == OA_OK)
         rc = validate_destinations(&config, err);
+    /* The archive folder is Orthanc's alone (issue 12, defect 4): one
+     * owned by another user or writable by all stops Orthanc here. */
+    if (rc == OA_OK && config.archive_folder != NULL)
+        rc = oa_export_archive_folder_check(config.archive_folder, err);
+    else if (rc == OA_OK)
+        oa_log(OA_LOG_WARNING,
+               "anonymizer: no archive folder (Orthanc's StorageDirectory "
+               "is not an absolute path): ZIP exports are refused until "
+               "\"Anonymizer.ArchiveFolder\" is set");
     if (rc != OA_OK) {
         oa_config_dispose(&config);
         return rc;

@@ -5,6 +5,15 @@
 #include "store.h"
 
 #include <string.h>
+#include <sys/time.h>
+
+int64_t oa_store_now_us(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
 
 bool oa_store_key_is_valid(const char *key)
 {
@@ -109,7 +118,21 @@ oa_status oa_store_list(oa_store *s, const char *ns, char ***keys,
     rc = check(s, ns, NULL, err);
     if (rc != OA_OK)
         return rc;
-    return s->ops->list(s, ns, keys, count, err);
+    return s->ops->list(s, ns, keys, NULL, count, err);
+}
+
+oa_status oa_store_list_times(oa_store *s, const char *ns, char ***keys,
+                              int64_t **times, size_t *count, oa_error *err)
+{
+    oa_status rc;
+
+    *keys = NULL;
+    *times = NULL;
+    *count = 0;
+    rc = check(s, ns, NULL, err);
+    if (rc != OA_OK)
+        return rc;
+    return s->ops->list(s, ns, keys, times, count, err);
 }
 
 void oa_store_free_keys(char **keys, size_t count)

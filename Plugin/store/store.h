@@ -40,6 +40,7 @@ extern "C" {
 #define OA_STORE_EXPORTS "exports"
 #define OA_STORE_JOBS "jobs"
 #define OA_STORE_MAPPINGS "mappings"   /* a report's mapping files */
+#define OA_STORE_AUDIT "audit"   /* append-only (services/audit.c) */
 
 /* Longest key or namespace, and largest value (64 MiB). */
 #define OA_STORE_MAX_KEY 128
@@ -59,8 +60,10 @@ typedef struct oa_store_ops {
                                oa_error *err);
     oa_status (*remove)(oa_store *s, const char *ns, const char *key,
                         oa_error *err);
+    /* `times` may be NULL; else it receives when each key was first
+     * written (microseconds since 1970), in the keys' order. */
     oa_status (*list)(oa_store *s, const char *ns, char ***keys,
-                      size_t *count, oa_error *err);
+                      int64_t **times, size_t *count, oa_error *err);
     void (*free)(oa_store *s);
 } oa_store_ops;
 
@@ -81,7 +84,9 @@ oa_status oa_store_get(oa_store *s, const char *ns, const char *key,
                        char **value, oa_error *err);
 
 /* Create or replace.  OA_EINVAL for a bad key, OA_ELIMIT for a value
- * larger than OA_STORE_MAX_VALUE. */
+ * larger than OA_STORE_MAX_VALUE.  A new key costs O(1) in every
+ * implementation: nothing is rewritten whose size grows with the number
+ * of keys (issue 12, defect 11). */
 oa_status oa_store_put(oa_store *s, const char *ns, const char *key,
                        const char *value, oa_error *err);
 
@@ -107,8 +112,21 @@ oa_status oa_store_list(oa_store *s, const char *ns, char ***keys,
                         size_t *count, oa_error *err);
 void oa_store_free_keys(char **keys, size_t count);
 
+/*
+ * The same, with *times[i] the time (microseconds since 1970: two
+ * records of the same second keep their order) when keys[i] was
+ * first written: what retention (ReportRetention, JobRetention) goes
+ * by, without reading any value.  Free *times with oa_free().
+ */
+oa_status oa_store_list_times(oa_store *s, const char *ns, char ***keys,
+                              int64_t **times, size_t *count,
+                              oa_error *err);
+
 /* NULL-safe. */
 void oa_store_free(oa_store *s);
+
+/* Now, in microseconds since 1970 (the unit of oa_store_list_times). */
+int64_t oa_store_now_us(void);
 
 /* "props", "memory", ... */
 const char *oa_store_kind(const oa_store *s);

@@ -1,7 +1,7 @@
 /*
- * The memory store: a list of (namespace, key, value) behind one mutex.
- * For unit tests and the command-line tool; a few hundred entries at
- * most, so a linear scan is fine.
+ * The memory store: a hash table of (namespace, key) -> value
+ * (store_index.c) behind one mutex.  For unit tests and the command-line
+ * tool.  Lost at exit.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -10,21 +10,27 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct entry {
-    char *ns, *key, *value;
-    struct entry *next;
-} entry;
+#include <time.h>
 
 typedef struct mem_store {
     oa_store base;
     pthread_mutex_t lock;
-    entry *head;
+    oa_store_index index;
 } mem_store;
+
+typedef struct keyed {
+    char *key;
+    int64_t time;
+} keyed;
 
 static int compare_keys(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int compare_keyed(const void *a, const void *b)
+{
+    return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
 }
 
 void oa_store_sort_keys(char **keys, size_t count)
@@ -33,14 +39,29 @@ void oa_store_sort_keys(char **keys, size_t count)
         qsort(keys, count, sizeof(*keys), compare_keys);
 }
 
-static entry *find(mem_store *m, const char *ns, const char *key)
+void oa_store_sort_keyed(char **keys, int64_t *times, size_t count)
 {
-    entry *e;
+    keyed *pairs;
+    size_t i;
 
-    for (e = m->head; e != NULL; e = e->next)
-        if (strcmp(e->ns, ns) == 0 && strcmp(e->key, key) == 0)
-            return e;
-    return NULL;
+    if (times == NULL || count < 2) {
+        oa_store_sort_keys(keys, count);
+        return;
+    }
+    pairs = oa_calloc(count, sizeof(*pairs));
+    if (pairs == NULL) { /* keep them paired rather than sorted */
+        return;
+    }
+    for (i = 0; i < count; i++) {
+        pairs[i].key = keys[i];
+        pairs[i].time = times[i];
+    }
+    qsort(pairs, count, sizeof(*pairs), compare_keyed);
+    for (i = 0; i < count; i++) {
+        keys[i] = pairs[i].key;
+        times[i] = pairs[i].time;
+    }
+    oa_free(pairs);
 }
 
 static oa_status mem_get(oa_store *s, const char *ns, const char *key,
@@ -48,10 +69,10 @@ static oa_status mem_get(oa_store *s, const char *ns, const char *key,
 {
     mem_store *m = (mem_store *)s;
     oa_status rc = OA_OK;
-    entry *e;
+    oa_store_entry *e;
 
     pthread_mutex_lock(&m->lock);
-    e = find(m, ns, key);
+    e = oa_store_index_find(&m->index, ns, key);
     if (e == NULL)
         rc = oa_error_set(err, OA_ENOTFOUND, "no %s named %s", ns, key);
     else if ((*value = oa_strdup(e->value)) == NULL)
@@ -64,28 +85,21 @@ static oa_status mem_get(oa_store *s, const char *ns, const char *key,
 static oa_status mem_set(mem_store *m, const char *ns, const char *key,
                          const char *value, oa_error *err)
 {
-    entry *e = find(m, ns, key);
+    oa_store_entry *e = oa_store_index_find(&m->index, ns, key);
     char *copy = oa_strdup(value);
 
     if (copy == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
-    if (e != NULL) {
-        oa_free(e->value);
-        e->value = copy;
-        return OA_OK;
+    if (e == NULL) {
+        e = oa_store_index_add(&m->index, ns, key);
+        if (e == NULL) {
+            oa_free(copy);
+            return oa_error_set(err, OA_ENOMEM, "out of memory");
+        }
+        e->written = oa_store_now_us();
     }
-    e = oa_calloc(1, sizeof(*e));
-    if (e == NULL || (e->ns = oa_strdup(ns)) == NULL ||
-        (e->key = oa_strdup(key)) == NULL) {
-        if (e != NULL)
-            oa_free(e->ns);
-        oa_free(e);
-        oa_free(copy);
-        return oa_error_set(err, OA_ENOMEM, "out of memory");
-    }
+    oa_free(e->value);
     e->value = copy;
-    e->next = m->head;
-    m->head = e;
     return OA_OK;
 }
 
@@ -107,14 +121,14 @@ static oa_status mem_put_if_absent(oa_store *s, const char *ns,
 {
     mem_store *m = (mem_store *)s;
     oa_status rc = OA_OK;
-    entry *e;
+    oa_store_entry *e;
 
     pthread_mutex_lock(&m->lock);
-    e = find(m, ns, key);
+    e = oa_store_index_find(&m->index, ns, key);
     if (e == NULL)
         rc = mem_set(m, ns, key, value, err);
     if (rc == OA_OK) {
-        e = find(m, ns, key);
+        e = oa_store_index_find(&m->index, ns, key);
         if ((*stored = oa_strdup(e->value)) == NULL)
             rc = oa_error_set(err, OA_ENOMEM, "out of memory");
     }
@@ -126,79 +140,39 @@ static oa_status mem_remove(oa_store *s, const char *ns, const char *key,
                             oa_error *err)
 {
     mem_store *m = (mem_store *)s;
-    entry **pp, *e;
-    oa_status rc;
+    oa_status rc = OA_OK;
 
     pthread_mutex_lock(&m->lock);
-    rc = oa_error_set(err, OA_ENOTFOUND, "no %s named %s", ns, key);
-    for (pp = &m->head; (e = *pp) != NULL; pp = &e->next) {
-        if (strcmp(e->ns, ns) == 0 && strcmp(e->key, key) == 0) {
-            *pp = e->next;
-            oa_free(e->ns);
-            oa_free(e->key);
-            oa_free(e->value);
-            oa_free(e);
-            oa_error_clear(err);
-            rc = OA_OK;
-            break;
-        }
-    }
+    if (!oa_store_index_remove(&m->index, ns, key))
+        rc = oa_error_set(err, OA_ENOTFOUND, "no %s named %s", ns, key);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
 static oa_status mem_list(oa_store *s, const char *ns, char ***keys,
-                          size_t *count, oa_error *err)
+                          int64_t **times, size_t *count, oa_error *err)
 {
     mem_store *m = (mem_store *)s;
-    size_t n = 0, i = 0;
-    entry *e;
-    char **out;
+    oa_status rc;
 
     pthread_mutex_lock(&m->lock);
-    for (e = m->head; e != NULL; e = e->next)
-        n += strcmp(e->ns, ns) == 0;
-    out = oa_calloc(n ? n : 1, sizeof(*out));
-    if (out == NULL) {
-        pthread_mutex_unlock(&m->lock);
-        return oa_error_set(err, OA_ENOMEM, "out of memory");
-    }
-    for (e = m->head; e != NULL; e = e->next) {
-        if (strcmp(e->ns, ns) != 0)
-            continue;
-        if ((out[i] = oa_strdup(e->key)) == NULL) {
-            pthread_mutex_unlock(&m->lock);
-            oa_store_free_keys(out, i);
-            return oa_error_set(err, OA_ENOMEM, "out of memory");
-        }
-        i++;
-    }
+    rc = oa_store_index_list(&m->index, ns, keys, times, count, err);
     pthread_mutex_unlock(&m->lock);
-    oa_store_sort_keys(out, n);
-    *keys = out;
-    *count = n;
-    return OA_OK;
+    return rc;
 }
 
 static void mem_free(oa_store *s)
 {
     mem_store *m = (mem_store *)s;
-    entry *e, *next;
 
-    for (e = m->head; e != NULL; e = next) {
-        next = e->next;
-        oa_free(e->ns);
-        oa_free(e->key);
-        oa_free(e->value);
-        oa_free(e);
-    }
+    oa_store_index_dispose(&m->index);
     pthread_mutex_destroy(&m->lock);
     oa_free(m);
 }
 
 static const oa_store_ops mem_ops = {
-    "memory", mem_get, mem_put, mem_put_if_absent, mem_remove, mem_list,
-    mem_free,
+    "memory",   mem_get,  mem_put,  mem_put_if_absent,
+    mem_remove, mem_list, mem_free,
 };
 
 oa_status oa_store_memory_new(oa_store **out, oa_error *err)
@@ -210,6 +184,7 @@ oa_status oa_store_memory_new(oa_store **out, oa_error *err)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     m->base.ops = &mem_ops;
     pthread_mutex_init(&m->lock, NULL);
+    oa_store_index_init(&m->index);
     *out = &m->base;
     return OA_OK;
 }

@@ -8,7 +8,11 @@
  * servers starting together do not race:
  *
  *   meta(key, value)                      -- schema_version
- *   kv(ns, key, value, updated)           -- the store's values
+ *   kv(ns, key, value, updated, created)  -- the store's values
+ *
+ * Version 2 added kv.created (when a key was first written: what
+ * retention goes by; rows of version 1 count from the migration).
+ * Adding a key is one INSERT on the primary key's index: O(log n).
  *
  * Every write is one statement (atomic on its own); put_if_absent is
  * INSERT ... ON CONFLICT DO NOTHING followed by a read, so the first
@@ -27,7 +31,7 @@
 #include <libpq-fe.h>
 
 #define SCHEMA "orthanc_anonymizer"
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 typedef struct pg_store {
     oa_store base;
@@ -74,8 +78,9 @@ static oa_status ready(pg_store *p, oa_error *err)
         "CREATE TABLE IF NOT EXISTS " SCHEMA ".kv ("
         " ns text NOT NULL, key text NOT NULL, value text NOT NULL,"
         " updated timestamptz NOT NULL DEFAULT now(),"
+        " created timestamptz NOT NULL DEFAULT now(),"
         " PRIMARY KEY (ns, key))",
-        "INSERT INTO " SCHEMA ".meta VALUES ('schema_version', '1')"
+        "INSERT INTO " SCHEMA ".meta VALUES ('schema_version', '2')"
         " ON CONFLICT (key) DO NOTHING",
     };
     PGresult *r;
@@ -123,6 +128,26 @@ static oa_status ready(pg_store *p, oa_error *err)
                             version, SCHEMA_VERSION);
     }
     /* Later versions migrate here, step by step, in this transaction. */
+    if (version == 1) {
+        static const char *const to2[] = {
+            "ALTER TABLE " SCHEMA ".kv ADD COLUMN IF NOT EXISTS"
+            " created timestamptz NOT NULL DEFAULT now()",
+            "UPDATE " SCHEMA ".meta SET value = '2'"
+            " WHERE key = 'schema_version'",
+        };
+
+        for (i = 0; i < sizeof(to2) / sizeof(to2[0]); i++) {
+            r = PQexec(p->conn, to2[i]);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                oa_status rc = pg_error(p, "migrating its tables", r, err);
+
+                PQclear(r);
+                PQclear(PQexec(p->conn, "ROLLBACK"));
+                return rc;
+            }
+            PQclear(r);
+        }
+    }
     r = PQexec(p->conn, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         oa_status rc = pg_error(p, "creating its tables", r, err);
@@ -261,27 +286,40 @@ static oa_status pg_remove(oa_store *s, const char *ns, const char *key,
 }
 
 static oa_status pg_list(oa_store *s, const char *ns, char ***keys,
-                         size_t *count, oa_error *err)
+                         int64_t **times, size_t *count, oa_error *err)
 {
     pg_store *p = (pg_store *)s;
     const char *params[1] = {ns};
     oa_status rc;
     PGresult *r;
     char **out = NULL;
+    int64_t *t = NULL;
     int n = 0, i;
 
     pthread_mutex_lock(&p->lock);
-    r = run(p, "SELECT key FROM " SCHEMA ".kv WHERE ns = $1", 1, params, &rc,
-            err);
+    r = run(p,
+            "SELECT key, (extract(epoch FROM created) * 1000000)::bigint FROM "
+            SCHEMA
+            ".kv WHERE ns = $1",
+            1, params, &rc, err);
     if (r != NULL) {
         n = PQntuples(r);
         out = oa_calloc(n > 0 ? (size_t)n : 1, sizeof(*out));
+        if (times != NULL && out != NULL &&
+            (t = oa_calloc(n > 0 ? (size_t)n : 1, sizeof(*t))) == NULL) {
+            oa_free(out);
+            out = NULL;
+        }
         if (out == NULL)
             rc = oa_error_set(err, OA_ENOMEM, "out of memory");
         for (i = 0; out != NULL && i < n; i++) {
+            if (t != NULL)
+                t[i] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
             if ((out[i] = oa_strdup(PQgetvalue(r, i, 0))) == NULL) {
                 oa_store_free_keys(out, (size_t)i);
                 out = NULL;
+                oa_free(t);
+                t = NULL;
                 rc = oa_error_set(err, OA_ENOMEM, "out of memory");
             }
         }
@@ -289,8 +327,11 @@ static oa_status pg_list(oa_store *s, const char *ns, char ***keys,
     }
     pthread_mutex_unlock(&p->lock);
     if (rc == OA_OK) {
-        oa_store_sort_keys(out, (size_t)n);   /* strcmp order, as others */
+        /* strcmp order, as the others */
+        oa_store_sort_keyed(out, t, (size_t)n);
         *keys = out;
+        if (times != NULL)
+            *times = t;
         *count = (size_t)n;
     }
     return rc;

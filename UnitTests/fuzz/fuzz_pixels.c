@@ -259,7 +259,7 @@ static void dicom(const uint8_t *data, size_t size)
 {
     oa_pixels_attrs *a = NULL;
     oa_dicom_handler h;
-    oa_reader_opts opts = {16, (size_t)16 << 20, false};
+    oa_reader_opts opts = {16, (size_t)16 << 20, false, 0};
 
     if (oa_pixels_attrs_new(&a, NULL) != OA_OK)
         return;

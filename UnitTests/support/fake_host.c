@@ -1288,14 +1288,17 @@ void oa_host_set_error_details(oa_host_output *out, const char *details,
         oa_host_log(OA_LOG_ERROR, details);
 }
 
-void fake_request(fake_response *r, oa_http_method method, const char *url,
-                  const char *body, const char *const *get_args)
+void fake_request_with(fake_response *r, oa_http_method method,
+                       const char *url, const char *body,
+                       const char *const *get_args,
+                       const char *const *headers)
 {
     oa_host_request req;
     struct oa_host_output out;
     const char *keys[16], *values[16];
-    const char *hkeys[1] = {"content-type"};
-    const char *hvalues[1] = {"application/json"};
+    const char *hkeys[9] = {"content-type"};
+    const char *hvalues[9] = {"application/json"};
+    uint32_t nh = 1;
     oa_host_rest_fn fn;
     void *user;
     uint32_t n = 0;
@@ -1306,7 +1309,13 @@ void fake_request(fake_response *r, oa_http_method method, const char *url,
     req.url = url;
     req.body = body;
     req.body_size = body != NULL ? strlen(body) : 0;
-    req.header_count = 1;
+    /* Orthanc gives header names in lower case */
+    while (headers != NULL && headers[2 * (nh - 1)] != NULL && nh < 9) {
+        hkeys[nh] = headers[2 * (nh - 1)];
+        hvalues[nh] = headers[2 * (nh - 1) + 1];
+        nh++;
+    }
+    req.header_count = nh;
     req.header_keys = hkeys;
     req.header_values = hvalues;
     /* Orthanc fills the GET arguments for GET requests only. */
@@ -1334,6 +1343,12 @@ void fake_request(fake_response *r, oa_http_method method, const char *url,
     fn(user, &out, &req);
     if (r->body == NULL)
         set_body(r, "", 0);
+}
+
+void fake_request(fake_response *r, oa_http_method method, const char *url,
+                  const char *body, const char *const *get_args)
+{
+    fake_request_with(r, method, url, body, get_args, NULL);
 }
 
 const char *fake_response_header(const fake_response *r, const char *name)
@@ -1474,6 +1489,12 @@ oa_status oa_host_set_property(int32_t property, const char *value,
     snprintf(key, sizeof(key), "%d", (int)property);
     pthread_mutex_lock(&lock);
     note_call_locked();
+    if (fault_for(FAKE_OP_PROPERTY, value) != NULL) {
+        pthread_mutex_unlock(&lock);
+        return oa_error_set(err, OA_EIO,
+                            "Orthanc could not write global property %d",
+                            (int)property);
+    }
     kv_set(&fake.properties, key, value);
     pthread_mutex_unlock(&lock);
     return OA_OK;

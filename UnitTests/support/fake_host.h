@@ -120,6 +120,8 @@ size_t fake_host_received(const char *name);
 /* Operations a fault applies to, besides the HTTP methods of host.h. */
 #define FAKE_OP_DICOM 0x100   /* oa_host_get_dicom; prefix: instance ID */
 #define FAKE_OP_UUID 0x200    /* oa_host_generate_uuid */
+#define FAKE_OP_PROPERTY 0x400 /* oa_host_set_property; prefix: of the
+                                  value written (fails with OA_EIO) */
 
 /*
  * Make calls fail: every call of `op` (OA_HTTP_* bits or FAKE_OP_*) whose
@@ -166,6 +168,13 @@ typedef struct fake_response {
  */
 void fake_request(fake_response *r, oa_http_method method, const char *url,
                   const char *body, const char *const *get_args);
+
+/* The same with request headers: NULL or {"name", "value", ..., NULL}
+ * (at most 8). */
+void fake_request_with(fake_response *r, oa_http_method method,
+                       const char *url, const char *body,
+                       const char *const *get_args,
+                       const char *const *headers);
 
 /* A header of the answer (name compared without case), or NULL. */
 const char *fake_response_header(const fake_response *r, const char *name);

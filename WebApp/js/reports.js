@@ -6,6 +6,7 @@ import { describe, enc, get, url } from './api.js';
 import { $, clear, emit, formatDate, formatDateTime, h, setStatus } from './dom.js';
 import { cleanedPreviews } from './previews.js';
 import { saveSelection } from './storage.js';
+import * as audit from './audit.js';
 
 async function load() {
   const status = $('reports-status');
@@ -120,11 +121,14 @@ async function exportStudies(id) {
 export function activate() {
   load();
   loadWork();
+  audit.load();
 }
 
 export function init() {
   $('reports-refresh').addEventListener('click', () => {
     load();
     loadWork();
+    audit.load();
   });
+  audit.init();
 }
