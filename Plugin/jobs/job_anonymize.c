@@ -72,7 +72,7 @@ void oa_job_anonymize__free(void *job)
     cJSON_Delete(j->failures);
     cJSON_Delete(j->warnings);
     cJSON_Delete(j->cleaned);
-    cJSON_Delete(j->warnings);
+    cJSON_Delete(j->leak_warnings);
     oa_free(j->threads);
     oa_free(j->content);
     oa_free(j->serialized);
@@ -96,10 +96,10 @@ anon_job *oa_job_anonymize__alloc(oa_service *svc)
     pthread_cond_init(&j->cond, NULL);
     j->failures = cJSON_CreateArray();
     j->cleaned = cJSON_CreateArray();
-    j->warnings = cJSON_CreateArray();
+    j->leak_warnings = cJSON_CreateArray();
     j->mapping = oa_mapping_new();
-    if (j->failures == NULL || j->cleaned == NULL || j->warnings == NULL ||
-        j->mapping == NULL) {
+    if (j->failures == NULL || j->cleaned == NULL ||
+        j->leak_warnings == NULL || j->mapping == NULL) {
         oa_job_anonymize__free(j);
         return NULL;
     }
@@ -184,14 +184,14 @@ void oa_job_anonymize__add_warnings(
     for (i = 0; i < n && i < OA_ANON_WARNINGS; i++) {
         cJSON *o;
 
-        if (cJSON_GetArraySize(j->warnings) >= MAX_FAILURES_LISTED)
+        if (cJSON_GetArraySize(j->leak_warnings) >= MAX_FAILURES_LISTED)
             return;
         o = cJSON_CreateObject();
         if (o == NULL)
             return;
         cJSON_AddStringToObject(o, "Instance", instance);
         cJSON_AddStringToObject(o, "Warning", w[i]);
-        cJSON_AddItemToArray(j->warnings, o);
+        cJSON_AddItemToArray(j->leak_warnings, o);
     }
 }
 
@@ -455,7 +455,7 @@ static cJSON *content_json(anon_job *j)
     cJSON_AddNumberToObject(c, "PixelsRefused", (double)j->npixel_refused);
     cJSON_AddItemToObject(c, "CleanedImages", cJSON_Duplicate(j->cleaned, 1));
     cJSON_AddItemToObject(c, "LeakCheckWarnings",
-                          cJSON_Duplicate(j->warnings, 1));
+                          cJSON_Duplicate(j->leak_warnings, 1));
     cJSON_AddNumberToObject(c, "LeakCheckWarningCount",
                             (double)j->nwarnings);
     if (j->export_job[0] != '\0')
@@ -840,10 +840,11 @@ static oa_status cb_reset(void *p)
     cJSON_Delete(j->cleaned);
     j->cleaned = cJSON_CreateArray();
     j->nwarnings = 0;
-    cJSON_Delete(j->warnings);
-    j->warnings = cJSON_CreateArray();
+    cJSON_Delete(j->leak_warnings);
+    j->leak_warnings = cJSON_CreateArray();
     pthread_mutex_unlock(&j->lock);
-    return j->failures != NULL && j->cleaned != NULL && j->warnings != NULL
+    return j->failures != NULL && j->cleaned != NULL &&
+                   j->leak_warnings != NULL
                ? OA_OK : OA_ENOMEM;
 }
 

@@ -83,7 +83,7 @@ typedef struct anon_job {
     cJSON *cleaned;          /* [{"Instance", "Boxes": [{X,Y,W,H,Label,Keep}]}],
                               * capped */
     size_t nwarnings;        /* the leak check's decisions (warnings) */
-    cJSON *warnings;         /* [{"Instance", "Warning"}], capped */
+    cJSON *leak_warnings;    /* [{"Instance", "Warning"}], capped */
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;

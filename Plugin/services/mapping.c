@@ -304,11 +304,11 @@ oa_status oa_mapping_csv(const oa_mapping *m, oa_mapping_kind kind,
 
         if (e->kind != (uint8_t)kind)
             continue;
-        rc = oa_report_csv_field(out, m->arena + e->old_off);
+        rc = oa_csv_cell(out, m->arena + e->old_off);
         if (rc == OA_OK)
             rc = oa_buf_append_byte(out, ',');
         if (rc == OA_OK)
-            rc = oa_report_csv_field(out, m->arena + e->new_off);
+            rc = oa_csv_cell(out, m->arena + e->new_off);
         if (rc == OA_OK)
             rc = oa_buf_append(out, "\r\n", 2);
     }

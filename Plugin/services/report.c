@@ -71,11 +71,6 @@ oa_status oa_csv_cell(oa_buf *out, const char *value)
     return OA_OK;
 }
 
-oa_status oa_report_csv_field(oa_buf *out, const char *value)
-{
-    return csv_field(out, value);
-}
-
 /* A JSON value as CSV text: strings as they are, numbers as integers. */
 static oa_status csv_json_field(oa_buf *out, const cJSON *v)
 {

@@ -286,10 +286,6 @@ oa_status oa_report_csv(const cJSON *report, oa_buf *out, oa_error *err);
  * (a count).  Caller frees. */
 cJSON *oa_report_summary(const cJSON *report);
 
-/* One CSV cell into `out`: RFC 4180 quoting, and the leading ' before
- * = + - @ tab CR ; | of oa_report_csv (OWASP "CSV Injection"). */
-oa_status oa_report_csv_field(oa_buf *out, const char *value);
-
 /* ------------------------------------------------------------------ */
 /* Mapping files (mapping.c)                                            */
 
@@ -336,7 +332,7 @@ oa_status oa_mapping_merge_json(oa_mapping *m, const cJSON *stored,
                                 const char *study, bool *found,
                                 oa_error *err);
 /* "id_old,id_new" then the rows of `kind` in the order added (CRLF, the
- * cells as oa_report_csv_field writes them).  Caller disposes `out`
+ * cells as oa_csv_cell writes them).  Caller disposes `out`
  * (initialized here). */
 oa_status oa_mapping_csv(const oa_mapping *m, oa_mapping_kind kind,
                          oa_buf *out, oa_error *err);

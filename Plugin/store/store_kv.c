@@ -38,6 +38,7 @@
 static const char *const namespaces[] = {
     OA_STORE_PROFILES, OA_STORE_REPORTS, OA_STORE_DESTINATIONS,
     OA_STORE_SETTINGS, OA_STORE_EXPORTS, OA_STORE_JOBS,
+    OA_STORE_MAPPINGS, OA_STORE_AUDIT,
 };
 #define NAMESPACE_COUNT (sizeof(namespaces) / sizeof(namespaces[0]))
 
@@ -248,7 +249,7 @@ static oa_status kv_remove(oa_store *s, const char *ns, const char *key,
 }
 
 static oa_status kv_list(oa_store *s, const char *ns, char ***keys,
-                         size_t *count, oa_error *err)
+                         int64_t **times, size_t *count, oa_error *err)
 {
     kv_store *k = (kv_store *)s;
     char id[OA_STORE_MAX_KEY + 16];
@@ -258,7 +259,16 @@ static oa_status kv_list(oa_store *s, const char *ns, char ***keys,
     if (rc != OA_OK)
         return rc;
     if (legacy) {
-        rc = oa_store_list(k->legacy, ns, keys, count, err);
+        rc = times != NULL
+                 ? oa_store_list_times(k->legacy, ns, keys, times, count, err)
+                 : oa_store_list(k->legacy, ns, keys, count, err);
+    } else if (times != NULL) {
+        /* Orthanc's key-value stores keep no write times: a retention
+         * sweep is not possible here (and must not guess: it deletes) */
+        rc = oa_error_set(err, OA_EUNSUPPORTED,
+                          "the key-value store keeps no write times: "
+                          "ReportRetention and JobRetention are not applied "
+                          "(set \"Store\": \"properties\" to use them)");
     } else {
         store_id(id, sizeof(id), ns);
         rc = k->host.keys(id, keys, count, err);
