@@ -782,6 +782,11 @@ oa_status oa_anonymizer_new(oa_anonymizer **out, const oa_profile *profile,
                             const oa_anonymizer_opts *opts, oa_error *err);
 void oa_anonymizer_free(oa_anonymizer *a);
 
+/* True if `value` is made only of placeholder words ("unknown",
+ * "Unbekannt", "n/a", ...: Resources/Reference/leak_check.tsv), which the
+ * leak check never takes for identity. */
+bool oa_anon_is_placeholder(const char *value);
+
 /*
  * Anonymize one instance (`len` bytes of a Part 10 file or bare dataset).
  * On success `res` holds the output (borrowed from the engine) or

@@ -151,6 +151,21 @@ bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n)
     }
 }
 
+bool oa_anon_is_placeholder(const char *value)
+{
+    uint8_t folded[OA_ANON_VALUE_MAX];
+    size_t n, k;
+
+    if (value == NULL)
+        return false;
+    n = strlen(value);
+    if (n >= sizeof(folded))
+        return false;
+    for (k = 0; k < n; k++)
+        folded[k] = oa_anon__fold((uint8_t)value[k]);
+    return oa_anon__needle_is_placeholder(folded, n);
+}
+
 /* ------------------------------------------------------------------ */
 /* The pass                                                             */
 

@@ -637,6 +637,13 @@ static oa_action valid_action(oa_anonymizer *a, const oa_element *el,
         return anchor == OA_ACTION_KEEP ? act : OA_ACTION_REMOVE;
     }
     act = iod_action(a, el->tag, el->depth, r, act);
+    /* Nested, the IOD's Type is not known: X/Z on a sequence is X (a
+     * sequence present with no item is invalid where it is Type 1 or 3,
+     * as a Referenced Study Sequence inside Request Attributes). */
+    if (el->depth != 0 && el->vr == OA_VR_SQ && act == OA_ACTION_EMPTY &&
+        code_may_remove(r->code) &&
+        (r->source == OA_SRC_BASIC || r->source == OA_SRC_OPTION))
+        return OA_ACTION_REMOVE;
     if (el->depth != 0)
         return act;
     for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
@@ -731,6 +738,15 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
             rc = oa_anon__clean_text(a, el);
             v = oa_buf_data(&a->scratch);
             n = a->scratch.len;
+            /* Nothing left of a value the IOD requires (Type 1: a
+             * Structure Set Label that was the Study ID): a dummy, as a
+             * removal would get, not an invalid empty value. */
+            if (rc == OA_OK && el->depth == 0 &&
+                oa_value_trim(v, n) == 0 &&
+                oa_ps315__iod_type(a->sop_class, el->tag, a->animal) == 1) {
+                v = dummy_text(el->vr);
+                n = strlen(v);
+            }
         } else {
             n = 0;
         }

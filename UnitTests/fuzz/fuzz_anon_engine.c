@@ -166,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the original Patient ID is in no value as a word (pixel data aside:
      * burned-in text is beyond a header anonymizer) */
     if (id_like(res.original.patient_id) &&
+        !oa_anon_is_placeholder(res.original.patient_id) &&
         strcmp(res.original.patient_id, res.anonymized.patient_id) != 0) {
         oa_dicom_handler h;
         finder f = {res.original.patient_id, false};

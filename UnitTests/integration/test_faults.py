@@ -253,14 +253,16 @@ def run_storage(args, checks, work):
 # -- SIGKILL -----------------------------------------------------------------
 
 def run_kill(args, checks, work):
-    count = 200
+    count = 300
     exports = os.path.join(work, "kill-exports")
     os.makedirs(exports)
     config = {"SaveJobs": True, "JobsHistorySize": 20,
               "Anonymizer": {"Threads": 1, "ExportFolder": exports}}
     orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
                       verbose=args.verbose)
-    study, blobs = make_blobs(3, 64, count, rows=256)
+    # 512x512 (512 KB each): an idle machine anonymizes more than a
+    # hundred small instances between two looks at the job
+    study, blobs = make_blobs(3, 64, count, rows=512)
     with orthanc:
         sid = store_study(orthanc, blobs)
 
@@ -274,7 +276,7 @@ def run_kill(args, checks, work):
                  "NewPatientID": "KILLTEST1"})
             assert status == 200, "HTTP %d" % status
             job_id = job["ID"]
-            wait_between(orthanc, job_id, 10, count // 2)
+            wait_between(orthanc, job_id, 1, count - 1)
             orthanc.kill()
             orthanc.restart()
             status, _, _ = orthanc.request("GET", "/jobs/%s" % job_id)
@@ -313,7 +315,7 @@ def run_kill(args, checks, work):
                           "no final name holds incomplete data, and the "
                           "export then completes whole"):
             assert anonymized, "no anonymized study"
-            # both studies: 400 files, 50 MB, so that the kill lands in
+            # both studies: 600 files, 300 MB, so that the kill lands in
             # the middle
             both = [sid, anonymized]
             status, job, _ = harness.post_json(
@@ -377,6 +379,24 @@ def server_destination(kind, server):
             "Timeout": 5}
 
 
+def wait_uploading(root, low, count, timeout=90):
+    """Wait until at least `low` files of an export (under a .partial
+    name) are on the server's disk, fewer than `count`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = 0
+        for d, _dirs, names in os.walk(root):
+            if PARTIAL in os.path.relpath(d, root):
+                n += len(names)
+        if low <= n < count:
+            return
+        if n >= count:
+            break
+        time.sleep(0.002)
+    raise AssertionError("the upload was not caught in the middle (%d "
+                         "files)" % n)
+
+
 def final_names_complete(server, count):
     """Errors for final (not .partial) names on the server that hold
     incomplete data: a final file must parse, a final export folder must
@@ -418,7 +438,9 @@ def run_servers(args, checks, work):
             for kind, _ in kinds}}}
         with Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
                      verbose=args.verbose) as orthanc:
-            _, blobs = make_blobs(0, 65, count, rows=256)
+            # 512x512: about 60 MB, long enough on loopback to be caught
+            # in the middle even on an idle machine
+            _, blobs = make_blobs(0, 65, count, rows=512)
             sid = store_study(orthanc, blobs)
             for kind, _ in kinds:
                 server = servers[kind]
@@ -431,7 +453,9 @@ def run_servers(args, checks, work):
                         {"Resources": [sid],
                          "Target": {"Type": "destination", "Name": kind}})
                     assert status == 200, "HTTP %d" % status
-                    wait_between(orthanc, job["ID"], 5, count - 20)
+                    # watched on the server's disk (a loopback upload of
+                    # the whole study can fit between two looks at the job)
+                    wait_uploading(server.data_dir, 5, count)
                     server.kill()
                     job = harness.wait_job(orthanc, job["ID"], timeout=120)
                     assert job["State"] == "Failure", job["State"]

@@ -57,7 +57,7 @@ def vtuple(text):
 
 
 def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None,
-                series_description="AXIAL"):
+                series_description="AXIAL", content_description=None):
     """A CT (or another class) with random pixels: they do not deflate, so
     an archive is as large as its instances."""
     sop_class = sop_class or dicomgen.CT_IMAGE_STORAGE
@@ -73,6 +73,9 @@ def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None,
     ds.PatientSex = "M"
     ds.StudyDescription = "CT VERSIONS"
     ds.SeriesDescription = series_description
+    if content_description is not None:
+        # (0070,0081): not in Table E.1-1, kept verbatim by every profile
+        ds.ContentDescription = content_description
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.StudyID = "4242"
@@ -92,8 +95,9 @@ def ct_instance(study_uid, series_uid, number, rows, cols, sop_class=None,
 def upload_study(o, count, rows, cols, extra_sc=False):
     """A new study of `count` random CT instances (and, with `extra_sc`, a
     secondary capture, which the Default profile drops, and a CT whose
-    kept series description names the patient, which the leak check
-    refuses); its Orthanc ID."""
+    Content Description, kept verbatim, names the patient, which the leak
+    check refuses: descriptions are cleaned, not refused); its Orthanc
+    ID."""
     study_uid, series_uid = generate_uid(), generate_uid()
     answer = None
     for i in range(1, count + 1):
@@ -102,7 +106,7 @@ def upload_study(o, count, rows, cols, extra_sc=False):
         upload(o, ct_instance(study_uid, generate_uid(), 1, 16, 16,
                               dicomgen.SC_IMAGE_STORAGE))
         upload(o, ct_instance(study_uid, generate_uid(), 1, 16, 16,
-                              series_description="FOLLOW UP VERSIONFEATURE"))
+                              content_description="FOLLOW UP VERSIONFEATURE"))
     return o.get_json("/instances/%s/study" % answer["ID"])["ID"]
 
 

@@ -94,6 +94,7 @@ class LoadRun:
         lock = threading.Lock()
         jobs = []
         downloaded = []
+        retried = []      # downloads told to come back (503)
         start_rss = proc_status_kib(pid, "VmRSS")
         peak_sampled = [start_rss]
         stop = threading.Event()
@@ -138,11 +139,27 @@ class LoadRun:
 
         def download(k):
             path = self.archive_paths[k % len(self.archive_paths)]
-            try:
-                status, _, body = o.request("GET", path, timeout=300)
-            except OSError as e:
-                error("download %d: %s" % (k, e.__class__.__name__))
-                return
+            # Where downloads are answered from memory (Orthanc 1.10.1) at
+            # most MaxParallelDownloads run at once: a 503 says when to
+            # retry (Retry-After), as a client should; bounded by the
+            # deadline.
+            give_up = time.monotonic() + self.deadline / 2
+            while True:
+                try:
+                    status, headers, body = o.request("GET", path,
+                                                      timeout=300)
+                except OSError as e:
+                    error("download %d: %s" % (k, e.__class__.__name__))
+                    return
+                if status != 503 or time.monotonic() > give_up:
+                    break
+                with lock:
+                    retried.append(k)
+                try:
+                    wait = float(headers.get("retry-after", "1"))
+                except ValueError:
+                    wait = 1.0
+                time.sleep(min(max(wait, 0.5), 10.0))
             if status != 200:
                 error("download %d: HTTP %d %s"
                       % (k, status, harness.details(body)[:200]))
@@ -200,6 +217,7 @@ class LoadRun:
             "Jobs": len(jobs),
             "States": states,
             "Downloads": len(downloaded),
+            "DownloadRetries": len(retried),
             "DownloadedBytes": sum(downloaded),
             "ArchiveBytes": self.archive_bytes,
             "StartRssMiB": start_rss / 1024.0,
