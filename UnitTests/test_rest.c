@@ -845,8 +845,7 @@ static void test_mapping_files(void **state)
         "1.2.3.4.5.6.9.1.1", "1.2.3.4.5.6.9.1.2", "1.2.3.4.5.6.9.2.1",
         "1.2.3.4.5.6.9.2.2"};
     char study[FAKE_ID_SIZE], body[512], url[200], line[300], zpath[700];
-    char *uids, *in_zip;
-    const char *report, *anon;
+    char *uids, *in_zip, anon[FAKE_ID_SIZE], report[96];
     fake_response r;
     cJSON *out, *ser;
     const cJSON *st, *it;
@@ -859,9 +858,11 @@ static void test_mapping_files(void **state)
              "\"Asynchronous\": false}",
              study);
     req(&r, OA_HTTP_POST, "/anonymizer/anonymize", body, 200, NULL);
-    report = fake_response_str(&r, "Report");
+    /* copies: the answer is disposed of below */
+    snprintf(report, sizeof(report), "%s", fake_response_str(&r, "Report"));
     st = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "Studies"), 0);
-    anon = cJSON_GetObjectItem(st, "Anonymized")->valuestring;
+    snprintf(anon, sizeof(anon), "%s",
+             cJSON_GetObjectItem(st, "Anonymized")->valuestring);
     out = orthanc_get("studies", anon);
 
     snprintf(url, sizeof(url), "/anonymizer/reports/%s/uids.csv", report);

@@ -192,6 +192,11 @@ void oa_anon__pairs_reset(oa_anonymizer *a);
 void oa_anon__pairs_result(oa_anonymizer *a);
 void oa_anon__pairs_free(oa_anonymizer *a);
 
+/* rewrite.c: days since 1970-01-01 of a proleptic Gregorian date and
+ * back (H. Hinnant's algorithms), for date shifts in values and in text. */
+long oa_anon__days_from_civil(long y, unsigned m, unsigned d);
+void oa_anon__civil_from_days(long z, long *y, unsigned *m, unsigned *d);
+
 /* rewrite.c: the rewrite pass's handler (a->handler), in front of the
  * writer a->wh. */
 void oa_anon__rewrite_init(oa_anonymizer *a);

@@ -169,37 +169,6 @@ static const char *const month_names[12] = {
     "january", "february", "march", "april", "may", "june", "july",
     "august", "september", "october", "november", "december"};
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * algorithm, as rewrite.c's shift of DA values). */
-static long days_from_civil(long y, unsigned m, unsigned d)
-{
-    long era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long)doe - 719468;
-}
-
-static void civil_from_days(long z, long *y, unsigned *m, unsigned *d)
-{
-    long era;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    *y = (long)yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y += *m <= 2;
-}
 
 static unsigned days_in_month(unsigned y, unsigned m)
 {
@@ -522,8 +491,8 @@ static bool shift_date(const uint8_t *t, size_t start, const dmatch *dm,
     size_t len = dm->end - start, i = 0, o = 0;
     const dfield *fields[3] = {&dm->fy, &dm->fm, &dm->fd};
 
-    civil_from_days(days_from_civil(dm->y, dm->m, dm->d) + offset, &y, &m,
-                    &d);
+    oa_anon__civil_from_days(
+        oa_anon__days_from_civil(dm->y, dm->m, dm->d) + offset, &y, &m, &d);
     if (y < 1000 || y > 9999)
         return false;
     while (i < len) {

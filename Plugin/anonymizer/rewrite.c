@@ -22,7 +22,7 @@ static const uint32_t insert_tags[INS_COUNT] = {
 /* Dates                                                                */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static long days_from_civil(long y, unsigned m, unsigned d)
+long oa_anon__days_from_civil(long y, unsigned m, unsigned d)
 {
     long era;
     unsigned yoe, doy, doe;
@@ -35,7 +35,7 @@ static long days_from_civil(long y, unsigned m, unsigned d)
     return era * 146097 + (long)doe - 719468;
 }
 
-static void civil_from_days(long z, long *y, unsigned *m, unsigned *d)
+void oa_anon__civil_from_days(long z, long *y, unsigned *m, unsigned *d)
 {
     long era;
     unsigned doe, yoe, doy, mp;
@@ -76,8 +76,8 @@ static bool shift_ymd(uint8_t *p, int offset)
     d = (unsigned)((p[6] - '0') * 10 + (p[7] - '0'));
     if (m < 1 || m > 12 || d < 1 || d > 31)
         return false;
-    days = days_from_civil(y, m, d) + offset;
-    civil_from_days(days, &y, &m, &d);
+    days = oa_anon__days_from_civil(y, m, d) + offset;
+    oa_anon__civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999)
         return false;
     snprintf(buf, sizeof(buf), "%04ld%02u%02u", y, m, d);
