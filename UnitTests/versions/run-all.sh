@@ -51,6 +51,8 @@ if [ -z "$host_plugin" ] && [ -f "$ctest_dir/libOrthancAnonymizer.so" ]; then
 fi
 [ -n "$host_plugin" ] && [ -f "$host_plugin" ] ||
     { echo "run-all.sh: no host plugin (build $ctest_dir first)" >&2; exit 1; }
+# absolute: the suites run from the test build's folder
+host_plugin=$(cd "$(dirname "$host_plugin")" && pwd -P)/$(basename "$host_plugin")
 
 LINE=""
 # smoke WHERE PLUGIN LABEL VERSION: one smoke test; starts LINE, the
@@ -74,7 +76,8 @@ suites() {
       OA_TEST_ORTHANC=$HERE/orthanc-$where OA_TEST_PLUGIN=$plugin \
           ctest --output-on-failure -j "$JOBS" "$@" ) >"$log" 2>&1; rc=$?
     counts=$(sed -n 's/^[0-9]*% tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\)$/\1 \2/p' "$log")
-    failed=$(sed -n 's/^.*[0-9] - \(integration_[a-z_]*\) (.*$/\1/p' "$log" | tr '\n' ' ')
+    # the names under "The following tests FAILED:" (not the skipped ones)
+    failed=$(sed -n '/^The following tests FAILED:/,/^Errors while running/s/^.*[0-9] - \(integration_[a-z_]*\) (.*$/\1/p' "$log" | tr '\n' ' ')
     if [ -z "$counts" ]; then
         LINE="$LINE; integration: no result (see $log)"; STATUS=1
     else
