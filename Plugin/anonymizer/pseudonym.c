@@ -31,35 +31,6 @@ static void hmac(const oa_anonymizer *a, const char *domain, const void *data,
     HMAC(EVP_sha256(), a->secret, (int)a->secret_len, msg, dl + len, out, &n);
 }
 
-/* Decimal of a 128-bit big-endian number. */
-static size_t u128_decimal(const uint8_t in[16], char *out, size_t size)
-{
-    uint8_t num[16];
-    char rev[48];
-    size_t n = 0, i;
-    bool zero;
-
-    memcpy(num, in, 16);
-    do {
-        unsigned rem = 0;
-        zero = true;
-        for (i = 0; i < 16; i++) {
-            unsigned cur = (rem << 8) | num[i];
-            num[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-            if (num[i])
-                zero = false;
-        }
-        rev[n++] = (char)('0' + rem);
-    } while (!zero && n < sizeof(rev));
-    if (n + 1 > size)
-        return 0;
-    for (i = 0; i < n; i++)
-        out[i] = rev[n - 1 - i];
-    out[n] = '\0';
-    return n;
-}
-
 int oa_anon_map_uid(const oa_anonymizer *a, const char *uid, size_t len,
                     char *out, size_t out_size)
 {
@@ -80,7 +51,7 @@ int oa_anon_map_uid(const oa_anonymizer *a, const char *uid, size_t len,
     memcpy(out, a->uid_root, root);
     out[root] = '.';
     /* first 128 bits; a leading zero digit cannot occur (no zero pad) */
-    return u128_decimal(mac, out + root + 1, out_size - root - 1) ? 0 : -1;
+    return oa_u128_decimal(mac, out + root + 1, out_size - root - 1) ? 0 : -1;
 }
 
 static void hex(const uint8_t *in, size_t n, char *out)

@@ -181,6 +181,10 @@ void oa_tag_format(uint32_t tag, char out[12]);
 /* Parse "gggg,eeee", "(gggg,eeee)" or "ggggeeee"; returns 0 on success. */
 int oa_tag_parse(const char *s, uint32_t *out);
 
+/* The decimal of the 128-bit big-endian number `in` into `out` (at most
+ * 39 digits and a NUL); its length, or 0 when `size` is too small. */
+size_t oa_u128_decimal(const uint8_t in[16], char *out, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -198,9 +198,7 @@ static oa_status put_element(oa_buf *b, uint32_t tag, oa_vr vr,
 
 static void copy_string(char *out, size_t size, const uint8_t *v, size_t n)
 {
-    n = oa_value_trim(v, n);
-    while (n > 0 && v[n - 1] == '\0')
-        n--;
+    n = oa_value_trim(v, n);   /* trailing spaces and NULs */
     if (n >= size)
         n = size - 1;
     memcpy(out, v, n);
@@ -758,38 +756,18 @@ out:
  * decimal: the same File-set gets the same UID. */
 static void fileset_uid(oa_dicomdir *d, char out[65])
 {
-    uint8_t md[EVP_MAX_MD_SIZE], num[16];
+    uint8_t md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char digits[48];
-    int nd = 0, i;
-    bool nonzero = true;
-
     EVP_MD_CTX *copy = EVP_MD_CTX_new();
 
     /* a copy: the running digest goes on for later files */
     if (copy == NULL || EVP_MD_CTX_copy_ex(copy, d->sha) != 1 ||
-        EVP_DigestFinal_ex(copy, md, &mdlen) != 1 || mdlen < sizeof(num))
+        EVP_DigestFinal_ex(copy, md, &mdlen) != 1 || mdlen < 16)
         memset(md, 0, sizeof(md));
     EVP_MD_CTX_free(copy);
-    memcpy(num, md, sizeof(num));
-    while (nonzero && nd < 47) {   /* repeated division by 10 */
-        unsigned rem = 0;
-
-        nonzero = false;
-        for (i = 0; i < 16; i++) {
-            unsigned cur = rem * 256u + num[i];
-
-            num[i] = (uint8_t)(cur / 10u);
-            rem = cur % 10u;
-            if (num[i] != 0)
-                nonzero = true;
-        }
-        digits[nd++] = (char)('0' + rem);
-    }
     memcpy(out, "2.25.", 5);
-    for (i = 0; i < nd; i++)
-        out[5 + i] = digits[nd - 1 - i];
-    out[5 + nd] = '\0';
+    if (oa_u128_decimal(md, out + 5, 65 - 5) == 0)
+        out[5] = '0', out[6] = '\0';
 }
 
 static oa_status put_string(oa_buf *b, uint32_t tag, oa_vr vr, const char *s)
