@@ -4,7 +4,8 @@
     /usr/bin/python3 Resources/Scripts/benchmark-export.py
         [--plugin build/libOrthancAnonymizer.so] [--count 300] [--repeat 3]
         [--warmup 1] [--targets zip,folder,dicom,peer,ftp,ftps,sftp,webdav]
-        [--study-dir DIR] [--tmpdir DIR] [--orthanc /usr/sbin/Orthanc]
+        [--study-dir DIR] [--count2 N [--study-dir2 DIR]]
+        [--tmpdir DIR] [--orthanc /usr/sbin/Orthanc]
         [--ftps-tls-max TLSv1.2] [--keep] [--verbose]
 
 Issue 5's benchmark: our ZIP export against Orthanc's own
@@ -41,6 +42,17 @@ untimed ones; medians are reported:
   webdav               configured destinations (sftp with a password and
                        the server's HostKeySha256, ftps with its CaFile).
 Every export but the ZIP is synchronous ("Asynchronous": false) too.
+With --count2 N a second study of N instances (generate-ct-study.py's
+study 2, or --study-dir2) is stored as well and one more operation runs in
+each round: "ours zip" of that study (to show that the export's memory
+does not grow with the study's size).
+
+Orthanc's peak resident memory is measured during every operation
+(bench_common.PeakRss: VmHWM of /proc/PID/status reset before the
+operation through /proc/PID/clear_refs, and VmRSS sampled every 10 ms):
+the table prints its median peak and its median growth over the RSS when
+the operation started (what Orthanc held already, its caches and a heap
+an earlier request left, is not the operation's).
 vsftpd runs as Debian ships it (TLS 1.3 for FTPS) unless --ftps-tls-max
 caps it (e.g. TLSv1.2).
 
@@ -79,17 +91,14 @@ messages with their DICOM-derived path components cut.
 import argparse
 import contextlib
 import http.client
-import io
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -104,142 +113,33 @@ SPEEDUP_TARGET = 3.0
 ALL_TARGETS = ["zip", "folder", "dicom", "peer", "ftp", "ftps", "sftp",
                "webdav"]
 NEEDS_ROOT = ("ftp", "ftps", "sftp")
-HTTP_TIMEOUT = 900
-# <ExportName>[.partial]/<Patient>/<Study>/<Series>/<SOP>.dcm: what
-# follows the export's own name is made of DICOM values.
-EXPORT_PATH_RE = re.compile(
-    r"(Anonymizer-\d{8}-\d{6}-[A-Za-z0-9._-]{8}(?:\.partial)?)/[^\s'\"|,;)]*")
-
 
 say = bc.sayer("benchmark-export")
-
-
-def redact(msg):
-    return EXPORT_PATH_RE.sub(r"\1/<patient/study/series/file>", str(msg))
-
-
-# ---------------------------------------------------------------------------
-# HTTP
-
-def error_summary(data):
-    """The error fields of an Orthanc or plugin answer (statuses, messages;
-    paths below an export's name cut)."""
-    try:
-        j = json.loads(data)
-    except ValueError:
-        return (": " + data[:200].decode("utf-8", "replace")) if data else ""
-    if not isinstance(j, dict):
-        return ""
-    parts = [str(j[k]) for k in ("Message", "Error", "Details",
-                                 "OrthancError") if k in j]
-    return redact(": " + "; ".join(parts)) if parts else ""
-
-
-def call(port, method, path, body=None, ctype=None):
-    """One request on a fresh connection (Orthanc closes idle ones after
-    its KeepAliveTimeout): (status, headers dict lower-case, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port,
-                                      timeout=HTTP_TIMEOUT)
-    try:
-        body, headers = bc.request_body(body, ctype)
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-    finally:
-        conn.close()
-
-
-def call_json(port, method, path, body=None, expect=(200,)):
-    status, _, data = call(port, method, path, body)
-    if status not in expect:
-        raise bc.request_error("%s %s: HTTP %d%s" % (
-            method, path, status, error_summary(data)))
-    return json.loads(data) if data else None
-
-
-# ---------------------------------------------------------------------------
-# The study
-
-def store_study(port, paths):
-    """POST every file once (one persistent connection); the study's ID."""
-    conn = http.client.HTTPConnection("127.0.0.1", port,
-                                      timeout=HTTP_TIMEOUT)
-    study = None
-    try:
-        for p in paths:
-            with open(p, "rb") as f:
-                data = f.read()
-            conn.request("POST", "/instances", body=data,
-                         headers={"Content-Type": "application/dicom"})
-            r = conn.getresponse()
-            body = r.read()
-            if r.status != 200:
-                raise BenchError("POST /instances: HTTP %d%s"
-                                 % (r.status, error_summary(body)))
-            study = json.loads(body).get("ParentStudy")
-    finally:
-        conn.close()
-    ids = call_json(port, "GET", "/studies")
-    if len(ids) != 1 or ids[0] != study:
-        raise BenchError("expected one study after the upload, found %d"
-                         % len(ids))
-    n = len(call_json(port, "GET", "/studies/%s/instances" % study))
-    if n != len(paths):
-        raise BenchError("the stored study has %d instances, expected %d"
-                         % (n, len(paths)))
-    return study
-
-
-# ---------------------------------------------------------------------------
-# Checks of what landed
-
-def count_files(root, skip_partial=True):
-    """Regular files below root (none below a *.partial folder)."""
-    n = 0
-    for d, dirs, names in os.walk(root):
-        if skip_partial:
-            dirs[:] = [x for x in dirs if not x.endswith(".partial")]
-        n += sum(1 for x in names if os.path.isfile(os.path.join(d, x)))
-    return n
-
-
-def empty_folder(root):
-    for n in os.listdir(root):
-        p = os.path.join(root, n)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p)
-        else:
-            os.unlink(p)
-
-
-def zip_entries(data, what):
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        return sum(1 for i in zf.infolist() if not i.is_dir())
-    except zipfile.BadZipFile as e:
-        raise BenchError("%s is not a valid ZIP: %s" % (what, e))
 
 
 # ---------------------------------------------------------------------------
 # The operations
 
 class Bench:
-    def __init__(self, orthanc, peer, servers, study, count, folders):
+    def __init__(self, orthanc, peer, servers, study, count, folders,
+                 study2=None, count2=0):
         self.port = orthanc.http_port
+        self.pid = orthanc.process.pid
+        self.study2 = study2
+        self.count2 = count2
         self.peer = peer
         self.s = servers
         self.study = study
         self.count = count
         self.export_folder, self.archive_folder = folders
 
-    def export(self, target):
-        body = {"Resources": [self.study], "Target": target,
+    def export(self, target, study=None):
+        body = {"Resources": [study or self.study], "Target": target,
                 "Asynchronous": False}
-        status, _, data = call(self.port, "POST", "/anonymizer/export", body)
+        status, _, data = bc.call(self.port, "POST", "/anonymizer/export", body)
         if status != 200:
             raise bc.request_error("POST /anonymizer/export %s: HTTP %d%s" % (
-                json.dumps(target), status, error_summary(data)))
+                json.dumps(target), status, bc.error_summary(data)))
         try:
             content = json.loads(data)
         except ValueError:
@@ -248,16 +148,17 @@ class Bench:
             raise BenchError("POST /anonymizer/export: not a JSON object")
         return content
 
-    def check_content(self, content):
+    def check_content(self, content, count=None):
+        count = count or self.count
         if content.get("Error"):
-            raise BenchError("the export says: %s" % redact(content["Error"]))
+            raise BenchError("the export says: %s" % bc.redact(content["Error"]))
         done = content.get("InstancesDone")
-        if done != self.count:
+        if done != count:
             raise BenchError("InstancesDone %r, expected %d"
-                             % (done, self.count))
+                             % (done, count))
 
     def check_landed(self, root, what):
-        n = count_files(root)
+        n = bc.count_files(root)
         if n != self.count:
             raise BenchError("%d files landed in %s, expected %d"
                              % (n, what, self.count))
@@ -267,35 +168,38 @@ class Bench:
 
     def orthanc_archive(self):
         t0 = time.perf_counter()
-        status, headers, data = call(self.port, "GET",
+        status, headers, data = bc.call(self.port, "GET",
                                      "/studies/%s/archive" % self.study)
         t = time.perf_counter() - t0
         if status != 200:
             raise BenchError("GET /studies/{id}/archive: HTTP %d%s"
-                             % (status, error_summary(data)))
-        n = zip_entries(data, "Orthanc's archive")
+                             % (status, bc.error_summary(data)))
+        n = bc.zip_entries(data, "Orthanc's archive")
         if n != self.count:
             raise BenchError("Orthanc's archive holds %d files, expected %d"
                              % (n, self.count))
         return t, {"size": len(data)}
 
-    def ours_zip(self, compression=None):
+    def ours_zip(self, compression=None, second=False):
+        study, count = ((self.study2, self.count2) if second
+                        else (self.study, self.count))
         t0 = time.perf_counter()
         target = {"Type": "zip"}
         if compression:
             target["Compression"] = compression
-        content = self.export(target)
+        with bc.PeakRss(self.pid) as m:
+            content = self.export(target, study)
         t_job = time.perf_counter() - t0
         archives = content.get("Archives") or []
         downloads = []
         for a in archives:
-            status, _, data = call(self.port, "GET", a.get("Path", "?"))
+            status, _, data = bc.call(self.port, "GET", a.get("Path", "?"))
             if status != 200:
                 raise BenchError("GET %s: HTTP %d%s" % (
-                    a.get("Path"), status, error_summary(data)))
+                    a.get("Path"), status, bc.error_summary(data)))
             downloads.append((a, data))
         t = time.perf_counter() - t0
-        self.check_content(content)
+        self.check_content(content, count)
         if not archives:
             raise BenchError("the zip export answered no Archives")
         files = size = 0
@@ -303,13 +207,14 @@ class Bench:
             if len(data) != a.get("Size"):
                 raise BenchError("%s: %d bytes downloaded, Size says %r"
                                  % (a.get("Name"), len(data), a.get("Size")))
-            files += zip_entries(data, a.get("Name", "an archive"))
+            files += bc.zip_entries(data, a.get("Name", "an archive"))
             size += len(data)
-        if files != self.count:
+        if files != count:
             raise BenchError("our archives hold %d files, expected %d"
-                             % (files, self.count))
-        empty_folder(self.archive_folder)      # ZipRetention is a day
-        return t, {"job": t_job, "size": size, "archives": len(archives)}
+                             % (files, count))
+        bc.empty_folder(self.archive_folder)      # ZipRetention is a day
+        return t, {"job": t_job, "size": size, "archives": len(archives),
+                   "rss-job": (m.peak, m.growth)}
 
     def folder(self):
         t0 = time.perf_counter()
@@ -332,8 +237,8 @@ class Bench:
         return t, {}
 
     def peer_clear(self):
-        for sid in call_json(self.peer.http_port, "GET", "/studies"):
-            call_json(self.peer.http_port, "DELETE", "/studies/%s" % sid)
+        for sid in bc.call_json(self.peer.http_port, "GET", "/studies"):
+            bc.call_json(self.peer.http_port, "DELETE", "/studies/%s" % sid)
 
     def peer_op(self):
         self.peer_clear()
@@ -341,7 +246,7 @@ class Bench:
         content = self.export({"Type": "peer", "Peer": "peer"})
         t = time.perf_counter() - t0
         self.check_content(content)
-        n = len(call_json(self.peer.http_port, "GET", "/instances"))
+        n = len(bc.call_json(self.peer.http_port, "GET", "/instances"))
         self.peer_clear()
         if n != self.count:
             raise BenchError("the peer holds %d instances, expected %d"
@@ -369,6 +274,9 @@ def operations(bench, targets):
                     lambda: bench.ours_zip("store")))
         ops.append(("ours zip, Compression best", "zip-best",
                     lambda: bench.ours_zip("best")))
+        if bench.study2:
+            ops.append(("ours zip, the %d-instance study" % bench.count2,
+                        "zip-2", lambda: bench.ours_zip(second=True)))
     if "folder" in targets:
         ops.append(("ours folder", "folder", bench.folder))
     if "dicom" in targets:
@@ -395,10 +303,12 @@ def package_versions(names):
     return ", ".join(p.stdout.decode().split("\n")[:-1]) or "?"
 
 
-def report(ops, times, extras, errors, nfiles, nbytes):
+def report(ops, times, extras, errors, nfiles, nbytes, count2=0,
+           nbytes2=0):
     print()
-    print("%-34s %8s %8s %7s %9s  %s" % ("operation", "seconds", "inst/s",
-                                         "MB/s", "size MB", "runs (s)"))
+    print("%-34s %8s %8s %7s %9s %9s %9s  %s" % (
+        "operation", "seconds", "inst/s", "MB/s", "size MB", "RSS MiB",
+        "+RSS MiB", "runs (s)"))
     med = {}
     for label, key, _ in ops:
         if not times[key]:
@@ -411,15 +321,29 @@ def report(ops, times, extras, errors, nfiles, nbytes):
         size = "%9.1f" % (statistics.median(sizes) / 1e6) if sizes else \
             "%9s" % ""
         runs = " ".join("%.3f" % x for x in times[key])
+        peaks = [e["rss"] for e in extras[key] if "rss" in e]
+        rss = ("%9.0f %9.0f" % (
+            bc.mib(statistics.median(p for p, _ in peaks)),
+            bc.mib(statistics.median(g for _, g in peaks)))) if peaks \
+            else "%9s %9s" % ("", "")
+        if peaks:
+            med["rss-" + key] = statistics.median(g for _, g in peaks)
+        n, b = (count2, nbytes2) if key == "zip-2" else (nfiles, nbytes)
+        jobs = [e["rss-job"] for e in extras[key] if "rss-job" in e]
+        if jobs:
+            med["rss-job-" + key] = statistics.median(g for _, g in jobs)
+            med["rss-job-peak-" + key] = statistics.median(
+                p for p, _ in jobs)
         if key == "zip":
             jt = statistics.median([e["job"] for e in extras[key]])
             med["zip-job"] = jt
-            print("%-34s %8.3f %8.1f %7.1f %9s  %s" % (
-                "ours zip, job only", jt, nfiles / jt, nbytes / jt / 1e6,
-                "", " ".join("%.3f" % e["job"] for e in extras[key])))
+            print("%-34s %8.3f %8.1f %7.1f %9s %9.0f %9.0f  %s" % (
+                "ours zip, job only", jt, n / jt, b / jt / 1e6, "",
+                bc.mib(med["rss-job-peak-zip"]), bc.mib(med["rss-job-zip"]),
+                " ".join("%.3f" % e["job"] for e in extras[key])))
             label = "ours zip, job + download"
-        print("%-34s %8.3f %8.1f %7.1f %s  %s"
-              % (label, t, nfiles / t, nbytes / t / 1e6, size, runs))
+        print("%-34s %8.3f %8.1f %7.1f %s %s  %s"
+              % (label, t, n / t, b / t / 1e6, size, rss, runs))
         if key in errors:
             print("%-34s (failed in a later round, see below)" % "")
     print()
@@ -447,6 +371,20 @@ def report(ops, times, extras, errors, nfiles, nbytes):
                                       nbytes / 1e6))
     elif "zip" in [k for _, k, _ in ops]:
         print("ZIP: ratio not measured (an operation failed): NOT met")
+    if "rss-job-zip" in med and "rss-job-zip-2" in med:
+        print("ZIP memory, the job (its archive written to ArchiveFolder): "
+              "Orthanc's RSS grew by %.0f MiB (peak %.0f MiB) for %d "
+              "instances, by %.0f MiB (peak %.0f MiB) for %d instances"
+              % (bc.mib(med["rss-job-zip"]), bc.mib(med["rss-job-peak-zip"]),
+                 nfiles, bc.mib(med["rss-job-zip-2"]),
+                 bc.mib(med["rss-job-peak-zip-2"]), count2))
+        print("ZIP memory, job + download (Orthanc before 1.12.6 answers "
+              "a download from one buffer: it grows with the archive, "
+              "ZipMaxSize bounds it): +%.0f MiB for %d instances, +%.0f "
+              "MiB for %d; Orthanc's own archive of %d: +%s MiB"
+              % (bc.mib(med["rss-zip"]), nfiles, bc.mib(med["rss-zip-2"]),
+                 count2, nfiles, "%.0f" % bc.mib(med["rss-orthanc-zip"])
+                 if "rss-orthanc-zip" in med else "?"))
     print("medians of %d runs; inst/s = instances / s, MB/s = original "
           "DICOM bytes / s (10^6)"
           % max([len(v) for v in times.values()] or [0]))
@@ -470,12 +408,21 @@ def main():
                     help="cap vsftpd's TLS version, e.g. TLSv1.2 (default: "
                          "as Debian, TLS 1.3; see FtpServer in "
                          "oatest/servers.py)")
+    ap.add_argument("--count2", type=int, default=0,
+                    help="also store a second study of this many instances "
+                         "and time our ZIP of it in each round (memory "
+                         "against the study's size); default none")
+    ap.add_argument("--study-dir2", default=None,
+                    help="reuse (or generate into) this folder for the "
+                         "--count2 study")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run's folder (Orthanc's, the servers')")
     ap.add_argument("--verbose", action="store_true",
                     help="print each run as it ends")
     args = ap.parse_args()
     bc.check_arguments(ap, args)
+    if args.count2 < 0:
+        ap.error("--count2 must be >= 0")
     targets = [t for t in args.targets.split(",") if t]
     bad = [t for t in targets if t not in ALL_TARGETS]
     if bad or not targets:
@@ -501,6 +448,11 @@ def main():
             try:
                 folder, paths = bc.study_files(args, scratch, say)
                 nbytes = sum(os.path.getsize(p) for p in paths)
+                second = None
+                if args.count2:
+                    second = bc.study_files(args, scratch, say,
+                                            count=args.count2, number=2,
+                                            folder=args.study_dir2)
                 t0 = time.monotonic()
                 s = {}
                 want = set(targets)
@@ -556,13 +508,14 @@ def main():
                 say("servers and Orthanc started in %.1f s"
                     % (time.monotonic() - t0))
                 run_bench(args, orthanc, peer, s, targets, skipped, folder,
-                          paths, nbytes, (export_folder, archive_folder))
+                          paths, nbytes, (export_folder, archive_folder),
+                          second)
             except BackendFailed:
                 backend_failed = True
             except (BenchError, OrthancError, es.ServerError, OSError,
                     subprocess.CalledProcessError) as e:
                 sys.stderr.write("benchmark-export: error: %s\n"
-                                 % redact(e))
+                                 % bc.redact(e))
                 failed = True
             finally:
                 for o in (orthanc, peer):
@@ -583,10 +536,10 @@ class BackendFailed(Exception):
 
 
 def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
-              nbytes, folders):
+              nbytes, folders, second=None):
     port = orthanc.http_port
-    system = call_json(port, "GET", "/system")
-    info = call_json(port, "GET", "/anonymizer/info")
+    system = bc.call_json(port, "GET", "/system")
+    info = bc.call_json(port, "GET", "/anonymizer/info")
     say(bc.machine())
     say(bc.versions(system, info, args))
     say("packages: %s" % package_versions(
@@ -600,16 +553,27 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
         say("skipped (the FTP and SFTP servers need root): %s"
             % ",".join(skipped))
     t0 = time.perf_counter()
-    study = store_study(port, paths)
+    study = bc.store_study(port, paths)
     say("study: %d instances, %d bytes (%.1f MB), from %s; stored in "
         "%.1f s" % (len(paths), nbytes, nbytes / 1e6, folder,
                     time.perf_counter() - t0))
-    bench = Bench(orthanc, peer, servers, study, len(paths), folders)
+    study2, nbytes2, count2 = None, 0, 0
+    if second:
+        t0 = time.perf_counter()
+        study2 = bc.store_study(port, second[1], expect=2)
+        count2 = len(second[1])
+        nbytes2 = sum(os.path.getsize(p) for p in second[1])
+        say("second study: %d instances, %.1f MB, from %s; stored in %.1f s"
+            % (count2, nbytes2 / 1e6, second[0], time.perf_counter() - t0))
+    pid = orthanc.process.pid
+    bench = Bench(orthanc, peer, servers, study, len(paths), folders,
+                  study2, count2)
     ops = operations(bench, targets)
     times = {key: [] for _, key, _ in ops}
     extras = {key: [] for _, key, _ in ops}
     errors = {}
     retries = 0
+    rss_how = "not measured"
     total = args.warmup + args.repeat
     for r in range(total):
         timed = r >= args.warmup
@@ -619,20 +583,23 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
                 continue
             for attempt in range(3):
                 try:
-                    t, extra = fn()
+                    with bc.PeakRss(pid) as m:
+                        t, extra = fn()
+                    extra["rss"] = (m.peak, m.growth)
+                    rss_how = "measured"
                     break
                 except RaceError as e:
                     if attempt == 2:
-                        errors[key] = "round %d: %s" % (r + 1, redact(e))
+                        errors[key] = "round %d: %s" % (r + 1, bc.redact(e))
                         t = None
                         break
                     retries += 1
                     say("round %d, %s: Orthanc's storage race (%s): run "
-                        "again" % (r + 1, label, redact(e)))
+                        "again" % (r + 1, label, bc.redact(e)))
                 except (BenchError, OSError, http.client.HTTPException) \
                         as e:
                     errors[key] = "round %d: %s: %s" % (
-                        r + 1, type(e).__name__, redact(e))
+                        r + 1, type(e).__name__, bc.redact(e))
                     t = None
                     break
             if t is None:
@@ -650,7 +617,13 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
         say("round %d/%d done in %.1f s%s"
             % (r + 1, total, time.perf_counter() - t_round,
                "" if timed else " (warm-up)"))
-    report(ops, times, extras, errors, len(paths), nbytes)
+    report(ops, times, extras, errors, len(paths), nbytes, count2, nbytes2)
+    say("Orthanc's peak RSS (RSS MiB: the peak during the operation; "
+        "+RSS: its growth over the RSS at the start): the larger of VmHWM "
+        "%s and VmRSS sampled every 10 ms" % (
+            "reset before each operation" if rss_how != "not measured"
+            and bc.PeakRss.can_reset(orthanc.process.pid)
+            else "(not resettable here: since start, unused)"))
     say("load average at the end %s; runs redone after Orthanc's storage "
         "race: %d" % (bc.load_average(), retries))
     if errors:
@@ -665,7 +638,7 @@ def cleanup_after_failure(bench, key):
     """Leave nothing of a failed run for the next operations."""
     try:
         if key == "zip":
-            empty_folder(bench.archive_folder)
+            bc.empty_folder(bench.archive_folder)
         elif key == "folder":
             shutil.rmtree(os.path.join(bench.export_folder, "bench"),
                           ignore_errors=True)
@@ -680,7 +653,7 @@ def cleanup_after_failure(bench, key):
         elif key == "webdav":
             bench.s["dav"].clear_data()
     except (OSError, BenchError) as e:
-        say("clean-up after the failure of %s: %s" % (key, redact(e)))
+        say("clean-up after the failure of %s: %s" % (key, bc.redact(e)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Generate a synthetic CT study for benchmark-engine.sh.
 
-    generate-ct-study.py OUTDIR [COUNT]
+    generate-ct-study.py OUTDIR [COUNT [STUDY]]
 
 Writes COUNT (default 300) instances CT000001.dcm ... into OUTDIR: one
 study, one series, 512x512 16-bit signed MONOCHROME2 slices in Explicit
@@ -9,7 +9,10 @@ VR Little Endian, about 530 KB each, with a realistic header (patient,
 study, series, frame of reference, equipment, image plane, CT image
 modules, a referenced image sequence and a private block).  The output is
 deterministic: UIDs are derived from fixed numbers, pixels from a fixed
-phantom.  Needs Debian's python3-pydicom and python3-numpy.
+phantom.  STUDY (default 1) numbers the study: another number gives
+another study (its own study, series, frame of reference and SOP instance
+UIDs; the same patient), so that two studies can be stored in one Orthanc;
+STUDY 1 is the study of earlier versions, byte for byte.  Needs Debian's python3-pydicom and python3-numpy.
 """
 import os
 import sys
@@ -46,10 +49,14 @@ def phantom():
     return img
 
 
-def make_instance(i, count, base, study, series, frame):
+def sop_uid(number, i):
+    return uid(7, i) if number == 1 else uid(7, number, i)
+
+
+def make_instance(i, count, base, study, series, frame, number=1):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
-    meta.MediaStorageSOPInstanceUID = uid(7, i)
+    meta.MediaStorageSOPInstanceUID = sop_uid(number, i)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = "1.2.826.0.1.3680043.8.498.1"
     meta.ImplementationVersionName = "OA_BENCH_1"
@@ -83,7 +90,7 @@ def make_instance(i, count, base, study, series, frame):
     ds.ManufacturerModelName = "Bench 128"
     ref = Dataset()
     ref.ReferencedSOPClassUID = CT_IMAGE_STORAGE
-    ref.ReferencedSOPInstanceUID = uid(7, max(1, i - 1))
+    ref.ReferencedSOPInstanceUID = sop_uid(number, max(1, i - 1))
     ds.ReferencedImageSequence = Sequence([ref])
     ds.PatientName = "Doe^John^Q"
     ds.PatientID = "PID0012345"
@@ -150,15 +157,18 @@ def make_instance(i, count, base, study, series, frame):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4):
         sys.exit(__doc__)
     out = sys.argv[1]
-    count = int(sys.argv[2]) if len(sys.argv) == 3 else 300
+    count = int(sys.argv[2]) if len(sys.argv) >= 3 else 300
+    number = int(sys.argv[3]) if len(sys.argv) == 4 else 1
+    if count < 1 or number < 1:
+        sys.exit("COUNT and STUDY must be >= 1")
     os.makedirs(out, exist_ok=True)
     base = phantom()
-    study, series, frame = uid(1, 1), uid(2, 1), uid(3, 1)
+    study, series, frame = uid(1, number), uid(2, number), uid(3, number)
     for i in range(1, count + 1):
-        ds = make_instance(i, count, base, study, series, frame)
+        ds = make_instance(i, count, base, study, series, frame, number)
         ds.save_as(os.path.join(out, "CT%06d.dcm" % i), write_like_original=False)
 
 
