@@ -13,6 +13,7 @@ same study (same Orthanc, so the same secret and profile):
   - zip: the same entry paths, every file byte-identical; the job's
     content and report keys; the download route; "Mapping": true puts the
     same uids.csv / patients.csv rows as the anonymization's report;
+    "Dicomdir": true makes media whose DICOMDIR names every file;
   - folder: the same tree, byte-identical (the shortcut route with
     "Export": {"Target", "Store": false} too);
   - dicom (dcmtk storescp): the same files received, byte-identical;
@@ -255,6 +256,22 @@ def zip_checks(c, run):
             assert rows == want and len(rows) > 1, "%s differs" % name
         del files["uids.csv"], files["patients.csv"]
         same_files(files, run.way_files, "zip with mapping")
+
+
+def dicomdir_checks(c, run):
+    with c.check("zip with Dicomdir: DICOM media whose DICOMDIR names every "
+                 "file, the files those of anonymize-then-export"):
+        job_id, job = run.wayout("A", {"Type": "zip", "Dicomdir": True})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        files = zip_entries(run.download(job_id))
+        assert "DICOMDIR" in files, "no DICOMDIR"
+        dd = pydicom.dcmread(io.BytesIO(files.pop("DICOMDIR")))
+        ids = ["/".join(r.ReferencedFileID)
+               for r in dd.DirectoryRecordSequence
+               if "ReferencedFileID" in r]
+        assert sorted(ids) == sorted(files), "DICOMDIR and files differ"
+        assert sorted(files.values()) == sorted(run.way_files.values()), \
+            "other bytes than anonymize-then-export"
 
 
 def folder_checks(c, run):
@@ -544,6 +561,7 @@ def main():
                     return checks.finish()
                 zip_checks(checks, run)
                 if getattr(run, "anon_a", None) is not None:
+                    dicomdir_checks(checks, run)
                     folder_checks(checks, run)
                     dicom_checks(checks, run, scp)
                     peer_checks(checks, run, peer)
