@@ -16,7 +16,8 @@ same study (same Orthanc, so the same secret and profile):
     "Dicomdir": true makes media whose DICOMDIR names every file;
   - folder: the same tree, byte-identical (the shortcut route with
     "Export": {"Target", "Store": false} too);
-  - dicom (dcmtk storescp): the same files received, byte-identical;
+  - dicom (dcmtk storescp): the same files received, byte-identical; an
+    SCP that refuses the association fails the job with a clear error;
   - peer (a second Orthanc): the same instances stored there;
   - a study whose secondary capture Default drops and one of whose
     instances the leak check refuses: neither is sent, both are reported;
@@ -35,6 +36,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -320,6 +322,22 @@ def dicom_checks(c, run, scp):
         same_files(way, ref, "storescp")
 
 
+def refused_checks(c, run, refuse):
+    with c.check("dicom: an SCP refusing the association fails the job with "
+                 "a clear error, nothing stored"):
+        before = run.instance_count()
+        _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp-refuse"})
+        assert job["State"] == "Failure", job["State"]
+        error = job["Content"].get("Error", "")
+        assert "export failed" in error and re.search(
+            r"refus|reject|association|DICOM", error, re.I), \
+            "unclear error"
+        assert not deid.leaked(error.encode(),
+                               run.studies["A"].identifying())
+        assert refuse.files() == [], "the refusing SCP got files"
+        assert run.instance_count() == before, "instances were stored"
+
+
 def peer_checks(c, run, peer):
     with c.check("peer: the second Orthanc stores the same instances "
                  "(bytes as the anonymized copy here)"):
@@ -539,6 +557,7 @@ def main():
     os.chmod(work, 0o755)
     try:
         with es.StoreScp(aet="WAYOUTSCP") as scp, \
+                es.StoreScp(aet="REFUSESCP", refuse=True) as refuse, \
                 AuthOrthanc("oa", PEER_PASSWORD, orthanc=args.orthanc,
                             config={"Name": "oa-wayout-peer"}) as peer:
             run = Run(None, work)
@@ -547,7 +566,9 @@ def main():
             config = {
                 "Anonymizer": {"ExportFolder": run.exports,
                                "ArchiveFolder": run.archives},
-                "DicomModalities": {"scp": scp.modality()},
+                "DicomModalities": {"scp": scp.modality(),
+                                    "scp-refuse": refuse.modality()},
+                "DicomScuTimeout": 5,
                 "OrthancPeers": {"peer": {"Url": peer.url + "/",
                                           "Username": "oa",
                                           "Password": PEER_PASSWORD}},
@@ -564,6 +585,7 @@ def main():
                     dicomdir_checks(checks, run)
                     folder_checks(checks, run)
                     dicom_checks(checks, run, scp)
+                    refused_checks(checks, run, refuse)
                     peer_checks(checks, run, peer)
                 drop_and_leak_checks(checks, run)
                 cancel_checks(checks, run)
