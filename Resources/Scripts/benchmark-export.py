@@ -45,7 +45,13 @@ Every export but the ZIP is synchronous ("Asynchronous": false) too.
 With --count2 N a second study of N instances (generate-ct-study.py's
 study 2, or --study-dir2) is stored as well and one more operation runs in
 each round: "ours zip" of that study (to show that the export's memory
-does not grow with the study's size).
+does not grow with the study's size), and before the rounds, in the
+fresh Orthanc, a memory probe: our ZIP job (no download) of the COUNT2
+study, then of the COUNT study, each with Orthanc's RSS before it, its
+peak and its growth: run in that order, the second job can only raise the
+peak if it needs more memory than the first did (glibc keeps what a
+request freed, so a figure measured after a download or Orthanc's own
+archive hides a job's memory in that heap).
 
 Orthanc's peak resident memory is measured during every operation
 (bench_common.PeakRss: VmHWM of /proc/PID/status reset before the
@@ -262,6 +268,26 @@ class Bench:
         self.check_landed(server.data_dir, "the %s server's folder" % name)
         server.clear_data()
         return t, {}
+
+
+def memory_probe(bench, nfiles, count2):
+    """Our ZIP jobs (no download) of the second study, then of the first,
+    in a fresh Orthanc: Orthanc's RSS before each, its peak, its growth
+    (KiB), printed."""
+    rows = []
+    for second, n in ((True, count2), (False, nfiles)):
+        study, count = ((bench.study2, bench.count2) if second
+                        else (bench.study, bench.count))
+        with bc.PeakRss(bench.pid) as m:
+            content = bench.export({"Type": "zip"}, study)
+        bench.check_content(content, count)
+        bc.empty_folder(bench.archive_folder)
+        rows.append((n, m))
+    for n, m in rows:
+        say("memory probe: our ZIP job of %d instances: Orthanc's RSS "
+            "%.0f MiB before, peak %.0f MiB, +%.0f MiB"
+            % (n, bc.mib(m.before), bc.mib(m.peak), bc.mib(m.growth)))
+    return rows
 
 
 def operations(bench, targets):
@@ -568,6 +594,12 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
     pid = orthanc.process.pid
     bench = Bench(orthanc, peer, servers, study, len(paths), folders,
                   study2, count2)
+    probe = []
+    if study2 and "zip" in targets:
+        say("Orthanc's RSS after storing the studies: %.0f MiB (peak since "
+            "start %.0f MiB)" % (bc.mib(bc.proc_status_kib(pid, "VmRSS")),
+                                 bc.mib(bc.proc_status_kib(pid, "VmHWM"))))
+        probe = memory_probe(bench, len(paths), count2)
     ops = operations(bench, targets)
     times = {key: [] for _, key, _ in ops}
     extras = {key: [] for _, key, _ in ops}
@@ -618,6 +650,13 @@ def run_bench(args, orthanc, peer, servers, targets, skipped, folder, paths,
             % (r + 1, total, time.perf_counter() - t_round,
                "" if timed else " (warm-up)"))
     report(ops, times, extras, errors, len(paths), nbytes, count2, nbytes2)
+    if len(probe) == 2:
+        (n2, m2), (n1, m1) = probe
+        print("ZIP memory, the probe (fresh Orthanc, no download): the job "
+              "of %d instances raised Orthanc's RSS by %.0f MiB (peak %.0f "
+              "MiB), then the job of %d instances by %.0f MiB more (peak "
+              "%.0f MiB)" % (n2, bc.mib(m2.growth), bc.mib(m2.peak), n1,
+                             bc.mib(m1.growth), bc.mib(m1.peak)))
     say("Orthanc's peak RSS (RSS MiB: the peak during the operation; "
         "+RSS: its growth over the RSS at the start): the larger of VmHWM "
         "%s and VmRSS sampled every 10 ms" % (
