@@ -5,7 +5,8 @@ Orthanc's own anonymization and export, in a real Orthanc (not a test).
     /usr/bin/python3 Resources/Scripts/benchmark-wayout.py
         [--plugin build/libOrthancAnonymizer.so] [--count 300] [--repeat 3]
         [--warmup 1] [--count2 1000] [--targets zip,dicom]
-        [--profile Default] [--only-baselines]
+        [--profile Default] [--zip-compression fast|store|best]
+        [--only-baselines]
         [--study-dir DIR] [--study-dir2 DIR] [--tmpdir DIR]
         [--orthanc /usr/sbin/Orthanc] [--keep] [--verbose]
 
@@ -20,8 +21,9 @@ one of COUNT2 instances (generate-ct-study.py's study 2, or --study-dir2;
 --count2 0: none), stores both once, and measures in rounds, each
 operation once per round (interleaved, so that a burst of load on the
 machine hits every figure alike), REPEAT rounds after WARMUP untimed ones;
-medians are reported.  For each target, ZIP ("zip": {"Type": "zip"}, the
-archives downloaded to their end) and C-STORE ("dicom": {"Type": "dicom",
+medians are reported.  For each target, ZIP ("zip": {"Type": "zip"}, with
+"Compression" when --zip-compression is given, the archives downloaded to
+their end) and C-STORE ("dicom": {"Type": "dicom",
 "Modality": "scp"}, to storescp):
 
   (a) way out     POST /anonymizer/export {"Resources": [id], "Anonymize":
@@ -144,7 +146,9 @@ def check_patient_id(data, what):
 # The operations
 
 class Bench:
-    def __init__(self, orthanc, scp, archive_folder, studies, profile):
+    def __init__(self, orthanc, scp, archive_folder, studies, profile,
+                 compression=None):
+        self.compression = compression
         self.port = orthanc.http_port
         self.pid = orthanc.process.pid
         self.scp = scp
@@ -234,7 +238,10 @@ class Bench:
 
     def target(self, kind):
         if kind == "zip":
-            return {"Type": "zip"}
+            t = {"Type": "zip"}
+            if self.compression:
+                t["Compression"] = self.compression
+            return t
         return {"Type": "dicom", "Modality": "scp"}
 
     def landed(self, kind, content, count, what):
@@ -501,7 +508,10 @@ def run_bench(args, orthanc, scp, archive_folder, targets, first, second):
         say("study %s: %d instances, %.1f MB, from %s; stored in %.1f s"
             % (which, len(paths), sum(os.path.getsize(p) for p in paths)
                / 1e6, folder, time.perf_counter() - t0))
-    bench = Bench(orthanc, scp, archive_folder, studies, args.profile)
+    bench = Bench(orthanc, scp, archive_folder, studies, args.profile,
+                  args.zip_compression)
+    if args.zip_compression:
+        say("our ZIPs: \"Compression\": \"%s\"" % args.zip_compression)
     count = studies["1"][1]
     count2 = studies["2"][1] if "2" in studies else 0
     probe = {}
@@ -593,6 +603,10 @@ def main():
                     % ",".join(ALL_TARGETS))
     ap.add_argument("--profile", default="Default",
                     help="our profile, (a) and (b) (default Default)")
+    ap.add_argument("--zip-compression", default=None,
+                    choices=["fast", "store", "best"],
+                    help="our ZIPs' \"Compression\", (a) and (b) (default: "
+                         "the plugin's, fast)")
     ap.add_argument("--only-baselines", action="store_true",
                     help="leave the way out (a) out: (b) and (c) only")
     ap.add_argument("--tmpdir", default=None,
