@@ -521,17 +521,37 @@ def error_checks(c, run):
          {"Resources": [{"Level": "Study", "ID": run.sid["A"]}],
           "Store": False}, 400),
     ]
+    if getattr(run, "anon_a", None) is not None:
+        cases.append(("an anonymized copy without \"Force\"",
+                      "/anonymizer/export",
+                      {"Resources": [run.anon_a], "Anonymize": {},
+                       "Target": {"Type": "zip"}}, 409))
+        cases.append(("more than 10,000 resources",
+                      "/anonymizer/export",
+                      {"Resources": [run.sid["A"]] * 10001, "Anonymize": {},
+                       "Target": {"Type": "zip"}}, 413))
     for what, path, body, expected in cases:
         with c.check("bad input: %s -> HTTP %d with a message"
                      % (what, expected)):
             before = len(run.o.get_json("/jobs"))
             status, answer, raw = post_json(run.o, path, body)
-            if what == "an unknown profile" and status == 404:
-                expected = 404   # an unknown name is "not found" here
             assert status == expected, "HTTP %d %s" % (
                 status, raw[:200].decode("utf-8", "replace"))
             assert harness.error_body_ok(raw), "no clear error body"
             assert len(run.o.get_json("/jobs")) == before, "a job started"
+
+
+def force_checks(c, run):
+    with c.check("an anonymized copy with \"Force\": true in \"Anonymize\" "
+                 "goes out again, nothing stored"):
+        before = run.instance_count()
+        _, job = run.job("/anonymizer/export",
+                         {"Resources": [run.anon_a],
+                          "Anonymize": {"Force": True},
+                          "Target": {"Type": "folder", "Folder": "force"}})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert job["Content"]["InstancesDone"] == 8
+        assert run.instance_count() == before, "instances were stored"
 
 
 def auto_checks(c, args, work):
@@ -629,6 +649,8 @@ def main():
                 cancel_checks(checks, run)
                 restart_checks(checks, run)
                 error_checks(checks, run)
+                if getattr(run, "anon_a", None) is not None:
+                    force_checks(checks, run)
                 with checks.check("the log holds no identifying value"):
                     log = o.log_text().encode()
                     for st in run.studies.values():
