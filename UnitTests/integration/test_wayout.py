@@ -245,7 +245,8 @@ def zip_checks(c, run):
             content["Studies"][0]["NewStudyInstanceUID"]
         assert row["Instances"] == 8
     with c.check("zip with Mapping: uids.csv and patients.csv in the "
-                 "archive, the same rows as the anonymization's"):
+                 "archive and in its report, the same rows as the "
+                 "anonymization's"):
         job_id, job = run.wayout("A", {"Type": "zip", "Mapping": True})
         assert job["State"] == "Success", job.get("ErrorDetails")
         files = zip_entries(run.download(job_id))
@@ -257,6 +258,12 @@ def zip_checks(c, run):
             rows = sorted(csv.reader(io.StringIO(files[name].decode())))
             want = sorted(csv.reader(io.StringIO(ref.decode())))
             assert rows == want and len(rows) > 1, "%s differs" % name
+            # the way-out's own report has the same mapping files
+            status, _, own = run.o.request(
+                "GET", "/anonymizer/reports/%s/%s" % (job_id, name))
+            assert status == 200, "%s of the way-out's report" % name
+            assert sorted(csv.reader(io.StringIO(own.decode()))) == want, \
+                "%s of the way-out's report differs" % name
         del files["uids.csv"], files["patients.csv"]
         same_files(files, run.way_files, "zip with mapping")
 
