@@ -1523,6 +1523,20 @@ static void test_wayout_same_files_nothing_stored(void **state)
     assert_same_tree(wo, ate, 6);
 }
 
+/* Step a way-out job until it has written a file to `dir` and is still
+ * running (it is slowed down: fake_host_set_dicom_delay). */
+static void step_until_written(const char *job, const char *dir)
+{
+    unsigned steps = 0;
+
+    while (fake_count_names(dir, ".dcm", true) == 0) {
+        assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+        assert_true(++steps < 40);
+    }
+    assert_true(fake_count_names(dir, ".dcm", true) < 10);
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_RUNNING);
+}
+
 static void test_wayout_cancel_pause_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[1024], dir[400];
@@ -1532,8 +1546,9 @@ static void test_wayout_cancel_pause_restart(void **state)
     (void)state;
     fake_dicom_study("PID-W3", "Doe^Jane", "1.2.3.9.73", 1, 10, study);
     before = fake_host_instance_count();
-    /* 10 x 200 ms on 2 workers: a second, more than three steps */
-    fake_host_set_dicom_delay(200);
+    /* 10 x 300 ms on 2 workers: the job outlasts its first file by more
+     * than a second, whatever the machine's load */
+    fake_host_set_dicom_delay(300);
     snprintf(body, sizeof(body),
              "{\"Resources\": [\"%s\"], \"Anonymize\": {}, \"Target\": "
              "{\"Type\": \"folder\", \"Folder\": \"c\"}}",
@@ -1542,11 +1557,8 @@ static void test_wayout_cancel_pause_restart(void **state)
 
     /* cancel half-way: what was written is removed */
     submit("/anonymizer/export", body, job);
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    step_until_written(job, dir);
     assert_int_equal(fake_count_names(dir, ".partial", true), 1);
-    assert_true(fake_count_names(dir, ".dcm", true) > 0);
     assert_true(fake_job_cancel(job));
     assert_int_equal(fake_count_names(dir, ".partial", true), 0);
     assert_int_equal(fake_count_names(dir, ".dcm", true), 0);
@@ -1554,9 +1566,7 @@ static void test_wayout_cancel_pause_restart(void **state)
 
     /* pause half-way: removed too, and the resumed job starts over */
     submit("/anonymizer/export", body, job);
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    step_until_written(job, dir);
     assert_true(fake_job_pause(job));
     assert_int_equal(fake_count_names(dir, ".dcm", true), 0);
     {
@@ -1566,8 +1576,7 @@ static void test_wayout_cancel_pause_restart(void **state)
         cJSON_Delete(c);
     }
     assert_true(fake_job_resume(job));
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
-    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    step_until_written(job, dir);
 
     /* a restart half-way: saved as a way-out job (version 3), restored
      * to start over */
@@ -1588,9 +1597,25 @@ static void test_wayout_cancel_pause_restart(void **state)
 
         assert_int_equal(content_int(c, "InstancesDone"), 10);
         assert_int_equal(content_int(c, "FailedCount"), 0);
+        assert_non_null(cJSON_GetObjectItem(c, "Location"));
         cJSON_Delete(c);
     }
     assert_int_equal(fake_host_instance_count(), before);
+
+    /* a finished way-out job restored (Orthanc's history) stays finished:
+     * where its files went, how many, not started over */
+    assert_true(fake_job_restart(job));
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+    {
+        cJSON *c = fake_job_content(job);
+
+        assert_int_equal(content_int(c, "InstancesDone"), 10);
+        assert_true(content_int(c, "Bytes") > 0);
+        assert_non_null(strstr(cJSON_GetObjectItem(c, "Location")->valuestring,
+                               "/c/"));
+        cJSON_Delete(c);
+    }
+    assert_int_equal(fake_count_names(dir, ".dcm", true), 10);
 }
 
 /* ------------------------------------------------------------------ */

@@ -44,7 +44,9 @@ struct oa_export_sink {
     oa_dicomdir *dicomdir;   /* "Dicomdir": true */
     bool mapping;            /* "Mapping": true */
     bool parallel;           /* the backend takes puts from any thread */
-    pthread_mutex_t lock;    /* the exporter's puts, the counters */
+    pthread_mutex_t lock;    /* a file backend's exporter: one put at once */
+    pthread_mutex_t count_lock; /* the counters (never held for long: the
+                                   content reads them during a slow put) */
     uint64_t bytes;
     size_t files;
     bool finished;
@@ -303,6 +305,7 @@ void oa_export_sink_free(oa_export_sink *k)
     cJSON_Delete(k->spec);
     oa_dicomdir_free(k->dicomdir);
     oa_export_result_dispose(&k->result);
+    pthread_mutex_destroy(&k->count_lock);
     pthread_mutex_destroy(&k->lock);
     oa_free(k);
 }
@@ -319,6 +322,7 @@ oa_status oa_export_sink_open(oa_export_sink **out, oa_service *s,
     if (k == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     pthread_mutex_init(&k->lock, NULL);
+    pthread_mutex_init(&k->count_lock, NULL);
     oa_export_result_init(&k->result);
     k->svc = s;
     snprintf(k->export_id, sizeof(k->export_id), "%s", export_id);
@@ -380,10 +384,18 @@ uint64_t oa_export_sink_bytes(oa_export_sink *k)
 {
     uint64_t b;
 
-    pthread_mutex_lock(&k->lock);
+    pthread_mutex_lock(&k->count_lock);
     b = k->bytes;
-    pthread_mutex_unlock(&k->lock);
+    pthread_mutex_unlock(&k->count_lock);
     return b;
+}
+
+static void count(oa_export_sink *k, uint64_t bytes, size_t files)
+{
+    pthread_mutex_lock(&k->count_lock);
+    k->bytes += bytes;
+    k->files += files;
+    pthread_mutex_unlock(&k->count_lock);
 }
 
 /* One file, the lock held for a file backend. */
@@ -419,16 +431,13 @@ oa_status oa_export_sink_put(oa_export_sink *k, const char *relpath,
 
     if (k->parallel) {
         rc = put_file(k, relpath, data, len, err);
-        pthread_mutex_lock(&k->lock);
     } else {
         pthread_mutex_lock(&k->lock);
         rc = put_file(k, relpath, data, len, err);
+        pthread_mutex_unlock(&k->lock);
     }
-    if (rc == OA_OK) {
-        k->bytes += len;
-        k->files++;
-    }
-    pthread_mutex_unlock(&k->lock);
+    if (rc == OA_OK)
+        count(k, len, 1);
     return rc;
 }
 
@@ -438,12 +447,8 @@ oa_status oa_export_sink_put_ids(oa_export_sink *k, const char *const *ids,
     oa_status rc;
 
     WITH_RETRY(k, rc, k->backend->ops->put_orthanc(k->exporter, ids, n, err));
-    if (rc == OA_OK) {
-        pthread_mutex_lock(&k->lock);
-        k->bytes += bytes;
-        k->files += n;
-        pthread_mutex_unlock(&k->lock);
-    }
+    if (rc == OA_OK)
+        count(k, bytes, n);
     return rc;
 }
 

@@ -21,7 +21,8 @@ same study (same Orthanc, so the same secret and profile):
   - peer (a second Orthanc): the same instances stored there;
   - a study whose secondary capture Default drops and one of whose
     instances the leak check refuses: neither is sent, both are reported;
-  - a cancel in the middle: no archive or folder left, Orthanc unchanged;
+  - a cancel in the middle: no archive left, Orthanc unchanged;
+  - Orthanc restarted in the middle: the job starts over and sends all;
   - bad input: clear 400 / 404 answers;
   - AutoAnonymize with "Store": false: the study goes to its Export only.
 
@@ -244,7 +245,8 @@ def zip_checks(c, run):
             content["Studies"][0]["NewStudyInstanceUID"]
         assert row["Instances"] == 8
     with c.check("zip with Mapping: uids.csv and patients.csv in the "
-                 "archive, the same rows as the anonymization's"):
+                 "archive and in its report, the same rows as the "
+                 "anonymization's"):
         job_id, job = run.wayout("A", {"Type": "zip", "Mapping": True})
         assert job["State"] == "Success", job.get("ErrorDetails")
         files = zip_entries(run.download(job_id))
@@ -256,6 +258,12 @@ def zip_checks(c, run):
             rows = sorted(csv.reader(io.StringIO(files[name].decode())))
             want = sorted(csv.reader(io.StringIO(ref.decode())))
             assert rows == want and len(rows) > 1, "%s differs" % name
+            # the way-out's own report has the same mapping files
+            status, _, own = run.o.request(
+                "GET", "/anonymizer/reports/%s/%s" % (job_id, name))
+            assert status == 200, "%s of the way-out's report" % name
+            assert sorted(csv.reader(io.StringIO(own.decode()))) == want, \
+                "%s of the way-out's report differs" % name
         del files["uids.csv"], files["patients.csv"]
         same_files(files, run.way_files, "zip with mapping")
 
@@ -449,6 +457,42 @@ def cancel_checks(c, run):
                   % (done, total))
 
 
+def restart_checks(c, run):
+    with c.check("Orthanc restarted in the middle of a way-out: the job "
+                 "starts over and sends the whole study, nothing stored"):
+        before = run.instance_count()
+        partials_before = {n for n in os.listdir(run.archives)
+                           if n.endswith(".partial")}
+        status, answer, raw = post_json(
+            run.o, "/anonymizer/export",
+            {"Resources": [run.sid["C"]], "Anonymize": {"Profile": "Default"},
+             "Target": {"Type": "zip", "Compression": "best"},
+             "Asynchronous": True})
+        assert status == 200, raw[:200]
+        job_id = answer["ID"]
+        wait_for("the archive to be written", lambda: any(
+            n.endswith(".partial") for n in os.listdir(run.archives)), 60,
+            poll=0.005)
+        state = run.o.get_json("/jobs/%s" % job_id)["State"]
+        assert state == "Running", "the job was %s before the restart" % state
+        code = run.o.restart()
+        assert code == 0, "Orthanc exited with %s" % code
+        job = harness.wait_job(run.o, job_id, timeout=180)
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        content = job["Content"]
+        assert content["Stored"] is False
+        assert content["InstancesDone"] == CANCEL_COUNT
+        assert content["FailedCount"] == 0
+        files = zip_entries(run.download(job_id))
+        assert len(files) == CANCEL_COUNT, "%d entries" % len(files)
+        assert run.instance_count() == before, "instances were stored"
+        left = {n for n in os.listdir(run.archives)
+                if n.endswith(".partial")} - partials_before
+        assert not left, "%d .partial files left" % len(left)
+        assert "anonymization %s on the way out resumed: it starts over" % \
+            job_id in run.o.log_text(), "no resume line in the log"
+
+
 def error_checks(c, run):
     cases = [
         ("\"Anonymize\" not an object",
@@ -484,17 +528,37 @@ def error_checks(c, run):
          {"Resources": [{"Level": "Study", "ID": run.sid["A"]}],
           "Store": False}, 400),
     ]
+    if getattr(run, "anon_a", None) is not None:
+        cases.append(("an anonymized copy without \"Force\"",
+                      "/anonymizer/export",
+                      {"Resources": [run.anon_a], "Anonymize": {},
+                       "Target": {"Type": "zip"}}, 409))
+        cases.append(("more than 10,000 resources",
+                      "/anonymizer/export",
+                      {"Resources": [run.sid["A"]] * 10001, "Anonymize": {},
+                       "Target": {"Type": "zip"}}, 413))
     for what, path, body, expected in cases:
         with c.check("bad input: %s -> HTTP %d with a message"
                      % (what, expected)):
             before = len(run.o.get_json("/jobs"))
             status, answer, raw = post_json(run.o, path, body)
-            if what == "an unknown profile" and status == 404:
-                expected = 404   # an unknown name is "not found" here
             assert status == expected, "HTTP %d %s" % (
                 status, raw[:200].decode("utf-8", "replace"))
             assert harness.error_body_ok(raw), "no clear error body"
             assert len(run.o.get_json("/jobs")) == before, "a job started"
+
+
+def force_checks(c, run):
+    with c.check("an anonymized copy with \"Force\": true in \"Anonymize\" "
+                 "goes out again, nothing stored"):
+        before = run.instance_count()
+        _, job = run.job("/anonymizer/export",
+                         {"Resources": [run.anon_a],
+                          "Anonymize": {"Force": True},
+                          "Target": {"Type": "folder", "Folder": "force"}})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert job["Content"]["InstancesDone"] == 8
+        assert run.instance_count() == before, "instances were stored"
 
 
 def auto_checks(c, args, work):
@@ -564,6 +628,7 @@ def main():
             os.makedirs(run.exports)
             os.makedirs(run.archives, mode=0o700)
             config = {
+                "SaveJobs": True,   # the restart check resumes a job
                 "Anonymizer": {"ExportFolder": run.exports,
                                "ArchiveFolder": run.archives},
                 "DicomModalities": {"scp": scp.modality(),
@@ -589,7 +654,10 @@ def main():
                     peer_checks(checks, run, peer)
                 drop_and_leak_checks(checks, run)
                 cancel_checks(checks, run)
+                restart_checks(checks, run)
                 error_checks(checks, run)
+                if getattr(run, "anon_a", None) is not None:
+                    force_checks(checks, run)
                 with checks.check("the log holds no identifying value"):
                     log = o.log_text().encode()
                     for st in run.studies.values():
