@@ -21,7 +21,9 @@
  *     that the profile keeps (rule K) names the equipment, not the patient
  *     or the site (Institution Name "TOSHIBA" = Manufacturer "TOSHIBA");
  *  2. placeholders: a needle made only of placeholder words ("unknown",
- *     "anonymous", "none", "Unbekannt", "inconnu"...) identifies nobody;
+ *     "anonymous", "none", "Unbekannt", "inconnu"...) and masked words
+ *     (one masking character repeated: "XXXXXX", "*****", the trace of an
+ *     earlier de-identification) identifies nobody;
  *  3. kept dates: a birth date equal to a date or date-time that the
  *     profile keeps unchanged (Dates "keep") is found there by the
  *     profile's choice; it is still a leak anywhere else.
@@ -115,6 +117,23 @@ static bool is_placeholder_sep(uint8_t c)
            c == '_' || c == ';' || c == '\0';
 }
 
+/* The length of a masked word at p[i..n): one masking character repeated
+ * at least twice up to a separator or the end; 0 otherwise. */
+static size_t mask_word(const uint8_t *p, size_t n, size_t i)
+{
+    uint8_t c = oa_anon__fold(p[i]);
+    size_t j = i;
+
+    if (c == 0 || memchr(leak_mask_chars, c, sizeof(leak_mask_chars) - 1) ==
+                      NULL)
+        return 0;
+    while (j < n && oa_anon__fold(p[j]) == c)
+        j++;
+    if (j - i < 2 || (j < n && !is_placeholder_sep(p[j])))
+        return 0;
+    return j - i;
+}
+
 bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n)
 {
     size_t i = 0, words = 0;
@@ -144,6 +163,8 @@ bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n)
             if (j == len && (i + len == n || is_placeholder_sep(p[i + len])))
                 best = len;
         }
+        if (best == 0)
+            best = mask_word(p, n, i);
         if (best == 0)
             return false;
         i += best;

@@ -461,6 +461,28 @@ static bool is_structural(const oa_element *el)
     }
 }
 
+/*
+ * A private element that the private policy keeps as safe at its path
+ * (PS3.15 Table E.3.10-1, TCIA's knowledge base) and its private creator
+ * stay as they are inside a D or C sequence: the creator names the block
+ * (a dummy there would orphan every kept element of the block), and the
+ * value was judged safe where it stands (a Philips attribute that TCIA
+ * keeps inside Referenced Performed Procedure Step Sequence, D under
+ * PS3.15, keeps its value: orthanc-tests/Issue22-NoPixelData.dcm).  A
+ * kept creator is never a dummy, whatever the policy.
+ */
+static bool private_kept_as_safe(const oa_element *el, const oa_rule *r)
+{
+    uint16_t element = OA_TAG_ELEMENT(el->tag);
+
+    if (!(OA_TAG_GROUP(el->tag) & 1u))
+        return false;
+    if (element >= 0x0010 && element <= 0x00FF)
+        return true;
+    return r->source == OA_SRC_SAFE_PRIVATE ||
+           r->source == OA_SRC_TCIA_PRIVATE;
+}
+
 /* Every component of the value is a UID (a UID list). */
 static bool uid_list(const uint8_t *v, size_t n)
 {
@@ -694,7 +716,7 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
     act = resolve(a, el, false, &rule);
     act = valid_action(a, el, &rule, act);
     if (lv != NULL && lv->mode != SEQ_PLAIN && act == OA_ACTION_KEEP &&
-        !is_structural(el))
+        !is_structural(el) && !private_kept_as_safe(el, &rule))
         act = lv->mode == SEQ_DUMMY ? OA_ACTION_DUMMY : OA_ACTION_CLEAN;
     if (act != OA_ACTION_KEEP && oa_anon__is_identifying(el->tag, el->vr))
         oa_anon__collect_needles(a, el);

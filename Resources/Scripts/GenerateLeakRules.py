@@ -2,8 +2,10 @@
 """Generate Plugin/anonymizer/leak_rules.inc from the leak check's rules.
 
 Input: Resources/Reference/leak_check.tsv (kind, value, note): the
-equipment attributes whose kept values are equipment identity, and the
-placeholder words that are never identifying.  Never edit the output by
+equipment attributes whose kept values are equipment identity, the
+placeholder words that are never identifying, and the masking characters
+(a word made only of one of them repeated, "XXXXXX", is a value an earlier
+de-identification masked).  Never edit the output by
 hand: run
     /usr/bin/python3 Resources/Scripts/GenerateLeakRules.py [TSV] [OUT]
 (OUT '-' writes to standard output).  The unit test `generated_tables`
@@ -41,7 +43,7 @@ def c_bytes(b):
 def main():
     tsv = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_TSV
     out = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_OUT
-    tags, words = {}, {}
+    tags, words, masks = {}, {}, {}
     with open(tsv, encoding='utf-8') as f:
         for n, line in enumerate(f, 1):
             if line.startswith('#') or not line.strip():
@@ -67,6 +69,12 @@ def main():
                             pass
                 for b in forms:
                     words.setdefault(b, value)
+            elif kind == 'mask':
+                if len(value) != 1 or not value.isascii() or \
+                        value.isspace():
+                    raise SystemExit('%s:%d: a mask is one ASCII character'
+                                     % (tsv, n))
+                masks[ascii_fold(value)] = note
             else:
                 raise SystemExit('%s:%d: unknown kind %r' % (tsv, n, kind))
     lines = [
@@ -84,7 +92,12 @@ def main():
               'leak_placeholders[] = {']
     for b in sorted(words):
         lines.append('    {%s, %d},' % (c_bytes(b), len(b)))
-    lines += ['};', '']
+    lines += ['};', '',
+              '/* Masking characters, ASCII-folded: a word made only of one '
+              'of them',
+              ' * repeated is a masked value. */',
+              'static const char leak_mask_chars[] = %s;'
+              % c_bytes(''.join(sorted(masks)).encode('ascii')), '']
     text = '\n'.join(lines)
     if out == '-':
         sys.stdout.write(text)

@@ -115,19 +115,25 @@ from oatest import deid  # noqa: E402
 from oatest.corpus import listing as corpus_listing  # noqa: E402
 from oatest.corpus import require as require_corpus  # noqa: E402
 from oatest.tool import (STATUS_DROPPED, STATUS_LEAK, STATUS_OK,  # noqa: E402
-                         link_inputs, read_tsv, require_programs, run_tool,
-                         profiles_or_fail, work_folder)
+                         explain, link_inputs, read_tsv, require_programs,
+                         run_tool, profiles_or_fail, work_folder)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tcia_kb  # noqa: E402
 
 SECRET = "oa-corpus-proof-secret"
 
-# name -> (--profile argument or JSON object, private policy, dates kept,
-#          drops captures and reports)
+# name -> (--profile argument or JSON object, private policy, dates
+#          ("keep", "clear" or "shift"), drops captures and reports)
 PROFILES = {
-    "Default": ("Default", "safe", True, True),
-    "Full": ("Full", "clear", False, True),
+    "Default": ("Default", "safe", "keep", True),
+    "Full": ("Full", "clear", "clear", True),
     "FullKeepSC": ({"Base": "Full", "SecondaryCapturesAndReports": "keep"},
-                   "clear", False, False),
+                   "clear", "clear", False),
+    "Research": ("Research", "tcia", "shift", False),
 }
+# The built-in profiles whose refusals must all be real leaks (issue 16).
+ONLY_REAL_REFUSALS = ("Default", "Research")
 
 CAPTURE_OR_REPORT = re.compile(
     r"^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(7(\.[1-4])?|88\.\d+|104\.\d+)$")
@@ -217,6 +223,76 @@ def check_issue_11_files(tool, corpus, work, secret, timeout):
     return fails
 
 
+# What each kind of pixel refusal is (issue 10's triage: an image at risk
+# of burned-in text is never written with unchecked pixels).  kind ->
+# (pattern of the message, explanation printed with the figures).
+PIXEL_REFUSALS = (
+    ("compressed", re.compile(r"must be decoded first"),
+     "an image at risk of burned-in text whose pixels are compressed: "
+     "oa-anonymize does not decode them (the plugin has Orthanc transcode "
+     "them first), so it refuses rather than pass unchecked pixels; the "
+     "ones dcmtk can decode are decoded here and anonymized again "
+     "(\"decoded first\" below), the others (JPEG 2000, HTJ2K, MPEG, a "
+     "JPEG stream under a native transfer syntax) are not proven here"),
+    ("text-left", re.compile(r"identifying text still readable"),
+     "a real leak in the pixels: burned-in text that OCR still reads after "
+     "cleaning"),
+    ("malformed-pixels", re.compile(r"over the ceiling|trailing data"),
+     "malformed Pixel Data (a length over the 1 GiB ceiling, or more bytes "
+     "than the frames, which could hide frames): the pixels cannot be "
+     "checked, refused (fail closed)"),
+)
+
+# The decoders of dcmtk for the compressed syntaxes it knows: the corpus
+# images at risk in these syntaxes are decoded to Explicit VR Little
+# Endian, as the plugin has Orthanc do, and anonymized again.
+DCMTK_DECODERS = {
+    "1.2.840.10008.1.2.4.50": "dcmdjpeg", "1.2.840.10008.1.2.4.51":
+    "dcmdjpeg", "1.2.840.10008.1.2.4.57": "dcmdjpeg",
+    "1.2.840.10008.1.2.4.70": "dcmdjpeg", "1.2.840.10008.1.2.4.80":
+    "dcmdjpls", "1.2.840.10008.1.2.4.81": "dcmdjpls",
+    "1.2.840.10008.1.2.5": "dcmdrle",
+}
+COMPRESSED_SYNTAX = re.compile(r"compressed in transfer syntax ([0-9.]+) ")
+DECODED = " (decoded by dcmtk first)"
+
+
+def pixel_refusal_kind(message):
+    for kind, rx, _why in PIXEL_REFUSALS:
+        if rx.search(message):
+            return kind
+    return None
+
+
+def decode_refused(tool_rows, link_of, accepted, work, timeout):
+    """{rel: decoded file} of the accepted inputs that some profile refused
+    as compressed, in a syntax a dcmtk decoder knows."""
+    decoded = {}
+    folder = os.path.join(work, "decoded")
+    os.makedirs(folder, exist_ok=True)
+    for rel in accepted:
+        syntax = None
+        for rows in tool_rows.values():
+            row = rows.get(link_of[rel])
+            if row and row[0] != STATUS_OK:
+                m = COMPRESSED_SYNTAX.search(row[2])
+                if m and "must be decoded first" in row[2]:
+                    syntax = m.group(1)
+        prog = DCMTK_DECODERS.get(syntax or "")
+        if prog is None or shutil.which(prog) is None:
+            continue
+        out = os.path.join(folder, os.path.basename(link_of[rel]))
+        try:
+            p = subprocess.run([prog, "+te", os.path.join(work, link_of[rel]),
+                                out], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            continue
+        if p.returncode == 0 and os.path.exists(out):
+            decoded[rel] = out
+    return decoded
+
+
 def leak_reason(message):
     m = LEAK_REASON.search(message)
     return "%s in %s" % (m.group(1).upper(), m.group(2).upper()) if m \
@@ -224,9 +300,11 @@ def leak_reason(message):
 
 
 def load_leak_rules():
-    """(equipment tags, placeholder regex) from leak_check.tsv."""
+    """(equipment tags, placeholder regex) from leak_check.tsv: a value
+    made only of placeholder words and masked words (one masking character
+    repeated, "xxxxxx")."""
     from oatest.corpus import reference
-    tags, words = set(), []
+    tags, words, masks = set(), [], []
     with open(reference("leak_check.tsv"), encoding="utf-8") as f:
         for line in f:
             if line.startswith("#") or not line.strip():
@@ -234,10 +312,12 @@ def load_leak_rules():
             kind, value, _note = line.rstrip("\n").split("\t")
             if kind == "equipment":
                 tags.add(int(value[1:5] + value[6:10], 16))
+            elif kind == "mask":
+                masks.append(re.escape(value.lower()) + "{2,}")
             else:
                 words.append(value.lower())
     words.sort(key=len, reverse=True)
-    alt = "|".join(re.escape(w) for w in words)
+    alt = "|".join([re.escape(w) for w in words] + masks)
     return tags, re.compile(r"^(?:(?:%s)(?: |$))+$" % alt)
 
 
@@ -362,7 +442,7 @@ def pydicom_tag(kw):
     return tag_for_keyword(kw)
 
 
-def check_markers(out, dates_kept):
+def check_markers(out, dates):
     errs = []
     v = deid.value_at(out, (), 0x00120062)
     if v != b"YES":
@@ -377,7 +457,8 @@ def check_markers(out, dates_kept):
         errs.append("DeidentificationMethodCodeSequence (0012,0064) does not"
                     " start with 113100")
     v = deid.value_at(out, (), 0x00280303)
-    want = b"UNMODIFIED" if dates_kept else b"REMOVED"
+    want = {"keep": b"UNMODIFIED", "clear": b"REMOVED",
+            "shift": b"MODIFIED"}[dates]
     if v != want:
         errs.append("LongitudinalTemporalInformationModified (0028,0303) is"
                     " %s, expected %s" % ("absent" if v is None else
@@ -445,11 +526,127 @@ def check_pixels(out, ds_in, cleaned):
     return errs
 
 
+# Worker state, set once per worker process (init_worker): the --explain
+# rules of each profile, the "tcia" private policy, the IOD types.
+RULES = {}
+TCIA = None
+IOD_TYPE = {}
+
+
+def init_worker(rules, tcia_policy, iod_type):
+    global RULES, TCIA, IOD_TYPE
+    RULES, TCIA, IOD_TYPE = rules, tcia_policy, iod_type
+
+
+def load_iod_types():
+    """{(SOP class, tag): Type} of Resources/Reference/iod_required.tsv
+    (what dciodvfy says each IOD requires at the top level)."""
+    from oatest.corpus import reference
+    types = {}
+    with open(reference("iod_required.tsv"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            cls, tag, typ, cond = line.rstrip("\n").split("\t")[:4]
+            if cond:
+                continue
+            types[(cls, int(tag[1:5] + tag[6:10], 16))] = int(typ)
+    return types
+
+
+STAT_KEYS = ("kept", "cleaned", "uid-remapped", "shifted", "emptied",
+             "dummy", "replaced", "removed", "added")
+DUMMIES = {b"ANONYMIZED", b"19000101", b"19000101000000", b"000000",
+           b"000Y"}
+TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
+
+
+def _same(ds_in, path, tag, vr, value, out_hit):
+    """Is the output's element at the same place equal to the input's?
+    Strings by their stripped bytes, others by pydicom's value (byte order
+    may change with the transfer syntax)."""
+    cur, t = out_hit
+    if vr == "SQ":
+        return True
+    if vr in deid.STRING_VRS:
+        return deid.strip_value(deid.raw_value(cur, t)) == \
+            deid.strip_value(value or b"")
+    try:
+        a = deid.get_at(ds_in, path, tag)
+        return a[0][a[1]].value == cur[t].value
+    except Exception:  # noqa: BLE001 (pydicom raises anything)
+        return deid.raw_value(cur, t) == value
+
+
+def attribute_stats(ds_in, out, rules, sop_class, research, fails):
+    """What happened to each data element of the input (every depth, the
+    meta group and pixel data aside), by comparing it with the element at
+    the same place (path of sequence items, tag) in the output:
+      kept          the same value;
+      cleaned       another value, and the profile's rule is Clean (spans
+                    of identity taken out of the text);
+      uid-remapped  another value of a UI element;
+      shifted       another date/time where the rule shifts dates;
+      emptied       an empty value where the input had one;
+      dummy         a dummy (ANONYMIZED, 19000101, ...);
+      replaced      any other new value (pseudonym, hash, 0...);
+      removed       absent from the output (or its sequence is);
+    and "added": output elements at places the input had none
+    (de-identification markers, a dummy the IOD needs).  Under Research,
+    an attribute the profile keeps or cleans must never become a dummy,
+    nor an empty value where the IOD requires one (Type 1): `fails`."""
+    st = dict.fromkeys(STAT_KEYS, 0)
+    seen = set()
+    for path, tag, vr, value, _cur, _el in deid.walk(ds_in,
+                                                      include_meta=False):
+        if tag in deid.PIXEL_TAGS:
+            continue
+        seen.add((path, tag))
+        hit = deid.get_at(out, path, tag)
+        if hit is None:
+            st["removed"] += 1
+            continue
+        if _same(ds_in, path, tag, vr, value, hit):
+            st["kept"] += 1
+            continue
+        new = deid.strip_value(deid.raw_value(*hit))
+        rule = rules.get((tag >> 16, tag & 0xFFFF)) \
+            if ((tag >> 16) & 1) == 0 else None
+        action = rule[0] if rule else ""
+        if not new:
+            kind = "emptied"
+        elif new in DUMMIES and action != "shift":
+            kind = "dummy"
+        elif action == "clean":
+            kind = "cleaned"
+        elif vr == "UI":
+            kind = "uid-remapped"
+        elif action == "shift":
+            kind = "shifted"
+        else:
+            kind = "replaced"
+        st[kind] += 1
+        if research and action in ("keep", "clean") and vr in TEXT_VRS:
+            where = "%s %s" % (deid.tag_str(tag), deid.path_str(path, tag))
+            if kind == "dummy":
+                fails.append("Research %ss %s, but it became a dummy"
+                             % (action, where))
+            elif kind == "emptied" and not path and \
+                    IOD_TYPE.get((sop_class, tag)) == 1:
+                fails.append("Research %ss %s (Type 1), but it was emptied"
+                             % (action, where))
+    for path, tag, _vr, _v, _cur, _el in deid.walk(out, include_meta=False):
+        if tag not in deid.PIXEL_TAGS and (path, tag) not in seen:
+            st["added"] += 1
+    return st
+
+
 def verify_file(job):
     """Check the outputs of one input under every profile.  Returns
     {profile: (class, [failures], [notes])}."""
     (rel, src, outputs, safe, show_values) = job
     results = {}
+    stats = {}
     notes_in = []
     ds_in = None
     try:
@@ -469,7 +666,7 @@ def verify_file(job):
     input_dcmdump = None
 
     for name, (status, message, out_path) in outputs.items():
-        _arg, private_policy, dates_kept, drops = PROFILES[name]
+        _arg, private_policy, dates, drops = PROFILES[name]
         fails, notes = [], list(notes_in)
         exists = out_path is not None and os.path.exists(out_path)
         if status is None:
@@ -491,7 +688,12 @@ def verify_file(job):
                 if not PIXEL_REASON.search(message):
                     fails.append("pixel refusal without a reason: %r"
                                  % message[:200])
-                notes.append("pixels-refused: %s" % message[:200])
+                kind = pixel_refusal_kind(message)
+                if kind is None:
+                    fails.append("pixel refusal of no known kind: %r"
+                                 % message[:200])
+                notes.append("pixels-refused[%s]: %s" % (kind,
+                                                         message[:200]))
                 results[name] = ("failed" if fails else "pixels-refused",
                                  fails, notes)
             elif status == STATUS_LEAK:
@@ -562,14 +764,14 @@ def verify_file(job):
         if (name, rel) in REAL_LEAKS:
             notes.append("real leak %s no longer refused (cleaned?)"
                          % REAL_LEAKS[(name, rel)])
-        fails += check_markers(out, dates_kept)
+        fails += check_markers(out, dates)
         fails += check_pixels(out, ds_in, "pixels cleaned" in message)
         if "pixels cleaned" in message:
             notes.append("pixels-cleaned: %s" % message)
 
         equipment = kept_equipment(out)
 
-        def exempt(path, tag, value, ident, _in=ds_in, _dk=dates_kept,
+        def exempt(path, tag, value, ident, _in=ds_in, _dk=dates == "keep",
                    _eq=equipment):
             # The leak check's rules: placeholders, equipment identity.
             if is_placeholder(ident.value) or names_equipment(ident, _eq):
@@ -586,9 +788,18 @@ def verify_file(job):
             if show_values:
                 msg += " [%r]" % ident.value
             fails.append(msg)
-        fails += deid.private_violations(out, private_policy, safe)
+        if private_policy == "tcia":
+            bad, _kept = tcia_kb.violations(out, ds_in, TCIA,
+                                            dates == "shift", deid)
+            fails += bad
+        else:
+            fails += deid.private_violations(out, private_policy, safe)
+        if ds_in is not None:
+            stats[name] = attribute_stats(ds_in, out, RULES.get(name, {}),
+                                          sop_class, name == "Research",
+                                          fails)
         results[name] = ("failed" if fails else "anonymized", fails, notes)
-    return rel, results
+    return rel, results, stats
 
 
 def main():
@@ -662,12 +873,41 @@ def main():
                 fatal.append("--profile %s: %s" % (name, r.problem()))
     tsv = {name: read_tsv(os.path.join(work, name + ".tsv"))
            for name in profiles}
+
+    # 2b. The images refused as compressed that dcmtk decodes: decoded, as
+    # the plugin has Orthanc do, and anonymized again (every profile).
+    decoded = decode_refused(tsv, link_of, accepted, work, args.timeout)
+    dec_tsv = {}
+    if decoded:
+        def anonymize_decoded(name):
+            arg = PROFILES[name][0]
+            if isinstance(arg, dict):
+                arg = os.path.join(work, name + ".json")
+            return name, run_tool(
+                [tool, "--profile", arg, "--secret", args.secret, "-q",
+                 "--tsv", name + "-decoded.tsv", "-o",
+                 os.path.join("out", name + "-decoded"),
+                 *sorted(decoded.values())], args.timeout, cwd=work)
+        with concurrent.futures.ThreadPoolExecutor(len(profiles)) as pool:
+            for name, r in pool.map(anonymize_decoded, profiles):
+                if r.problem():
+                    fatal.append("--profile %s (decoded): %s"
+                                 % (name, r.problem()))
+        dec_tsv = {name: read_tsv(os.path.join(work, name + "-decoded.tsv"))
+                   for name in profiles}
     fatal += check_issue_11_files(tool, corpus, work, args.secret,
                                   args.timeout)
     t_tool = time.time() - t0
 
     # 3. Verify, one input per task.
     safe = deid.load_safe_private()
+    rules = {}
+    for name in profiles:
+        arg = PROFILES[name][0]
+        rules[name] = explain(tool, arg if not isinstance(arg, dict) else
+                              os.path.join(work, name + ".json"))
+    tcia_policy = tcia_kb.Policy(safe) if "Research" in profiles else None
+    iod_type = load_iod_types()
     jobs = []
     for r in accepted:
         outputs = {}
@@ -679,54 +919,115 @@ def main():
                 (None, "", out)
         jobs.append((r, os.path.join(corpus, r), outputs, safe,
                      args.show_values))
+    for r, path in sorted(decoded.items()):
+        outputs = {}
+        for name in profiles:
+            row = dec_tsv[name].get(path)
+            out = os.path.join(work, "out", name + "-decoded",
+                               os.path.basename(path))
+            outputs[name] = (row[0], row[2], out) if row else \
+                (None, "", out)
+        jobs.append((r + DECODED, path, outputs, safe, args.show_values))
     results = {}
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        for rel, res in pool.map(verify_file, jobs, chunksize=4):
+    stats = {}
+    with concurrent.futures.ProcessPoolExecutor(
+            max(1, args.jobs), initializer=init_worker,
+            initargs=(rules, tcia_policy, iod_type)) as pool:
+        for rel, res, st in pool.map(verify_file, jobs, chunksize=4):
             results[rel] = res
+            stats[rel] = st
 
     # 4. Report.
     passed = failed = 0
+    summary = []
     for name in profiles:
-        counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
-                  "pixels-refused": 0, "dicomdir-refused": 0, "failed": 0}
-        cleaned = 0
         print("\n== %s" % name)
-        for rel in accepted:
-            cls, fails, notes = results[rel][name]
-            counts[cls] += 1
-            if fails:
-                failed += 1
-                print("FAIL %s" % rel)
-                for f in fails[:12]:
-                    print("     %s" % f)
-                if len(fails) > 12:
-                    print("     ... and %d more" % (len(fails) - 12))
-            else:
-                passed += 1
-            for n in notes:
-                if n.startswith("pixels-cleaned"):
-                    cleaned += 1
-                if cls in ("leak-refused", "pixels-refused") or \
-                        "dcmdump" in n or n.startswith("pixels-cleaned") \
-                        or n.startswith("real leak"):
-                    print("note %s: %s" % (rel, n))
-        by_reason = {}
-        for rel in accepted:
-            for n in results[rel][name][2]:
-                if n.startswith("leak-refused: "):
-                    by_reason.setdefault(n[len("leak-refused: "):],
-                                         []).append(rel)
-        print("%s: leak refusals by reason:%s" % (name, "" if by_reason
-                                                  else " none"))
-        for reason in sorted(by_reason):
-            print("  %3d  %s: %s" % (len(by_reason[reason]), reason,
-                                     ", ".join(by_reason[reason])))
-        print("%s: %d anonymized (%d with pixels cleaned) / %d dropped / "
-              "%d leak-refused / %d refused for burned-in text / %d failed"
-              " (and %d DICOMDIR not rewritten, by policy)"
-              % (name, counts["anonymized"], cleaned, counts["dropped"],
-                 counts["leak-refused"], counts["pixels-refused"],
-                 counts["failed"], counts["dicomdir-refused"]))
+        totals = dict.fromkeys(STAT_KEYS, 0)
+        n_stats = 0
+        for part, rels in (("corpus", accepted),
+                           ("decoded first", sorted(r + DECODED
+                                                    for r in decoded))):
+            counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
+                      "pixels-refused": 0, "dicomdir-refused": 0,
+                      "failed": 0}
+            cleaned = 0
+            pixel_kinds = {}
+            for rel in rels:
+                cls, fails, notes = results[rel][name]
+                counts[cls] += 1
+                if fails:
+                    failed += 1
+                    print("FAIL %s" % rel)
+                    for f in fails[:12]:
+                        print("     %s" % f)
+                    if len(fails) > 12:
+                        print("     ... and %d more" % (len(fails) - 12))
+                else:
+                    passed += 1
+                for n in notes:
+                    if n.startswith("pixels-cleaned"):
+                        cleaned += 1
+                    m = re.match(r"pixels-refused\[(\w[\w-]*)\]", n)
+                    if m:
+                        pixel_kinds.setdefault(m.group(1), []).append(rel)
+                    if cls in ("leak-refused", "pixels-refused") or \
+                            "dcmdump" in n or \
+                            n.startswith("pixels-cleaned") or \
+                            n.startswith("real leak"):
+                        print("note %s: %s" % (rel, n))
+                st = stats.get(rel, {}).get(name)
+                if st:
+                    n_stats += 1
+                    for k in STAT_KEYS:
+                        totals[k] += st[k]
+            by_reason = {}
+            for rel in rels:
+                for n in results[rel][name][2]:
+                    if n.startswith("leak-refused: "):
+                        by_reason.setdefault(n[len("leak-refused: "):],
+                                             []).append(rel)
+            line = ("%s, %s: %d instances: %d anonymized (%d with pixels "
+                    "cleaned) / %d dropped / %d refused (%d leak, %d "
+                    "pixels) / %d failed (and %d DICOMDIR not rewritten, "
+                    "by policy)"
+                    % (name, part, len(rels), counts["anonymized"], cleaned,
+                       counts["dropped"], counts["leak-refused"] +
+                       counts["pixels-refused"], counts["leak-refused"],
+                       counts["pixels-refused"], counts["failed"],
+                       counts["dicomdir-refused"]))
+            print(line)
+            summary.append(line)
+            for reason in sorted(by_reason):
+                real = all(REAL_LEAKS.get((name, r)) for r in
+                           by_reason[reason])
+                print("  %3d refused, leak %s (%s): %s"
+                      % (len(by_reason[reason]), reason,
+                         "real leaks, listed in REAL_LEAKS" if real else
+                         "NOT a real leak", ", ".join(by_reason[reason])))
+            for kind, _rx, why in PIXEL_REFUSALS:
+                if kind in pixel_kinds:
+                    print("  %3d refused, pixels %s: %s"
+                          % (len(pixel_kinds[kind]), kind, why))
+                    summary.append("    %d refused, pixels %s"
+                                   % (len(pixel_kinds[kind]), kind))
+        line = ("%s: attributes of the %d anonymized instances read by "
+                "pydicom: %d kept, %d cleaned, %d otherwise changed (%d UIDs"
+                " remapped, %d dates shifted, %d emptied, %d dummies, %d "
+                "replaced), %d removed; %d added"
+                % (name, n_stats, totals["kept"], totals["cleaned"],
+                   totals["uid-remapped"] + totals["shifted"] +
+                   totals["emptied"] + totals["dummy"] + totals["replaced"],
+                   totals["uid-remapped"], totals["shifted"],
+                   totals["emptied"], totals["dummy"], totals["replaced"],
+                   totals["removed"], totals["added"]))
+        print(line)
+        summary.append(line)
+    print("\n== Summary (attributes: every data element of the input at"
+          " every depth, meta group and pixel data aside, against the"
+          " output at the same place: kept = same value, cleaned = another"
+          " value under a Clean rule, removed = absent)")
+    for line in summary:
+        print(line)
     for f in fatal:
         failed += 1
         print("FATAL %s" % f)
