@@ -26,7 +26,11 @@
  *     earlier de-identification) identifies nobody;
  *  3. kept dates: a birth date equal to a date or date-time that the
  *     profile keeps unchanged (Dates "keep") is found there by the
- *     profile's choice; it is still a leak anywhere else.
+ *     profile's choice; it is still a leak anywhere else;
+ *  4. counters: an identifier that is often a small counter (Study ID),
+ *     made only of digits and met as the whole value of an integer string
+ *     (IS: Instance Number = Study ID = "4321"), is a count equal to it by
+ *     chance; in text, another VR or inside a longer value it is a leak.
  * A real identifying value inside a kept description stays a leak.
  */
 #define _GNU_SOURCE
@@ -208,6 +212,7 @@ typedef struct leak_ctx {
     const uint8_t *value;
     size_t len;
     bool binary, vocabulary, equipment, kept_date;
+    bool warned_counter;
     /* kept equipment values, folded, each followed by a NUL */
     uint8_t equip[EQUIP_MAX];
     size_t equip_len;
@@ -243,6 +248,38 @@ static bool whole_word(const uint8_t *buf, size_t n, size_t start,
             !is_word_byte(buf[start], ascii)) &&
            (end == n || !is_word_byte(buf[end], ascii) ||
             !is_word_byte(buf[end - 1], ascii));
+}
+
+static bool is_counter_tag(uint32_t tag)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(leak_counter_tags) / sizeof(leak_counter_tags[0]);
+         i++)
+        if (leak_counter_tags[i] == tag)
+            return true;
+    return false;
+}
+
+/* Rule 4: the hit [start, start+len) of a digits-only counter needle is
+ * one whole value (between '\\' or the ends, spaces aside) of an IS
+ * element. */
+static bool counter_in_integer(const leak_ctx *c, const needle *nd,
+                               const uint8_t *orig, size_t start, size_t len)
+{
+    size_t i, b = start, e = start + len;
+
+    if (c->el->vr != OA_VR_IS || !is_counter_tag(nd->tag) || len == 0)
+        return false;
+    for (i = 0; i < nd->len; i++)
+        if (orig[i] < '0' || orig[i] > '9')
+            return false;
+    while (b > 0 && c->value[b - 1] == ' ')
+        b--;
+    while (e < c->len && (c->value[e] == ' ' || c->value[e] == '\0'))
+        e++;
+    return (b == 0 || c->value[b - 1] == '\\') &&
+           (e == c->len || c->value[e] == '\\');
 }
 
 static oa_status on_hit(void *user, const oa_match_hit *h)
@@ -281,6 +318,18 @@ static oa_status on_hit(void *user, const oa_match_hit *h)
             warn(a, "leak check: %s is a date the profile keeps, equal to "
                     "the birth date %s: not refused there", t1,
                  "(0010,0030)");
+        }
+        return OA_OK;
+    }
+    if (counter_in_integer(c, nd, orig, h->start, h->len)) {
+        if (!c->warned_counter) {
+            char t1[12], t2[12];
+
+            c->warned_counter = true;
+            oa_tag_format(nd->tag, t1);
+            oa_tag_format(c->el->tag, t2);
+            warn(a, "leak check: a value of %s equals the integer of %s, a "
+                    "count met by chance: not refused there", t1, t2);
         }
         return OA_OK;
     }

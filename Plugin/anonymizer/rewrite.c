@@ -762,12 +762,24 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
             n = a->scratch.len;
             /* Nothing left of a value the IOD requires (Type 1: a
              * Structure Set Label that was the Study ID): a dummy, as a
-             * removal would get, not an invalid empty value. */
+             * removal would get, not an invalid empty value.  Research
+             * keeps what such a label does (Type 1 attributes with
+             * clinical meaning are never ANONYMIZED there): it names one
+             * object among others, so it becomes the keyed hash of the
+             * original value (16 characters: fits SH), equal for equal
+             * labels, different for different ones, identifying no one. */
             if (rc == OA_OK && el->depth == 0 &&
                 oa_value_trim(v, n) == 0 &&
                 oa_ps315__iod_type(a->sop_class, el->tag, a->animal) == 1) {
-                v = dummy_text(el->vr);
-                n = strlen(v);
+                if (oa_profile_get_base(a->profile) == OA_BASE_RESEARCH &&
+                    oa_value_trim(el->value, el->length) > 0) {
+                    oa_anon_hash_value(a, el->value, el->length, hashed);
+                    v = hashed;
+                    n = 16;
+                } else {
+                    v = dummy_text(el->vr);
+                    n = strlen(v);
+                }
             }
         } else {
             n = 0;

@@ -237,6 +237,9 @@ PIXEL_REFUSALS = (
     ("text-left", re.compile(r"identifying text still readable"),
      "a real leak in the pixels: burned-in text that OCR still reads after "
      "cleaning"),
+    ("frames-vary", re.compile(r"text area changes in more than"),
+     "a multi-frame image at risk of burned-in text whose text area moves "
+     "in more frames than the cleaner follows: refused (fail closed)"),
     ("malformed-pixels", re.compile(r"over the ceiling|trailing data"),
      "malformed Pixel Data (a length over the 1 GiB ceiling, or more bytes "
      "than the frames, which could hide frames): the pixels cannot be "
@@ -555,7 +558,8 @@ def load_iod_types():
 
 
 STAT_KEYS = ("kept", "cleaned", "uid-remapped", "shifted", "emptied",
-             "dummy", "replaced", "removed", "added")
+             "dummy", "replaced", "removed", "added", "markers")
+MARKER_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
 DUMMIES = {b"ANONYMIZED", b"19000101", b"19000101000000", b"000000",
            b"000Y"}
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
@@ -591,8 +595,8 @@ def attribute_stats(ds_in, out, rules, sop_class, research, fails):
       dummy         a dummy (ANONYMIZED, 19000101, ...);
       replaced      any other new value (pseudonym, hash, 0...);
       removed       absent from the output (or its sequence is);
-    and "added": output elements at places the input had none
-    (de-identification markers, a dummy the IOD needs).  Under Research,
+    and "added": output elements at places the input had none (the
+    de-identification markers apart, a dummy the IOD needs...).  Under Research,
     an attribute the profile keeps or cleans must never become a dummy,
     nor an empty value where the IOD requires one (Type 1): `fails`."""
     st = dict.fromkeys(STAT_KEYS, 0)
@@ -637,7 +641,8 @@ def attribute_stats(ds_in, out, rules, sop_class, research, fails):
                              % (action, where))
     for path, tag, _vr, _v, _cur, _el in deid.walk(out, include_meta=False):
         if tag not in deid.PIXEL_TAGS and (path, tag) not in seen:
-            st["added"] += 1
+            top = path[0][0] if path else tag
+            st["markers" if top in MARKER_TAGS else "added"] += 1
     return st
 
 
@@ -1013,13 +1018,14 @@ def main():
         line = ("%s: attributes of the %d anonymized instances read by "
                 "pydicom: %d kept, %d cleaned, %d otherwise changed (%d UIDs"
                 " remapped, %d dates shifted, %d emptied, %d dummies, %d "
-                "replaced), %d removed; %d added"
+                "replaced), %d removed; added: %d de-identification "
+                "markers ((0012,0062-0064), (0028,0303)), %d others"
                 % (name, n_stats, totals["kept"], totals["cleaned"],
                    totals["uid-remapped"] + totals["shifted"] +
                    totals["emptied"] + totals["dummy"] + totals["replaced"],
                    totals["uid-remapped"], totals["shifted"],
                    totals["emptied"], totals["dummy"], totals["replaced"],
-                   totals["removed"], totals["added"]))
+                   totals["removed"], totals["markers"], totals["added"]))
         print(line)
         summary.append(line)
     print("\n== Summary (attributes: every data element of the input at"
