@@ -247,30 +247,46 @@ static void instance(tb *t, const char *sop_class, const texts *x)
 }
 
 /* Clean `text` put in the Image Comments under `profile`: the output's
- * value into out (the run must succeed). */
-static void clean_one(const char *profile, const char *text, char *out,
-                      size_t size)
+ * value into out (the run must succeed).  With `sr`, the text is an SR
+ * TEXT content item two levels down instead (Text Value (0040,A160) in a
+ * CONTAINER of the Content Sequence), in an SR instance. */
+static void clean_one(const char *profile, const char *text, bool sr,
+                      char *out, size_t size)
 {
     texts x = {0};
     tb in;
     run r;
 
-    x.image_comments = text;
-    instance(&in, CT_CLASS, &x);
+    if (sr)
+        x.sr_nested = text;
+    else
+        x.image_comments = text;
+    instance(&in, sr ? SR_CLASS : CT_CLASS, &x);
     run_profile(&r, profile, &in);
     assert_int_equal(r.rc, OA_OK);
-    assert_non_null(value_of(&r, 0, T(0020, 4000), out, size));
+    assert_non_null(value_of(&r, sr ? 2 : 0, sr ? T(0040, A160)
+                                                : T(0020, 4000),
+                             out, size));
     run_free(&r);
     tb_dispose(&in);
 }
 
+/* Every case twice: in a top-level attribute (Image Comments) and in an
+ * SR content item, under the profiles that keep reports and clean their
+ * content (Default drops them: its cases are top-level only). */
 #define ASSERT_CLEAN(profile, text, expected)                              \
     do {                                                                   \
         char got_[2048];                                                   \
-        clean_one(profile, text, got_, sizeof(got_));                      \
-        if (strcmp(got_, expected) != 0)                                   \
-            fail_msg("cleaned \"%s\"\n  into \"%s\"\n  not  \"%s\"", text,   \
-                     got_, expected);                                      \
+        for (int sr_ = 0; sr_ < 2; sr_++) {                                \
+            if (sr_ && strcmp(profile, "Default") == 0)                    \
+                break;                                                     \
+            clean_one(profile, text, sr_ != 0, got_, sizeof(got_));        \
+            if (strcmp(got_, expected) != 0)                               \
+                fail_msg("cleaned \"%s\" (%s)\n  into \"%s\"\n  not  "     \
+                         "\"%s\"", text, sr_ ? "SR content item"           \
+                                              : "Image Comments",          \
+                         got_, expected);                                  \
+        }                                                                  \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -400,7 +416,9 @@ static void test_dates_shifted_with_the_patient_offset(void **state)
     (void)state;
     x.image_comments = "seen 03/20/2023, 20.03.2023, 2023-03-20, "
                        "20 Mar 2023, March 20, 2023, 20-MAR-23";
-    instance(&in, CT_CLASS, &x);
+    /* the same text in an SR content item, two levels down */
+    x.sr_nested = x.image_comments;
+    instance(&in, SR_CLASS, &x);
     run_profile(&r, SHIFTING, &in);
     assert_int_equal(r.rc, OA_OK);
     /* the study date 20230320 shifted by the header */
@@ -429,6 +447,7 @@ static void test_dates_shifted_with_the_patient_offset(void **state)
                  y, d, up, y % 100);
     }
     assert_string_equal(value_of(&r, 0, T(0020, 4000), v, sizeof(v)), want);
+    assert_string_equal(value_of(&r, 2, T(0040, A160), v, sizeof(v)), want);
     run_free(&r);
     tb_dispose(&in);
 }
