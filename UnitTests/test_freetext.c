@@ -499,6 +499,34 @@ static void test_sr_text_values_at_any_depth(void **state)
     tb_dispose(&in);
 }
 
+/* A TEXT item whose text is all identity: its Text Value is required
+ * there (Type 1C), so it is never left empty (pydicom-test_files/
+ * reportsi.dcm: Person Observer Name "Enter text", text "Enter text",
+ * found by anon_validity under Research): Research writes the keyed hash
+ * of the original (never ANONYMIZED), another profile a dummy. */
+static void test_sr_text_value_left_empty_by_clean(void **state)
+{
+    texts x = {0};
+    tb in;
+    run r;
+    char v[128], hash[17];
+    (void)state;
+    x.sr_nested = "Priscilla Wrenfield";
+    instance(&in, SR_CLASS, &x);
+    run_profile(&r, CLEARING, &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_string_equal(value_of(&r, 2, T(0040, A160), v, sizeof(v)),
+                        "ANONYMIZED");
+    run_free(&r);
+    run_profile(&r, "Research", &in);
+    assert_int_equal(r.rc, OA_OK);
+    oa_anon_hash_value(r.a, x.sr_nested, strlen(x.sr_nested), hash);
+    assert_string_equal(value_of(&r, 2, T(0040, A160), v, sizeof(v)), hash);
+    assert_gone(&r, "Wrenfield");
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 static void test_every_text_attribute_is_cleaned(void **state)
 {
     /* the issue's example: each planted text cleaned, the instance
@@ -925,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_ages_over_89),
         cmocka_unit_test(test_sr_text_values_at_any_depth),
         cmocka_unit_test(test_every_text_attribute_is_cleaned),
+        cmocka_unit_test(test_sr_text_value_left_empty_by_clean),
         cmocka_unit_test(test_default_cleans_a_description_not_refusing),
         cmocka_unit_test(test_age_value_under_clean),
         cmocka_unit_test(test_needles_have_kinds),

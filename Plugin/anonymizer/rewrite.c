@@ -767,10 +767,16 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
              * clinical meaning are never ANONYMIZED there): it names one
              * object among others, so it becomes the keyed hash of the
              * original value (16 characters: fits SH), equal for equal
-             * labels, different for different ones, identifying no one. */
-            if (rc == OA_OK && el->depth == 0 &&
-                oa_value_trim(v, n) == 0 &&
-                oa_ps315__iod_type(a->sop_class, el->tag, a->animal) == 1) {
+             * labels, different for different ones, identifying no one.
+             * The same for an SR content item's Text Value (0040,A160),
+             * required in a TEXT item (Type 1C; a Person Observer Name
+             * "Enter text" takes all of a text "Enter text" away:
+             * pydicom-test_files/reportsi.dcm, found by anon_validity). */
+            if (rc == OA_OK && oa_value_trim(v, n) == 0 &&
+                ((el->depth == 0 &&
+                  oa_ps315__iod_type(a->sop_class, el->tag, a->animal) ==
+                      1) ||
+                 (el->depth > 0 && el->tag == OA_TAG(0x0040, 0xA160)))) {
                 if (oa_profile_get_base(a->profile) == OA_BASE_RESEARCH &&
                     oa_value_trim(el->value, el->length) > 0) {
                     oa_anon_hash_value(a, el->value, el->length, hashed);
