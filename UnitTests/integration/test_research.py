@@ -12,7 +12,8 @@ What it checks, one line per check:
     (a PS3.15 column, the TCIA attribute list, the knowledge base) and
     TCIA's action, knowledge base rows with their creator and path;
   * a PET study with GE, Siemens and Philips private blocks (nested ones in
-    public and private sequences), an SR and an RT Structure Set,
+    public and private sequences), an SR, an RT Structure Set and an
+    Enhanced MR with Philips blocks inside a sequence PS3.15 dummies,
     anonymized with Research: nothing refused, nothing dropped; dates
     shifted by one offset per patient with times kept; sex, age, weight,
     device serial number kept; Occupation and Study Comments removed; the
@@ -45,6 +46,7 @@ from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402
 PT_CLASS = "1.2.840.10008.5.1.4.1.1.128"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.22"
 RTSTRUCT_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
+ENHANCED_MR_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
 ROOT = "1.2.826.0.1.3680043.8.498.4711"
 STUDY_UID = ROOT + ".1"
 GE_PET = "GEMS_PETD_01"
@@ -53,6 +55,7 @@ SIEMENS_MR = "SIEMENS MR HEADER"
 PHILIPS_DD1 = "Philips Imaging DD 001"
 PHILIPS_MR1 = "Philips MR Imaging DD 001"
 PHILIPS_PET = "Philips PET Private Group"
+PHILIPS_MR5 = "Philips MR Imaging DD 005"
 
 FAMILY = "Quenneville"
 GIVEN = "Marguerite"
@@ -177,10 +180,26 @@ def rtstruct_instance():
     return gen.to_bytes(ds)
 
 
+def mr_instance():
+    """An Enhanced MR whose Referenced Performed Procedure Step Sequence
+    (X/Z/D, Type 1C there: D, its items kept with dummies) holds Philips
+    attributes that TCIA's knowledge base keeps at that path, and one it
+    does not (orthanc-tests/Issue22-NoPixelData.dcm in the corpus)."""
+    ds = base(ENHANCED_MR_CLASS, ROOT + ".6.1", ROOT + ".6", "MR")
+    pps = Dataset()
+    pps.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.3"
+    pps.ReferencedSOPInstanceUID = ROOT + ".6.9"
+    private(pps, 0x2001, 0x10, PHILIPS_DD1, [(0xA0, "LO", "PPS-GONE-31"),
+                                             (0xC1, "LO", "PPS-KEEP-C1")])
+    private(pps, 0x2005, 0x14, PHILIPS_MR5, [(0x06, "LO", "PPS-KEEP-06")])
+    ds.ReferencedPerformedProcedureStepSequence = Sequence([pps])
+    return gen.to_bytes(ds)
+
+
 def needles():
     return [FAMILY, GIVEN, PATIENT_ID, "19480221", "ACC-77120", "S-4711",
             "Welder", EXAM_ID, PRIVATE_UID, STUDY_UID, "ACME-NOTE-17",
-            "GE-DROP-99", "REF-GONE-88", "PLAN-GONE-5",
+            "GE-DROP-99", "REF-GONE-88", "PLAN-GONE-5", "PPS-GONE-31",
             "ACME HOSPITAL NOTES", "before the scan"]
 
 
@@ -262,10 +281,10 @@ def anonymize(o, c, sid, profile):
 
 def output_checks(o, c, sid):
     content = {}
-    with c.check("Research: 3 instances stored, none refused or dropped"):
+    with c.check("Research: 4 instances stored, none refused or dropped"):
         content = anonymize(o, c, sid, "Research")
         (s,) = content["Studies"]
-        assert (s["Instances"], s["Failed"]) == (3, 0), (
+        assert (s["Instances"], s["Failed"]) == (4, 0), (
             s["Instances"], s["Failed"])
         assert content["Failed"] == [], "%d failed" % len(content["Failed"])
     (s,) = content["Studies"]
@@ -276,6 +295,7 @@ def output_checks(o, c, sid):
         ds = pydicom.dcmread(io.BytesIO(data))
         out[str(ds.SOPClassUID)] = ds
     pet, sr, rt = out[PT_CLASS], out[SR_CLASS], out[RTSTRUCT_CLASS]
+    mr = out[ENHANCED_MR_CLASS]
 
     with c.check("no original identifying value in any output byte"):
         for data in files:
@@ -339,6 +359,20 @@ def output_checks(o, c, sid):
         assert str(private_value(plan[0], 0x2005, PHILIPS_MR1, 0x3F)) == "3"
         assert private_value(plan[0], 0x2005, PHILIPS_MR1, 0x70) is None
 
+    with c.check("knowledge base inside a sequence PS3.15 dummies "
+                 "(Referenced Performed Procedure Step, D): the Philips "
+                 "attributes it keeps there kept with their creators, the "
+                 "other removed"):
+        (pps,) = mr.ReferencedPerformedProcedureStepSequence
+        assert private_value(pps, 0x2001, PHILIPS_DD1, 0xC1) == \
+            "PPS-KEEP-C1", "(2001,xxC1) in the sequence"
+        assert private_value(pps, 0x2005, PHILIPS_MR5, 0x06) == \
+            "PPS-KEEP-06", "(2005,xx06) in the sequence"
+        assert private_value(pps, 0x2001, PHILIPS_DD1, 0xA0) is None, \
+            "(2001,xxA0) kept"
+        assert has_creator(pps, 0x2001, PHILIPS_DD1) and \
+            has_creator(pps, 0x2005, PHILIPS_MR5), "a creator lost"
+
     with c.check("knowledge base: h hashes the ID and remaps the UID, o "
                  "shifts the date by the patient's offset"):
         exam = private_value(pet, 0x0009, GE_PET, 0x07)
@@ -367,7 +401,7 @@ def custom_checks(o, c, sid, first):
             "Research", "keep", "tcia"), p
         content = anonymize(o, c, sid, "research-dates")
         (s,) = content["Studies"]
-        assert (s["Instances"], s["Failed"]) == (3, 0), s
+        assert (s["Instances"], s["Failed"]) == (4, 0), s
         for iid, _ in harness.study_instances(o, s["Anonymized"]):
             ds = pydicom.dcmread(io.BytesIO(harness.file_of(o, iid)))
             assert ds.StudyDate == STUDY_DATE, "Dates keep not applied"
@@ -383,7 +417,7 @@ def main():
                 config={"Anonymizer": {"Secret": "research-secret-0001"}})
     with o:
         ids = harness.upload_many(o, [pet_instance(), sr_instance(),
-                                      rtstruct_instance()])
+                                      rtstruct_instance(), mr_instance()])
         sid = harness.study_id(o, ids[0])
         originals = {i: harness.md5(harness.file_of(o, i)) for i in ids}
         profile_checks(o, c)
