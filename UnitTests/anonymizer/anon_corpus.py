@@ -11,11 +11,20 @@ Steps:
   1. `oa-anonymize --check` over every corpus file (INDEX.tsv, plus any file
      on disk it misses): the accepted ones ("ok") are the subject.
   2. One batch per profile: `oa-anonymize --profile P --secret S --tsv T
-     IN... -o OUT` for Default, Full and "FullKeepSC" (a FILE.json profile
-     {"Base": "Full", "SecondaryCapturesAndReports": "keep"}, so that the
-     secondary captures and reports that the built-ins drop are proven
-     too).  A crash, hang, sanitizer report or exit status other than 0/1
-     fails the whole test.
+     IN... -o OUT` for the three built-ins Default, Full and Research, and
+     "FullKeepSC" (a FILE.json profile {"Base": "Full",
+     "SecondaryCapturesAndReports": "keep"}, so that the secondary captures
+     and reports that Default and Full drop are proven under the Basic
+     Profile too).  A crash, hang, sanitizer report or exit status other
+     than 0/1 fails the whole test.
+  2b. The images refused under any profile because their pixels are
+     compressed (oa-anonymize does not decode them; the plugin has Orthanc
+     do it) are decoded with dcmtk (dcmdjpeg, dcmdjpls, dcmdrle: JPEG,
+     JPEG-LS, RLE) to Explicit VR Little Endian, and those copies run
+     through every profile again and are checked like the others ("NAME
+     (decoded by dcmtk first)").  JPEG 2000, HTJ2K, JPEG XL and a JPEG
+     stream under a native syntax have no decoder here: they stay refused,
+     named by syntax.
   3. For every input and profile, by the TSV status:
        ok        the output exists, and
                  - it is not a capture or report class the profile drops;
@@ -24,7 +33,8 @@ Steps:
                  - pydicom reads it (no force);
                  - (0012,0062) PatientIdentityRemoved is YES, (0012,0063)
                    is present, (0012,0064) holds 113100 first, (0028,0303)
-                   is UNMODIFIED (Dates keep: Default) or REMOVED (Full);
+                   is UNMODIFIED (Dates keep: Default), REMOVED (Full) or
+                   MODIFIED (Dates shift: Research);
                  - PatientBirthDate, if present, is empty or 19000101;
                  - no original identifying value is found in any element
                    value outside pixel data (and OB/OW/UN values over 64
@@ -57,7 +67,26 @@ Steps:
                  - private tags: none under Full; under Default only the
                    safe private attributes of Table E.3.10-1 (matched on
                    group, element in block and creator) and their
-                   creators.
+                   creators; under Research (PrivateTags "tcia") only what
+                   TCIA's knowledge base keeps at that path (the key of
+                   each element built from the output's own sequences and
+                   creators, looked up in the engine's generated
+                   tcia_table.inc: tcia_kb.py) or Table E.3.10-1, creators
+                   of such blocks only, an h value never equal to the
+                   input's, an o date never the input's;
+                 - under Research, an attribute the profile keeps or
+                   cleans (descriptions, Structure Set Label, ROI Name...)
+                   never becomes a dummy, nor empty where the IOD makes it
+                   Type 1 (Resources/Reference/iod_required.tsv);
+                 - the attribute counts (printed per profile): every data
+                   element of the input, at every depth, meta group and
+                   pixel data aside, compared with the output's element at
+                   the same place (same sequence items, same tag): kept
+                   (same value; numbers compared as numbers), cleaned
+                   (another value, the rule is Clean), UID remapped, date
+                   shifted, emptied, dummy, replaced (pseudonym, hash),
+                   removed (absent); and the elements the output adds (the
+                   de-identification markers counted apart).
        dropped   the input is a Secondary Capture, SR or encapsulated
                  document and the profile drops them; no output.
        identifying data left in output
@@ -74,10 +103,14 @@ Steps:
                  "unsupported", message "burned-in text: ..."): the image is
                  at risk of identity burned into its pixels (ultrasound,
                  secondary capture, screen save, Burned In Annotation YES,
-                 ...) and could not be cleaned: no rule for the device and
-                 OCR could not clear it, or compressed in a syntax the
-                 command-line tool does not decode.  The message must say
-                 what was missing.  Counted as "pixels-refused".
+                 ...) and could not be cleaned.  Counted as
+                 "pixels-refused", by kind (PIXEL_REFUSALS, printed with
+                 what each is): compressed in a syntax the command-line
+                 tool does not decode (decoded by dcmtk where it can, 2b),
+                 text OCR still reads after cleaning (a real leak in the
+                 pixels), a text area moving in more frames than the
+                 cleaner follows, malformed Pixel Data.  A pixel refusal
+                 of no known kind fails.
                  An output whose pixels were cleaned ("pixels cleaned" in
                  the TSV) must say Burned In Annotation NO and list 113101;
                  any other output keeps its Pixel Data byte for byte.
@@ -94,10 +127,14 @@ Steps:
      does not decode), and hold no identifying value beyond what the rules
      let pass.
 
-Prints per profile: anonymized / dropped / leak-refused / failed, the
-failures (paths, tags, kinds of value; never values unless --show-values),
-and a final line "N passed, M failed" (one case per input and profile).
-Exit status 0 only if nothing failed.
+Prints per profile: instances anonymized / dropped / refused (leak,
+pixels by kind) / failed, for the corpus and for the decoded copies; what
+is left refused once those are decoded, each kind named; the attribute
+counts; the failures (paths, tags, kinds of value; never values unless
+--show-values); a summary of these lines; and a final line "N passed, M
+failed" (one case per input and profile).  Exit status 0 only if nothing
+failed: any leak refusal that is not a listed real leak (REAL_LEAKS, empty)
+fails, under every profile.
 """
 import argparse
 import concurrent.futures
@@ -132,8 +169,6 @@ PROFILES = {
                    "clear", "clear", False),
     "Research": ("Research", "tcia", "shift", False),
 }
-# The built-in profiles whose refusals must all be real leaks (issue 16).
-ONLY_REAL_REFUSALS = ("Default", "Research")
 
 CAPTURE_OR_REPORT = re.compile(
     r"^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(7(\.[1-4])?|88\.\d+|104\.\d+)$")
@@ -264,6 +299,16 @@ def pixel_refusal_kind(message):
     for kind, rx, _why in PIXEL_REFUSALS:
         if rx.search(message):
             return kind
+    return None
+
+
+def noted_kind(notes):
+    """The pixel refusal kind of a verify_file note "pixels-refused[KIND]:
+    ...", or None."""
+    for n in notes:
+        m = re.match(r"pixels-refused\[([^\]]*)\]", n)
+        if m:
+            return m.group(1)
     return None
 
 
@@ -560,6 +605,9 @@ def load_iod_types():
 STAT_KEYS = ("kept", "cleaned", "uid-remapped", "shifted", "emptied",
              "dummy", "replaced", "removed", "added", "markers")
 MARKER_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
+# What PrivateTags "tcia" kept, by reason (tcia_kb.violations).
+PRIVATE_KEYS = ("private k", "private h", "private o", "private na",
+                "private safe", "private creators")
 DUMMIES = {b"ANONYMIZED", b"19000101", b"19000101000000", b"000000",
            b"000Y"}
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
@@ -793,9 +841,10 @@ def verify_file(job):
             if show_values:
                 msg += " [%r]" % ident.value
             fails.append(msg)
+        kb_kept = None
         if private_policy == "tcia":
-            bad, _kept = tcia_kb.violations(out, ds_in, TCIA,
-                                            dates == "shift", deid)
+            bad, kb_kept = tcia_kb.violations(out, ds_in, TCIA,
+                                              dates == "shift", deid)
             fails += bad
         else:
             fails += deid.private_violations(out, private_policy, safe)
@@ -803,6 +852,8 @@ def verify_file(job):
             stats[name] = attribute_stats(ds_in, out, RULES.get(name, {}),
                                           sop_class, name == "Research",
                                           fails)
+            for k, v in (kb_kept or {}).items():
+                stats[name]["private " + k] = v
         results[name] = ("failed" if fails else "anonymized", fails, notes)
     return rel, results, stats
 
@@ -947,7 +998,7 @@ def main():
     summary = []
     for name in profiles:
         print("\n== %s" % name)
-        totals = dict.fromkeys(STAT_KEYS, 0)
+        totals = dict.fromkeys(STAT_KEYS + PRIVATE_KEYS, 0)
         n_stats = 0
         for part, rels in (("corpus", accepted),
                            ("decoded first", sorted(r + DECODED
@@ -983,8 +1034,8 @@ def main():
                 st = stats.get(rel, {}).get(name)
                 if st:
                     n_stats += 1
-                    for k in STAT_KEYS:
-                        totals[k] += st[k]
+                    for k in STAT_KEYS + PRIVATE_KEYS:
+                        totals[k] += st.get(k, 0)
             by_reason = {}
             for rel in rels:
                 for n in results[rel][name][2]:
@@ -1015,6 +1066,38 @@ def main():
                           % (len(pixel_kinds[kind]), kind, why))
                     summary.append("    %d refused, pixels %s"
                                    % (len(pixel_kinds[kind]), kind))
+        # What is left refused once the decodable images are decoded: each
+        # refusal named by its kind.
+        left = {}
+        for rel in accepted:
+            cls, _f, notes = results[rel][name]
+            if cls == "leak-refused":
+                left.setdefault("leak (real, REAL_LEAKS)", []).append(rel)
+            if cls != "pixels-refused":
+                continue
+            kind = noted_kind(notes)
+            if kind == "compressed":
+                if rel in decoded:
+                    dcls, _df, dnotes = results[rel + DECODED][name]
+                    if dcls != "pixels-refused":
+                        continue  # proven once decoded
+                    kind = noted_kind(dnotes)
+                else:
+                    row = tsv[name].get(link_of[rel])
+                    m = COMPRESSED_SYNTAX.search(row[2] if row else "")
+                    syntax = m.group(1) if m else "?"
+                    kind = "compressed in %s (%s; the plugin has Orthanc " \
+                        "decode it)" % (syntax,
+                                        "dcmtk could not decode this file"
+                                        if syntax in DCMTK_DECODERS else
+                                        "no decoder here")
+            left.setdefault("pixels " + str(kind), []).append(rel)
+        line = ("%s: refused, once the images dcmtk decodes are decoded: %d"
+                "%s" % (name, sum(len(v) for v in left.values()),
+                        "".join("; %d %s" % (len(v), k)
+                                for k, v in sorted(left.items()))))
+        print(line)
+        summary.append(line)
         line = ("%s: attributes of the %d anonymized instances read by "
                 "pydicom: %d kept, %d cleaned, %d otherwise changed (%d UIDs"
                 " remapped, %d dates shifted, %d emptied, %d dummies, %d "
@@ -1028,6 +1111,16 @@ def main():
                    totals["removed"], totals["markers"], totals["added"]))
         print(line)
         summary.append(line)
+        if totals["private creators"]:
+            line = ("%s: private elements kept by TCIA's knowledge base: %d"
+                    " k (kept), %d h (hashed or UIDs remapped), %d o (dates "
+                    "shifted), %d na (sequences descended into); %d by "
+                    "Table E.3.10-1 only; %d creators of their blocks"
+                    % (name, totals["private k"], totals["private h"],
+                       totals["private o"], totals["private na"],
+                       totals["private safe"], totals["private creators"]))
+            print(line)
+            summary.append(line)
     print("\n== Summary (attributes: every data element of the input at"
           " every depth, meta group and pixel data aside, against the"
           " output at the same place: kept = same value, cleaned = another"
