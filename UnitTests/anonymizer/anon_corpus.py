@@ -341,6 +341,46 @@ def decode_refused(tool_rows, link_of, accepted, work, timeout):
     return decoded
 
 
+def check_explain_research(tool, kb_count, timeout):
+    """[failure] of `oa-anonymize --explain --profile Research`: every
+    rule row names its source (a PS3.15 column, TCIA's attribute list,
+    the knowledge base...), Occupation is removed by TCIA's list, the
+    Structure Set Label is cleaned with TCIA's "keep" shown, and the
+    knowledge base's rows (each with its path) are all there."""
+    run = run_tool([tool, "--explain", "--profile", "Research"], timeout)
+    if run.problem(ok_codes=(0,)):
+        return ["--explain --profile Research: %s" % run.problem()]
+    fails, sources, rows = [], {}, {}
+    for line in run.stdout.splitlines():
+        f = line.split("\t")
+        if line.startswith("#") or not re.match(
+                r"^\([0-9A-Fa-fx]{4},[0-9A-Fa-fx]{4}\)$", f[0]):
+            continue
+        if len(f) < 5 or not f[4].strip():
+            fails.append("--explain --profile Research: %s has no source"
+                         % f[0])
+            continue
+        sources[f[4]] = sources.get(f[4], 0) + 1
+        rows.setdefault(f[0], f)
+    occ = rows.get("(0010,2180)")
+    if not occ or (occ[2], occ[4]) != ("remove", "TCIA attribute list"):
+        fails.append("--explain --profile Research: Occupation is not "
+                     "removed by the TCIA attribute list")
+    ssl = rows.get("(3006,0002)")
+    if not ssl or ssl[2] != "clean" or "TCIA: keep" not in ssl[3]:
+        fails.append("--explain --profile Research: Structure Set Label is "
+                     "not cleaned with TCIA's keep shown")
+    kb = sources.get("TCIA private tag knowledge base", 0)
+    if kb < kb_count:
+        fails.append("--explain --profile Research: %d knowledge base rows,"
+                     " the table has %d" % (kb, kb_count))
+    print("explain Research: %d rules, each with its source (%s)"
+          % (sum(sources.values()), ", ".join(
+              "%d %s" % (n, k) for k, n in sorted(sources.items(),
+                                                  key=lambda x: -x[1]))))
+    return fails
+
+
 def leak_reason(message):
     m = LEAK_REASON.search(message)
     return "%s in %s" % (m.group(1).upper(), m.group(2).upper()) if m \
@@ -963,6 +1003,9 @@ def main():
         rules[name] = explain(tool, arg if not isinstance(arg, dict) else
                               os.path.join(work, name + ".json"))
     tcia_policy = tcia_kb.Policy(safe) if "Research" in profiles else None
+    if tcia_policy is not None:
+        fatal += check_explain_research(tool, len(tcia_policy.kb),
+                                        args.timeout)
     iod_type = load_iod_types()
     jobs = []
     for r in accepted:
