@@ -4,7 +4,9 @@
  * sanitizing, the folder and zip backends writing to a temporary folder
  * (atomic rename, abort, split archives, store vs deflate), compressed
  * DICOM detection, and the destinations (validation, secrets hidden,
- * folder paths resolved under ExportFolder).
+ * folder paths resolved under ExportFolder); the DICOM and peer backends'
+ * put of a file's bytes (store-straight, for anonymization on the way
+ * out) on a fake Orthanc REST API.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -919,6 +921,109 @@ static void test_dicomdir_writer(void **state)
     oa_dicomdir_free(d);
 }
 
+/* ------------------------------------------------------------------ */
+/* The Orthanc backends' put of bytes (store-straight)                  */
+
+static struct {
+    char uri[128];
+    size_t body_len;
+    unsigned char first;
+    uint16_t status;          /* what "Orthanc" answers the POST */
+    unsigned posts;
+} straight;
+
+static oa_status straight_call(bool post, const char *uri, const void *body,
+                               size_t body_size, oa_buf *answer,
+                               uint16_t *http_status, oa_error *err)
+{
+    (void)err;
+    if (!post) {
+        *http_status = 404;
+        return OA_OK;
+    }
+    straight.posts++;
+    snprintf(straight.uri, sizeof(straight.uri), "%s", uri);
+    straight.body_len = body_size;
+    straight.first = body_size > 0 ? ((const unsigned char *)body)[0] : 0;
+    *http_status = straight.status;
+    if (straight.status != 200 && answer != NULL) {
+        const char *e = "{\"Message\": \"Error in the network protocol\", "
+                        "\"Details\": \"DicomAssociation - C-STORE to AET "
+                        "\\\"SCP\\\": association rejected\"}";
+
+        oa_buf_append(answer, e, strlen(e));
+    }
+    return OA_OK;
+}
+
+static oa_status straight_get_json(const char *uri, cJSON **out,
+                                   oa_error *err)
+{
+    (void)err;
+    *out = cJSON_Parse(strcmp(uri, "/modalities") == 0 ? "[\"scp\"]"
+                                                         : "[\"peer\"]");
+    return OA_OK;
+}
+
+static oa_status straight_peer_get(const char *name, const char *uri,
+                                   unsigned timeout, uint16_t *http_status,
+                                   oa_error *err)
+{
+    (void)name;
+    (void)uri;
+    (void)timeout;
+    (void)err;
+    *http_status = 200;   /* the peer answers: not a password problem */
+    return OA_OK;
+}
+
+static void test_orthanc_put_bytes(void **state)
+{
+    static const oa_export_orthanc_host host = {
+        straight_call, straight_get_json, straight_peer_get};
+    static const uint8_t file[] = {0x44, 0x49, 0x43, 0x4d, 1, 2, 3};
+    oa_export_target t;
+    oa_exporter *e = NULL;
+    oa_error err;
+    int peer;
+
+    (void)state;
+    oa_export_orthanc_set_host(&host);
+    for (peer = 0; peer < 2; peer++) {
+        const oa_export_backend *b =
+            peer ? &oa_export_backend_peer : &oa_export_backend_dicom;
+
+        memset(&t, 0, sizeof(t));
+        t.type = peer ? "peer" : "dicom";
+        t.modality = peer ? NULL : "scp";
+        t.peer = peer ? "peer" : NULL;
+        oa_error_clear(&err);
+        assert_int_equal(b->ops->open(&e, &t, "x", &err), OA_OK);
+        /* the bytes themselves, one POST a file, to store-straight */
+        memset(&straight, 0, sizeof(straight));
+        straight.status = 200;
+        assert_non_null(b->ops->put);
+        assert_int_equal(b->ops->put(e, "P/S/R/1.dcm", file, sizeof(file), 0,
+                                     &err),
+                         OA_OK);
+        assert_int_equal(straight.posts, 1);
+        assert_string_equal(straight.uri, peer
+                                              ? "/peers/peer/store-straight"
+                                              : "/modalities/scp/store-straight");
+        assert_int_equal(straight.body_len, sizeof(file));
+        assert_int_equal(straight.first, 0x44);
+        /* a refusal: a network error (retried by the sink), named */
+        straight.status = 500;
+        assert_int_equal(b->ops->put(e, "P/S/R/2.dcm", file, sizeof(file), 0,
+                                     &err),
+                         OA_ENET);
+        assert_non_null(strstr(err.msg, peer ? "peer" : "modality"));
+        b->ops->free(e);
+        e = NULL;
+    }
+    oa_export_orthanc_set_host(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -939,6 +1044,7 @@ int main(void)
         cmocka_unit_test(test_network_targets_checked),
         cmocka_unit_test(test_dicomdir_writer),
         cmocka_unit_test(test_stow_answer),
+        cmocka_unit_test(test_orthanc_put_bytes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

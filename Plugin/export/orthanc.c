@@ -6,6 +6,10 @@
  * the functions the plugin gives at start-up (oa_export_orthanc_set_host):
  * nothing here calls Orthanc directly.
  *
+ * An anonymization on the way out has no stored instance to name: it
+ * sends each file's bytes (put) with POST .../store-straight (Orthanc
+ * 1.10.1), from any thread, one instance a call.
+ *
  * C-STORE has no temporary names: what a receiver got before a failure
  * stays there; the job reports how far it went.  Orthanc must run with
  * TCP_NODELAY=1 in its environment or dcmtk's Nagle delays make C-STORE
@@ -203,18 +207,39 @@ static oa_status classify(const orthanc_exporter *o, const char *details,
                         what, o->name, details);
 }
 
+/* POST `body` to `uri`; a refusal or failure classified as ours. */
+static oa_status post_classified(const orthanc_exporter *o, const char *uri,
+                                 const void *body, size_t len, oa_error *err)
+{
+    char details[300];
+    oa_buf answer;
+    uint16_t status = 0;
+    oa_status rc;
+
+    oa_buf_init(&answer, 1 << 20);
+    rc = api.call(true, uri, body, len, &answer, &status, err);
+    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
+        /* Orthanc raises these as errors of its own ("Error in the
+         * network protocol", "Unauthorized"...): say what they mean. */
+        if (rc == OA_OK)
+            details_of(&answer, details, sizeof(details));
+        else
+            snprintf(details, sizeof(details), "%s", err->msg);
+        rc = classify(o, details, err);
+    }
+    oa_buf_dispose(&answer);
+    return rc;
+}
+
 static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
                              size_t count, oa_error *err)
 {
     orthanc_exporter *o = (orthanc_exporter *)e;
     cJSON *body = cJSON_CreateObject(), *list;
-    char uri[300], details[300], *text = NULL;
-    oa_buf answer;
-    uint16_t status = 0;
+    char uri[300], *text = NULL;
     oa_status rc;
     size_t i;
 
-    oa_buf_init(&answer, 1 << 20);
     list = body != NULL ? cJSON_AddArrayToObject(body, "Resources") : NULL;
     for (i = 0; list != NULL && i < count; i++)
         if (!cJSON_AddItemToArray(list, cJSON_CreateString(ids[i])))
@@ -227,23 +252,29 @@ static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
     }
     snprintf(uri, sizeof(uri), "/%s/%s/store", o->peer ? "peers" : "modalities",
              o->name);
-    rc = api.call(true, uri, text, strlen(text), &answer, &status, err);
-    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
-        /* Orthanc raises these as errors of its own ("Error in the
-         * network protocol", "Unauthorized"...): say what they mean. */
-        if (rc == OA_OK)
-            details_of(&answer, details, sizeof(details));
-        else
-            snprintf(details, sizeof(details), "%s", err->msg);
-        rc = classify(o, details, err);
-    }
+    rc = post_classified(o, uri, text, strlen(text), err);
     if (rc == OA_OK)
         o->sent += count;
 out:
     cJSON_free(text);
     cJSON_Delete(body);
-    oa_buf_dispose(&answer);
     return rc;
+}
+
+/* One DICOM file (the bytes, not a stored instance): store-straight.  No
+ * state is touched, so that workers may call it in parallel. */
+static oa_status orthanc_put_file(oa_exporter *e, const char *relpath,
+                                  const uint8_t *data, size_t len,
+                                  unsigned flags, oa_error *err)
+{
+    const orthanc_exporter *o = (const orthanc_exporter *)e;
+    char uri[300];
+
+    (void)relpath;
+    (void)flags;
+    snprintf(uri, sizeof(uri), "/%s/%s/store-straight",
+             o->peer ? "peers" : "modalities", o->name);
+    return post_classified(o, uri, data, len, err);
 }
 
 static oa_status orthanc_finish(oa_exporter *e, oa_export_result *res,
@@ -270,7 +301,7 @@ static void orthanc_free(oa_exporter *e)
 static const oa_export_ops dicom_ops = {
     dicom_test,     /* test */
     dicom_open,     /* open */
-    NULL,           /* put */
+    orthanc_put_file, /* put: the bytes (store-straight) */
     orthanc_put,    /* put_orthanc */
     orthanc_finish, /* finish */
     orthanc_abort,  /* abort */
@@ -280,7 +311,7 @@ static const oa_export_ops dicom_ops = {
 static const oa_export_ops peer_ops = {
     peer_test,      /* test */
     peer_open,      /* open */
-    NULL,           /* put */
+    orthanc_put_file, /* put: the bytes (store-straight) */
     orthanc_put,    /* put_orthanc */
     orthanc_finish, /* finish */
     orthanc_abort,  /* abort */
