@@ -78,7 +78,8 @@ async function show(id, when) {
   }
   $('report-card').hidden = false;
   $('report-title').textContent = 'Report of ' + when + ' (' +
-    (report.Profile || '') + ')';
+    (report.Profile || '') + ')' + (report.Stored === false
+    ? ': anonymized on the way out, nothing stored in Orthanc' : '');
   const body = clear($('report-body'));
   for (const s of report.Studies || []) {
     body.appendChild(h('tr', null,
@@ -109,8 +110,15 @@ async function show(id, when) {
 async function exportStudies(id) {
   try {
     const report = await get('anonymizer/reports/' + enc(id));
-    saveSelection((report.Studies || []).map((s) => s.AnonymizedStudy)
-      .filter(Boolean));
+    const studies = (report.Studies || []).map((s) => s.AnonymizedStudy)
+      .filter(Boolean);
+    if (studies.length === 0 && report.Stored === false) {
+      setStatus($('reports-status'), 'This anonymization was sent on the ' +
+        'way out: it stored nothing in Orthanc, so there is nothing to ' +
+        'export. To send it elsewhere, anonymize the originals again.', '');
+      return;
+    }
+    saveSelection(studies);
     emit('selection-changed');
     emit('show-tab', 'export');
   } catch (e) {
