@@ -115,9 +115,10 @@ export function chooser(ids) {
   }
 
   function init() {
-    // Choosing a name in a target's list picks that target.
+    // Choosing a name in a target's list (or typing a folder) picks that
+    // target; passing through it with Tab does not.
     for (const k of NAMED) {
-      input(k).addEventListener('focus', () => {
+      input(k).addEventListener(k === 'folder' ? 'input' : 'change', () => {
         if (!radio(k).disabled) {
           radio(k).checked = true;
           follow();
