@@ -6,6 +6,10 @@
  * the functions the plugin gives at start-up (oa_export_orthanc_set_host):
  * nothing here calls Orthanc directly.
  *
+ * An anonymization on the way out has no stored instance to name: it
+ * sends each file's bytes (put) with POST .../store-straight (Orthanc
+ * 1.10.1), from any thread, one instance a call.
+ *
  * C-STORE has no temporary names: what a receiver got before a failure
  * stays there; the job reports how far it went.  Orthanc must run with
  * TCP_NODELAY=1 in its environment or dcmtk's Nagle delays make C-STORE
@@ -246,6 +250,35 @@ out:
     return rc;
 }
 
+/* One DICOM file (the bytes, not a stored instance): store-straight.  No
+ * state is touched, so that workers may call it in parallel. */
+static oa_status orthanc_put_file(oa_exporter *e, const char *relpath,
+                                  const uint8_t *data, size_t len,
+                                  unsigned flags, oa_error *err)
+{
+    const orthanc_exporter *o = (const orthanc_exporter *)e;
+    char uri[300], details[300];
+    oa_buf answer;
+    uint16_t status = 0;
+    oa_status rc;
+
+    (void)relpath;
+    (void)flags;
+    oa_buf_init(&answer, 1 << 20);
+    snprintf(uri, sizeof(uri), "/%s/%s/store-straight",
+             o->peer ? "peers" : "modalities", o->name);
+    rc = api.call(true, uri, data, len, &answer, &status, err);
+    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
+        if (rc == OA_OK)
+            details_of(&answer, details, sizeof(details));
+        else
+            snprintf(details, sizeof(details), "%s", err->msg);
+        rc = classify(o, details, err);
+    }
+    oa_buf_dispose(&answer);
+    return rc;
+}
+
 static oa_status orthanc_finish(oa_exporter *e, oa_export_result *res,
                                 oa_error *err)
 {
@@ -270,7 +303,7 @@ static void orthanc_free(oa_exporter *e)
 static const oa_export_ops dicom_ops = {
     dicom_test,     /* test */
     dicom_open,     /* open */
-    NULL,           /* put */
+    orthanc_put_file, /* put: the bytes (store-straight) */
     orthanc_put,    /* put_orthanc */
     orthanc_finish, /* finish */
     orthanc_abort,  /* abort */
@@ -280,7 +313,7 @@ static const oa_export_ops dicom_ops = {
 static const oa_export_ops peer_ops = {
     peer_test,      /* test */
     peer_open,      /* open */
-    NULL,           /* put */
+    orthanc_put_file, /* put: the bytes (store-straight) */
     orthanc_put,    /* put_orthanc */
     orthanc_finish, /* finish */
     orthanc_abort,  /* abort */

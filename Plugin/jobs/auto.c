@@ -3,6 +3,9 @@
  *
  *   "AutoAnonymize": [ {"Profile": "Default", "Export": "lab-sftp"} ]
  *
+ * With "Store": false in an entry, the study is anonymized on the way
+ * out: the result goes to its Export only, nothing is stored in Orthanc.
+ *
  * Each entry starts one anonymization of every study that becomes stable
  * in this Orthanc (StableStudy), with its profile (a name or an inline
  * object; "Default" when absent) and, optionally, an export of the
@@ -213,6 +216,13 @@ static void anonymize_study(oa_service *s, const char *sid)
             } else {
                 cJSON_AddItemToObject(x, "Target", cJSON_Duplicate(exp, 1));
             }
+        }
+        {   /* "Store": false: on the way out (checked by the request) */
+            const cJSON *store = cJSON_GetObjectItemCaseSensitive(e, "Store");
+
+            if (store != NULL)
+                cJSON_AddItemToObject(body, "Store",
+                                      cJSON_Duplicate(store, 1));
         }
         oa_error_clear(&err);
         if (oa_job_anonymize_submit(s, body, "Study", sid, job, sizeof(job),

@@ -31,12 +31,22 @@
  * answers AlreadyStored and nothing is duplicated.  Cancel also deletes the
  * instances this run had newly stored, so a cancelled anonymization
  * leaves no partial study behind.
+ *
+ * On the way out ("Store": false) the workers send the output to the
+ * export sink opened on the Target (jobs_int.h) at the first step, and
+ * the last step finishes it (renames <name>.partial, records a ZIP)
+ * before the report is written; nothing is stored in Orthanc.  Cancel,
+ * pause and a restart abort the sink (what it wrote is removed) and the
+ * job starts over with every instance (oa_job_anonymize__start_over): a
+ * half-written archive cannot be resumed, and nothing was stored that
+ * would be duplicated.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "job_anonymize_int.h"
 
 #include "../orthanc/host.h"
+#include "../services/metrics.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -58,6 +68,7 @@ void oa_job_anonymize__free(void *job)
 
     if (j == NULL)
         return;
+    oa_export_sink_free(j->sink);
     cJSON_Delete(j->resources);
     cJSON_Delete(j->export_target);
     cJSON_Delete(j->profile_json);
@@ -407,6 +418,11 @@ static cJSON *report_json(anon_job *j, size_t only, const char *job_id)
     cJSON_AddStringToObject(r, "Job", job_id != NULL ? job_id : "");
     cJSON_AddStringToObject(r, "Date", j->created);
     cJSON_AddStringToObject(r, "Profile", j->profile_label);
+    if (j->wayout) {   /* sent to the Target, not stored in Orthanc */
+        cJSON_AddBoolToObject(r, "Stored", false);
+        cJSON_AddItemToObject(r, "Target",
+                              oa_export_target_summary(j->export_target));
+    }
     rows = cJSON_AddArrayToObject(r, "Studies");
     for (i = 0; i < j->nstudies; i++)
         if (only == (size_t)-1 || only == i)
@@ -440,7 +456,10 @@ static cJSON *content_json(anon_job *j)
         if (s == NULL || !cJSON_AddItemToArray(list, s))
             break;
         cJSON_AddStringToObject(s, "Original", st->original);
-        if (st->anonymized[0] != '\0')
+        if (j->wayout)   /* nothing in Orthanc: the new UID says which */
+            cJSON_AddStringToObject(s, "NewStudyInstanceUID",
+                                    st->have_new ? st->anon.study_uid : "");
+        else if (st->anonymized[0] != '\0')
             cJSON_AddStringToObject(s, "Anonymized", st->anonymized);
         else
             cJSON_AddNullToObject(s, "Anonymized");
@@ -460,6 +479,22 @@ static cJSON *content_json(anon_job *j)
                             (double)j->nwarnings);
     if (j->export_job[0] != '\0')
         cJSON_AddStringToObject(c, "ExportJob", j->export_job);
+    if (j->wayout) {   /* the export keys: the export is this job */
+        char name[96];
+
+        oa_export_name(name, sizeof(name), j->created, j->report_id);
+        cJSON_AddBoolToObject(c, "Stored", false);
+        cJSON_AddStringToObject(c, "Export", j->report_id);
+        cJSON_AddStringToObject(c, "Name", name);
+        cJSON_AddItemToObject(c, "Target",
+                              oa_export_target_summary(j->export_target));
+        cJSON_AddNumberToObject(c, "Bytes",
+                                j->sink != NULL
+                                    ? (double)oa_export_sink_bytes(j->sink)
+                                    : 0.0);
+        if (j->sent)
+            oa_export_sink_describe(j->sink, c);
+    }
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(c, "Error", j->fatal);
     if (j->warnings != NULL)
@@ -657,6 +692,15 @@ static const char *cb_content(void *p)
     return j->content != NULL ? j->content : "{}";
 }
 
+/* Way-out: abort the sink unless it finished (what it wrote removed). */
+static void drop_sink(anon_job *j)
+{
+    if (j->sink != NULL && !j->sent) {
+        oa_export_sink_free(j->sink);
+        j->sink = NULL;
+    }
+}
+
 static oa_job_step_status cb_step(void *p)
 {
     anon_job *j = p;
@@ -692,6 +736,18 @@ static oa_job_step_status cb_step(void *p)
     pthread_mutex_lock(&j->lock);
     oa_job_anonymize__renew_lease(j);
     pthread_mutex_unlock(&j->lock);
+    /* Way-out: the Target opened (connect, log in, <name>.partial) before
+     * the workers start, again after a pause or a restart. */
+    if (j->wayout && j->sink == NULL && !j->sent && !oa_jobs_closing()) {
+        if (oa_export_sink_open(&j->sink, j->svc, j->export_target,
+                                j->report_id, j->created, &err) != OA_OK) {
+            oa_error_format(&err, j->fatal, sizeof(j->fatal));
+            oa_log(OA_LOG_ERROR, "anonymization %s: %s", j->report_id,
+                   j->fatal);
+            track(j, "Failure", true);
+            return OA_JOB_STEP_FAILURE;
+        }
+    }
     /* Once Orthanc is stopping (oa_jobs_close) no worker starts: this
      * step() only waits for the jobs engine to stop, and the saved job
      * holds what was stored. */
@@ -719,6 +775,8 @@ static oa_job_step_status cb_step(void *p)
 
     if (failed) {
         oa_job_anonymize__stop_workers(j);
+        oa_log(OA_LOG_ERROR, "anonymization %s: %s", j->report_id, j->fatal);
+        drop_sink(j);
         track(j, "Failure", true);
         return OA_JOB_STEP_FAILURE;
     }
@@ -728,6 +786,24 @@ static oa_job_step_status cb_step(void *p)
     }
 
     oa_job_anonymize__stop_workers(j);
+    if (j->wayout && !j->sent) {
+        if (j->nitems > 0 && j->nfailed == j->nitems) {
+            drop_sink(j);   /* nothing to send: fails below */
+        } else if (oa_export_sink_finish(j->sink, j->mapping, &err) !=
+                   OA_OK) {
+            oa_error_format(&err, j->fatal, sizeof(j->fatal));
+            oa_log(OA_LOG_ERROR, "anonymization %s: %s", j->report_id,
+                   j->fatal);
+            drop_sink(j);
+            track(j, "Failure", true);
+            return OA_JOB_STEP_FAILURE;
+        } else {
+            j->sent = true;
+            oa_metrics_exported(oa_export_sink_type(j->sink),
+                                oa_export_sink_bytes(j->sink),
+                                j->nitems - j->nfailed);
+        }
+    }
     if (!j->reported)
         write_report(j);
     if (j->nitems > 0 && j->nfailed == j->nitems) {
@@ -737,7 +813,7 @@ static oa_job_step_status cb_step(void *p)
         track(j, "Failure", true);
         return OA_JOB_STEP_FAILURE;
     }
-    if (j->export_target != NULL && j->export_job[0] == '\0')
+    if (j->export_target != NULL && !j->wayout && j->export_job[0] == '\0')
         chain_export(j);
     track(j, "Success", true);
     return OA_JOB_STEP_SUCCESS;
@@ -799,22 +875,31 @@ static oa_status cb_stop(void *p, oa_job_stop_reason reason)
     anon_job *j = p;
 
     oa_job_anonymize__stop_workers(j);
+    drop_sink(j);   /* way-out: what was written is removed */
     if (reason == OA_JOB_STOP_CANCELED) {
         undo_fresh(j);
         track(j, "Cancelled", true);
     } else if (reason == OA_JOB_STOP_PAUSED) {
+        /* a way-out job starts over on resume: nothing of it remains */
+        if (j->wayout && !j->sent)
+            oa_job_anonymize__start_over(j);
         track(j, "Paused", true);
     }
     return OA_OK;
 }
 
-static oa_status cb_reset(void *p)
+oa_status oa_job_anonymize__start_over(anon_job *j)
 {
-    anon_job *j = p;
     size_t i;
 
-    oa_job_anonymize__stop_workers(j);
+    drop_sink(j);
     pthread_mutex_lock(&j->lock);
+    if (j->wayout && !j->sent) {   /* the pairs again, from the start */
+        oa_mapping_free(j->mapping);
+        j->mapping = oa_mapping_new();
+        for (i = 0; i < j->nstudies; i++)
+            j->studies[i].have_new = false;
+    }
     for (i = 0; i < j->nitems; i++) {
         j->items[i].state = ITEM_TODO;
         j->items[i].fresh = 0;
@@ -844,8 +929,24 @@ static oa_status cb_reset(void *p)
     j->leak_warnings = cJSON_CreateArray();
     pthread_mutex_unlock(&j->lock);
     return j->failures != NULL && j->cleaned != NULL &&
-                   j->leak_warnings != NULL
+                   j->leak_warnings != NULL && j->mapping != NULL
                ? OA_OK : OA_ENOMEM;
+}
+
+static oa_status cb_reset(void *p)
+{
+    anon_job *j = p;
+
+    oa_job_anonymize__stop_workers(j);
+    if (j->wayout) {   /* a retried way-out sends everything again */
+        drop_sink(j);
+        if (j->sink != NULL) {
+            oa_export_sink_free(j->sink);
+            j->sink = NULL;
+        }
+        j->sent = false;
+    }
+    return oa_job_anonymize__start_over(j);
 }
 
 static const oa_host_job_ops anon_ops = {

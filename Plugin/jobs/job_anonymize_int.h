@@ -6,6 +6,10 @@
  *  job_anonymize_request.c  the request checked, the job submitted
  *  job_anonymize_workers.c  the worker threads that rewrite the instances
  *  job_anonymize_state.c    the saved state (serialization) and restore
+ *
+ * On the way out ("Store": false, `wayout`): the same job, whose workers
+ * put the engine's output into an export sink (jobs_int.h) opened on the
+ * Target instead of storing it with POST /instances.
  */
 #ifndef OA_JOB_ANONYMIZE_INT_H
 #define OA_JOB_ANONYMIZE_INT_H
@@ -21,6 +25,7 @@
 #define MAX_CLEANED_LISTED 1000    /* images with cleaned pixels listed */
 #define MAX_INSTANCES 1000000
 #define SERIAL_VERSION 2
+#define SERIAL_VERSION_WAYOUT 3   /* a way-out job: older versions refuse */
 
 enum item_state {
     ITEM_TODO = 0,
@@ -62,6 +67,11 @@ typedef struct anon_job {
     cJSON *export_target;    /* "Export": {"Target"} chained, or NULL */
     int priority;
     char export_job[OA_JOB_ID_MAX]; /* the chained export's job, or "" */
+    bool wayout;             /* "Store": false: `export_target` gets the
+                                output, nothing is stored in Orthanc */
+    oa_export_sink *sink;    /* way-out: open while the job runs, kept
+                                once finished (Location, Archives) */
+    bool sent;               /* way-out: the sink finished */
     time_t tracked;          /* last oa_service_track_job() */
 
     study *studies;
@@ -88,6 +98,9 @@ typedef struct anon_job {
     unsigned nthreads;
     bool stopping;
     uint64_t mem_used;       /* of JobMemoryLimit, by the workers */
+    bool ordered;            /* way-out to a file backend: puts in item
+                                order (the same archive every time) */
+    size_t next_put;         /* ordered: the item whose turn it is */
     struct timespec lease;   /* workers take new instances until then */
     char fatal[OA_ERROR_MSG_MAX + 64]; /* why the job failed, or "" */
 
@@ -148,6 +161,12 @@ oa_status oa_job_anonymize__start_workers(anon_job *j, oa_error *err);
 void oa_job_anonymize__stop_workers(anon_job *j);
 /* step(): the workers may go on for a while (under the lock). */
 void oa_job_anonymize__renew_lease(anon_job *j);
+/* Under the lock: `next_put` past the items that are done. */
+void oa_job_anonymize__advance_put(anon_job *j);
+
+/* job_anonymize.c: a way-out job starts over (pause, restart): every
+ * item to do again, the counters and lists emptied, a new mapping. */
+oa_status oa_job_anonymize__start_over(anon_job *j);
 
 /* job_anonymize_state.c: Orthanc's serialized() callback. */
 const char *oa_job_anonymize__serialized(void *job);

@@ -338,15 +338,74 @@ static oa_status parse_resources(oa_service *s, cJSON *list,
     return OA_OK;
 }
 
+/* "Store" (`where` names it) absent or a boolean. */
+static oa_status store_flag(const cJSON *v, const char *where, bool *given,
+                            bool *value, oa_error *err)
+{
+    *given = false;
+    if (v == NULL || cJSON_IsNull(v))
+        return OA_OK;
+    if (!cJSON_IsBool(v))
+        return oa_error_set(err, OA_EINVAL,
+                            "%s\"Store\" must be true (store the anonymized "
+                            "instances in Orthanc, the default) or false "
+                            "(send them to the \"Export\" Target only)",
+                            where);
+    *given = true;
+    *value = cJSON_IsTrue(v);
+    return OA_OK;
+}
+
+oa_status oa_job_anonymize_parse_export(const cJSON *body,
+                                        const cJSON **target, bool *store,
+                                        oa_error *err)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(body, "Export");
+    bool in_export = false, at_top = false, a = true, b = true;
+    oa_status rc;
+
+    *target = NULL;
+    *store = true;
+    rc = store_flag(cJSON_GetObjectItemCaseSensitive(body, "Store"), "",
+                    &at_top, &a, err);
+    if (rc != OA_OK)
+        return rc;
+    if (x != NULL && !cJSON_IsNull(x)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(x, "Target");
+
+        if (!cJSON_IsObject(x) || t == NULL || cJSON_IsNull(t))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"Export\" must be {\"Target\": {...}, "
+                                "\"Store\": true|false} with a Target as "
+                                "in POST /anonymizer/export");
+        rc = store_flag(cJSON_GetObjectItemCaseSensitive(x, "Store"),
+                        "\"Export\": ", &in_export, &b, err);
+        if (rc != OA_OK)
+            return rc;
+        *target = t;
+    }
+    if (in_export && at_top && a != b)
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Store\" is given twice, with two values");
+    *store = in_export ? b : at_top ? a : true;
+    if (!*store && *target == NULL)
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Store\": false sends the anonymized instances "
+                            "to a Target instead of storing them: it needs "
+                            "\"Export\": {\"Target\": {...}}");
+    return OA_OK;
+}
+
 oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
                                   const char *level, const char *id,
                                   char *job_id, size_t job_id_size,
                                   bool *asynchronous, oa_error *err)
 {
-    const cJSON *v, *spec;
+    const cJSON *spec, *target = NULL;
     anon_job *j;
     oa_status rc;
     int priority = 0;
+    bool store = true;
 
     if (body != NULL && !cJSON_IsObject(body))
         return oa_error_set(err, OA_EINVAL,
@@ -383,16 +442,10 @@ oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
     if (rc != OA_OK)
         goto fail;
     j->priority = priority;
-    v = cJSON_GetObjectItemCaseSensitive(body, "Export");
-    if (v != NULL && !cJSON_IsNull(v)) {
-        const cJSON *target = cJSON_GetObjectItemCaseSensitive(v, "Target");
-
-        if (!cJSON_IsObject(v) || target == NULL) {
-            rc = oa_error_set(err, OA_EINVAL,
-                              "\"Export\" must be {\"Target\": {...}} as "
-                              "in POST /anonymizer/export");
-            goto fail;
-        }
+    rc = oa_job_anonymize_parse_export(body, &target, &store, err);
+    if (rc != OA_OK)
+        goto fail;
+    if (target != NULL) {
         rc = oa_job_export_check_target(s, target, err);
         if (rc != OA_OK)
             goto fail;
@@ -401,6 +454,7 @@ oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
             rc = oa_error_set(err, OA_ENOMEM, "out of memory");
             goto fail;
         }
+        j->wayout = !store;   /* on the way out: nothing stored */
     }
 
     rc = oa_host_generate_uuid(j->report_id, err);
@@ -424,3 +478,184 @@ fail:
     return rc;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* On the way out: POST /anonymizer/export with "Anonymize"             */
+
+static const char *const anonymize_keys[] = {
+    "Profile", "NewPatientName", "NewPatientID", "NewStudyDescription",
+    "Force"};
+
+/* An export's resource (an Orthanc ID: study, else patient) as
+ * {"Level", "ID"}. */
+static oa_status level_of(const char *id, const char *where, cJSON **out,
+                          oa_error *err)
+{
+    char uri[96];
+    cJSON *found = NULL;
+    const char *level = "Study";
+    oa_status rc;
+
+    *out = NULL;
+    if (!oa_jobs_id_valid(id))
+        return oa_error_set(err, OA_ENOTFOUND,
+                            "%sno study or patient with that ID in Orthanc",
+                            where);
+    snprintf(uri, sizeof(uri), "/studies/%s", id);
+    rc = oa_host_rest_get_json(uri, &found, err);
+    if (rc == OA_ENOTFOUND) {
+        oa_error_clear(err);
+        level = "Patient";
+        snprintf(uri, sizeof(uri), "/patients/%s", id);
+        rc = oa_host_rest_get_json(uri, &found, err);
+        if (rc == OA_ENOTFOUND)
+            rc = oa_error_set(err, OA_ENOTFOUND,
+                              "%sOrthanc has no study or patient %s", where,
+                              id);
+    }
+    cJSON_Delete(found);
+    if (rc != OA_OK)
+        return rc;
+    *out = cJSON_CreateObject();
+    if (*out == NULL || cJSON_AddStringToObject(*out, "Level", level) == NULL ||
+        cJSON_AddStringToObject(*out, "ID", id) == NULL) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
+    }
+    return OA_OK;
+}
+
+oa_status oa_job_wayout_request(const cJSON *body, cJSON **out, oa_error *err)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "Anonymize");
+    const cJSON *target = cJSON_GetObjectItemCaseSensitive(body, "Target");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(body, "Resources");
+    const cJSON *key, *r;
+    cJSON *req = NULL, *list, *x;
+    size_t k;
+    int n = 0;
+    oa_status rc;
+
+    *out = NULL;
+    if (!cJSON_IsObject(a))
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Anonymize\" must be an object: {\"Profile\", "
+                            "\"NewPatientName\", \"NewPatientID\", "
+                            "\"NewStudyDescription\", \"Force\"} as in POST "
+                            "/anonymizer/anonymize");
+    cJSON_ArrayForEach(key, a) {
+        bool known = false;
+
+        for (k = 0; k < sizeof(anonymize_keys) / sizeof(anonymize_keys[0]);
+             k++)
+            known |= strcmp(key->string, anonymize_keys[k]) == 0;
+        if (!known)
+            return oa_error_set(err, OA_EINVAL,
+                                "\"Anonymize\": unknown option \"%.64s\" "
+                                "(Profile, NewPatientName, NewPatientID, "
+                                "NewStudyDescription, Force)",
+                                key->string);
+    }
+    for (k = 0; k < sizeof(new_keys) / sizeof(new_keys[0]); k++) {
+        rc = check_new_value(a, new_keys[k], "\"Anonymize\": ", err);
+        if (rc != OA_OK)
+            return rc;
+    }
+    if (!cJSON_IsObject(target))
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Target\" must be an object with a \"Type\": "
+                            "zip, folder, dicom, peer or destination");
+    if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) == 0)
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Resources\" must be a non-empty list of "
+                            "Orthanc study or patient IDs, or of "
+                            "{\"Level\": \"Patient\"|\"Study\", \"ID\": ...}");
+    if (cJSON_GetArraySize(res) > MAX_RESOURCES)
+        return oa_error_set(err, OA_ELIMIT,
+                            "more than %d resources in one request",
+                            MAX_RESOURCES);
+
+    req = cJSON_CreateObject();
+    list = req != NULL ? cJSON_AddArrayToObject(req, "Resources") : NULL;
+    if (list == NULL) {
+        rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    cJSON_ArrayForEach(r, res) {
+        char where[48];
+        cJSON *one = NULL;
+
+        snprintf(where, sizeof(where), "Resources[%d]: ", n++);
+        if (cJSON_IsString(r)) {
+            rc = level_of(r->valuestring, where, &one, err);
+            if (rc != OA_OK)
+                goto fail;
+        } else if (cJSON_IsObject(r)) {
+            one = cJSON_Duplicate(r, 1);
+        } else {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "%smust be an Orthanc ID or {\"Level\", "
+                              "\"ID\"}", where);
+            goto fail;
+        }
+        if (one == NULL || !cJSON_AddItemToArray(list, one)) {
+            cJSON_Delete(one);
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+            goto fail;
+        }
+        /* "Anonymize"'s values for what the resource does not give */
+        for (k = 0; k < sizeof(new_keys) / sizeof(new_keys[0]); k++) {
+            const char *v = oa_jobs_str(a, new_keys[k]);
+
+            if (v != NULL && v[0] != '\0' &&
+                cJSON_GetObjectItemCaseSensitive(one, new_keys[k]) == NULL &&
+                cJSON_AddStringToObject(one, new_keys[k], v) == NULL) {
+                rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
+    }
+    for (k = 0; k < 4; k++) {   /* copied as they are */
+        static const char *const copied[] = {"Profile", "Force",
+                                             "Asynchronous", "Priority"};
+        const cJSON *v =
+            cJSON_GetObjectItemCaseSensitive(k < 2 ? a : body, copied[k]);
+
+        if (v != NULL &&
+            !cJSON_AddItemToObject(req, copied[k], cJSON_Duplicate(v, 1))) {
+            rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    x = cJSON_AddObjectToObject(req, "Export");
+    if (x == NULL ||
+        !cJSON_AddItemToObject(x, "Target", cJSON_Duplicate(target, 1)) ||
+        cJSON_AddBoolToObject(x, "Store", false) == NULL) {
+        rc = oa_error_set(err, OA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    *out = req;
+    return OA_OK;
+fail:
+    cJSON_Delete(req);
+    return rc;
+}
+
+oa_status oa_job_wayout_submit(oa_service *s, const cJSON *body,
+                               char *job_id, size_t job_id_size,
+                               bool *asynchronous, oa_error *err)
+{
+    cJSON *req = NULL;
+    oa_status rc;
+
+    if (!cJSON_IsObject(body))
+        return oa_error_set(err, OA_EINVAL,
+                            "the request must be a JSON object");
+    rc = oa_job_wayout_request(body, &req, err);
+    if (rc == OA_OK)
+        rc = oa_job_anonymize_submit(s, req, NULL, NULL, job_id, job_id_size,
+                                     asynchronous, err);
+    cJSON_Delete(req);
+    return rc;
+}

@@ -36,6 +36,8 @@ static void read_values(const cJSON *row, const char *prefix,
  * and the per-study counters, so a step costs little even for a study of
  * thousands of instances.  Which instances this run stored anew is not
  * saved: after a restart, a cancel removes only what was stored since.
+ * A way-out job is saved as version 3 (an older plugin refuses it rather
+ * than store what was meant to leave) and starts over once restored.
  */
 static char *items_json(const anon_job *j)
 {
@@ -79,7 +81,10 @@ const char *oa_job_anonymize__serialized(void *p)
         return NULL;
     }
     pthread_mutex_lock(&j->lock);
-    cJSON_AddNumberToObject(s, "Version", SERIAL_VERSION);
+    cJSON_AddNumberToObject(s, "Version", j->wayout ? SERIAL_VERSION_WAYOUT
+                                                    : SERIAL_VERSION);
+    if (j->wayout)
+        cJSON_AddBoolToObject(s, "Stored", false);
     cJSON_AddItemToObject(s, "Resources", cJSON_Duplicate(j->resources, 1));
     cJSON_AddStringToObject(s, "ProfileName", j->profile_label);
     cJSON_AddItemToObject(s, "Profile", cJSON_Duplicate(j->profile_json, 1));
@@ -178,7 +183,12 @@ void *oa_job_anonymize_unserialize(const char *text)
         return NULL;
     v = cJSON_GetObjectItemCaseSensitive(s, "Version");
     j = oa_job_anonymize__alloc(svc);
-    if (j == NULL || !cJSON_IsNumber(v) || v->valueint != SERIAL_VERSION)
+    if (j == NULL || !cJSON_IsNumber(v) ||
+        (v->valueint != SERIAL_VERSION && v->valueint != SERIAL_VERSION_WAYOUT))
+        goto fail;
+    j->wayout = v->valueint == SERIAL_VERSION_WAYOUT;
+    if (j->wayout &&
+        !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(s, "Stored")))
         goto fail;
     oa_error_clear(&err);
     if (oa_profile_from_json(&j->profile, NULL,
@@ -199,6 +209,8 @@ void *oa_job_anonymize_unserialize(const char *text)
     j->reported =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "Reported"));
     j->export_target = cJSON_DetachItemFromObjectCaseSensitive(s, "Export");
+    if (j->wayout && !cJSON_IsObject(j->export_target))
+        goto fail;
     v = cJSON_GetObjectItemCaseSensitive(s, "Priority");
     j->priority = cJSON_IsNumber(v) ? v->valueint : 0;
     oa_job_anonymize__copy(j->export_job, sizeof(j->export_job),
@@ -299,6 +311,16 @@ void *oa_job_anonymize_unserialize(const char *text)
     v = cJSON_GetObjectItemCaseSensitive(s, "PixelsRefused");
     j->npixel_refused = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
     cJSON_Delete(s);
+    if (j->wayout) {   /* nothing of it was kept: all again */
+        if (oa_job_anonymize__start_over(j) != OA_OK) {
+            oa_job_anonymize__free(j);
+            return NULL;
+        }
+        oa_log(OA_LOG_WARNING,
+               "anonymization %s on the way out resumed: it starts over "
+               "(%zu instances)", j->report_id, j->nitems);
+        return j;
+    }
     oa_log(OA_LOG_WARNING,
            "anonymization %s resumed: %zu of %zu instances already done",
            j->report_id, j->finished, j->nitems);

@@ -12,6 +12,17 @@
  * 16 workers each inflating a deflate bomb).  Every call
  * into Orthanc passes the gate of jobs.h (oa_jobs_enter): once Orthanc is
  * stopping, a worker leaves its instance undone and ends.
+ *
+ * On the way out the result is put into the job's export sink instead,
+ * at the path its own tags give (oa_export_relpath_of).  For a file
+ * backend (zip, folder, FTP...) the puts go in item order: a worker waits
+ * for its turn (the items before it done), so that the archive is the
+ * same whatever the threads did; memory stays one input and one output
+ * per worker (the one whose turn it is may pass the memory budget, or a
+ * worker waiting for its turn with memory held would block it).  The
+ * Orthanc backends (store-straight) take the puts in parallel.  A put
+ * that fails fails the job (the sink is aborted): the export is whole or
+ * not at all.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -44,6 +55,7 @@ typedef struct outcome {
     char orig_pid[OA_ANON_VALUE_MAX];
     char error[OA_ERROR_MSG_MAX + 64];
     oa_status code;           /* why it failed (OA_ELEAK: the leak check) */
+    bool export_failed;       /* way-out: the sink refused: the job fails */
 } outcome;
 
 static void fail_outcome(outcome *o, const oa_error *err)
@@ -92,6 +104,40 @@ static oa_status store_instance(const oa_anon_result *res, oa_buf *answer,
     return OA_OK;
 }
 
+static void wait_a_little(anon_job *j);
+
+/*
+ * Way-out: put the output into the sink, in its turn when ordered.
+ * OA_ECANCELLED when the job stops while waiting (left undone).
+ */
+static oa_status send_out(anon_job *j, size_t idx, const oa_anon_result *res,
+                          outcome *o, oa_error *err)
+{
+    char relpath[OA_EXPORT_RELPATH_MAX];
+    oa_status rc;
+
+    rc = oa_export_relpath_of(res->data, res->len, relpath, sizeof(relpath),
+                              err);
+    if (rc != OA_OK)
+        return rc;   /* an instance failure: our output unreadable */
+    if (j->ordered) {
+        bool turn;
+
+        pthread_mutex_lock(&j->lock);
+        while (j->next_put != idx && !j->stopping && !oa_jobs_closing() &&
+               j->fatal[0] == '\0')
+            wait_a_little(j);
+        turn = j->next_put == idx && !j->stopping && j->fatal[0] == '\0';
+        pthread_mutex_unlock(&j->lock);
+        if (!turn)
+            return OA_ECANCELLED;
+    }
+    rc = oa_export_sink_put(j->sink, relpath, res->data, res->len, err);
+    if (rc != OA_OK)
+        o->export_failed = true;
+    return rc;
+}
+
 /*
  * The instance left undone (ITEM_TODO): Orthanc is stopping
  * (oa_jobs_close), so it is not stored now and the saved job does not
@@ -114,14 +160,13 @@ static void reader_opts(const anon_job *j, oa_reader_opts *ro)
     ro->max_inflate_ratio = cfg->max_inflate_ratio;
 }
 
-static void wait_a_little(anon_job *j);
-
 /*
  * Reserve `need` bytes of the job's memory budget, waiting while other
  * workers hold it.  False if the instance can never fit (`o` failed,
  * naming the limit) or the job stops meanwhile (`o` left undone).
  */
-static bool budget_reserve(anon_job *j, uint64_t need, outcome *o)
+static bool budget_reserve(anon_job *j, size_t idx, uint64_t need,
+                           outcome *o)
 {
     uint64_t limit = oa_service_config(j->svc)->job_memory;
     bool ok;
@@ -142,9 +187,11 @@ static bool budget_reserve(anon_job *j, uint64_t need, outcome *o)
         return false;
     }
     pthread_mutex_lock(&j->lock);
-    while (j->mem_used + need > limit && !j->stopping && !oa_jobs_closing())
+    while (j->mem_used + need > limit && !j->stopping && !oa_jobs_closing() &&
+           !(j->ordered && j->next_put == idx))
         wait_a_little(j);
-    ok = j->mem_used + need <= limit;
+    ok = j->mem_used + need <= limit || (j->ordered && j->next_put == idx &&
+                                         !j->stopping && !oa_jobs_closing());
     if (ok)
         j->mem_used += need;
     pthread_mutex_unlock(&j->lock);
@@ -164,7 +211,7 @@ static void budget_release(anon_job *j, uint64_t held)
 }
 
 static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
-                    const item *it, const study *st, outcome *o)
+                    size_t idx, const item *it, const study *st, outcome *o)
 {
     oa_reader_opts ro;
     uint64_t held = 0;
@@ -189,7 +236,7 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
     }
     reader_opts(j, &ro);
     held = oa_dicom_working_memory(blob.data, blob.size, &ro);
-    if (!budget_reserve(j, held, o)) {
+    if (!budget_reserve(j, idx, held, o)) {
         oa_host_blob_free(&blob);
         return;
     }
@@ -221,7 +268,7 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
             /* the decoded copy is larger: reserve for it instead */
             budget_release(j, held);
             held = oa_dicom_working_memory(blob.data, blob.size, &ro);
-            if (!budget_reserve(j, held, o)) {
+            if (!budget_reserve(j, idx, held, o)) {
                 oa_host_blob_free(&blob);
                 return;
             }
@@ -253,7 +300,8 @@ static void process(anon_job *j, oa_anonymizer *engine, oa_buf *answer,
         o->n_uid_pairs = res.n_uid_pairs;
         o->uid_pairs_truncated = res.uid_pairs_truncated;
         memcpy(o->orig_pid, res.original.patient_id, OA_ANON_VALUE_MAX);
-        rc = store_instance(&res, answer, o, &err);
+        rc = j->wayout ? send_out(j, idx, &res, o, &err)
+                       : store_instance(&res, answer, o, &err);
         if (rc == OA_ECANCELLED)
             abandon_outcome(o);
         else if (rc != OA_OK)
@@ -401,13 +449,21 @@ static void *worker_main(void *arg)
         st = &j->studies[snapshot.study];   /* new_* are immutable */
         pthread_mutex_unlock(&j->lock);
 
-        process(j, engine, &answer, &snapshot, st, &o);
+        process(j, engine, &answer, idx, &snapshot, st, &o);
 
         pthread_mutex_lock(&j->lock);
+        if (o.export_failed) {   /* way-out: the export is broken */
+            if (j->fatal[0] == '\0')
+                snprintf(j->fatal, sizeof(j->fatal), "the export failed: %.*s",
+                         (int)(sizeof(j->fatal) - 24), o.error);
+            j->stopping = true;
+            o.state = ITEM_TODO;
+        }
         j->items[idx].state = o.state;
         if (o.state == ITEM_TODO) {   /* abandoned: Orthanc is stopping */
             if (j->cursor > idx)
                 j->cursor = idx;
+            pthread_cond_broadcast(&j->cond);
             pthread_mutex_unlock(&j->lock);
             break;
         }
@@ -453,6 +509,10 @@ static void *worker_main(void *arg)
                 o.pixels.verdict == OA_PIXELS_NEEDS_DECODING,
             o.pixels.verdict == OA_PIXELS_CLEANED);
         j->finished++;
+        if (j->ordered) {   /* the next one's turn, maybe */
+            oa_job_anonymize__advance_put(j);
+            pthread_cond_broadcast(&j->cond);
+        }
         /* Wake step() only at the end: between, it waits its full period
          * (each return is a snapshot of the job that Orthanc serializes
          * and parses; once per instance costs more than the instance). */
@@ -465,6 +525,14 @@ static void *worker_main(void *arg)
     oa_buf_dispose(&answer);
     oa_host_clear_thread_name();
     return NULL;
+}
+
+void oa_job_anonymize__advance_put(anon_job *j)
+{
+    while (j->next_put < j->nitems &&
+           j->items[j->next_put].state != ITEM_TODO &&
+           j->items[j->next_put].state != ITEM_RUNNING)
+        j->next_put++;
 }
 
 /* Start the workers (job thread, none running). */
@@ -482,6 +550,9 @@ oa_status oa_job_anonymize__start_workers(anon_job *j, oa_error *err)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     j->stopping = false;
     j->cursor = 0;
+    j->ordered = j->wayout && j->sink != NULL && !oa_export_sink_by_id(j->sink);
+    j->next_put = 0;
+    oa_job_anonymize__advance_put(j);
     for (i = 0; i < n; i++) {
         int e = pthread_create(&j->threads[i], NULL, worker_main, j);
 

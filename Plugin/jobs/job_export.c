@@ -56,20 +56,13 @@ typedef struct export_job {
     char name[96];           /* Anonymizer-YYYYMMDD-HHMMSS-xxxxxxxx */
     char created[20];
 
-    /* resolved on the first step */
-    cJSON *dest;             /* a destination (secrets inside) */
-    oa_export_target target;
-    char path[1300];
-    const oa_export_backend *backend;
-    oa_exporter *exporter;
+    /* made on the first step */
+    oa_export_sink *sink;    /* the Target opened (export_sink.c) */
     bool planned;
     exp_item *items;
     size_t nitems, cap, done;
-    uint64_t bytes;
     bool finished;
-    oa_dicomdir *dicomdir;   /* "Dicomdir": true: the File-set's directory */
     oa_mapping *mapping;     /* "Mapping": true: uids.csv, patients.csv */
-    oa_export_result result;
     char fatal[OA_ERROR_MSG_MAX + 64];
 
     char *content, *serialized;
@@ -79,141 +72,7 @@ typedef struct export_job {
 static const oa_host_job_ops export_ops;
 
 /* ------------------------------------------------------------------ */
-/* Target                                                               */
-
-/* Resolve a Target object into `t` (strings borrowed from spec, *dest
- * and j->path).  OA_EINVAL names what is wrong. */
-static oa_status resolve_target(oa_service *s, const cJSON *spec,
-                                oa_export_target *t, cJSON **dest,
-                                char *path, size_t path_size, oa_error *err)
-{
-    const oa_config *cfg = oa_service_config(s);
-    const char *type = oa_jobs_str(spec, "Type");
-    bool configured;
-    oa_status rc;
-
-    memset(t, 0, sizeof(*t));
-    *dest = NULL;
-    if (!cJSON_IsObject(spec) || type == NULL)
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\" must be an object with a \"Type\": "
-                            "zip, folder, dicom, peer or destination");
-    if (strcmp(type, "zip") == 0) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(spec, "Compression");
-
-        if (c != NULL && !cJSON_IsNull(c) &&
-            (!cJSON_IsString(c) || !oa_export_compression_valid(c->valuestring)))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Target\": \"Compression\" must be \"store\" "
-                                "(no compression: data for a local network "
-                                "or already compressed), \"fast\" (the "
-                                "default) or \"best\"");
-        t->type = "zip";
-        t->url = cfg->archive_folder;
-        /* Split only where a download is one buffer in memory (an
-         * Orthanc without streamed answers): "ZipMaxSize" applies there
-         * only. */
-        t->max_archive = oa_host_has(OA_HOST_STREAM) ? UINT64_MAX
-                                                     : cfg->zip_max_size;
-        t->compression = cJSON_IsString(c) ? c->valuestring : NULL;
-        return OA_OK;
-    }
-    if (strcmp(type, "folder") == 0) {
-        const char *sub = oa_jobs_str(spec, "Folder");
-
-        if (sub != NULL && sub[0] != '\0' && !oa_export_relpath_is_safe(sub))
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Target\": \"Folder\" must be a relative "
-                                "path under ExportFolder (no '..', no "
-                                "leading '/')");
-        rc = oa_destination_folder(cfg, sub, path, path_size, err);
-        if (rc != OA_OK)
-            return rc;
-        t->type = "folder";
-        t->url = path;
-        return OA_OK;
-    }
-    if (strcmp(type, "dicom") == 0 || strcmp(type, "peer") == 0) {
-        bool peer = type[0] == 'p';
-        const char *name = oa_jobs_str(spec, peer ? "Peer" : "Modality");
-
-        if (name == NULL)
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Target\" of type %s needs \"%s\"", type,
-                                peer ? "Peer" : "Modality");
-        rc = oa_export_orthanc_check(peer, name, err);
-        if (rc != OA_OK)
-            return rc;
-        t->type = peer ? "peer" : "dicom";
-        if (peer)
-            t->peer = name;
-        else
-            t->modality = name;
-        return OA_OK;
-    }
-    if (strcmp(type, "destination") == 0) {
-        const char *name = oa_jobs_str(spec, "Name");
-
-        if (name == NULL)
-            return oa_error_set(err, OA_EINVAL,
-                                "\"Target\" of type destination needs "
-                                "\"Name\"");
-        rc = oa_service_destination(s, name, dest, &configured, err);
-        if (rc == OA_ENOTFOUND)
-            rc = oa_error_set(err, OA_EINVAL, "\"Target\": %s", err->msg);
-        if (rc != OA_OK)
-            return rc;
-        return oa_destination_target(*dest, cfg, t, path, path_size, err);
-    }
-    return oa_error_set(err, OA_EINVAL,
-                        "\"Target\" \"Type\" must be zip, folder, dicom, "
-                        "peer or destination");
-}
-
-/* "Dicomdir": true asks for a File-set (PS3.10 media: DICOM/ + DICOMDIR),
- * for the targets that make one: a ZIP archive or a server folder. */
-static oa_status dicomdir_wanted(const cJSON *spec, const oa_export_target *t,
-                                 bool *wanted, oa_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "Dicomdir");
-
-    *wanted = false;
-    if (v == NULL || cJSON_IsNull(v))
-        return OA_OK;
-    if (!cJSON_IsBool(v))
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\": \"Dicomdir\" must be true or false");
-    *wanted = cJSON_IsTrue(v);
-    if (*wanted && strcmp(t->type, "zip") != 0 &&
-        strcmp(t->type, "folder") != 0)
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\": \"Dicomdir\" makes media (a "
-                            "File-set with a DICOMDIR) in a zip or folder "
-                            "target, not in %s", t->type);
-    return OA_OK;
-}
-
-/* "Mapping": true asks for the mapping files (uids.csv, patients.csv of
- * the reports of the exported studies) at the root of a ZIP archive. */
-static oa_status mapping_wanted(const cJSON *spec, const oa_export_target *t,
-                                bool *wanted, oa_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "Mapping");
-
-    *wanted = false;
-    if (v == NULL || cJSON_IsNull(v))
-        return OA_OK;
-    if (!cJSON_IsBool(v))
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\": \"Mapping\" must be true or false");
-    *wanted = cJSON_IsTrue(v);
-    if (*wanted && strcmp(t->type, "zip") != 0)
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\": \"Mapping\" puts uids.csv and "
-                            "patients.csv into a zip target, not %s",
-                            t->type);
-    return OA_OK;
-}
+/* Mapping                                                              */
 
 /*
  * The mapping of an exported study: the report that anonymized it
@@ -266,90 +125,6 @@ static void add_study_mapping(export_job *j, const char *sid)
     cJSON_Delete(stored);
 }
 
-/* uids.csv and patients.csv at the root of the archive. */
-static oa_status put_mapping(export_job *j, oa_error *err)
-{
-    static const struct {
-        const char *file;
-        oa_mapping_kind kind;
-    } files[] = {{"uids.csv", OA_MAPPING_UIDS},
-                 {"patients.csv", OA_MAPPING_PATIENTS}};
-    size_t i;
-    oa_status rc = OA_OK;
-
-    for (i = 0; i < 2 && rc == OA_OK; i++) {
-        oa_buf csv;
-
-        rc = oa_mapping_csv(j->mapping, files[i].kind, &csv, err);
-        if (rc != OA_OK)
-            break;
-        rc = j->backend->ops->put(j->exporter, files[i].file,
-                                  oa_buf_data(&csv), csv.len, 0, err);
-        oa_buf_dispose(&csv);
-    }
-    if (rc == OA_OK && !oa_mapping_complete(j->mapping))
-        oa_log(OA_LOG_WARNING, "export %s: uids.csv and patients.csv are "
-               "incomplete (see the warnings above)", j->export_id);
-    return rc;
-}
-
-static const oa_export_backend *backend_of(const oa_export_target *t)
-{
-    if (strcmp(t->type, "dicom") == 0)
-        return &oa_export_backend_dicom;
-    if (strcmp(t->type, "peer") == 0)
-        return &oa_export_backend_peer;
-    return oa_export_backend_find(t->type);
-}
-
-oa_status oa_job_export_check_target(oa_service *s, const cJSON *target,
-                                     oa_error *err)
-{
-    oa_export_target t;
-    cJSON *dest = NULL;
-    char path[1300];
-    bool dicomdir, mapping;
-    oa_status rc = resolve_target(s, target, &t, &dest, path, sizeof(path),
-                                  err);
-
-    if (rc == OA_OK)
-        rc = dicomdir_wanted(target, &t, &dicomdir, err);
-    if (rc == OA_OK)
-        rc = mapping_wanted(target, &t, &mapping, err);
-    if (rc == OA_OK && backend_of(&t) == NULL)
-        rc = oa_error_set(err, OA_EINVAL, "no export backend for %s",
-                          t.type);
-    cJSON_Delete(dest);
-    return rc;
-}
-
-/* What the content says of the target: never a secret. */
-static cJSON *target_summary(const export_job *j)
-{
-    cJSON *o = cJSON_CreateObject();
-    const char *type = oa_jobs_str(j->target_spec, "Type");
-    static const char *const keys[] = {"Name", "Modality", "Peer", "Folder",
-                                       "Compression"};
-    size_t i;
-
-    if (o == NULL)
-        return NULL;
-    cJSON_AddStringToObject(o, "Type", type != NULL ? type : "?");
-    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const char *v = oa_jobs_str(j->target_spec, keys[i]);
-
-        if (v != NULL)
-            cJSON_AddStringToObject(o, keys[i], v);
-    }
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->target_spec,
-                                                      "Dicomdir")))
-        cJSON_AddBoolToObject(o, "Dicomdir", true);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->target_spec,
-                                                      "Mapping")))
-        cJSON_AddBoolToObject(o, "Mapping", true);
-    return o;
-}
-
 /* ------------------------------------------------------------------ */
 /* The job object                                                       */
 
@@ -357,17 +132,11 @@ static void job_free(export_job *j)
 {
     if (j == NULL)
         return;
-    if (j->exporter != NULL) {
-        j->exporter->backend->ops->abort(j->exporter);
-        j->exporter->backend->ops->free(j->exporter);
-    }
+    oa_export_sink_free(j->sink);
     cJSON_Delete(j->resources);
     cJSON_Delete(j->target_spec);
-    cJSON_Delete(j->dest);
-    oa_dicomdir_free(j->dicomdir);
     oa_mapping_free(j->mapping);
     oa_free(j->items);
-    oa_export_result_dispose(&j->result);
     oa_free(j->content);
     oa_free(j->serialized);
     oa_job_ref_dispose(&j->ref);
@@ -381,13 +150,7 @@ static void free_job(void *p)
 
 static void make_name(export_job *j)
 {
-    char stamp[20];
-
-    /* "20261126T101500" -> "20261126-101500" */
-    memcpy(stamp, j->created, sizeof(stamp));
-    stamp[8] = '-';
-    snprintf(j->name, sizeof(j->name), "Anonymizer-%s-%.8s", stamp,
-             j->export_id);
+    oa_export_name(j->name, sizeof(j->name), j->created, j->export_id);
 }
 
 static export_job *job_new(oa_service *s, cJSON *resources, cJSON *target,
@@ -405,7 +168,6 @@ static export_job *job_new(oa_service *s, cJSON *resources, cJSON *target,
     oa_job_ref_init(&j->ref);
     j->resources = resources;
     j->target_spec = target;
-    oa_export_result_init(&j->result);
     return j;
 }
 
@@ -568,21 +330,12 @@ static oa_status add_item(export_job *j, const char *instance,
     return OA_OK;
 }
 
-static void component(char *out, size_t size, const char *a, const char *b)
-{
-    char tmp[200];
-
-    snprintf(tmp, sizeof(tmp), "%s%s%s", a != NULL ? a : "",
-             a != NULL && b != NULL && *a && *b ? "-" : "",
-             b != NULL ? b : "");
-    oa_export_sanitize(out, size, tmp, strlen(tmp));
-}
-
 static oa_status plan_study(export_job *j, const char *sid, oa_error *err)
 {
     cJSON *st = NULL, *series = NULL;
     const cJSON *tags, *ptags, *se;
-    char uri[96], patient[65], study[65];
+    char uri[96];
+    oa_export_path_tags pt;
     oa_status rc;
 
     snprintf(uri, sizeof(uri), "/studies/%s", sid);
@@ -594,12 +347,11 @@ static oa_status plan_study(export_job *j, const char *sid, oa_error *err)
         return rc;
     tags = cJSON_GetObjectItemCaseSensitive(st, "MainDicomTags");
     ptags = cJSON_GetObjectItemCaseSensitive(st, "PatientMainDicomTags");
-    component(patient, sizeof(patient), oa_jobs_str(ptags, "PatientID"),
-              NULL);
-    component(study, sizeof(study), oa_jobs_str(tags, "StudyDate"),
-              oa_jobs_str(tags, "StudyDescription") != NULL
-                  ? oa_jobs_str(tags, "StudyDescription")
-                  : oa_jobs_str(tags, "StudyInstanceUID"));
+    memset(&pt, 0, sizeof(pt));
+    pt.patient_id = oa_jobs_str(ptags, "PatientID");
+    pt.study_date = oa_jobs_str(tags, "StudyDate");
+    pt.study_description = oa_jobs_str(tags, "StudyDescription");
+    pt.study_uid = oa_jobs_str(tags, "StudyInstanceUID");
     snprintf(uri, sizeof(uri), "/studies/%s/series", sid);
     rc = oa_host_rest_get_json(uri, &series, err);
     cJSON_ArrayForEach(se, series) {
@@ -608,21 +360,14 @@ static oa_status plan_study(export_job *j, const char *sid, oa_error *err)
         const char *seid = oa_jobs_str(se, "ID");
         cJSON *insts = NULL;
         const cJSON *in;
-        char name[65], prefix[32];
 
         if (rc != OA_OK)
             break;
         if (seid == NULL || !oa_jobs_id_valid(seid))
             continue;
-        snprintf(prefix, sizeof(prefix), "%s%s",
-                 oa_jobs_str(stags, "Modality") != NULL
-                     ? oa_jobs_str(stags, "Modality")
-                     : "",
-                 oa_jobs_str(stags, "SeriesNumber") != NULL
-                     ? oa_jobs_str(stags, "SeriesNumber")
-                     : "");
-        component(name, sizeof(name), prefix,
-                  oa_jobs_str(stags, "SeriesDescription"));
+        pt.modality = oa_jobs_str(stags, "Modality");
+        pt.series_number = oa_jobs_str(stags, "SeriesNumber");
+        pt.series_description = oa_jobs_str(stags, "SeriesDescription");
         snprintf(uri, sizeof(uri), "/series/%s/instances", seid);
         rc = oa_host_rest_get_json(uri, &insts, err);
         if (rc == OA_ENOTFOUND) {
@@ -634,15 +379,12 @@ static oa_status plan_study(export_job *j, const char *sid, oa_error *err)
             const cJSON *itags =
                 cJSON_GetObjectItemCaseSensitive(in, "MainDicomTags");
             const char *iid = oa_jobs_str(in, "ID");
-            const char *sop = oa_jobs_str(itags, "SOPInstanceUID");
-            char file[80], rel[RELPATH_MAX];
+            char rel[RELPATH_MAX];
 
             if (iid == NULL || !oa_jobs_id_valid(iid))
                 continue;
-            oa_export_sanitize(file, sizeof(file) - 4, sop != NULL ? sop : iid,
-                               strlen(sop != NULL ? sop : iid));
-            snprintf(rel, sizeof(rel), "%s/%s/%s/%s.dcm", patient, study, name,
-                     file);
+            pt.sop_instance_uid = oa_jobs_str(itags, "SOPInstanceUID");
+            oa_export_relpath(rel, sizeof(rel), &pt, iid);
             {
                 const cJSON *fs = cJSON_GetObjectItemCaseSensitive(in,
                                                                    "FileSize");
@@ -670,43 +412,18 @@ static oa_status plan(export_job *j, oa_error *err)
 
     j->nitems = 0;
     j->done = 0;
-    j->bytes = 0;
-    cJSON_Delete(j->dest);
-    j->dest = NULL;
-    rc = resolve_target(j->svc, j->target_spec, &j->target, &j->dest, j->path,
-                        sizeof(j->path), err);
+    oa_export_sink_free(j->sink);   /* a resumed job starts a new one */
+    j->sink = NULL;
+    oa_mapping_free(j->mapping);
+    j->mapping = NULL;
+    /* resolve the Target; connect, log in, create <name>.partial */
+    rc = oa_export_sink_open(&j->sink, j->svc, j->target_spec, j->export_id,
+                             j->created, err);
     if (rc != OA_OK)
         return rc;
-    j->backend = backend_of(&j->target);
-    if (j->backend == NULL)
-        return oa_error_set(err, OA_EINVAL, "no export backend for %s",
-                            j->target.type);
-    {
-        bool wanted;
-
-        rc = dicomdir_wanted(j->target_spec, &j->target, &wanted, err);
-        if (rc != OA_OK)
-            return rc;
-        oa_dicomdir_free(j->dicomdir);
-        j->dicomdir = NULL;
-        if (wanted) {
-            if (oa_dicomdir_new(&j->dicomdir) != OA_OK)
-                return oa_error_set(err, OA_ENOMEM, "out of memory");
-            /* one File-set, one archive: its DICOMDIR lists every file */
-            j->target.max_archive = UINT64_MAX / 2;
-        }
-        rc = mapping_wanted(j->target_spec, &j->target, &wanted, err);
-        if (rc != OA_OK)
-            return rc;
-        oa_mapping_free(j->mapping);
-        j->mapping = NULL;
-        if (wanted) {
-            if ((j->mapping = oa_mapping_new()) == NULL)
-                return oa_error_set(err, OA_ENOMEM, "out of memory");
-            /* the files go into one archive, with every study's rows */
-            j->target.max_archive = UINT64_MAX / 2;
-        }
-    }
+    if (oa_export_sink_wants_mapping(j->sink) &&
+        (j->mapping = oa_mapping_new()) == NULL)
+        return oa_error_set(err, OA_ENOMEM, "out of memory");
     cJSON_ArrayForEach(sid, j->resources) {
         if (!cJSON_IsString(sid) || !oa_jobs_id_valid(sid->valuestring))
             continue;
@@ -722,56 +439,14 @@ static oa_status plan(export_job *j, oa_error *err)
 /* ------------------------------------------------------------------ */
 /* Steps                                                                */
 
-static void sleep_s(unsigned s)
-{
-    struct timespec t = {(time_t)s, 0};
-
-    nanosleep(&t, NULL);
-}
-
-/* Retry transient network errors of remote backends: 1, 2, 4 s (not
- * once Orthanc is stopping: its jobs engine waits for this step). */
-#define WITH_RETRY(j, rc, call)                                              \
-    do {                                                                     \
-        unsigned attempt_;                                                   \
-        for (attempt_ = 0;; attempt_++) {                                    \
-            rc = (call);                                                     \
-            if (rc != OA_ENET || !(j)->backend->remote || attempt_ == 3 ||   \
-                oa_jobs_closing())                                           \
-                break;                                                       \
-            oa_log(OA_LOG_WARNING, "export %s: %s; retrying in %u s",        \
-                   (j)->export_id, err.msg, 1u << attempt_);                 \
-            sleep_s(1u << attempt_);                                         \
-            oa_error_clear(&err);                                            \
-        }                                                                    \
-    } while (0)
-
 static oa_status send_one(export_job *j, const exp_item *it, oa_error *err)
 {
     oa_host_blob blob;
-    unsigned flags;
     oa_status rc = oa_host_get_dicom(it->instance, &blob, err);
 
     if (rc != OA_OK)
         return rc;
-    flags = oa_export_is_compressed_dicom(blob.data, blob.size)
-                ? OA_EXPORT_PUT_COMPRESSED
-                : 0;
-    if (j->dicomdir != NULL) {
-        /* Media: the file goes where the directory puts it. */
-        char file_id[OA_DICOMDIR_FILE_ID_MAX];
-
-        rc = oa_dicomdir_add(j->dicomdir, NULL, blob.data, blob.size, file_id,
-                             err);
-        if (rc == OA_OK)
-            rc = j->backend->ops->put(j->exporter, file_id, blob.data,
-                                      blob.size, flags, err);
-    } else {
-        rc = j->backend->ops->put(j->exporter, it->relpath, blob.data,
-                                  blob.size, flags, err);
-    }
-    if (rc == OA_OK)
-        j->bytes += blob.size;
+    rc = oa_export_sink_put(j->sink, it->relpath, blob.data, blob.size, err);
     oa_host_blob_free(&blob);
     return rc;
 }
@@ -785,59 +460,16 @@ static long ms_since(const struct timespec *t0)
            (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/*
- * Record a finished ZIP export for its download.  Without the record the
- * download answers 404: the user would lose what the export made, so a
- * failure here fails the job, and its archives are removed (issue 12,
- * defect 13).
- */
-static oa_status record_archives(export_job *j, oa_error *err)
+static uint64_t bytes_of(export_job *j)
 {
-    cJSON *rec = cJSON_CreateObject(), *list;
-    time_t expires = time(NULL) + oa_service_config(j->svc)->zip_retention;
-    char *text;
-    size_t i;
-    oa_status rc;
-
-    if (rec == NULL)
-        return oa_error_set(err, OA_ENOMEM, "out of memory");
-    cJSON_AddStringToObject(rec, "ID", j->export_id);
-    cJSON_AddStringToObject(rec, "Name", j->name);
-    cJSON_AddStringToObject(rec, "Created", j->created);
-    cJSON_AddNumberToObject(rec, "Expires", (double)expires);
-    list = cJSON_AddArrayToObject(rec, "Archives");
-    for (i = 0; list != NULL && i < j->result.archive_count; i++) {
-        cJSON *a = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(a, "File", j->result.archive_paths[i]);
-        cJSON_AddNumberToObject(a, "Size",
-                                (double)j->result.archive_sizes[i]);
-        cJSON_AddItemToArray(list, a);
-    }
-    text = cJSON_PrintUnformatted(rec);
-    rc = text == NULL ? oa_error_set(err, OA_ENOMEM, "out of memory")
-                      : oa_store_put(oa_service_store(j->svc),
-                                     OA_STORE_EXPORTS, j->export_id, text,
-                                     err);
-    if (rc != OA_OK) {
-        char why[OA_ERROR_MSG_MAX];
-
-        snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : "");
-        for (i = 0; i < j->result.archive_count; i++)
-            unlink(j->result.archive_paths[i]);
-        rc = oa_error_set(err, rc,
-                          "the ZIP archive could not be recorded for its "
-                          "download (%s): removed; export again", why);
-    }
-    cJSON_free(text);
-    cJSON_Delete(rec);
-    return rc;
+    return j->sink != NULL ? oa_export_sink_bytes(j->sink) : 0;
 }
 
 /* Tell the cluster's job list how this job is doing. */
 static void track(export_job *j, const char *state, bool force)
 {
-    cJSON *extra = cJSON_CreateObject(), *target = target_summary(j);
+    cJSON *extra = cJSON_CreateObject(),
+          *target = oa_export_target_summary(j->target_spec);
     char job_id[OA_JOB_ID_MAX] = "";
     float progress = j->finished ? 1.0f
                      : j->nitems ? (float)j->done / (float)j->nitems
@@ -850,7 +482,7 @@ static void track(export_job *j, const char *state, bool force)
     cJSON_AddStringToObject(extra, "Export", j->export_id);
     cJSON_AddItemToObject(extra, "Target", target);
     cJSON_AddNumberToObject(extra, "Instances", (double)j->nitems);
-    cJSON_AddNumberToObject(extra, "Bytes", (double)j->bytes);
+    cJSON_AddNumberToObject(extra, "Bytes", (double)bytes_of(j));
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(extra, "Error", j->fatal);
     if (force && strcmp(state, "Running") == 0) {
@@ -868,11 +500,8 @@ static void fail(export_job *j, const oa_error *err)
     oa_error_format(err, j->fatal, sizeof(j->fatal));
     oa_log(OA_LOG_ERROR, "export %s failed: %s", j->export_id, j->fatal);
     track(j, "Failure", true);
-    if (j->exporter != NULL) {
-        j->exporter->backend->ops->abort(j->exporter);
-        j->exporter->backend->ops->free(j->exporter);
-        j->exporter = NULL;
-    }
+    oa_export_sink_free(j->sink);   /* aborted: what it wrote removed */
+    j->sink = NULL;
 }
 
 static oa_job_step_status cb_step(void *p)
@@ -896,10 +525,6 @@ static oa_job_step_status cb_step(void *p)
         }
         oa_job_export_sweep(j->svc);
         rc = plan(j, &err);
-        if (rc == OA_OK)   /* connect, log in, create <name>.partial */
-            WITH_RETRY(j, rc,
-                       j->backend->ops->open(&j->exporter, &j->target,
-                                             j->name, &err));
         if (rc != OA_OK) {
             fail(j, &err);
             return OA_JOB_STEP_FAILURE;
@@ -911,26 +536,21 @@ static oa_job_step_status cb_step(void *p)
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (j->done < j->nitems && ms_since(&t0) < STEP_MS) {
-        if (j->backend->ops->put_orthanc != NULL) {
+        if (oa_export_sink_by_id(j->sink)) {
             const char *ids[ORTHANC_BATCH];
+            uint64_t bytes = 0;
             size_t n = 0;
 
             while (n < ORTHANC_BATCH && j->done + n < j->nitems) {
                 ids[n] = j->items[j->done + n].instance;
+                bytes += j->items[j->done + n].size;
                 n++;
             }
-            WITH_RETRY(j, rc,
-                       j->backend->ops->put_orthanc(j->exporter, ids, n,
-                                                    &err));
-            if (rc == OA_OK) {
-                size_t k;
-
-                for (k = 0; k < n; k++)
-                    j->bytes += j->items[j->done + k].size;
+            rc = oa_export_sink_put_ids(j->sink, ids, n, bytes, &err);
+            if (rc == OA_OK)
                 j->done += n;
-            }
         } else {
-            WITH_RETRY(j, rc, send_one(j, &j->items[j->done], &err));
+            rc = send_one(j, &j->items[j->done], &err);
             if (rc == OA_OK)
                 j->done++;
         }
@@ -944,44 +564,14 @@ static oa_job_step_status cb_step(void *p)
         return OA_JOB_STEP_CONTINUE;
     }
 
-    if (j->dicomdir != NULL) {
-        oa_buf dd;
-
-        oa_buf_init(&dd, (size_t)UINT32_MAX);
-        rc = oa_dicomdir_write(j->dicomdir, "ANONYMIZED", &dd, &err);
-        if (rc == OA_OK)
-            rc = j->backend->ops->put(j->exporter, "DICOMDIR",
-                                      oa_buf_data(&dd), dd.len, 0, &err);
-        oa_buf_dispose(&dd);
-        if (rc != OA_OK) {
-            fail(j, &err);
-            return OA_JOB_STEP_FAILURE;
-        }
-    }
-    if (j->mapping != NULL) {
-        rc = put_mapping(j, &err);
-        if (rc != OA_OK) {
-            fail(j, &err);
-            return OA_JOB_STEP_FAILURE;
-        }
-    }
-    WITH_RETRY(j, rc, j->backend->ops->finish(j->exporter, &j->result, &err));
+    rc = oa_export_sink_finish(j->sink, j->mapping, &err);
     if (rc != OA_OK) {
-        fail(j, &err);
-        return OA_JOB_STEP_FAILURE;
-    }
-    j->backend->ops->free(j->exporter);
-    j->exporter = NULL;
-    if (j->result.archive_count > 0 && record_archives(j, &err) != OA_OK) {
         fail(j, &err);
         return OA_JOB_STEP_FAILURE;
     }
     j->finished = true;
     track(j, "Success", true);
-    oa_metrics_exported(j->target.type, j->bytes, j->nitems);
-    oa_log(OA_LOG_WARNING, "export %s: %zu instances, %llu bytes to %s",
-           j->export_id, j->nitems, (unsigned long long)j->bytes,
-           j->target.type);
+    oa_metrics_exported(oa_export_sink_type(j->sink), bytes_of(j), j->nitems);
     return OA_JOB_STEP_SUCCESS;
 }
 
@@ -993,16 +583,10 @@ static oa_status cb_stop(void *p, oa_job_stop_reason reason)
         return OA_OK;
     /* Failure (already aborted), cancel, pause: remove what was written;
      * a resumed job starts over. */
-    if (j->exporter != NULL) {
-        j->exporter->backend->ops->abort(j->exporter);
-        j->exporter->backend->ops->free(j->exporter);
-        j->exporter = NULL;
-    }
+    oa_export_sink_free(j->sink);
+    j->sink = NULL;
     j->planned = false;
     j->done = 0;
-    j->bytes = 0;
-    oa_dicomdir_free(j->dicomdir);   /* a resumed job starts a new one */
-    j->dicomdir = NULL;
     oa_mapping_free(j->mapping);
     j->mapping = NULL;
     if (reason == OA_JOB_STOP_CANCELED && j->fatal[0] == '\0')
@@ -1022,7 +606,6 @@ static oa_status cb_reset(void *p)
     cb_stop(p, OA_JOB_STOP_FAILURE);
     j->fatal[0] = '\0';
     j->finished = false;
-    oa_export_result_dispose(&j->result);
     return OA_OK;
 }
 
@@ -1043,39 +626,18 @@ static const char *cb_content(void *p)
     export_job *j = p;
     cJSON *c = cJSON_CreateObject();
     char *text;
-    size_t i;
 
     if (c == NULL)
         return j->content != NULL ? j->content : "{}";
     cJSON_AddStringToObject(c, "Export", j->export_id);
     cJSON_AddStringToObject(c, "Name", j->name);
-    cJSON_AddItemToObject(c, "Target", target_summary(j));
+    cJSON_AddItemToObject(c, "Target",
+                          oa_export_target_summary(j->target_spec));
     cJSON_AddNumberToObject(c, "InstancesTotal", (double)j->nitems);
     cJSON_AddNumberToObject(c, "InstancesDone", (double)j->done);
-    cJSON_AddNumberToObject(c, "Bytes", (double)j->bytes);
-    if (j->finished) {
-        cJSON_AddStringToObject(c, "Location", j->result.location);
-        if (j->result.archive_count > 0) {
-            cJSON *list = cJSON_AddArrayToObject(c, "Archives");
-
-            for (i = 0; list != NULL && i < j->result.archive_count; i++) {
-                cJSON *a = cJSON_CreateObject();
-                char name[48], path[160];
-
-                if (i == 0)
-                    snprintf(name, sizeof(name), "archive.zip");
-                else
-                    snprintf(name, sizeof(name), "archive-%zu.zip", i + 1);
-                snprintf(path, sizeof(path), "/anonymizer/exports/%s/%s",
-                         j->export_id, name);
-                cJSON_AddStringToObject(a, "Name", name);
-                cJSON_AddNumberToObject(a, "Size",
-                                        (double)j->result.archive_sizes[i]);
-                cJSON_AddStringToObject(a, "Path", path);
-                cJSON_AddItemToArray(list, a);
-            }
-        }
-    }
+    cJSON_AddNumberToObject(c, "Bytes", (double)bytes_of(j));
+    if (j->finished)
+        oa_export_sink_describe(j->sink, c);
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(c, "Error", j->fatal);
     text = cJSON_PrintUnformatted(c);

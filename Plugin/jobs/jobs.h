@@ -53,6 +53,36 @@ oa_status oa_job_anonymize_submit(oa_service *s, const cJSON *body,
                                   bool *asynchronous, oa_error *err);
 
 /*
+ * "Export" of an anonymization request: {"Target": {...}, "Store": bool}
+ * (a top-level "Store" too, as AutoAnonymize entries give it).  *target
+ * the Target (NULL without "Export"), *store false for "on the way out"
+ * (the output sent to the Target only, nothing stored in Orthanc).
+ * OA_EINVAL for "Store" not a boolean, given twice with two values, or
+ * false without "Export".  Pure (no Orthanc).
+ */
+oa_status oa_job_anonymize_parse_export(const cJSON *body,
+                                        const cJSON **target, bool *store,
+                                        oa_error *err);
+
+/*
+ * POST /anonymizer/export with "Anonymize" (anonymize on the way out,
+ * doc/rest-api.md): the anonymization request it stands for,
+ * {"Resources": [{"Level", "ID", "New..."}], "Profile", "Force",
+ * "Export": {"Target", "Store": false}, "Asynchronous", "Priority"}, the
+ * New* values of "Anonymize" given to every resource that has none of
+ * its own, and a resource given as an Orthanc ID looked up (a study, else
+ * a patient: OA_ENOTFOUND).  OA_EINVAL for "Anonymize" not an object or
+ * with an unknown key, no Target object, no Resources.  Caller frees
+ * *out.
+ */
+oa_status oa_job_wayout_request(const cJSON *body, cJSON **out,
+                                oa_error *err);
+/* The same, submitted (oa_job_anonymize_submit). */
+oa_status oa_job_wayout_submit(oa_service *s, const cJSON *body,
+                               char *job_id, size_t job_id_size,
+                               bool *asynchronous, oa_error *err);
+
+/*
  * What study `sid` is a copy of (*out NULL when it is no copy):
  * {"By": "Anonymizer", "Report", "Profile", "Date", "Original"} for our
  * own output (study metadata OA_REPORT_METADATA; "Original" null when the

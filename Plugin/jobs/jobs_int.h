@@ -33,6 +33,84 @@ oa_status oa_job_export_submit_studies(oa_service *s, const cJSON *studies,
 oa_status oa_job_export_check_target(oa_service *s, const cJSON *target,
                                      oa_error *err);
 
+/* ------------------------------------------------------------------ */
+/* The export sink (export_sink.c)                                      */
+
+/*
+ * Where an export's files go, shared by the export job (stored instances)
+ * and an anonymization on the way out (the engine's output): the Target
+ * resolved (check_target's rules), its exporter opened as <name>.partial
+ * with retries, files put (into the DICOMDIR too with "Dicomdir": true),
+ * finished with the DICOMDIR and the mapping files ("Mapping": true),
+ * renamed, and a ZIP recorded for its download
+ * (/anonymizer/exports/<export_id>/archive.zip); freed before it finished,
+ * it aborts (what was written is removed).
+ *
+ * put() may be called from several threads: a file backend's puts are
+ * serialized by the sink's lock (an exporter is used by one thread at a
+ * time); the Orthanc backends (dicom, peer: POST .../store-straight) run
+ * in parallel.  Transient network errors are retried (1, 2, 4 s).
+ */
+typedef struct oa_export_sink oa_export_sink;
+
+oa_status oa_export_sink_open(oa_export_sink **out, oa_service *s,
+                              const cJSON *target, const char *export_id,
+                              const char *created, oa_error *err);
+/* One file at `relpath` of the export tree (oa_export_relpath). */
+oa_status oa_export_sink_put(oa_export_sink *k, const char *relpath,
+                             const uint8_t *data, size_t len, oa_error *err);
+/* The Orthanc backends only: stored instances by ID (`bytes` in all). */
+oa_status oa_export_sink_put_ids(oa_export_sink *k, const char *const *ids,
+                                 size_t n, uint64_t bytes, oa_error *err);
+/* True for the backends that send stored instances by ID. */
+bool oa_export_sink_by_id(const oa_export_sink *k);
+/* "Mapping": true: finish() wants the mapping. */
+bool oa_export_sink_wants_mapping(const oa_export_sink *k);
+const char *oa_export_sink_type(const oa_export_sink *k);
+uint64_t oa_export_sink_bytes(oa_export_sink *k);
+/* Commit (one thread, no put running): `mapping` may be NULL. */
+oa_status oa_export_sink_finish(oa_export_sink *k, const oa_mapping *mapping,
+                                oa_error *err);
+/* Once finished: "Location" and, for a ZIP, "Archives" into `content`. */
+void oa_export_sink_describe(const oa_export_sink *k, cJSON *content);
+/* Abort (unless finished) and free.  NULL-safe. */
+void oa_export_sink_free(oa_export_sink *k);
+
+/* What a job shows of a Target: never a secret. */
+cJSON *oa_export_target_summary(const cJSON *target);
+/* "Anonymizer-YYYYMMDD-HHMMSS-<first 8 of the ID>". */
+void oa_export_name(char *out, size_t size, const char *created,
+                    const char *export_id);
+
+/* The main tag values that name a file in the export tree (NULL:
+ * absent; "" present but empty). */
+typedef struct oa_export_path_tags {
+    const char *patient_id;
+    const char *study_date, *study_description, *study_uid;
+    const char *modality, *series_number, *series_description;
+    const char *sop_instance_uid;
+} oa_export_path_tags;
+
+#define OA_EXPORT_RELPATH_MAX 300
+
+/*
+ * <PatientID>/<StudyDate-StudyDescription (else StudyInstanceUID)>/
+ * <ModalitySeriesNumber-SeriesDescription>/<SOPInstanceUID>.dcm, each
+ * component sanitized (oa_export_sanitize); `fallback` names the file
+ * without a SOP Instance UID.
+ */
+void oa_export_relpath(char *out, size_t size, const oa_export_path_tags *t,
+                       const char *fallback);
+/*
+ * The same path from a DICOM file's own top-level tags, the values taken
+ * as Orthanc shows them among its main tags (trailing padding removed,
+ * UTF-8 lengths of non-ASCII characters), so that a file exported on the
+ * way out has the path it has once stored in Orthanc and exported.
+ * OA_EPARSE for a file the reader refuses.
+ */
+oa_status oa_export_relpath_of(const uint8_t *data, size_t len, char *out,
+                               size_t size, oa_error *err);
+
 /*
  * Orthanc gives a job's ID to whoever submits it, never to the job, and
  * may start the job before SubmitJob returns.  A job that needs its own

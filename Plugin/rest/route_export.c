@@ -1,5 +1,6 @@
 /*
- * Export routes: POST /anonymizer/export, the ZIP downloads, and the
+ * Export routes: POST /anonymizer/export (with "Anonymize": anonymized
+ * on the way out, jobs/job_anonymize_request.c), the ZIP downloads, and the
  * destinations (GET|PUT|DELETE /anonymizer/destinations/{name}, POST
  * .../test).
  */
@@ -147,27 +148,46 @@ oa_status oa_rest_export(oa_host_output *out, const oa_rest_request *req,
     oa_service *s = oa_rest_service(err);
     cJSON *body = NULL;
     char job[128];
-    bool async;
+    bool async, wayout;
     oa_status rc;
 
     if (s == NULL)
         return err->code;
     rc = oa_rest_body_json(req, false, &body, err);
-    if (rc == OA_OK)
+    /* "Anonymize": on the way out, an anonymization job whose output goes
+     * to the Target only (nothing stored in Orthanc) */
+    wayout = rc == OA_OK &&
+             cJSON_GetObjectItemCaseSensitive(body, "Anonymize") != NULL;
+    if (rc == OA_OK && wayout)
+        rc = oa_job_wayout_submit(s, body, job, sizeof(job), &async, err);
+    else if (rc == OA_OK)
         rc = oa_job_export_submit(s, body, job, sizeof(job), &async, err);
     if (rc == OA_OK) {   /* the audit trail */
         cJSON *d = cJSON_CreateObject();
 
         if (d != NULL) {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(body, "Anonymize"),
+                "Profile");
+
             cJSON_AddStringToObject(d, "Job", job);
             oa_audit_resources(
                 d, cJSON_GetObjectItemCaseSensitive(body, "Resources"), NULL,
                 NULL);
+            if (wayout) {
+                cJSON_AddStringToObject(d, "Profile",
+                                        cJSON_IsString(p)   ? p->valuestring
+                                        : cJSON_IsObject(p) ? "(inline)"
+                                                            : "Default");
+                cJSON_AddBoolToObject(d, "Stored", false);
+            }
             cJSON_AddItemToObject(
                 d, "Target",
                 oa_audit_target(
                     cJSON_GetObjectItemCaseSensitive(body, "Target")));
-            oa_rest_audit(req, OA_AUDIT_EXPORT, d);
+            oa_rest_audit(req, wayout ? OA_AUDIT_ANONYMIZATION
+                                      : OA_AUDIT_EXPORT,
+                          d);
         }
     }
     if (rc == OA_OK)

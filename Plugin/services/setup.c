@@ -37,10 +37,11 @@ oa_status oa_service_validate_auto(const cJSON *list, oa_error *err)
                                 "\"AutoAnonymize\"[%d] must be an object", i);
         cJSON_ArrayForEach(item, e) {
             if (strcmp(item->string, "Profile") != 0 &&
-                strcmp(item->string, "Export") != 0)
+                strcmp(item->string, "Export") != 0 &&
+                strcmp(item->string, "Store") != 0)
                 return oa_error_set(err, OA_EINVAL,
                                     "\"AutoAnonymize\"[%d]: unknown option "
-                                    "\"%s\" (Profile, Export)",
+                                    "\"%s\" (Profile, Export, Store)",
                                     i, item->string);
         }
         item = cJSON_GetObjectItemCaseSensitive(e, "Profile");
@@ -54,6 +55,16 @@ oa_status oa_service_validate_auto(const cJSON *list, oa_error *err)
             return oa_error_set(err, OA_EINVAL,
                                 "\"AutoAnonymize\"[%d]: \"Export\" must be a "
                                 "destination's name or a Target object",
+                                i);
+        item = cJSON_GetObjectItemCaseSensitive(e, "Store");
+        if (item != NULL &&
+            (!cJSON_IsBool(item) ||
+             (cJSON_IsFalse(item) &&
+              cJSON_GetObjectItemCaseSensitive(e, "Export") == NULL)))
+            return oa_error_set(err, OA_EINVAL,
+                                "\"AutoAnonymize\"[%d]: \"Store\" must be "
+                                "true or false, and false (on the way out: "
+                                "nothing stored) needs an \"Export\"",
                                 i);
         i++;
     }

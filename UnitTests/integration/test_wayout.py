@@ -1,0 +1,566 @@
+#!/usr/bin/python3
+"""Integration test: anonymize on the way out (issue 14).
+
+    /usr/bin/python3 test_wayout.py --plugin build/libOrthancAnonymizer.so \
+        [--orthanc /usr/sbin/Orthanc]
+
+A real Orthanc with the plugin holds generated studies.  POST
+/anonymizer/export with "Anonymize" reads each original instance, rewrites
+it with the engine and sends it straight to the Target; nothing is stored
+in Orthanc.  Each target is compared with anonymize-then-export of the
+same study (same Orthanc, so the same secret and profile):
+
+  - zip: the same entry paths, every file byte-identical; the job's
+    content and report keys; the download route; "Mapping": true puts the
+    same uids.csv / patients.csv rows as the anonymization's report;
+  - folder: the same tree, byte-identical (the shortcut route with
+    "Export": {"Target", "Store": false} too);
+  - dicom (dcmtk storescp): the same files received, byte-identical;
+  - peer (a second Orthanc): the same instances stored there;
+  - a study whose secondary capture Default drops and one of whose
+    instances the leak check refuses: neither is sent, both are reported;
+  - a cancel in the middle: no archive or folder left, Orthanc unchanged;
+  - bad input: clear 400 / 404 answers;
+  - AutoAnonymize with "Store": false: the study goes to its Export only.
+
+Orthanc's instance count is checked unchanged after every way-out.  Needs
+dcmtk (storescp) and python3-pydicom.  Prints one line per check and
+"N passed, M failed"; exits non-zero on any failure.  Never prints a DICOM
+value.
+"""
+
+import base64
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+
+from oatest import deid  # noqa: E402
+from oatest import dicomgen as gen  # noqa: E402
+from oatest import harness  # noqa: E402
+from oatest import servers as es  # noqa: E402
+from oatest.harness import (AuthOrthanc, Checks, Orthanc,  # noqa: E402
+                            post_json, standard_arguments, wait_for)
+
+import pydicom  # noqa: E402
+
+PEER_PASSWORD = "peer-" + base64.b16encode(os.urandom(8)).decode()
+CONTENT_KEYS = {"Report", "Profile", "InstancesTotal", "InstancesDone",
+                "Studies", "Failed", "FailedCount", "PixelsCleaned",
+                "LeakCheckWarnings", "Stored", "Export", "Name", "Target",
+                "Bytes", "Location"}
+CANCEL_COUNT = 200              # 512 x 512 instances: a job of seconds
+
+
+def kept_text(blob, text):
+    """`blob` with (0070,0081) Content Description `text` (kept verbatim
+    by Default: the leak check refuses a patient's name in it)."""
+    ds = pydicom.dcmread(io.BytesIO(blob))
+    ds.ContentDescription = text
+    return gen.to_bytes(ds)
+
+
+class Run:
+    def __init__(self, o, work):
+        self.o = o
+        self.work = work
+        self.exports = os.path.join(work, "exports")
+        self.archives = os.path.join(work, "archives")
+        self.sid = {}
+        self.studies = {}
+
+    def instance_count(self):
+        return len(self.o.get_json("/instances"))
+
+    def job(self, path, body, timeout=120):
+        """Submit (asynchronous), wait; (job id, final job)."""
+        body = dict(body)
+        body["Asynchronous"] = True
+        status, answer, raw = post_json(self.o, path, body)
+        assert status == 200, "POST %s: HTTP %d %s" % (
+            path, status, raw[:300].decode("utf-8", "replace"))
+        job = harness.wait_job(self.o, answer["ID"], timeout=timeout)
+        return answer["ID"], job
+
+    def wayout(self, label, target, profile="Default", extra=None):
+        anonymize = {"Profile": profile}
+        anonymize.update(extra or {})
+        return self.job("/anonymizer/export",
+                        {"Resources": [self.sid[label]],
+                         "Anonymize": anonymize, "Target": target})
+
+    def export(self, sid, target):
+        return self.job("/anonymizer/export",
+                        {"Resources": [sid], "Target": target})
+
+    def download(self, job_id):
+        status, headers, body = self.o.request(
+            "GET", "/anonymizer/exports/%s/archive.zip" % job_id, timeout=60)
+        assert status == 200, "download: HTTP %d" % status
+        assert headers.get("content-type", "").startswith("application/zip")
+        return body
+
+
+def zip_entries(data):
+    """{path below the export's own folder: bytes} of a ZIP export."""
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for n in z.namelist():
+            head, _, rest = n.partition("/")
+            assert head.startswith("Anonymizer-") and rest, "entry name"
+            out[rest] = z.read(n)
+    return out
+
+
+def tree(folder):
+    """{relative path: bytes} of every file below `folder`."""
+    out = {}
+    for d, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, folder)] = open(p, "rb").read()
+    return out
+
+
+def only_export(root):
+    """The one finished export folder under `root` (no .partial)."""
+    names = [n for n in os.listdir(root)]
+    assert len(names) == 1, "%d entries in the folder target" % len(names)
+    assert not names[0].endswith(".partial"), "left as .partial"
+    return os.path.join(root, names[0])
+
+
+def same_files(a, b, what):
+    """Same keys, same bytes."""
+    assert set(a) == set(b), "%s: %d paths differ (%d vs %d)" % (
+        what, len(set(a) ^ set(b)), len(a), len(b))
+    differ = [k for k in a if a[k] != b[k]]
+    assert not differ, "%s: %d of %d files differ" % (what, len(differ),
+                                                      len(a))
+
+
+def upload_data(run):
+    o = run.o
+    p1, p2, p3 = gen.PATIENTS[0], gen.PATIENTS[1], gen.PATIENTS[2]
+    a = run.studies["A"] = gen.Study(p1, 1, date="20240211")
+    b = run.studies["B"] = gen.Study(p2, 1, date="20230502")
+    c = run.studies["C"] = gen.Study(p3, 1, date="20220817")
+    blobs = {"A": [gen.make_instance(a, 1, i, 5) for i in range(1, 6)] +
+             [gen.make_instance(a, 2, i, 3, series_description="CORONAL")
+              for i in range(1, 4)]}
+    blobs["B"] = [gen.make_instance(b, 1, i, 2) for i in range(1, 3)]
+    blobs["B"].append(gen.make_instance(b, 2, 1, 1,
+                                        sop_class=gen.SC_IMAGE_STORAGE))
+    blobs["C"] = [gen.make_instance(c, 1, i, CANCEL_COUNT, rows=512,
+                                    cols=512)
+                  for i in range(1, CANCEL_COUNT + 1)]
+    for label, items in blobs.items():
+        ids = harness.upload_many(o, items)
+        run.sid[label] = harness.study_id(o, ids[0])
+    leaky = kept_text(gen.make_instance(b, 3, 1, 1),
+                      "FOLLOW UP %s" % p2.family)
+    run.leaky = harness.upload(o, leaky)["ID"]
+
+
+def anonymize_then(run, label):
+    """Anonymize study `label` (stored); its anonymized study ID."""
+    status, answer, raw = post_json(
+        run.o, "/anonymizer/anonymize",
+        {"Resources": [{"Level": "Study", "ID": run.sid[label]}],
+         "Profile": "Default", "Asynchronous": False})
+    assert status == 200, raw[:300]
+    return answer["Studies"][0]["Anonymized"], answer
+
+
+def zip_checks(c, run):
+    state = {}
+    with c.check("zip: the way-out job succeeds, Orthanc stores nothing"):
+        before = run.instance_count()
+        job_id, job = run.wayout("A", {"Type": "zip"})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert job["Type"] == "Anonymization", job["Type"]
+        assert run.instance_count() == before, "instances were stored"
+        state["job"], state["content"] = job_id, job["Content"]
+    content = state.get("content", {})
+    with c.check("zip: the content has the anonymization's and the "
+                 "export's keys (Stored false, Export = the job)"):
+        missing = CONTENT_KEYS - set(content)
+        assert not missing, "missing %s" % sorted(missing)
+        assert content["Stored"] is False
+        assert content["Export"] == state["job"], "Export is not the job"
+        assert content["Target"] == {"Type": "zip"}, content["Target"]
+        assert content["InstancesTotal"] == 8 and \
+            content["InstancesDone"] == 8, "instance counts"
+        assert content["FailedCount"] == 0, content["Failed"]
+        assert content["Bytes"] > 0
+        assert content["Name"].startswith("Anonymizer-")
+        arch = content.get("Archives")
+        assert isinstance(arch, list) and len(arch) == 1, "Archives"
+        assert arch[0]["Path"] == "/anonymizer/exports/%s/archive.zip" % \
+            state["job"], arch[0]["Path"]
+        st = content["Studies"]
+        assert len(st) == 1 and "Anonymized" not in st[0], "Studies"
+        assert st[0]["Original"] == run.sid["A"]
+        assert st[0]["NewStudyInstanceUID"].startswith("2.25."), \
+            "NewStudyInstanceUID"
+        assert st[0]["Instances"] == 8
+    anon = None
+    with c.check("zip: same entry paths and bytes as anonymize-then-export"
+                 " (download works)"):
+        way = zip_entries(run.download(state["job"]))
+        anon, answer = anonymize_then(run, "A")
+        run.anon_a = anon
+        run.anon_report = answer["Report"]
+        _, job = run.export(anon, {"Type": "zip"})
+        assert job["State"] == "Success"
+        ref = zip_entries(run.download(job["ID"]))
+        assert len(way) == 8, "%d entries" % len(way)
+        same_files(way, ref, "zip")
+        for data in way.values():
+            ds = pydicom.dcmread(io.BytesIO(data))
+            assert str(ds.StudyInstanceUID) == \
+                content["Studies"][0]["NewStudyInstanceUID"], "study UID"
+            assert not deid.leaked(data, run.studies["A"].identifying()), \
+                "an original value in a file"
+        run.way_files = way
+    with c.check("zip: the report says Stored false, its Target, no "
+                 "anonymized study"):
+        r = run.o.get_json("/anonymizer/reports/%s" % content["Report"])
+        assert r["Stored"] is False and r["Target"] == {"Type": "zip"}
+        row = r["Studies"][0]
+        assert row["AnonymizedStudy"] is None, "AnonymizedStudy"
+        assert row["NewStudyInstanceUID"] == \
+            content["Studies"][0]["NewStudyInstanceUID"]
+        assert row["Instances"] == 8
+    with c.check("zip with Mapping: uids.csv and patients.csv in the "
+                 "archive, the same rows as the anonymization's"):
+        job_id, job = run.wayout("A", {"Type": "zip", "Mapping": True})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        files = zip_entries(run.download(job_id))
+        assert "uids.csv" in files and "patients.csv" in files
+        for name in ("uids.csv", "patients.csv"):
+            status, _, ref = run.o.request(
+                "GET", "/anonymizer/reports/%s/%s" % (run.anon_report, name))
+            assert status == 200
+            rows = sorted(csv.reader(io.StringIO(files[name].decode())))
+            want = sorted(csv.reader(io.StringIO(ref.decode())))
+            assert rows == want and len(rows) > 1, "%s differs" % name
+        del files["uids.csv"], files["patients.csv"]
+        same_files(files, run.way_files, "zip with mapping")
+
+
+def folder_checks(c, run):
+    with c.check("folder: the same tree, byte-identical"):
+        before = run.instance_count()
+        _, job = run.wayout("A", {"Type": "folder", "Folder": "wo"})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert run.instance_count() == before, "instances were stored"
+        way = tree(only_export(os.path.join(run.exports, "wo")))
+        _, job = run.export(run.anon_a, {"Type": "folder", "Folder": "ate"})
+        assert job["State"] == "Success"
+        ref = tree(only_export(os.path.join(run.exports, "ate")))
+        same_files(way, ref, "folder")
+        same_files(way, run.way_files, "folder against zip")
+        assert "Location" in job["Content"]
+    with c.check("shortcut route with \"Export\": {\"Target\", \"Store\": "
+                 "false}: the same files, nothing stored"):
+        before = run.instance_count()
+        _, job = run.job("/anonymizer/studies/%s/anonymize" % run.sid["A"],
+                         {"Profile": "Default",
+                          "Export": {"Target": {"Type": "folder",
+                                                "Folder": "short"},
+                                     "Store": False}})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert job["Content"]["Stored"] is False
+        assert run.instance_count() == before, "instances were stored"
+        same_files(tree(only_export(os.path.join(run.exports, "short"))),
+                   run.way_files, "shortcut folder")
+
+
+def dicom_checks(c, run, scp):
+    with c.check("dicom: storescp receives the same files as from "
+                 "anonymize-then-export, byte-identical"):
+        scp.clear_data()
+        before = run.instance_count()
+        _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp"})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert run.instance_count() == before, "instances were stored"
+        assert job["Content"]["Target"]["Modality"] == "scp"
+        way = tree(scp.data_dir)
+        scp.clear_data()
+        _, job = run.export(run.anon_a, {"Type": "dicom", "Modality": "scp"})
+        assert job["State"] == "Success"
+        ref = tree(scp.data_dir)
+        assert len(way) == 8, "%d files received" % len(way)
+        same_files(way, ref, "storescp")
+
+
+def peer_checks(c, run, peer):
+    with c.check("peer: the second Orthanc stores the same instances "
+                 "(bytes as the anonymized copy here)"):
+        before = run.instance_count()
+        _, job = run.wayout("A", {"Type": "peer", "Peer": "peer"})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert run.instance_count() == before, "instances were stored"
+        uid = job["Content"]["Studies"][0]["NewStudyInstanceUID"]
+        status, _, raw = peer.request("POST", "/tools/lookup", body=uid)
+        assert status == 200
+        found = [r for r in json.loads(raw) if r.get("Type") == "Study"]
+        assert len(found) == 1, "%d studies on the peer" % len(found)
+        got = {}
+        for i in peer.get_json("/studies/%s/instances" % found[0]["ID"]):
+            status, _, data = peer.request("GET", "/instances/%s/file"
+                                           % i["ID"])
+            got[i["MainDicomTags"]["SOPInstanceUID"]] = data
+        ref = {}
+        for iid, sop in harness.study_instances(run.o, run.anon_a):
+            ref[sop] = harness.file_of(run.o, iid)
+        same_files(got, ref, "peer")
+
+
+def drop_and_leak_checks(c, run):
+    with c.check("dropped (SC) and refused (leak) instances are not sent, "
+                 "and reported as in an anonymization"):
+        before = run.instance_count()
+        job_id, job = run.wayout("B", {"Type": "zip"})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        assert run.instance_count() == before, "instances were stored"
+        content = job["Content"]
+        assert content["FailedCount"] == 1, content["FailedCount"]
+        assert [f["Instance"] for f in content["Failed"]] == [run.leaky]
+        assert not deid.leaked(json.dumps(content).encode(),
+                               run.studies["B"].identifying()), \
+            "an original value in the content"
+        st = content["Studies"][0]
+        assert (st["Instances"], st["Dropped"], st["Failed"]) == (2, 1, 1), \
+            (st["Instances"], st["Dropped"], st["Failed"])
+        files = zip_entries(run.download(job_id))
+        assert len(files) == 2, "%d files sent" % len(files)
+        for data in files.values():
+            ds = pydicom.dcmread(io.BytesIO(data))
+            assert str(ds.SOPClassUID) == gen.CT_IMAGE_STORAGE
+        r = run.o.get_json("/anonymizer/reports/%s" % content["Report"])
+        row = r["Studies"][0]
+        assert (row["Instances"], row["Dropped"], row["Failed"]) == (2, 1, 1)
+
+
+def cancel_checks(c, run):
+    # Orthanc takes a cancel between two steps: the job must outlast the
+    # step in which it arrives.  A ZIP at "best" does (about a second
+    # here); a folder is written too fast for that (200 instances in
+    # 0.15 s): its cancel in the middle is tested on the fake host, step by
+    # step (UnitTests/test_jobs.c, test_wayout_cancel_pause_restart).
+    for target, where, labels in (
+            ({"Type": "zip", "Compression": "best"}, None, ("C",)),):
+        total = CANCEL_COUNT * len(labels)
+        with c.check("cancel in the middle (%s): nothing left, Orthanc "
+                     "unchanged" % target["Type"]):
+            before = run.instance_count()
+            archives_before = set(os.listdir(run.archives))
+            status, answer, raw = post_json(
+                run.o, "/anonymizer/export",
+                {"Resources": [run.sid[k] for k in labels],
+                 "Anonymize": {"Profile": "Default"}, "Target": target,
+                 "Asynchronous": True})
+            assert status == 200, raw[:200]
+            job_id = answer["ID"]
+            place = run.archives if where is None else \
+                os.path.join(run.exports, where)
+
+            def writing():
+                """A .partial is there (the export is being written), or
+                the job is over."""
+                names = os.listdir(place) if os.path.isdir(place) else []
+                if any(n.endswith(".partial") for n in names):
+                    return "partial"
+                state = run.o.get_json("/jobs/%s" % job_id)["State"]
+                return state if state in ("Success", "Failure") else None
+            seen = wait_for("the export to be written", writing, 60,
+                            poll=0.005)
+            assert seen == "partial", "the job ended (%s) before a cancel " \
+                "could be sent: make the study larger" % seen
+            status, _, _ = run.o.request("POST", "/jobs/%s/cancel" % job_id,
+                                         body=b"")
+            assert status == 200, "cancel: HTTP %d" % status
+            job = wait_for("the cancel", lambda: (lambda j: j if j["State"]
+                                                  in ("Success", "Failure")
+                                                  else None)(
+                run.o.get_json("/jobs/%s" % job_id)), 60)
+            assert job["State"] == "Failure", "the job %s" % job["State"]
+            done = job["Content"]["InstancesDone"]
+            assert done < total, "every instance was done"
+            assert run.instance_count() == before, "instances were stored"
+            if where is None:
+                left = set(os.listdir(run.archives)) - archives_before
+                assert not left, "%d files left in the archive folder" % \
+                    len(left)
+                status, _, _ = run.o.request(
+                    "GET", "/anonymizer/exports/%s/archive.zip" % job_id)
+                assert status == 404, "download of a cancelled job: %d" % \
+                    status
+            else:
+                folder = os.path.join(run.exports, where)
+                left = os.listdir(folder) if os.path.isdir(folder) else []
+                assert not left, "%d entries left in the folder" % len(left)
+            print("     note: cancelled after %d of %d instances"
+                  % (done, total))
+
+
+def error_checks(c, run):
+    cases = [
+        ("\"Anonymize\" not an object",
+         "/anonymizer/export", {"Resources": [run.sid["A"]],
+                                "Anonymize": "Default",
+                                "Target": {"Type": "zip"}}, 400),
+        ("an unknown key in \"Anonymize\"",
+         "/anonymizer/export", {"Resources": [run.sid["A"]],
+                                "Anonymize": {"Profil": "Full"},
+                                "Target": {"Type": "zip"}}, 400),
+        ("no Target",
+         "/anonymizer/export", {"Resources": [run.sid["A"]],
+                                "Anonymize": {}}, 400),
+        ("a bad Target",
+         "/anonymizer/export", {"Resources": [run.sid["A"]],
+                                "Anonymize": {},
+                                "Target": {"Type": "dicom",
+                                           "Modality": "nope"}}, 400),
+        ("an unknown profile",
+         "/anonymizer/export", {"Resources": [run.sid["A"]],
+                                "Anonymize": {"Profile": "NoSuchProfile"},
+                                "Target": {"Type": "zip"}}, 400),
+        ("an unknown resource",
+         "/anonymizer/export", {"Resources": ["0" * 8 + "-" + "1" * 8],
+                                "Anonymize": {}, "Target": {"Type": "zip"}},
+         404),
+        ("\"Store\" not a boolean",
+         "/anonymizer/anonymize",
+         {"Resources": [{"Level": "Study", "ID": run.sid["A"]}],
+          "Export": {"Target": {"Type": "zip"}, "Store": "no"}}, 400),
+        ("\"Store\": false without \"Export\"",
+         "/anonymizer/anonymize",
+         {"Resources": [{"Level": "Study", "ID": run.sid["A"]}],
+          "Store": False}, 400),
+    ]
+    for what, path, body, expected in cases:
+        with c.check("bad input: %s -> HTTP %d with a message"
+                     % (what, expected)):
+            before = len(run.o.get_json("/jobs"))
+            status, answer, raw = post_json(run.o, path, body)
+            if what == "an unknown profile" and status == 404:
+                expected = 404   # an unknown name is "not found" here
+            assert status == expected, "HTTP %d %s" % (
+                status, raw[:200].decode("utf-8", "replace"))
+            assert harness.error_body_ok(raw), "no clear error body"
+            assert len(run.o.get_json("/jobs")) == before, "a job started"
+
+
+def auto_checks(c, args, work):
+    exports = os.path.join(work, "auto-exports")
+    os.makedirs(exports)
+    study = gen.Study(gen.PATIENTS[3], 5)
+    blobs = [gen.make_instance(study, 1, i, 3) for i in range(1, 4)]
+    config = {"StableAge": 2,
+              "Anonymizer": {"ExportFolder": exports,
+                             "AutoAnonymize": [{
+                                 "Profile": "Default",
+                                 "Export": {"Type": "folder",
+                                            "Folder": "auto"},
+                                 "Store": False}]}}
+    with Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
+                 verbose=args.verbose) as o:
+        with c.check("AutoAnonymize with \"Store\": false: the stable study "
+                     "goes to its Export, nothing is stored"):
+            ids = harness.upload_many(o, blobs)
+            original = harness.study_id(o, ids[0])
+            files = wait_for("the export", lambda: harness.finished_export_files(
+                os.path.join(exports, "auto"), 3), 60)
+            jobs = wait_for("the job", lambda: [
+                j for j in harness.anonymization_jobs(o)
+                if j["State"] == "Success"], 30)
+            assert jobs[0]["Content"]["Stored"] is False
+            time.sleep(3)   # a stored copy would be there by now
+            assert harness.studies(o) == {original}, \
+                "%d studies" % len(harness.studies(o))
+            assert len(o.get_json("/instances")) == 3
+            for path in files:
+                data = open(path, "rb").read()
+                assert not deid.leaked(data, study.identifying())
+                assert pydicom.dcmread(path).PatientIdentityRemoved == "YES"
+        with c.check("AutoAnonymize: the log holds no identifying value"):
+            assert not deid.leaked(o.log_text().encode(),
+                                   study.identifying())
+    with c.check("AutoAnonymize: \"Store\" not a boolean stops Orthanc "
+                 "with a message"):
+        bad = dict(config)
+        bad["Anonymizer"] = dict(config["Anonymizer"])
+        bad["Anonymizer"]["AutoAnonymize"] = [{"Export": "x",
+                                               "Store": "no"}]
+        o = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=bad,
+                    verbose=args.verbose)
+        try:
+            o.start()
+            raise AssertionError("Orthanc started")
+        except harness.OrthancError:
+            pass
+        finally:
+            o.stop()
+        assert "Store" in o.log_text(), "the log does not name Store"
+
+
+def main():
+    args = standard_arguments(__doc__.splitlines()[0])
+    checks = Checks()
+    work = tempfile.mkdtemp(prefix="oa-test-wayout-")
+    os.chmod(work, 0o755)
+    try:
+        with es.StoreScp(aet="WAYOUTSCP") as scp, \
+                AuthOrthanc("oa", PEER_PASSWORD, orthanc=args.orthanc,
+                            config={"Name": "oa-wayout-peer"}) as peer:
+            run = Run(None, work)
+            os.makedirs(run.exports)
+            os.makedirs(run.archives, mode=0o700)
+            config = {
+                "Anonymizer": {"ExportFolder": run.exports,
+                               "ArchiveFolder": run.archives},
+                "DicomModalities": {"scp": scp.modality()},
+                "OrthancPeers": {"peer": {"Url": peer.url + "/",
+                                          "Username": "oa",
+                                          "Password": PEER_PASSWORD}},
+            }
+            with Orthanc(plugin=args.plugin, orthanc=args.orthanc,
+                         config=config, verbose=args.verbose) as o:
+                run.o = o
+                with checks.check("studies uploaded"):
+                    upload_data(run)
+                if checks.failed:
+                    return checks.finish()
+                zip_checks(checks, run)
+                if getattr(run, "anon_a", None) is not None:
+                    folder_checks(checks, run)
+                    dicom_checks(checks, run, scp)
+                    peer_checks(checks, run, peer)
+                drop_and_leak_checks(checks, run)
+                cancel_checks(checks, run)
+                error_checks(checks, run)
+                with checks.check("the log holds no identifying value"):
+                    log = o.log_text().encode()
+                    for st in run.studies.values():
+                        assert not deid.leaked(log, st.identifying()), \
+                            "an original value in Orthanc's log"
+            checks.stopped_cleanly(o)
+        auto_checks(checks, args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return checks.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
