@@ -385,6 +385,7 @@ async function main() {
           'li.job[data-kind="Export"] .where');
         assert(/exported \(.*\) into 1 ZIP archive kept on the server/
           .test(where), 'the card does not say where the data went');
+        await page.evaluate(() => window.scrollTo(0, 0));
         await shot(page, 'export');
         for (const [width, name] of [[1024, 'export-1024'],
                                      [400, 'export-narrow']]) {

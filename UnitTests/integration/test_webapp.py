@@ -263,7 +263,10 @@ def main():
     os.makedirs(os.path.join(export_folder, "web", "incoming"))
     orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
                       verbose=args.verbose,
-                      config={"Anonymizer": {
+                      # Every job of the test stays known to /jobs
+                      # (Orthanc keeps 10 finished ones by default).
+                      config={"JobsHistorySize": 100,
+                              "Anonymizer": {
                           "ExportFolder": export_folder,
                           # ZIPs under the test's folder, removed with it.
                           "ArchiveFolder": os.path.join(work, "archives"),
