@@ -508,6 +508,10 @@ async function main() {
              'the card offers "Export these studies"');
       await page.locator('#panel-anonymize .column').screenshot(
         { path: path.join(SHOTS, 'anonymize-wayout.png') });
+      await page.setViewportSize({ width: 400, height: 900 });
+      await page.waitForTimeout(200);
+      await noHorizontalScroll(page);
+      await page.setViewportSize({ width: 1280, height: 800 });
     });
 
     await check('on the way out: the switch is kept after a reload; a ' +
@@ -691,6 +695,45 @@ async function main() {
         await page.waitForSelector('#list-empty:not([hidden])');
         await page.uncheck('#show-copies');
       });
+
+    await check('on the way out too, an anonymized copy is refused in words ' +
+                '(409); "Anonymize again anyway" sends "Force": true in ' +
+                '"Anonymize", and nothing is stored', async () => {
+      const copy = (await api('/jobs/' + job)).json.Content.Studies[0]
+        .Anonymized;
+      await listOnly(page, [{ Level: 'Study', ID: copy, Label: 'copy' }]);
+      await page.check('#wayout');
+      await page.check('#wayout-target-zip');
+      await page.uncheck('#wayout-mapping');
+      const before = (await api('/statistics')).json;
+      await page.click('#anonymize-button');
+      await page.waitForSelector('#anonymize-problem:not([hidden]) ' +
+                                 'button.force');
+      const words = await page.textContent('#anonymize-problem');
+      assert(/Already anonymized\./.test(words), 'the page says: ' +
+             words.slice(0, 120));
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.method() === 'POST' &&
+                            /\/anonymizer\/export$/.test(r.url())),
+        page.click('#anonymize-problem button.force'),
+      ]);
+      const body = request.postDataJSON();
+      assert(body.Anonymize && body.Anonymize.Force === true &&
+             body.Target.Type === 'zip', 'the request: ' +
+             JSON.stringify({ Anonymize: body.Anonymize,
+                              Target: body.Target }));
+      const id = await waitJob(page, 'Anonymization');
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(/Nothing was stored in Orthanc/.test(
+        await page.textContent(card + '.where')), 'the card does not say ' +
+        'that nothing was stored');
+      const after = (await api('/statistics')).json;
+      assert(after.CountStudies === before.CountStudies &&
+             after.CountInstances === before.CountInstances,
+             'Orthanc\'s counts changed');
+      await page.uncheck('#wayout');
+      await listOnly(page, []);
+    });
 
     await check('the results table fits at 1280 and 1024 px (no sideways ' +
                 'scrolling, the Add buttons whole, also after a click) and ' +
