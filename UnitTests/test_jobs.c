@@ -7,7 +7,10 @@
  * restore; an anonymization chained to an export; automatic
  * anonymization of a stable study; a cancel that stops an instance in the
  * middle of its leak check within a second, and the leak check's warnings
- * in the job's content.
+ * in the job's content.  Anonymization on the way out: its request
+ * ("Store", "Anonymize"), the export path from a file's own tags, the
+ * same files as anonymize-then-export with nothing stored, cancel, pause
+ * and restart (it starts over).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -33,6 +36,7 @@
 
 #include <zlib.h>
 #include "jobs/jobs.h"
+#include "jobs/jobs_int.h"
 
 static char tmp_root[256], export_dir[300], archive_dir[300];
 
@@ -1213,6 +1217,382 @@ static void test_anonymize_chained_export(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* On the way out                                                       */
+
+static oa_status parse_export(const char *text, bool *has_target,
+                              bool *store, char *msg, size_t size)
+{
+    cJSON *body = cJSON_Parse(text);
+    const cJSON *target = NULL;
+    oa_error err;
+    oa_status rc;
+
+    assert_non_null(body);
+    oa_error_clear(&err);
+    rc = oa_job_anonymize_parse_export(body, &target, store, &err);
+    *has_target = target != NULL;
+    snprintf(msg, size, "%s", err.msg);
+    cJSON_Delete(body);
+    return rc;
+}
+
+static void test_wayout_parse_export(void **state)
+{
+    static const struct {
+        const char *body;
+        oa_status rc;
+        bool target, store;
+        const char *says;   /* in the message, for an error */
+    } cases[] = {
+        {"{}", OA_OK, false, true, NULL},
+        {"{\"Export\": null}", OA_OK, false, true, NULL},
+        {"{\"Export\": {\"Target\": {\"Type\": \"zip\"}}}", OA_OK, true, true,
+         NULL},
+        {"{\"Export\": {\"Target\": {\"Type\": \"zip\"}, \"Store\": false}}",
+         OA_OK, true, false, NULL},
+        {"{\"Export\": {\"Target\": {\"Type\": \"zip\"}, \"Store\": true}}",
+         OA_OK, true, true, NULL},
+        /* AutoAnonymize's form: "Store" next to "Export" */
+        {"{\"Store\": false, \"Export\": {\"Target\": {\"Type\": \"zip\"}}}",
+         OA_OK, true, false, NULL},
+        {"{\"Store\": false, \"Export\": {\"Target\": {}, \"Store\": false}}",
+         OA_OK, true, false, NULL},
+        {"{\"Store\": true}", OA_OK, false, true, NULL},
+        {"{\"Store\": false}", OA_EINVAL, false, true, "needs \"Export\""},
+        {"{\"Store\": \"no\", \"Export\": {\"Target\": {}}}", OA_EINVAL,
+         false, true, "\"Store\" must be true"},
+        {"{\"Export\": {\"Target\": {}, \"Store\": 0}}", OA_EINVAL, false,
+         true, "\"Export\": \"Store\" must be true"},
+        {"{\"Store\": true, \"Export\": {\"Target\": {}, \"Store\": false}}",
+         OA_EINVAL, false, true, "twice"},
+        {"{\"Export\": {\"Store\": false}}", OA_EINVAL, false, true,
+         "\"Target\""},
+        {"{\"Export\": \"lab\"}", OA_EINVAL, false, true, "\"Target\""},
+        {"{\"Export\": {\"Target\": null, \"Store\": false}}", OA_EINVAL,
+         false, true, "\"Target\""},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool target = false, store = true;
+        char msg[OA_ERROR_MSG_MAX];
+        oa_status rc = parse_export(cases[i].body, &target, &store, msg,
+                                    sizeof(msg));
+
+        if (rc != cases[i].rc)
+            fprintf(stderr, "case %zu: %s\n", i, cases[i].body);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == OA_OK) {
+            assert_int_equal(target, cases[i].target);
+            assert_int_equal(store, cases[i].store);
+        } else {
+            assert_non_null(strstr(msg, cases[i].says));
+        }
+    }
+}
+
+/* POST /anonymizer/export with "Anonymize": the request it stands for. */
+static void test_wayout_request(void **state)
+{
+    char study[FAKE_ID_SIZE], body[1024], patient[FAKE_ID_SIZE];
+    cJSON *in, *out = NULL, *p = NULL;
+    const cJSON *r0, *r1, *x;
+    oa_error err;
+    char uri[96];
+
+    (void)state;
+    fake_dicom_study("PID-W1", "Doe^Jane", "1.2.3.9.71", 1, 1, study);
+    snprintf(uri, sizeof(uri), "/studies/%s", study);
+    oa_error_clear(&err);
+    assert_int_equal(oa_host_rest_get_json(uri, &p, &err), OA_OK);
+    snprintf(patient, sizeof(patient), "%s",
+             cJSON_GetObjectItem(p, "ParentPatient")->valuestring);
+    cJSON_Delete(p);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\", {\"Level\": \"Study\", \"ID\": \"%s\","
+             " \"NewPatientID\": \"OWN\"}],"
+             " \"Anonymize\": {\"Profile\": \"Full\", \"NewPatientID\": "
+             "\"ANON-1\", \"Force\": true},"
+             " \"Target\": {\"Type\": \"zip\"}, \"Priority\": 3}",
+             patient, study);
+    in = cJSON_Parse(body);
+    assert_int_equal(oa_job_wayout_request(in, &out, &err), OA_OK);
+    r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(out, "Resources"), 0);
+    r1 = cJSON_GetArrayItem(cJSON_GetObjectItem(out, "Resources"), 1);
+    /* an ID is looked up: the patient's */
+    assert_string_equal(cJSON_GetObjectItem(r0, "Level")->valuestring,
+                        "Patient");
+    assert_string_equal(cJSON_GetObjectItem(r0, "ID")->valuestring, patient);
+    /* Anonymize's New* for the one without its own */
+    assert_string_equal(cJSON_GetObjectItem(r0, "NewPatientID")->valuestring,
+                        "ANON-1");
+    assert_string_equal(cJSON_GetObjectItem(r1, "NewPatientID")->valuestring,
+                        "OWN");
+    assert_string_equal(cJSON_GetObjectItem(out, "Profile")->valuestring,
+                        "Full");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(out, "Force")));
+    assert_int_equal(cJSON_GetObjectItem(out, "Priority")->valueint, 3);
+    x = cJSON_GetObjectItem(out, "Export");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(x, "Store")));
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(x, "Target"), "Type")
+            ->valuestring,
+        "zip");
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+
+    {
+        static const struct {
+            const char *body;
+            oa_status rc;
+        } bad[] = {
+            {"{\"Resources\": [\"x\"], \"Anonymize\": \"Full\", \"Target\": "
+             "{\"Type\": \"zip\"}}", OA_EINVAL},
+            {"{\"Resources\": [\"x\"], \"Anonymize\": {\"Profil\": 1}, "
+             "\"Target\": {\"Type\": \"zip\"}}", OA_EINVAL},
+            {"{\"Resources\": [\"x\"], \"Anonymize\": {\"NewPatientID\": 7}, "
+             "\"Target\": {\"Type\": \"zip\"}}", OA_EINVAL},
+            {"{\"Resources\": [\"x\"], \"Anonymize\": {}}", OA_EINVAL},
+            {"{\"Resources\": [], \"Anonymize\": {}, \"Target\": {}}",
+             OA_EINVAL},
+            {"{\"Resources\": [7], \"Anonymize\": {}, \"Target\": {}}",
+             OA_EINVAL},
+            {"{\"Resources\": [\"0000-1111\"], \"Anonymize\": {}, "
+             "\"Target\": {}}", OA_ENOTFOUND},
+            {"{\"Resources\": [\"../x\"], \"Anonymize\": {}, "
+             "\"Target\": {}}", OA_ENOTFOUND},
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            in = cJSON_Parse(bad[i].body);
+            out = NULL;
+            oa_error_clear(&err);
+            assert_int_equal(oa_job_wayout_request(in, &out, &err),
+                             bad[i].rc);
+            assert_null(out);
+            assert_true(err.msg[0] != '\0');
+            cJSON_Delete(in);
+        }
+    }
+}
+
+/* The path of a file in the export tree, from tag values and from the
+ * file's own tags (what Orthanc shows of them). */
+static void test_export_relpath(void **state)
+{
+    oa_export_path_tags t;
+    char path[OA_EXPORT_RELPATH_MAX];
+    oa_error err;
+    tb b;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    t.patient_id = "ANON 1/2";
+    t.study_date = "20240211";
+    t.study_description = "CT THORAX";
+    t.study_uid = "2.25.1";
+    t.modality = "CT";
+    t.series_number = "3";
+    t.series_description = "AXIAL";
+    t.sop_instance_uid = "2.25.9";
+    oa_export_relpath(path, sizeof(path), &t, "fallback");
+    assert_string_equal(path,
+                        "ANON_1_2/20240211-CT_THORAX/CT3-AXIAL/2.25.9.dcm");
+    /* no description: the study UID; an empty one: the date alone */
+    t.study_description = NULL;
+    t.series_description = NULL;
+    t.sop_instance_uid = NULL;
+    oa_export_relpath(path, sizeof(path), &t, "abc-1");
+    assert_string_equal(path, "ANON_1_2/20240211-2.25.1/CT3/abc-1.dcm");
+    t.study_description = "";
+    t.patient_id = NULL;
+    t.modality = NULL;
+    t.series_number = NULL;
+    oa_export_relpath(path, sizeof(path), &t, NULL);
+    assert_string_equal(path, "unknown/20240211/unknown/unknown.dcm");
+
+    /* From a file: padding dropped, "" kept apart from absent, a Latin-1
+     * byte counted as its two UTF-8 bytes (Orthanc's main tags are
+     * UTF-8), tags after (0020,0011) and sequences not needed. */
+    tb_init(&b, true, false);
+    tb_meta(&b, "1.2.840.10008.1.2.1", true);
+    tb_str(&b, OA_TAG(0x0008, 0x0005), "CS", "ISO_IR 100");
+    tb_uid(&b, OA_TAG(0x0008, 0x0018), "2.25.77");
+    tb_str(&b, OA_TAG(0x0008, 0x0020), "DA", "20240211");
+    tb_str(&b, OA_TAG(0x0008, 0x0060), "CS", "CT");
+    tb_str(&b, OA_TAG(0x0008, 0x1030), "LO", "T\xe9te ");
+    tb_hdr(&b, OA_TAG(0x0008, 0x1140), "SQ", 0xFFFFFFFFu);
+    tb_item(&b, 0xFFFFFFFFu);
+    tb_uid(&b, OA_TAG(0x0008, 0x1155), "9.9.9");
+    tb_item_end(&b);
+    tb_seq_end(&b);
+    tb_str(&b, OA_TAG(0x0010, 0x0020), "LO", "PID-7 ");
+    tb_uid(&b, OA_TAG(0x0020, 0x000D), "2.25.5");
+    tb_str(&b, OA_TAG(0x0020, 0x0011), "IS", "12");
+    tb_str(&b, OA_TAG(0x0020, 0x0013), "IS", "1");
+    oa_error_clear(&err);
+    assert_int_equal(oa_export_relpath_of(tb_data(&b), tb_len(&b), path,
+                                          sizeof(path), &err),
+                     OA_OK);
+    assert_string_equal(path, "PID-7/20240211-T__te/CT12/2.25.77.dcm");
+    tb_dispose(&b);
+
+    /* UTF-8 bytes stay one each; no description: the study UID */
+    tb_init(&b, true, false);
+    tb_meta(&b, "1.2.840.10008.1.2.1", true);
+    tb_str(&b, OA_TAG(0x0008, 0x0005), "CS", "ISO_IR 192");
+    tb_uid(&b, OA_TAG(0x0008, 0x0018), "2.25.78");
+    tb_str(&b, OA_TAG(0x0008, 0x0020), "DA", "20240212");
+    tb_str(&b, OA_TAG(0x0008, 0x103E), "LO", "S\xc3\xa9rie");
+    tb_str(&b, OA_TAG(0x0010, 0x0020), "LO", "P");
+    tb_uid(&b, OA_TAG(0x0020, 0x000D), "2.25.6");
+    assert_int_equal(oa_export_relpath_of(tb_data(&b), tb_len(&b), path,
+                                          sizeof(path), &err),
+                     OA_OK);
+    assert_string_equal(path, "P/20240212-2.25.6/S__rie/2.25.78.dcm");
+    tb_dispose(&b);
+
+    /* not DICOM: refused */
+    assert_int_not_equal(oa_export_relpath_of((const uint8_t *)"\x08\x00",
+                                              2, path, sizeof(path), &err),
+                         OA_OK);
+}
+
+/* {relative path: bytes} of the files below `dir` equal those of `ref`. */
+static void assert_same_tree(const char *dir, const char *ref, size_t n)
+{
+    char cmd[1400];
+
+    assert_int_equal(fake_count_names(dir, ".dcm", true), n);
+    assert_int_equal(fake_count_names(ref, ".dcm", true), n);
+    snprintf(cmd, sizeof(cmd), "diff -r '%s'/*/ '%s'/*/ > /dev/null", dir,
+             ref);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_wayout_same_files_nothing_stored(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], chained[64], body[1024];
+    char wo[400], ate[400];
+    size_t before;
+    cJSON *c;
+    const cJSON *st;
+
+    (void)state;
+    fake_dicom_study("PID-W2", "Doe^Jane", "1.2.3.9.72", 2, 3, study);
+    before = fake_host_instance_count();
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Anonymize\": {}, \"Target\": "
+             "{\"Type\": \"folder\", \"Folder\": \"wo\"}}",
+             study);
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_run(job, 50), FAKE_JOB_SUCCESS);
+    assert_string_equal(fake_job_type(job), "Anonymization");
+    assert_int_equal(fake_host_instance_count(), before);   /* none stored */
+    c = fake_job_content(job);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(c, "Stored")));
+    assert_string_equal(cJSON_GetObjectItem(c, "Export")->valuestring, job);
+    assert_non_null(cJSON_GetObjectItem(c, "Location"));
+    assert_int_equal(content_int(c, "InstancesDone"), 6);
+    assert_true(content_int(c, "Bytes") > 0);
+    st = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "Studies"), 0);
+    assert_null(cJSON_GetObjectItem(st, "Anonymized"));
+    assert_non_null(cJSON_GetObjectItem(st, "NewStudyInstanceUID"));
+    cJSON_Delete(c);
+    assert_int_equal(fake_job_count(), 1);   /* no chained export */
+
+    /* anonymize-then-export of the same study: the same tree */
+    snprintf(body, sizeof(body),
+             "{\"Export\": {\"Target\": {\"Type\": \"folder\", \"Folder\": "
+             "\"ate\"}}}");
+    snprintf(wo, sizeof(wo), "/anonymizer/studies/%s/anonymize", study);
+    submit(wo, body, chained);
+    assert_int_equal(fake_job_run(chained, 50), FAKE_JOB_SUCCESS);
+    assert_int_equal(fake_job_run_all(), 1);
+    snprintf(wo, sizeof(wo), "%s/wo", export_dir);
+    snprintf(ate, sizeof(ate), "%s/ate", export_dir);
+    assert_same_tree(wo, ate, 6);
+}
+
+static void test_wayout_cancel_pause_restart(void **state)
+{
+    char study[FAKE_ID_SIZE], job[64], body[1024], dir[400];
+    size_t before;
+    unsigned steps = 0;
+    char *saved;
+
+    (void)state;
+    fake_dicom_study("PID-W3", "Doe^Jane", "1.2.3.9.73", 1, 10, study);
+    before = fake_host_instance_count();
+    /* 10 x 200 ms on 2 workers: a second, more than three steps */
+    fake_host_set_dicom_delay(200);
+    snprintf(body, sizeof(body),
+             "{\"Resources\": [\"%s\"], \"Anonymize\": {}, \"Target\": "
+             "{\"Type\": \"folder\", \"Folder\": \"c\"}}",
+             study);
+    snprintf(dir, sizeof(dir), "%s/c", export_dir);
+
+    /* cancel half-way: what was written is removed */
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);   /* plan */
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_count_names(dir, ".partial", true), 1);
+    assert_true(fake_count_names(dir, ".dcm", true) > 0);
+    assert_true(fake_job_cancel(job));
+    assert_int_equal(fake_count_names(dir, ".partial", true), 0);
+    assert_int_equal(fake_count_names(dir, ".dcm", true), 0);
+    assert_record_state(job, "Cancelled");
+
+    /* pause half-way: removed too, and the resumed job starts over */
+    submit("/anonymizer/export", body, job);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_true(fake_job_pause(job));
+    assert_int_equal(fake_count_names(dir, ".dcm", true), 0);
+    {
+        cJSON *c = fake_job_content(job);
+
+        assert_int_equal(content_int(c, "InstancesDone"), 0);
+        cJSON_Delete(c);
+    }
+    assert_true(fake_job_resume(job));
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+    assert_int_equal(fake_job_step(job), FAKE_JOB_RUNNING);
+
+    /* a restart half-way: saved as a way-out job (version 3), restored
+     * to start over */
+    saved = fake_job_serialized(job);
+    assert_non_null(saved);
+    assert_non_null(strstr(saved, "\"Version\":3"));
+    assert_non_null(strstr(saved, "\"Stored\":false"));
+    free(saved);
+    assert_true(fake_job_restart(job));
+    assert_int_equal(fake_count_names(dir, ".partial", true), 0);
+    assert_int_equal(fake_count_names(dir, ".dcm", true), 0);
+    fake_host_set_dicom_delay(0);
+    while (fake_job_state_of(job) == FAKE_JOB_PENDING ||
+           fake_job_state_of(job) == FAKE_JOB_RUNNING) {
+        fake_job_step(job);
+        assert_true(++steps < 50);
+    }
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+    assert_int_equal(fake_count_names(dir, ".dcm", true), 10);
+    assert_int_equal(fake_count_names(dir, ".partial", true), 0);
+    {
+        cJSON *c = fake_job_content(job);
+
+        assert_int_equal(content_int(c, "InstancesDone"), 10);
+        assert_int_equal(content_int(c, "FailedCount"), 0);
+        cJSON_Delete(c);
+    }
+    assert_int_equal(fake_host_instance_count(), before);
+}
+
+/* ------------------------------------------------------------------ */
 /* Automatic anonymization                                              */
 
 /* Wait (up to 5 s) until `n` jobs were submitted. */
@@ -1421,6 +1801,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_cancel_and_restart, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_export_failure, start, stop),
+        cmocka_unit_test_setup_teardown(test_wayout_parse_export, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_wayout_request, start, stop),
+        cmocka_unit_test_setup_teardown(test_export_relpath, start, stop),
+        cmocka_unit_test_setup_teardown(
+            test_wayout_same_files_nothing_stored, start, stop),
+        cmocka_unit_test_setup_teardown(test_wayout_cancel_pause_restart,
+                                        start, stop),
         cmocka_unit_test_setup_teardown(test_anonymize_chained_export, start,
                                         stop),
         cmocka_unit_test_setup_teardown(test_auto_anonymize, start_auto,

@@ -207,18 +207,39 @@ static oa_status classify(const orthanc_exporter *o, const char *details,
                         what, o->name, details);
 }
 
+/* POST `body` to `uri`; a refusal or failure classified as ours. */
+static oa_status post_classified(const orthanc_exporter *o, const char *uri,
+                                 const void *body, size_t len, oa_error *err)
+{
+    char details[300];
+    oa_buf answer;
+    uint16_t status = 0;
+    oa_status rc;
+
+    oa_buf_init(&answer, 1 << 20);
+    rc = api.call(true, uri, body, len, &answer, &status, err);
+    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
+        /* Orthanc raises these as errors of its own ("Error in the
+         * network protocol", "Unauthorized"...): say what they mean. */
+        if (rc == OA_OK)
+            details_of(&answer, details, sizeof(details));
+        else
+            snprintf(details, sizeof(details), "%s", err->msg);
+        rc = classify(o, details, err);
+    }
+    oa_buf_dispose(&answer);
+    return rc;
+}
+
 static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
                              size_t count, oa_error *err)
 {
     orthanc_exporter *o = (orthanc_exporter *)e;
     cJSON *body = cJSON_CreateObject(), *list;
-    char uri[300], details[300], *text = NULL;
-    oa_buf answer;
-    uint16_t status = 0;
+    char uri[300], *text = NULL;
     oa_status rc;
     size_t i;
 
-    oa_buf_init(&answer, 1 << 20);
     list = body != NULL ? cJSON_AddArrayToObject(body, "Resources") : NULL;
     for (i = 0; list != NULL && i < count; i++)
         if (!cJSON_AddItemToArray(list, cJSON_CreateString(ids[i])))
@@ -231,22 +252,12 @@ static oa_status orthanc_put(oa_exporter *e, const char *const *ids,
     }
     snprintf(uri, sizeof(uri), "/%s/%s/store", o->peer ? "peers" : "modalities",
              o->name);
-    rc = api.call(true, uri, text, strlen(text), &answer, &status, err);
-    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
-        /* Orthanc raises these as errors of its own ("Error in the
-         * network protocol", "Unauthorized"...): say what they mean. */
-        if (rc == OA_OK)
-            details_of(&answer, details, sizeof(details));
-        else
-            snprintf(details, sizeof(details), "%s", err->msg);
-        rc = classify(o, details, err);
-    }
+    rc = post_classified(o, uri, text, strlen(text), err);
     if (rc == OA_OK)
         o->sent += count;
 out:
     cJSON_free(text);
     cJSON_Delete(body);
-    oa_buf_dispose(&answer);
     return rc;
 }
 
@@ -257,26 +268,13 @@ static oa_status orthanc_put_file(oa_exporter *e, const char *relpath,
                                   unsigned flags, oa_error *err)
 {
     const orthanc_exporter *o = (const orthanc_exporter *)e;
-    char uri[300], details[300];
-    oa_buf answer;
-    uint16_t status = 0;
-    oa_status rc;
+    char uri[300];
 
     (void)relpath;
     (void)flags;
-    oa_buf_init(&answer, 1 << 20);
     snprintf(uri, sizeof(uri), "/%s/%s/store-straight",
              o->peer ? "peers" : "modalities", o->name);
-    rc = api.call(true, uri, data, len, &answer, &status, err);
-    if (rc == OA_EIO || (rc == OA_OK && status != 200)) {
-        if (rc == OA_OK)
-            details_of(&answer, details, sizeof(details));
-        else
-            snprintf(details, sizeof(details), "%s", err->msg);
-        rc = classify(o, details, err);
-    }
-    oa_buf_dispose(&answer);
-    return rc;
+    return post_classified(o, uri, data, len, err);
 }
 
 static oa_status orthanc_finish(oa_exporter *e, oa_export_result *res,

@@ -143,20 +143,31 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
                         "peer or destination");
 }
 
+/* The boolean option `key` of a Target (absent, null: false). */
+static oa_status bool_option(const cJSON *spec, const char *key, bool *value,
+                             oa_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
+
+    *value = false;
+    if (v == NULL || cJSON_IsNull(v))
+        return OA_OK;
+    if (!cJSON_IsBool(v))
+        return oa_error_set(err, OA_EINVAL,
+                            "\"Target\": \"%s\" must be true or false", key);
+    *value = cJSON_IsTrue(v);
+    return OA_OK;
+}
+
 /* "Dicomdir": true asks for a File-set (PS3.10 media: DICOM/ + DICOMDIR),
  * for the targets that make one: a ZIP archive or a server folder. */
 static oa_status dicomdir_wanted(const cJSON *spec, const oa_export_target *t,
                                  bool *wanted, oa_error *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "Dicomdir");
+    oa_status rc = bool_option(spec, "Dicomdir", wanted, err);
 
-    *wanted = false;
-    if (v == NULL || cJSON_IsNull(v))
-        return OA_OK;
-    if (!cJSON_IsBool(v))
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\": \"Dicomdir\" must be true or false");
-    *wanted = cJSON_IsTrue(v);
+    if (rc != OA_OK)
+        return rc;
     if (*wanted && strcmp(t->type, "zip") != 0 &&
         strcmp(t->type, "folder") != 0)
         return oa_error_set(err, OA_EINVAL,
@@ -171,15 +182,10 @@ static oa_status dicomdir_wanted(const cJSON *spec, const oa_export_target *t,
 static oa_status mapping_wanted(const cJSON *spec, const oa_export_target *t,
                                 bool *wanted, oa_error *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "Mapping");
+    oa_status rc = bool_option(spec, "Mapping", wanted, err);
 
-    *wanted = false;
-    if (v == NULL || cJSON_IsNull(v))
-        return OA_OK;
-    if (!cJSON_IsBool(v))
-        return oa_error_set(err, OA_EINVAL,
-                            "\"Target\": \"Mapping\" must be true or false");
-    *wanted = cJSON_IsTrue(v);
+    if (rc != OA_OK)
+        return rc;
     if (*wanted && strcmp(t->type, "zip") != 0)
         return oa_error_set(err, OA_EINVAL,
                             "\"Target\": \"Mapping\" puts uids.csv and "

@@ -4,6 +4,8 @@
  * A report (as stored, and as GET /anonymizer/reports/{id} answers):
  *   {"ID", "Job", "Date": "20261126T101500", "Profile",
  *    "Studies": [{"OriginalPatientName", "NewPatientName", ...}]}
+ * and, for an anonymization on the way out, "Stored": false and its
+ * "Target" (never a secret).
  */
 #include "services.h"
 
@@ -155,6 +157,15 @@ cJSON *oa_report_summary(const cJSON *report)
                 cJSON_GetObjectItemCaseSensitive(report, "Studies"))) ==
         NULL)
         goto nomem;
+    /* on the way out: sent to that Target, nothing stored in Orthanc */
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(report, "Stored"))) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(report, "Target");
+
+        if (cJSON_AddBoolToObject(s, "Stored", false) == NULL ||
+            (cJSON_IsObject(t) &&
+             !cJSON_AddItemToObject(s, "Target", cJSON_Duplicate(t, 1))))
+            goto nomem;
+    }
     return s;
 nomem:
     cJSON_Delete(s);
