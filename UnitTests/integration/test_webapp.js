@@ -205,6 +205,7 @@ async function main() {
   let job = null;
   let exportJob = null;
   let pixelJob = null;
+  let wayoutJob = null;
   try {
     const page = browser.page;
     const { pageErrors, foreign, dialogs } = watch(page, TIMEOUT);
@@ -475,6 +476,7 @@ async function main() {
         JSON.stringify(body.Target));
       const id = await waitJob(page, 'Anonymization');
       console.log('RESULT wayout ' + id);
+      wayoutJob = id;
       const card = 'li.job[data-job="' + id + '"] ';
       assert(await page.textContent(card + '.badge.not-stored') ===
              'Nothing stored in Orthanc', 'the card is not marked');
@@ -807,6 +809,27 @@ async function main() {
         await page.evaluate(() => window.scrollTo(0, 0));
         await shot(page, 'reports');
       });
+
+    await check('Reports: the way-out anonymization is listed "Not stored, ' +
+                'sent to a ZIP file"; its rows show, and "Export…" says ' +
+                'there is nothing in Orthanc to export', async () => {
+      assert(wayoutJob, 'no way-out job');
+      const report = (await api('/jobs/' + wayoutJob)).json.Content.Report;
+      const row = '#reports-body tr[data-report="' + report + '"]';
+      await page.waitForSelector(row);
+      assert(await page.textContent(row + ' .badge.not-stored') ===
+             'Not stored, sent to a ZIP file', 'the row is not marked');
+      await page.click(row + ' button.show');
+      await page.waitForFunction(() => / on the way out to a ZIP file, nothing stored in Orthanc$/.test(
+        document.getElementById('report-title').textContent));
+      assert(await page.locator('#report-body tr').count() === 1,
+             'not one row');
+      await page.click(row + ' button:has-text("Export…")');
+      await page.waitForFunction(() => /nothing to export/.test(
+        document.getElementById('reports-status').textContent));
+      assert(await page.isVisible('#panel-reports'),
+             'the Export tab opened');
+    });
 
     await check('Reports: the work of every server lists the anonymization ' +
                 'and the export, ended Success, with their server',
