@@ -491,7 +491,17 @@ async function main() {
       const r = (await api('/jobs/' + id)).json;
       assert(r.Type === 'Anonymization' && r.Content.Stored === false,
              'the job is ' + r.Type + ', Stored ' + r.Content.Stored);
-      await tabUntil(page, card + 'a.download', invisible);
+      // The download takes the focus when the job ends (the user stayed
+      // on the button).
+      await page.waitForFunction((l) => document.activeElement.matches(l),
+                                 card + 'a.download', { timeout: 5000 })
+        .catch(() => {
+          throw new Error('the download link did not take the focus');
+        });
+      assert(await page.evaluate(() => {
+        const cs = getComputedStyle(document.activeElement);
+        return cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2;
+      }), 'the focused download link is not outlined');
       const name = await download(page, () => page.keyboard.press('Enter'),
                                   'wayout.zip');
       assert(/\.zip$/.test(name), 'downloaded as ' + name);

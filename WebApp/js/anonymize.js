@@ -571,6 +571,17 @@ function follow(record, fresh) {
     if (!job || job.State !== 'Success') {
       return;
     }
+    const link = card.querySelector('a.download');
+    if (link && fresh && !card.dataset.restored) {
+      // On the way out into a ZIP: its download takes the focus, as on
+      // the Export tab, unless the user is busy elsewhere.
+      setTimeout(() => {
+        const a = document.activeElement;
+        if (!a || a === document.body || a.id === 'anonymize-button') {
+          link.focus();
+        }
+      }, 0);
+    }
     const studies = ((job.Content && job.Content.Studies) || [])
       .map((s) => s.Anonymized).filter(Boolean);
     if (studies.length === 0) {
