@@ -977,6 +977,47 @@ async function main() {
       await page.click(card + 'button:has-text("Remove")');
     });
 
+    await check('on the way out to the destination that refuses the ' +
+                'password: the job fails entirely, the card says why, what ' +
+                'to do and that nothing was stored', async () => {
+      assert(env.OA_FTP_URL, 'no FTP server');
+      await listOnly(page, [{ Level: 'Patient', ID: IDS.B, Label: 'B' }]);
+      const before = (await api('/statistics')).json;
+      await page.check('#wayout');
+      try {
+        await failedWayOut(before);
+      } finally {
+        // The checks after this one anonymize and store.
+        await page.check('#wayout-target-zip');
+        await page.uncheck('#wayout');
+      }
+    });
+
+    async function failedWayOut(before) {
+      await page.waitForFunction(() => Array.from(document.querySelectorAll(
+        '#wayout-target-destination-name option')).some((o) => o.value ===
+        'web-locked'));
+      await page.check('#wayout-target-destination');
+      await page.selectOption('#wayout-target-destination-name',
+                              'web-locked');
+      await page.click('#anonymize-button');
+      const id = await waitJobEnd(page, 'Anonymization');
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(await page.getAttribute(card.trim(), 'data-state') === 'Failure',
+             'the job did not fail');
+      const failed = await page.textContent(card + '.failed-whole');
+      assert(/^Failed: .*refused the user name or password/.test(failed) &&
+             /correct them in Setup, Destinations.*press Anonymize and send again/
+               .test(failed), 'the card says: ' + failed.slice(0, 240));
+      assert(/^Nothing was stored in Orthanc\./.test(
+        await page.textContent(card + '.message.not-stored')),
+      'the card does not say that nothing was stored');
+      const after = (await api('/statistics')).json;
+      assert(after.CountStudies === before.CountStudies,
+             'Orthanc\'s study count changed');
+      await page.click(card + 'button:has-text("Remove")');
+    }
+
     await check('an entry added by Orthanc Explorer ({Level, ID, Label}) ' +
                 'is anonymized with the custom profile', async () => {
       await tab(page, 'anonymize');

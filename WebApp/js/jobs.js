@@ -360,7 +360,10 @@ function describeWayOut(job, into, record) {
       todo ? h('span', { class: 'todo', text: ' ' + todo }) : null));
     const done = Number(content.InstancesDone) || 0;
     const kind = content.Target && content.Target.Type;
-    const partial = done > 0 && kind && kind !== 'zip' && kind !== 'folder';
+    // A modality or a peer keeps the instances it received (a ZIP, a
+    // folder or a destination's upload is never left half-written under
+    // its final name).
+    const partial = done > 0 && (kind === 'dicom' || kind === 'peer');
     into.appendChild(h('p', { class: 'message info not-stored',
       text: 'Nothing was stored in Orthanc.' + (partial
         ? ' The instances sent before the job stopped (' + done + ' of ' +
