@@ -1105,10 +1105,22 @@ static void test_job_memory_budget_fits(void **state)
     cJSON_Delete(c);
 }
 
+/* Step a job that a restart left pending until it succeeds. */
+static void finish_restarted(const char *job)
+{
+    unsigned steps = 0;
+
+    while (fake_job_state_of(job) == FAKE_JOB_PENDING ||
+           fake_job_state_of(job) == FAKE_JOB_RUNNING) {
+        fake_job_step(job);
+        assert_true(++steps < 50);
+    }
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+}
+
 static void test_export_cancel_and_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[512];
-    unsigned steps = 0;
     cJSON *c;
 
     (void)state;
@@ -1144,12 +1156,7 @@ static void test_export_cancel_and_restart(void **state)
     assert_int_equal(fake_count_names(export_dir, ".partial", true), 0);
     assert_int_equal(fake_job_state_of(job), FAKE_JOB_PENDING);
     fake_host_set_dicom_delay(0);
-    while (fake_job_state_of(job) == FAKE_JOB_PENDING ||
-           fake_job_state_of(job) == FAKE_JOB_RUNNING) {
-        fake_job_step(job);
-        assert_true(++steps < 50);
-    }
-    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+    finish_restarted(job);
     assert_int_equal(fake_count_names(export_dir, ".dcm", true), 10);
     c = fake_job_content(job);
     assert_string_equal(cJSON_GetObjectItem(c, "Export")->valuestring, job);
@@ -1520,7 +1527,6 @@ static void test_wayout_cancel_pause_restart(void **state)
 {
     char study[FAKE_ID_SIZE], job[64], body[1024], dir[400];
     size_t before;
-    unsigned steps = 0;
     char *saved;
 
     (void)state;
@@ -1574,12 +1580,7 @@ static void test_wayout_cancel_pause_restart(void **state)
     assert_int_equal(fake_count_names(dir, ".partial", true), 0);
     assert_int_equal(fake_count_names(dir, ".dcm", true), 0);
     fake_host_set_dicom_delay(0);
-    while (fake_job_state_of(job) == FAKE_JOB_PENDING ||
-           fake_job_state_of(job) == FAKE_JOB_RUNNING) {
-        fake_job_step(job);
-        assert_true(++steps < 50);
-    }
-    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+    finish_restarted(job);
     assert_int_equal(fake_count_names(dir, ".dcm", true), 10);
     assert_int_equal(fake_count_names(dir, ".partial", true), 0);
     {

@@ -242,6 +242,9 @@ static void anonymize_study(oa_service *s, const char *sid)
                                         cJSON_IsString(profile)
                                             ? profile->valuestring
                                             : "Default");
+                if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e,
+                                                                   "Store")))
+                    cJSON_AddBoolToObject(d, "Stored", false);
                 if (exp != NULL)
                     cJSON_AddItemToObject(
                         d, "Target",

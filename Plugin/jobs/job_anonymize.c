@@ -491,7 +491,7 @@ static cJSON *content_json(anon_job *j)
         cJSON_AddNumberToObject(c, "Bytes",
                                 j->sink != NULL
                                     ? (double)oa_export_sink_bytes(j->sink)
-                                    : 0.0);
+                                    : (double)j->bytes_sent);
         if (j->sent)
             oa_export_sink_describe(j->sink, c);
     }
@@ -634,6 +634,11 @@ static void track(anon_job *j, const char *state, bool force)
         cJSON_AddStringToObject(extra, "Error", j->fatal);
     if (j->export_job[0] != '\0')
         cJSON_AddStringToObject(extra, "ExportJob", j->export_job);
+    if (j->wayout) {   /* on the way out: where it goes, nothing stored */
+        cJSON_AddBoolToObject(extra, "Stored", false);
+        cJSON_AddItemToObject(extra, "Target",
+                              oa_export_target_summary(j->export_target));
+    }
     pthread_mutex_unlock(&j->lock);
     if (force && strcmp(state, "Running") == 0) {
         find_job_id(j, job_id, sizeof(job_id));
@@ -696,6 +701,7 @@ static const char *cb_content(void *p)
 static void drop_sink(anon_job *j)
 {
     if (j->sink != NULL && !j->sent) {
+        j->bytes_sent = oa_export_sink_bytes(j->sink);   /* how far */
         oa_export_sink_free(j->sink);
         j->sink = NULL;
     }
@@ -893,6 +899,7 @@ oa_status oa_job_anonymize__start_over(anon_job *j)
     size_t i;
 
     drop_sink(j);
+    j->bytes_sent = 0;
     pthread_mutex_lock(&j->lock);
     if (j->wayout && !j->sent) {   /* the pairs again, from the start */
         oa_mapping_free(j->mapping);

@@ -72,6 +72,7 @@ typedef struct anon_job {
     oa_export_sink *sink;    /* way-out: open while the job runs, kept
                                 once finished (Location, Archives) */
     bool sent;               /* way-out: the sink finished */
+    uint64_t bytes_sent;     /* way-out: the last count of an aborted sink */
     time_t tracked;          /* last oa_service_track_job() */
 
     study *studies;

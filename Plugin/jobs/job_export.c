@@ -62,6 +62,7 @@ typedef struct export_job {
     exp_item *items;
     size_t nitems, cap, done;
     bool finished;
+    uint64_t bytes;          /* sent by an aborted sink (its last count) */
     oa_mapping *mapping;     /* "Mapping": true: uids.csv, patients.csv */
     char fatal[OA_ERROR_MSG_MAX + 64];
 
@@ -412,6 +413,7 @@ static oa_status plan(export_job *j, oa_error *err)
 
     j->nitems = 0;
     j->done = 0;
+    j->bytes = 0;
     oa_export_sink_free(j->sink);   /* a resumed job starts a new one */
     j->sink = NULL;
     oa_mapping_free(j->mapping);
@@ -462,7 +464,7 @@ static long ms_since(const struct timespec *t0)
 
 static uint64_t bytes_of(export_job *j)
 {
-    return j->sink != NULL ? oa_export_sink_bytes(j->sink) : 0;
+    return j->sink != NULL ? oa_export_sink_bytes(j->sink) : j->bytes;
 }
 
 /* Tell the cluster's job list how this job is doing. */
@@ -500,6 +502,7 @@ static void fail(export_job *j, const oa_error *err)
     oa_error_format(err, j->fatal, sizeof(j->fatal));
     oa_log(OA_LOG_ERROR, "export %s failed: %s", j->export_id, j->fatal);
     track(j, "Failure", true);
+    j->bytes = bytes_of(j);   /* how far it went */
     oa_export_sink_free(j->sink);   /* aborted: what it wrote removed */
     j->sink = NULL;
 }

@@ -13,9 +13,11 @@ same study (same Orthanc, so the same secret and profile):
   - zip: the same entry paths, every file byte-identical; the job's
     content and report keys; the download route; "Mapping": true puts the
     same uids.csv / patients.csv rows as the anonymization's report;
+    "Dicomdir": true makes media whose DICOMDIR names every file;
   - folder: the same tree, byte-identical (the shortcut route with
     "Export": {"Target", "Store": false} too);
-  - dicom (dcmtk storescp): the same files received, byte-identical;
+  - dicom (dcmtk storescp): the same files received, byte-identical; an
+    SCP that refuses the association fails the job with a clear error;
   - peer (a second Orthanc): the same instances stored there;
   - a study whose secondary capture Default drops and one of whose
     instances the leak check refuses: neither is sent, both are reported;
@@ -34,6 +36,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -257,6 +260,22 @@ def zip_checks(c, run):
         same_files(files, run.way_files, "zip with mapping")
 
 
+def dicomdir_checks(c, run):
+    with c.check("zip with Dicomdir: DICOM media whose DICOMDIR names every "
+                 "file, the files those of anonymize-then-export"):
+        job_id, job = run.wayout("A", {"Type": "zip", "Dicomdir": True})
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        files = zip_entries(run.download(job_id))
+        assert "DICOMDIR" in files, "no DICOMDIR"
+        dd = pydicom.dcmread(io.BytesIO(files.pop("DICOMDIR")))
+        ids = ["/".join(r.ReferencedFileID)
+               for r in dd.DirectoryRecordSequence
+               if "ReferencedFileID" in r]
+        assert sorted(ids) == sorted(files), "DICOMDIR and files differ"
+        assert sorted(files.values()) == sorted(run.way_files.values()), \
+            "other bytes than anonymize-then-export"
+
+
 def folder_checks(c, run):
     with c.check("folder: the same tree, byte-identical"):
         before = run.instance_count()
@@ -301,6 +320,22 @@ def dicom_checks(c, run, scp):
         ref = tree(scp.data_dir)
         assert len(way) == 8, "%d files received" % len(way)
         same_files(way, ref, "storescp")
+
+
+def refused_checks(c, run, refuse):
+    with c.check("dicom: an SCP refusing the association fails the job with "
+                 "a clear error, nothing stored"):
+        before = run.instance_count()
+        _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp-refuse"})
+        assert job["State"] == "Failure", job["State"]
+        error = job["Content"].get("Error", "")
+        assert "export failed" in error and re.search(
+            r"refus|reject|association|DICOM", error, re.I), \
+            "unclear error"
+        assert not deid.leaked(error.encode(),
+                               run.studies["A"].identifying())
+        assert refuse.files() == [], "the refusing SCP got files"
+        assert run.instance_count() == before, "instances were stored"
 
 
 def peer_checks(c, run, peer):
@@ -522,6 +557,7 @@ def main():
     os.chmod(work, 0o755)
     try:
         with es.StoreScp(aet="WAYOUTSCP") as scp, \
+                es.StoreScp(aet="REFUSESCP", refuse=True) as refuse, \
                 AuthOrthanc("oa", PEER_PASSWORD, orthanc=args.orthanc,
                             config={"Name": "oa-wayout-peer"}) as peer:
             run = Run(None, work)
@@ -530,7 +566,9 @@ def main():
             config = {
                 "Anonymizer": {"ExportFolder": run.exports,
                                "ArchiveFolder": run.archives},
-                "DicomModalities": {"scp": scp.modality()},
+                "DicomModalities": {"scp": scp.modality(),
+                                    "scp-refuse": refuse.modality()},
+                "DicomScuTimeout": 5,
                 "OrthancPeers": {"peer": {"Url": peer.url + "/",
                                           "Username": "oa",
                                           "Password": PEER_PASSWORD}},
@@ -544,8 +582,10 @@ def main():
                     return checks.finish()
                 zip_checks(checks, run)
                 if getattr(run, "anon_a", None) is not None:
+                    dicomdir_checks(checks, run)
                     folder_checks(checks, run)
                     dicom_checks(checks, run, scp)
+                    refused_checks(checks, run, refuse)
                     peer_checks(checks, run, peer)
                 drop_and_leak_checks(checks, run)
                 cancel_checks(checks, run)
