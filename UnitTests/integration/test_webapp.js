@@ -834,6 +834,12 @@ async function main() {
         document.getElementById('report-title').textContent));
       assert(await page.locator('#report-body tr').count() === 1,
              'not one row');
+      const work = '#work-body tr[data-job="' + wayoutJob + '"]';
+      await page.waitForSelector(work);
+      assert(await page.textContent(work + ' td') ===
+             'Anonymization on the way out, to a ZIP file',
+             'the work of every server says: ' +
+             await page.textContent(work + ' td'));
       await page.click(row + ' button:has-text("Export…")');
       await page.waitForFunction(() => /nothing to export/.test(
         document.getElementById('reports-status').textContent));

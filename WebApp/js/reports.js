@@ -75,7 +75,8 @@ async function loadWork() {
     body.appendChild(h('tr', { dataset: { job: j.Job || j.ID,
                                           state: j.State || '' } },
       h('th', { scope: 'row', text: formatDateTime(j.Created) }),
-      h('td', { text: j.Type || '' }),
+      h('td', { text: (j.Type || '') + (j.Stored === false
+        ? ' on the way out, to ' + targetWords(j.Target) : '') }),
       h('td', { text: j.Server || '' }),
       h('td', { text: j.State || '' }),
       h('td', { class: 'number', text: String(j.Progress ?? '') + ' %' })));
