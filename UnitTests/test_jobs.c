@@ -1588,9 +1588,25 @@ static void test_wayout_cancel_pause_restart(void **state)
 
         assert_int_equal(content_int(c, "InstancesDone"), 10);
         assert_int_equal(content_int(c, "FailedCount"), 0);
+        assert_non_null(cJSON_GetObjectItem(c, "Location"));
         cJSON_Delete(c);
     }
     assert_int_equal(fake_host_instance_count(), before);
+
+    /* a finished way-out job restored (Orthanc's history) stays finished:
+     * where its files went, how many, not started over */
+    assert_true(fake_job_restart(job));
+    assert_int_equal(fake_job_state_of(job), FAKE_JOB_SUCCESS);
+    {
+        cJSON *c = fake_job_content(job);
+
+        assert_int_equal(content_int(c, "InstancesDone"), 10);
+        assert_true(content_int(c, "Bytes") > 0);
+        assert_non_null(strstr(cJSON_GetObjectItem(c, "Location")->valuestring,
+                               "/c/"));
+        cJSON_Delete(c);
+    }
+    assert_int_equal(fake_count_names(dir, ".dcm", true), 10);
 }
 
 /* ------------------------------------------------------------------ */

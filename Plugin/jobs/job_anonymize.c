@@ -69,6 +69,7 @@ void oa_job_anonymize__free(void *job)
     if (j == NULL)
         return;
     oa_export_sink_free(j->sink);
+    cJSON_Delete(j->sent_info);
     cJSON_Delete(j->resources);
     cJSON_Delete(j->export_target);
     cJSON_Delete(j->profile_json);
@@ -492,8 +493,12 @@ static cJSON *content_json(anon_job *j)
                                 j->sink != NULL
                                     ? (double)oa_export_sink_bytes(j->sink)
                                     : (double)j->bytes_sent);
-        if (j->sent)
-            oa_export_sink_describe(j->sink, c);
+        if (j->sent && j->sent_info != NULL) {   /* Location, Archives */
+            const cJSON *k;
+
+            cJSON_ArrayForEach(k, j->sent_info)
+                cJSON_AddItemToObject(c, k->string, cJSON_Duplicate(k, 1));
+        }
     }
     if (j->fatal[0] != '\0')
         cJSON_AddStringToObject(c, "Error", j->fatal);
@@ -804,10 +809,18 @@ static oa_job_step_status cb_step(void *p)
             track(j, "Failure", true);
             return OA_JOB_STEP_FAILURE;
         } else {
+            /* finished: what the content shows of it is kept (and saved:
+             * a restored finished job says where its files went) */
             j->sent = true;
-            oa_metrics_exported(oa_export_sink_type(j->sink),
-                                oa_export_sink_bytes(j->sink),
+            j->bytes_sent = oa_export_sink_bytes(j->sink);
+            cJSON_Delete(j->sent_info);
+            j->sent_info = cJSON_CreateObject();
+            if (j->sent_info != NULL)
+                oa_export_sink_describe(j->sink, j->sent_info);
+            oa_metrics_exported(oa_export_sink_type(j->sink), j->bytes_sent,
                                 j->nitems - j->nfailed);
+            oa_export_sink_free(j->sink);   /* nothing left to abort */
+            j->sink = NULL;
         }
     }
     if (!j->reported)
@@ -947,11 +960,9 @@ static oa_status cb_reset(void *p)
     oa_job_anonymize__stop_workers(j);
     if (j->wayout) {   /* a retried way-out sends everything again */
         drop_sink(j);
-        if (j->sink != NULL) {
-            oa_export_sink_free(j->sink);
-            j->sink = NULL;
-        }
         j->sent = false;
+        cJSON_Delete(j->sent_info);
+        j->sent_info = NULL;
     }
     return oa_job_anonymize__start_over(j);
 }

@@ -69,9 +69,9 @@ typedef struct anon_job {
     char export_job[OA_JOB_ID_MAX]; /* the chained export's job, or "" */
     bool wayout;             /* "Store": false: `export_target` gets the
                                 output, nothing is stored in Orthanc */
-    oa_export_sink *sink;    /* way-out: open while the job runs, kept
-                                once finished (Location, Archives) */
+    oa_export_sink *sink;    /* way-out: open while the job runs */
     bool sent;               /* way-out: the sink finished */
+    cJSON *sent_info;        /* way-out, sent: {"Location", "Archives"} */
     uint64_t bytes_sent;     /* way-out: the last count of an aborted sink */
     time_t tracked;          /* last oa_service_track_job() */
 

@@ -85,6 +85,12 @@ const char *oa_job_anonymize__serialized(void *p)
                                                     : SERIAL_VERSION);
     if (j->wayout)
         cJSON_AddBoolToObject(s, "Stored", false);
+    if (j->wayout && j->sent) {   /* finished: where the files went */
+        cJSON_AddItemToObject(s, "Sent", j->sent_info != NULL
+                                             ? cJSON_Duplicate(j->sent_info, 1)
+                                             : cJSON_CreateObject());
+        cJSON_AddNumberToObject(s, "BytesSent", (double)j->bytes_sent);
+    }
     cJSON_AddItemToObject(s, "Resources", cJSON_Duplicate(j->resources, 1));
     cJSON_AddStringToObject(s, "ProfileName", j->profile_label);
     cJSON_AddItemToObject(s, "Profile", cJSON_Duplicate(j->profile_json, 1));
@@ -310,6 +316,18 @@ void *oa_job_anonymize_unserialize(const char *text)
     j->ncleaned = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
     v = cJSON_GetObjectItemCaseSensitive(s, "PixelsRefused");
     j->npixel_refused = cJSON_IsNumber(v) ? (size_t)v->valuedouble : 0;
+    if (j->wayout &&
+        cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(s, "Sent"))) {
+        /* it had finished: kept as it was */
+        j->sent = true;
+        j->sent_info = cJSON_DetachItemFromObjectCaseSensitive(s, "Sent");
+        v = cJSON_GetObjectItemCaseSensitive(s, "BytesSent");
+        j->bytes_sent = cJSON_IsNumber(v) && v->valuedouble > 0
+                            ? (uint64_t)v->valuedouble
+                            : 0;
+        cJSON_Delete(s);
+        return j;
+    }
     cJSON_Delete(s);
     if (j->wayout) {   /* nothing of it was kept: all again */
         if (oa_job_anonymize__start_over(j) != OA_OK) {

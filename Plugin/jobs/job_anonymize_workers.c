@@ -132,7 +132,16 @@ static oa_status send_out(anon_job *j, size_t idx, const oa_anon_result *res,
         if (!turn)
             return OA_ECANCELLED;
     }
-    rc = oa_export_sink_put(j->sink, relpath, res->data, res->len, err);
+    if (oa_export_sink_by_id(j->sink)) {
+        /* dicom, peer: a call into Orthanc (store-straight), through the
+         * gate of jobs.h like every call of a worker */
+        if (!oa_jobs_enter())
+            return OA_ECANCELLED;   /* Orthanc is stopping: left undone */
+        rc = oa_export_sink_put(j->sink, relpath, res->data, res->len, err);
+        oa_jobs_leave();
+    } else {
+        rc = oa_export_sink_put(j->sink, relpath, res->data, res->len, err);
+    }
     if (rc != OA_OK)
         o->export_failed = true;
     return rc;

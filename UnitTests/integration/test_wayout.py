@@ -21,7 +21,8 @@ same study (same Orthanc, so the same secret and profile):
   - peer (a second Orthanc): the same instances stored there;
   - a study whose secondary capture Default drops and one of whose
     instances the leak check refuses: neither is sent, both are reported;
-  - a cancel in the middle: no archive or folder left, Orthanc unchanged;
+  - a cancel in the middle: no archive left, Orthanc unchanged;
+  - Orthanc restarted in the middle: the job starts over and sends all;
   - bad input: clear 400 / 404 answers;
   - AutoAnonymize with "Store": false: the study goes to its Export only.
 
@@ -449,6 +450,42 @@ def cancel_checks(c, run):
                   % (done, total))
 
 
+def restart_checks(c, run):
+    with c.check("Orthanc restarted in the middle of a way-out: the job "
+                 "starts over and sends the whole study, nothing stored"):
+        before = run.instance_count()
+        partials_before = {n for n in os.listdir(run.archives)
+                           if n.endswith(".partial")}
+        status, answer, raw = post_json(
+            run.o, "/anonymizer/export",
+            {"Resources": [run.sid["C"]], "Anonymize": {"Profile": "Default"},
+             "Target": {"Type": "zip", "Compression": "best"},
+             "Asynchronous": True})
+        assert status == 200, raw[:200]
+        job_id = answer["ID"]
+        wait_for("the archive to be written", lambda: any(
+            n.endswith(".partial") for n in os.listdir(run.archives)), 60,
+            poll=0.005)
+        state = run.o.get_json("/jobs/%s" % job_id)["State"]
+        assert state == "Running", "the job was %s before the restart" % state
+        code = run.o.restart()
+        assert code == 0, "Orthanc exited with %s" % code
+        job = harness.wait_job(run.o, job_id, timeout=180)
+        assert job["State"] == "Success", job.get("ErrorDetails")
+        content = job["Content"]
+        assert content["Stored"] is False
+        assert content["InstancesDone"] == CANCEL_COUNT
+        assert content["FailedCount"] == 0
+        files = zip_entries(run.download(job_id))
+        assert len(files) == CANCEL_COUNT, "%d entries" % len(files)
+        assert run.instance_count() == before, "instances were stored"
+        left = {n for n in os.listdir(run.archives)
+                if n.endswith(".partial")} - partials_before
+        assert not left, "%d .partial files left" % len(left)
+        assert "anonymization %s on the way out resumed: it starts over" % \
+            job_id in run.o.log_text(), "no resume line in the log"
+
+
 def error_checks(c, run):
     cases = [
         ("\"Anonymize\" not an object",
@@ -564,6 +601,7 @@ def main():
             os.makedirs(run.exports)
             os.makedirs(run.archives, mode=0o700)
             config = {
+                "SaveJobs": True,   # the restart check resumes a job
                 "Anonymizer": {"ExportFolder": run.exports,
                                "ArchiveFolder": run.archives},
                 "DicomModalities": {"scp": scp.modality(),
@@ -589,6 +627,7 @@ def main():
                     peer_checks(checks, run, peer)
                 drop_and_leak_checks(checks, run)
                 cancel_checks(checks, run)
+                restart_checks(checks, run)
                 error_checks(checks, run)
                 with checks.check("the log holds no identifying value"):
                     log = o.log_text().encode()
