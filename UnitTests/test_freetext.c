@@ -729,13 +729,12 @@ static void test_kept_ages_over_89_become_090Y(void **state)
             assert_string_equal(value_of(&r, 0, T(0010, 1010), v,
                                          sizeof(v)),
                                 "090Y");
-            /* Selector AS Value (rpc K, VM 1-n): kept where Retain
-             * Patient Characteristics decides (Research discards it: TCIA
-             * removes it, a dummy for its D; Full's D too) */
-            if (i == 1 || i == 2)
-                assert_string_equal(value_of(&r, 0, T(0072, 005F), v,
-                                             sizeof(v)),
-                                    "090Y\\045Y");
+            /* Selector AS Value (rpc K, VM 1-n): each value read; Full
+             * (the Keep list names only Patient's Age) gives it its
+             * Basic Profile dummy */
+            assert_string_equal(value_of(&r, 0, T(0072, 005F), v,
+                                         sizeof(v)),
+                                i != 3 ? "090Y\\045Y" : "000Y");
             if (i != 3) { /* Full removes what its Keep list does not name */
                 assert_string_equal(value_of(&r, 1, T(0010, 1010), v,
                                              sizeof(v)),
