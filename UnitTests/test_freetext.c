@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include "anonymizer/anonymizer.h"
 #include "anonymizer/engine_int.h"
 #include "dicom_bytes.h"
@@ -611,6 +612,276 @@ static void test_age_value_under_clean(void **state)
     oa_profile_free(p);
 }
 
+/* oa_anon__clean_age on every unit, the bounds and malformed values */
+static void test_ages_of_90_or_more_in_every_unit(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out;      /* NULL: malformed */
+    } cases[] = {
+        { "093Y", "090Y" },   { "089Y", "089Y" },   { "090Y", "090Y" },
+        { "120Y", "090Y" },   { "000Y", "000Y" },   { "045y", "045Y" },
+        /* past three digits (not an AS, but an age): 90 years or more */
+        { "1100M", "090Y" },  { "1080M", "090Y" },  { "4700W", "090Y" },
+        { "4695W", "090Y" },  { "33000D", "090Y" }, { "32871D", "090Y" },
+        /* the largest three-digit ages of the other units: kept */
+        { "999M", "999M" },   { "999W", "999W" },   { "999D", "999D" },
+        { " 045Y", "045Y" },  { "", "" },
+        /* VM > 1 (Selector AS Value) */
+        { "093Y\\045Y", "090Y\\045Y" },
+        { "045Y\\33000D\\012M", "045Y\\090Y\\012M" },
+        /* malformed: not read as ages */
+        { "45Y", NULL },      { "0045Y", NULL },    { "1079M", NULL },
+        { "4694W", NULL },    { "32870D", NULL },   { "93", NULL },
+        { "93 Y", NULL },     { "093X", NULL },     { "Y", NULL },
+        { "-93Y", NULL },     { "093Y\\", NULL },   { "093Y\\\\045Y", NULL },
+        { "093YY", NULL },    { "ninety", NULL },
+        { "1234567890Y", NULL },
+    };
+    oa_anonymizer *a;
+    oa_profile *p;
+    oa_anonymizer_opts o;
+    oa_element el;
+    (void)state;
+    assert_int_equal(oa_profile_builtin(&p, "Research", NULL), OA_OK);
+    memset(&o, 0, sizeof(o));
+    o.secret = (const uint8_t *)"s";
+    o.secret_len = 1;
+    assert_int_equal(oa_anonymizer_new(&a, p, &o, NULL), OA_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool malformed = false;
+        const char *got;
+
+        memset(&el, 0, sizeof(el));
+        el.tag = T(0010, 1010);
+        el.vr = OA_VR_AS;
+        el.value = (const uint8_t *)cases[i].in;
+        el.length = (uint32_t)strlen(cases[i].in);
+        assert_int_equal(oa_anon__clean_age(a, &el, &malformed), OA_OK);
+        got = oa_buf_cstr(&a->scratch);
+        if (cases[i].out == NULL) {
+            if (!malformed)
+                fail_msg("\"%s\" read as \"%s\", not malformed",
+                         cases[i].in, got);
+            assert_int_equal(a->scratch.len, 0);
+        } else if (malformed || strcmp(got, cases[i].out) != 0) {
+            fail_msg("\"%s\" gave \"%s\"%s, expected \"%s\"", cases[i].in,
+                     got, malformed ? " (malformed)" : "", cases[i].out);
+        }
+    }
+    oa_anonymizer_free(a);
+    oa_profile_free(p);
+}
+
+/* An instance with ages at the top level, nested two levels down (in a
+ * sequence no rule removes: Anatomic Region Sequence), in a private block
+ * and in a multi-valued Selector AS Value. */
+static void age_instance(tb *t, bool explicit_vr, const char *age,
+                         const char *nested, const char *priv)
+{
+    tb_init(t, explicit_vr, false);
+    tb_meta(t, explicit_vr ? TS_EXPLICIT : TS_IMPLICIT, true);
+    tb_uid(t, T(0008, 0016), CT_CLASS);
+    tb_uid(t, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
+    tb_hdr(t, T(0008, 2218), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(t, OA_UNDEFINED_LENGTH);
+    tb_str(t, T(0008, 0100), "SH", "T-D3000");
+    tb_hdr(t, T(0008, 2220), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(t, OA_UNDEFINED_LENGTH);
+    tb_str(t, T(0010, 1010), "AS", nested);
+    tb_item_end(t);
+    tb_seq_end(t);
+    tb_str(t, T(0010, 1010), "AS", nested);
+    tb_item_end(t);
+    tb_seq_end(t);
+    tb_str(t, T(0009, 0010), "LO", "AGE TEST");
+    tb_str(t, T(0009, 1001), "AS", priv);
+    tb_str(t, T(0010, 0010), "PN", "Wrenfield^Priscilla");
+    tb_str(t, T(0010, 0020), "LO", "MRN4471902");
+    tb_str(t, T(0010, 0040), "CS", "F");
+    tb_str(t, T(0010, 1010), "AS", age);
+    tb_uid(t, T(0020, 000D), "1.2.3.4.5.6.7.8.10");
+    tb_uid(t, T(0020, 000E), "1.2.3.4.5.6.7.8.11");
+    tb_str(t, T(0072, 005F), "AS", "093Y\\045Y");
+}
+
+static void test_kept_ages_over_89_become_090Y(void **state)
+{
+    /* every profile that keeps the age: the built-ins and a custom one
+     * with body characteristics kept (and private attributes) */
+    static const char *const profiles[] = {
+        "Research", "Default",
+        "{\"Base\": \"Full\", \"BodyCharacteristics\": \"keep\", "
+        "\"PrivateTags\": \"keep\", \"BurnedInText\": \"keep\"}",
+        /* the Keep list keeps the attribute, AgesOver89 its value */
+        "{\"Base\": \"Full\", \"Keep\": [\"0010,1010\"]}",
+    };
+    char v[64];
+    tb in;
+    run r;
+    (void)state;
+    for (int ex = 0; ex < 2; ex++) {
+        for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+            age_instance(&in, ex != 0, "093Y", "095Y", "091Y");
+            run_profile(&r, profiles[i], &in);
+            if (r.rc != OA_OK)
+                fail_msg("%s: refused", profiles[i]);
+            assert_string_equal(value_of(&r, 0, T(0010, 1010), v,
+                                         sizeof(v)),
+                                "090Y");
+            /* Selector AS Value (rpc K, VM 1-n): each value read; Full
+             * (the Keep list names only Patient's Age) gives it its
+             * Basic Profile dummy */
+            assert_string_equal(value_of(&r, 0, T(0072, 005F), v,
+                                         sizeof(v)),
+                                i != 3 ? "090Y\\045Y" : "000Y");
+            if (i != 3) { /* Full removes what its Keep list does not name */
+                assert_string_equal(value_of(&r, 1, T(0010, 1010), v,
+                                             sizeof(v)),
+                                    "090Y");
+                assert_string_equal(value_of(&r, 2, T(0010, 1010), v,
+                                             sizeof(v)),
+                                    "090Y");
+            }
+            /* PrivateTags "keep": a private AS too, when its VR is
+             * written (implicit VR: a private value is UN, kept as is) */
+            if (i == 2 && ex)
+                assert_string_equal(value_of(&r, 0, T(0009, 1001), v,
+                                             sizeof(v)),
+                                    "090Y");
+            assert_gone(&r, "093Y");
+            assert_gone(&r, "095Y");
+            if (i != 2 || ex)
+                assert_gone(&r, "091Y");
+            assert_int_equal(r.res.n_warnings, 0);
+            run_free(&r);
+            tb_dispose(&in);
+            /* 89 and under: kept as they are */
+            age_instance(&in, ex != 0, "089Y", "045Y", "012M");
+            run_profile(&r, profiles[i], &in);
+            assert_int_equal(r.rc, OA_OK);
+            assert_string_equal(value_of(&r, 0, T(0010, 1010), v,
+                                         sizeof(v)),
+                                "089Y");
+            if (i != 3)
+                assert_string_equal(value_of(&r, 2, T(0010, 1010), v,
+                                             sizeof(v)),
+                                    "045Y");
+            if (i == 2 && ex)
+                assert_string_equal(value_of(&r, 0, T(0009, 1001), v,
+                                             sizeof(v)),
+                                    "012M");
+            run_free(&r);
+            tb_dispose(&in);
+        }
+    }
+}
+
+static void test_ages_over_89_kept_when_the_profile_says_so(void **state)
+{
+    char v[64];
+    tb in;
+    run r;
+    (void)state;
+    age_instance(&in, true, "093Y", "1100M", "091Y");
+    run_profile(&r, "{\"Base\": \"Research\", \"AgesOver89\": \"keep\"}",
+                &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_string_equal(value_of(&r, 0, T(0010, 1010), v, sizeof(v)),
+                        "093Y");
+    assert_string_equal(value_of(&r, 2, T(0010, 1010), v, sizeof(v)),
+                        "1100M");
+    assert_string_equal(value_of(&r, 0, T(0072, 005F), v, sizeof(v)),
+                        "093Y\\045Y");
+    run_free(&r);
+    /* Full removes the age whatever AgesOver89 says */
+    run_profile(&r, "Full", &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_null(value_of(&r, 0, T(0010, 1010), v, sizeof(v)));
+    run_free(&r);
+    tb_dispose(&in);
+}
+
+static void test_malformed_kept_ages_are_removed(void **state)
+{
+    char v[64];
+    tb in;
+    run r;
+    bool top = false, nested = false;
+    (void)state;
+    age_instance(&in, true, "93 years", "0093", "093Y");
+    run_profile(&r, "Research", &in);
+    assert_int_equal(r.rc, OA_OK);
+    /* Patient's Age is Type 3 in a CT image: removed, at every depth */
+    assert_null(value_of(&r, 0, T(0010, 1010), v, sizeof(v)));
+    assert_null(value_of(&r, 1, T(0010, 1010), v, sizeof(v)));
+    assert_null(value_of(&r, 2, T(0010, 1010), v, sizeof(v)));
+    assert_gone(&r, "93 years");
+    assert_gone(&r, "0093");
+    /* one warning per value, naming the tag, never the value */
+    assert_int_equal(r.res.n_warnings, 3);
+    for (unsigned i = 0; i < r.res.n_warnings; i++) {
+        const char *w = r.res.warnings[i];
+
+        assert_non_null(strstr(w, "AgesOver89: (0010,1010)"));
+        assert_null(strstr(w, "93"));
+        top = top || strstr(w, "in a sequence") == NULL;
+        nested = nested || strstr(w, "in a sequence") != NULL;
+    }
+    assert_true(top && nested);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
+/* The rule table shows it: Patient's Age cleaned by AgesOver89 under the
+ * option column that keeps it; "keep" brings the column's keep back. */
+static void test_explain_shows_ages_over_89(void **state)
+{
+    static const struct {
+        const char *profile;
+        const char *action;
+        bool aggregated;
+    } cases[] = {
+        { "{\"Base\": \"Research\"}", "clean", true },
+        { "{\"Base\": \"Default\"}", "clean", true },
+        { "{\"Base\": \"Research\", \"AgesOver89\": \"keep\"}", "keep",
+          false },
+        { "{\"Base\": \"Full\"}", "remove", false },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        oa_profile *p = NULL;
+        cJSON *rows = NULL, *row;
+        const cJSON *found = NULL;
+
+        assert_int_equal(oa_profile_parse(&p, "t", cases[i].profile,
+                                          strlen(cases[i].profile), NULL),
+                         OA_OK);
+        assert_int_equal(oa_rules_explain_json(&rows, p, NULL), OA_OK);
+        cJSON_ArrayForEach(row, rows) {
+            const cJSON *tag = cJSON_GetObjectItem(row, "Tag");
+            if (cJSON_IsString(tag) &&
+                strcmp(tag->valuestring, "(0010,1010)") == 0)
+                found = row;
+        }
+        assert_non_null(found);
+        assert_string_equal(
+            cJSON_GetObjectItem(found, "Action")->valuestring,
+            cases[i].action);
+        if (cases[i].aggregated) {
+            const char *why =
+                cJSON_GetObjectItem(found, "Reason")->valuestring;
+            assert_non_null(strstr(why, "Retain Patient Characteristics"));
+            assert_non_null(strstr(why, "AgesOver89 \"aggregate\""));
+            assert_string_equal(
+                cJSON_GetObjectItem(found, "Source")->valuestring,
+                "Retain Patient Characteristics Option");
+        }
+        cJSON_Delete(rows);
+        oa_profile_free(p);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Needles and their kinds (what the leak check is given)               */
 
@@ -956,6 +1227,11 @@ int main(void)
         cmocka_unit_test(test_sr_text_value_left_empty_by_clean),
         cmocka_unit_test(test_default_cleans_a_description_not_refusing),
         cmocka_unit_test(test_age_value_under_clean),
+        cmocka_unit_test(test_ages_of_90_or_more_in_every_unit),
+        cmocka_unit_test(test_kept_ages_over_89_become_090Y),
+        cmocka_unit_test(test_ages_over_89_kept_when_the_profile_says_so),
+        cmocka_unit_test(test_malformed_kept_ages_are_removed),
+        cmocka_unit_test(test_explain_shows_ages_over_89),
         cmocka_unit_test(test_needles_have_kinds),
         cmocka_unit_test(test_short_name_parts_are_words_of_text),
         cmocka_unit_test(test_find_dates_spellings),

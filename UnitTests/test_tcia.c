@@ -184,7 +184,9 @@ static void test_research_reads_tcia_on_top_of_ps315(void **state)
     /* what researchers need */
     assert_rule(p, T(0010, 0040), OA_VR_CS, OA_ACTION_KEEP, OA_SRC_OPTION,
                 "keep");
-    assert_rule(p, T(0010, 1010), OA_VR_AS, OA_ACTION_KEEP, OA_SRC_OPTION,
+    /* the age: kept by Retain Patient Characteristics and TCIA, ages of 90
+     * or more aggregated (AgesOver89 "aggregate": cleaned to 090Y) */
+    assert_rule(p, T(0010, 1010), OA_VR_AS, OA_ACTION_CLEAN, OA_SRC_OPTION,
                 "keep");
     assert_rule(p, T(0010, 1030), OA_VR_DS, OA_ACTION_KEEP, OA_SRC_OPTION,
                 "keep");

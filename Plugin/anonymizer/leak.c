@@ -223,21 +223,8 @@ typedef struct leak_ctx {
     oa_error *err;
 } leak_ctx;
 
-/* Record a warning (never a value) in the result. */
-static void warn(oa_anonymizer *a, const char *fmt, ...) OA_PRINTF(2, 3);
-static void warn(oa_anonymizer *a, const char *fmt, ...)
-{
-    oa_anon_result *res = a->res;
-    va_list ap;
-
-    if (res->n_warnings < OA_ANON_WARNINGS) {
-        va_start(ap, fmt);
-        vsnprintf(res->warnings[res->n_warnings], OA_ANON_WARNING_MAX, fmt,
-                  ap);
-        va_end(ap);
-    }
-    res->n_warnings++;
-}
+/* Record a warning (never a value) in the result (engine.c). */
+#define warn oa_anon__warn
 
 static bool whole_word(const uint8_t *buf, size_t n, size_t start,
                        size_t len, bool ascii)

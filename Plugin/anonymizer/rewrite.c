@@ -681,6 +681,35 @@ static oa_action valid_action(oa_anonymizer *a, const oa_element *el,
     return act;
 }
 
+/*
+ * An AS value that Clean cannot read as ages (AgesOver89, fail closed: a
+ * "93 years" or "1100" could be anything, a 93-year-old included): not
+ * written.  A top-level attribute that the instance's IOD requires is
+ * emptied (Type 2) or given the dummy "000Y" (Type 1); any other is
+ * removed (Patient's Age is Type 3 in every IOD of iod_table.inc).  The
+ * result gets a warning naming the tag, never the value.
+ */
+static oa_status malformed_age(oa_anonymizer *a, const oa_element *el,
+                               oa_error *err)
+{
+    int type = el->depth == 0 ? oa_ps315__iod_type(a->sop_class, el->tag,
+                                                   a->animal)
+                              : 0;
+    char tag[16];
+    const char *v = type == 1 ? dummy_text(OA_VR_AS) : "";
+
+    oa_tag_format(el->tag, tag);
+    oa_anon__warn(a, "AgesOver89: %s%s is not an age string (AS), %s",
+                  tag, el->depth > 0 ? " (in a sequence)" : "",
+                  type == 1   ? "replaced by the dummy 000Y"
+                  : type == 2 ? "emptied"
+                              : "removed");
+    if (type != 1 && type != 2)
+        return OA_OK;
+    return emit(a, el->tag, el->vr, v, strlen(v), el->depth, el->big_endian,
+                err);
+}
+
 /* ------------------------------------------------------------------ */
 /* The rewrite handler                                                  */
 
@@ -715,7 +744,11 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
         a->animal = true; /* Patient Species Description */
     act = resolve(a, el, false, &rule);
     act = valid_action(a, el, &rule, act);
-    if (lv != NULL && lv->mode != SEQ_PLAIN && act == OA_ACTION_KEEP &&
+    /* (an age that AgesOver89 cleans is a kept value: a dummy inside a
+     * sequence of dummies) */
+    if (lv != NULL && lv->mode != SEQ_PLAIN &&
+        (act == OA_ACTION_KEEP ||
+         (act == OA_ACTION_CLEAN && rule.age_aggregated)) &&
         !is_structural(el) && !private_kept_as_safe(el, &rule))
         act = lv->mode == SEQ_DUMMY ? OA_ACTION_DUMMY : OA_ACTION_CLEAN;
     if (act != OA_ACTION_KEEP && oa_anon__is_identifying(el->tag, el->vr))
@@ -756,7 +789,15 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
         }
         break;
     case OA_ACTION_CLEAN:
-        if (oa_vr_is_string(el->vr)) {
+        if (el->vr == OA_VR_AS || rule.age_aggregated) {
+            bool malformed;
+
+            rc = oa_anon__clean_age(a, el, &malformed);
+            if (rc == OA_OK && malformed)
+                return malformed_age(a, el, err);
+            v = oa_buf_data(&a->scratch);
+            n = a->scratch.len;
+        } else if (oa_vr_is_string(el->vr)) {
             rc = oa_anon__clean_text(a, el);
             v = oa_buf_data(&a->scratch);
             n = a->scratch.len;
