@@ -736,7 +736,7 @@ static void run_free(run *r)
 
 static void check_pet_output(run *r, bool explicit_vr)
 {
-    char shifted[64], uid[80], line[160], hash[17];
+    char shifted[160], uid[80], line[240], hash[17];
     int offset = oa_anon_date_offset(r->a, "PID-777123", 10);
     const char *study_date;
 
