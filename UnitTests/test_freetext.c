@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include "anonymizer/anonymizer.h"
 #include "anonymizer/engine_int.h"
 #include "dicom_bytes.h"
@@ -247,30 +248,46 @@ static void instance(tb *t, const char *sop_class, const texts *x)
 }
 
 /* Clean `text` put in the Image Comments under `profile`: the output's
- * value into out (the run must succeed). */
-static void clean_one(const char *profile, const char *text, char *out,
-                      size_t size)
+ * value into out (the run must succeed).  With `sr`, the text is an SR
+ * TEXT content item two levels down instead (Text Value (0040,A160) in a
+ * CONTAINER of the Content Sequence), in an SR instance. */
+static void clean_one(const char *profile, const char *text, bool sr,
+                      char *out, size_t size)
 {
     texts x = {0};
     tb in;
     run r;
 
-    x.image_comments = text;
-    instance(&in, CT_CLASS, &x);
+    if (sr)
+        x.sr_nested = text;
+    else
+        x.image_comments = text;
+    instance(&in, sr ? SR_CLASS : CT_CLASS, &x);
     run_profile(&r, profile, &in);
     assert_int_equal(r.rc, OA_OK);
-    assert_non_null(value_of(&r, 0, T(0020, 4000), out, size));
+    assert_non_null(value_of(&r, sr ? 2 : 0, sr ? T(0040, A160)
+                                                : T(0020, 4000),
+                             out, size));
     run_free(&r);
     tb_dispose(&in);
 }
 
+/* Every case twice: in a top-level attribute (Image Comments) and in an
+ * SR content item, under the profiles that keep reports and clean their
+ * content (Default drops them: its cases are top-level only). */
 #define ASSERT_CLEAN(profile, text, expected)                              \
     do {                                                                   \
         char got_[2048];                                                   \
-        clean_one(profile, text, got_, sizeof(got_));                      \
-        if (strcmp(got_, expected) != 0)                                   \
-            fail_msg("cleaned \"%s\"\n  into \"%s\"\n  not  \"%s\"", text,   \
-                     got_, expected);                                      \
+        for (int sr_ = 0; sr_ < 2; sr_++) {                                \
+            if (sr_ && strcmp(profile, "Default") == 0)                    \
+                break;                                                     \
+            clean_one(profile, text, sr_ != 0, got_, sizeof(got_));        \
+            if (strcmp(got_, expected) != 0)                               \
+                fail_msg("cleaned \"%s\" (%s)\n  into \"%s\"\n  not  "     \
+                         "\"%s\"", text, sr_ ? "SR content item"           \
+                                              : "Image Comments",          \
+                         got_, expected);                                  \
+        }                                                                  \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -400,7 +417,9 @@ static void test_dates_shifted_with_the_patient_offset(void **state)
     (void)state;
     x.image_comments = "seen 03/20/2023, 20.03.2023, 2023-03-20, "
                        "20 Mar 2023, March 20, 2023, 20-MAR-23";
-    instance(&in, CT_CLASS, &x);
+    /* the same text in an SR content item, two levels down */
+    x.sr_nested = x.image_comments;
+    instance(&in, SR_CLASS, &x);
     run_profile(&r, SHIFTING, &in);
     assert_int_equal(r.rc, OA_OK);
     /* the study date 20230320 shifted by the header */
@@ -429,6 +448,7 @@ static void test_dates_shifted_with_the_patient_offset(void **state)
                  y, d, up, y % 100);
     }
     assert_string_equal(value_of(&r, 0, T(0020, 4000), v, sizeof(v)), want);
+    assert_string_equal(value_of(&r, 2, T(0040, A160), v, sizeof(v)), want);
     run_free(&r);
     tb_dispose(&in);
 }
@@ -476,6 +496,34 @@ static void test_sr_text_values_at_any_depth(void **state)
     assert_non_null(strstr(t, "1 (0040,A040) [TEXT]"));
     assert_non_null(strstr(t, "2 (0040,A040) [TEXT]"));
     (void)v;
+    run_free(&r);
+    tb_dispose(&in);
+}
+
+/* A TEXT item whose text is all identity: its Text Value is required
+ * there (Type 1C), so it is never left empty (pydicom-test_files/
+ * reportsi.dcm: Person Observer Name "Enter text", text "Enter text",
+ * found by anon_validity under Research): Research writes the keyed hash
+ * of the original (never ANONYMIZED), another profile a dummy. */
+static void test_sr_text_value_left_empty_by_clean(void **state)
+{
+    texts x = {0};
+    tb in;
+    run r;
+    char v[128], hash[17];
+    (void)state;
+    x.sr_nested = "Priscilla Wrenfield";
+    instance(&in, SR_CLASS, &x);
+    run_profile(&r, CLEARING, &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_string_equal(value_of(&r, 2, T(0040, A160), v, sizeof(v)),
+                        "ANONYMIZED");
+    run_free(&r);
+    run_profile(&r, "Research", &in);
+    assert_int_equal(r.rc, OA_OK);
+    oa_anon_hash_value(r.a, x.sr_nested, strlen(x.sr_nested), hash);
+    assert_string_equal(value_of(&r, 2, T(0040, A160), v, sizeof(v)), hash);
+    assert_gone(&r, "Wrenfield");
     run_free(&r);
     tb_dispose(&in);
 }
@@ -562,6 +610,276 @@ static void test_age_value_under_clean(void **state)
     assert_memory_equal(oa_buf_data(&a->scratch), "045Y", 4);
     oa_anonymizer_free(a);
     oa_profile_free(p);
+}
+
+/* oa_anon__clean_age on every unit, the bounds and malformed values */
+static void test_ages_of_90_or_more_in_every_unit(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out;      /* NULL: malformed */
+    } cases[] = {
+        { "093Y", "090Y" },   { "089Y", "089Y" },   { "090Y", "090Y" },
+        { "120Y", "090Y" },   { "000Y", "000Y" },   { "045y", "045Y" },
+        /* past three digits (not an AS, but an age): 90 years or more */
+        { "1100M", "090Y" },  { "1080M", "090Y" },  { "4700W", "090Y" },
+        { "4695W", "090Y" },  { "33000D", "090Y" }, { "32871D", "090Y" },
+        /* the largest three-digit ages of the other units: kept */
+        { "999M", "999M" },   { "999W", "999W" },   { "999D", "999D" },
+        { " 045Y", "045Y" },  { "", "" },
+        /* VM > 1 (Selector AS Value) */
+        { "093Y\\045Y", "090Y\\045Y" },
+        { "045Y\\33000D\\012M", "045Y\\090Y\\012M" },
+        /* malformed: not read as ages */
+        { "45Y", NULL },      { "0045Y", NULL },    { "1079M", NULL },
+        { "4694W", NULL },    { "32870D", NULL },   { "93", NULL },
+        { "93 Y", NULL },     { "093X", NULL },     { "Y", NULL },
+        { "-93Y", NULL },     { "093Y\\", NULL },   { "093Y\\\\045Y", NULL },
+        { "093YY", NULL },    { "ninety", NULL },
+        { "1234567890Y", NULL },
+    };
+    oa_anonymizer *a;
+    oa_profile *p;
+    oa_anonymizer_opts o;
+    oa_element el;
+    (void)state;
+    assert_int_equal(oa_profile_builtin(&p, "Research", NULL), OA_OK);
+    memset(&o, 0, sizeof(o));
+    o.secret = (const uint8_t *)"s";
+    o.secret_len = 1;
+    assert_int_equal(oa_anonymizer_new(&a, p, &o, NULL), OA_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool malformed = false;
+        const char *got;
+
+        memset(&el, 0, sizeof(el));
+        el.tag = T(0010, 1010);
+        el.vr = OA_VR_AS;
+        el.value = (const uint8_t *)cases[i].in;
+        el.length = (uint32_t)strlen(cases[i].in);
+        assert_int_equal(oa_anon__clean_age(a, &el, &malformed), OA_OK);
+        got = oa_buf_cstr(&a->scratch);
+        if (cases[i].out == NULL) {
+            if (!malformed)
+                fail_msg("\"%s\" read as \"%s\", not malformed",
+                         cases[i].in, got);
+            assert_int_equal(a->scratch.len, 0);
+        } else if (malformed || strcmp(got, cases[i].out) != 0) {
+            fail_msg("\"%s\" gave \"%s\"%s, expected \"%s\"", cases[i].in,
+                     got, malformed ? " (malformed)" : "", cases[i].out);
+        }
+    }
+    oa_anonymizer_free(a);
+    oa_profile_free(p);
+}
+
+/* An instance with ages at the top level, nested two levels down (in a
+ * sequence no rule removes: Anatomic Region Sequence), in a private block
+ * and in a multi-valued Selector AS Value. */
+static void age_instance(tb *t, bool explicit_vr, const char *age,
+                         const char *nested, const char *priv)
+{
+    tb_init(t, explicit_vr, false);
+    tb_meta(t, explicit_vr ? TS_EXPLICIT : TS_IMPLICIT, true);
+    tb_uid(t, T(0008, 0016), CT_CLASS);
+    tb_uid(t, T(0008, 0018), "1.2.3.4.5.6.7.8.1");
+    tb_hdr(t, T(0008, 2218), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(t, OA_UNDEFINED_LENGTH);
+    tb_str(t, T(0008, 0100), "SH", "T-D3000");
+    tb_hdr(t, T(0008, 2220), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(t, OA_UNDEFINED_LENGTH);
+    tb_str(t, T(0010, 1010), "AS", nested);
+    tb_item_end(t);
+    tb_seq_end(t);
+    tb_str(t, T(0010, 1010), "AS", nested);
+    tb_item_end(t);
+    tb_seq_end(t);
+    tb_str(t, T(0009, 0010), "LO", "AGE TEST");
+    tb_str(t, T(0009, 1001), "AS", priv);
+    tb_str(t, T(0010, 0010), "PN", "Wrenfield^Priscilla");
+    tb_str(t, T(0010, 0020), "LO", "MRN4471902");
+    tb_str(t, T(0010, 0040), "CS", "F");
+    tb_str(t, T(0010, 1010), "AS", age);
+    tb_uid(t, T(0020, 000D), "1.2.3.4.5.6.7.8.10");
+    tb_uid(t, T(0020, 000E), "1.2.3.4.5.6.7.8.11");
+    tb_str(t, T(0072, 005F), "AS", "093Y\\045Y");
+}
+
+static void test_kept_ages_over_89_become_090Y(void **state)
+{
+    /* every profile that keeps the age: the built-ins and a custom one
+     * with body characteristics kept (and private attributes) */
+    static const char *const profiles[] = {
+        "Research", "Default",
+        "{\"Base\": \"Full\", \"BodyCharacteristics\": \"keep\", "
+        "\"PrivateTags\": \"keep\", \"BurnedInText\": \"keep\"}",
+        /* the Keep list keeps the attribute, AgesOver89 its value */
+        "{\"Base\": \"Full\", \"Keep\": [\"0010,1010\"]}",
+    };
+    char v[64];
+    tb in;
+    run r;
+    (void)state;
+    for (int ex = 0; ex < 2; ex++) {
+        for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+            age_instance(&in, ex != 0, "093Y", "095Y", "091Y");
+            run_profile(&r, profiles[i], &in);
+            if (r.rc != OA_OK)
+                fail_msg("%s: refused", profiles[i]);
+            assert_string_equal(value_of(&r, 0, T(0010, 1010), v,
+                                         sizeof(v)),
+                                "090Y");
+            /* Selector AS Value (rpc K, VM 1-n): each value read; Full
+             * (the Keep list names only Patient's Age) gives it its
+             * Basic Profile dummy */
+            assert_string_equal(value_of(&r, 0, T(0072, 005F), v,
+                                         sizeof(v)),
+                                i != 3 ? "090Y\\045Y" : "000Y");
+            if (i != 3) { /* Full removes what its Keep list does not name */
+                assert_string_equal(value_of(&r, 1, T(0010, 1010), v,
+                                             sizeof(v)),
+                                    "090Y");
+                assert_string_equal(value_of(&r, 2, T(0010, 1010), v,
+                                             sizeof(v)),
+                                    "090Y");
+            }
+            /* PrivateTags "keep": a private AS too, when its VR is
+             * written (implicit VR: a private value is UN, kept as is) */
+            if (i == 2 && ex)
+                assert_string_equal(value_of(&r, 0, T(0009, 1001), v,
+                                             sizeof(v)),
+                                    "090Y");
+            assert_gone(&r, "093Y");
+            assert_gone(&r, "095Y");
+            if (i != 2 || ex)
+                assert_gone(&r, "091Y");
+            assert_int_equal(r.res.n_warnings, 0);
+            run_free(&r);
+            tb_dispose(&in);
+            /* 89 and under: kept as they are */
+            age_instance(&in, ex != 0, "089Y", "045Y", "012M");
+            run_profile(&r, profiles[i], &in);
+            assert_int_equal(r.rc, OA_OK);
+            assert_string_equal(value_of(&r, 0, T(0010, 1010), v,
+                                         sizeof(v)),
+                                "089Y");
+            if (i != 3)
+                assert_string_equal(value_of(&r, 2, T(0010, 1010), v,
+                                             sizeof(v)),
+                                    "045Y");
+            if (i == 2 && ex)
+                assert_string_equal(value_of(&r, 0, T(0009, 1001), v,
+                                             sizeof(v)),
+                                    "012M");
+            run_free(&r);
+            tb_dispose(&in);
+        }
+    }
+}
+
+static void test_ages_over_89_kept_when_the_profile_says_so(void **state)
+{
+    char v[64];
+    tb in;
+    run r;
+    (void)state;
+    age_instance(&in, true, "093Y", "1100M", "091Y");
+    run_profile(&r, "{\"Base\": \"Research\", \"AgesOver89\": \"keep\"}",
+                &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_string_equal(value_of(&r, 0, T(0010, 1010), v, sizeof(v)),
+                        "093Y");
+    assert_string_equal(value_of(&r, 2, T(0010, 1010), v, sizeof(v)),
+                        "1100M");
+    assert_string_equal(value_of(&r, 0, T(0072, 005F), v, sizeof(v)),
+                        "093Y\\045Y");
+    run_free(&r);
+    /* Full removes the age whatever AgesOver89 says */
+    run_profile(&r, "Full", &in);
+    assert_int_equal(r.rc, OA_OK);
+    assert_null(value_of(&r, 0, T(0010, 1010), v, sizeof(v)));
+    run_free(&r);
+    tb_dispose(&in);
+}
+
+static void test_malformed_kept_ages_are_removed(void **state)
+{
+    char v[64];
+    tb in;
+    run r;
+    bool top = false, nested = false;
+    (void)state;
+    age_instance(&in, true, "93 years", "0093", "093Y");
+    run_profile(&r, "Research", &in);
+    assert_int_equal(r.rc, OA_OK);
+    /* Patient's Age is Type 3 in a CT image: removed, at every depth */
+    assert_null(value_of(&r, 0, T(0010, 1010), v, sizeof(v)));
+    assert_null(value_of(&r, 1, T(0010, 1010), v, sizeof(v)));
+    assert_null(value_of(&r, 2, T(0010, 1010), v, sizeof(v)));
+    assert_gone(&r, "93 years");
+    assert_gone(&r, "0093");
+    /* one warning per value, naming the tag, never the value */
+    assert_int_equal(r.res.n_warnings, 3);
+    for (unsigned i = 0; i < r.res.n_warnings; i++) {
+        const char *w = r.res.warnings[i];
+
+        assert_non_null(strstr(w, "AgesOver89: (0010,1010)"));
+        assert_null(strstr(w, "93"));
+        top = top || strstr(w, "in a sequence") == NULL;
+        nested = nested || strstr(w, "in a sequence") != NULL;
+    }
+    assert_true(top && nested);
+    run_free(&r);
+    tb_dispose(&in);
+}
+
+/* The rule table shows it: Patient's Age cleaned by AgesOver89 under the
+ * option column that keeps it; "keep" brings the column's keep back. */
+static void test_explain_shows_ages_over_89(void **state)
+{
+    static const struct {
+        const char *profile;
+        const char *action;
+        bool aggregated;
+    } cases[] = {
+        { "{\"Base\": \"Research\"}", "clean", true },
+        { "{\"Base\": \"Default\"}", "clean", true },
+        { "{\"Base\": \"Research\", \"AgesOver89\": \"keep\"}", "keep",
+          false },
+        { "{\"Base\": \"Full\"}", "remove", false },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        oa_profile *p = NULL;
+        cJSON *rows = NULL, *row;
+        const cJSON *found = NULL;
+
+        assert_int_equal(oa_profile_parse(&p, "t", cases[i].profile,
+                                          strlen(cases[i].profile), NULL),
+                         OA_OK);
+        assert_int_equal(oa_rules_explain_json(&rows, p, NULL), OA_OK);
+        cJSON_ArrayForEach(row, rows) {
+            const cJSON *tag = cJSON_GetObjectItem(row, "Tag");
+            if (cJSON_IsString(tag) &&
+                strcmp(tag->valuestring, "(0010,1010)") == 0)
+                found = row;
+        }
+        assert_non_null(found);
+        assert_string_equal(
+            cJSON_GetObjectItem(found, "Action")->valuestring,
+            cases[i].action);
+        if (cases[i].aggregated) {
+            const char *why =
+                cJSON_GetObjectItem(found, "Reason")->valuestring;
+            assert_non_null(strstr(why, "Retain Patient Characteristics"));
+            assert_non_null(strstr(why, "AgesOver89 \"aggregate\""));
+            assert_string_equal(
+                cJSON_GetObjectItem(found, "Source")->valuestring,
+                "Retain Patient Characteristics Option");
+        }
+        cJSON_Delete(rows);
+        oa_profile_free(p);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -906,8 +1224,14 @@ int main(void)
         cmocka_unit_test(test_ages_over_89),
         cmocka_unit_test(test_sr_text_values_at_any_depth),
         cmocka_unit_test(test_every_text_attribute_is_cleaned),
+        cmocka_unit_test(test_sr_text_value_left_empty_by_clean),
         cmocka_unit_test(test_default_cleans_a_description_not_refusing),
         cmocka_unit_test(test_age_value_under_clean),
+        cmocka_unit_test(test_ages_of_90_or_more_in_every_unit),
+        cmocka_unit_test(test_kept_ages_over_89_become_090Y),
+        cmocka_unit_test(test_ages_over_89_kept_when_the_profile_says_so),
+        cmocka_unit_test(test_malformed_kept_ages_are_removed),
+        cmocka_unit_test(test_explain_shows_ages_over_89),
         cmocka_unit_test(test_needles_have_kinds),
         cmocka_unit_test(test_short_name_parts_are_words_of_text),
         cmocka_unit_test(test_find_dates_spellings),

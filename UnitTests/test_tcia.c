@@ -184,7 +184,9 @@ static void test_research_reads_tcia_on_top_of_ps315(void **state)
     /* what researchers need */
     assert_rule(p, T(0010, 0040), OA_VR_CS, OA_ACTION_KEEP, OA_SRC_OPTION,
                 "keep");
-    assert_rule(p, T(0010, 1010), OA_VR_AS, OA_ACTION_KEEP, OA_SRC_OPTION,
+    /* the age: kept by Retain Patient Characteristics and TCIA, ages of 90
+     * or more aggregated (AgesOver89 "aggregate": cleaned to 090Y) */
+    assert_rule(p, T(0010, 1010), OA_VR_AS, OA_ACTION_CLEAN, OA_SRC_OPTION,
                 "keep");
     assert_rule(p, T(0010, 1030), OA_VR_DS, OA_ACTION_KEEP, OA_SRC_OPTION,
                 "keep");
@@ -734,7 +736,7 @@ static void run_free(run *r)
 
 static void check_pet_output(run *r, bool explicit_vr)
 {
-    char shifted[64], uid[80], line[160], hash[17];
+    char shifted[160], uid[80], line[240], hash[17];
     int offset = oa_anon_date_offset(r->a, "PID-777123", 10);
     const char *study_date;
 
@@ -818,6 +820,59 @@ static void test_engine_applies_the_kb_implicit_vr(void **state)
     tb_dispose(&in);
 }
 
+/* Inside a sequence that PS3.15 turns into dummies (D: Referenced
+ * Performed Procedure Step Sequence), what the knowledge base keeps at
+ * that path keeps its value and its creator: the creator is never a
+ * dummy (the block would be orphaned), the kept value was judged safe
+ * there (orthanc-tests/Issue22-NoPixelData.dcm, found by anon_corpus);
+ * what it does not keep there is removed, and the public text beside it
+ * still becomes a dummy. */
+static void test_engine_kb_kept_inside_a_dummy_sequence(void **state)
+{
+    tb in;
+    run r;
+
+    (void)state;
+    tb_init(&in, true, false);
+    tb_meta(&in, TS_EXPLICIT, true);
+    /* Enhanced MR: the sequence is Type 1C there on a condition the IOD
+     * table cannot settle, so the strictest of X/Z/D, D, is taken */
+    tb_uid(&in, T(0008, 0016), "1.2.840.10008.5.1.4.1.1.4.1");
+    tb_uid(&in, T(0008, 0018), "1.2.3.4.210.1");
+    tb_hdr(&in, T(0008, 1111), "SQ", OA_UNDEFINED_LENGTH);
+    tb_item(&in, OA_UNDEFINED_LENGTH);
+    tb_str(&in, T(0008, 1150), "UI", "1.2.840.10008.3.1.2.3.3");
+    tb_uid(&in, T(0008, 1155), "1.2.3.4.210.2");
+    tb_str(&in, T(0010, 0010), "PN", "Doe^Jane");
+    tb_str(&in, T(0028, 1055), "LO", "PPS NOTE");
+    tb_str(&in, T(2001, 0010), "LO", PHILIPS_DD1);
+    tb_str(&in, T(2001, 10A0), "LO", "GONE-IN-PPS");
+    tb_str(&in, T(2001, 10C1), "LO", "KEPT-IN-PPS");
+    tb_str(&in, T(2005, 0014), "LO", "Philips MR Imaging DD 005");
+    tb_str(&in, T(2005, 1406), "LO", "KEPT-06");
+    tb_item_end(&in);
+    tb_seq_end(&in);
+    tb_str(&in, T(0010, 0010), "PN", "Doe^Jane");
+    tb_str(&in, T(0010, 0020), "LO", "PID-200");
+    tb_uid(&in, T(0020, 000D), "1.2.3.4.200.3");
+    tb_uid(&in, T(0020, 000E), "1.2.3.4.200.4");
+    run_research(&r, &in);
+    assert_true(has(&r.tr, "0 (0008,1111) SQ"));
+    assert_true(has(&r.tr, "1 (2001,0010) LO [" PHILIPS_DD1 "]"));
+    assert_true(has(&r.tr, "1 (2001,10C1) LO [KEPT-IN-PPS]"));
+    assert_true(has(&r.tr, "1 (2005,0014) LO [Philips MR Imaging DD 005]"));
+    assert_true(has(&r.tr, "1 (2005,1406) LO [KEPT-06]"));
+    assert_false(has(&r.tr, "GONE-IN-PPS"));
+    /* the rest of the item follows D: class UID kept, a text a dummy,
+     * the name by its own rule */
+    assert_true(has(&r.tr, "1 (0008,1150) UI [1.2.840.10008.3.1.2.3.3]"));
+    assert_true(has(&r.tr, "1 (0028,1055) LO [ANONYMIZED]"));
+    assert_false(has(&r.tr, "PPS NOTE"));
+    assert_false(has(&r.tr, "Doe"));
+    run_free(&r);
+    tb_dispose(&in);
+}
+
 /* An o value that is not a date is removed; an h binary number emptied. */
 static void test_engine_o_and_h_on_odd_values(void **state)
 {
@@ -857,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_engine_applies_the_kb_explicit_vr),
         cmocka_unit_test(test_engine_applies_the_kb_implicit_vr),
         cmocka_unit_test(test_engine_o_and_h_on_odd_values),
+        cmocka_unit_test(test_engine_kb_kept_inside_a_dummy_sequence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

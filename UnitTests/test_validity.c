@@ -340,6 +340,54 @@ static void test_presentation_creation_dummied(void **state)
 }
 
 /*
+ * pydicom-test_files/rtstruct.dcm: the Structure Set Label (Type 1) is
+ * the Study ID ("sep30"), so Clean leaves nothing of it.  Default and
+ * Full write a dummy there (valid); Research keeps what the label does
+ * (Type 1 with clinical meaning: never ANONYMIZED nor empty, issue 16,
+ * found by anon_corpus): the keyed hash of the original, equal for equal
+ * labels.  A label with more than the identifier keeps the rest.
+ */
+#define RTSTRUCT_CLASS "1.2.840.10008.5.1.4.1.1.481.3"
+
+static void structure_set(tb *t, const char *label)
+{
+    head(t, RTSTRUCT_CLASS);
+    patient(t);
+    tb_str(t, T(0020, 0010), "SH", "sep30");
+    tb_uid(t, T(0020, 000D), "1.2.3.4.5.6.7.8.2");
+    tb_uid(t, T(0020, 000E), "1.2.3.4.5.6.7.8.3");
+    tb_str(t, T(3006, 0002), "SH", label);
+}
+
+static void test_type1_label_left_empty_by_clean(void **state)
+{
+    tb in;
+    run r;
+    char line[64], hash[17];
+    (void)state;
+
+    structure_set(&in, "sep30");
+    run_profile(&r, "Default", &in);
+    assert_true(has(&r, "0 (3006,0002) SH [ANONYMIZED]"));
+    run_free(&r);
+    run_profile(&r, "Research", &in);
+    oa_anon_hash_value(r.a, "sep30", 5, hash);
+    snprintf(line, sizeof(line), "0 (3006,0002) SH [%s]", hash);
+    assert_true(has(&r, line));
+    assert_false(has(&r, "ANONYMIZED"));
+    assert_false(has(&r, "sep30"));
+    run_free(&r);
+    tb_dispose(&in);
+
+    structure_set(&in, "sep30 prostate");
+    run_profile(&r, "Research", &in);
+    assert_true(has(&r, "0 (3006,0002) SH [prostate"));
+    assert_false(has(&r, "sep30"));
+    run_free(&r);
+    tb_dispose(&in);
+}
+
+/*
  * fo-dicom/mr_brucker.dcm, dcm4che/explicitVRwithinUNsequence.dcm,
  * orthanc-tests/Issue56-NoPixelData.dcm: Responsible Person and
  * Responsible Organization (X) are Type 2C, required for an animal
@@ -392,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_clinical_trial_module_as_a_group),
         cmocka_unit_test(test_presentation_creation_dummied),
         cmocka_unit_test(test_responsible_person_of_an_animal),
+        cmocka_unit_test(test_type1_label_left_empty_by_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

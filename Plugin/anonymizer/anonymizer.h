@@ -255,7 +255,8 @@ typedef enum oa_opt_value {
     OA_OPT_REMAP,    /* "remap" (Uids) */
     OA_OPT_STRICT,   /* "strict" (BurnedInText) */
     OA_OPT_REFUSE,   /* "refuse" (BurnedInText) */
-    OA_OPT_TCIA      /* "tcia" (PrivateTags) */
+    OA_OPT_TCIA,     /* "tcia" (PrivateTags) */
+    OA_OPT_AGGREGATE /* "aggregate" (AgesOver89) */
 } oa_opt_value;
 
 /* "keep", "clear", ... Never NULL. */
@@ -266,6 +267,17 @@ const char *oa_opt_value_name(oa_opt_value v);
  * they turn on:
  *
  *  BodyCharacteristics keep|clear      keep: rpc
+ *  AgesOver89 aggregate|keep           aggregate (every built-in): every
+ *                                      AS (Age String) value that the
+ *                                      rules keep, at any depth and by any
+ *                                      rule (Keep list included), is
+ *                                      cleaned instead (C): an age of 90
+ *                                      years or more, in any unit, is
+ *                                      written "090Y" (HIPAA Safe Harbor's
+ *                                      "90 or older"), a malformed value
+ *                                      is removed (emptied where the IOD
+ *                                      needs it) with a warning naming the
+ *                                      tag; keep: AS values kept verbatim
  *  Dates keep|shift|clear              keep: rlfd; shift: rlmd (dates and
  *                                      date-times shifted; rlmd cells on
  *                                      other VRs fall back to the basic code)
@@ -308,6 +320,7 @@ const char *oa_opt_value_name(oa_opt_value v);
  */
 typedef struct oa_anon_options {
     oa_opt_value body_characteristics;
+    oa_opt_value ages_over_89;
     oa_opt_value dates;
     oa_opt_value birth_date;
     oa_opt_value private_tags;
@@ -514,6 +527,10 @@ typedef struct oa_rule {
     /* Base "Research": TCIA's action for this attribute ("remove", "keep",
      * "incrementdate"...) when its list names it, else NULL. */
     const char *tcia;
+    /* AgesOver89 "aggregate": an AS value the rule above keeps, cleaned
+     * instead (action CLEAN; source, code and why stay the keeping
+     * rule's, oa_rule_describe says both). */
+    bool age_aggregated;
 } oa_rule;
 
 /*
@@ -574,6 +591,9 @@ typedef struct oa_rule_step {
  *  6. UI attributes not in the table: kept if oa_uid_class_kind(), else
  *     UID (KEEP when Uids is "keep");
  *  7. anything else: KEEP (PS3.15 only lists what must change).
+ * Then, whatever decided: a KEEP of an AS value (`vr` AS, or 0 / UN with
+ * a dictionary VR AS) becomes CLEAN with age_aggregated set when
+ * AgesOver89 is "aggregate" (ages of 90 or more written "090Y").
  */
 oa_action oa_rules_resolve(const oa_profile *p, uint32_t tag, oa_vr vr,
                            const char *creator, size_t creator_len,

@@ -24,6 +24,7 @@
  */
 #include "engine_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,20 @@ void oa_anon__copy_value(char dst[OA_ANON_VALUE_MAX], const void *v,
         n = OA_ANON_VALUE_MAX - 1;
     memcpy(dst, v, n);
     dst[n] = '\0';
+}
+
+void oa_anon__warn(oa_anonymizer *a, const char *fmt, ...)
+{
+    oa_anon_result *res = a->res;
+    va_list ap;
+
+    if (res->n_warnings < OA_ANON_WARNINGS) {
+        va_start(ap, fmt);
+        vsnprintf(res->warnings[res->n_warnings], OA_ANON_WARNING_MAX, fmt,
+                  ap);
+        va_end(ap);
+    }
+    res->n_warnings++;
 }
 
 /* ------------------------------------------------------------------ */

@@ -166,6 +166,10 @@ struct oa_anonymizer {
 void oa_anon__copy_value(char dst[OA_ANON_VALUE_MAX], const void *v,
                          size_t n);
 
+/* engine.c: a warning in the result (a sentence naming tags, never a
+ * value): n_warnings counts it, the first OA_ANON_WARNINGS are kept. */
+void oa_anon__warn(oa_anonymizer *a, const char *fmt, ...) OA_PRINTF(2, 3);
+
 /* burned_in.c: set up / free the pixel state of the engine. */
 oa_status oa_anon__pixels_init(oa_anonymizer *a, const oa_pixels_ocr *ocr,
                                oa_error *err);
@@ -305,6 +309,15 @@ void oa_anon__needles_free(oa_anonymizer *a);
  * ages over 89 as "90+".  Linear in the text's length.  OA_ELIMIT past
  * the work ceiling (the instance fails), OA_ENOMEM. */
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el);
+/* freetext.c: Clean of an AS value (AgesOver89 "aggregate", and AS
+ * values in cleaned sequences) into a->scratch: each age of 90 years or
+ * more, in any unit and however many digits ("093Y", "1100M", "4700W",
+ * "33000D"), written "090Y"; a well-formed age under 90 years kept (its
+ * unit in upper case); an empty value stays empty.  *malformed (scratch
+ * then empty): a value that is not ages ("45Y", "93 Y", "abc"): the
+ * caller removes it.  oa_anon__clean_text does the same for VR AS. */
+oa_status oa_anon__clean_age(oa_anonymizer *a, const oa_element *el,
+                             bool *malformed);
 /* freetext.c: free Clean's buffers. */
 void oa_anon__clean_free(oa_anonymizer *a);
 /* freetext.c: the dates written in text[0..n) in the spellings Clean

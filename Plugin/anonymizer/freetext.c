@@ -10,7 +10,9 @@
  *    ("93-year-old" -> "90+-year-old"), telephone numbers, social
  *    security-like numbers, e-mail addresses, URLs with a path, street
  *    addresses ("4417 Wrenfield Avenue", "P.O. Box 12", "Hauptstrasse 5").
- * The rest of the sentence stays.
+ * The rest of the sentence stays.  An AS value is not text: ages of 90
+ * years or more become "090Y", malformed ones are reported
+ * (oa_anon__clean_age, AgesOver89).
  *
  * Linear in the text: the needles are found in one pass by the leak
  * check's Aho-Corasick automaton (match.c, with the needles' other
@@ -1145,17 +1147,96 @@ static oa_status assemble(const struct oa_clean_state *st, const uint8_t *t,
     return OA_OK;
 }
 
-/* Clean of an AS value: 90 years or more become "090Y" (a valid AS). */
-static oa_status clean_age_value(oa_anonymizer *a, const oa_element *el)
+/*
+ * Clean of an AS (Age String) value (AgesOver89, HIPAA Safe Harbor: every
+ * age over 89 in one "90 or older" category).  An age is digits and a
+ * unit, D(ays), W(eeks), M(onths) or Y(ears), the unit in either case;
+ * PS3.5 wants exactly three digits, which no unit but Y can fill to 90
+ * years, so longer numbers ("1100M", "4700W", "33000D": out of the VR
+ * but read by people as ages) are read too.  One that may be 90 years or
+ * more becomes "090Y" (AS cannot hold "90+"; 090Y reads as 90): in days,
+ * the fewest that 90 years take (90 x 365 + 21 leap days; a week or a
+ * month counted whole may hold up to 6 or 30 days more, so the weeks'
+ * bound is the day bound less 6, rounded up).  A well-formed age under it
+ * is kept as written (its unit upper-cased); anything else (no unit, a
+ * sign, a space inside, "45Y", "0045Y" under 90 years, an empty value
+ * between backslashes) is malformed.  Values of VM > 1 (Selector AS
+ * Value) are read one by one.
+ */
+#define AGE_DAYS_90 32871u               /* 90 years: at least this many */
+#define AGE_MAX_DIGITS 9                 /* a longer number: malformed */
+
+static bool age_is_90(uint64_t v, uint8_t unit)
+{
+    switch (unit) {
+    case 'Y': return v >= 90u;
+    case 'M': return v >= 90u * 12u;                  /* 1080 */
+    /* 7 x W + 6 >= AGE_DAYS_90: W >= ceil((AGE_DAYS_90 - 6) / 7) = 4695 */
+    case 'W': return v >= (AGE_DAYS_90 - 6u + 6u) / 7u;
+    default:  return v >= AGE_DAYS_90;                /* D */
+    }
+}
+
+oa_status oa_anon__clean_age(oa_anonymizer *a, const oa_element *el,
+                             bool *malformed)
 {
     const uint8_t *p = el->value;
-    size_t n = oa_value_trim(el->value, el->length);
+    size_t n = p != NULL ? oa_value_trim(el->value, el->length) : 0;
+    size_t i = 0;
+    bool first = true;
+    oa_status rc = OA_OK;
 
+    *malformed = false;
     oa_buf_reset(&a->scratch);
-    if (n == 4 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
-        (p[3] == 'Y' || p[3] == 'y') && num(p, 3) >= 90)
-        return oa_buf_append(&a->scratch, "090Y", 4);
-    return oa_buf_append(&a->scratch, p, n);
+    /* leading spaces are insignificant in AS (PS3.5 6.2) */
+    while (i < n && p[i] == ' ')
+        i++;
+    if (i == n)
+        return OA_OK;                    /* empty: nothing to aggregate */
+    while (rc == OA_OK) {
+        size_t j = i, w;
+        uint64_t v = 0;
+        uint8_t unit;
+
+        while (j < n && is_digit(p[j]) && j - i < AGE_MAX_DIGITS + 1) {
+            v = v * 10u + (uint64_t)(p[j] - '0');
+            j++;
+        }
+        w = j - i;
+        unit = j < n ? (uint8_t)(p[j] & ~0x20) : 0; /* ASCII upper case */
+        if (w == 0 || w > AGE_MAX_DIGITS ||
+            !(unit == 'D' || unit == 'W' || unit == 'M' || unit == 'Y') ||
+            (j + 1 < n && p[j + 1] != '\\')) {
+            *malformed = true;
+            oa_buf_reset(&a->scratch);
+            return OA_OK;
+        }
+        if (!first)
+            rc = oa_buf_append(&a->scratch, "\\", 1);
+        first = false;
+        if (rc != OA_OK)
+            break;
+        if (age_is_90(v, unit)) {
+            rc = oa_buf_append(&a->scratch, "090Y", 4);
+        } else if (w == 3) {
+            rc = oa_buf_append(&a->scratch, p + i, 3);
+            if (rc == OA_OK)
+                rc = oa_buf_append(&a->scratch, &unit, 1);
+        } else {
+            *malformed = true;           /* "45Y": not an AS */
+            oa_buf_reset(&a->scratch);
+            return OA_OK;
+        }
+        if (j + 1 >= n)
+            break;
+        i = j + 2;                       /* past the unit and the '\\' */
+        if (i >= n) {                    /* a trailing '\\' */
+            *malformed = true;
+            oa_buf_reset(&a->scratch);
+            return OA_OK;
+        }
+    }
+    return rc;
 }
 
 oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el)
@@ -1166,8 +1247,11 @@ oa_status oa_anon__clean_text(oa_anonymizer *a, const oa_element *el)
     unsigned pass;
     oa_status rc;
 
-    if (el->vr == OA_VR_AS)
-        return clean_age_value(a, el);
+    if (el->vr == OA_VR_AS) {
+        bool malformed;
+
+        return oa_anon__clean_age(a, el, &malformed);
+    }
     if (a->clean == NULL) {
         a->clean = oa_calloc(1, sizeof(*a->clean));
         if (a->clean == NULL)

@@ -21,10 +21,16 @@
  *     that the profile keeps (rule K) names the equipment, not the patient
  *     or the site (Institution Name "TOSHIBA" = Manufacturer "TOSHIBA");
  *  2. placeholders: a needle made only of placeholder words ("unknown",
- *     "anonymous", "none", "Unbekannt", "inconnu"...) identifies nobody;
+ *     "anonymous", "none", "Unbekannt", "inconnu"...) and masked words
+ *     (one masking character repeated: "XXXXXX", "*****", the trace of an
+ *     earlier de-identification) identifies nobody;
  *  3. kept dates: a birth date equal to a date or date-time that the
  *     profile keeps unchanged (Dates "keep") is found there by the
- *     profile's choice; it is still a leak anywhere else.
+ *     profile's choice; it is still a leak anywhere else;
+ *  4. counters: an identifier that is often a small counter (Study ID),
+ *     made only of digits and met as the whole value of an integer string
+ *     (IS: Instance Number = Study ID = "4321"), is a count equal to it by
+ *     chance; in text, another VR or inside a longer value it is a leak.
  * A real identifying value inside a kept description stays a leak.
  */
 #define _GNU_SOURCE
@@ -115,6 +121,23 @@ static bool is_placeholder_sep(uint8_t c)
            c == '_' || c == ';' || c == '\0';
 }
 
+/* The length of a masked word at p[i..n): one masking character repeated
+ * at least twice up to a separator or the end; 0 otherwise. */
+static size_t mask_word(const uint8_t *p, size_t n, size_t i)
+{
+    uint8_t c = oa_anon__fold(p[i]);
+    size_t j = i;
+
+    if (c == 0 || memchr(leak_mask_chars, c, sizeof(leak_mask_chars) - 1) ==
+                      NULL)
+        return 0;
+    while (j < n && oa_anon__fold(p[j]) == c)
+        j++;
+    if (j - i < 2 || (j < n && !is_placeholder_sep(p[j])))
+        return 0;
+    return j - i;
+}
+
 bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n)
 {
     size_t i = 0, words = 0;
@@ -144,6 +167,8 @@ bool oa_anon__needle_is_placeholder(const uint8_t *p, size_t n)
             if (j == len && (i + len == n || is_placeholder_sep(p[i + len])))
                 best = len;
         }
+        if (best == 0)
+            best = mask_word(p, n, i);
         if (best == 0)
             return false;
         i += best;
@@ -187,6 +212,7 @@ typedef struct leak_ctx {
     const uint8_t *value;
     size_t len;
     bool binary, vocabulary, equipment, kept_date;
+    bool warned_counter;
     /* kept equipment values, folded, each followed by a NUL */
     uint8_t equip[EQUIP_MAX];
     size_t equip_len;
@@ -197,21 +223,8 @@ typedef struct leak_ctx {
     oa_error *err;
 } leak_ctx;
 
-/* Record a warning (never a value) in the result. */
-static void warn(oa_anonymizer *a, const char *fmt, ...) OA_PRINTF(2, 3);
-static void warn(oa_anonymizer *a, const char *fmt, ...)
-{
-    oa_anon_result *res = a->res;
-    va_list ap;
-
-    if (res->n_warnings < OA_ANON_WARNINGS) {
-        va_start(ap, fmt);
-        vsnprintf(res->warnings[res->n_warnings], OA_ANON_WARNING_MAX, fmt,
-                  ap);
-        va_end(ap);
-    }
-    res->n_warnings++;
-}
+/* Record a warning (never a value) in the result (engine.c). */
+#define warn oa_anon__warn
 
 static bool whole_word(const uint8_t *buf, size_t n, size_t start,
                        size_t len, bool ascii)
@@ -222,6 +235,38 @@ static bool whole_word(const uint8_t *buf, size_t n, size_t start,
             !is_word_byte(buf[start], ascii)) &&
            (end == n || !is_word_byte(buf[end], ascii) ||
             !is_word_byte(buf[end - 1], ascii));
+}
+
+static bool is_counter_tag(uint32_t tag)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(leak_counter_tags) / sizeof(leak_counter_tags[0]);
+         i++)
+        if (leak_counter_tags[i] == tag)
+            return true;
+    return false;
+}
+
+/* Rule 4: the hit [start, start+len) of a digits-only counter needle is
+ * one whole value (between '\\' or the ends, spaces aside) of an IS
+ * element. */
+static bool counter_in_integer(const leak_ctx *c, const needle *nd,
+                               const uint8_t *orig, size_t start, size_t len)
+{
+    size_t i, b = start, e = start + len;
+
+    if (c->el->vr != OA_VR_IS || !is_counter_tag(nd->tag) || len == 0)
+        return false;
+    for (i = 0; i < nd->len; i++)
+        if (orig[i] < '0' || orig[i] > '9')
+            return false;
+    while (b > 0 && c->value[b - 1] == ' ')
+        b--;
+    while (e < c->len && (c->value[e] == ' ' || c->value[e] == '\0'))
+        e++;
+    return (b == 0 || c->value[b - 1] == '\\') &&
+           (e == c->len || c->value[e] == '\\');
 }
 
 static oa_status on_hit(void *user, const oa_match_hit *h)
@@ -260,6 +305,18 @@ static oa_status on_hit(void *user, const oa_match_hit *h)
             warn(a, "leak check: %s is a date the profile keeps, equal to "
                     "the birth date %s: not refused there", t1,
                  "(0010,0030)");
+        }
+        return OA_OK;
+    }
+    if (counter_in_integer(c, nd, orig, h->start, h->len)) {
+        if (!c->warned_counter) {
+            char t1[12], t2[12];
+
+            c->warned_counter = true;
+            oa_tag_format(nd->tag, t1);
+            oa_tag_format(c->el->tag, t2);
+            warn(a, "leak check: a value of %s equals the integer of %s, a "
+                    "count met by chance: not refused there", t1, t2);
         }
         return OA_OK;
     }

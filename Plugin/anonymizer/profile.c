@@ -49,6 +49,7 @@ typedef struct option_desc {
 static const option_desc option_table[] = {
     OPT("BodyCharacteristics", body_characteristics, OA_OPT_KEEP,
         OA_OPT_CLEAR),
+    OPT("AgesOver89", ages_over_89, OA_OPT_AGGREGATE, OA_OPT_KEEP),
     OPT("Dates", dates, OA_OPT_KEEP, OA_OPT_SHIFT, OA_OPT_CLEAR),
     OPT("BirthDate", birth_date, OA_OPT_KEEP, OA_OPT_CLEAR),
     OPT("PrivateTags", private_tags, OA_OPT_KEEP, OA_OPT_SAFE, OA_OPT_TCIA,
@@ -84,7 +85,7 @@ static oa_opt_value option_get(const oa_anon_options *o,
 
 static const char *const opt_value_names[] = {
     "keep", "clear", "shift", "safe", "clean", "remap", "strict", "refuse",
-    "tcia"
+    "tcia", "aggregate"
 };
 
 const char *oa_opt_value_name(oa_opt_value v)
@@ -115,6 +116,7 @@ static void expected_values(const option_desc *d, char *out, size_t size)
 
 static const oa_anon_options default_options = {
     .body_characteristics = OA_OPT_KEEP,
+    .ages_over_89 = OA_OPT_AGGREGATE,
     .dates = OA_OPT_KEEP,
     .birth_date = OA_OPT_CLEAR,
     .private_tags = OA_OPT_SAFE,
@@ -130,6 +132,7 @@ static const oa_anon_options default_options = {
 
 static const oa_anon_options full_options = {
     .body_characteristics = OA_OPT_CLEAR,
+    .ages_over_89 = OA_OPT_AGGREGATE,
     .dates = OA_OPT_CLEAR,
     .birth_date = OA_OPT_CLEAR,
     .private_tags = OA_OPT_CLEAR,
@@ -150,10 +153,13 @@ static const oa_anon_options full_options = {
  * Device Identity, Clean Descriptors, Clean Structured Content, Clean
  * Pixel Data, Retain Safe Private with TCIA's knowledge base; captures and
  * reports kept, their text cleaned.  The birth date is cleared as in the
- * other built-ins (TCIA empties it; the age is kept).
+ * other built-ins (TCIA empties it; the age is kept).  Every built-in
+ * aggregates ages of 90 or more into "090Y" (AgesOver89 "aggregate",
+ * HIPAA Safe Harbor's "90 or older"), whatever keeps the age.
  */
 static const oa_anon_options research_options = {
     .body_characteristics = OA_OPT_KEEP,
+    .ages_over_89 = OA_OPT_AGGREGATE,
     .dates = OA_OPT_SHIFT,
     .birth_date = OA_OPT_CLEAR,
     .private_tags = OA_OPT_TCIA,
@@ -845,15 +851,14 @@ oa_status oa_profile_from_json(oa_profile **out, const char *name,
                 break;
         if (i == OPTION_COUNT) {
             /* The key is a JSON name chosen by the user, not DICOM data:
-             * quoting it (truncated) tells them which one is wrong. */
+             * quoting it (truncated) tells them which one is wrong.  The
+             * options are not listed one by one: with AgesOver89 they
+             * no longer fit in a message (OA_ERROR_MSG_MAX). */
             rc = oa_error_set(err, OA_EINVAL,
-                              "unknown option \"%.48s\" (options: Base, "
-                              "BodyCharacteristics, Dates, BirthDate, "
-                              "PrivateTags, SecondaryCapturesAndReports, "
-                              "Descriptions, Uids, DeviceIdentity, "
-                              "InstitutionIdentity, StructuredContent, "
-                              "Graphics, BurnedInText, PixelRules, Keep, "
-                              "Remove, Replace)", key);
+                              "unknown option \"%.48s\" (options: Base, the "
+                              "options that GET /anonymizer/profiles/"
+                              "Default lists, PixelRules, Keep, Remove, "
+                              "Replace)", key);
             goto out;
         }
         if (p->given & (1u << i)) {

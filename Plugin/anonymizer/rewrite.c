@@ -461,6 +461,28 @@ static bool is_structural(const oa_element *el)
     }
 }
 
+/*
+ * A private element that the private policy keeps as safe at its path
+ * (PS3.15 Table E.3.10-1, TCIA's knowledge base) and its private creator
+ * stay as they are inside a D or C sequence: the creator names the block
+ * (a dummy there would orphan every kept element of the block), and the
+ * value was judged safe where it stands (a Philips attribute that TCIA
+ * keeps inside Referenced Performed Procedure Step Sequence, D under
+ * PS3.15, keeps its value: orthanc-tests/Issue22-NoPixelData.dcm).  A
+ * kept creator is never a dummy, whatever the policy.
+ */
+static bool private_kept_as_safe(const oa_element *el, const oa_rule *r)
+{
+    uint16_t element = OA_TAG_ELEMENT(el->tag);
+
+    if (!(OA_TAG_GROUP(el->tag) & 1u))
+        return false;
+    if (element >= 0x0010 && element <= 0x00FF)
+        return true;
+    return r->source == OA_SRC_SAFE_PRIVATE ||
+           r->source == OA_SRC_TCIA_PRIVATE;
+}
+
 /* Every component of the value is a UID (a UID list). */
 static bool uid_list(const uint8_t *v, size_t n)
 {
@@ -659,6 +681,35 @@ static oa_action valid_action(oa_anonymizer *a, const oa_element *el,
     return act;
 }
 
+/*
+ * An AS value that Clean cannot read as ages (AgesOver89, fail closed: a
+ * "93 years" or "1100" could be anything, a 93-year-old included): not
+ * written.  A top-level attribute that the instance's IOD requires is
+ * emptied (Type 2) or given the dummy "000Y" (Type 1); any other is
+ * removed (Patient's Age is Type 3 in every IOD of iod_table.inc).  The
+ * result gets a warning naming the tag, never the value.
+ */
+static oa_status malformed_age(oa_anonymizer *a, const oa_element *el,
+                               oa_error *err)
+{
+    int type = el->depth == 0 ? oa_ps315__iod_type(a->sop_class, el->tag,
+                                                   a->animal)
+                              : 0;
+    char tag[16];
+    const char *v = type == 1 ? dummy_text(OA_VR_AS) : "";
+
+    oa_tag_format(el->tag, tag);
+    oa_anon__warn(a, "AgesOver89: %s%s is not an age string (AS), %s",
+                  tag, el->depth > 0 ? " (in a sequence)" : "",
+                  type == 1   ? "replaced by the dummy 000Y"
+                  : type == 2 ? "emptied"
+                              : "removed");
+    if (type != 1 && type != 2)
+        return OA_OK;
+    return emit(a, el->tag, el->vr, v, strlen(v), el->depth, el->big_endian,
+                err);
+}
+
 /* ------------------------------------------------------------------ */
 /* The rewrite handler                                                  */
 
@@ -693,8 +744,12 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
         a->animal = true; /* Patient Species Description */
     act = resolve(a, el, false, &rule);
     act = valid_action(a, el, &rule, act);
-    if (lv != NULL && lv->mode != SEQ_PLAIN && act == OA_ACTION_KEEP &&
-        !is_structural(el))
+    /* (an age that AgesOver89 cleans is a kept value: a dummy inside a
+     * sequence of dummies) */
+    if (lv != NULL && lv->mode != SEQ_PLAIN &&
+        (act == OA_ACTION_KEEP ||
+         (act == OA_ACTION_CLEAN && rule.age_aggregated)) &&
+        !is_structural(el) && !private_kept_as_safe(el, &rule))
         act = lv->mode == SEQ_DUMMY ? OA_ACTION_DUMMY : OA_ACTION_CLEAN;
     if (act != OA_ACTION_KEEP && oa_anon__is_identifying(el->tag, el->vr))
         oa_anon__collect_needles(a, el);
@@ -734,18 +789,44 @@ static oa_status apply_element(oa_anonymizer *a, const oa_element *el,
         }
         break;
     case OA_ACTION_CLEAN:
-        if (oa_vr_is_string(el->vr)) {
+        if (el->vr == OA_VR_AS || rule.age_aggregated) {
+            bool malformed;
+
+            rc = oa_anon__clean_age(a, el, &malformed);
+            if (rc == OA_OK && malformed)
+                return malformed_age(a, el, err);
+            v = oa_buf_data(&a->scratch);
+            n = a->scratch.len;
+        } else if (oa_vr_is_string(el->vr)) {
             rc = oa_anon__clean_text(a, el);
             v = oa_buf_data(&a->scratch);
             n = a->scratch.len;
             /* Nothing left of a value the IOD requires (Type 1: a
              * Structure Set Label that was the Study ID): a dummy, as a
-             * removal would get, not an invalid empty value. */
-            if (rc == OA_OK && el->depth == 0 &&
-                oa_value_trim(v, n) == 0 &&
-                oa_ps315__iod_type(a->sop_class, el->tag, a->animal) == 1) {
-                v = dummy_text(el->vr);
-                n = strlen(v);
+             * removal would get, not an invalid empty value.  Research
+             * keeps what such a label does (Type 1 attributes with
+             * clinical meaning are never ANONYMIZED there): it names one
+             * object among others, so it becomes the keyed hash of the
+             * original value (16 characters: fits SH), equal for equal
+             * labels, different for different ones, identifying no one.
+             * The same for an SR content item's Text Value (0040,A160),
+             * required in a TEXT item (Type 1C; a Person Observer Name
+             * "Enter text" takes all of a text "Enter text" away:
+             * pydicom-test_files/reportsi.dcm, found by anon_validity). */
+            if (rc == OA_OK && oa_value_trim(v, n) == 0 &&
+                ((el->depth == 0 &&
+                  oa_ps315__iod_type(a->sop_class, el->tag, a->animal) ==
+                      1) ||
+                 (el->depth > 0 && el->tag == OA_TAG(0x0040, 0xA160)))) {
+                if (oa_profile_get_base(a->profile) == OA_BASE_RESEARCH &&
+                    oa_value_trim(el->value, el->length) > 0) {
+                    oa_anon_hash_value(a, el->value, el->length, hashed);
+                    v = hashed;
+                    n = 16;
+                } else {
+                    v = dummy_text(el->vr);
+                    n = strlen(v);
+                }
             }
         } else {
             n = 0;

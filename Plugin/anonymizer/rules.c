@@ -76,6 +76,7 @@ static void rule_init(oa_rule *r)
     r->row = NULL;
     r->why = "no profile";
     r->tcia = NULL;
+    r->age_aggregated = false;
 }
 
 static void rule_set(oa_rule *r, oa_action action, oa_rule_source source,
@@ -409,6 +410,32 @@ static void resolve(const oa_profile *p, const oa_rule_step *path,
              "not in Table E.1-1");
 }
 
+/*
+ * AgesOver89 "aggregate": an AS value that the rules keep, whichever
+ * decided (an option column, the Keep list, a kept private attribute),
+ * is cleaned instead (freetext.c, oa_anon__clean_age: 90 years or more
+ * become "090Y", a malformed value is removed).  HIPAA Safe Harbor
+ * aggregates every age over 89 into one "90 or older" category, and
+ * Retain Patient Characteristics keeps Patient's Age as it is.  The
+ * keeping rule's source, code and reason stay, so the explain table says
+ * both.  An AS value is one read with VR AS, or of an attribute that the
+ * dictionary gives VR AS, whatever VR it was written with (a Patient's
+ * Age read as UN or mislabelled LO is still an age).
+ */
+static void aggregate_age(const oa_profile *p, uint32_t tag, oa_vr vr,
+                          oa_rule *r)
+{
+    if (p->opts.ages_over_89 != OA_OPT_AGGREGATE ||
+        r->action != OA_ACTION_KEEP)
+        return;
+    if (vr != OA_VR_AS &&
+        !(vr != OA_VR_SQ && !(OA_TAG_GROUP(tag) & 1u) &&
+          oa_dict_vr(tag) == OA_VR_AS))
+        return;
+    r->action = OA_ACTION_CLEAN;
+    r->age_aggregated = true;
+}
+
 oa_action oa_rules_resolve_at(const oa_profile *p, const oa_rule_step *path,
                               size_t depth, uint32_t tag, oa_vr vr,
                               const char *creator, size_t creator_len,
@@ -420,6 +447,8 @@ oa_action oa_rules_resolve_at(const oa_profile *p, const oa_rule_step *path,
     if (p != NULL)
         resolve(p, path, path != NULL ? depth : 0, tag, vr, creator,
                 creator_len, &r);
+    if (p != NULL)
+        aggregate_age(p, tag, vr, &r);
     if (out != NULL)
         *out = r;
     return r.action;
@@ -477,6 +506,12 @@ void oa_rule_describe(const oa_rule *rule, char *out, size_t out_size)
     if (rule->tcia != NULL && rule->source != OA_SRC_TCIA) {
         size_t n = strlen(out);
         snprintf(out + n, out_size - n, "; TCIA: %s", rule->tcia);
+    }
+    if (rule->age_aggregated) {
+        size_t n = strlen(out);
+        snprintf(out + n, out_size - n,
+                 "; AgesOver89 \"aggregate\": 90 years or more become "
+                 "090Y, a malformed age is removed");
     }
 }
 
@@ -645,7 +680,7 @@ oa_status oa_rules_explain_json(cJSON **out, const oa_profile *p,
     oa_rule_row *rows = NULL;
     size_t count = 0;
     cJSON *arr = NULL;
-    char reason[160];
+    char reason[256];
 
     if (out == NULL)
         return oa_error_set(err, OA_EINVAL, "explain: no output");

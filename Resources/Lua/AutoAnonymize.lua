@@ -11,7 +11,10 @@
 -- POST /anonymizer/studies/{id}/anonymize with the settings of this file.
 -- The anonymized copy is stored into the same Orthanc, where it becomes
 -- stable in turn: it is recognized and left alone (see IsAnonymized), so
--- nothing is anonymized twice and the script never loops.
+-- nothing is anonymized twice and the script never loops.  With
+-- STORE = false (and an EXPORT target) it starts POST /anonymizer/export
+-- with "Anonymize" instead: each instance is anonymized on its way to the
+-- target and nothing is stored in Orthanc.
 --
 -- StableStudy fires only in the Orthanc process that received the
 -- instances.  Anonymizing a study again (new instances arrived after it
@@ -54,6 +57,14 @@ NEW_PATIENT_ID = ''
 --   EXPORT = { Type = 'dicom', Modality = 'research-pacs' }
 EXPORT = nil
 
+-- Keep the anonymized copy in this Orthanc (true), or anonymize on the way
+-- out (false): with STORE = false each instance of the study is read,
+-- anonymized and sent straight to EXPORT by one job
+-- (POST /anonymizer/export with "Anonymize"); nothing is stored in
+-- Orthanc, the report is kept as for any anonymization.  STORE = false
+-- needs EXPORT: without it the study is left alone (and the log says so).
+STORE = true
+
 -- Delete the original instances once their anonymization job has
 -- succeeded with no failed instance.  Exactly the instances the study held
 -- when the job was submitted are deleted (each of them was anonymized, or
@@ -61,7 +72,10 @@ EXPORT = nil
 -- with "Default": those are lost with the original); an instance that
 -- arrived later is kept, and anonymized (then deleted) when the study
 -- becomes stable again.  A study whose job failed, or had a failed
--- instance, is kept whole.  The list of jobs to wait for lives in memory:
+-- instance, is kept whole.  With STORE = false the original is deleted
+-- once every instance reached the target (the job succeeded with no
+-- failed instance): the study is then in the target only.  The list of
+-- jobs to wait for lives in memory:
 -- after a restart of Orthanc, the originals of jobs started before it are
 -- kept.
 DELETE_ORIGINAL = false
@@ -167,8 +181,9 @@ end
 -- The JSON body of the request.  DumpJson(value, true) keeps every string
 -- a string (without `true`, a Patient ID "0012" would become the number
 -- 12) but writes numbers as strings too, so Priority is added by hand.
-local function RequestBody()
-  local body = { Asynchronous = true }
+-- The anonymization's settings (Profile, NewPatientName, NewPatientID)
+-- added to `body`.
+local function AddAnonymization(body)
   if type(PROFILE) == 'table' or (type(PROFILE) == 'string' and PROFILE ~= '') then
     body['Profile'] = PROFILE
   end
@@ -178,12 +193,32 @@ local function RequestBody()
   if NEW_PATIENT_ID ~= nil and NEW_PATIENT_ID ~= '' then
     body['NewPatientID'] = tostring(NEW_PATIENT_ID)
   end
-  if type(EXPORT) == 'table' then
-    body['Export'] = { Target = EXPORT }
-  end
+  return body
+end
+
+local function WithPriority(body)
   local priority = math.floor(tonumber(PRIORITY) or 0)
   return string.format('{"Priority":%d,', priority) ..
     string.sub(DumpJson(body, true), 2)
+end
+
+-- POST /anonymizer/studies/{id}/anonymize: anonymize, store, export.
+local function RequestBody()
+  local body = AddAnonymization({ Asynchronous = true })
+  if type(EXPORT) == 'table' then
+    body['Export'] = { Target = EXPORT }
+  end
+  return WithPriority(body)
+end
+
+-- POST /anonymizer/export with "Anonymize" (STORE = false): the study
+-- anonymized on its way to EXPORT.  "Force": false (the default) keeps
+-- "Anonymize" an object in the JSON when no other setting is given (an
+-- empty Lua table would be written as an array).
+local function WayOutBody(studyId)
+  local anonymize = AddAnonymization({ Force = false })
+  return WithPriority({ Asynchronous = true, Resources = { studyId },
+                        Anonymize = anonymize, Target = EXPORT })
 end
 
 function OnStableStudy(studyId, tags, metadata)
@@ -197,6 +232,12 @@ function OnStableStudy(studyId, tags, metadata)
     return   -- our output (or de-identified elsewhere): never again
   end
   if not ShouldAnonymize(studyId, tags, metadata) then
+    return
+  end
+  local wayOut = (STORE == false)
+  if wayOut and type(EXPORT) ~= 'table' then
+    Log('study ' .. studyId .. ': STORE = false needs an EXPORT target:' ..
+        ' not anonymized')
     return
   end
 
@@ -215,12 +256,18 @@ function OnStableStudy(studyId, tags, metadata)
     end
   end
 
-  local answer = RestApiPost('/anonymizer/studies/' .. studyId .. '/anonymize',
-                             RequestBody(), false)
+  local answer
+  if wayOut then
+    answer = RestApiPost('/anonymizer/export', WayOutBody(studyId), false)
+  else
+    answer = RestApiPost('/anonymizer/studies/' .. studyId .. '/anonymize',
+                         RequestBody(), false)
+  end
   if answer == nil then
     -- Orthanc's log has the HTTP error just before this line.
     Log('study ' .. studyId .. ': the anonymizer refused the job' ..
-        ' (is the plugin loaded, the profile known?)')
+        ' (is the plugin loaded, the profile known' ..
+        (wayOut and ', the EXPORT target right' or '') .. '?)')
     return
   end
 
@@ -229,7 +276,24 @@ function OnStableStudy(studyId, tags, metadata)
     Log('study ' .. studyId .. ': unexpected answer from the anonymizer')
     return
   end
-  Log('study ' .. studyId .. ': anonymization job ' .. job['ID'])
+  if wayOut then
+    -- A plugin older than "Anonymize" on /anonymizer/export would export
+    -- the original as it is (an Export job): stop it at once.
+    local started = RestApiGet('/jobs/' .. job['ID'], true)
+    local info = started and ParseJson(started)
+    if info == nil or info['Type'] ~= 'Anonymization' then
+      RestApiPost('/jobs/' .. job['ID'] .. '/cancel', '{}', true)
+      Log('study ' .. studyId .. ': job ' .. job['ID'] .. ' is not an' ..
+          ' anonymization (a plugin without "Anonymize" on' ..
+          ' /anonymizer/export?): cancelled; STORE = false needs a newer' ..
+          ' plugin')
+      return
+    end
+    Log('study ' .. studyId .. ': anonymization job ' .. job['ID'] ..
+        ' on the way out (nothing stored in Orthanc)')
+  else
+    Log('study ' .. studyId .. ': anonymization job ' .. job['ID'])
+  end
   if snapshot ~= nil then
     pendingDeletes[job['ID']] = { study = studyId, instances = snapshot }
   end
@@ -237,7 +301,8 @@ end
 
 -- Every instance of the job was done (anonymized or dropped on purpose),
 -- none failed, and every study of the job's content has an anonymized
--- copy.
+-- copy: in Orthanc ("Anonymized"), or, on the way out ("Stored": false),
+-- sent under its new Study Instance UID.
 local function JobComplete(content)
   if content == nil or content['Studies'] == nil or
      (content['Failed'] ~= nil and content['Failed'][1] ~= nil) or
@@ -246,9 +311,13 @@ local function JobComplete(content)
      tonumber(content['InstancesDone']) ~= tonumber(content['InstancesTotal']) then
     return false
   end
+  local copy = 'Anonymized'
+  if content['Stored'] == false then
+    copy = 'NewStudyInstanceUID'
+  end
   local count = 0
   for _, study in ipairs(content['Studies']) do
-    if type(study['Anonymized']) ~= 'string' or study['Anonymized'] == '' or
+    if type(study[copy]) ~= 'string' or study[copy] == '' or
        (tonumber(study['Failed']) or 0) ~= 0 then
       return false
     end

@@ -2,8 +2,12 @@
 """Generate Plugin/anonymizer/leak_rules.inc from the leak check's rules.
 
 Input: Resources/Reference/leak_check.tsv (kind, value, note): the
-equipment attributes whose kept values are equipment identity, and the
-placeholder words that are never identifying.  Never edit the output by
+equipment attributes whose kept values are equipment identity, the
+placeholder words that are never identifying, and the masking characters
+(a word made only of one of them repeated, "XXXXXX", is a value an earlier
+de-identification masked), and the counters: identifiers (Study ID)
+whose digits-only value, equal to the whole value of an integer string
+(IS: Instance Number, Series Number), is a count met by chance.  Never edit the output by
 hand: run
     /usr/bin/python3 Resources/Scripts/GenerateLeakRules.py [TSV] [OUT]
 (OUT '-' writes to standard output).  The unit test `generated_tables`
@@ -41,7 +45,7 @@ def c_bytes(b):
 def main():
     tsv = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_TSV
     out = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_OUT
-    tags, words = {}, {}
+    tags, words, masks, counters = {}, {}, {}, {}
     with open(tsv, encoding='utf-8') as f:
         for n, line in enumerate(f, 1):
             if line.startswith('#') or not line.strip():
@@ -67,6 +71,17 @@ def main():
                             pass
                 for b in forms:
                     words.setdefault(b, value)
+            elif kind == 'counter':
+                m = re.fullmatch(r'\(([0-9A-F]{4}),([0-9A-F]{4})\)', value)
+                if not m:
+                    raise SystemExit('%s:%d: bad tag %r' % (tsv, n, value))
+                counters[int(m.group(1) + m.group(2), 16)] = note
+            elif kind == 'mask':
+                if len(value) != 1 or not value.isascii() or \
+                        value.isspace():
+                    raise SystemExit('%s:%d: a mask is one ASCII character'
+                                     % (tsv, n))
+                masks[ascii_fold(value)] = note
             else:
                 raise SystemExit('%s:%d: unknown kind %r' % (tsv, n, kind))
     lines = [
@@ -84,6 +99,18 @@ def main():
               'leak_placeholders[] = {']
     for b in sorted(words):
         lines.append('    {%s, %d},' % (c_bytes(b), len(b)))
+    lines += ['};', '',
+              '/* Masking characters, ASCII-folded: a word made only of one '
+              'of them',
+              ' * repeated is a masked value. */',
+              'static const char leak_mask_chars[] = %s;'
+              % c_bytes(''.join(sorted(masks)).encode('ascii')), '',
+              '/* Identifiers whose digits-only value met as the whole '
+              'value of an IS',
+              ' * element is a count, by tag. */',
+              'static const uint32_t leak_counter_tags[] = {']
+    for t in sorted(counters):
+        lines.append('    0x%08Xu, /* %s */' % (t, counters[t]))
     lines += ['};', '']
     text = '\n'.join(lines)
     if out == '-':

@@ -11,11 +11,20 @@ Steps:
   1. `oa-anonymize --check` over every corpus file (INDEX.tsv, plus any file
      on disk it misses): the accepted ones ("ok") are the subject.
   2. One batch per profile: `oa-anonymize --profile P --secret S --tsv T
-     IN... -o OUT` for Default, Full and "FullKeepSC" (a FILE.json profile
-     {"Base": "Full", "SecondaryCapturesAndReports": "keep"}, so that the
-     secondary captures and reports that the built-ins drop are proven
-     too).  A crash, hang, sanitizer report or exit status other than 0/1
-     fails the whole test.
+     IN... -o OUT` for the three built-ins Default, Full and Research, and
+     "FullKeepSC" (a FILE.json profile {"Base": "Full",
+     "SecondaryCapturesAndReports": "keep"}, so that the secondary captures
+     and reports that Default and Full drop are proven under the Basic
+     Profile too).  A crash, hang, sanitizer report or exit status other
+     than 0/1 fails the whole test.
+  2b. The images refused under any profile because their pixels are
+     compressed (oa-anonymize does not decode them; the plugin has Orthanc
+     do it) are decoded with dcmtk (dcmdjpeg, dcmdjpls, dcmdrle: JPEG,
+     JPEG-LS, RLE) to Explicit VR Little Endian, and those copies run
+     through every profile again and are checked like the others ("NAME
+     (decoded by dcmtk first)").  JPEG 2000, HTJ2K, JPEG XL and a JPEG
+     stream under a native syntax have no decoder here: they stay refused,
+     named by syntax.
   3. For every input and profile, by the TSV status:
        ok        the output exists, and
                  - it is not a capture or report class the profile drops;
@@ -24,7 +33,8 @@ Steps:
                  - pydicom reads it (no force);
                  - (0012,0062) PatientIdentityRemoved is YES, (0012,0063)
                    is present, (0012,0064) holds 113100 first, (0028,0303)
-                   is UNMODIFIED (Dates keep: Default) or REMOVED (Full);
+                   is UNMODIFIED (Dates keep: Default), REMOVED (Full) or
+                   MODIFIED (Dates shift: Research);
                  - PatientBirthDate, if present, is empty or 19000101;
                  - no original identifying value is found in any element
                    value outside pixel data (and OB/OW/UN values over 64
@@ -57,7 +67,26 @@ Steps:
                  - private tags: none under Full; under Default only the
                    safe private attributes of Table E.3.10-1 (matched on
                    group, element in block and creator) and their
-                   creators.
+                   creators; under Research (PrivateTags "tcia") only what
+                   TCIA's knowledge base keeps at that path (the key of
+                   each element built from the output's own sequences and
+                   creators, looked up in the engine's generated
+                   tcia_table.inc: tcia_kb.py) or Table E.3.10-1, creators
+                   of such blocks only, an h value never equal to the
+                   input's, an o date never the input's;
+                 - under Research, an attribute the profile keeps or
+                   cleans (descriptions, Structure Set Label, ROI Name...)
+                   never becomes a dummy, nor empty where the IOD makes it
+                   Type 1 (Resources/Reference/iod_required.tsv);
+                 - the attribute counts (printed per profile): every data
+                   element of the input, at every depth, meta group and
+                   pixel data aside, compared with the output's element at
+                   the same place (same sequence items, same tag): kept
+                   (same value; numbers compared as numbers), cleaned
+                   (another value, the rule is Clean), UID remapped, date
+                   shifted, emptied, dummy, replaced (pseudonym, hash),
+                   removed (absent); and the elements the output adds (the
+                   de-identification markers counted apart).
        dropped   the input is a Secondary Capture, SR or encapsulated
                  document and the profile drops them; no output.
        identifying data left in output
@@ -74,10 +103,14 @@ Steps:
                  "unsupported", message "burned-in text: ..."): the image is
                  at risk of identity burned into its pixels (ultrasound,
                  secondary capture, screen save, Burned In Annotation YES,
-                 ...) and could not be cleaned: no rule for the device and
-                 OCR could not clear it, or compressed in a syntax the
-                 command-line tool does not decode.  The message must say
-                 what was missing.  Counted as "pixels-refused".
+                 ...) and could not be cleaned.  Counted as
+                 "pixels-refused", by kind (PIXEL_REFUSALS, printed with
+                 what each is): compressed in a syntax the command-line
+                 tool does not decode (decoded by dcmtk where it can, 2b),
+                 text OCR still reads after cleaning (a real leak in the
+                 pixels), a text area moving in more frames than the
+                 cleaner follows, malformed Pixel Data.  A pixel refusal
+                 of no known kind fails.
                  An output whose pixels were cleaned ("pixels cleaned" in
                  the TSV) must say Burned In Annotation NO and list 113101;
                  any other output keeps its Pixel Data byte for byte.
@@ -94,10 +127,14 @@ Steps:
      does not decode), and hold no identifying value beyond what the rules
      let pass.
 
-Prints per profile: anonymized / dropped / leak-refused / failed, the
-failures (paths, tags, kinds of value; never values unless --show-values),
-and a final line "N passed, M failed" (one case per input and profile).
-Exit status 0 only if nothing failed.
+Prints per profile: instances anonymized / dropped / refused (leak,
+pixels by kind) / failed, for the corpus and for the decoded copies; what
+is left refused once those are decoded, each kind named; the attribute
+counts; the failures (paths, tags, kinds of value; never values unless
+--show-values); a summary of these lines; and a final line "N passed, M
+failed" (one case per input and profile).  Exit status 0 only if nothing
+failed: any leak refusal that is not a listed real leak (REAL_LEAKS, empty)
+fails, under every profile.
 """
 import argparse
 import concurrent.futures
@@ -115,18 +152,22 @@ from oatest import deid  # noqa: E402
 from oatest.corpus import listing as corpus_listing  # noqa: E402
 from oatest.corpus import require as require_corpus  # noqa: E402
 from oatest.tool import (STATUS_DROPPED, STATUS_LEAK, STATUS_OK,  # noqa: E402
-                         link_inputs, read_tsv, require_programs, run_tool,
-                         profiles_or_fail, work_folder)
+                         explain, link_inputs, read_tsv, require_programs,
+                         run_tool, profiles_or_fail, work_folder)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tcia_kb  # noqa: E402
 
 SECRET = "oa-corpus-proof-secret"
 
-# name -> (--profile argument or JSON object, private policy, dates kept,
-#          drops captures and reports)
+# name -> (--profile argument or JSON object, private policy, dates
+#          ("keep", "clear" or "shift"), drops captures and reports)
 PROFILES = {
-    "Default": ("Default", "safe", True, True),
-    "Full": ("Full", "clear", False, True),
+    "Default": ("Default", "safe", "keep", True),
+    "Full": ("Full", "clear", "clear", True),
     "FullKeepSC": ({"Base": "Full", "SecondaryCapturesAndReports": "keep"},
-                   "clear", False, False),
+                   "clear", "clear", False),
+    "Research": ("Research", "tcia", "shift", False),
 }
 
 CAPTURE_OR_REPORT = re.compile(
@@ -217,6 +258,129 @@ def check_issue_11_files(tool, corpus, work, secret, timeout):
     return fails
 
 
+# What each kind of pixel refusal is (issue 10's triage: an image at risk
+# of burned-in text is never written with unchecked pixels).  kind ->
+# (pattern of the message, explanation printed with the figures).
+PIXEL_REFUSALS = (
+    ("compressed", re.compile(r"must be decoded first"),
+     "an image at risk of burned-in text whose pixels are compressed: "
+     "oa-anonymize does not decode them (the plugin has Orthanc transcode "
+     "them first), so it refuses rather than pass unchecked pixels; the "
+     "ones dcmtk can decode are decoded here and anonymized again "
+     "(\"decoded first\" below), the others (JPEG 2000, HTJ2K, MPEG, a "
+     "JPEG stream under a native transfer syntax) are not proven here"),
+    ("text-left", re.compile(r"identifying text still readable"),
+     "a real leak in the pixels: burned-in text that OCR still reads after "
+     "cleaning"),
+    ("frames-vary", re.compile(r"text area changes in more than"),
+     "a multi-frame image at risk of burned-in text whose text area moves "
+     "in more frames than the cleaner follows: refused (fail closed)"),
+    ("malformed-pixels", re.compile(r"over the ceiling|trailing data"),
+     "malformed Pixel Data (a length over the 1 GiB ceiling, or more bytes "
+     "than the frames, which could hide frames): the pixels cannot be "
+     "checked, refused (fail closed)"),
+)
+
+# The decoders of dcmtk for the compressed syntaxes it knows: the corpus
+# images at risk in these syntaxes are decoded to Explicit VR Little
+# Endian, as the plugin has Orthanc do, and anonymized again.
+DCMTK_DECODERS = {
+    "1.2.840.10008.1.2.4.50": "dcmdjpeg", "1.2.840.10008.1.2.4.51":
+    "dcmdjpeg", "1.2.840.10008.1.2.4.57": "dcmdjpeg",
+    "1.2.840.10008.1.2.4.70": "dcmdjpeg", "1.2.840.10008.1.2.4.80":
+    "dcmdjpls", "1.2.840.10008.1.2.4.81": "dcmdjpls",
+    "1.2.840.10008.1.2.5": "dcmdrle",
+}
+COMPRESSED_SYNTAX = re.compile(r"compressed in transfer syntax ([0-9.]+) ")
+DECODED = " (decoded by dcmtk first)"
+
+
+def pixel_refusal_kind(message):
+    for kind, rx, _why in PIXEL_REFUSALS:
+        if rx.search(message):
+            return kind
+    return None
+
+
+def noted_kind(notes):
+    """The pixel refusal kind of a verify_file note "pixels-refused[KIND]:
+    ...", or None."""
+    for n in notes:
+        m = re.match(r"pixels-refused\[([^\]]*)\]", n)
+        if m:
+            return m.group(1)
+    return None
+
+
+def decode_refused(tool_rows, link_of, accepted, work, timeout):
+    """{rel: decoded file} of the accepted inputs that some profile refused
+    as compressed, in a syntax a dcmtk decoder knows."""
+    decoded = {}
+    folder = os.path.join(work, "decoded")
+    os.makedirs(folder, exist_ok=True)
+    for rel in accepted:
+        syntax = None
+        for rows in tool_rows.values():
+            row = rows.get(link_of[rel])
+            if row and row[0] != STATUS_OK:
+                m = COMPRESSED_SYNTAX.search(row[2])
+                if m and "must be decoded first" in row[2]:
+                    syntax = m.group(1)
+        prog = DCMTK_DECODERS.get(syntax or "")
+        if prog is None or shutil.which(prog) is None:
+            continue
+        out = os.path.join(folder, os.path.basename(link_of[rel]))
+        try:
+            p = subprocess.run([prog, "+te", os.path.join(work, link_of[rel]),
+                                out], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            continue
+        if p.returncode == 0 and os.path.exists(out):
+            decoded[rel] = out
+    return decoded
+
+
+def check_explain_research(tool, kb_count, timeout):
+    """[failure] of `oa-anonymize --explain --profile Research`: every
+    rule row names its source (a PS3.15 column, TCIA's attribute list,
+    the knowledge base...), Occupation is removed by TCIA's list, the
+    Structure Set Label is cleaned with TCIA's "keep" shown, and the
+    knowledge base's rows (each with its path) are all there."""
+    run = run_tool([tool, "--explain", "--profile", "Research"], timeout)
+    if run.problem(ok_codes=(0,)):
+        return ["--explain --profile Research: %s" % run.problem()]
+    fails, sources, rows = [], {}, {}
+    for line in run.stdout.splitlines():
+        f = line.split("\t")
+        if line.startswith("#") or not re.match(
+                r"^\([0-9A-Fa-fx]{4},[0-9A-Fa-fx]{4}\)$", f[0]):
+            continue
+        if len(f) < 5 or not f[4].strip():
+            fails.append("--explain --profile Research: %s has no source"
+                         % f[0])
+            continue
+        sources[f[4]] = sources.get(f[4], 0) + 1
+        rows.setdefault(f[0], f)
+    occ = rows.get("(0010,2180)")
+    if not occ or (occ[2], occ[4]) != ("remove", "TCIA attribute list"):
+        fails.append("--explain --profile Research: Occupation is not "
+                     "removed by the TCIA attribute list")
+    ssl = rows.get("(3006,0002)")
+    if not ssl or ssl[2] != "clean" or "TCIA: keep" not in ssl[3]:
+        fails.append("--explain --profile Research: Structure Set Label is "
+                     "not cleaned with TCIA's keep shown")
+    kb = sources.get("TCIA private tag knowledge base", 0)
+    if kb < kb_count:
+        fails.append("--explain --profile Research: %d knowledge base rows,"
+                     " the table has %d" % (kb, kb_count))
+    print("explain Research: %d rules, each with its source (%s)"
+          % (sum(sources.values()), ", ".join(
+              "%d %s" % (n, k) for k, n in sorted(sources.items(),
+                                                  key=lambda x: -x[1]))))
+    return fails
+
+
 def leak_reason(message):
     m = LEAK_REASON.search(message)
     return "%s in %s" % (m.group(1).upper(), m.group(2).upper()) if m \
@@ -224,9 +388,11 @@ def leak_reason(message):
 
 
 def load_leak_rules():
-    """(equipment tags, placeholder regex) from leak_check.tsv."""
+    """(equipment tags, placeholder regex) from leak_check.tsv: a value
+    made only of placeholder words and masked words (one masking character
+    repeated, "xxxxxx")."""
     from oatest.corpus import reference
-    tags, words = set(), []
+    tags, words, masks = set(), [], []
     with open(reference("leak_check.tsv"), encoding="utf-8") as f:
         for line in f:
             if line.startswith("#") or not line.strip():
@@ -234,10 +400,12 @@ def load_leak_rules():
             kind, value, _note = line.rstrip("\n").split("\t")
             if kind == "equipment":
                 tags.add(int(value[1:5] + value[6:10], 16))
+            elif kind == "mask":
+                masks.append(re.escape(value.lower()) + "{2,}")
             else:
                 words.append(value.lower())
     words.sort(key=len, reverse=True)
-    alt = "|".join(re.escape(w) for w in words)
+    alt = "|".join([re.escape(w) for w in words] + masks)
     return tags, re.compile(r"^(?:(?:%s)(?: |$))+$" % alt)
 
 
@@ -362,7 +530,7 @@ def pydicom_tag(kw):
     return tag_for_keyword(kw)
 
 
-def check_markers(out, dates_kept):
+def check_markers(out, dates):
     errs = []
     v = deid.value_at(out, (), 0x00120062)
     if v != b"YES":
@@ -377,7 +545,8 @@ def check_markers(out, dates_kept):
         errs.append("DeidentificationMethodCodeSequence (0012,0064) does not"
                     " start with 113100")
     v = deid.value_at(out, (), 0x00280303)
-    want = b"UNMODIFIED" if dates_kept else b"REMOVED"
+    want = {"keep": b"UNMODIFIED", "clear": b"REMOVED",
+            "shift": b"MODIFIED"}[dates]
     if v != want:
         errs.append("LongitudinalTemporalInformationModified (0028,0303) is"
                     " %s, expected %s" % ("absent" if v is None else
@@ -445,11 +614,132 @@ def check_pixels(out, ds_in, cleaned):
     return errs
 
 
+# Worker state, set once per worker process (init_worker): the --explain
+# rules of each profile, the "tcia" private policy, the IOD types.
+RULES = {}
+TCIA = None
+IOD_TYPE = {}
+
+
+def init_worker(rules, tcia_policy, iod_type):
+    global RULES, TCIA, IOD_TYPE
+    RULES, TCIA, IOD_TYPE = rules, tcia_policy, iod_type
+
+
+def load_iod_types():
+    """{(SOP class, tag): Type} of Resources/Reference/iod_required.tsv
+    (what dciodvfy says each IOD requires at the top level)."""
+    from oatest.corpus import reference
+    types = {}
+    with open(reference("iod_required.tsv"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            cls, tag, typ, cond = line.rstrip("\n").split("\t")[:4]
+            if cond:
+                continue
+            types[(cls, int(tag[1:5] + tag[6:10], 16))] = int(typ)
+    return types
+
+
+STAT_KEYS = ("kept", "cleaned", "uid-remapped", "shifted", "emptied",
+             "dummy", "replaced", "removed", "added", "markers")
+MARKER_TAGS = {0x00120062, 0x00120063, 0x00120064, 0x00280303}
+# What PrivateTags "tcia" kept, by reason (tcia_kb.violations).
+PRIVATE_KEYS = ("private k", "private h", "private o", "private na",
+                "private safe", "private creators")
+DUMMIES = {b"ANONYMIZED", b"19000101", b"19000101000000", b"000000",
+           b"000Y"}
+TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
+
+
+def _same(ds_in, path, tag, vr, value, out_hit):
+    """Is the output's element at the same place equal to the input's?
+    Strings by their stripped bytes, others by pydicom's value (byte order
+    may change with the transfer syntax)."""
+    cur, t = out_hit
+    if vr == "SQ":
+        return True
+    if vr in deid.STRING_VRS:
+        return deid.strip_value(deid.raw_value(cur, t)) == \
+            deid.strip_value(value or b"")
+    try:
+        a = deid.get_at(ds_in, path, tag)
+        return a[0][a[1]].value == cur[t].value
+    except Exception:  # noqa: BLE001 (pydicom raises anything)
+        return deid.raw_value(cur, t) == value
+
+
+def attribute_stats(ds_in, out, rules, sop_class, research, fails):
+    """What happened to each data element of the input (every depth, the
+    meta group and pixel data aside), by comparing it with the element at
+    the same place (path of sequence items, tag) in the output:
+      kept          the same value;
+      cleaned       another value, and the profile's rule is Clean (spans
+                    of identity taken out of the text);
+      uid-remapped  another value of a UI element;
+      shifted       another date/time where the rule shifts dates;
+      emptied       an empty value where the input had one;
+      dummy         a dummy (ANONYMIZED, 19000101, ...);
+      replaced      any other new value (pseudonym, hash, 0...);
+      removed       absent from the output (or its sequence is);
+    and "added": output elements at places the input had none (the
+    de-identification markers apart, a dummy the IOD needs...).  Under Research,
+    an attribute the profile keeps or cleans must never become a dummy,
+    nor an empty value where the IOD requires one (Type 1): `fails`."""
+    st = dict.fromkeys(STAT_KEYS, 0)
+    seen = set()
+    for path, tag, vr, value, _cur, _el in deid.walk(ds_in,
+                                                      include_meta=False):
+        if tag in deid.PIXEL_TAGS:
+            continue
+        seen.add((path, tag))
+        hit = deid.get_at(out, path, tag)
+        if hit is None:
+            st["removed"] += 1
+            continue
+        if _same(ds_in, path, tag, vr, value, hit):
+            st["kept"] += 1
+            continue
+        new = deid.strip_value(deid.raw_value(*hit))
+        rule = rules.get((tag >> 16, tag & 0xFFFF)) \
+            if ((tag >> 16) & 1) == 0 else None
+        action = rule[0] if rule else ""
+        if not new:
+            kind = "emptied"
+        elif new in DUMMIES and action != "shift":
+            kind = "dummy"
+        elif action == "clean":
+            kind = "cleaned"
+        elif vr == "UI":
+            kind = "uid-remapped"
+        elif action == "shift":
+            kind = "shifted"
+        else:
+            kind = "replaced"
+        st[kind] += 1
+        if research and action in ("keep", "clean") and vr in TEXT_VRS:
+            where = "%s %s" % (deid.tag_str(tag), deid.path_str(path, tag))
+            if kind == "dummy":
+                fails.append("Research %ss %s, but it became a dummy"
+                             % (action, where))
+            elif kind == "emptied" and not path and \
+                    IOD_TYPE.get((sop_class, tag)) == 1:
+                fails.append("Research %ss %s (Type 1), but it was emptied"
+                             % (action, where))
+    for path, tag, _vr, _v, _cur, _el in deid.walk(out, include_meta=False):
+        if tag not in deid.PIXEL_TAGS and (path, tag) not in seen:
+            top = path[0][0] if path else tag
+            st["markers" if top in MARKER_TAGS else "added"] += 1
+    return st
+
+
 def verify_file(job):
     """Check the outputs of one input under every profile.  Returns
     {profile: (class, [failures], [notes])}."""
     (rel, src, outputs, safe, show_values) = job
     results = {}
+    stats = {}
     notes_in = []
     ds_in = None
     try:
@@ -469,7 +759,7 @@ def verify_file(job):
     input_dcmdump = None
 
     for name, (status, message, out_path) in outputs.items():
-        _arg, private_policy, dates_kept, drops = PROFILES[name]
+        _arg, private_policy, dates, drops = PROFILES[name]
         fails, notes = [], list(notes_in)
         exists = out_path is not None and os.path.exists(out_path)
         if status is None:
@@ -491,7 +781,12 @@ def verify_file(job):
                 if not PIXEL_REASON.search(message):
                     fails.append("pixel refusal without a reason: %r"
                                  % message[:200])
-                notes.append("pixels-refused: %s" % message[:200])
+                kind = pixel_refusal_kind(message)
+                if kind is None:
+                    fails.append("pixel refusal of no known kind: %r"
+                                 % message[:200])
+                notes.append("pixels-refused[%s]: %s" % (kind,
+                                                         message[:200]))
                 results[name] = ("failed" if fails else "pixels-refused",
                                  fails, notes)
             elif status == STATUS_LEAK:
@@ -562,14 +857,14 @@ def verify_file(job):
         if (name, rel) in REAL_LEAKS:
             notes.append("real leak %s no longer refused (cleaned?)"
                          % REAL_LEAKS[(name, rel)])
-        fails += check_markers(out, dates_kept)
+        fails += check_markers(out, dates)
         fails += check_pixels(out, ds_in, "pixels cleaned" in message)
         if "pixels cleaned" in message:
             notes.append("pixels-cleaned: %s" % message)
 
         equipment = kept_equipment(out)
 
-        def exempt(path, tag, value, ident, _in=ds_in, _dk=dates_kept,
+        def exempt(path, tag, value, ident, _in=ds_in, _dk=dates == "keep",
                    _eq=equipment):
             # The leak check's rules: placeholders, equipment identity.
             if is_placeholder(ident.value) or names_equipment(ident, _eq):
@@ -586,9 +881,21 @@ def verify_file(job):
             if show_values:
                 msg += " [%r]" % ident.value
             fails.append(msg)
-        fails += deid.private_violations(out, private_policy, safe)
+        kb_kept = None
+        if private_policy == "tcia":
+            bad, kb_kept = tcia_kb.violations(out, ds_in, TCIA,
+                                              dates == "shift", deid)
+            fails += bad
+        else:
+            fails += deid.private_violations(out, private_policy, safe)
+        if ds_in is not None:
+            stats[name] = attribute_stats(ds_in, out, RULES.get(name, {}),
+                                          sop_class, name == "Research",
+                                          fails)
+            for k, v in (kb_kept or {}).items():
+                stats[name]["private " + k] = v
         results[name] = ("failed" if fails else "anonymized", fails, notes)
-    return rel, results
+    return rel, results, stats
 
 
 def main():
@@ -662,12 +969,44 @@ def main():
                 fatal.append("--profile %s: %s" % (name, r.problem()))
     tsv = {name: read_tsv(os.path.join(work, name + ".tsv"))
            for name in profiles}
+
+    # 2b. The images refused as compressed that dcmtk decodes: decoded, as
+    # the plugin has Orthanc do, and anonymized again (every profile).
+    decoded = decode_refused(tsv, link_of, accepted, work, args.timeout)
+    dec_tsv = {}
+    if decoded:
+        def anonymize_decoded(name):
+            arg = PROFILES[name][0]
+            if isinstance(arg, dict):
+                arg = os.path.join(work, name + ".json")
+            return name, run_tool(
+                [tool, "--profile", arg, "--secret", args.secret, "-q",
+                 "--tsv", name + "-decoded.tsv", "-o",
+                 os.path.join("out", name + "-decoded"),
+                 *sorted(decoded.values())], args.timeout, cwd=work)
+        with concurrent.futures.ThreadPoolExecutor(len(profiles)) as pool:
+            for name, r in pool.map(anonymize_decoded, profiles):
+                if r.problem():
+                    fatal.append("--profile %s (decoded): %s"
+                                 % (name, r.problem()))
+        dec_tsv = {name: read_tsv(os.path.join(work, name + "-decoded.tsv"))
+                   for name in profiles}
     fatal += check_issue_11_files(tool, corpus, work, args.secret,
                                   args.timeout)
     t_tool = time.time() - t0
 
     # 3. Verify, one input per task.
     safe = deid.load_safe_private()
+    rules = {}
+    for name in profiles:
+        arg = PROFILES[name][0]
+        rules[name] = explain(tool, arg if not isinstance(arg, dict) else
+                              os.path.join(work, name + ".json"))
+    tcia_policy = tcia_kb.Policy(safe) if "Research" in profiles else None
+    if tcia_policy is not None:
+        fatal += check_explain_research(tool, len(tcia_policy.kb),
+                                        args.timeout)
+    iod_type = load_iod_types()
     jobs = []
     for r in accepted:
         outputs = {}
@@ -679,54 +1018,158 @@ def main():
                 (None, "", out)
         jobs.append((r, os.path.join(corpus, r), outputs, safe,
                      args.show_values))
+    for r, path in sorted(decoded.items()):
+        outputs = {}
+        for name in profiles:
+            row = dec_tsv[name].get(path)
+            out = os.path.join(work, "out", name + "-decoded",
+                               os.path.basename(path))
+            outputs[name] = (row[0], row[2], out) if row else \
+                (None, "", out)
+        jobs.append((r + DECODED, path, outputs, safe, args.show_values))
     results = {}
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        for rel, res in pool.map(verify_file, jobs, chunksize=4):
+    stats = {}
+    with concurrent.futures.ProcessPoolExecutor(
+            max(1, args.jobs), initializer=init_worker,
+            initargs=(rules, tcia_policy, iod_type)) as pool:
+        for rel, res, st in pool.map(verify_file, jobs, chunksize=4):
             results[rel] = res
+            stats[rel] = st
 
     # 4. Report.
     passed = failed = 0
+    summary = []
     for name in profiles:
-        counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
-                  "pixels-refused": 0, "dicomdir-refused": 0, "failed": 0}
-        cleaned = 0
         print("\n== %s" % name)
+        totals = dict.fromkeys(STAT_KEYS + PRIVATE_KEYS, 0)
+        n_stats = 0
+        for part, rels in (("corpus", accepted),
+                           ("decoded first", sorted(r + DECODED
+                                                    for r in decoded))):
+            counts = {"anonymized": 0, "dropped": 0, "leak-refused": 0,
+                      "pixels-refused": 0, "dicomdir-refused": 0,
+                      "failed": 0}
+            cleaned = 0
+            pixel_kinds = {}
+            for rel in rels:
+                cls, fails, notes = results[rel][name]
+                counts[cls] += 1
+                if fails:
+                    failed += 1
+                    print("FAIL %s" % rel)
+                    for f in fails[:12]:
+                        print("     %s" % f)
+                    if len(fails) > 12:
+                        print("     ... and %d more" % (len(fails) - 12))
+                else:
+                    passed += 1
+                for n in notes:
+                    if n.startswith("pixels-cleaned"):
+                        cleaned += 1
+                    m = re.match(r"pixels-refused\[(\w[\w-]*)\]", n)
+                    if m:
+                        pixel_kinds.setdefault(m.group(1), []).append(rel)
+                    if cls in ("leak-refused", "pixels-refused") or \
+                            "dcmdump" in n or \
+                            n.startswith("pixels-cleaned") or \
+                            n.startswith("real leak"):
+                        print("note %s: %s" % (rel, n))
+                st = stats.get(rel, {}).get(name)
+                if st:
+                    n_stats += 1
+                    for k in STAT_KEYS + PRIVATE_KEYS:
+                        totals[k] += st.get(k, 0)
+            by_reason = {}
+            for rel in rels:
+                for n in results[rel][name][2]:
+                    if n.startswith("leak-refused: "):
+                        by_reason.setdefault(n[len("leak-refused: "):],
+                                             []).append(rel)
+            line = ("%s, %s: %d instances: %d anonymized (%d with pixels "
+                    "cleaned) / %d dropped / %d refused (%d leak, %d "
+                    "pixels) / %d failed (and %d DICOMDIR not rewritten, "
+                    "by policy)"
+                    % (name, part, len(rels), counts["anonymized"], cleaned,
+                       counts["dropped"], counts["leak-refused"] +
+                       counts["pixels-refused"], counts["leak-refused"],
+                       counts["pixels-refused"], counts["failed"],
+                       counts["dicomdir-refused"]))
+            print(line)
+            summary.append(line)
+            for reason in sorted(by_reason):
+                real = all(REAL_LEAKS.get((name, r)) for r in
+                           by_reason[reason])
+                print("  %3d refused, leak %s (%s): %s"
+                      % (len(by_reason[reason]), reason,
+                         "real leaks, listed in REAL_LEAKS" if real else
+                         "NOT a real leak", ", ".join(by_reason[reason])))
+            for kind, _rx, why in PIXEL_REFUSALS:
+                if kind in pixel_kinds:
+                    print("  %3d refused, pixels %s: %s"
+                          % (len(pixel_kinds[kind]), kind, why))
+                    summary.append("    %d refused, pixels %s"
+                                   % (len(pixel_kinds[kind]), kind))
+        # What is left refused once the decodable images are decoded: each
+        # refusal named by its kind.
+        left = {}
         for rel in accepted:
-            cls, fails, notes = results[rel][name]
-            counts[cls] += 1
-            if fails:
-                failed += 1
-                print("FAIL %s" % rel)
-                for f in fails[:12]:
-                    print("     %s" % f)
-                if len(fails) > 12:
-                    print("     ... and %d more" % (len(fails) - 12))
-            else:
-                passed += 1
-            for n in notes:
-                if n.startswith("pixels-cleaned"):
-                    cleaned += 1
-                if cls in ("leak-refused", "pixels-refused") or \
-                        "dcmdump" in n or n.startswith("pixels-cleaned") \
-                        or n.startswith("real leak"):
-                    print("note %s: %s" % (rel, n))
-        by_reason = {}
-        for rel in accepted:
-            for n in results[rel][name][2]:
-                if n.startswith("leak-refused: "):
-                    by_reason.setdefault(n[len("leak-refused: "):],
-                                         []).append(rel)
-        print("%s: leak refusals by reason:%s" % (name, "" if by_reason
-                                                  else " none"))
-        for reason in sorted(by_reason):
-            print("  %3d  %s: %s" % (len(by_reason[reason]), reason,
-                                     ", ".join(by_reason[reason])))
-        print("%s: %d anonymized (%d with pixels cleaned) / %d dropped / "
-              "%d leak-refused / %d refused for burned-in text / %d failed"
-              " (and %d DICOMDIR not rewritten, by policy)"
-              % (name, counts["anonymized"], cleaned, counts["dropped"],
-                 counts["leak-refused"], counts["pixels-refused"],
-                 counts["failed"], counts["dicomdir-refused"]))
+            cls, _f, notes = results[rel][name]
+            if cls == "leak-refused":
+                left.setdefault("leak (real, REAL_LEAKS)", []).append(rel)
+            if cls != "pixels-refused":
+                continue
+            kind = noted_kind(notes)
+            if kind == "compressed":
+                if rel in decoded:
+                    dcls, _df, dnotes = results[rel + DECODED][name]
+                    if dcls != "pixels-refused":
+                        continue  # proven once decoded
+                    kind = noted_kind(dnotes)
+                else:
+                    row = tsv[name].get(link_of[rel])
+                    m = COMPRESSED_SYNTAX.search(row[2] if row else "")
+                    syntax = m.group(1) if m else "?"
+                    kind = "compressed in %s (%s; the plugin has Orthanc " \
+                        "decode it)" % (syntax,
+                                        "dcmtk could not decode this file"
+                                        if syntax in DCMTK_DECODERS else
+                                        "no decoder here")
+            left.setdefault("pixels " + str(kind), []).append(rel)
+        line = ("%s: refused, once the images dcmtk decodes are decoded: %d"
+                "%s" % (name, sum(len(v) for v in left.values()),
+                        "".join("; %d %s" % (len(v), k)
+                                for k, v in sorted(left.items()))))
+        print(line)
+        summary.append(line)
+        line = ("%s: attributes of the %d anonymized instances read by "
+                "pydicom: %d kept, %d cleaned, %d otherwise changed (%d UIDs"
+                " remapped, %d dates shifted, %d emptied, %d dummies, %d "
+                "replaced), %d removed; added: %d de-identification "
+                "markers ((0012,0062-0064), (0028,0303)), %d others"
+                % (name, n_stats, totals["kept"], totals["cleaned"],
+                   totals["uid-remapped"] + totals["shifted"] +
+                   totals["emptied"] + totals["dummy"] + totals["replaced"],
+                   totals["uid-remapped"], totals["shifted"],
+                   totals["emptied"], totals["dummy"], totals["replaced"],
+                   totals["removed"], totals["markers"], totals["added"]))
+        print(line)
+        summary.append(line)
+        if totals["private creators"]:
+            line = ("%s: private elements kept by TCIA's knowledge base: %d"
+                    " k (kept), %d h (hashed or UIDs remapped), %d o (dates "
+                    "shifted), %d na (sequences descended into); %d by "
+                    "Table E.3.10-1 only; %d creators of their blocks"
+                    % (name, totals["private k"], totals["private h"],
+                       totals["private o"], totals["private na"],
+                       totals["private safe"], totals["private creators"]))
+            print(line)
+            summary.append(line)
+    print("\n== Summary (attributes: every data element of the input at"
+          " every depth, meta group and pixel data aside, against the"
+          " output at the same place: kept = same value, cleaned = another"
+          " value under a Clean rule, removed = absent)")
+    for line in summary:
+        print(line)
     for f in fatal:
         failed += 1
         print("FATAL %s" % f)

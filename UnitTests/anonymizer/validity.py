@@ -16,7 +16,8 @@ on the input and on the output of
     Enhanced MR), built with the attributes that must survive
     anonymization valid,
 
-under the profiles Default and Full (oa-anonymize, the plugin's engine),
+under the profiles Default, Full and Research (oa-anonymize, the plugin's
+engine; Research keeps the secondary captures, reports and documents),
 and, for the secondary captures, reports and documents that Full drops,
 under "FullKeepSC" ({"Base": "Full", "SecondaryCapturesAndReports":
 "keep"}).
@@ -67,7 +68,7 @@ SECRET = "oa-validity-proof-secret"
 NO_IOD = "Error - Information Object Not found"
 META_VS_DATASET = ("Error - MediaStorageSOPClassUID",
                    "Error - MediaStorageSOPInstanceUID")
-PROFILES = ("Default", "Full")
+PROFILES = ("Default", "Full", "Research")
 # What Full drops (secondary captures, SR, documents), kept.
 KEEP_SC = "FullKeepSC"
 KEEP_SC_PROFILE = {"Base": "Full", "SecondaryCapturesAndReports": "keep"}

@@ -16,7 +16,9 @@ fragments of Patient's and Institution Address and a street address the
 instance does not hold, phone numbers, an e-mail address, a URL with a
 path, a social security number, dates in each spelling, identifiers
 (Patient ID, Other Patient IDs, accession, issuer, study ID) and an age of
-93.  Anonymized with three profiles, one check per case:
+93.  Every text planted in a top-level attribute is planted once more in
+an SR TEXT content item (depth 2, in a CONTAINER), so that each case is
+proven in both places.  Anonymized with four profiles, one check per case:
 
   * "Clearing" (Full, Descriptions and StructuredContent "clean", reports
     kept): each text holds exactly what is left once the identity is
@@ -24,6 +26,11 @@ path, a social security number, dates in each spelling, identifiers
   * "Shifting" (the same with Dates "shift"): each date in the text is
     moved by the patient's offset (the one of the header's Study Date), in
     its own spelling;
+  * Research (the built-in): nothing refused, the SR kept; descriptions,
+    Medical Alerts, Additional Patient History and the requested
+    procedure cleaned as under Clearing, the comments removed (TCIA's
+    list), the SR's texts exactly those of Shifting (same patient, same
+    offset);
   * Default: the instance whose Study Description holds the patient's name
     and MRN is cleaned, not refused (113105 in (0012,0064)); dates kept
     but the birth date, in any spelling;
@@ -102,6 +109,9 @@ SR_TEXT_CLEARED = "Seen with ; call ; 90+ y/o"
 SR_NESTED = ("Priscilla lives at 4417 Wrenfield Avenue; e-mail "
              "pw@example.org; observer Beatrix Quarrington")
 SR_NESTED_CLEARED = "lives at ; e-mail ; observer"
+# The top-level cases again, as SR TEXT items at depth 2 (in this order).
+SR_CASES = [t for t, _ in TEXTS.values()] + [DATES_TEXT]
+SR_CASES_CLEARED = [c for _, c in TEXTS.values()] + ["DOB ; seen , , , ,"]
 
 
 def identity(ds):
@@ -173,7 +183,10 @@ def make_sr():
     nested.ContinuityOfContent = "SEPARATE"
     nested.ConceptNameCodeSequence = Sequence([dicomgen.code_item(
         "121070", "DCM", "Findings")])
-    nested.ContentSequence = Sequence([text_item(SR_NESTED)])
+    # the nested container: the observer's text, then every text of the
+    # top-level cases once more (SR_CASES)
+    nested.ContentSequence = Sequence([text_item(SR_NESTED)] +
+                                      [text_item(t) for t in SR_CASES])
     observer = Dataset()
     observer.RelationshipType = "HAS OBS CONTEXT"
     observer.ValueType = "PNAME"
@@ -295,13 +308,22 @@ def main():
                      "observer named after them)"):
             got = sr_texts(sr)
             want = [(1, SR_TEXT_CLEARED), (2, SR_NESTED_CLEARED)]
-            assert got == want, "TEXT items: %d, as expected: %d" % (
-                len(got), sum(1 for g in got if g in want))
+            assert got[:2] == want, "TEXT items: %d, as expected: %d" % (
+                len(got), sum(1 for g in got[:2] if g in want))
+        with c.check("Clearing, SR content items (depth 2): every top-level "
+                     "case once more (names of every role, addresses, "
+                     "phones, e-mail, URL, SSN, identifiers, age 93, dates "
+                     "in each spelling), cleaned alike"):
+            got = [t for d, t in sr_texts(sr)[2:] if d == 2]
+            assert got == SR_CASES_CLEARED, "%d of %d SR texts as expected" \
+                % (sum(1 for g, w in zip(got, SR_CASES_CLEARED) if g == w),
+                   len(SR_CASES_CLEARED))
         with c.check("Clearing: no identifying value left in any output"):
             left = [m + " (" + mod + ")" for mod, (_, raw) in
                     sorted(clearing.items()) for m in left_in(raw)]
             assert not left, ", ".join(left)
 
+        shifting_sr = None
         shifting, content = anonymize(o, sid, SHIFTING)
         with c.check("Shifting: each date of the text moved by the "
                      "patient's offset, in its own spelling"):
@@ -322,9 +344,39 @@ def main():
             moved = shifted("m/d/Y", day, offset)
             assert texts and texts[0][1].startswith("Seen %s with" % moved), \
                 "the SR's date not moved by the same offset"
+            assert texts[-1] == (2, want), "the SR content item's dates in " \
+                "each spelling not moved like the Image Comments'"
+            shifting_sr = texts
         with c.check("Shifting: no identifying value left in any output"):
             left = [m + " (" + mod + ")" for mod, (_, raw) in
                     sorted(shifting.items()) for m in left_in(raw)]
+            assert not left, ", ".join(left)
+
+        research, content = anonymize(o, sid, "Research")
+        with c.check("Research: nothing refused, the CT and the SR kept"):
+            assert not failures(content), "failed: %s" % failures(content)
+            assert set(research) == {"CT", "SR"}, sorted(research)
+        with c.check("Research: descriptions, Medical Alerts, Additional "
+                     "Patient History, requested procedure cleaned as under "
+                     "Clearing; the comments removed (TCIA's list)"):
+            out = research["CT"][0]
+            for k in ("StudyDescription", "SeriesDescription",
+                      "MedicalAlerts", "AdditionalPatientHistory",
+                      "RequestedProcedureDescription"):
+                assert text(out, k) == TEXTS[k][1], "%s not cleaned as " \
+                    "expected" % k
+            for k in ("PatientComments", "StudyComments", "ImageComments"):
+                assert k not in out, "%s kept" % k
+        with c.check("Research: the SR's texts (depth 1 and 2, every case) "
+                     "exactly those of Shifting: cleaned, dates moved by the "
+                     "patient's offset"):
+            got = sr_texts(research["SR"][0])
+            assert got == shifting_sr, "%d of %d SR texts as under " \
+                "Shifting" % (sum(1 for g, w in zip(got, shifting_sr)
+                                  if g == w), len(shifting_sr))
+        with c.check("Research: no identifying value left in any output"):
+            left = [m + " (" + mod + ")" for mod, (_, raw) in
+                    sorted(research.items()) for m in left_in(raw)]
             assert not left, ", ".join(left)
 
         default, content = anonymize(o, sid, "Default")

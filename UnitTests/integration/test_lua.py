@@ -26,10 +26,24 @@ study's instances): they must survive the job's end, and be anonymized
 (then deleted) when the study becomes stable again; in the end the
 anonymized study holds every instance and the original none.
 
+Run 4 (issue 14, on the way out): STORE = false with EXPORT a ZIP: the
+script posts /anonymizer/export with "Anonymize"; one Anonymization job
+("Stored": false) ends Success, Orthanc still holds the original study
+only (nothing stored, also once the study could have become stable
+again), and the job's archive holds every instance anonymized (Patient
+Identity Removed YES, other Patient ID and Name, the job's new Study
+Instance UID).
+
+Run 5: STORE = false with DELETE_ORIGINAL and a server folder: the folder
+receives the anonymized study, then the original is deleted (Orthanc ends
+empty); a second script's STORE = false without EXPORT leaves a study
+alone, in words.
+
 Prints one line per check and "N passed, M failed" (never a DICOM value);
 exits non-zero on any failure.
 """
 
+import io
 import json
 import os
 import shutil
@@ -37,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 import pydicom
 
@@ -403,6 +418,205 @@ def run_late_instances_test(args, checks, work):
             orthanc.failed = True
 
 
+def check_anonymized_files(blobs, study, job):
+    """Each of `blobs` (DICOM files) is the study anonymized by `job` (a
+    way-out job): Patient Identity Removed YES, other Patient ID and Name,
+    the job's new Study Instance UID; returns how many."""
+    studies = (job.get("Content") or {}).get("Studies") or []
+    assert len(studies) == 1, "%d studies in the job" % len(studies)
+    new_uid = studies[0].get("NewStudyInstanceUID")
+    assert new_uid and new_uid != study["StudyInstanceUID"], \
+        "no new Study Instance UID in the job"
+    sops = set()
+    for data in blobs:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        assert ds.PatientIdentityRemoved == "YES", "not anonymized"
+        assert str(ds.PatientID) != study["PatientID"], "PatientID kept"
+        for part in study["PatientName"].split("^"):
+            assert not part or part not in str(ds.PatientName), \
+                "PatientName kept"
+        assert ds.StudyInstanceUID == new_uid, \
+            "StudyInstanceUID is not the job's new one"
+        sops.add(ds.SOPInstanceUID)
+    assert len(sops) == len(blobs), "the same instance twice"
+    return len(blobs)
+
+
+def ended_jobs(orthanc, count):
+    """The Anonymization jobs once `count` of them exist and all ended."""
+    jobs = anonymization_jobs(orthanc)
+    return jobs if len(jobs) == count and all(
+        j.get("State") in ("Success", "Failure") for j in jobs) else None
+
+
+def run_way_out_zip_test(args, checks, work):
+    """Run 4: STORE = false, EXPORT a ZIP: nothing stored, the archive
+    holds the anonymized study."""
+    overrides = os.path.join(work, "overrides4.lua")
+    with open(overrides, "w") as f:
+        f.write("STORE = false\nEXPORT = { Type = 'zip' }\n")
+    config = {"LuaScripts": [args.lua, overrides], "StableAge": STABLE_AGE,
+              "Anonymizer": {"ArchiveFolder": os.path.join(work,
+                                                           "archives4")}}
+    orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
+                      verbose=args.verbose)
+    study = make_study(os.path.join(work, "run4"), "delta")
+    with orthanc:
+        original = None
+        with checks.check("run 4: storescu sends %d instances to Orthanc"
+                          % INSTANCES):
+            assert store_scu(orthanc, study["Files"]) == 0, "storescu failed"
+            original = lookup_study(orthanc, study["StudyInstanceUID"])
+            assert original, "the study is not in Orthanc"
+
+        job = None
+        with checks.check("run 4: STORE = false: one Anonymization job on "
+                          "the way out (\"Stored\": false) ends Success"):
+            assert original, "no original study"
+            jobs = wait_for("the way-out job to end",
+                            lambda: ended_jobs(orthanc, 1), 60)
+            job = jobs[0]
+            assert job.get("State") == "Success", "the job ended %s: %s" % (
+                job.get("State"), job.get("ErrorDetails"))
+            content = job.get("Content") or {}
+            assert content.get("Stored") is False, \
+                "Stored is %r" % content.get("Stored")
+            studies = content.get("Studies") or []
+            assert [s.get("Original") for s in studies] == [original], \
+                "the job's Studies do not name the original"
+            assert not studies[0].get("Anonymized"), \
+                "the job names an anonymized study in Orthanc"
+            assert content.get("InstancesDone") == INSTANCES, \
+                "%r instances done" % content.get("InstancesDone")
+
+        with checks.check("run 4: nothing stored in Orthanc: the original "
+                          "study alone, whole, also after StableAge"):
+            assert job, "no job"
+            time.sleep(STABLE_AGE + 2)   # a stored copy would be here now
+            assert study_ids(orthanc) == {original}, \
+                "%d studies in Orthanc" % len(study_ids(orthanc))
+            assert instance_count(orthanc, original) == INSTANCES
+            assert len(anonymization_jobs(orthanc)) == 1, "a second job"
+
+        with checks.check("run 4: the job's ZIP archive holds the %d "
+                          "instances, anonymized" % INSTANCES):
+            assert job, "no job"
+            archives = (job.get("Content") or {}).get("Archives") or []
+            assert len(archives) == 1, "%d archives" % len(archives)
+            status, _, body = orthanc.request("GET", archives[0]["Path"])
+            assert status == 200, "the archive: HTTP %d" % status
+            with zipfile.ZipFile(io.BytesIO(body)) as z:
+                names = [n for n in z.namelist() if n.endswith(".dcm")]
+                assert z.testzip() is None, "a member is corrupt"
+                count = check_anonymized_files([z.read(n) for n in names],
+                                               study, job)
+            assert count == INSTANCES, "%d files, expected %d" % (
+                count, INSTANCES)
+
+        with checks.check("run 4: the script logged its way-out job once, "
+                          "and no identifying value"):
+            log = orthanc.log_text()
+            line = ("AutoAnonymize: study %s: anonymization job %s on the "
+                    "way out" % (original, job["ID"] if job else "?"))
+            assert log.count(line) == 1, "%d times" % log.count(line)
+            assert "Lua: Error" not in log, "a Lua REST error in the log"
+            leaks = log_leaks(orthanc, study)
+            assert not leaks, "found in the log: %s" % ", ".join(leaks)
+
+        if checks.failed:
+            orthanc.failed = True
+
+
+def run_way_out_delete_test(args, checks, work):
+    """Run 5: STORE = false, DELETE_ORIGINAL, a server folder; then
+    STORE = false without EXPORT."""
+    overrides = os.path.join(work, "overrides5.lua")
+    with open(overrides, "w") as f:
+        f.write("STORE = false\nDELETE_ORIGINAL = true\n"
+                "EXPORT = { Type = 'folder', Folder = 'wayout' }\n"
+                "PROFILE = 'Full'\n"
+                # The study described "NO EXPORT" meets EXPORT = nil.
+                "local before = OnStableStudy\n"
+                "function OnStableStudy(id, tags, metadata)\n"
+                "  local saved = EXPORT\n"
+                "  if tags['StudyDescription'] == 'NO EXPORT' then\n"
+                "    EXPORT = nil\n"
+                "  end\n"
+                "  before(id, tags, metadata)\n"
+                "  EXPORT = saved\n"
+                "end\n")
+    export_folder = os.path.join(work, "exports5")
+    os.makedirs(export_folder, exist_ok=True)
+    config = {"LuaScripts": [args.lua, overrides], "StableAge": STABLE_AGE,
+              "Anonymizer": {"ExportFolder": export_folder}}
+    orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc, config=config,
+                      verbose=args.verbose)
+    study = make_study(os.path.join(work, "run5a"), "echo")
+    alone = make_study(os.path.join(work, "run5b"), "foxtrot")
+    for path in alone["Files"]:
+        ds = pydicom.dcmread(path)
+        ds.StudyDescription = "NO EXPORT"
+        ds.save_as(path)
+    with orthanc:
+        original = kept = None
+        with checks.check("run 5: storescu sends two studies"):
+            assert store_scu(orthanc, study["Files"] + alone["Files"]) == 0, \
+                "storescu failed"
+            original = lookup_study(orthanc, study["StudyInstanceUID"])
+            kept = lookup_study(orthanc, alone["StudyInstanceUID"])
+            assert original and kept, "a study is not in Orthanc"
+
+        with checks.check("run 5: the server folder receives the study "
+                          "anonymized on the way out, whole"):
+            files = wait_for("the way-out export in the server folder",
+                             lambda: finished_export_files(
+                                 os.path.join(export_folder, "wayout"),
+                                 INSTANCES), 60)
+            jobs = wait_for("the way-out job to end",
+                            lambda: ended_jobs(orthanc, 1), 60)
+            assert jobs[0].get("State") == "Success", jobs[0].get("State")
+            blobs = []
+            for path in files:
+                with open(path, "rb") as f:
+                    blobs.append(f.read())
+            check_anonymized_files(blobs, study, jobs[0])
+
+        with checks.check("run 5: DELETE_ORIGINAL: then the original is "
+                          "deleted, and nothing was stored"):
+            assert original, "no original study"
+            wait_for("the original deleted",
+                     lambda: original not in study_ids(orthanc), 30)
+            time.sleep(STABLE_AGE + 2)
+            assert study_ids(orthanc) == {kept}, \
+                "%d studies in Orthanc" % len(study_ids(orthanc))
+            log = orthanc.log_text()
+            assert ("original study %s deleted" % original) in log, \
+                "no deletion line"
+
+        with checks.check("run 5: STORE = false without EXPORT: the study "
+                          "is left alone, and the log says why"):
+            assert kept, "no study"
+            wait_for("StableStudy of the study without EXPORT",
+                     lambda: stable_study_seen(orthanc, kept),
+                     STABLE_AGE + 30)
+            time.sleep(1)
+            assert instance_count(orthanc, kept) == INSTANCES
+            jobs = anonymization_jobs(orthanc)
+            assert len(jobs) == 1, "%d Anonymization jobs" % len(jobs)
+            log = orthanc.log_text()
+            assert ("study %s: STORE = false needs an EXPORT target" % kept) \
+                in log, "no line about the missing EXPORT"
+            # (Reading the deleted original's instances is an error of
+            # Orthanc's in the log, as in run 2: not a refused POST.)
+            assert "Error in RestApiPost" not in log, \
+                "a refused POST in the log"
+            leaks = log_leaks(orthanc, study) + log_leaks(orthanc, alone)
+            assert not leaks, "found in the log: %s" % ", ".join(leaks)
+
+        if checks.failed:
+            orthanc.failed = True
+
+
 def main():
     args = standard_arguments(__doc__, lambda ap: ap.add_argument(
         "--lua", default=DEFAULT_LUA))
@@ -416,6 +630,8 @@ def main():
         run_loop_test(args, checks, work)
         run_delete_test(args, checks, work)
         run_late_instances_test(args, checks, work)
+        run_way_out_zip_test(args, checks, work)
+        run_way_out_delete_test(args, checks, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return checks.finish()

@@ -12,7 +12,8 @@ What it checks, one line per check:
     (a PS3.15 column, the TCIA attribute list, the knowledge base) and
     TCIA's action, knowledge base rows with their creator and path;
   * a PET study with GE, Siemens and Philips private blocks (nested ones in
-    public and private sequences), an SR and an RT Structure Set,
+    public and private sequences), an SR, an RT Structure Set and an
+    Enhanced MR with Philips blocks inside a sequence PS3.15 dummies,
     anonymized with Research: nothing refused, nothing dropped; dates
     shifted by one offset per patient with times kept; sex, age, weight,
     device serial number kept; Occupation and Study Comments removed; the
@@ -22,7 +23,13 @@ What it checks, one line per check:
     remapped), its o dates shifted, and what it does not keep removed;
   * no original identifying value anywhere in the output's bytes;
   * a custom profile on Base Research (PUT, GET, used) keeps its base's
-    rules except the option it sets.
+    rules except the option it sets;
+  * ages over 89 (AgesOver89 "aggregate", HIPAA Safe Harbor): the rule
+    table says so for (0010,1010); a 93-year-old's study anonymized with
+    Research: 093Y and 1100M (months) become 090Y, at the top level and
+    inside a kept sequence; a malformed age is removed with a warning
+    naming the tag, not the value; nothing refused; the 45-year-old of the
+    first study keeps 045Y.
 
 Never prints DICOM values: only tags, keywords, statuses and counts.
 """
@@ -31,6 +38,7 @@ import datetime
 import io
 import os
 import sys
+import warnings
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -45,6 +53,7 @@ from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402
 PT_CLASS = "1.2.840.10008.5.1.4.1.1.128"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.22"
 RTSTRUCT_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
+ENHANCED_MR_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
 ROOT = "1.2.826.0.1.3680043.8.498.4711"
 STUDY_UID = ROOT + ".1"
 GE_PET = "GEMS_PETD_01"
@@ -53,6 +62,13 @@ SIEMENS_MR = "SIEMENS MR HEADER"
 PHILIPS_DD1 = "Philips Imaging DD 001"
 PHILIPS_MR1 = "Philips MR Imaging DD 001"
 PHILIPS_PET = "Philips PET Private Group"
+PHILIPS_MR5 = "Philips MR Imaging DD 005"
+
+OLD_STUDY_UID = ROOT + ".7"
+OLD_PATIENT_ID = "MRN-7741-1931"
+# Patient's Age of each instance of the 93-year-old's study, and the one
+# inside its Radiopharmaceutical Information Sequence (None: none)
+OLD_AGES = [("093Y", "095Y"), ("1100M", None), ("93 years", None)]
 
 FAMILY = "Quenneville"
 GIVEN = "Marguerite"
@@ -75,7 +91,7 @@ def base(sop_class, uid, series_uid, modality):
     ds.PatientID = PATIENT_ID
     ds.PatientBirthDate = "19480221"
     ds.PatientSex = "F"
-    ds.PatientAge = "075Y"
+    ds.PatientAge = "045Y"
     ds.PatientWeight = "61.5"
     ds.Occupation = "Welder at Quenneville Metals"
     ds.StudyInstanceUID = STUDY_UID
@@ -177,10 +193,58 @@ def rtstruct_instance():
     return gen.to_bytes(ds)
 
 
+def mr_instance():
+    """An Enhanced MR whose Referenced Performed Procedure Step Sequence
+    (X/Z/D, Type 1C there: D, its items kept with dummies) holds Philips
+    attributes that TCIA's knowledge base keeps at that path, and one it
+    does not (orthanc-tests/Issue22-NoPixelData.dcm in the corpus)."""
+    ds = base(ENHANCED_MR_CLASS, ROOT + ".6.1", ROOT + ".6", "MR")
+    pps = Dataset()
+    pps.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.3"
+    pps.ReferencedSOPInstanceUID = ROOT + ".6.9"
+    private(pps, 0x2001, 0x10, PHILIPS_DD1, [(0xA0, "LO", "PPS-GONE-31"),
+                                             (0xC1, "LO", "PPS-KEEP-C1")])
+    private(pps, 0x2005, 0x14, PHILIPS_MR5, [(0x06, "LO", "PPS-KEEP-06")])
+    ds.ReferencedPerformedProcedureStepSequence = Sequence([pps])
+    return gen.to_bytes(ds)
+
+
+def old_patient_instances():
+    """A 93-year-old's PET study (another patient): Patient's Age 093Y (and
+    095Y inside the Radiopharmaceutical Information Sequence, which
+    Research keeps), 1100M (in months, past the AS's three digits) and a
+    malformed "93 years"."""
+    out = []
+    for i, (age, nested) in enumerate(OLD_AGES):
+        ds = base(PT_CLASS, ROOT + ".7.1.%d" % (i + 1), ROOT + ".7.1", "PT")
+        ds.PatientName = "Oldcastle^Winifred"
+        ds.PatientID = OLD_PATIENT_ID
+        ds.StudyInstanceUID = OLD_STUDY_UID
+        ds.StudyDescription = "PET FDG WHOLE BODY"
+        del ds.StudyComments
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom: not a valid AS
+            ds.PatientAge = age
+            if nested is not None:
+                radio = Dataset()
+                radio.RadiopharmaceuticalStartTime = "093000"
+                radio.PatientAge = nested
+                ds.RadiopharmaceuticalInformationSequence = Sequence([radio])
+        ds.Rows = ds.Columns = 8
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.PixelData = bytes(range(128))
+        out.append(gen.to_bytes(ds))
+    return out
+
+
 def needles():
     return [FAMILY, GIVEN, PATIENT_ID, "19480221", "ACC-77120", "S-4711",
             "Welder", EXAM_ID, PRIVATE_UID, STUDY_UID, "ACME-NOTE-17",
-            "GE-DROP-99", "REF-GONE-88", "PLAN-GONE-5",
+            "GE-DROP-99", "REF-GONE-88", "PLAN-GONE-5", "PPS-GONE-31",
             "ACME HOSPITAL NOTES", "before the scan"]
 
 
@@ -217,7 +281,8 @@ def profile_checks(o, c):
                 "DeviceIdentity": "keep", "Descriptions": "clean",
                 "StructuredContent": "clean", "PrivateTags": "tcia",
                 "SecondaryCapturesAndReports": "keep",
-                "BurnedInText": "clean", "InstitutionIdentity": "clear"}
+                "BurnedInText": "clean", "InstitutionIdentity": "clear",
+                "AgesOver89": "aggregate"}
         for k, v in want.items():
             assert p.get(k) == v, "%s: %r" % (k, p.get(k))
 
@@ -251,6 +316,15 @@ def profile_checks(o, c):
                    r["Tag"] == "(0009,xx07)" and r["Action"] == "hash"
                    for r in kb), "no h row"
 
+    with c.check("GET /anonymizer/profiles/Research/rules: Patient's Age "
+                 "kept by Retain Patient Characteristics, cleaned by "
+                 "AgesOver89"):
+        rules = o.get_json("/anonymizer/profiles/Research/rules")
+        (age,) = [r for r in rules if r.get("Tag") == "(0010,1010)"]
+        assert (age["Action"], age["Source"]) == (
+            "clean", "Retain Patient Characteristics Option"), age
+        assert 'AgesOver89 "aggregate"' in age["Reason"], age["Reason"]
+
 
 def anonymize(o, c, sid, profile):
     status, content, _ = harness.post_json(o, "/anonymizer/anonymize", {
@@ -262,10 +336,10 @@ def anonymize(o, c, sid, profile):
 
 def output_checks(o, c, sid):
     content = {}
-    with c.check("Research: 3 instances stored, none refused or dropped"):
+    with c.check("Research: 4 instances stored, none refused or dropped"):
         content = anonymize(o, c, sid, "Research")
         (s,) = content["Studies"]
-        assert (s["Instances"], s["Failed"]) == (3, 0), (
+        assert (s["Instances"], s["Failed"]) == (4, 0), (
             s["Instances"], s["Failed"])
         assert content["Failed"] == [], "%d failed" % len(content["Failed"])
     (s,) = content["Studies"]
@@ -276,6 +350,7 @@ def output_checks(o, c, sid):
         ds = pydicom.dcmread(io.BytesIO(data))
         out[str(ds.SOPClassUID)] = ds
     pet, sr, rt = out[PT_CLASS], out[SR_CLASS], out[RTSTRUCT_CLASS]
+    mr = out[ENHANCED_MR_CLASS]
 
     with c.check("no original identifying value in any output byte"):
         for data in files:
@@ -299,7 +374,7 @@ def output_checks(o, c, sid):
     with c.check("patient characteristics and device identity kept; "
                  "Occupation and Study Comments removed"):
         assert (pet.PatientSex, pet.PatientAge, str(pet.PatientWeight)) == (
-            "F", "075Y", "61.5"), "characteristics"
+            "F", "045Y", "61.5"), "characteristics"
         assert pet.DeviceSerialNumber == "SN-443210", "DeviceSerialNumber"
         assert pet.StationName == "PETCT01", "StationName"
         assert "Occupation" not in pet, "Occupation kept"
@@ -339,6 +414,20 @@ def output_checks(o, c, sid):
         assert str(private_value(plan[0], 0x2005, PHILIPS_MR1, 0x3F)) == "3"
         assert private_value(plan[0], 0x2005, PHILIPS_MR1, 0x70) is None
 
+    with c.check("knowledge base inside a sequence PS3.15 dummies "
+                 "(Referenced Performed Procedure Step, D): the Philips "
+                 "attributes it keeps there kept with their creators, the "
+                 "other removed"):
+        (pps,) = mr.ReferencedPerformedProcedureStepSequence
+        assert private_value(pps, 0x2001, PHILIPS_DD1, 0xC1) == \
+            "PPS-KEEP-C1", "(2001,xxC1) in the sequence"
+        assert private_value(pps, 0x2005, PHILIPS_MR5, 0x06) == \
+            "PPS-KEEP-06", "(2005,xx06) in the sequence"
+        assert private_value(pps, 0x2001, PHILIPS_DD1, 0xA0) is None, \
+            "(2001,xxA0) kept"
+        assert has_creator(pps, 0x2001, PHILIPS_DD1) and \
+            has_creator(pps, 0x2005, PHILIPS_MR5), "a creator lost"
+
     with c.check("knowledge base: h hashes the ID and remaps the UID, o "
                  "shifts the date by the patient's offset"):
         exam = private_value(pet, 0x0009, GE_PET, 0x07)
@@ -367,12 +456,39 @@ def custom_checks(o, c, sid, first):
             "Research", "keep", "tcia"), p
         content = anonymize(o, c, sid, "research-dates")
         (s,) = content["Studies"]
-        assert (s["Instances"], s["Failed"]) == (3, 0), s
+        assert (s["Instances"], s["Failed"]) == (4, 0), s
         for iid, _ in harness.study_instances(o, s["Anonymized"]):
             ds = pydicom.dcmread(io.BytesIO(harness.file_of(o, iid)))
             assert ds.StudyDate == STUDY_DATE, "Dates keep not applied"
             assert "Occupation" not in ds, "Occupation kept"
             assert ds.DeviceSerialNumber == "SN-443210", "serial number"
+
+
+def ages_checks(o, c, sid):
+    with c.check("Research, a 93-year-old: 093Y and 1100M become 090Y at "
+                 "every depth, a malformed age removed with a warning "
+                 "naming the tag; 3 instances stored, none refused"):
+        content = anonymize(o, c, sid, "Research")
+        (s,) = content["Studies"]
+        assert (s["Instances"], s["Failed"]) == (3, 0), (
+            s["Instances"], s["Failed"])
+        ages = []
+        for iid, _ in harness.study_instances(o, s["Anonymized"]):
+            data = harness.file_of(o, iid)
+            for old in (b"093Y", b"095Y", b"1100M", b"93 years"):
+                assert old not in data, "an original age in the output"
+            ds = pydicom.dcmread(io.BytesIO(data))
+            nested = [str(item.PatientAge) for item in
+                      ds.get("RadiopharmaceuticalInformationSequence", [])
+                      if "PatientAge" in item]
+            ages.append((str(ds.get("PatientAge", "-")), nested))
+        assert sorted(ages) == [("-", []), ("090Y", []),
+                                ("090Y", ["090Y"])], ages
+        warned = [w["Warning"] for w in content.get("LeakCheckWarnings", [])
+                  if "AgesOver89" in w.get("Warning", "")]
+        assert len(warned) == 1, "%d AgesOver89 warnings" % len(warned)
+        assert "(0010,1010)" in warned[0] and "93" not in warned[0], \
+            "the warning does not name the tag alone"
 
 
 def main():
@@ -383,12 +499,15 @@ def main():
                 config={"Anonymizer": {"Secret": "research-secret-0001"}})
     with o:
         ids = harness.upload_many(o, [pet_instance(), sr_instance(),
-                                      rtstruct_instance()])
+                                      rtstruct_instance(), mr_instance()])
         sid = harness.study_id(o, ids[0])
+        old_ids = harness.upload_many(o, old_patient_instances())
+        old_sid = harness.study_id(o, old_ids[0])
         originals = {i: harness.md5(harness.file_of(o, i)) for i in ids}
         profile_checks(o, c)
         first = output_checks(o, c, sid)
         custom_checks(o, c, sid, first)
+        ages_checks(o, c, old_sid)
         with c.check("the originals are unchanged"):
             for i, digest in originals.items():
                 assert harness.md5(harness.file_of(o, i)) == digest, i

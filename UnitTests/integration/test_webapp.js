@@ -20,6 +20,8 @@
  *                     patient (compared, never printed)
  *   OA_SEARCH_NAME    a part of the names of A and B (not of Evil)
  *   OA_CLOSED_PORT    a loopback port where nothing listens
+ *   OA_WAYOUT_NAME, OA_WAYOUT_ID   patient A's new name/ID on the way
+ *                     out (wayout.zip: test_webapp.py checks it)
  *   OA_US_DEVICE      {"Manufacturer", "Model", "Rows", "Columns"} of the
  *                     ultrasound image of patient "US" (Burned In
  *                     Annotation YES)
@@ -156,6 +158,33 @@ async function noHorizontalScroll(page) {
          width + ' px window');
 }
 
+// Tab until the focus is on `selector`; every stop must show it (the
+// ones that do not are added to `invisible`).
+async function tabUntil(page, selector, invisible, max) {
+  for (let i = 0; i < (max || 80); i++) {
+    await page.keyboard.press('Tab');
+    const st = await page.evaluate((sel) => {
+      const el = document.activeElement;
+      const cs = getComputedStyle(el);
+      return { hit: el.matches(sel),
+               // what the page draws around it (its :focus-visible
+               // outline; a date field shows it while one of its parts
+               // is being typed)
+               visible: el === document.body ||
+                 (cs.outlineStyle !== 'none' &&
+                  parseFloat(cs.outlineWidth) >= 2),
+               what: el.id || el.className || el.tagName };
+    }, selector);
+    if (!st.visible) {
+      invisible.push(st.what);
+    }
+    if (st.hit) {
+      return;
+    }
+  }
+  throw new Error('Tab never reached ' + selector);
+}
+
 async function download(page, click, file) {
   const [d] = await Promise.all([page.waitForEvent('download',
                                                    { timeout: TIMEOUT }),
@@ -176,6 +205,7 @@ async function main() {
   let job = null;
   let exportJob = null;
   let pixelJob = null;
+  let wayoutJob = null;
   try {
     const page = browser.page;
     const { pageErrors, foreign, dialogs } = watch(page, TIMEOUT);
@@ -356,6 +386,7 @@ async function main() {
           'li.job[data-kind="Export"] .where');
         assert(/exported \(.*\) into 1 ZIP archive kept on the server/
           .test(where), 'the card does not say where the data went');
+        await page.evaluate(() => window.scrollTo(0, 0));
         await shot(page, 'export');
         for (const [width, name] of [[1024, 'export-1024'],
                                      [400, 'export-narrow']]) {
@@ -394,6 +425,209 @@ async function main() {
         zip.toString('latin1')), 'no PS3.10 File IDs in the archive');
       await page.uncheck('#export-dicomdir');
       await page.selectOption('#export-compression', 'fast');
+    });
+
+    await must('on the way out, with the keyboard only: "Send to … without ' +
+               'keeping an anonymized copy in Orthanc", a ZIP with mapping ' +
+               'files, Anonymize and send; the card says nothing was ' +
+               'stored, the archive downloads, Orthanc\'s counts do not ' +
+               'change', async () => {
+      await listOnly(page, [{ Level: 'Patient', ID: IDS.A, Label: 'A',
+                              NewPatientName: env.OA_WAYOUT_NAME,
+                              NewPatientID: env.OA_WAYOUT_ID }]);
+      const before = (await api('/statistics')).json;
+      const invisible = [];
+      await page.evaluate(() => {
+        document.activeElement.blur();
+        window.scrollTo(0, 0);
+      });
+      assert(await page.isHidden('#wayout-box'), 'the targets show while ' +
+             'the switch is off');
+      await tabUntil(page, '#wayout', invisible);
+      await page.keyboard.press('Space');
+      await page.waitForSelector('#wayout-box:not([hidden])');
+      assert(await page.textContent('#anonymize-button') ===
+             'Anonymize and send', 'the button is not "Anonymize and send"');
+      assert(await page.isHidden('#open-export-row'),
+             '"Open the Export tab" is offered on the way out');
+      // Tab enters the targets on the checked one: the ZIP.
+      await page.keyboard.press('Tab');
+      assert(await page.evaluate(() => document.activeElement.id) ===
+             'wayout-target-zip', 'Tab does not lead to the ZIP target');
+      assert(await page.isChecked('#wayout-target-zip'), 'ZIP not chosen');
+      await tabUntil(page, '#wayout-mapping', invisible);
+      await page.keyboard.press('Space');
+      assert(await page.isChecked('#wayout-mapping'), 'no mapping files');
+      await tabUntil(page, '#anonymize-button', invisible);
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.method() === 'POST' &&
+                            /\/anonymizer\/export$/.test(r.url())),
+        page.keyboard.press('Enter'),
+      ]);
+      const body = request.postDataJSON();
+      assert(JSON.stringify(body.Resources) === JSON.stringify([{
+        Level: 'Patient', ID: IDS.A, NewPatientName: env.OA_WAYOUT_NAME,
+        NewPatientID: env.OA_WAYOUT_ID }]), 'Resources: ' +
+        JSON.stringify(body.Resources));
+      assert(body.Anonymize && body.Anonymize.Profile === 'Default',
+             'Anonymize: ' + JSON.stringify(body.Anonymize));
+      assert(JSON.stringify(body.Target) === JSON.stringify(
+        { Type: 'zip', Mapping: true }), 'Target: ' +
+        JSON.stringify(body.Target));
+      const id = await waitJob(page, 'Anonymization');
+      console.log('RESULT wayout ' + id);
+      wayoutJob = id;
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(await page.textContent(card + '.badge.not-stored') ===
+             'Nothing stored in Orthanc', 'the card is not marked');
+      const words = await page.textContent(card + '.job-result');
+      assert(/^Done: 1 study, 3 instances anonymized and sent \(/.test(words),
+             'the card says: ' + words.slice(0, 160));
+      const where = await page.textContent(card + '.where');
+      assert(/^Nothing was stored in Orthanc: the anonymized files went into 1 ZIP archive kept on the server/.test(where),
+             'the card does not say where the data went: ' + where);
+      const counts = await page.textContent(card + '.job-counts');
+      assert(/^3 of 3 instances/.test(counts), 'the card counts: ' + counts);
+      const r = (await api('/jobs/' + id)).json;
+      assert(r.Type === 'Anonymization' && r.Content.Stored === false,
+             'the job is ' + r.Type + ', Stored ' + r.Content.Stored);
+      // The download takes the focus when the job ends (the user stayed
+      // on the button).
+      await page.waitForFunction((l) => document.activeElement.matches(l),
+                                 card + 'a.download', { timeout: 5000 })
+        .catch(() => {
+          throw new Error('the download link did not take the focus');
+        });
+      assert(await page.evaluate(() => {
+        const cs = getComputedStyle(document.activeElement);
+        return cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2;
+      }), 'the focused download link is not outlined');
+      const name = await download(page, () => page.keyboard.press('Enter'),
+                                  'wayout.zip');
+      assert(/\.zip$/.test(name), 'downloaded as ' + name);
+      assert(invisible.length === 0, 'no visible focus on: ' +
+             Array.from(new Set(invisible)).join(', '));
+      const after = (await api('/statistics')).json;
+      assert(after.CountStudies === before.CountStudies &&
+             after.CountInstances === before.CountInstances,
+             'Orthanc went from ' + before.CountStudies + ' studies, ' +
+             before.CountInstances + ' instances to ' + after.CountStudies +
+             ', ' + after.CountInstances);
+      // Not offered: the Export tab stays closed (nothing to export).
+      assert(await page.isVisible('#panel-anonymize'),
+             'the Export tab opened after a way-out job');
+      assert(await page.locator(card + 'button.export-these').count() === 0,
+             'the card offers "Export these studies"');
+      await page.locator('#panel-anonymize .column').screenshot(
+        { path: path.join(SHOTS, 'anonymize-wayout.png') });
+      await page.setViewportSize({ width: 400, height: 900 });
+      await page.waitForTimeout(200);
+      await noHorizontalScroll(page);
+      await page.setViewportSize({ width: 1280, height: 800 });
+    });
+
+    await check('on the way out: the switch is kept after a reload; a ' +
+                'running job\'s Cancel, and its end, in words (nothing ' +
+                'stored); a refused instance listed with its reason',
+    async () => {
+      await page.reload();
+      await ready(page);
+      assert(await page.isChecked('#wayout'), 'the switch is off after a ' +
+             'reload');
+      await page.waitForSelector('#wayout-box:not([hidden])');
+      const fake = 'mock-wayout-0001';
+      let cancelled = false;
+      let state = 'run';
+      const content = (done, extra) => Object.assign({
+        InstancesTotal: 20, InstancesDone: done, Stored: false,
+        Target: { Type: 'folder', Folder: 'web/out' }, Studies: [] }, extra);
+      await page.route('**/anonymizer/export', (route) => route.fulfill({
+        status: 200, contentType: 'application/json',
+        body: JSON.stringify({ ID: fake, Path: '/jobs/' + fake }) }));
+      await page.route('**/jobs/' + fake + '/cancel', (route) => {
+        cancelled = true;
+        route.fulfill({ status: 200, contentType: 'application/json',
+                        body: '{}' });
+      });
+      await page.route('**/jobs/' + fake, (route) => {
+        let body;
+        if (state === 'run') {
+          body = { ID: fake, Type: 'Anonymization', State: 'Running',
+                   Progress: 30, Content: content(cancelled ? 7 : 6) };
+        } else if (state === 'cancelled') {
+          body = { ID: fake, Type: 'Anonymization', State: 'Failure',
+                   Progress: 35, ErrorCode: 14,
+                   ErrorDescription: 'The job was canceled',
+                   Content: content(7) };
+        } else {
+          body = { ID: fake, Type: 'Anonymization', State: 'Success',
+                   Progress: 100, Content: content(20, {
+                     FailedCount: 1, PixelsRefused: 1,
+                     Failed: [{ Instance: 'abcd-0002',
+                                Error: 'burned-in text: refused by the ' +
+                                  'profile (BurnedInText refuse)' }],
+                     Location: 'web/out/Anonymizer-mock',
+                     Studies: [{ Original: 'x', Instances: 19,
+                                 NewStudyInstanceUID: '2.25.1' }] }) };
+        }
+        route.fulfill({ status: 200, contentType: 'application/json',
+                        body: JSON.stringify(body) });
+      });
+      try {
+        await page.check('#wayout-target-folder');
+        await page.fill('#wayout-target-folder-name', 'web/out');
+        assert(await page.isDisabled('#wayout-compression') &&
+               await page.isDisabled('#wayout-mapping') &&
+               !(await page.isDisabled('#wayout-dicomdir')),
+               'the options do not follow the folder target');
+        await page.click('#anonymize-button');
+        const card = 'li.job[data-job="' + fake + '"] ';
+        await page.waitForSelector(card + '.badge.not-stored');
+        await page.waitForFunction((c) => /^\d+ of 20 instances/.test(
+          (document.querySelector(c + '.job-counts') || {}).textContent ||
+          ''), card);
+        await page.click(card + 'button:has-text("Cancel")');
+        const waitCancel = Date.now();
+        while (!cancelled && Date.now() - waitCancel < 5000) {
+          await page.waitForTimeout(50);
+        }
+        assert(cancelled, 'Cancel did not post /jobs/{id}/cancel');
+        state = 'cancelled';
+        await page.waitForSelector(card.trim() + '[data-state="Failure"]');
+        assert(await page.textContent(card + '.job-progress .state') ===
+               'Cancelled', 'the state is not "Cancelled"');
+        const words = await page.textContent(card + '.job-result');
+        assert(/^Cancelled\./.test(words) &&
+               /Nothing was stored in Orthanc\./.test(words),
+               'the card says: ' + words.slice(0, 200));
+        await page.click(card + 'button:has-text("Remove")');
+        // The same job again, ending with a refused instance.
+        state = 'done';
+        await page.click('#anonymize-button');
+        await page.waitForSelector(card.trim() + '[data-state="Success"]');
+        const done = await page.textContent(card + '.job-result');
+        assert(/^Done: 1 study, 19 instances anonymized and sent, 1 failed \(not sent\)\./.test(done),
+               'the card says: ' + done.slice(0, 200));
+        assert(/Nothing was stored in Orthanc: the anonymized files went to web\/out\/Anonymizer-mock\./.test(done),
+               'the card does not say where: ' + done.slice(0, 300));
+        assert(/0 images cleaned, 1 refused \(burned-in text\)/.test(done),
+               'the refused image is not counted');
+        await page.click(card + '.failures-box summary');
+        const reasons = await page.textContent(card + 'ul.failures');
+        assert(/abcd-0002: burned-in text: refused/.test(reasons),
+               'the refusal\'s reason is not listed');
+        await page.click(card + 'button:has-text("Remove")');
+      } finally {
+        await page.unroute('**/anonymizer/export');
+        await page.unroute('**/jobs/' + fake + '/cancel');
+        await page.unroute('**/jobs/' + fake);
+      }
+      await page.check('#wayout-target-zip');
+      await page.uncheck('#wayout');
+      assert(await page.isHidden('#wayout-box') &&
+             await page.textContent('#anonymize-button') === 'Anonymize' &&
+             await page.isVisible('#open-export-row'),
+             'turned off, the page does not go back to anonymize and store');
     });
 
     await check('the job card still offers "Export these studies" after a ' +
@@ -474,6 +708,45 @@ async function main() {
         await page.uncheck('#show-copies');
       });
 
+    await check('on the way out too, an anonymized copy is refused in words ' +
+                '(409); "Anonymize again anyway" sends "Force": true in ' +
+                '"Anonymize", and nothing is stored', async () => {
+      const copy = (await api('/jobs/' + job)).json.Content.Studies[0]
+        .Anonymized;
+      await listOnly(page, [{ Level: 'Study', ID: copy, Label: 'copy' }]);
+      await page.check('#wayout');
+      await page.check('#wayout-target-zip');
+      await page.uncheck('#wayout-mapping');
+      const before = (await api('/statistics')).json;
+      await page.click('#anonymize-button');
+      await page.waitForSelector('#anonymize-problem:not([hidden]) ' +
+                                 'button.force');
+      const words = await page.textContent('#anonymize-problem');
+      assert(/Already anonymized\./.test(words), 'the page says: ' +
+             words.slice(0, 120));
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.method() === 'POST' &&
+                            /\/anonymizer\/export$/.test(r.url())),
+        page.click('#anonymize-problem button.force'),
+      ]);
+      const body = request.postDataJSON();
+      assert(body.Anonymize && body.Anonymize.Force === true &&
+             body.Target.Type === 'zip', 'the request: ' +
+             JSON.stringify({ Anonymize: body.Anonymize,
+                              Target: body.Target }));
+      const id = await waitJob(page, 'Anonymization');
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(/Nothing was stored in Orthanc/.test(
+        await page.textContent(card + '.where')), 'the card does not say ' +
+        'that nothing was stored');
+      const after = (await api('/statistics')).json;
+      assert(after.CountStudies === before.CountStudies &&
+             after.CountInstances === before.CountInstances,
+             'Orthanc\'s counts changed');
+      await page.uncheck('#wayout');
+      await listOnly(page, []);
+    });
+
     await check('the results table fits at 1280 and 1024 px (no sideways ' +
                 'scrolling, the Add buttons whole, also after a click) and ' +
                 'is usable at 400 px; screenshots at each width', async () => {
@@ -546,6 +819,33 @@ async function main() {
         await page.evaluate(() => window.scrollTo(0, 0));
         await shot(page, 'reports');
       });
+
+    await check('Reports: the way-out anonymization is listed "Not stored, ' +
+                'sent to a ZIP file"; its rows show, and "Export…" says ' +
+                'there is nothing in Orthanc to export', async () => {
+      assert(wayoutJob, 'no way-out job');
+      const report = (await api('/jobs/' + wayoutJob)).json.Content.Report;
+      const row = '#reports-body tr[data-report="' + report + '"]';
+      await page.waitForSelector(row);
+      assert(await page.textContent(row + ' .badge.not-stored') ===
+             'Not stored, sent to a ZIP file', 'the row is not marked');
+      await page.click(row + ' button.show');
+      await page.waitForFunction(() => / on the way out to a ZIP file, nothing stored in Orthanc$/.test(
+        document.getElementById('report-title').textContent));
+      assert(await page.locator('#report-body tr').count() === 1,
+             'not one row');
+      const work = '#work-body tr[data-job="' + wayoutJob + '"]';
+      await page.waitForSelector(work);
+      assert(await page.textContent(work + ' td') ===
+             'Anonymization on the way out, to a ZIP file',
+             'the work of every server says: ' +
+             await page.textContent(work + ' td'));
+      await page.click(row + ' button:has-text("Export…")');
+      await page.waitForFunction(() => /nothing to export/.test(
+        document.getElementById('reports-status').textContent));
+      assert(await page.isVisible('#panel-reports'),
+             'the Export tab opened');
+    });
 
     await check('Reports: the work of every server lists the anonymization ' +
                 'and the export, ended Success, with their server',
@@ -682,6 +982,47 @@ async function main() {
         { path: path.join(SHOTS, 'job-failed.png') });
       await page.click(card + 'button:has-text("Remove")');
     });
+
+    await check('on the way out to the destination that refuses the ' +
+                'password: the job fails entirely, the card says why, what ' +
+                'to do and that nothing was stored', async () => {
+      assert(env.OA_FTP_URL, 'no FTP server');
+      await listOnly(page, [{ Level: 'Patient', ID: IDS.B, Label: 'B' }]);
+      const before = (await api('/statistics')).json;
+      await page.check('#wayout');
+      try {
+        await failedWayOut(before);
+      } finally {
+        // The checks after this one anonymize and store.
+        await page.check('#wayout-target-zip');
+        await page.uncheck('#wayout');
+      }
+    });
+
+    async function failedWayOut(before) {
+      await page.waitForFunction(() => Array.from(document.querySelectorAll(
+        '#wayout-target-destination-name option')).some((o) => o.value ===
+        'web-locked'));
+      await page.check('#wayout-target-destination');
+      await page.selectOption('#wayout-target-destination-name',
+                              'web-locked');
+      await page.click('#anonymize-button');
+      const id = await waitJobEnd(page, 'Anonymization');
+      const card = 'li.job[data-job="' + id + '"] ';
+      assert(await page.getAttribute(card.trim(), 'data-state') === 'Failure',
+             'the job did not fail');
+      const failed = await page.textContent(card + '.failed-whole');
+      assert(/^Failed: .*refused the user name or password/.test(failed) &&
+             /correct them in Setup, Destinations.*press Anonymize and send again/
+               .test(failed), 'the card says: ' + failed.slice(0, 240));
+      assert(/^Nothing was stored in Orthanc\./.test(
+        await page.textContent(card + '.message.not-stored')),
+      'the card does not say that nothing was stored');
+      const after = (await api('/statistics')).json;
+      assert(after.CountStudies === before.CountStudies,
+             'Orthanc\'s study count changed');
+      await page.click(card + 'button:has-text("Remove")');
+    }
 
     await check('an entry added by Orthanc Explorer ({Level, ID, Label}) ' +
                 'is anonymized with the custom profile', async () => {
@@ -1188,30 +1529,8 @@ async function main() {
       });
       const invisible = [];
       // Tab until the focus is on `selector`; every stop must show it.
-      const tabTo = async (selector, max) => {
-        for (let i = 0; i < (max || 80); i++) {
-          await page.keyboard.press('Tab');
-          const st = await page.evaluate((sel) => {
-            const el = document.activeElement;
-            const cs = getComputedStyle(el);
-            return { hit: el.matches(sel),
-                     // what the page draws around it (its :focus-visible
-                     // outline; a date field shows it while one of its
-                     // parts is being typed)
-                     visible: el === document.body ||
-                       (cs.outlineStyle !== 'none' &&
-                        parseFloat(cs.outlineWidth) >= 2),
-                     what: el.id || el.className || el.tagName };
-          }, selector);
-          if (!st.visible) {
-            invisible.push(st.what);
-          }
-          if (st.hit) {
-            return;
-          }
-        }
-        throw new Error('Tab never reached ' + selector);
-      };
+      const tabTo = (selector, max) => tabUntil(page, selector, invisible,
+                                                max);
       await tabTo('#search-name');
       await page.keyboard.type(env.OA_SEARCH_NAME);
       await page.keyboard.press('Enter');
@@ -1248,13 +1567,16 @@ async function main() {
       assert(await page.evaluate(() => document.activeElement.id ===
              'target-zip'), 'the ZIP target is not the one chosen');
       await tabTo('#export-button');
+      assert(await page.isChecked('#target-zip'), 'passing through the ' +
+             'targets with Tab changed the target');
       await page.keyboard.press('Enter');
-      await waitJob(page, 'Export');
+      const exported = await waitJob(page, 'Export');
       // The download link takes the focus when the export ends (else Tab
-      // reaches it).
-      if (!(await page.evaluate(() => document.activeElement.classList
-        .contains('download')))) {
-        await tabTo('li.job[data-kind="Export"] a.download');
+      // reaches it): this export's link.
+      const link = 'li.job[data-job="' + exported + '"] a.download';
+      if (!(await page.evaluate((l) => document.activeElement.matches(l),
+                                link))) {
+        await tabTo(link);
       }
       const name = await download(page, () => page.keyboard.press('Enter'),
                                   'keyboard.zip');

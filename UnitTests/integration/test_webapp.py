@@ -15,8 +15,9 @@ small generated studies of three patients -- one of them named
 file, the Content-Security-Policy), and puts a reverse proxy at a
 sub-path in front of Orthanc (a URL that is not relative fails the test).
 test_webapp.js then uses the page as a person would: search, the
-anonymization list, Anonymize with Default, Export as ZIP, the CSV
-report, a custom profile made in Setup and used, a destination tested,
+anonymization list, Anonymize with Default, Export as ZIP, an
+anonymization on the way out into a ZIP by keyboard (Orthanc's counts
+unchanged; this script checks the archive's files), the CSV report, a custom profile made in Setup and used, a destination tested,
 a profile with BurnedInText "strict" and a pixel rule of two rectangles
 made in Setup, its rule table's Pixels section, and a generated
 ultrasound image with burned-in text risk (Burned In Annotation YES) of
@@ -61,6 +62,8 @@ EVIL_NAME = "<script>alert(1)</script>^Evil"
 EVIL_DESCRIPTION = "<img src=x onerror=alert(2)>"
 TYPED_NAME = "WEBTRIAL^ONE"      # what the browser types for patient A
 TYPED_ID = "WEBTRIAL001"
+WAYOUT_NAME = "WEBWAYOUT^ONE"    # patient A's new name/ID on the way out
+WAYOUT_ID = "WEBWAYOUT001"
 CSV_COLUMNS = ("Report,Date,Profile,OriginalPatientName,NewPatientName,"
                "OriginalPatientID,NewPatientID,OriginalStudyInstanceUID,"
                "NewStudyInstanceUID,OriginalStudyDate,NewStudyDate,"
@@ -167,6 +170,54 @@ def check_zip(checks, orthanc, path, studies, typed_patient_study):
                 % len(ids)
 
 
+def check_wayout_zip(checks, orthanc, path, job):
+    """The archive of the anonymization on the way out (patient A's study,
+    with mapping files): every instance of the original study, anonymized
+    with the names typed in the list, and uids.csv mapping the study."""
+    with checks.check("on the way out: the ZIP downloaded from the page "
+                      "holds the original study's instances anonymized, "
+                      "with the typed name and ID, and uids.csv"):
+        assert job, "no way-out job"
+        assert os.path.isfile(path), "no downloaded ZIP"
+        studies = job["Content"]["Studies"]
+        assert len(studies) == 1, "%d studies in the job" % len(studies)
+        original = orthanc.get_json("/studies/" + studies[0]["Original"])
+        original_uid = original["MainDicomTags"]["StudyInstanceUID"]
+        new_uid = studies[0].get("NewStudyInstanceUID")
+        assert new_uid and new_uid != original_uid, \
+            "no new Study Instance UID in the job"
+        sops = {sop for _, sop in harness.study_instances(
+            orthanc, studies[0]["Original"])}
+        with zipfile.ZipFile(path) as z:
+            assert z.testzip() is None, "a member of the ZIP is corrupt"
+            names = [n for n in z.namelist() if n.endswith(".dcm")]
+            assert len(names) == len(sops), \
+                "%d files in the ZIP, %d instances in the original" % (
+                    len(names), len(sops))
+            seen = set()
+            for n in names:
+                ds = pydicom.dcmread(io.BytesIO(z.read(n)))
+                assert ds.PatientIdentityRemoved == "YES", "not anonymized"
+                assert str(ds.PatientName) == WAYOUT_NAME, \
+                    "the typed New name is not in the file"
+                assert str(ds.PatientID) == WAYOUT_ID, \
+                    "the typed New ID is not in the file"
+                assert ds.StudyInstanceUID == new_uid, \
+                    "not the job's new Study Instance UID"
+                assert ds.SOPInstanceUID not in sops, "an original UID"
+                seen.add(ds.SOPInstanceUID)
+            assert len(seen) == len(sops), "an instance twice"
+            mapping = [n for n in z.namelist()
+                       if n.rsplit("/", 1)[-1] == "uids.csv"]
+            assert len(mapping) == 1, "%d uids.csv in the ZIP" % len(mapping)
+            rows = list(csv.reader(io.StringIO(
+                z.read(mapping[0]).decode("utf-8"))))
+            assert rows and rows[0] == ["id_old", "id_new"], \
+                "uids.csv: unexpected header"
+            assert [original_uid, new_uid] in rows[1:], \
+                "uids.csv does not map the study's UID"
+
+
 def check_csv(checks, path, job, patients):
     with checks.check("the CSV report downloaded from the page has a row "
                       "per study with the typed and the generated names"):
@@ -212,7 +263,10 @@ def main():
     os.makedirs(os.path.join(export_folder, "web", "incoming"))
     orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
                       verbose=args.verbose,
-                      config={"Anonymizer": {
+                      # Every job of the test stays known to /jobs
+                      # (Orthanc keeps 10 finished ones by default).
+                      config={"JobsHistorySize": 100,
+                              "Anonymizer": {
                           "ExportFolder": export_folder,
                           # ZIPs under the test's folder, removed with it.
                           "ArchiveFolder": os.path.join(work, "archives"),
@@ -280,6 +334,8 @@ def main():
                     "OA_IDS": json.dumps(ids),
                     "OA_TYPED_NAME": TYPED_NAME,
                     "OA_TYPED_ID": TYPED_ID,
+                    "OA_WAYOUT_NAME": WAYOUT_NAME,
+                    "OA_WAYOUT_ID": WAYOUT_ID,
                     # What the page must show as text (compared in the
                     # browser, never printed).
                     "OA_EVIL_NAME": EVIL_NAME,
@@ -339,6 +395,13 @@ def main():
             else:
                 with checks.check("the browser named its anonymization job"):
                     assert False, "no job id from the browser"
+            if ids:
+                wayout = None
+                if "wayout" in results:
+                    wayout = orthanc.get_json("/jobs/" + results["wayout"])
+                check_wayout_zip(checks, orthanc,
+                                 os.path.join(downloads, "wayout.zip"),
+                                 wayout)
 
             if checks.failed:
                 orthanc.failed = True

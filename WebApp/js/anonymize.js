@@ -1,11 +1,14 @@
 // The Anonymize tab: search Orthanc (/tools/find), the anonymization list
-// (kept in localStorage), the profile, the Anonymize button and the jobs.
+// (kept in localStorage), the profile, the Anonymize button and the jobs;
+// with "Send to … without keeping an anonymized copy in Orthanc" on, the
+// button posts /anonymizer/export with "Anonymize" to the target chosen.
 
 import { ApiError, advice, describe, enc, get, post } from './api.js';
 import {
   $, clear, emit, formatDate, formatDateTime, h, on, plural, setStatus,
 } from './dom.js';
 import { showJob } from './jobs.js';
+import { chooser } from './targets.js';
 import {
   addToList, clearList, inList, loadJobs, loadList, loadSettings,
   rememberJob, removeFromList, saveSelection, saveSetting, updateInList,
@@ -428,6 +431,32 @@ export async function loadProfiles() {
   select.value = names.includes(current) ? current : 'Default';
 }
 
+// --- on the way out ---------------------------------------------------
+
+// "Send to … without keeping an anonymized copy in Orthanc": the target
+// chooser of the Export tab (js/targets.js), here with ids "wayout-...".
+const wayOutTargets = chooser({ radio: 'wayout-target',
+                                dicomdir: 'wayout-dicomdir',
+                                compression: 'wayout-compression',
+                                mapping: 'wayout-mapping' });
+
+function wayOutOn() {
+  return $('wayout').checked;
+}
+
+// The switch shows the targets, names the button after what it does,
+// and hides the "Open the Export tab" switch (nothing to export then).
+function wayOutChanged() {
+  const on = wayOutOn();
+  $('wayout-box').hidden = !on;
+  $('open-export-row').hidden = on;
+  $('anonymize-button').textContent = on ? 'Anonymize and send'
+    : 'Anonymize';
+  if (on) {
+    wayOutTargets.fill();
+  }
+}
+
 async function anonymize(force) {
   const list = loadList();
   const status = $('anonymize-status');
@@ -449,15 +478,28 @@ async function anonymize(force) {
     return r;
   });
   const button = $('anonymize-button');
+  const out = wayOutOn() ? wayOutTargets.read() : null;
   button.disabled = true;
   setStatus(status, 'Starting…', 'busy');
   let answer;
   try {
-    const body = { Resources: resources, Profile: profile };
-    if (force === true) {
-      body.Force = true;
+    if (out) {
+      // POST /anonymizer/export with "Anonymize": each instance rewritten
+      // on its way to the target, nothing stored in Orthanc.
+      const how = { Profile: profile };
+      if (force === true) {
+        how.Force = true;
+      }
+      answer = await post('anonymizer/export', { Resources: resources,
+                                                 Anonymize: how,
+                                                 Target: out.target });
+    } else {
+      const body = { Resources: resources, Profile: profile };
+      if (force === true) {
+        body.Force = true;
+      }
+      answer = await post('anonymizer/anonymize', body);
     }
-    answer = await post('anonymizer/anonymize', body);
   } catch (e) {
     button.disabled = false;
     if (e instanceof ApiError && e.status === 409) {
@@ -471,11 +513,17 @@ async function anonymize(force) {
   button.disabled = false;
   const record = {
     ID: answer.ID, Kind: 'Anonymization',
-    Title: 'Anonymize ' + plural(list.length, 'item') + ' with ' + profile,
+    Title: 'Anonymize ' + plural(list.length, 'item') + ' with ' + profile +
+      (out ? ' and send to ' + out.title : ''),
     Started: new Date().toISOString().replace(/[-:]/g, '').slice(0, 15),
   };
+  if (out) {
+    record.Stored = false;
+    record.Target = out.title;
+  }
   rememberJob(record);
-  setStatus(status, 'Anonymization started.', 'ok');
+  setStatus(status, out ? 'Anonymization on the way out started: ' +
+    'nothing is stored in Orthanc.' : 'Anonymization started.', 'ok');
   follow(record, true);
 }
 
@@ -522,6 +570,17 @@ function follow(record, fresh) {
   showJob($('anonymize-jobs'), record, (job, card) => {
     if (!job || job.State !== 'Success') {
       return;
+    }
+    const link = card.querySelector('a.download');
+    if (link && fresh && !card.dataset.restored) {
+      // On the way out into a ZIP: its download takes the focus, as on
+      // the Export tab, unless the user is busy elsewhere.
+      setTimeout(() => {
+        const a = document.activeElement;
+        if (!a || a === document.body || a.id === 'anonymize-button') {
+          link.focus();
+        }
+      }, 0);
     }
     const studies = ((job.Content && job.Content.Studies) || [])
       .map((s) => s.Anonymized).filter(Boolean);
@@ -575,6 +634,18 @@ export function init() {
   });
   $('open-export').addEventListener('change', () => {
     saveSetting('OpenExport', $('open-export').checked);
+  });
+  wayOutTargets.init();
+  $('wayout').checked = settings.WayOut;
+  $('wayout').addEventListener('change', () => {
+    saveSetting('WayOut', $('wayout').checked);
+    wayOutChanged();
+  });
+  wayOutChanged();
+  on('destinations-changed', () => {
+    if (wayOutOn()) {
+      wayOutTargets.fill();
+    }
   });
   $('list-clear').addEventListener('click', () => {
     clearList();

@@ -1,10 +1,12 @@
 // The Export tab: the anonymized studies (from the reports; the ones just
 // anonymized preselected), a target (ZIP, DICOM modality, Orthanc peer,
-// saved destination, server folder), the Export button and the jobs.
+// saved destination, server folder: js/targets.js), the Export button and
+// the jobs.
 
 import { describe, enc, explain, get, post } from './api.js';
 import { $, clear, formatDate, formatDateTime, h, on, plural, setStatus } from './dom.js';
 import { showJob } from './jobs.js';
+import { chooser } from './targets.js';
 import { loadJobs, loadSelection, rememberJob, saveSelection } from './storage.js';
 
 const REPORTS = 15;           // the newest reports whose studies are listed
@@ -103,89 +105,12 @@ function updateButton() {
   button.disabled = n === 0;
 }
 
-async function fillSelect(select, path, none) {
-  const radio = $(select.id.replace(/-name$/, ''));
-  const current = select.value;
-  clear(select);
-  let names = [];
-  try {
-    names = (await get(path)) || [];
-  } catch (e) {
-    names = [];
-  }
-  if (!Array.isArray(names)) {
-    // ?expand answers an object keyed by name.
-    names = Object.keys(names);
-  }
-  for (const n of names) {
-    select.appendChild(h('option', { value: n, text: n }));
-  }
-  if (names.length === 0) {
-    select.appendChild(h('option', { value: '', text: none }));
-  }
-  if (names.includes(current)) {
-    select.value = current;
-  }
-  select.disabled = names.length === 0;
-  radio.disabled = names.length === 0;
-  if (radio.disabled && radio.checked) {
-    $('target-zip').checked = true;
-  }
-}
+const targets = chooser({ radio: 'target', dicomdir: 'export-dicomdir',
+                          compression: 'export-compression',
+                          mapping: 'export-mapping' });
 
 export function loadTargets() {
-  return Promise.all([
-    fillSelect($('target-dicom-name'), 'modalities',
-               'none configured'),
-    fillSelect($('target-peer-name'), 'peers', 'none configured'),
-    fillSelect($('target-destination-name'), 'anonymizer/destinations',
-               'none saved (Setup)'),
-  ]);
-}
-
-function target() {
-  const kind = (document.querySelector('input[name="target"]:checked') ||
-                $('target-zip')).value;
-  switch (kind) {
-  case 'dicom':
-    return { target: { Type: 'dicom', Modality: $('target-dicom-name').value },
-             title: 'DICOM modality ' + $('target-dicom-name').value };
-  case 'peer':
-    return { target: { Type: 'peer', Peer: $('target-peer-name').value },
-             title: 'Orthanc peer ' + $('target-peer-name').value };
-  case 'destination':
-    return { target: { Type: 'destination',
-                       Name: $('target-destination-name').value },
-             title: 'destination ' + $('target-destination-name').value };
-  case 'folder':
-    return { target: withMedia({ Type: 'folder',
-                                 Folder: $('target-folder-name').value.trim() }),
-             title: 'server folder ' + $('target-folder-name').value.trim() };
-  default: {
-    const t = withMedia({ Type: 'zip' });
-    if ($('export-compression').value !== 'fast') {
-      t.Compression = $('export-compression').value;
-    }
-    return { target: t, title: 'ZIP file' };
-  }
-  }
-}
-
-// "DICOM media": a File-set with a DICOMDIR (zip and folder targets only;
-// the server refuses it elsewhere, and says so).
-function withMedia(t) {
-  if ($('export-dicomdir').checked) {
-    t.Dicomdir = true;
-  }
-  return t;
-}
-
-// The options that apply to the chosen target, the others disabled.
-function optionsFollowTarget() {
-  const kind = (document.querySelector('input[name="target"]:checked') ||
-                $('target-zip')).value;
-  $('export-dicomdir').disabled = kind !== 'zip' && kind !== 'folder';
-  $('export-compression').disabled = kind !== 'zip';
+  return targets.fill();
 }
 
 async function exportNow(event) {
@@ -196,7 +121,7 @@ async function exportNow(event) {
     setStatus(status, 'Select at least one study.', 'error');
     return;
   }
-  const t = target();
+  const t = targets.read();
   const button = $('export-button');
   button.disabled = true;
   setStatus(status, 'Starting…', 'busy');
@@ -258,15 +183,7 @@ export function init() {
     }
     saveChecked();
   });
-  // Choosing a name in a target's list picks that target.
-  for (const id of ['target-dicom', 'target-peer', 'target-destination',
-                    'target-folder']) {
-    $(id + '-name').addEventListener('focus', () => {
-      if (!$(id).disabled) {
-        $(id).checked = true;
-      }
-    });
-  }
+  targets.init();
   on('selection-changed', render);
   // An anonymization just finished and opened this tab.
   on('export-arrived', (n) => {
@@ -282,9 +199,6 @@ export function init() {
   });
   on('anonymized', () => loadStudies());
   on('destinations-changed', loadTargets);
-  document.querySelectorAll('input[name="target"]').forEach(
-    (r) => r.addEventListener('change', optionsFollowTarget));
-  optionsFollowTarget();
   updateButton();
   const jobs = loadJobs().filter((j) => j.Kind === 'Export').slice(0, 5)
     .reverse();

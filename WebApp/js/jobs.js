@@ -37,6 +37,8 @@ export function showJob(container, record, onDone) {
                                                   kind: record.Kind } },
     h('div', { class: 'job-head' },
       h('strong', { class: 'job-title', text: record.Title }),
+      record.Stored === false ? h('span', { class: 'badge not-stored',
+        text: 'Nothing stored in Orthanc' }) : null,
       h('span', { class: 'job-time', text: formatDateTime(record.Started) })),
     h('div', { class: 'job-progress' }, progress, percent, state, cancel,
       dismiss),
@@ -86,7 +88,8 @@ export function showJob(container, record, onDone) {
     const value = job.State === 'Success' ? 100 : Number(job.Progress) || 0;
     progress.value = value;
     percent.textContent = value + ' %';
-    state.textContent = STATE_WORDS[job.State] || job.State;
+    state.textContent = job.State === 'Failure' && cancelled(job)
+      ? 'Cancelled' : STATE_WORDS[job.State] || job.State;
     card.dataset.state = job.State;
     const c = job.Content || {};
     const total = Number(c.InstancesTotal) || 0;
@@ -215,6 +218,10 @@ function failuresBox(content) {
     h('summary', { text: plural(count, 'instance') + ' failed: why' }), list);
 }
 
+function cancelled(job) {
+  return job.ErrorCode === 14 || /cancel/i.test(job.ErrorDescription || '');
+}
+
 function failureText(job) {
   const content = job.Content || {};
   const parts = [];
@@ -228,7 +235,7 @@ function failureText(job) {
       parts.length === 0) {
     parts.push(String(job.ErrorDescription));
   }
-  if (job.ErrorCode === 14 || /cancel/i.test(job.ErrorDescription || '')) {
+  if (cancelled(job)) {
     return 'Cancelled.';
   }
   return parts.join(' — ') || 'The job failed.';
@@ -282,8 +289,129 @@ function cleanedBox(content) {
     h('summary', { text: 'Images cleaned, and what was blanked' }), list);
 }
 
+// Whether the job anonymized on the way out (its content says
+// "Stored": false; the page's record says so before the first poll).
+function wayOut(job, record) {
+  const content = (job && job.Content) || {};
+  return content.Stored === false || (!!record && record.Stored === false);
+}
+
+// Where an export's files went, in words: " into 1 ZIP archive kept on
+// the server: download below", " to <Location>", " to <the target>".
+function whereTo(content, record) {
+  const archives = Array.isArray(content.Archives) ? content.Archives : [];
+  const target = record && (record.Target ||
+    (/ to (.*)$/.exec(record.Title || '') || [])[1]);
+  if (archives.length) {
+    return ' into ' + plural(archives.length, 'ZIP archive') +
+      ' kept on the server: download below';
+  }
+  if (content.Location) {
+    return ' to ' + content.Location;
+  }
+  return target ? ' to ' + target : '';
+}
+
+// The download links of a ZIP export's archives (null when none).
+function downloads(content) {
+  const archives = Array.isArray(content.Archives) ? content.Archives : [];
+  if (!archives.length) {
+    return null;
+  }
+  return h('p', { class: 'downloads' }, archives.map((a) =>
+    h('a', { class: 'button primary download', href: url(String(a.Path)),
+             download: String(a.Name || 'archive.zip'),
+             text: 'Download ' + (a.Name || 'archive.zip') +
+               (a.Size ? ' (' + formatBytes(a.Size) + ')' : '') })));
+}
+
+// An anonymization on the way out that ended: what was sent where, and
+// that nothing was stored in Orthanc.
+function describeWayOut(job, into, record) {
+  const content = job.Content || {};
+  const studies = Array.isArray(content.Studies) ? content.Studies : [];
+  const failedCount = Number(content.FailedCount) ||
+    (Array.isArray(content.Failed) ? content.Failed.length : 0);
+  let dropped = 0;
+  let sent = 0;
+  let counted = false;
+  for (const s of studies) {
+    dropped += Number(s.Dropped) || 0;
+    if (Number.isFinite(Number(s.Instances))) {
+      sent += Number(s.Instances);
+      counted = true;
+    }
+  }
+  if (!counted) {
+    sent = Math.max(0, (Number(content.InstancesDone) || 0) - dropped -
+                    failedCount);
+  }
+  if (job.State === 'Failure') {
+    const text = failureText(job);
+    // The advice of an anonymization, said for this button (the line
+    // below says that nothing was stored).
+    const todo = failureAdvice(job, text)
+      .replace('Nothing of this job is kept in Orthanc. ', '')
+      .replace(/press Anonymize again|export again/,
+               'press Anonymize and send again');
+    into.appendChild(h('p', { class: 'message error failed-whole' },
+      h('strong', { text: cancelled(job) ? 'Cancelled.' : 'Failed: ' }),
+      cancelled(job) ? '' : text,
+      todo ? h('span', { class: 'todo', text: ' ' + todo }) : null));
+    const done = Number(content.InstancesDone) || 0;
+    const kind = content.Target && content.Target.Type;
+    // A modality or a peer keeps the instances it received (a ZIP, a
+    // folder or a destination's upload is never left half-written under
+    // its final name).
+    const partial = done > 0 && (kind === 'dicom' || kind === 'peer');
+    into.appendChild(h('p', { class: 'message info not-stored',
+      text: 'Nothing was stored in Orthanc.' + (partial
+        ? ' The instances sent before the job stopped (' + done + ' of ' +
+          (Number(content.InstancesTotal) || done) + ' done) may be at ' +
+          (record && record.Target ? record.Target : 'the target') + '.'
+        : '') }));
+  } else {
+    into.appendChild(h('p', { class: 'message ' + (failedCount ? 'warn' : 'ok'),
+      text: 'Done: ' + plural(studies.length, 'study', 'studies') + ', ' +
+        plural(sent, 'instance') + ' anonymized and sent' +
+        (content.Bytes ? ' (' + formatBytes(content.Bytes) + ')' : '') +
+        (dropped ? ', ' + dropped + ' dropped by the profile' : '') +
+        (failedCount ? ', ' + failedCount + ' failed (not sent)' : '') +
+        '.' }));
+    into.appendChild(h('p', { class: 'where not-stored' },
+      h('strong', { text: 'Nothing was stored in Orthanc' }),
+      ': the anonymized files went' + whereTo(content, record) + '. ' +
+      'The key back to the originals is the report on the Reports tab.'));
+    const links = downloads(content);
+    if (links) {
+      into.appendChild(links);
+    }
+  }
+  const pixels = pixelsLine(content);
+  if (pixels) {
+    into.appendChild(pixels);
+  }
+  const cleaned = cleanedBox(content);
+  if (cleaned) {
+    into.appendChild(cleaned);
+  }
+  const previews = job.State === 'Success'
+    ? cleanedPreviews(content.CleanedImages, true) : null;
+  if (previews) {
+    into.appendChild(previews);
+  }
+  const box = failuresBox(content);
+  if (box) {
+    into.appendChild(box);
+  }
+}
+
 function describeJob(job, into, record) {
   const content = job.Content || {};
+  if (job.Type === 'Anonymization' && wayOut(job, record)) {
+    describeWayOut(job, into, record);
+    return;
+  }
   if (job.State === 'Failure') {
     const text = failureText(job);
     into.appendChild(h('p', { class: 'message error failed-whole' },
@@ -344,28 +472,14 @@ function describeJob(job, into, record) {
           '(every instance was dropped by the profile or failed).' }));
     }
   } else if (job.Type === 'Export') {
-    const archives = Array.isArray(content.Archives) ? content.Archives : [];
     const done = Number(content.InstancesDone) || 0;
-    const target = record && / to (.*)$/.exec(record.Title || '');
-    let where = '';
-    if (archives.length) {
-      where = ' into ' + plural(archives.length, 'ZIP archive') +
-        ' kept on the server: download below';
-    } else if (content.Location) {
-      where = ' to ' + content.Location;
-    } else if (target) {
-      where = ' to ' + target[1];
-    }
     into.appendChild(h('p', { class: 'message ok where',
       text: 'Done: ' + plural(done, 'instance') + ' exported' +
         (content.Bytes ? ' (' + formatBytes(content.Bytes) + ')' : '') +
-        where + '.' }));
-    if (archives.length) {
-      into.appendChild(h('p', { class: 'downloads' }, archives.map((a) =>
-        h('a', { class: 'button primary download', href: url(String(a.Path)),
-                 download: String(a.Name || 'archive.zip'),
-                 text: 'Download ' + (a.Name || 'archive.zip') +
-                   (a.Size ? ' (' + formatBytes(a.Size) + ')' : '') }))));
+        whereTo(content, record) + '.' }));
+    const links = downloads(content);
+    if (links) {
+      into.appendChild(links);
     }
   }
   const box = failuresBox(content);

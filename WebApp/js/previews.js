@@ -68,7 +68,7 @@ function refusedText(status) {
 }
 
 // One side of a pair: a canvas filled when the image arrives.
-function side(instance, boxes, what, labelText) {
+function side(instance, boxes, what, labelText, missing) {
   const canvas = h('canvas', { class: 'preview', width: 1, height: 1,
                                role: 'img', 'aria-label': labelText,
                                dataset: { instance: instance || '',
@@ -81,7 +81,7 @@ function side(instance, boxes, what, labelText) {
     canvas.dataset.state = 'none';
     canvas.hidden = true;
     note.hidden = false;
-    note.textContent = 'No anonymized copy is named for this image.';
+    note.textContent = missing || 'No anonymized copy is named for this image.';
     return { figure, ready: Promise.resolve(false) };
   }
   const ready = load(instance).then((r) => {
@@ -101,7 +101,9 @@ function side(instance, boxes, what, labelText) {
 
 // The pairs of `images` (CleanedImages: {Instance, Anonymized, Boxes}),
 // in a block to put on a card or a report; null when there is none.
-export function cleanedPreviews(images) {
+// `notStored`: the job anonymized on the way out (no copy in Orthanc, so
+// no "after" image to show: a sentence says where it went).
+export function cleanedPreviews(images, notStored) {
   const list = (Array.isArray(images) ? images : []).filter(
     (c) => c && typeof c.Instance === 'string');
   if (!list.length) {
@@ -121,7 +123,9 @@ export function cleanedPreviews(images) {
                         'Before: the original image, ' + outlined);
     const after = side(typeof c.Anonymized === 'string' ? c.Anonymized : '',
                        boxes, 'after',
-                       'After: the anonymized image, ' + outlined);
+                       'After: the anonymized image, ' + outlined,
+                       notStored ? 'Not stored in Orthanc: the cleaned ' +
+                         'image went to the target only.' : '');
     pairs.appendChild(h('li', { class: 'preview-pair',
                                 dataset: { instance: c.Instance } },
       before.figure, after.figure));

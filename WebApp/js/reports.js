@@ -8,6 +8,19 @@ import { cleanedPreviews } from './previews.js';
 import { saveSelection } from './storage.js';
 import * as audit from './audit.js';
 
+// A report's Target ({"Type", ...}, never a secret) in words.
+function targetWords(t) {
+  const target = t && typeof t === 'object' ? t : {};
+  switch (target.Type) {
+  case 'zip': return 'a ZIP file';
+  case 'folder': return 'server folder ' + (target.Folder || '');
+  case 'dicom': return 'DICOM modality ' + (target.Modality || '');
+  case 'peer': return 'Orthanc peer ' + (target.Peer || '');
+  case 'destination': return 'destination ' + (target.Name || '');
+  default: return target.Type ? String(target.Type) : 'its target';
+  }
+}
+
 async function load() {
   const status = $('reports-status');
   setStatus(status, 'Reading the reports…', 'busy');
@@ -24,7 +37,10 @@ async function load() {
     const when = formatDateTime(r.Date);
     body.appendChild(h('tr', { dataset: { report: r.ID } },
       h('th', { scope: 'row', text: when }),
-      h('td', { text: r.Profile || '' }),
+      h('td', null, r.Profile || '', r.Stored === false
+        ? h('span', { class: 'badge not-stored',
+                      text: 'Not stored, sent to ' + targetWords(r.Target) })
+        : null),
       h('td', { class: 'number', text: String(r.Studies ?? '') }),
       h('td', { class: 'actions' },
         h('button', { type: 'button', class: 'small show', text: 'Show',
@@ -59,7 +75,8 @@ async function loadWork() {
     body.appendChild(h('tr', { dataset: { job: j.Job || j.ID,
                                           state: j.State || '' } },
       h('th', { scope: 'row', text: formatDateTime(j.Created) }),
-      h('td', { text: j.Type || '' }),
+      h('td', { text: (j.Type || '') + (j.Stored === false
+        ? ' on the way out, to ' + targetWords(j.Target) : '') }),
       h('td', { text: j.Server || '' }),
       h('td', { text: j.State || '' }),
       h('td', { class: 'number', text: String(j.Progress ?? '') + ' %' })));
@@ -78,7 +95,9 @@ async function show(id, when) {
   }
   $('report-card').hidden = false;
   $('report-title').textContent = 'Report of ' + when + ' (' +
-    (report.Profile || '') + ')';
+    (report.Profile || '') + ')' + (report.Stored === false
+    ? ': anonymized on the way out to ' + targetWords(report.Target) +
+      ', nothing stored in Orthanc' : '');
   const body = clear($('report-body'));
   for (const s of report.Studies || []) {
     body.appendChild(h('tr', null,
@@ -109,8 +128,15 @@ async function show(id, when) {
 async function exportStudies(id) {
   try {
     const report = await get('anonymizer/reports/' + enc(id));
-    saveSelection((report.Studies || []).map((s) => s.AnonymizedStudy)
-      .filter(Boolean));
+    const studies = (report.Studies || []).map((s) => s.AnonymizedStudy)
+      .filter(Boolean);
+    if (studies.length === 0 && report.Stored === false) {
+      setStatus($('reports-status'), 'This anonymization was sent on the ' +
+        'way out: it stored nothing in Orthanc, so there is nothing to ' +
+        'export. To send it elsewhere, anonymize the originals again.', '');
+      return;
+    }
+    saveSelection(studies);
     emit('selection-changed');
     emit('show-tab', 'export');
   } catch (e) {

@@ -5,11 +5,12 @@
 //         "NewPatientName", "NewPatientID"}; Orthanc Explorer's "Add to
 //        anonymization list" button appends {"Level", "ID", "Label"}.
 //   orthanc-anonymizer.jobs    the jobs started here: [{"ID", "Kind",
-//        "Title", "Started"}], newest first.
+//        "Title", "Started"}], newest first; an anonymization on the way
+//        out adds "Stored": false and "Target" (its words).
 //   orthanc-anonymizer.export-selection   the Orthanc IDs of the
 //        anonymized studies preselected on the Export tab.
 //   orthanc-anonymizer.settings   the page's switches: {"ShowCopies":
-//        false, "OpenExport": true}.
+//        false, "OpenExport": true, "WayOut": false}.
 
 import { emit } from './dom.js';
 
@@ -18,8 +19,10 @@ export const JOBS_KEY = 'orthanc-anonymizer.jobs';
 export const SELECTION_KEY = 'orthanc-anonymizer.export-selection';
 export const SETTINGS_KEY = 'orthanc-anonymizer.settings';
 // The switches and their defaults: anonymized copies hidden in the
-// search results; the Export tab opened when an anonymization finishes.
-const SETTINGS = { ShowCopies: false, OpenExport: true };
+// search results; the Export tab opened when an anonymization finishes;
+// the Anonymize tab stores the anonymized copy in Orthanc (WayOut: sends
+// it to a target instead, storing nothing).
+const SETTINGS = { ShowCopies: false, OpenExport: true, WayOut: false };
 const MAX_JOBS = 20;
 
 function read(key) {
