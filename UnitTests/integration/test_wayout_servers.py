@@ -262,10 +262,12 @@ def upload_data(run):
 def success_checks(run, dest):
     c = run.c
     state = {}
+    mark = 0
     with c.check("%s: the way-out succeeds, Orthanc stores nothing, the "
                  "content says Stored false with a Location" % dest):
         run.clear(dest)
         before = run.instances()
+        mark = len(run.o.log_text())
         job = run.wait(run.start_wayout("small", {"Type": "destination",
                                                   "Name": dest}))
         assert job["State"] == "Success", redact(error_text(job))
@@ -294,7 +296,7 @@ def success_checks(run, dest):
                 "an original value in a file"
         state["way"] = way
     with c.check("%s: the same %s and bytes as anonymize-then-export, the "
-                 "bytes of the anonymized copy" %
+                 "bytes of the anonymized copy, no retry" %
                  (dest, "instances" if dest == "stow" else "paths")):
         assert "way" in state, "no way-out to compare"
         run.clear(dest)
@@ -305,6 +307,10 @@ def success_checks(run, dest):
         assert job["Type"] == "Export", job["Type"]
         ref, _ = run.arrived(dest)
         same_files(state["way"], ref, dest)
+        retries = [redact(line) for line in
+                   run.o.log_text()[mark:].splitlines() if "retrying" in line]
+        assert not retries, "a healthy server needed retries: %s" % \
+            "; ".join(retries)
         sops = state["way"] if dest == "stow" else by_sop(state["way"])
         same_files(sops, run.anon_files, dest + " against Orthanc's copy")
         run.clear(dest)
