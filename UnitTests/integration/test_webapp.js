@@ -45,6 +45,7 @@ const LIST_KEY = 'orthanc-anonymizer.list';
 const PROFILE = 'web-research';
 const PIXEL_PROFILE = 'web-pixels';
 const REFUSE_PROFILE = 'web-refuse';
+const AGES_PROFILE = 'web-ages';
 const US_DEVICE = JSON.parse(env.OA_US_DEVICE);
 const PIXEL_LABEL = 'WebSonic banner';
 const PIXEL_RECTS = [[0, 0, 64, 8], [40, 38, 24, 10]];
@@ -900,6 +901,155 @@ async function main() {
                'StudyDescription: ' + JSON.stringify(actions));
         await page.fill('#rules-filter', '');
       });
+
+    await check('Setup: every option GET /anonymizer/profiles/Default ' +
+                'lists has a control in the editor, showing Default\'s value',
+      async () => {
+        const r = await api('/anonymizer/profiles/Default');
+        assert(r.status === 200, 'GET Default: HTTP ' + r.status);
+        const skip = ['Name', 'BuiltIn', 'Base', 'Keep', 'Remove', 'Replace',
+                      'PixelRules'];
+        const keys = Object.keys(r.json).filter((k) => !skip.includes(k));
+        assert(keys.includes('AgesOver89'), 'Default lists no AgesOver89');
+        await openSetupProfile(page, 'Default');
+        const wrong = await page.evaluate((p) => Object.keys(p).filter((k) => {
+          const sel = document.getElementById('opt-' + k);
+          if (sel && sel.tagName === 'SELECT') {
+            return sel.value !== p[k];
+          }
+          const on = document.querySelector('input[name="opt-' + k +
+                                            '"]:checked');
+          return !on || on.value !== p[k];
+        }), Object.fromEntries(keys.map((k) => [k, r.json[k]])));
+        assert(wrong.length === 0, 'no control, or not Default\'s value: ' +
+               wrong.join(', '));
+        assert(/090Y/.test(await page.textContent('#opt-AgesOver89-help')),
+               'the AgesOver89 help does not say 090Y');
+      });
+
+    await check('Setup: Research is listed and shown read-only (PrivateTags ' +
+                'tcia, AgesOver89 aggregate); its rule table gives each ' +
+                'rule\'s source, as the REST API', async () => {
+      await openSetupProfile(page, 'Research');
+      assert(await page.isVisible('#profile-readonly'), 'not read-only');
+      assert(await page.isChecked('#opt-PrivateTags-tcia') &&
+             await page.isDisabled('#opt-PrivateTags-tcia'),
+             'PrivateTags is not tcia, or editable');
+      assert(await page.isChecked('#opt-AgesOver89-aggregate'),
+             'AgesOver89 is not aggregate');
+      const options = await page.$$eval('#anonymize-profile option',
+        (o) => o.map((x) => x.value));
+      assert(options.includes('Research'), 'Research is not offered on ' +
+             'the Anonymize tab');
+      const r = await api('/anonymizer/profiles/Research/rules');
+      assert(r.status === 200, 'GET the rules: HTTP ' + r.status);
+      const expected = r.json.filter((x) => !x.PixelRule)
+        .map((x) => x.Tag + ' ' + (x.Source || '')).sort();
+      assert(expected.some((x) => / TCIA attribute list$/.test(x)),
+             'the API names no TCIA attribute list source');
+      await page.click('#profile-rules-button');
+      await page.waitForFunction(() => /^Rule table of Research$/.test(
+        document.getElementById('rules-title').textContent) &&
+        /attribute rules/.test(
+          document.getElementById('rules-status').textContent));
+      const got = (await page.$$eval('#rules-body tr', (rows) => rows.map(
+        (t) => t.children[0].firstChild.textContent + ' ' +
+          t.children[4].textContent))).sort();
+      assert(JSON.stringify(got) === JSON.stringify(expected),
+             got.length + ' rows with their source shown, the API has ' +
+             expected.length + ' (or a source differs)');
+      const head = await page.$$eval('#rules thead th',
+        (t) => t.map((x) => x.textContent));
+      assert(head.includes('Source'), 'no Source column');
+      await page.fill('#rules-filter', 'TCIA attribute list');
+      await page.waitForFunction(() => {
+        const rows = document.querySelectorAll('#rules-body tr');
+        return rows.length > 0 && rows.length < 100;
+      });
+      const sources = await page.$$eval('#rules-body tr',
+        (rows) => rows.map((t) => t.dataset.source));
+      assert(sources.length === expected.filter(
+        (x) => / TCIA attribute list$/.test(x)).length &&
+        sources.every((x) => x === 'TCIA attribute list'),
+             'the filter on the source: ' + sources.length + ' rows');
+      await page.fill('#rules-filter', '');
+      await page.click('#profile-copy');
+      assert(await page.inputValue('#profile-base') === 'Research',
+             '"Copy to a new profile" of Research is not based on it');
+      assert(await page.isChecked('#opt-PrivateTags-tcia'),
+             'the copy of Research does not keep PrivateTags tcia');
+    });
+
+    await must('Setup, by keyboard: a profile based on Research with ' +
+               'AgesOver89 keep is saved, and shown again after a reload',
+      async () => {
+        // (Setup shows the new copy of Research: no profile is current.)
+        await page.click('#profile-new');
+        assert(await page.evaluate(() => document.activeElement.id ===
+               'profile-name'), 'New profile does not focus the name');
+        await page.keyboard.type(AGES_PROFILE);
+        const invisible = [];
+        await tabUntil(page, '#profile-base', invisible, 5);
+        for (let i = 0; i < 3 && await page.inputValue('#profile-base') !==
+             'Research'; i++) {
+          await page.keyboard.press('ArrowDown');
+        }
+        assert(await page.inputValue('#profile-base') === 'Research',
+               'the arrow keys do not choose Research');
+        assert(await page.isChecked('#opt-PrivateTags-tcia') &&
+               await page.isChecked('#opt-Dates-shift'),
+               'the options did not follow the base Research');
+        // Tab stops on the checked radio of a group; an arrow key moves.
+        await tabUntil(page, '#opt-AgesOver89-aggregate', invisible, 10);
+        await page.keyboard.press('ArrowRight');
+        assert(await page.isChecked('#opt-AgesOver89-keep'),
+               'ArrowRight does not choose "keep"');
+        await tabUntil(page, '#profile-save', invisible, 60);
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => /” saved\.$/.test(
+          document.getElementById('profile-status').textContent));
+        assert(invisible.length === 0, 'no visible focus on: ' +
+               Array.from(new Set(invisible)).join(', '));
+        const r = await api('/anonymizer/profiles/' + AGES_PROFILE);
+        assert(r.status === 200, 'GET the profile: HTTP ' + r.status);
+        assert(r.json.Base === 'Research' && r.json.AgesOver89 === 'keep' &&
+               r.json.PrivateTags === 'tcia' && r.json.Dates === 'shift',
+               'not the options chosen: ' + JSON.stringify({
+                 Base: r.json.Base, AgesOver89: r.json.AgesOver89,
+                 PrivateTags: r.json.PrivateTags }));
+        const d = await api('/anonymizer/profiles/Research');
+        assert(d.json.AgesOver89 === 'aggregate', 'Research changed');
+        await page.reload();
+        await ready(page);
+        await openSetupProfile(page, AGES_PROFILE);
+        assert(await page.isChecked('#opt-AgesOver89-keep') &&
+               !(await page.isChecked('#opt-AgesOver89-aggregate')),
+               'after a reload AgesOver89 is not shown as keep');
+        assert(await page.inputValue('#profile-base') === 'Research',
+               'after a reload the base is not Research');
+        console.log('RESULT ages-profile ' + AGES_PROFILE);
+      });
+
+    await check('Setup: a profile with AgesOver89 keep made through the ' +
+                'REST API is shown with keep, and saving another change ' +
+                'from the page keeps it', async () => {
+      const put = await api('/anonymizer/profiles/' + AGES_PROFILE + '-rest', {
+        method: 'PUT', body: JSON.stringify({ Base: 'Default',
+                                              AgesOver89: 'keep' }) });
+      assert(put.status === 200, 'PUT: HTTP ' + put.status);
+      await page.reload();
+      await ready(page);
+      await openSetupProfile(page, AGES_PROFILE + '-rest');
+      assert(await page.isChecked('#opt-AgesOver89-keep'),
+             'a profile saved through REST is not shown with keep');
+      await page.check('#opt-Descriptions-clear');
+      await page.click('#profile-save');
+      await page.waitForFunction(() => /” saved\.$/.test(
+        document.getElementById('profile-status').textContent));
+      const r = await api('/anonymizer/profiles/' + AGES_PROFILE + '-rest');
+      assert(r.json.AgesOver89 === 'keep' && r.json.Descriptions === 'clear',
+             'saved from the page: AgesOver89 ' + r.json.AgesOver89);
+    });
 
     await check('Setup: destinations are saved; the test button says ' +
                 'whether the connection works, in words', async () => {

@@ -17,7 +17,10 @@ sub-path in front of Orthanc (a URL that is not relative fails the test).
 test_webapp.js then uses the page as a person would: search, the
 anonymization list, Anonymize with Default, Export as ZIP, an
 anonymization on the way out into a ZIP by keyboard (Orthanc's counts
-unchanged; this script checks the archive's files), the CSV report, a custom profile made in Setup and used, a destination tested,
+unchanged; this script checks the archive's files), the CSV report, a custom profile made in Setup and used, every option of
+GET /anonymizer/profiles/Default shown in the editor, Research shown with
+its rule sources, a profile on Research with AgesOver89 "keep" made by
+keyboard (read back here through GET /anonymizer/profiles/{name}), a destination tested,
 a profile with BurnedInText "strict" and a pixel rule of two rectangles
 made in Setup, its rule table's Pixels section, and a generated
 ultrasound image with burned-in text risk (Burned In Annotation YES) of
@@ -402,6 +405,19 @@ def main():
                 check_wayout_zip(checks, orthanc,
                                  os.path.join(downloads, "wayout.zip"),
                                  wayout)
+
+            if ids:
+                with checks.check("the profile made in Setup by keyboard is "
+                                  "stored: GET /anonymizer/profiles/{name} "
+                                  "says Base Research, AgesOver89 keep, "
+                                  "PrivateTags tcia"):
+                    name = results.get("ages-profile")
+                    assert name, "the browser named no profile"
+                    p = orthanc.get_json("/anonymizer/profiles/" + name)
+                    assert p["Base"] == "Research" and \
+                        p["AgesOver89"] == "keep" and \
+                        p["PrivateTags"] == "tcia" and not p["BuiltIn"], \
+                        "not the options chosen in the page"
 
             if checks.failed:
                 orthanc.failed = True

@@ -11,6 +11,9 @@ const OPTIONS = [
   { key: 'BodyCharacteristics', group: 'seed',
     label: 'Body characteristics', help: 'sex, age, size, weight',
     values: ['keep', 'clear'] },
+  { key: 'AgesOver89', group: 'seed', label: 'Ages over 89 (HIPAA)',
+    help: 'aggregate: write 90 or older as 090Y; keep: keep ages as they are',
+    values: ['aggregate', 'keep'] },
   { key: 'Dates', group: 'seed', label: 'Full dates',
     help: 'shift: moved by a fixed offset per patient',
     values: ['keep', 'shift', 'clear'] },
@@ -54,6 +57,9 @@ const BURNED_HELP = {
   keep: 'Pixels pass unchanged and Burned In Annotation stays as it was: ' +
     'for teams that review every image by hand.',
 };
+// What a profile holds besides its options (GET /anonymizer/profiles/{name}).
+const NOT_OPTIONS = ['Name', 'BuiltIn', 'Base', 'Keep', 'Remove', 'Replace',
+                     'PixelRules'];
 const U16_MAX = 65535;
 const MAX_RECTANGLES = 64;
 const BUILT_IN = ['Default', 'Full', 'Research'];
@@ -65,6 +71,10 @@ let mode = 'view';            // 'view' (built-in), 'edit', 'new'
 let rules = [];
 let info = null;              // GET /anonymizer/info, once
 let ruleSeq = 0;              // unique ids of the pixel rule editors
+// The options of the profile shown that this page has no control for (a
+// newer server's) and that the profile sets itself (they differ from its
+// base): saved again as they are, never dropped.
+let unknownOptions = {};
 
 // --- profiles --------------------------------------------------------
 
@@ -426,6 +436,14 @@ function showProfile(profile, newMode) {
   $('profile-replace').value = Object.entries(profile.Replace || {})
     .map(([k, v]) => k + ' = ' + v).join('\n');
   showPixelRules(profile.PixelRules, readOnly);
+  unknownOptions = {};
+  const base = bases[profile.Base] || {};
+  for (const [k, v] of Object.entries(profile)) {
+    if (!NOT_OPTIONS.includes(k) && !OPTIONS.some((o) => o.key === k) &&
+        typeof v === 'string' && v !== base[k]) {
+      unknownOptions[k] = v;
+    }
+  }
   for (const el of $('profile-form').querySelectorAll('input, select, textarea')) {
     if (el.id !== 'profile-name') {
       el.disabled = readOnly;
@@ -542,6 +560,11 @@ async function saveProfile(event) {
   // Only what differs from the base is stored: the profile follows later
   // changes of its base for everything else.
   const body = { Base: baseName };
+  for (const [k, v] of Object.entries(unknownOptions)) {
+    if (v !== base[k]) {
+      body[k] = v;
+    }
+  }
   for (const o of OPTIONS) {
     const v = optionValue(o.key);
     if (v && v !== base[o.key]) {
@@ -664,7 +687,8 @@ function renderRules() {
       continue;
     }
     total++;
-    const cells = [r.Tag, r.Keyword, r.Name, r.Action, r.Reason]
+    const cells = [r.Tag, r.Keyword, r.Name, r.Action, r.Source, r.Reason,
+                   r.Path]
       .map((x) => (x === undefined || x === null ? '' : String(x)));
     if (r.PrivateCreator) {
       cells[2] += ' [' + r.PrivateCreator + ']';
@@ -676,13 +700,18 @@ function renderRules() {
       continue;
     }
     n++;
-    fragment.appendChild(h('tr', { dataset: { action: r.Action || '' } },
-      h('td', { class: 'mono', text: cells[0] }),
+    // A knowledge base row inside sequences: its path under the tag.
+    fragment.appendChild(h('tr', { dataset: { action: r.Action || '',
+                                              source: cells[4] } },
+      h('td', { class: 'mono' }, h('span', { text: cells[0] }),
+        cells[6] ? h('span', { class: 'path', text: 'at ' + cells[6] })
+          : null),
       h('td', { text: cells[1] }),
       h('td', { text: cells[2] }),
       h('td', null, h('span', { class: 'action ' + (r.Action || ''),
                                 text: cells[3] })),
-      h('td', { class: 'muted', text: cells[4] })));
+      h('td', { class: 'source', text: cells[4] }),
+      h('td', { class: 'muted', text: cells[5] })));
   }
   body.appendChild(fragment);
   const pixels = renderPixelRules(filter);
