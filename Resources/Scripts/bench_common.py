@@ -218,6 +218,19 @@ def check_arguments(ap, args):
         ap.error("--count and --repeat must be >= 1, --warmup >= 0")
     if not os.path.isfile(args.plugin):
         ap.error("no plugin at %s (build it first)" % args.plugin)
+    if getattr(args, "count2", 0) < 0:
+        ap.error("--count2 must be >= 0")
+
+
+def parse_targets(ap, text, known):
+    """The comma-separated --targets `text` as a list; ap.error() on an
+    unknown or empty one."""
+    targets = [t for t in text.split(",") if t]
+    bad = [t for t in targets if t not in known]
+    if bad or not targets:
+        ap.error("--targets: unknown %s" % ",".join(bad) if bad
+                 else "--targets is empty")
+    return targets
 
 
 # ---------------------------------------------------------------------------

@@ -453,13 +453,7 @@ def main():
                     help="print each run as it ends")
     args = ap.parse_args()
     bc.check_arguments(ap, args)
-    if args.count2 < 0:
-        ap.error("--count2 must be >= 0")
-    targets = [t for t in args.targets.split(",") if t]
-    bad = [t for t in targets if t not in ALL_TARGETS]
-    if bad or not targets:
-        ap.error("--targets: unknown %s" % ",".join(bad) if bad
-                 else "--targets is empty")
+    targets = bc.parse_targets(ap, args.targets, ALL_TARGETS)
     skipped = []
     if os.geteuid() != 0:
         skipped = [t for t in targets if t in NEEDS_ROOT]
