@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 from oatest import servers as es  # noqa: E402
 from oatest import harness  # noqa: E402
+from oatest.trees import files_below  # noqa: E402
 from oatest.harness import (AuthOrthanc, Checks, Orthanc,  # noqa: E402
                             standard_arguments)
 
@@ -170,17 +171,6 @@ class Run:
 # What an export wrote
 
 
-def tree_from_folder(root):
-    """{relative path: bytes} of every file below root."""
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(d, n)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = f.read()
-    return out
-
-
 def tree_from_zip(data):
     zf = zipfile.ZipFile(io.BytesIO(data))
     bad = zf.testzip()
@@ -248,7 +238,7 @@ def check_landed(run, root, content, export_id=None):
     assert not partial, "a .partial entry is left"
     assert len(entries) == 1, "%d entries in the destination folder, " \
         "expected 1" % len(entries)
-    name = check_tree(run, tree_from_folder(root), export_id)
+    name = check_tree(run, files_below(root), export_id)
     assert entries[0] == name
     loc = content.get("Location")
     assert isinstance(loc, str) and loc.rstrip("/").endswith(name), \

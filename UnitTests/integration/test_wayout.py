@@ -50,6 +50,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from oatest import deid  # noqa: E402
 from oatest import dicomgen as gen  # noqa: E402
 from oatest import harness  # noqa: E402
+from oatest.trees import files_below, same_files  # noqa: E402
 from oatest import servers as es  # noqa: E402
 from oatest.harness import (AuthOrthanc, Checks, Orthanc,  # noqa: E402
                             post_json, standard_arguments, wait_for)
@@ -124,31 +125,12 @@ def zip_entries(data):
     return out
 
 
-def tree(folder):
-    """{relative path: bytes} of every file below `folder`."""
-    out = {}
-    for d, _, names in os.walk(folder):
-        for n in names:
-            p = os.path.join(d, n)
-            out[os.path.relpath(p, folder)] = open(p, "rb").read()
-    return out
-
-
 def only_export(root):
     """The one finished export folder under `root` (no .partial)."""
     names = [n for n in os.listdir(root)]
     assert len(names) == 1, "%d entries in the folder target" % len(names)
     assert not names[0].endswith(".partial"), "left as .partial"
     return os.path.join(root, names[0])
-
-
-def same_files(a, b, what):
-    """Same keys, same bytes."""
-    assert set(a) == set(b), "%s: %d paths differ (%d vs %d)" % (
-        what, len(set(a) ^ set(b)), len(a), len(b))
-    differ = [k for k in a if a[k] != b[k]]
-    assert not differ, "%s: %d of %d files differ" % (what, len(differ),
-                                                      len(a))
 
 
 def upload_data(run):
@@ -290,10 +272,10 @@ def folder_checks(c, run):
         _, job = run.wayout("A", {"Type": "folder", "Folder": "wo"})
         assert job["State"] == "Success", job.get("ErrorDetails")
         assert run.instance_count() == before, "instances were stored"
-        way = tree(only_export(os.path.join(run.exports, "wo")))
+        way = files_below(only_export(os.path.join(run.exports, "wo")))
         _, job = run.export(run.anon_a, {"Type": "folder", "Folder": "ate"})
         assert job["State"] == "Success"
-        ref = tree(only_export(os.path.join(run.exports, "ate")))
+        ref = files_below(only_export(os.path.join(run.exports, "ate")))
         same_files(way, ref, "folder")
         same_files(way, run.way_files, "folder against zip")
         assert "Location" in job["Content"]
@@ -308,7 +290,7 @@ def folder_checks(c, run):
         assert job["State"] == "Success", job.get("ErrorDetails")
         assert job["Content"]["Stored"] is False
         assert run.instance_count() == before, "instances were stored"
-        same_files(tree(only_export(os.path.join(run.exports, "short"))),
+        same_files(files_below(only_export(os.path.join(run.exports, "short"))),
                    run.way_files, "shortcut folder")
 
 
@@ -321,11 +303,11 @@ def dicom_checks(c, run, scp):
         assert job["State"] == "Success", job.get("ErrorDetails")
         assert run.instance_count() == before, "instances were stored"
         assert job["Content"]["Target"]["Modality"] == "scp"
-        way = tree(scp.data_dir)
+        way = files_below(scp.data_dir)
         scp.clear_data()
         _, job = run.export(run.anon_a, {"Type": "dicom", "Modality": "scp"})
         assert job["State"] == "Success"
-        ref = tree(scp.data_dir)
+        ref = files_below(scp.data_dir)
         assert len(way) == 8, "%d files received" % len(way)
         same_files(way, ref, "storescp")
 

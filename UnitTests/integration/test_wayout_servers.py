@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from oatest import deid  # noqa: E402
 from oatest import dicomgen as gen  # noqa: E402
 from oatest import harness  # noqa: E402
+from oatest.trees import files_below, same_files  # noqa: E402
 from oatest import servers as es  # noqa: E402
 from oatest.harness import (AuthOrthanc, Checks, Orthanc,  # noqa: E402
                             post_json, standard_arguments, wait_for)
@@ -83,26 +84,6 @@ def error_text(job):
     parts = [content.get("Error"), job.get("ErrorDescription"),
              job.get("ErrorDetails")]
     return " | ".join(str(p) for p in parts if p)
-
-
-def same_files(a, b, what):
-    """Same keys, same bytes (messages give counts only)."""
-    assert set(a) == set(b), "%s: %d paths differ (%d vs %d)" % (
-        what, len(set(a) ^ set(b)), len(a), len(b))
-    differ = [k for k in a if a[k] != b[k]]
-    assert not differ, "%s: %d of %d files differ" % (what, len(differ),
-                                                      len(a))
-
-
-def walk_files(root):
-    """{relative path: bytes} of every file below root."""
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(d, n)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = f.read()
-    return out
 
 
 def partials(root):
@@ -207,7 +188,7 @@ class Run:
         assert len(names) == 1, "%d entries in the destination folder" % \
             len(names)
         assert NAME_RE.match(names[0]), "the export folder's name"
-        return walk_files(os.path.join(root, names[0])), names[0]
+        return files_below(os.path.join(root, names[0])), names[0]
 
     def nothing_arrived(self, dest, also_partial=True):
         if dest.startswith("stow"):
