@@ -711,8 +711,8 @@ static void test_kept_ages_over_89_become_090Y(void **state)
      * with body characteristics kept (and private attributes) */
     static const char *const profiles[] = {
         "Research", "Default",
-        "{\"Base\": \"Full\", \"BodyCharacteristics\": \"keep\", "
-        "\"PrivateTags\": \"keep\", \"BurnedInText\": \"keep\"}",
+        ("{\"Base\": \"Full\", \"BodyCharacteristics\": \"keep\", "
+         "\"PrivateTags\": \"keep\", \"BurnedInText\": \"keep\"}"),
         /* the Keep list keeps the attribute, AgesOver89 its value */
         "{\"Base\": \"Full\", \"Keep\": [\"0010,1010\"]}",
     };
