@@ -791,7 +791,11 @@ static oa_job_step_status cb_step(void *p)
         track(j, "Failure", true);
         return OA_JOB_STEP_FAILURE;
     }
-    if (!done) {
+    if (!done || !j->settled) {
+        /* The step that sees the last instance done returns once more
+         * before the report: a cancel asked meanwhile still lands (the
+         * jobs engine acts on it between steps), as it does earlier. */
+        j->settled = done;
         track(j, "Running", false);
         return OA_JOB_STEP_CONTINUE;
     }
@@ -913,6 +917,7 @@ oa_status oa_job_anonymize__start_over(anon_job *j)
 
     drop_sink(j);
     j->bytes_sent = 0;
+    j->settled = false;
     pthread_mutex_lock(&j->lock);
     if (j->wayout && !j->sent) {   /* the pairs again, from the start */
         oa_mapping_free(j->mapping);

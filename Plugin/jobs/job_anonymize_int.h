@@ -64,6 +64,7 @@ typedef struct anon_job {
     char created[20];        /* "20261126T101500" */
     bool planned;
     bool reported;
+    bool settled;            /* a step saw every item done (cb_step) */
     cJSON *export_target;    /* "Export": {"Target"} chained, or NULL */
     int priority;
     char export_job[OA_JOB_ID_MAX]; /* the chained export's job, or "" */
