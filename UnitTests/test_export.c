@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -590,6 +593,27 @@ static void test_config_export_options(void **state)
     c = cJSON_Parse("{\"Anonymizer\": {\"Destinations\": []}}");
     assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_EINVAL);
     cJSON_Delete(c);
+    /* the way out's C-STORE: the plugin's SCU by default, with Orthanc's
+     * DicomAet and DicomScuTimeout */
+    c = cJSON_Parse("{}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_OK);
+    assert_true(cfg.own_scu);
+    assert_string_equal(cfg.dicom_aet, "ORTHANC");
+    assert_int_equal(cfg.scu_timeout, 10);
+    oa_config_dispose(&cfg);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"DicomAet\": \"HOSPITAL_PACS\", \"DicomScuTimeout\": "
+                    "25, \"Anonymizer\": {\"DicomScu\": \"orthanc\"}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_OK);
+    assert_false(cfg.own_scu);
+    assert_string_equal(cfg.dicom_aet, "HOSPITAL_PACS");
+    assert_int_equal(cfg.scu_timeout, 25);
+    oa_config_dispose(&cfg);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"Anonymizer\": {\"DicomScu\": \"dcmtk\"}}");
+    assert_int_equal(oa_config_parse(&cfg, c, 1, &err), OA_EINVAL);
+    assert_non_null(strstr(err.msg, "DicomScu"));
+    cJSON_Delete(c);
 }
 
 /* Issue 12, defect 4: the archive folder is Orthanc's alone. */
@@ -956,10 +980,19 @@ static oa_status straight_call(bool post, const char *uri, const void *body,
     return OA_OK;
 }
 
+/* The modality's settings Orthanc gives (GET .../configuration). */
+static const char *scp_configuration;
+
 static oa_status straight_get_json(const char *uri, cJSON **out,
                                    oa_error *err)
 {
     (void)err;
+    if (strstr(uri, "/configuration") != NULL) {
+        if (scp_configuration == NULL)
+            return oa_error_set(err, OA_ENOTFOUND, "HTTP 404");
+        *out = cJSON_Parse(scp_configuration);
+        return OA_OK;
+    }
     *out = cJSON_Parse(strcmp(uri, "/modalities") == 0 ? "[\"scp\"]"
                                                          : "[\"peer\"]");
     return OA_OK;
@@ -980,7 +1013,7 @@ static oa_status straight_peer_get(const char *name, const char *uri,
 static void test_orthanc_put_bytes(void **state)
 {
     static const oa_export_orthanc_host host = {
-        straight_call, straight_get_json, straight_peer_get};
+        straight_call, straight_get_json, straight_peer_get, NULL};
     static const uint8_t file[] = {0x44, 0x49, 0x43, 0x4d, 1, 2, 3};
     oa_export_target t;
     oa_exporter *e = NULL;
@@ -1024,6 +1057,105 @@ static void test_orthanc_put_bytes(void **state)
     oa_export_orthanc_set_host(NULL);
 }
 
+/* A port on 127.0.0.1 where nobody listens (bound, then closed). */
+static int closed_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* The way out to a modality: the plugin's SCU unless the modality uses
+ * DICOM TLS, its settings cannot be read, or the configuration says
+ * "orthanc"; the SCU's errors are its own, store-straight not called. */
+static void test_orthanc_put_scu_choice(void **state)
+{
+    static const oa_export_orthanc_host host = {
+        straight_call, straight_get_json, straight_peer_get, NULL};
+    /* a minimal Part 10 file: preamble, DICM, group 0002 */
+    static const uint8_t file[] = {
+        [128] = 'D', [129] = 'I', [130] = 'C', [131] = 'M',
+        0x02, 0x00, 0x02, 0x00, 'U', 'I', 26, 0x00,
+        '1', '.', '2', '.', '8', '4', '0', '.', '1', '0', '0', '0', '8',
+        '.', '5', '.', '1', '.', '4', '.', '1', '.', '1', '.', '7', 0,
+        0x02, 0x00, 0x03, 0x00, 'U', 'I', 4, 0x00, '1', '.', '2', 0,
+        0x02, 0x00, 0x10, 0x00, 'U', 'I', 20, 0x00,
+        '1', '.', '2', '.', '8', '4', '0', '.', '1', '0', '0', '0', '8',
+        '.', '1', '.', '2', '.', '1', 0,
+        0x08, 0x00, 0x60, 0x00, 'C', 'S', 2, 0x00, 'O', 'T'};
+    char down[300];
+    const struct {
+        const char *configuration; /* NULL: cannot be read */
+        bool own;
+        bool scu;                  /* the SCU is used */
+    } cases[] = {
+        {down, true, true},
+        {"{\"AET\": \"SCP\", \"Host\": \"127.0.0.1\", \"Port\": 104, "
+         "\"UseDicomTls\": true}", true, false},
+        {NULL, true, false},
+        {down, false, false},
+        {"{\"AET\": \"AN-AE-TITLE-TOO-LONG\", \"Host\": \"127.0.0.1\", "
+         "\"Port\": 104}", true, false},
+    };
+    oa_export_target t;
+    oa_exporter *e = NULL;
+    oa_error err;
+    size_t i;
+
+    (void)state;
+    snprintf(down, sizeof(down),
+             "{\"AET\": \"SCP\", \"Host\": \"127.0.0.1\", \"Port\": %d, "
+             "\"LocalAet\": \"\", \"Timeout\": 2, \"UseDicomTls\": false}",
+             closed_port());
+    oa_export_orthanc_set_host(&host);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&t, 0, sizeof(t));
+        t.type = "dicom";
+        t.modality = "scp";
+        t.own_scu = cases[i].own;
+        t.calling_aet = "ORTHANC";
+        t.scu_timeout = 2;
+        scp_configuration = cases[i].configuration;
+        oa_error_clear(&err);
+        assert_int_equal(
+            oa_export_backend_dicom.ops->open(&e, &t, "x", &err), OA_OK);
+        memset(&straight, 0, sizeof(straight));
+        straight.status = 200;
+        if (cases[i].scu) {
+            /* nobody listens: the SCU's network error, retried by the
+             * sink, naming the modality; Orthanc not asked */
+            assert_int_equal(oa_export_backend_dicom.ops->put(
+                                 e, "P/S/R/1.dcm", file, sizeof(file), 0,
+                                 &err),
+                             OA_ENET);
+            assert_non_null(strstr(err.msg, "scp"));
+            assert_int_equal(straight.posts, 0);
+        } else {
+            assert_int_equal(oa_export_backend_dicom.ops->put(
+                                 e, "P/S/R/1.dcm", file, sizeof(file), 0,
+                                 &err),
+                             OA_OK);
+            assert_int_equal(straight.posts, 1);
+            assert_string_equal(straight.uri,
+                                "/modalities/scp/store-straight");
+        }
+        oa_export_backend_dicom.ops->free(e);
+        e = NULL;
+    }
+    scp_configuration = NULL;
+    oa_export_orthanc_set_host(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1045,6 +1177,7 @@ int main(void)
         cmocka_unit_test(test_dicomdir_writer),
         cmocka_unit_test(test_stow_answer),
         cmocka_unit_test(test_orthanc_put_bytes),
+        cmocka_unit_test(test_orthanc_put_scu_choice),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,7 +17,7 @@ static const char *const known_options[] = {
     "MaxParallelDownloads", "StudyLabel", "SourceLabel",
     "WorkBudget",
     "MaxInflatedSize", "MaxInflateRatio", "JobMemoryLimit",
-    "ReportRetention", "JobRetention",
+    "ReportRetention", "JobRetention", "DicomScu",
 };
 
 /* A label as Orthanc accepts it: 1 to 64 letters, digits, '_' or '-'. */
@@ -397,6 +397,41 @@ no_archive:
         goto fail;
 
     out->zip_max_size = OA_CONFIG_DEFAULT_ZIP_MAX;
+    /* "DicomScu": who sends the way out's files to a DICOM modality; the
+     * calling AE title and the timeout are Orthanc's own settings. */
+    out->own_scu = true;
+    item = cJSON_GetObjectItemCaseSensitive(section, "DicomScu");
+    if (item != NULL && !cJSON_IsNull(item)) {
+        if (!cJSON_IsString(item) ||
+            (strcmp(item->valuestring, "plugin") != 0 &&
+             strcmp(item->valuestring, "orthanc") != 0)) {
+            rc = oa_error_set(err, OA_EINVAL,
+                              "configuration \"Anonymizer.DicomScu\" must "
+                              "be \"plugin\" (one association per export) "
+                              "or \"orthanc\" (Orthanc's store-straight, "
+                              "one association per file)");
+            goto fail;
+        }
+        out->own_scu = strcmp(item->valuestring, "plugin") == 0;
+    }
+    {
+        const cJSON *aet = cJSON_GetObjectItemCaseSensitive(orthanc,
+                                                            "DicomAet");
+        const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(
+            orthanc, "DicomScuTimeout");
+
+        snprintf(out->dicom_aet, sizeof(out->dicom_aet), "%s",
+                 cJSON_IsString(aet) && aet->valuestring[0] != '\0' &&
+                         strlen(aet->valuestring) <= 16
+                     ? aet->valuestring
+                     : "ORTHANC");
+        out->scu_timeout = cJSON_IsNumber(timeout) &&
+                                   timeout->valuedouble >= 1 &&
+                                   timeout->valuedouble <= 3600
+                               ? (unsigned)timeout->valuedouble
+                               : 10u;
+    }
+
     item = cJSON_GetObjectItemCaseSensitive(section, "ZipMaxSize");
     if (item != NULL) {
         if (!cJSON_IsNumber(item) ||

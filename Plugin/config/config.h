@@ -73,6 +73,10 @@ typedef struct oa_config {
                                 workers of one job share, bytes */
     oa_retention report_retention;  /* "ReportRetention" (default none) */
     oa_retention job_retention;     /* "JobRetention" (default 30 days) */
+    bool own_scu;            /* "DicomScu": "plugin" (true, default) or
+                                "orthanc": the way out's C-STORE */
+    char dicom_aet[17];      /* Orthanc's "DicomAet" (calling AE title) */
+    unsigned scu_timeout;    /* Orthanc's "DicomScuTimeout" (seconds) */
     uint64_t zip_max_size;   /* split ZIP exports above this (bytes), where
                                 Orthanc cannot stream downloads */
     unsigned max_downloads;  /* ZIP downloads at once where Orthanc cannot

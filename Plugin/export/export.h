@@ -50,6 +50,11 @@ typedef struct oa_export_target {
     long timeout;              /* seconds for connecting; 0 = 30 */
     uint64_t max_archive;      /* zip: split above this size; 0 = 1 GiB */
     const char *compression;   /* zip: "store", "fast" (NULL), "best" */
+    bool own_scu;              /* dicom: files (put) go through the
+                                  plugin's C-STORE SCU, one association
+                                  per export, not store-straight */
+    const char *calling_aet;   /* dicom: Orthanc's DicomAet (NULL: ORTHANC) */
+    unsigned scu_timeout;      /* dicom: Orthanc's DicomScuTimeout; 0: 10 */
 } oa_export_target;
 
 /* True for a zip target's "Compression": NULL, "store", "fast", "best". */
@@ -142,6 +147,12 @@ typedef struct oa_export_orthanc_host {
     oa_status (*peer_get)(const char *name, const char *uri,
                           unsigned timeout, uint16_t *http_status,
                           oa_error *err);
+    /* The DICOM file `data` transcoded by Orthanc into `transfer_syntax`,
+     * appended to `out`: as oa_host_transcode() (OA_EUNSUPPORTED when
+     * Orthanc cannot).  May be NULL. */
+    oa_status (*transcode)(const uint8_t *data, size_t len,
+                           const char *transfer_syntax, oa_buf *out,
+                           oa_error *err);
 } oa_export_orthanc_host;
 
 /* Set (copied) or clear (NULL) the host functions.  Once, at start-up,

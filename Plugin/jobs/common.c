@@ -258,10 +258,28 @@ static oa_status export_call(bool post, const char *uri, const void *body,
                         body_size, answer, http_status, err);
 }
 
+static oa_status export_transcode(const uint8_t *data, size_t len,
+                                  const char *transfer_syntax, oa_buf *out,
+                                  oa_error *err)
+{
+    oa_host_blob blob;
+    oa_status rc = oa_host_transcode(data, len, transfer_syntax, &blob, err);
+
+    if (rc != OA_OK)
+        return rc;
+    rc = oa_buf_append(out, blob.data, blob.size);
+    oa_host_blob_free(&blob);
+    if (rc != OA_OK)
+        return oa_error_set(err, rc, "transcoded file: out of memory or "
+                                     "above the buffer's limit");
+    return OA_OK;
+}
+
 const oa_export_orthanc_host *oa_jobs_export_host(void)
 {
     static const oa_export_orthanc_host host = {
         export_call, oa_host_rest_get_json, oa_host_peer_get,
+        export_transcode,
     };
     return &host;
 }

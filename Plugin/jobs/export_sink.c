@@ -124,6 +124,11 @@ static oa_status resolve_target(oa_service *s, const cJSON *spec,
             t->peer = name;
         else
             t->modality = name;
+        /* the way out's C-STORE: the plugin's SCU, with Orthanc's AE
+         * title and timeout (export/orthanc.c) */
+        t->own_scu = cfg->own_scu;
+        t->calling_aet = cfg->dicom_aet;
+        t->scu_timeout = cfg->scu_timeout;
         return OA_OK;
     }
     if (strcmp(type, "destination") == 0) {

@@ -16,8 +16,11 @@ same study (same Orthanc, so the same secret and profile):
     "Dicomdir": true makes media whose DICOMDIR names every file;
   - folder: the same tree, byte-identical (the shortcut route with
     "Export": {"Target", "Store": false} too);
-  - dicom (dcmtk storescp): the same files received, byte-identical; an
-    SCP that refuses the association fails the job with a clear error;
+  - dicom (dcmtk storescp): the same files received, byte-identical, over
+    one association (the plugin's SCU); an SCP that takes only implicit VR
+    gets them transcoded by Orthanc, as from anonymize-then-export; an SCP that refuses the association fails the
+    job with a clear error; storescp killed in the middle fails the job
+    after its retries;
   - peer (a second Orthanc): the same instances stored there;
   - a study whose secondary capture Default drops and one of whose
     instances the leak check refuses: neither is sent, both are reported;
@@ -296,13 +299,17 @@ def folder_checks(c, run):
 
 def dicom_checks(c, run, scp):
     with c.check("dicom: storescp receives the same files as from "
-                 "anonymize-then-export, byte-identical"):
+                 "anonymize-then-export, byte-identical, over one "
+                 "association (the plugin's SCU)"):
         scp.clear_data()
         before = run.instance_count()
+        associations = scp.associations()
         _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp"})
         assert job["State"] == "Success", job.get("ErrorDetails")
         assert run.instance_count() == before, "instances were stored"
         assert job["Content"]["Target"]["Modality"] == "scp"
+        opened = scp.associations() - associations
+        assert opened == 1, "%d associations for 8 files" % opened
         way = files_below(scp.data_dir)
         scp.clear_data()
         _, job = run.export(run.anon_a, {"Type": "dicom", "Modality": "scp"})
@@ -310,6 +317,73 @@ def dicom_checks(c, run, scp):
         ref = files_below(scp.data_dir)
         assert len(way) == 8, "%d files received" % len(way)
         same_files(way, ref, "storescp")
+
+
+def fallback_checks(c, run, implicit):
+    with c.check("dicom: an SCP that takes none of the files' transfer "
+                 "syntax gets them transcoded by Orthanc (implicit VR), the "
+                 "same as anonymize-then-export"):
+        implicit.clear_data()
+        before = run.instance_count()
+        _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp-implicit"})
+        assert job["State"] == "Success", job["Content"].get("Error")
+        assert run.instance_count() == before, "instances were stored"
+        way = files_below(implicit.data_dir)
+        implicit.clear_data()
+        _, job = run.export(run.anon_a, {"Type": "dicom",
+                                         "Modality": "scp-implicit"})
+        assert job["State"] == "Success"
+        ref = files_below(implicit.data_dir)
+        assert len(way) == 8, "%d files received" % len(way)
+        for name, data in way.items():
+            ds = pydicom.dcmread(io.BytesIO(data))
+            assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2", \
+                "%s not in implicit VR little endian" % name
+        same_files(way, ref, "storescp +xi")
+        log = run.o.log_text()
+        assert re.search(r"DICOM modality scp-implicit: 8 files sent by the "
+                         r"plugin's SCU over [12] association\(s\) \(8 "
+                         r"transcoded first", log), \
+            "no transcoding summary in the log"
+
+
+def killed_scp_checks(c, run, scp):
+    with c.check("dicom: storescp killed during the way out: the job fails "
+                 "with a clear error after its retries, nothing stored"):
+        before = run.instance_count()
+        scp.clear_data()
+        status, answer, raw = post_json(
+            run.o, "/anonymizer/export",
+            {"Resources": [run.sid["C"]], "Anonymize": {"Profile": "Default"},
+             "Target": {"Type": "dicom", "Modality": "scp"},
+             "Asynchronous": True})
+        assert status == 200, raw[:200]
+        job_id = answer["ID"]
+        wait_for("storescp to receive files",
+                 lambda: len(os.listdir(scp.data_dir)) >= 3 or None, 60,
+                 poll=0.005)
+        scp.kill()
+        t0 = time.monotonic()
+        job = wait_for("the job to fail", lambda: (lambda j: j if j["State"]
+                                                   in ("Success", "Failure")
+                                                   else None)(
+            run.o.get_json("/jobs/%s" % job_id)), 60)
+        seconds = time.monotonic() - t0
+        try:
+            assert job["State"] == "Failure", job["State"]
+            error = job["Content"].get("Error", "")
+            assert re.search(r"DICOM modality scp", error), \
+                "the error does not name the modality"
+            assert not deid.leaked(error.encode(),
+                                   run.studies["C"].identifying())
+            assert job["Content"]["InstancesDone"] < CANCEL_COUNT
+            assert run.instance_count() == before, "instances were stored"
+            print("     note: failed %.1f s after the kill, %d of %d "
+                  "instances done" % (seconds,
+                                      job["Content"]["InstancesDone"],
+                                      CANCEL_COUNT))
+        finally:
+            scp.restart()
 
 
 def refused_checks(c, run, refuse):
@@ -604,6 +678,7 @@ def main():
     try:
         with es.StoreScp(aet="WAYOUTSCP") as scp, \
                 es.StoreScp(aet="REFUSESCP", refuse=True) as refuse, \
+                es.StoreScp(aet="IMPLICITSCP", syntaxes=("+xi",)) as implicit, \
                 AuthOrthanc("oa", PEER_PASSWORD, orthanc=args.orthanc,
                             config={"Name": "oa-wayout-peer"}) as peer:
             run = Run(None, work)
@@ -614,7 +689,8 @@ def main():
                 "Anonymizer": {"ExportFolder": run.exports,
                                "ArchiveFolder": run.archives},
                 "DicomModalities": {"scp": scp.modality(),
-                                    "scp-refuse": refuse.modality()},
+                                    "scp-refuse": refuse.modality(),
+                                    "scp-implicit": implicit.modality()},
                 "DicomScuTimeout": 5,
                 "OrthancPeers": {"peer": {"Url": peer.url + "/",
                                           "Username": "oa",
@@ -632,10 +708,12 @@ def main():
                     dicomdir_checks(checks, run)
                     folder_checks(checks, run)
                     dicom_checks(checks, run, scp)
+                    fallback_checks(checks, run, implicit)
                     refused_checks(checks, run, refuse)
                     peer_checks(checks, run, peer)
                 drop_and_leak_checks(checks, run)
                 cancel_checks(checks, run)
+                killed_scp_checks(checks, run, scp)
                 restart_checks(checks, run)
                 error_checks(checks, run)
                 if getattr(run, "anon_a", None) is not None:

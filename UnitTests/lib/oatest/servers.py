@@ -763,14 +763,17 @@ class StoreScp(Server):
     data_dir as <modality prefix>.<SOPInstanceUID> (+xa: compressed
     transfer syntaxes too; -pm: unknown SOP classes).  It accepts any
     called AE title and listens on every address (no bind option).
-    refuse=True starts it with --refuse (every association rejected)."""
+    refuse=True starts it with --refuse (every association rejected);
+    syntaxes replaces +xa (e.g. ("+xi",): implicit VR little endian
+    only)."""
 
     name = "storescp"
 
-    def __init__(self, aet="EXPORTSCP", refuse=False):
+    def __init__(self, aet="EXPORTSCP", refuse=False, syntaxes=("+xa",)):
         super().__init__()
         self.aet = aet
         self.refuse = refuse
+        self.syntaxes = tuple(syntaxes)
 
     def _setup(self):
         self.data_dir = os.path.join(self.folder, "data")
@@ -789,8 +792,8 @@ class StoreScp(Server):
         return env
 
     def _command(self):
-        args = ["storescp", "-aet", self.aet, "-od", self.data_dir,
-                "+xa", "-pm", "-dhl", "-ll", "info"]
+        args = ["storescp", "-aet", self.aet, "-od", self.data_dir] + \
+            list(self.syntaxes) + ["-pm", "-dhl", "-ll", "info"]
         if self.refuse:
             args.append("--refuse")
         return args + [str(self.port)]
@@ -810,6 +813,11 @@ class StoreScp(Server):
     def modality(self):
         """The entry for Orthanc's "DicomModalities"."""
         return [self.aet, self.host, self.port]
+
+    def associations(self):
+        """Associations received so far (its log at -ll info)."""
+        with open(self.log_path, errors="replace") as f:
+            return f.read().count("Association Received")
 
 
 ALL = (FtpServer, SftpServer, WebDavServer, StoreScp)
