@@ -98,6 +98,17 @@ class Run:
         job = harness.wait_job(self.o, answer["ID"], timeout=timeout)
         return answer["ID"], job
 
+    def start_wayout(self, labels, target):
+        """POST a way-out of the studies `labels` under Default,
+        asynchronous; the job's ID."""
+        status, answer, raw = post_json(
+            self.o, "/anonymizer/export",
+            {"Resources": [self.sid[k] for k in labels],
+             "Anonymize": {"Profile": "Default"}, "Target": target,
+             "Asynchronous": True})
+        assert status == 200, raw[:200]
+        return answer["ID"]
+
     def wayout(self, label, target, profile="Default", extra=None):
         anonymize = {"Profile": profile}
         anonymize.update(extra or {})
@@ -297,49 +308,46 @@ def folder_checks(c, run):
                    run.way_files, "shortcut folder")
 
 
+def to_scp(run, scp, modality):
+    """Study A on the way out to `modality` (the storescp `scp`), then its
+    anonymized copy exported there: (files of the way out, associations
+    the way out opened); both runs checked, compared."""
+    target = {"Type": "dicom", "Modality": modality}
+    scp.clear_data()
+    before = run.instance_count()
+    associations = scp.associations()
+    _, job = run.wayout("A", target)
+    assert job["State"] == "Success", job["Content"].get("Error")
+    assert run.instance_count() == before, "instances were stored"
+    assert job["Content"]["Target"]["Modality"] == modality
+    opened = scp.associations() - associations
+    way = files_below(scp.data_dir)
+    scp.clear_data()
+    _, job = run.export(run.anon_a, target)
+    assert job["State"] == "Success", job["Content"].get("Error")
+    ref = files_below(scp.data_dir)
+    assert len(way) == 8, "%d files received" % len(way)
+    same_files(way, ref, "storescp (%s)" % modality)
+    return way, opened
+
+
 def dicom_checks(c, run, scp):
     with c.check("dicom: storescp receives the same files as from "
                  "anonymize-then-export, byte-identical, over one "
                  "association (the plugin's SCU)"):
-        scp.clear_data()
-        before = run.instance_count()
-        associations = scp.associations()
-        _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp"})
-        assert job["State"] == "Success", job.get("ErrorDetails")
-        assert run.instance_count() == before, "instances were stored"
-        assert job["Content"]["Target"]["Modality"] == "scp"
-        opened = scp.associations() - associations
+        _, opened = to_scp(run, scp, "scp")
         assert opened == 1, "%d associations for 8 files" % opened
-        way = files_below(scp.data_dir)
-        scp.clear_data()
-        _, job = run.export(run.anon_a, {"Type": "dicom", "Modality": "scp"})
-        assert job["State"] == "Success"
-        ref = files_below(scp.data_dir)
-        assert len(way) == 8, "%d files received" % len(way)
-        same_files(way, ref, "storescp")
 
 
 def fallback_checks(c, run, implicit):
     with c.check("dicom: an SCP that takes none of the files' transfer "
                  "syntax gets them transcoded by Orthanc (implicit VR), the "
                  "same as anonymize-then-export"):
-        implicit.clear_data()
-        before = run.instance_count()
-        _, job = run.wayout("A", {"Type": "dicom", "Modality": "scp-implicit"})
-        assert job["State"] == "Success", job["Content"].get("Error")
-        assert run.instance_count() == before, "instances were stored"
-        way = files_below(implicit.data_dir)
-        implicit.clear_data()
-        _, job = run.export(run.anon_a, {"Type": "dicom",
-                                         "Modality": "scp-implicit"})
-        assert job["State"] == "Success"
-        ref = files_below(implicit.data_dir)
-        assert len(way) == 8, "%d files received" % len(way)
+        way, _ = to_scp(run, implicit, "scp-implicit")
         for name, data in way.items():
             ds = pydicom.dcmread(io.BytesIO(data))
             assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2", \
                 "%s not in implicit VR little endian" % name
-        same_files(way, ref, "storescp +xi")
         log = run.o.log_text()
         assert re.search(r"DICOM modality scp-implicit: 8 files sent by the "
                          r"plugin's SCU over [12] association\(s\) \(8 "
@@ -352,22 +360,13 @@ def killed_scp_checks(c, run, scp):
                  "with a clear error after its retries, nothing stored"):
         before = run.instance_count()
         scp.clear_data()
-        status, answer, raw = post_json(
-            run.o, "/anonymizer/export",
-            {"Resources": [run.sid["C"]], "Anonymize": {"Profile": "Default"},
-             "Target": {"Type": "dicom", "Modality": "scp"},
-             "Asynchronous": True})
-        assert status == 200, raw[:200]
-        job_id = answer["ID"]
+        job_id = run.start_wayout(["C"], {"Type": "dicom", "Modality": "scp"})
         wait_for("storescp to receive files",
                  lambda: len(os.listdir(scp.data_dir)) >= 3 or None, 60,
                  poll=0.005)
         scp.kill()
         t0 = time.monotonic()
-        job = wait_for("the job to fail", lambda: (lambda j: j if j["State"]
-                                                   in ("Success", "Failure")
-                                                   else None)(
-            run.o.get_json("/jobs/%s" % job_id)), 60)
+        job = harness.wait_job(run.o, job_id, timeout=60)
         seconds = time.monotonic() - t0
         try:
             assert job["State"] == "Failure", job["State"]
@@ -464,13 +463,7 @@ def cancel_checks(c, run):
                      "unchanged" % target["Type"]):
             before = run.instance_count()
             archives_before = set(os.listdir(run.archives))
-            status, answer, raw = post_json(
-                run.o, "/anonymizer/export",
-                {"Resources": [run.sid[k] for k in labels],
-                 "Anonymize": {"Profile": "Default"}, "Target": target,
-                 "Asynchronous": True})
-            assert status == 200, raw[:200]
-            job_id = answer["ID"]
+            job_id = run.start_wayout(labels, target)
             place = run.archives if where is None else \
                 os.path.join(run.exports, where)
 
@@ -489,10 +482,7 @@ def cancel_checks(c, run):
             status, _, _ = run.o.request("POST", "/jobs/%s/cancel" % job_id,
                                          body=b"")
             assert status == 200, "cancel: HTTP %d" % status
-            job = wait_for("the cancel", lambda: (lambda j: j if j["State"]
-                                                  in ("Success", "Failure")
-                                                  else None)(
-                run.o.get_json("/jobs/%s" % job_id)), 60)
+            job = harness.wait_job(run.o, job_id, timeout=60)
             assert job["State"] == "Failure", "the job %s" % job["State"]
             done = job["Content"]["InstancesDone"]
             assert done < total, "every instance was done"
@@ -519,13 +509,8 @@ def restart_checks(c, run):
         before = run.instance_count()
         partials_before = {n for n in os.listdir(run.archives)
                            if n.endswith(".partial")}
-        status, answer, raw = post_json(
-            run.o, "/anonymizer/export",
-            {"Resources": [run.sid["C"]], "Anonymize": {"Profile": "Default"},
-             "Target": {"Type": "zip", "Compression": "best"},
-             "Asynchronous": True})
-        assert status == 200, raw[:200]
-        job_id = answer["ID"]
+        job_id = run.start_wayout(["C"], {"Type": "zip",
+                                          "Compression": "best"})
         wait_for("the archive to be written", lambda: any(
             n.endswith(".partial") for n in os.listdir(run.archives)), 60,
             poll=0.005)
