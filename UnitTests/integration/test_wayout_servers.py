@@ -16,8 +16,12 @@ which are those of the anonymized copy Orthanc stored; Orthanc stores
 nothing for the way-out; its content says "Stored": false with a
 Location; no .partial is left.  Faults:
 
+  - WebDAV over HTTPS (with its CA file) and SFTP with a private key
+    instead of a password: as above;
   - a wrong password on each destination: the job fails at once with an
     error that says so, nothing is written;
+  - FTPS and WebDAV over HTTPS with a CA file that does not sign the
+    server's certificate: the job fails saying so, nothing is written;
   - each server SIGKILLed (with its connections) in the middle of a
     way-out: the job fails after its retries saying the server could not
     be reached, no export under its final name, nothing stored;
@@ -70,6 +74,9 @@ CREDENTIALS_RE = re.compile(
 UNREACHABLE_RE = re.compile(
     r"reach|connect|refused|unavailable|down|timed? ?out|broke", re.I)
 REMOTES = ("ftp", "ftps", "sftp", "webdav", "stow")
+SECURED = ("webdav-https", "sftp-key")   # success checks too
+BAD_CA = ("ftps-badca", "webdav-badca")
+CERTIFICATE_RE = re.compile(r"certificat|verif|\bCA\b|TLS|SSL|trust", re.I)
 
 
 def redact(msg):
@@ -328,6 +335,30 @@ def bad_password_checks(run):
         assert run.instances() == before, "instances were stored"
 
 
+def bad_ca_checks(run):
+    """A server whose certificate the given CA file does not sign."""
+    c = run.c
+    before = run.instances()
+    for dest in BAD_CA:
+        run.clear(dest)
+    jobs = {d: run.start_wayout("small", {"Type": "destination", "Name": d})
+            for d in BAD_CA}
+    for dest, job_id in jobs.items():
+        with c.check("%s, a certificate the CA file does not sign: the "
+                     "way-out fails saying so, nothing written, nothing "
+                     "stored" % dest):
+            job = run.wait(job_id)
+            assert job["State"] == "Failure", job["State"]
+            msg = error_text(job)
+            assert CERTIFICATE_RE.search(msg), "unclear: %s" % redact(msg)
+            assert not deid.leaked(msg.encode(),
+                                   run.studies["small"].identifying()), \
+                "an original value in the error"
+            run.nothing_arrived(dest)
+    with c.check("bad certificates: Orthanc unchanged"):
+        assert run.instances() == before, "instances were stored"
+
+
 def cancel_check(run):
     c = run.c
     folder = os.path.join(run.exports, "cancel")
@@ -453,9 +484,22 @@ def destinations(run, receiver):
         bad = dict(d[name])
         bad["Password"] = "wrong-pw-%s" % name
         d[name + "-badpw"] = bad
+    # TLS and keys on the way out: WebDAV over HTTPS with its CA, SFTP
+    # with a key and no password; each server's CA file is the wrong one
+    # for the other
+    d["webdav-https"] = {"Type": "webdav", "Url": dav.https_url,
+                         "Username": dav.username, "Password": dav.password,
+                         "CaFile": dav.ca_file}
+    d["sftp-key"] = {"Type": "sftp", "Url": sftp.url,
+                     "Username": sftp.username,
+                     "PrivateKey": sftp.private_key,
+                     "HostKeySha256": sftp.host_key_sha256}
+    d["ftps-badca"] = dict(d["ftps"], CaFile=dav.ca_file)
+    d["webdav-badca"] = dict(d["webdav-https"], CaFile=ftp.ca_file)
     for v in d.values():
         v["Timeout"] = 5
-    run.secrets += [ftp.password, sftp.password, dav.password, STOW_PASSWORD]
+    run.secrets += [ftp.password, sftp.password, dav.password, STOW_PASSWORD,
+                    sftp.private_key.strip().splitlines()[1]]
     return d
 
 
@@ -502,7 +546,8 @@ def main():
                     o.failed = True
                     return checks.finish()
                 steps = [(d, lambda d=d: success_checks(run, d))
-                         for d in REMOTES]
+                         for d in REMOTES + SECURED]
+                steps += [("bad CA files", lambda: bad_ca_checks(run))]
                 steps += [("wrong passwords", lambda: bad_password_checks(
                               run)),
                           ("cancel", lambda: cancel_check(run)),
