@@ -527,6 +527,46 @@ async function main() {
       await page.setViewportSize({ width: 1280, height: 800 });
     });
 
+    await must('on the way out to a DICOM modality: the modality chosen ' +
+               'in the page, the job sends the study, the card says where ' +
+               'it went and that nothing was stored', async () => {
+      await listOnly(page, [{ Level: 'Patient', ID: IDS.A, Label: 'A',
+                              NewPatientName: env.OA_WAYOUT_NAME,
+                              NewPatientID: env.OA_WAYOUT_ID }]);
+      const before = (await api('/statistics')).json;
+      assert(await page.isChecked('#wayout'), 'the switch is off');
+      await page.waitForSelector('#wayout-box:not([hidden])');
+      await page.check('#wayout-target-dicom');
+      await page.waitForSelector('#wayout-target-dicom-name option[value="scp"]',
+                                 { state: 'attached' });
+      await page.selectOption('#wayout-target-dicom-name', 'scp');
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.method() === 'POST' &&
+                            /\/anonymizer\/export$/.test(r.url())),
+        page.click('#anonymize-button'),
+      ]);
+      const body = request.postDataJSON();
+      assert(body.Target && body.Target.Type === 'dicom' &&
+             body.Target.Modality === 'scp', 'Target: ' +
+             JSON.stringify(body.Target));
+      const id = await waitJob(page, 'Anonymization');
+      console.log('RESULT wayout-dicom ' + id);
+      const card = 'li.job[data-job="' + id + '"] ';
+      const words = await page.textContent(card + '.job-result');
+      assert(/^Done: 1 study, 3 instances anonymized and sent/.test(words),
+             'the card says: ' + words.slice(0, 160));
+      const where = await page.textContent(card + '.where');
+      assert(/^Nothing was stored in Orthanc: the anonymized files went to DICOM modality scp\./.test(where),
+             'the card does not say where the data went: ' + where);
+      assert(await page.locator(card + 'a.download').count() === 0,
+             'a download is offered for a C-STORE');
+      const after = (await api('/statistics')).json;
+      assert(after.CountInstances === before.CountInstances,
+             'Orthanc went from ' + before.CountInstances + ' instances to ' +
+             after.CountInstances);
+      await page.check('#wayout-target-zip');   // as the next checks expect
+    });
+
     await check('on the way out: the switch is kept after a reload; a ' +
                 'running job\'s Cancel, and its end, in words (nothing ' +
                 'stored); a refused instance listed with its reason',

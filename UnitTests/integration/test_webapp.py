@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import pydicom  # noqa: E402
 
 from oatest import dicomgen as gen, harness  # noqa: E402
-from oatest.servers import FtpServer  # noqa: E402
+from oatest.servers import FtpServer, StoreScp  # noqa: E402
 from oatest.browser import Proxy, browser_arguments, run_browser  # noqa: E402,E501
 from oatest.harness import Checks, Orthanc, free_port, standard_arguments  # noqa: E402,E501
 
@@ -173,6 +173,34 @@ def check_zip(checks, orthanc, path, studies, typed_patient_study):
                 % len(ids)
 
 
+def check_wayout_dicom(checks, orthanc, scp, job):
+    """The way out to the DICOM modality chosen in the page (patient A's
+    study): storescp holds every instance anonymized with the typed name
+    and ID, and Orthanc stored nothing."""
+    with checks.check("on the way out to the DICOM modality chosen in the "
+                      "page: storescp received the study's instances, "
+                      "anonymized with the typed name and ID"):
+        assert job, "no way-out job to the modality"
+        assert job["State"] == "Success", job["State"]
+        assert job["Content"]["Stored"] is False, "Stored"
+        studies = job["Content"]["Studies"]
+        assert len(studies) == 1, "%d studies in the job" % len(studies)
+        sops = {sop for _, sop in harness.study_instances(
+            orthanc, studies[0]["Original"])}
+        files = scp.files()
+        assert len(files) == len(sops), \
+            "%d files received, %d instances in the original" % (
+                len(files), len(sops))
+        for name in files:
+            ds = pydicom.dcmread(os.path.join(scp.data_dir, name))
+            assert ds.PatientIdentityRemoved == "YES", "not anonymized"
+            assert str(ds.PatientName) == WAYOUT_NAME, \
+                "the typed New name is not in the file"
+            assert str(ds.PatientID) == WAYOUT_ID, \
+                "the typed New ID is not in the file"
+            assert ds.SOPInstanceUID not in sops, "an original UID"
+
+
 def check_wayout_zip(checks, orthanc, path, job):
     """The archive of the anonymization on the way out (patient A's study,
     with mapping files): every instance of the original study, anonymized
@@ -264,11 +292,15 @@ def main():
     work = tempfile.mkdtemp(prefix="oa-webapp-test-")
     export_folder = os.path.join(work, "exports")
     os.makedirs(os.path.join(export_folder, "web", "incoming"))
+    # dcmtk's storescp: the DICOM modality of the way out from the page
+    scp = StoreScp(aet="WEBAPPSCP")
+    scp.start()
     orthanc = Orthanc(plugin=args.plugin, orthanc=args.orthanc,
                       verbose=args.verbose,
                       # Every job of the test stays known to /jobs
                       # (Orthanc keeps 10 finished ones by default).
                       config={"JobsHistorySize": 100,
+                              "DicomModalities": {"scp": scp.modality()},
                               "Anonymizer": {
                           "ExportFolder": export_folder,
                           # ZIPs under the test's folder, removed with it.
@@ -405,6 +437,9 @@ def main():
                 check_wayout_zip(checks, orthanc,
                                  os.path.join(downloads, "wayout.zip"),
                                  wayout)
+                check_wayout_dicom(checks, orthanc, scp, orthanc.get_json(
+                    "/jobs/" + results["wayout-dicom"])
+                    if "wayout-dicom" in results else None)
 
             if ids:
                 with checks.check("the profile made in Setup by keyboard is "
@@ -424,6 +459,7 @@ def main():
 
         checks.stopped_cleanly(orthanc)
     finally:
+        scp.close()
         shutil.rmtree(work, ignore_errors=True)
     return checks.finish()
 
