@@ -436,19 +436,27 @@ oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
                                 "past the PDU's end", (unsigned)type);
         v = body + off + 4;
         if (type == 0x21) {
-            /* id, reserved, result, reserved, then one 0x40 sub-item */
+            /* id, reserved, result, reserved, then one 0x40 sub-item; a
+             * refused context's sub-item "shall not be tested" (PS3.8
+             * 9.3.3.2): some SCPs send it empty or not at all */
             char ts[65];
-            size_t slen;
+            size_t slen = 0;
 
-            if (ilen < 8 || v[4] != 0x40)
+            if (ilen < 4)
                 return oa_error_set(err, OA_EPARSE,
-                                    "a presentation context item without "
-                                    "its transfer syntax");
-            slen = rd_be16(v + 6);
-            if (slen > ilen - 8)
-                return oa_error_set(err, OA_EPARSE,
-                                    "a transfer syntax sub-item runs past "
-                                    "its item's end");
+                                    "a presentation context item shorter "
+                                    "than its header");
+            if (v[2] == 0) {
+                if (ilen < 8 || v[4] != 0x40)
+                    return oa_error_set(err, OA_EPARSE,
+                                        "an accepted presentation context "
+                                        "without its transfer syntax");
+                slen = rd_be16(v + 6);
+                if (slen > ilen - 8)
+                    return oa_error_set(err, OA_EPARSE,
+                                        "a transfer syntax sub-item runs "
+                                        "past its item's end");
+            }
             for (i = 0; i < nctx; i++) {
                 if (ctx[i].id != v[0])
                     continue;
