@@ -217,6 +217,10 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
         }
         off += head + vlen;
     }
+    if (off + 2 <= len && rd_le16(data + off) == 0x0002)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "its meta information group has more than %u "
+                            "elements", n);
     if (group_end != 0 && group_end != off)
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "its meta information group length (0002,0000) "
@@ -511,7 +515,7 @@ static int wait_fd(int fd, short events, unsigned seconds)
     p.events = events;
     for (tries = 0; tries < 1000; tries++) {
         p.revents = 0;
-        r = poll(&p, 1, (int)(seconds * 1000u));
+        r = poll(&p, 1, (int)(seconds > 86400u ? 86400u : seconds) * 1000);
         if (r >= 0 || errno != EINTR)
             return r;
     }
@@ -636,8 +640,8 @@ static oa_status connect_tcp(oa_scu *s, oa_error *err)
     hints.ai_socktype = SOCK_STREAM;
     snprintf(port, sizeof(port), "%d", s->p.port);
     rc = getaddrinfo(s->p.host, port, &hints, &res);
-    if (rc != 0)
-        return oa_error_set(err, OA_EINVAL,
+    if (rc != 0)   /* unreachable (the header's OA_ENET), maybe for now */
+        return oa_error_set(err, OA_ENET,
                             "DICOM modality %s: its host %s is unknown "
                             "(check its Host in DicomModalities)",
                             s->p.name, s->p.host);
@@ -1028,8 +1032,12 @@ oa_status oa_scu_store(oa_scu *s, const uint8_t *data, size_t len,
     size_t i, n;
     oa_buf rsp;
     char tags[200];
-    oa_status rc = oa_scu_meta(data, len, &f, err);
+    oa_error local;
+    oa_status rc;
 
+    if (err == NULL)
+        err = &local;   /* its message is read below */
+    rc = oa_scu_meta(data, len, &f, err);
     if (rc != OA_OK)
         return rc;   /* OA_EUNSUPPORTED: sent some other way */
     i = find_ctx(s, &f);
