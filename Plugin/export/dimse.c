@@ -411,9 +411,9 @@ size_t oa_scu_associate_rq(uint8_t *out, size_t size, const char *called,
     return n;
 }
 
-oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
-                          oa_scu_context *ctx, size_t nctx,
-                          uint32_t *their_max, oa_error *err)
+static oa_status parse_ac_items(const uint8_t *body, size_t len,
+                                oa_scu_context *ctx, size_t nctx,
+                                uint32_t *their_max, oa_error *err)
 {
     size_t off = 68, i;
     unsigned n;
@@ -495,6 +495,22 @@ oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
         return oa_error_set(err, OA_EPARSE,
                             "too many items in an A-ASSOCIATE-AC");
     return OA_OK;
+}
+
+oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
+                          oa_scu_context *ctx, size_t nctx,
+                          uint32_t *their_max, oa_error *err)
+{
+    oa_status rc = parse_ac_items(body, len, ctx, nctx, their_max, err);
+    size_t i;
+
+    if (rc != OA_OK) {
+        /* fail closed: an item before the fault may have accepted one */
+        for (i = 0; i < nctx; i++)
+            ctx[i].accepted = false;
+        *their_max = 0;
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
