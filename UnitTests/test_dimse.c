@@ -1563,6 +1563,9 @@ static void test_store_not_part10(void **state)
     f.p[128] = 'X';
     assert_int_equal(oa_scu_store(u, f.p, f.len, 1, &err), OA_EUNSUPPORTED);
     assert_int_equal(oa_scu_store(u, f.p, 10, 1, &err), OA_EUNSUPPORTED);
+    f.p[128] = 'D';
+    assert_int_equal(oa_scu_store(u, f.p, f.len - 1, 1, &err),
+                     OA_EUNSUPPORTED);
     assert_int_equal(oa_scu_store(u, NULL, 0, 1, NULL), OA_EUNSUPPORTED);
     assert_false(oa_scu_associated(u));
     oa_scu_free(u);
@@ -1736,6 +1739,10 @@ static void test_meta_crafted(void **state)
         q[4] = was;
         assert_int_equal(oa_scu_meta(f.p, f.len, &m, &err), OA_OK);
     }
+    /* an odd data set (a byte cut): broken, SCPs refuse odd PDVs */
+    assert_int_equal(oa_scu_meta(f.p, f.len - 1, &m, &err),
+                     OA_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "odd"));
     /* only a meta group: no data set */
     assert_int_equal(oa_scu_meta(f.p, f.dataset_offset, &m, &err),
                      OA_EUNSUPPORTED);

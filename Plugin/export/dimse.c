@@ -232,6 +232,13 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
     if (off >= len)
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "no data set after the meta information");
+    /* every element is even, and a deflated stream is padded (PS3.5
+     * A.5): an odd data set is broken, and SCPs refuse odd PDVs (dcmtk:
+     * "Odd Fragment Length") */
+    if ((len - off) % 2 != 0)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "its data set has an odd length (%zu bytes)",
+                            len - off);
     f->dataset_offset = off;
     return OA_OK;
 truncated:

@@ -93,6 +93,8 @@ uint64_t oa_scu_associations(const oa_scu *s);   /* opened so far */
 uint32_t oa_scu_their_max(const oa_scu *s);      /* SCP's max PDU, 0 none */
 
 /* The pieces, public for the unit tests and the fuzz target. */
+/* The meta group of a Part 10 file; OA_EUNSUPPORTED when it is missing,
+ * inconsistent, lacks a UID, or no data set of even length follows. */
 oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
                       oa_error *err);
 size_t oa_scu_store_command(uint8_t out[OA_SCU_COMMAND_MAX],

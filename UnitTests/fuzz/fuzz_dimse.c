@@ -121,6 +121,7 @@ static void fuzz_meta(const uint8_t *data, size_t size)
     if (rc != OA_OK)
         return;
     CHECK(f.dataset_offset > 132 && f.dataset_offset < size);
+    CHECK((size - f.dataset_offset) % 2 == 0);
     CHECK(memcmp(data + 128, "DICM", 4) == 0);
     CHECK(uid_valid(f.sop_class, sizeof(f.sop_class)));
     CHECK(uid_valid(f.sop_instance, sizeof(f.sop_instance)));
