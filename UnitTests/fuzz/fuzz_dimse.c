@@ -17,6 +17,8 @@
  * Failures abort with __builtin_trap(), here only.  Built against
  * libFuzzer or linked with standalone_driver.c (see CMakeLists.txt).
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "export/export_int.h"
 
 #include <stdbool.h>
