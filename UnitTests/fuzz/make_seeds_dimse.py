@@ -8,7 +8,10 @@ refused, with another transfer syntax, a maximum PDU length, other user
 information sub-items), C-STORE-RSP command sets (success, failure with
 offending elements) and small Part 10 files (meta group with and without
 group length, no DICM).  With --shared DIR (the corpus), also copies the
-small real files of PICKS.  Seeds are committed; run this only to
+small real files of PICKS.  Also corpus/fuzz_dimse_peer/syn-*: what
+a peer answers over a connection (A-ASSOCIATE-AC then C-STORE-RSP P-DATA
+PDUs and A-RELEASE-RP; an A-ASSOCIATE-RJ; an A-ABORT; a response in two
+PDVs).  Seeds are committed; run this only to
 regenerate them.  Python 3 standard library only.
 """
 import argparse
@@ -18,6 +21,8 @@ import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus", "fuzz_dimse")
+OUT_PEER = os.path.join(HERE, "corpus", "fuzz_dimse_peer")
+SC = b"1.2.840.10008.5.1.4.1.1.7"
 CT = b"1.2.840.10008.5.1.4.1.1.2"
 ILE = b"1.2.840.10008.1.2"
 ELE = b"1.2.840.10008.1.2.1"
@@ -106,6 +111,39 @@ def synthetic():
     return seeds
 
 
+def pdu(t, body):
+    return struct.pack(">BBI", t, 0, len(body)) + body
+
+
+def pdata(pc, cmd, cut=None):
+    if cut is None:
+        return pdu(4, struct.pack(">IBB", len(cmd) + 2, pc, 3) + cmd)
+    return (pdu(4, struct.pack(">IBB", cut + 2, pc, 1) + cmd[:cut]) +
+            pdu(4, struct.pack(">IBB", len(cmd) - cut + 2, pc, 3) +
+                cmd[cut:]))
+
+
+def rsp(mid, status=0):
+    return command([(0x0002, SC), (0x0100, us(0x8001)), (0x0120, us(mid)),
+                    (0x0800, us(0x0101)), (0x0900, us(status)),
+                    (0x1000, b"1.2.826.0.1.3680043.2.1143.424242.%d" % mid)])
+
+
+def peer():
+    ac = pdu(2, ac_body([(1, 0, ELE)]))
+    rp = pdu(6, b"\0" * 4)
+    return {
+        "syn-peer-ok": ac + pdata(1, rsp(1)) + pdata(1, rsp(2)) + rp,
+        "syn-peer-split": ac + pdata(1, rsp(1), 20) + pdata(1, rsp(2), 7) +
+        rp,
+        "syn-peer-status": ac + pdata(1, rsp(1, 0xB000)) +
+        pdata(1, rsp(2, 0xC001)) + rp,
+        "syn-peer-refused": pdu(2, ac_body([(1, 3, None)])) + rp,
+        "syn-peer-rj": pdu(3, b"\0\1\1\3"),
+        "syn-peer-abort": ac + pdu(7, b"\0\0\2\1"),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared")
@@ -113,6 +151,10 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     for name, data in synthetic().items():
         with open(os.path.join(OUT, name), "wb") as f:
+            f.write(data)
+    os.makedirs(OUT_PEER, exist_ok=True)
+    for name, data in peer().items():
+        with open(os.path.join(OUT_PEER, name), "wb") as f:
             f.write(data)
     if a.shared:
         for p in PICKS:
