@@ -333,6 +333,7 @@ typedef struct scp {
     unsigned noffending;
     int message_id_delta;
     bool split_response;         /* the response in two PDUs */
+    bool omit_contexts;          /* an AC without context items */
     fault fault;
     unsigned fault_at;           /* the n-th C-STORE (all associations) */
     uint8_t rj_result, rj_source, rj_reason;
@@ -569,7 +570,7 @@ static void scp_send_ac(scp *s, int fd, const uint8_t *rq)
 
     b_add(&b, rq, 68);   /* protocol, reserved, AE titles, reserved */
     b_item(&b, 0x10, "1.2.840.10008.3.1.1.1", 21);
-    for (size_t i = 0; i < s->nctx; i++) {
+    for (size_t i = 0; i < (s->omit_contexts ? 0 : s->nctx); i++) {
         const rx_ctx *c = &s->ctx[i];
         bytes it = {0};
         uint8_t head[4] = {c->id, 0, 0, 0};
@@ -1169,6 +1170,52 @@ static void test_store_many(void **state)
         last = s->st[i].message_id;
     }
     assert_true(last >= 38);
+    scp_free(s);
+}
+
+/* An AC answering none of the contexts: nothing accepted. */
+static void test_contexts_unanswered(void **state)
+{
+    scp *s = scp_new();
+    oa_scu_params p = params(s, 5);
+    oa_scu *u = NULL;
+    oa_error err;
+    file f = make_file(CT, ELE, 1, 100);
+
+    (void)state;
+    s->omit_contexts = true;
+    scp_start(s);
+    assert_int_equal(oa_scu_new(&u, &p, &err), OA_OK);
+    assert_int_equal(oa_scu_store(u, f.p, f.len, 1, &err), OA_EUNSUPPORTED);
+    assert_no_uid(&err);
+    oa_scu_free(u);
+    scp_stop(s);
+    assert_int_equal(s->nstores, 0);
+    free_file(&f);
+    scp_free(s);
+}
+
+/* A maximum PDU below 128 bytes: the AC is refused (A-ABORT). */
+static void test_their_max_too_small(void **state)
+{
+    scp *s = scp_new();
+    oa_scu_params p = params(s, 5);
+    oa_scu *u = NULL;
+    oa_error err;
+    file f = make_file(CT, ELE, 1, 100);
+
+    (void)state;
+    s->max_pdu = 100;
+    scp_start(s);
+    assert_int_equal(oa_scu_new(&u, &p, &err), OA_OK);
+    assert_int_equal(oa_scu_store(u, f.p, f.len, 1, &err), OA_ENET);
+    assert_non_null(strstr(err.msg, "maximum PDU length of 100 bytes"));
+    assert_false(oa_scu_associated(u));
+    oa_scu_free(u);
+    scp_stop(s);
+    assert_int_equal(s->nstores, 0);
+    assert_int_equal(s->aborts, 1);
+    free_file(&f);
     scp_free(s);
 }
 
@@ -2027,6 +2074,8 @@ int main(void)
         cmocka_unit_test(test_store_two_classes),
         cmocka_unit_test(test_store_no_their_max),
         cmocka_unit_test(test_store_many),
+        cmocka_unit_test(test_contexts_unanswered),
+        cmocka_unit_test(test_their_max_too_small),
         cmocka_unit_test(test_reject_permanent),
         cmocka_unit_test(test_reject_transient),
         cmocka_unit_test(test_context_refused),
