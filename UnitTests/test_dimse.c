@@ -297,7 +297,9 @@ typedef enum fault {
     F_PDV_OVERRUN,  /* a PDV whose length passes its PDU */
     F_SILENT,       /* no answer to the C-STORE-RQ */
     F_NO_RP,        /* no answer to the A-RELEASE-RQ */
-    F_DATA_RSP      /* a response PDV marked as a data set */
+    F_DATA_RSP,     /* a response PDV marked as a data set */
+    F_IDLE_CLOSE,   /* the connection closed after the first response */
+    F_IDLE_RELEASE  /* an A-RELEASE-RQ after the first response */
 } fault;
 
 #define SCP_STORES 64
@@ -351,6 +353,7 @@ typedef struct scp {
     atomic_int stop;
     pthread_t thread;
     bool running;
+    atomic_int idle_ended;       /* F_IDLE_*: done */
 } scp;
 
 static void scp_fail(scp *s, const char *fmt, ...) OA_PRINTF(2, 3);
@@ -894,6 +897,21 @@ static void scp_session(scp *s, int fd)
                         goto end;
                     }
                     scp_send_rsp(s, fd, cur);
+                    if (s->nstores == s->fault_at &&
+                        (s->fault == F_IDLE_CLOSE ||
+                         s->fault == F_IDLE_RELEASE)) {
+                        uint8_t rq[10] = {0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0};
+
+                        free(b);
+                        b = NULL;
+                        if (s->fault == F_IDLE_RELEASE)
+                            send_all(fd, rq, sizeof(rq));
+                        else
+                            shutdown(fd, SHUT_WR);
+                        atomic_store(&s->idle_ended, 1);
+                        drain(s, fd);
+                        goto end;
+                    }
                 }
             }
             off += 4 + pl;
@@ -1022,6 +1040,13 @@ static void assert_no_uid(const oa_error *err)
     assert_true(err->msg[0] != '\0');
     assert_null(strstr(err->msg, UID_BASE));
     assert_null(strstr(err->msg, "987654321"));
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&t, NULL);
 }
 
 static double now_s(void)
@@ -1453,6 +1478,52 @@ static void test_silent_association(void **state)
     scp_stop(s);
     free_file(&f);
     scp_free(s);
+}
+
+/* The SCP ends the association while the SCU is idle: the next store
+ * goes on a new association, with no error. */
+static void idle_end(fault fl)
+{
+    scp *s = scp_new();
+    oa_scu_params p = params(s, 5);
+    oa_scu *u = NULL;
+    oa_error err;
+    file f = make_file(CT, ELE, 1, 100), g = make_file(CT, ELE, 2, 300);
+
+    s->fault = fl;
+    scp_start(s);
+    assert_int_equal(oa_scu_new(&u, &p, &err), OA_OK);
+    assert_int_equal(oa_scu_store(u, f.p, f.len, 1, &err), OA_OK);
+    for (int k = 0; k < 400 && !atomic_load(&s->idle_ended); k++)
+        sleep_ms(5);
+    assert_true(atomic_load(&s->idle_ended));
+    sleep_ms(20);   /* its FIN or PDU on the way */
+    assert_true(oa_scu_associated(u));
+    oa_error_clear(&err);
+    if (oa_scu_store(u, g.p, g.len, 2, &err) != OA_OK)
+        fail_msg("second store: %s", err.msg);
+    assert_int_equal(oa_scu_associations(u), 2);
+    assert_int_equal(oa_scu_release(u, &err), OA_OK);
+    oa_scu_free(u);
+    scp_stop(s);
+    assert_int_equal(s->associations, 2);
+    assert_int_equal(s->nstores, 2);
+    assert_received(s, 1, &g, CT);
+    free_file(&f);
+    free_file(&g);
+    scp_free(s);
+}
+
+static void test_idle_close(void **state)
+{
+    (void)state;
+    idle_end(F_IDLE_CLOSE);
+}
+
+static void test_idle_release_rq(void **state)
+{
+    (void)state;
+    idle_end(F_IDLE_RELEASE);
 }
 
 static void test_release_unanswered(void **state)
@@ -2092,6 +2163,8 @@ int main(void)
         cmocka_unit_test(test_silent_scp),
         cmocka_unit_test(test_silent_association),
         cmocka_unit_test(test_release_unanswered),
+        cmocka_unit_test(test_idle_close),
+        cmocka_unit_test(test_idle_release_rq),
         cmocka_unit_test(test_status_out_of_resources),
         cmocka_unit_test(test_status_cannot_understand),
         cmocka_unit_test(test_status_mismatch),

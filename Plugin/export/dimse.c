@@ -1035,6 +1035,18 @@ static void tags_text(const oa_scu_response *r, char *out, size_t size)
     }
 }
 
+/* Something to read (or a hang-up) on an idle association. */
+static bool peer_spoke(const oa_scu *s)
+{
+    struct pollfd p;
+
+    p.fd = s->fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) > 0 &&
+           (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
 static size_t find_ctx(const oa_scu *s, const oa_scu_file *f)
 {
     size_t i;
@@ -1063,6 +1075,16 @@ oa_status oa_scu_store(oa_scu *s, const uint8_t *data, size_t len,
     rc = oa_scu_meta(data, len, &f, err);
     if (rc != OA_OK)
         return rc;   /* OA_EUNSUPPORTED: sent some other way */
+    /* An SCP may end an idle association (Orthanc: DicomScpTimeout,
+     * 30 s): between two stores nothing is due from it, so anything to
+     * read (its close, an A-ABORT, an A-RELEASE-RQ) means the association
+     * is gone.  This file is not sent yet: a new association takes it. */
+    if (s->fd >= 0 && peer_spoke(s)) {
+        oa_log(OA_LOG_INFO,
+               "DICOM modality %s ended the association between two "
+               "stores: associating again", s->p.name);
+        oa_scu_abort(s);
+    }
     i = find_ctx(s, &f);
     if (i == (size_t)-1) {
         if (s->nctx == OA_SCU_CONTEXTS_MAX)
