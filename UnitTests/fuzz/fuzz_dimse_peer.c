@@ -4,10 +4,15 @@
  * A-ASSOCIATE-AC/RJ/A-ABORT handling, the P-DATA and PDV reassembly of a
  * C-STORE response, the release.
  *
- * A loopback "peer" thread accepts the SCU's connection, reads its
- * A-ASSOCIATE-RQ, writes the input, shuts its side down and drops all the
- * SCU sends until it closes; a second connection (the SCU associating
- * again after an error) is closed at once.  The SCU stores two small
+ * The input is two answers: its first two bytes (big endian) are the
+ * length of the first, the rest is the second.  A loopback "peer" thread
+ * accepts the SCU's connection, reads its A-ASSOCIATE-RQ, writes the first
+ * answer (an A-ASSOCIATE-AC and a C-STORE-RSP, say), then reads the SCU's
+ * PDUs and writes the second answer when the second data set is complete
+ * (or at an A-RELEASE-RQ), shuts its side down and drops the rest; nothing
+ * is written early, since the SCU takes bytes between two stores as the
+ * end of the association.  A second connection (the SCU associating again
+ * after an error) is closed at once.  The SCU stores two small
  * files and releases.  The oracle: only the statuses of the header's
  * contract, a message for each failure, never the files' instance UIDs in
  * one; memory errors and hangs are libFuzzer's and the sanitizers'.
@@ -43,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int lfd = -1, port, wake[2] = {-1, -1};
 
 typedef struct peer {
-    const uint8_t *data;
-    size_t size;
+    const uint8_t *a, *b;   /* the two answers */
+    size_t na, nb;
 } peer;
 
 static void put16(uint8_t *p, uint16_t v)
@@ -109,37 +114,76 @@ static bool recv_n(int fd, uint8_t *p, size_t n)
     return true;
 }
 
+static void send_n(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* One PDU of the SCU (at most 64 KB: ours is 16 KB): its type, body. */
+static bool read_pdu(int fd, uint8_t *type, uint8_t *body, size_t cap,
+                     size_t *len)
+{
+    uint8_t h[6];
+    uint32_t n;
+
+    if (!recv_n(fd, h, 6))
+        return false;
+    n = ((uint32_t)h[2] << 24) | ((uint32_t)h[3] << 16) |
+        ((uint32_t)h[4] << 8) | h[5];
+    if (n > cap || !recv_n(fd, body, n))
+        return false;
+    *type = h[0];
+    *len = n;
+    return true;
+}
+
 static void serve(int fd, const peer *pe)
 {
-    uint8_t h[6], b[4096];
-    uint32_t n;
-    size_t off = 0;
+    static uint8_t b[65536];
+    uint8_t type = 0;
+    size_t len = 0;
+    unsigned datasets = 0, k;
+    bool second = false;
     struct timeval tv = {5, 0};
 
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    /* the A-ASSOCIATE-RQ */
-    if (!recv_n(fd, h, 6))
+    if (!read_pdu(fd, &type, b, sizeof(b), &len) || type != 0x01)
         return;
-    n = ((uint32_t)h[2] << 24) | ((uint32_t)h[3] << 16) |
-        ((uint32_t)h[4] << 8) | h[5];
-    while (n > 0) {
-        size_t k = n < sizeof(b) ? n : sizeof(b);
+    send_n(fd, pe->a, pe->na);
+    for (k = 0; k < 100000 && read_pdu(fd, &type, b, sizeof(b), &len);
+         k++) {
+        size_t off = 0;
 
-        if (!recv_n(fd, b, k))
+        if (type == 0x07)
             return;
-        n -= (uint32_t)k;
-    }
-    while (off < pe->size) {
-        ssize_t w = send(fd, pe->data + off, pe->size - off, MSG_NOSIGNAL);
+        if (type == 0x04) {
+            /* PDVs: a data set's last fragment (mch 2) ends a store */
+            while (len - off >= 6) {
+                uint32_t pl = ((uint32_t)b[off] << 24) |
+                              ((uint32_t)b[off + 1] << 16) |
+                              ((uint32_t)b[off + 2] << 8) | b[off + 3];
 
-        if (w <= 0)
-            break;
-        off += (size_t)w;
+                if (pl < 2 || pl > len - off - 4)
+                    break;
+                if ((b[off + 5] & 3) == 2)
+                    datasets++;
+                off += 4 + pl;
+            }
+        }
+        if (!second && (datasets >= 2 || type == 0x05)) {
+            second = true;
+            send_n(fd, pe->b, pe->nb);
+            shutdown(fd, SHUT_WR);
+        }
     }
-    shutdown(fd, SHUT_WR);
-    while (recv(fd, b, sizeof(b), 0) > 0)
-        ;
 }
 
 static void *peer_main(void *arg)
@@ -206,7 +250,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t f1[512], f2[4096];
     static size_t n1, n2;
-    peer pe = {data, size};
+    size_t na = size >= 2 ? (size_t)((data[0] << 8) | data[1]) : 0;
+    peer pe;
     pthread_t t;
     oa_scu_params p;
     oa_scu *u = NULL;
@@ -215,6 +260,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char c = 'x';
 
     CHECK(setup());
+    if (na > size - (size >= 2 ? 2 : size))
+        na = size - (size >= 2 ? 2 : size);
+    pe.a = data + (size >= 2 ? 2 : size);
+    pe.na = na;
+    pe.b = pe.a + na;
+    pe.nb = size - (size >= 2 ? 2 : size) - na;
     if (n1 == 0) {
         n1 = make_file(f1, INSTANCE "1", 64);
         n2 = make_file(f2, INSTANCE "2", 3000);

@@ -129,18 +129,26 @@ def rsp(mid, status=0):
                     (0x1000, b"1.2.826.0.1.3680043.2.1143.424242.%d" % mid)])
 
 
+def two(a, b=b""):
+    """fuzz_dimse_peer's input: the first answer's length, both answers."""
+    return struct.pack(">H", len(a)) + a + b
+
+
 def peer():
     ac = pdu(2, ac_body([(1, 0, ELE)]))
     rp = pdu(6, b"\0" * 4)
     return {
-        "syn-peer-ok": ac + pdata(1, rsp(1)) + pdata(1, rsp(2)) + rp,
-        "syn-peer-split": ac + pdata(1, rsp(1), 20) + pdata(1, rsp(2), 7) +
-        rp,
-        "syn-peer-status": ac + pdata(1, rsp(1, 0xB000)) +
-        pdata(1, rsp(2, 0xC001)) + rp,
-        "syn-peer-refused": pdu(2, ac_body([(1, 3, None)])) + rp,
-        "syn-peer-rj": pdu(3, b"\0\1\1\3"),
-        "syn-peer-abort": ac + pdu(7, b"\0\0\2\1"),
+        "syn-peer-ok": two(ac + pdata(1, rsp(1)), pdata(1, rsp(2)) + rp),
+        "syn-peer-split": two(ac + pdata(1, rsp(1), 20),
+                              pdata(1, rsp(2), 7) + rp),
+        "syn-peer-status": two(ac + pdata(1, rsp(1, 0xB000)),
+                               pdata(1, rsp(2, 0xC001)) + rp),
+        "syn-peer-refused": two(pdu(2, ac_body([(1, 3, None)])), rp),
+        "syn-peer-rj": two(pdu(3, b"\0\1\1\3")),
+        "syn-peer-abort": two(ac + pdu(7, b"\0\0\2\1")),
+        "syn-peer-idle-abort": two(ac + pdata(1, rsp(1)) +
+                                   pdu(7, b"\0\0\0\0"),
+                                   pdata(1, rsp(1)) + rp),
     }
 
 
