@@ -8,10 +8,11 @@
  * length of the first, the rest is the second.  A loopback "peer" thread
  * accepts the SCU's connection, reads its A-ASSOCIATE-RQ, writes the first
  * answer (an A-ASSOCIATE-AC and a C-STORE-RSP, say), then reads the SCU's
- * PDUs and writes the second answer when the second data set is complete
- * (or at an A-RELEASE-RQ), shuts its side down and drops the rest; nothing
- * is written early, since the SCU takes bytes between two stores as the
- * end of the association.  A second connection (the SCU associating again
+ * PDUs and writes the second answer when the second data set is complete,
+ * at an A-RELEASE-RQ or when the SCU has sent nothing for 20 ms (it waits
+ * for an answer), shuts its side down and drops the rest; nothing is
+ * written early, since the SCU takes bytes between two stores as the end
+ * of the association.  A second connection (the SCU associating again
  * after an error) is closed at once.  The SCU stores two small
  * files and releases.  The oracle: only the statuses of the header's
  * contract, a message for each failure, never the files' instance UIDs in
@@ -158,9 +159,18 @@ static void serve(int fd, const peer *pe)
     if (!read_pdu(fd, &type, b, sizeof(b), &len) || type != 0x01)
         return;
     send_n(fd, pe->a, pe->na);
-    for (k = 0; k < 100000 && read_pdu(fd, &type, b, sizeof(b), &len);
-         k++) {
+    for (k = 0; k < 100000; k++) {
         size_t off = 0;
+        struct pollfd p = {fd, POLLIN, 0};
+
+        if (!second && poll(&p, 1, 20) == 0) {
+            second = true;   /* the SCU waits */
+            send_n(fd, pe->b, pe->nb);
+            shutdown(fd, SHUT_WR);
+            continue;
+        }
+        if (!read_pdu(fd, &type, b, sizeof(b), &len))
+            break;
 
         if (type == 0x07)
             return;
