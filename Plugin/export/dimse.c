@@ -12,7 +12,9 @@
  * transcode, so a context accepted with another syntax could carry
  * nothing, and with one syntax a context the SCP accepts is exactly one
  * we can use.  A file whose pair the association lacks makes it released
- * and opened again with the pair added (at most 128).  A file the SCP
+ * and opened again with the pair added (at most 128); an association the
+ * SCP ended while idle (its timeout) is opened again before the next file
+ * too.  A file the SCP
  * takes in no context as it is, or a file we do not understand well
  * enough to send as it is, is OA_EUNSUPPORTED: the caller sends it some
  * other way (Orthanc's store-straight, which transcodes).

@@ -72,7 +72,8 @@ oa_status oa_scu_new(oa_scu **out, const oa_scu_params *p, oa_error *err);
 /*
  * C-STORE the Part 10 file `data` (the data set after group 0002, in the
  * file's own transfer syntax), the `position`-th file of the export (for
- * messages).  Associates (again, with a context added) when needed.
+ * messages).  Associates (again, with a context added) when needed, and
+ * again when the SCP ended the association since the last store.
  * OA_OK also for the warning statuses B000, B006, B007 (logged).
  * OA_EUNSUPPORTED: the file cannot go this way as it is (no accepted
  * context, a meta group we do not follow): send it some other way.
