@@ -14,10 +14,9 @@
  * we can use.  A file whose pair the association lacks makes it released
  * and opened again with the pair added (at most 128); an association the
  * SCP ended while idle (its timeout) is opened again before the next file
- * too.  A file the SCP
- * takes in no context as it is, or a file we do not understand well
- * enough to send as it is, is OA_EUNSUPPORTED: the caller sends it some
- * other way (Orthanc's store-straight, which transcodes).
+ * too.  A file the SCP takes in no context as it is, or a file we do not
+ * understand well enough to send as it is, is OA_EUNSUPPORTED: the caller
+ * sends it some other way (Orthanc's store-straight, which transcodes).
  *
  * Everything read from the SCP is checked: every PDU, item and PDV
  * length against what remains and against a ceiling, every loop bounded.
