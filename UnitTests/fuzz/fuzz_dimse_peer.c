@@ -9,7 +9,7 @@
  * accepts the SCU's connection, reads its A-ASSOCIATE-RQ, writes the first
  * answer (an A-ASSOCIATE-AC and a C-STORE-RSP, say), then reads the SCU's
  * PDUs and writes the second answer when the second data set is complete,
- * at an A-RELEASE-RQ or when the SCU has sent nothing for 20 ms (it waits
+ * at an A-RELEASE-RQ or when the SCU has sent nothing for 3 ms (it waits
  * for an answer), shuts its side down and drops the rest; nothing is
  * written early, since the SCU takes bytes between two stores as the end
  * of the association.  A second connection (the SCU associating again
@@ -163,7 +163,7 @@ static void serve(int fd, const peer *pe)
         size_t off = 0;
         struct pollfd p = {fd, POLLIN, 0};
 
-        if (!second && poll(&p, 1, 20) == 0) {
+        if (!second && poll(&p, 1, 3) == 0) {
             second = true;   /* the SCU waits */
             send_n(fd, pe->b, pe->nb);
             shutdown(fd, SHUT_WR);
