@@ -12,10 +12,11 @@
  * transcode, so a context accepted with another syntax could carry
  * nothing, and with one syntax a context the SCP accepts is exactly one
  * we can use.  A file whose pair the association lacks makes it released
- * and opened again with the pair added (at most 128).  A file the SCP
- * takes in no context as it is, or a file we do not understand well
- * enough to send as it is, is OA_EUNSUPPORTED: the caller sends it some
- * other way (Orthanc's store-straight, which transcodes).
+ * and opened again with the pair added (at most 128); an association the
+ * SCP ended while idle (its timeout) is opened again before the next file
+ * too.  A file the SCP takes in no context as it is, or a file we do not
+ * understand well enough to send as it is, is OA_EUNSUPPORTED: the caller
+ * sends it some other way (Orthanc's store-straight, which transcodes).
  *
  * Everything read from the SCP is checked: every PDU, item and PDV
  * length against what remains and against a ceiling, every loop bounded.
@@ -217,6 +218,10 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
         }
         off += head + vlen;
     }
+    if (off + 2 <= len && rd_le16(data + off) == 0x0002)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "its meta information group has more than %u "
+                            "elements", n);
     if (group_end != 0 && group_end != off)
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "its meta information group length (0002,0000) "
@@ -228,6 +233,13 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
     if (off >= len)
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "no data set after the meta information");
+    /* every element is even, and a deflated stream is padded (PS3.5
+     * A.5): an odd data set is broken, and SCPs refuse odd PDVs (dcmtk:
+     * "Odd Fragment Length") */
+    if ((len - off) % 2 != 0)
+        return oa_error_set(err, OA_EUNSUPPORTED,
+                            "its data set has an odd length (%zu bytes)",
+                            len - off);
     f->dataset_offset = off;
     return OA_OK;
 truncated:
@@ -407,9 +419,9 @@ size_t oa_scu_associate_rq(uint8_t *out, size_t size, const char *called,
     return n;
 }
 
-oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
-                          oa_scu_context *ctx, size_t nctx,
-                          uint32_t *their_max, oa_error *err)
+static oa_status parse_ac_items(const uint8_t *body, size_t len,
+                                oa_scu_context *ctx, size_t nctx,
+                                uint32_t *their_max, oa_error *err)
 {
     size_t off = 68, i;
     unsigned n;
@@ -436,19 +448,27 @@ oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
                                 "past the PDU's end", (unsigned)type);
         v = body + off + 4;
         if (type == 0x21) {
-            /* id, reserved, result, reserved, then one 0x40 sub-item */
+            /* id, reserved, result, reserved, then one 0x40 sub-item; a
+             * refused context's sub-item "shall not be tested" (PS3.8
+             * 9.3.3.2): some SCPs send it empty or not at all */
             char ts[65];
-            size_t slen;
+            size_t slen = 0;
 
-            if (ilen < 8 || v[4] != 0x40)
+            if (ilen < 4)
                 return oa_error_set(err, OA_EPARSE,
-                                    "a presentation context item without "
-                                    "its transfer syntax");
-            slen = rd_be16(v + 6);
-            if (slen > ilen - 8)
-                return oa_error_set(err, OA_EPARSE,
-                                    "a transfer syntax sub-item runs past "
-                                    "its item's end");
+                                    "a presentation context item shorter "
+                                    "than its header");
+            if (v[2] == 0) {
+                if (ilen < 8 || v[4] != 0x40)
+                    return oa_error_set(err, OA_EPARSE,
+                                        "an accepted presentation context "
+                                        "without its transfer syntax");
+                slen = rd_be16(v + 6);
+                if (slen > ilen - 8)
+                    return oa_error_set(err, OA_EPARSE,
+                                        "a transfer syntax sub-item runs "
+                                        "past its item's end");
+            }
             for (i = 0; i < nctx; i++) {
                 if (ctx[i].id != v[0])
                     continue;
@@ -485,6 +505,22 @@ oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
     return OA_OK;
 }
 
+oa_status oa_scu_parse_ac(const uint8_t *body, size_t len,
+                          oa_scu_context *ctx, size_t nctx,
+                          uint32_t *their_max, oa_error *err)
+{
+    oa_status rc = parse_ac_items(body, len, ctx, nctx, their_max, err);
+    size_t i;
+
+    if (rc != OA_OK) {
+        /* fail closed: an item before the fault may have accepted one */
+        for (i = 0; i < nctx; i++)
+            ctx[i].accepted = false;
+        *their_max = 0;
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Sockets                                                              */
 
@@ -503,7 +539,7 @@ static int wait_fd(int fd, short events, unsigned seconds)
     p.events = events;
     for (tries = 0; tries < 1000; tries++) {
         p.revents = 0;
-        r = poll(&p, 1, (int)(seconds * 1000u));
+        r = poll(&p, 1, (int)(seconds > 86400u ? 86400u : seconds) * 1000);
         if (r >= 0 || errno != EINTR)
             return r;
     }
@@ -628,8 +664,8 @@ static oa_status connect_tcp(oa_scu *s, oa_error *err)
     hints.ai_socktype = SOCK_STREAM;
     snprintf(port, sizeof(port), "%d", s->p.port);
     rc = getaddrinfo(s->p.host, port, &hints, &res);
-    if (rc != 0)
-        return oa_error_set(err, OA_EINVAL,
+    if (rc != 0)   /* unreachable (the header's OA_ENET), maybe for now */
+        return oa_error_set(err, OA_ENET,
                             "DICOM modality %s: its host %s is unknown "
                             "(check its Host in DicomModalities)",
                             s->p.name, s->p.host);
@@ -1000,6 +1036,18 @@ static void tags_text(const oa_scu_response *r, char *out, size_t size)
     }
 }
 
+/* Something to read (or a hang-up) on an idle association. */
+static bool peer_spoke(const oa_scu *s)
+{
+    struct pollfd p;
+
+    p.fd = s->fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) > 0 &&
+           (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
 static size_t find_ctx(const oa_scu *s, const oa_scu_file *f)
 {
     size_t i;
@@ -1020,10 +1068,24 @@ oa_status oa_scu_store(oa_scu *s, const uint8_t *data, size_t len,
     size_t i, n;
     oa_buf rsp;
     char tags[200];
-    oa_status rc = oa_scu_meta(data, len, &f, err);
+    oa_error local;
+    oa_status rc;
 
+    if (err == NULL)
+        err = &local;   /* its message is read below */
+    rc = oa_scu_meta(data, len, &f, err);
     if (rc != OA_OK)
         return rc;   /* OA_EUNSUPPORTED: sent some other way */
+    /* An SCP may end an idle association (Orthanc: DicomScpTimeout,
+     * 30 s): between two stores nothing is due from it, so anything to
+     * read (its close, an A-ABORT, an A-RELEASE-RQ) means the association
+     * is gone.  This file is not sent yet: a new association takes it. */
+    if (s->fd >= 0 && peer_spoke(s)) {
+        oa_log(OA_LOG_INFO,
+               "DICOM modality %s ended the association between two "
+               "stores: associating again", s->p.name);
+        oa_scu_abort(s);
+    }
     i = find_ctx(s, &f);
     if (i == (size_t)-1) {
         if (s->nctx == OA_SCU_CONTEXTS_MAX)

@@ -72,7 +72,8 @@ oa_status oa_scu_new(oa_scu **out, const oa_scu_params *p, oa_error *err);
 /*
  * C-STORE the Part 10 file `data` (the data set after group 0002, in the
  * file's own transfer syntax), the `position`-th file of the export (for
- * messages).  Associates (again, with a context added) when needed.
+ * messages).  Associates (again, with a context added) when needed, and
+ * again when the SCP ended the association since the last store.
  * OA_OK also for the warning statuses B000, B006, B007 (logged).
  * OA_EUNSUPPORTED: the file cannot go this way as it is (no accepted
  * context, a meta group we do not follow): send it some other way.
@@ -93,6 +94,8 @@ uint64_t oa_scu_associations(const oa_scu *s);   /* opened so far */
 uint32_t oa_scu_their_max(const oa_scu *s);      /* SCP's max PDU, 0 none */
 
 /* The pieces, public for the unit tests and the fuzz target. */
+/* The meta group of a Part 10 file; OA_EUNSUPPORTED when it is missing,
+ * inconsistent, lacks a UID, or no data set of even length follows. */
 oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
                       oa_error *err);
 size_t oa_scu_store_command(uint8_t out[OA_SCU_COMMAND_MAX],
