@@ -328,7 +328,8 @@ oa_status oa_export_archive_folder_check(const char *path, oa_error *err)
  * version-made-by 0, zipCloseFileInZipRaw64, zipClose), byte for byte, the
  * local header written once with its final values instead of patched;
  * and the ZIP64 end records are also written from 65,535 entries on
- * (minizip wrote them only past 4 GiB, so a larger count was lost).
+ * (minizip 1.1 wrote them only past 4 GiB: an archive of more entries
+ * failed `unzip -t`).
  */
 
 static void put16(uint8_t *p, unsigned v)
