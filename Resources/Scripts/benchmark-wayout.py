@@ -372,10 +372,7 @@ class Bench:
         finally:
             if new:
                 self.delete_study(new)
-        extra = {"cpu": cpu, "step1": t1}
-        if kind == "zip":
-            extra["download"] = dl
-        return t, extra
+        return t, {"cpu": cpu, "step1": t1}
 
     def cleanup(self):
         """Leave nothing of a failed run for the next operations."""
