@@ -311,6 +311,57 @@ static void test_zip_backend(void **state)
     }
 }
 
+/* More than 65,535 entries: the ZIP64 end records say how many (the
+ * 16-bit count of the classic end record cannot), and a reader finds
+ * every one, the last one's bytes and CRC-32 included. */
+static void test_zip_many_entries(void **state)
+{
+    enum { N = 65600 };
+    oa_export_target t;
+    oa_export_result res;
+    oa_exporter *e;
+    oa_error err;
+    unz_global_info64 gi;
+    unz_file_info64 info;
+    char folder[300], rel[32], name[64], buf[64];
+    unzFile z;
+    int i, got;
+
+    (void)state;
+    snprintf(folder, sizeof(folder), "%s/many", tmpdir);
+    memset(&t, 0, sizeof(t));
+    t.type = "zip";
+    t.url = folder;
+    t.compression = "store";
+    e = open_backend("zip", &t, "m");
+    for (i = 0; i < N; i++) {
+        snprintf(rel, sizeof(rel), "%05d.txt", i);
+        assert_int_equal(e->backend->ops->put(e, rel, (const uint8_t *)rel,
+                                              strlen(rel), 0, &err),
+                         OA_OK);
+    }
+    oa_export_result_init(&res);
+    assert_int_equal(e->backend->ops->finish(e, &res, &err), OA_OK);
+    e->backend->ops->free(e);
+    assert_int_equal(res.archive_count, 1);
+    z = unzOpen64(res.archive_paths[0]);
+    assert_non_null(z);
+    assert_int_equal(unzGetGlobalInfo64(z, &gi), UNZ_OK);
+    assert_int_equal(gi.number_entry, N);
+    assert_int_equal(unzLocateFile(z, "m/65599.txt", 1), UNZ_OK);
+    assert_int_equal(unzGetCurrentFileInfo64(z, &info, name, sizeof(name),
+                                             NULL, 0, NULL, 0),
+                     UNZ_OK);
+    assert_int_equal(info.uncompressed_size, 9);
+    assert_int_equal(unzOpenCurrentFile(z), UNZ_OK);
+    got = unzReadCurrentFile(z, buf, sizeof(buf));
+    assert_int_equal(got, 9);
+    assert_memory_equal(buf, "65599.txt", 9);
+    assert_int_equal(unzCloseCurrentFile(z), UNZ_OK);   /* CRC-32 checked */
+    unzClose(z);
+    oa_export_result_dispose(&res);
+}
+
 static void test_compressed_detection(void **state)
 {
     tb t;
@@ -1163,6 +1214,7 @@ int main(void)
         cmocka_unit_test(test_relpath_safety),
         cmocka_unit_test(test_folder_backend),
         cmocka_unit_test(test_zip_backend),
+        cmocka_unit_test(test_zip_many_entries),
         cmocka_unit_test(test_compressed_detection),
         cmocka_unit_test(test_destination_validation),
         cmocka_unit_test(test_url_parse_and_redact),

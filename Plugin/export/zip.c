@@ -5,8 +5,9 @@
  * Parallel: put() copies the file into a bounded queue; a pool of worker
  * threads (one per core, at most 8) deflates whole files with libdeflate
  * (raw DEFLATE and CRC-32); the caller's thread appends the finished
- * entries to the archive in the order they were put (minizip, raw
- * entries), so the archive is the same whatever the threads did.  Memory
+ * entries to the archive in the order they were put (our own writer:
+ * the records minizip 1.1 wrote, each entry's bytes written once from the
+ * worker's buffer), so the archive is the same whatever the threads did.  Memory
  * is bounded: at most 2 files per worker and QUEUE_BYTES are queued, never
  * the study.  Compression ("Compression" of the target): "store" (none),
  * "fast" (level 1, the default: most of the gain on images at a fraction
@@ -14,7 +15,7 @@
  * encapsulated or deflated transfer syntax) is always stored, since
  * deflating it again costs time and wins nothing, and so is a file that
  * deflate would not make smaller.  ZIP64 records are used when an archive
- * passes 4 GiB.
+ * passes 4 GiB or 65,534 entries.
  *
  * Orthanc 1.10.1 answers a download from one buffer in memory (< 4 GiB),
  * so an export larger than `max_archive` is split into archives of whole
@@ -40,8 +41,6 @@
 #include <unistd.h>
 
 #include <libdeflate.h>
-#include <minizip/ioapi.h>
-#include <minizip/zip.h>
 
 #define DEFAULT_MAX_ARCHIVE ((uint64_t)1 << 30)
 #define MAX_ARCHIVES 10000
@@ -49,6 +48,8 @@
 #define ENTRY_OVERHEAD 256
 #define MAX_WORKERS 8
 #define QUEUE_BYTES ((size_t)256 << 20)
+/* The archive's own write buffer (headers and small entries). */
+#define OUT_BUFFER ((size_t)64 << 10)
 
 /* One file on its way into the archive. */
 typedef struct zip_job {
@@ -68,6 +69,19 @@ enum { JOB_QUEUED, JOB_WORKING, JOB_DONE };
 
 typedef struct zip_exporter zip_exporter;
 
+/* The archive being written: its file, what was written to it, and its
+ * central directory (written at the end). */
+typedef struct zip_out {
+    int fd;                  /* -1: no archive open */
+    uint64_t pos;            /* bytes of the archive so far */
+    uint8_t *buf;            /* OUT_BUFFER bytes not yet written */
+    size_t buf_len;
+    uint8_t *cdir;           /* the central directory's entries */
+    size_t cdir_len, cdir_cap;
+    uint64_t entries;
+    int error;               /* errno of the first failed write, or 0 */
+} zip_out;
+
 typedef struct zip_pool {
     pthread_mutex_t mu;
     pthread_cond_t work;     /* a job was queued, or stop */
@@ -85,7 +99,7 @@ struct zip_exporter {
     char *folder;
     char *name;
     uint64_t max;
-    zipFile zf;             /* the archive being written, or NULL */
+    zip_out out;            /* the archive being written (fd -1: none) */
     uint64_t written;       /* estimated bytes of the current archive */
     size_t files_in_current;
     size_t count;           /* archives started */
@@ -303,35 +317,314 @@ oa_status oa_export_archive_folder_check(const char *path, oa_error *err)
     return OA_OK;
 }
 
-/* minizip's stdio functions, but the archive is created with O_NOFOLLOW
- * and O_EXCL (the .partial was just unlinked: nobody else may be there). */
-static voidpf ZCALLBACK open_nofollow(voidpf opaque, const void *filename,
-                                      int mode)
-{
-    int fd;
-    FILE *f;
+/* ------------------------------------------------------------------ */
+/* The archive's writer                                                 */
+/*
+ * Our own, since every entry arrives finished (deflated or not, its
+ * CRC-32 known): minizip copied each byte into its buffer and computed a
+ * CRC-32 of the written bytes again, on the one thread that appends, for
+ * a value it then discards (a third of a `store` export's CPU).  The
+ * records are those minizip 1.1 wrote (zipOpenNewFileInZip4_64 raw with
+ * version-made-by 0, zipCloseFileInZipRaw64, zipClose), byte for byte, the
+ * local header written once with its final values instead of patched;
+ * and the ZIP64 end records are also written from 65,535 entries on
+ * (minizip 1.1 wrote them only past 4 GiB: an archive of more entries
+ * failed `unzip -t`).
+ */
 
-    (void)opaque;
-    if (filename == NULL ||
-        (mode & ZLIB_FILEFUNC_MODE_CREATE) == 0)
-        return NULL;   /* we only ever create archives */
-    fd = open((const char *)filename,
-              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return NULL;
-    f = fdopen(fd, "w+b");
-    if (f == NULL)
-        close(fd);
-    return f;
+static void put16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
 }
 
-static zipFile create_archive(const char *path)
+static void put32(uint8_t *p, uint32_t v)
 {
-    zlib_filefunc64_def io;
+    put16(p, v & 0xFFFFu);
+    put16(p + 2, v >> 16);
+}
 
-    fill_fopen64_filefunc(&io);
-    io.zopen64_file = open_nofollow;
-    return zipOpen2_64(path, APPEND_STATUS_CREATE, NULL, &io);
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void out_init(zip_out *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->fd = -1;
+}
+
+/* Write n bytes to the file (retried on short writes and EINTR). */
+static bool out_write_fd(zip_out *o, const uint8_t *p, size_t n)
+{
+    while (n > 0 && o->error == 0) {
+        ssize_t w = write(o->fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30
+                                                          : n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            o->error = w < 0 ? errno : ENOSPC;
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return o->error == 0;
+}
+
+static bool out_flush(zip_out *o)
+{
+    bool ok = out_write_fd(o, o->buf, o->buf_len);
+
+    o->buf_len = 0;
+    return ok;
+}
+
+/* Append n bytes to the archive: small ones through the buffer, large
+ * ones straight from the caller's memory. */
+static bool out_write(zip_out *o, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+
+    if (o->error != 0)
+        return false;
+    o->pos += n;
+    if (n >= OUT_BUFFER / 2) {
+        return out_flush(o) && out_write_fd(o, p, n);
+    }
+    if (o->buf_len + n > OUT_BUFFER && !out_flush(o))
+        return false;
+    memcpy(o->buf + o->buf_len, p, n);
+    o->buf_len += n;
+    return true;
+}
+
+/* Create the archive with O_NOFOLLOW and O_EXCL (the .partial was just
+ * unlinked: nobody else may be there). */
+static bool out_create(zip_out *o, const char *path)
+{
+    out_init(o);
+    o->buf = oa_malloc(OUT_BUFFER);
+    if (o->buf == NULL) {
+        errno = ENOMEM;
+        return false;
+    }
+    o->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+    if (o->fd < 0) {
+        int e = errno;
+
+        oa_free(o->buf);
+        o->buf = NULL;
+        errno = e;
+        return false;
+    }
+    return true;
+}
+
+/* Close the file, without the end records (abort), and free. */
+static void out_discard(zip_out *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    oa_free(o->buf);
+    oa_free(o->cdir);
+    out_init(o);
+}
+
+static bool cdir_reserve(zip_out *o, size_t n)
+{
+    size_t cap = o->cdir_cap ? o->cdir_cap : 4096;
+    uint8_t *p;
+
+    if (n <= o->cdir_cap - o->cdir_len)
+        return true;
+    while (cap - o->cdir_len < n) {
+        if (cap > SIZE_MAX / 2)
+            return false;
+        cap *= 2;
+    }
+    p = oa_realloc(o->cdir, cap);
+    if (p == NULL)
+        return false;
+    o->cdir = p;
+    o->cdir_cap = cap;
+    return true;
+}
+
+/* MS-DOS date and time of `t` (local time, as minizip's tm_zip gave). */
+static uint32_t dos_date(time_t t)
+{
+    struct tm tm;
+    uint32_t year;
+
+    localtime_r(&t, &tm);
+    year = (uint32_t)tm.tm_year + 1900;
+    if (year >= 1980)
+        year -= 1980;
+    else if (year >= 80)
+        year -= 80;
+    return (((uint32_t)tm.tm_mday + 32u * (uint32_t)(tm.tm_mon + 1) +
+             512u * year) << 16) |
+           ((uint32_t)tm.tm_sec / 2 + 32u * (uint32_t)tm.tm_min +
+            2048u * (uint32_t)tm.tm_hour);
+}
+
+/*
+ * One entry: its local header, its bytes (`data`, `len`: deflated or
+ * stored as they go in the archive), its central directory record kept
+ * for the end.  `zip64`: the local header has room for ZIP64 sizes (the
+ * archive may pass 4 GiB).  False on a failed write or out of memory.
+ */
+static bool out_entry(zip_out *o, const char *name, const uint8_t *data,
+                      size_t len, uint64_t usize, uint32_t crc, bool deflated,
+                      int level, bool zip64, time_t now)
+{
+    uint8_t h[30 + 20], *c;
+    size_t nlen = strlen(name);
+    uint64_t at = o->pos, csize = len;
+    unsigned flag = 0, extra = 0;
+    uint32_t date = dos_date(now);
+    bool big = csize >= 0xFFFFFFFFu || usize >= 0xFFFFFFFFu ||
+               at >= 0xFFFFFFFFu;
+
+    if (nlen > 0xFFFF)
+        return false;
+    if (deflated && (level == 8 || level == 9))
+        flag = 2;
+    else if (deflated && level == 2)
+        flag = 4;
+    else if (deflated && level == 1)
+        flag = 6;
+    /* the local header */
+    put32(h, 0x04034b50u);
+    put16(h + 4, zip64 ? 45 : 20);
+    put16(h + 6, flag);
+    put16(h + 8, deflated ? 8 : 0);
+    put32(h + 10, date);
+    put32(h + 14, crc);
+    if (zip64 && usize >= 0xFFFFFFFFu) {
+        put32(h + 18, 0xFFFFFFFFu);
+        put32(h + 22, 0xFFFFFFFFu);
+    } else {
+        put32(h + 18, (uint32_t)csize);
+        put32(h + 22, (uint32_t)usize);
+    }
+    put16(h + 26, (unsigned)nlen);
+    put16(h + 28, zip64 ? 20 : 0);
+    if (!out_write(o, h, 30) || !out_write(o, name, nlen))
+        return false;
+    if (zip64) {   /* its sizes only when they need it, as minizip */
+        bool sizes = usize >= 0xFFFFFFFFu;
+
+        put16(h, 1);
+        put16(h + 2, 16);
+        put64(h + 4, sizes ? usize : 0);
+        put64(h + 12, sizes ? csize : 0);
+        if (!out_write(o, h, 20))
+            return false;
+    }
+    if (!out_write(o, data, len))
+        return false;
+    /* the central directory record */
+    if (!cdir_reserve(o, 46 + nlen + 28))
+        return false;
+    c = o->cdir + o->cdir_len;
+    put32(c, 0x02014b50u);
+    put16(c + 4, big ? 45 : 0);
+    put16(c + 6, big ? 45 : 20);
+    put16(c + 8, flag);
+    put16(c + 10, deflated ? 8 : 0);
+    put32(c + 12, date);
+    put32(c + 16, crc);
+    put32(c + 20, csize >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)csize);
+    put32(c + 24, usize >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)usize);
+    put16(c + 28, (unsigned)nlen);
+    put16(c + 32, 0);                      /* comment */
+    put16(c + 34, 0);                      /* disk */
+    put16(c + 36, 0);                      /* internal attributes */
+    put32(c + 38, 0644u << 16);            /* external: rw-r--r-- */
+    put32(c + 42, at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)at);
+    memcpy(c + 46, name, nlen);
+    extra = 0;
+    if (usize >= 0xFFFFFFFFu)
+        extra += 8;
+    if (csize >= 0xFFFFFFFFu)
+        extra += 8;
+    if (at >= 0xFFFFFFFFu)
+        extra += 8;
+    if (extra > 0) {
+        uint8_t *p = c + 46 + nlen;
+
+        put16(p, 1);
+        put16(p + 2, extra);
+        p += 4;
+        if (usize >= 0xFFFFFFFFu) {
+            put64(p, usize);
+            p += 8;
+        }
+        if (csize >= 0xFFFFFFFFu) {
+            put64(p, csize);
+            p += 8;
+        }
+        if (at >= 0xFFFFFFFFu)
+            put64(p, at);
+        extra += 4;
+    }
+    put16(c + 30, extra);
+    o->cdir_len += 46 + nlen + extra;
+    o->entries++;
+    return true;
+}
+
+/* The central directory and the end records; the file closed. */
+static bool out_close(zip_out *o)
+{
+    uint8_t e[56 + 20 + 22];
+    uint64_t at = o->pos, size = o->cdir_len;
+    size_t n = 0;
+    bool ok;
+
+    ok = out_write(o, o->cdir, o->cdir_len);
+    if (at >= 0xFFFFFFFFu || o->entries >= 0xFFFF ||
+        size >= 0xFFFFFFFFu) {
+        uint64_t eocd64 = o->pos;
+
+        put32(e, 0x06064b50u);
+        put64(e + 4, 44);
+        put16(e + 12, 45);
+        put16(e + 14, 45);
+        put32(e + 16, 0);
+        put32(e + 20, 0);
+        put64(e + 24, o->entries);
+        put64(e + 32, o->entries);
+        put64(e + 40, size);
+        put64(e + 48, at);
+        put32(e + 56, 0x07064b50u);
+        put32(e + 60, 0);
+        put64(e + 64, eocd64);
+        put32(e + 72, 1);
+        n = 76;
+    }
+    put32(e + n, 0x06054b50u);
+    put16(e + n + 4, 0);
+    put16(e + n + 6, 0);
+    put16(e + n + 8, o->entries >= 0xFFFF ? 0xFFFF : (unsigned)o->entries);
+    put16(e + n + 10, o->entries >= 0xFFFF ? 0xFFFF : (unsigned)o->entries);
+    put32(e + n + 12, size >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)size);
+    put32(e + n + 16, at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)at);
+    put16(e + n + 20, 0);                  /* comment */
+    n += 22;
+    ok = ok && out_write(o, e, n) && out_flush(o);
+    if (close(o->fd) != 0 && ok) {
+        o->error = errno;
+        ok = false;
+    }
+    o->fd = -1;
+    return ok;
 }
 
 static oa_status zip_test(const oa_export_target *t, oa_error *err)
@@ -362,17 +655,17 @@ static char *archive_path(const zip_exporter *z, size_t n, const char *suffix)
 
 static oa_status close_current(zip_exporter *z, oa_error *err)
 {
-    int rc;
+    bool ok;
+    int e;
 
-    if (z->zf == NULL)
+    if (z->out.fd < 0)
         return OA_OK;
-    errno = 0;
-    rc = zipClose(z->zf, NULL);
-    z->zf = NULL;
-    if (rc != ZIP_OK)
-        return oa_error_set(err, OA_EIO, "cannot finish archive %zu (%d): %s",
-                            z->count, rc,
-                            errno != 0 ? strerror(errno) : "disk full?");
+    ok = out_close(&z->out);
+    e = z->out.error;
+    out_discard(&z->out);
+    if (!ok)
+        return oa_error_set(err, OA_EIO, "cannot finish archive %zu: %s",
+                            z->count, e != 0 ? strerror(e) : "out of memory");
     return OA_OK;
 }
 
@@ -397,8 +690,7 @@ static oa_status start_archive(zip_exporter *z, oa_error *err)
     if (path == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     unlink(path);
-    z->zf = create_archive(path);
-    if (z->zf == NULL) {
+    if (!out_create(&z->out, path)) {
         oa_status rc = oa_error_set(err, OA_EIO, "cannot create %s: %s",
                                     path, strerror(errno));
 
@@ -427,6 +719,7 @@ static oa_status zip_open(oa_exporter **out, const oa_export_target *t,
     if (z == NULL)
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     z->base.backend = &oa_export_backend_zip;
+    out_init(&z->out);
     z->folder = oa_strdup(t->url);
     z->name = oa_strdup(name);
     z->max = t->max_archive ? t->max_archive : DEFAULT_MAX_ARCHIVE;
@@ -451,15 +744,10 @@ static oa_status zip_open(oa_exporter **out, const oa_export_target *t,
 /* Append a finished job to the archive (the caller's thread, in order). */
 static oa_status write_job(zip_exporter *z, zip_job *j, oa_error *err)
 {
-    zip_fileinfo info;
     const uint8_t *data = j->deflated != NULL ? j->deflated : j->data;
     size_t len = j->deflated != NULL ? j->deflated_len : j->len;
     uint64_t cost = (uint64_t)len + ENTRY_OVERHEAD + 2 * strlen(j->entry);
-    bool deflated = j->deflated != NULL;
-    int zip64, rc;
-    time_t now = time(NULL);
-    struct tm tm;
-    size_t off;
+    bool zip64;
     oa_status st;
 
     if (j->failed)
@@ -473,38 +761,12 @@ static oa_status write_job(zip_exporter *z, zip_job *j, oa_error *err)
         if (st != OA_OK)
             return st;
     }
-    memset(&info, 0, sizeof(info));
-    localtime_r(&now, &tm);
-    info.tmz_date.tm_sec = (uInt)tm.tm_sec;
-    info.tmz_date.tm_min = (uInt)tm.tm_min;
-    info.tmz_date.tm_hour = (uInt)tm.tm_hour;
-    info.tmz_date.tm_mday = (uInt)tm.tm_mday;
-    info.tmz_date.tm_mon = (uInt)tm.tm_mon;
-    info.tmz_date.tm_year = (uInt)tm.tm_year + 1900;
-    info.external_fa = 0644u << 16;
     zip64 = (z->written + cost >= 0xFFFFFFFFull || j->len >= 0xFFFFFFFFull);
-    errno = 0;   /* minizip reports no errno: the one stdio left says why */
-    /* raw: the bytes are already what the entry holds (deflated or not) */
-    rc = zipOpenNewFileInZip4_64(z->zf, j->entry, &info, NULL, 0, NULL, 0,
-                                 NULL, deflated ? Z_DEFLATED : 0,
-                                 deflated ? z->pool.level : 0, 1, -MAX_WBITS,
-                                 DEF_MEM_LEVEL, Z_DEFAULT_STRATEGY, NULL, 0, 0,
-                                 0, zip64);
-    if (rc != ZIP_OK)
-        return oa_error_set(err, OA_EIO, "cannot add a file to the archive "
-                            "(%d): %s", rc,
-                            errno != 0 ? strerror(errno) : "disk full?");
-    for (off = 0; off < len && rc == ZIP_OK;) {
-        unsigned chunk = len - off > (1u << 30) ? (1u << 30)
-                                                : (unsigned)(len - off);
-
-        rc = zipWriteInFileInZip(z->zf, data + off, chunk);
-        off += chunk;
-    }
-    if (zipCloseFileInZipRaw64(z->zf, (ZPOS64_T)j->len, j->crc) != ZIP_OK ||
-        rc != ZIP_OK)
+    if (!out_entry(&z->out, j->entry, data, len, j->len, j->crc,
+                   j->deflated != NULL, z->pool.level, zip64, time(NULL)))
         return oa_error_set(err, OA_EIO, "cannot write to the archive: %s",
-                            errno != 0 ? strerror(errno) : "disk full?");
+                            z->out.error != 0 ? strerror(z->out.error)
+                                              : "out of memory");
     z->written += cost;
     z->files_in_current++;
     return OA_OK;
@@ -641,10 +903,7 @@ static void zip_abort(oa_exporter *e)
         pool_stop(&z->pool);
         z->pool_started = false;
     }
-    if (z->zf != NULL) {
-        zipClose(z->zf, NULL);
-        z->zf = NULL;
-    }
+    out_discard(&z->out);
     for (i = 0; i < z->count; i++)
         unlink(z->partials[i]);
 }
@@ -656,12 +915,13 @@ static void zip_free(oa_exporter *e)
 
     if (z == NULL)
         return;
-    if (z->zf != NULL)
+    if (z->out.fd >= 0)
         zip_abort(e);
     if (z->pool_started) {
         pool_stop(&z->pool);
         z->pool_started = false;
     }
+    out_discard(&z->out);
     for (i = 0; i < z->count; i++)
         oa_free(z->partials[i]);
     oa_free(z->partials);

@@ -7,6 +7,7 @@
 
 #include "../export/export.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,13 +190,58 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
 /* ------------------------------------------------------------------ */
 /* Waiting for a job (synchronous requests)                             */
 
+static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ended_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long ended_count;   /* last steps so far (under the lock) */
+
+void oa_jobs__ended(void)
+{
+    pthread_mutex_lock(&ended_lock);
+    ended_count++;
+    pthread_cond_broadcast(&ended_cond);
+    pthread_mutex_unlock(&ended_lock);
+}
+
+static unsigned long ended_now(void)
+{
+    unsigned long n;
+
+    pthread_mutex_lock(&ended_lock);
+    n = ended_count;
+    pthread_mutex_unlock(&ended_lock);
+    return n;
+}
+
+/* Wait at most `ms` for a job's last step after `seen`; true if one
+ * came (maybe another job's: one more look is all it costs). */
+static bool wait_ended(unsigned long seen, long ms)
+{
+    struct timespec until;
+    bool came;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&ended_lock);
+    while (ended_count == seen &&
+           pthread_cond_timedwait(&ended_cond, &ended_lock, &until) == 0)
+        ;
+    came = ended_count != seen;
+    pthread_mutex_unlock(&ended_lock);
+    return came;
+}
+
 oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
 {
     char uri[96];
-    /* Every 10 ms (an internal call costs ~0.1 ms), then every 100 ms
-     * after the first seconds: the answer follows the job closely. */
-    struct timespec pause = {0, 10 * 1000000L};
-    unsigned polls = 0;
+    /* Woken by a job's last step (oa_jobs__ended), then a look every
+     * millisecond while Orthanc records the end (it does right after
+     * the step returns); otherwise a look every 10 ms, every 100 ms after
+     * the first seconds (jobs of other kinds, a missed wake-up). */
+    const struct timespec quick = {0, 1000000L};
+    long pause_ms = 10;
+    unsigned polls = 0, quick_left = 0;
 
     *content = NULL;
     if (!oa_jobs_id_valid(job_id))
@@ -204,6 +250,7 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
     for (;;) {
         cJSON *job = NULL;
         const char *state;
+        unsigned long seen = ended_now();
         oa_status rc = oa_host_rest_get_json(uri, &job, err);
 
         if (rc != OA_OK)
@@ -241,9 +288,15 @@ oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
                                 "Orthanc is stopping before job %s ended "
                                 "(GET /jobs/%s after the restart)",
                                 job_id, job_id);
-        nanosleep(&pause, NULL);
+        if (quick_left > 0) {
+            quick_left--;
+            nanosleep(&quick, NULL);
+            continue;
+        }
+        if (wait_ended(seen, pause_ms))
+            quick_left = 50;
         if (++polls == 300)
-            pause.tv_nsec = 100 * 1000000L;
+            pause_ms = 100;
     }
 }
 

@@ -712,7 +712,7 @@ static void drop_sink(anon_job *j)
     }
 }
 
-static oa_job_step_status cb_step(void *p)
+static oa_job_step_status step(void *p)
 {
     anon_job *j = p;
     oa_error err;
@@ -970,6 +970,16 @@ static oa_status cb_reset(void *p)
         j->sent_info = NULL;
     }
     return oa_job_anonymize__start_over(j);
+}
+
+/* The last step wakes the synchronous requests' wait (common.c). */
+static oa_job_step_status cb_step(void *p)
+{
+    oa_job_step_status st = step(p);
+
+    if (st != OA_JOB_STEP_CONTINUE)
+        oa_jobs__ended();
+    return st;
 }
 
 static const oa_host_job_ops anon_ops = {

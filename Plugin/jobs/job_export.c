@@ -507,7 +507,7 @@ static void fail(export_job *j, const oa_error *err)
     j->sink = NULL;
 }
 
-static oa_job_step_status cb_step(void *p)
+static oa_job_step_status step(void *p)
 {
     export_job *j = p;
     struct timespec t0;
@@ -717,6 +717,16 @@ void *oa_job_export_unserialize(const char *text)
         return NULL;
     }
     return j;
+}
+
+/* The last step wakes the synchronous requests' wait (common.c). */
+static oa_job_step_status cb_step(void *p)
+{
+    oa_job_step_status st = step(p);
+
+    if (st != OA_JOB_STEP_CONTINUE)
+        oa_jobs__ended();
+    return st;
 }
 
 static const oa_host_job_ops export_ops = {

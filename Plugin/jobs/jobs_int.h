@@ -150,6 +150,9 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
 
 /* oa_jobs_register(): the gate of oa_jobs_enter() open again. */
 void oa_jobs__open(void);
+/* A job's last step() is returning (Success or Failure): oa_job_wait()
+ * looks at once instead of at its next poll. */
+void oa_jobs__ended(void);
 /* oa_jobs_close(): the AutoAnonymize thread ends (no join, no wait). */
 void oa_auto__close(void);
 

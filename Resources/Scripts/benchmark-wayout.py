@@ -56,7 +56,9 @@ what landed is removed before the next run.
 seconds: wall-clock time of the HTTP exchanges, as a client sees them;
 inst/s = instances / seconds; Orthanc CPU = user + system seconds of the
 Orthanc process during the operation (/proc/PID/stat; storescp's not
-counted), the steadier figure on a shared machine.  Orthanc's peak
+counted), the steadier figure on a shared machine.  For the ZIP, the
+download's part of (a) and (b) (the GETs of the archives after the job)
+and (b)'s CPU over (a)'s are printed too.  Orthanc's peak
 resident memory during each operation (bench_common.PeakRss: VmHWM reset
 through /proc/PID/clear_refs before it, VmRSS sampled every 10 ms) and its
 growth over the RSS when the operation started.
@@ -264,10 +266,12 @@ class Bench:
         t0 = time.perf_counter()
         c0 = cpu_seconds(self.pid)
         content = post(self.port, "/anonymizer/export", body, what)
+        t_dl = time.perf_counter()
         landed = self.download(content) if kind == "zip" and download \
             else None
         cpu = cpu_seconds(self.pid) - c0
         t = time.perf_counter() - t0
+        dl = time.perf_counter() - t_dl
         self.check_done(content, count, what)
         if content.get("Stored") is not False:
             raise BenchError("%s: the answer has no \"Stored\": false (a "
@@ -285,7 +289,10 @@ class Bench:
             bc.empty_folder(self.archive_folder)
         else:
             self.landed(kind, landed, count, what)
-        return t, {"cpu": cpu}
+        extra = {"cpu": cpu}
+        if landed is not None and kind == "zip":
+            extra["download"] = dl
+        return t, extra
 
     def two_steps(self, kind):
         sid, count = self.studies["1"]
@@ -311,15 +318,20 @@ class Bench:
                            {"Resources": [new], "Target": self.target(kind),
                             "Asynchronous": False},
                            "POST /anonymizer/export of the copy")
+            t_dl = time.perf_counter()
             landed = self.download(content) if kind == "zip" else None
             cpu = cpu_seconds(self.pid) - c0
             t = time.perf_counter() - t0
+            dl = time.perf_counter() - t_dl
             self.check_done(content, count, what)
             self.landed(kind, landed, count, what)
         finally:
             if new:
                 self.delete_study(new)
-        return t, {"cpu": cpu, "step1": t1}
+        extra = {"cpu": cpu, "step1": t1}
+        if kind == "zip":
+            extra["download"] = dl
+        return t, extra
 
     def orthanc_own(self, kind):
         sid, count = self.studies["1"]
@@ -446,6 +458,11 @@ def report(ops, times, extras, errors, targets, count, count2, probe):
             s1 = statistics.median(steps)
             print("%-34s %8.3f  anonymization (stored), then %.3f s of "
                   "export" % ("  of which step 1", s1, t - s1))
+        downloads = [e["download"] for e in extras[key] if "download" in e]
+        if downloads:   # ZIP: Orthanc 1.10.1 answers from one buffer
+            print("%-34s %8.3f  GET of the archive(s), after the job"
+                  % ("  of which the download", statistics.median(downloads)))
+        med["cpu-" + key] = cpu
     print()
     names = {"zip": "ZIP", "dicom": "C-STORE"}
     for kind in targets:
@@ -456,6 +473,10 @@ def report(ops, times, extras, errors, targets, count, count2, probe):
             print("%s: way out %.2fx faster than anonymize-then-export "
                   "(goal >= %.0f): %s" % (n, r, GOAL_TWO_STEPS,
                                           verdict(r >= GOAL_TWO_STEPS)))
+        if a and b and kind == "zip" and med.get("cpu-" + kind + "-a"):
+            print("%s: Orthanc's CPU, anonymize-then-export / way out: %.2f "
+                  "(what bounds the ratio on a busy or small machine)"
+                  % (n, med["cpu-" + kind + "-b"] / med["cpu-" + kind + "-a"]))
         if a and c:
             r = c / a
             print("%s: way out %.2fx faster than Orthanc's anonymize + %s "
