@@ -54,56 +54,6 @@
 /* ------------------------------------------------------------------ */
 /* Bytes                                                                */
 
-static uint16_t be16(const uint8_t *p)
-{
-    return (uint16_t)(((unsigned)p[0] << 8) | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | ((unsigned)p[1] << 8));
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 /* A byte string being built (test-side, aborting on no memory is fine
  * here: cmocka reports it). */
 typedef struct bytes {
@@ -142,7 +92,7 @@ static void b_item(bytes *b, uint8_t type, const void *body, size_t n)
 {
     uint8_t h[4] = {type, 0, 0, 0};
 
-    put_be16(h + 2, (uint16_t)n);
+    oa_put_be16(h + 2, (uint16_t)n);
     b_add(b, h, 4);
     b_add(b, body, n);
 }
@@ -153,9 +103,9 @@ static void b_cmd_el(bytes *b, uint16_t elem, const void *v, size_t n)
     uint8_t h[8];
     size_t padded = n + (n % 2);
 
-    put_le16(h, 0x0000);
-    put_le16(h + 2, elem);
-    put_le32(h + 4, (uint32_t)padded);
+    oa_put_le16(h, 0x0000);
+    oa_put_le16(h + 2, elem);
+    oa_put_le32(h + 4, (uint32_t)padded);
     b_add(b, h, 8);
     b_add(b, v, n);
     if (padded != n)
@@ -166,7 +116,7 @@ static void b_cmd_us(bytes *b, uint16_t elem, uint16_t v)
 {
     uint8_t x[2];
 
-    put_le16(x, v);
+    oa_put_le16(x, v);
     b_cmd_el(b, elem, x, 2);
 }
 
@@ -186,16 +136,16 @@ static void meta_el(bytes *b, uint16_t elem, const char *vr, const void *v,
     uint8_t h[12];
     size_t padded = n + (n % 2);
 
-    put_le16(h, 0x0002);
-    put_le16(h + 2, elem);
+    oa_put_le16(h, 0x0002);
+    oa_put_le16(h + 2, elem);
     h[4] = (uint8_t)vr[0];
     h[5] = (uint8_t)vr[1];
     if (strcmp(vr, "OB") == 0) {
         h[6] = h[7] = 0;
-        put_le32(h + 8, (uint32_t)padded);
+        oa_put_le32(h + 8, (uint32_t)padded);
         b_add(b, h, 12);
     } else {
-        put_le16(h + 6, (uint16_t)padded);
+        oa_put_le16(h + 6, (uint16_t)padded);
         b_add(b, h, 8);
     }
     b_add(b, v, n);
@@ -229,7 +179,7 @@ static file make_file(const char *sop_class, const char *ts, unsigned n,
     meta_el(&meta, 0x0012, "UI", "1.2.3.4", 7);
     b_add(&all, pre, 128);
     b_add(&all, "DICM", 4);
-    put_le32(gl, (uint32_t)meta.len);
+    oa_put_le32(gl, (uint32_t)meta.len);
     meta_el(&all, 0x0000, "UL", gl, 4);
     b_add(&all, meta.p, meta.len);
     f.dataset_offset = all.len;
@@ -237,15 +187,15 @@ static file make_file(const char *sop_class, const char *ts, unsigned n,
         const char *v = i == 0 ? sop_class : f.instance;
         size_t vl = strlen(v), padded = vl + vl % 2;
 
-        put_le16(h, 0x0008);
-        put_le16(h + 2, (uint16_t)(0x0016 + 2 * i));
+        oa_put_le16(h, 0x0008);
+        oa_put_le16(h + 2, (uint16_t)(0x0016 + 2 * i));
         if (implicit) {
-            put_le32(h + 4, (uint32_t)padded);
+            oa_put_le32(h + 4, (uint32_t)padded);
             b_add(&all, h, 8);
         } else {
             h[4] = 'U';
             h[5] = 'I';
-            put_le16(h + 6, (uint16_t)padded);
+            oa_put_le16(h + 6, (uint16_t)padded);
             b_add(&all, h, 8);
         }
         b_add(&all, v, vl);
@@ -253,16 +203,16 @@ static file make_file(const char *sop_class, const char *ts, unsigned n,
             b_u8(&all, 0);
     }
     pixels += pixels % 2;
-    put_le16(h, 0x7FE0);
-    put_le16(h + 2, 0x0010);
+    oa_put_le16(h, 0x7FE0);
+    oa_put_le16(h + 2, 0x0010);
     if (implicit) {
-        put_le32(h + 4, (uint32_t)pixels);
+        oa_put_le32(h + 4, (uint32_t)pixels);
         b_add(&all, h, 8);
     } else {
         h[4] = 'O';
         h[5] = 'B';
         h[6] = h[7] = 0;
-        put_le32(h + 8, (uint32_t)pixels);
+        oa_put_le32(h + 8, (uint32_t)pixels);
         b_add(&all, h, 12);
     }
     for (i = 0; i < pixels; i++) {
@@ -412,7 +362,7 @@ static bool scp_read_pdu(int fd, uint8_t *type, uint8_t **body, size_t *len)
     *body = NULL;
     if (!recv_full(fd, h, 6))
         return false;
-    n = be32(h + 2);
+    n = oa_get_be32(h + 2);
     if (n > 8u * 1024u * 1024u)
         return false;
     *body = malloc(n > 0 ? n : 1);
@@ -472,7 +422,7 @@ static bool parse_rq(scp *s, const uint8_t *b, size_t len)
     bool app = false, have_max = false, impl = false;
 
     s->nctx = 0;
-    if (len < 68 || be16(b) != 1)
+    if (len < 68 || oa_get_be16(b) != 1)
         return scp_fail(s, "A-ASSOCIATE-RQ: short or protocol version"),
                false;
     ae_copy(s->called, b + 4);
@@ -488,7 +438,7 @@ static bool parse_rq(scp *s, const uint8_t *b, size_t len)
         if (len - off < 4)
             return scp_fail(s, "A-ASSOCIATE-RQ: truncated item"), false;
         t = b[off];
-        il = be16(b + off + 2);
+        il = oa_get_be16(b + off + 2);
         if (il > len - off - 4)
             return scp_fail(s, "A-ASSOCIATE-RQ: item past end"), false;
         v = b + off + 4;
@@ -508,7 +458,7 @@ static bool parse_rq(scp *s, const uint8_t *b, size_t len)
 
                 if (il - so < 4)
                     return scp_fail(s, "context sub-item truncated"), false;
-                sl = be16(v + so + 2);
+                sl = oa_get_be16(v + so + 2);
                 if (sl > il - so - 4)
                     return scp_fail(s, "context sub-item past end"), false;
                 if (v[so] == 0x30) {
@@ -541,11 +491,11 @@ static bool parse_rq(scp *s, const uint8_t *b, size_t len)
 
                 if (il - so < 4)
                     return scp_fail(s, "user sub-item truncated"), false;
-                sl = be16(v + so + 2);
+                sl = oa_get_be16(v + so + 2);
                 if (sl > il - so - 4)
                     return scp_fail(s, "user sub-item past end"), false;
                 if (v[so] == 0x51 && sl == 4) {
-                    s->their_max = be32(v + so + 4);
+                    s->their_max = oa_get_be32(v + so + 4);
                     have_max = true;
                 } else if (v[so] == 0x52 && sl > 0) {
                     impl = true;
@@ -591,13 +541,13 @@ static void scp_send_ac(scp *s, int fd, const uint8_t *rq)
         b_free(&it);
     }
     if (s->max_pdu != 0) {
-        put_be32(mx, s->max_pdu);
+        oa_put_be32(mx, s->max_pdu);
         b_item(&ui, 0x51, mx, 4);
     }
     b_item(&ui, 0x52, "1.2.3.4.5", 9);
     b_item(&ui, 0x55, "TEST_SCP", 8);
     b_item(&b, 0x50, ui.p, ui.len);
-    put_be32(h + 2, (uint32_t)b.len);
+    oa_put_be32(h + 2, (uint32_t)b.len);
     if (!send_all(fd, h, 6) || !send_all(fd, b.p, b.len))
         scp_fail(s, "A-ASSOCIATE-AC not sent");
     b_free(&b);
@@ -621,16 +571,16 @@ static bool parse_store_rq(scp *s, const uint8_t *c, size_t len,
 
         if (len - off < 8)
             return scp_fail(s, "command element truncated"), false;
-        g = le16(c + off);
-        e = le16(c + off + 2);
-        vl = le32(c + off + 4);
+        g = oa_get_le16(c + off);
+        e = oa_get_le16(c + off + 2);
+        vl = oa_get_le32(c + off + 4);
         v = c + off + 8;
         if (g != 0 || vl > len - off - 8 || vl % 2 != 0)
             return scp_fail(s, "command element group/length"), false;
         if (!first && OA_TAG(g, e) <= last)
             return scp_fail(s, "command elements not ascending"), false;
         last = OA_TAG(g, e);
-        if (first && (e != 0x0000 || vl != 4 || le32(v) != len - 12))
+        if (first && (e != 0x0000 || vl != 4 || oa_get_le32(v) != len - 12))
             return scp_fail(s, "command group length wrong"), false;
         first = false;
         if (e == 0x0002 || e == 0x1000) {
@@ -646,14 +596,14 @@ static bool parse_store_rq(scp *s, const uint8_t *c, size_t len,
             else
                 have_inst = true;
         } else if (e == 0x0100 && vl == 2) {
-            have_field = le16(v) == 0x0001;
+            have_field = oa_get_le16(v) == 0x0001;
         } else if (e == 0x0110 && vl == 2) {
-            r->message_id = le16(v);
+            r->message_id = oa_get_le16(v);
             have_id = true;
         } else if (e == 0x0700 && vl == 2) {
-            r->priority = le16(v);
+            r->priority = oa_get_le16(v);
         } else if (e == 0x0800 && vl == 2) {
-            type = le16(v);
+            type = oa_get_le16(v);
             have_type = true;
         }
         off += 8 + vl;
@@ -679,13 +629,13 @@ static void scp_send_rsp(scp *s, int fd, const rx_store *r)
         uint8_t at[8];
 
         for (unsigned i = 0; i < s->noffending; i++) {
-            put_le16(at + 4 * i, OA_TAG_GROUP(s->offending[i]));
-            put_le16(at + 4 * i + 2, OA_TAG_ELEMENT(s->offending[i]));
+            oa_put_le16(at + 4 * i, OA_TAG_GROUP(s->offending[i]));
+            oa_put_le16(at + 4 * i + 2, OA_TAG_ELEMENT(s->offending[i]));
         }
         b_cmd_el(&body, 0x0901, at, 4 * s->noffending);
     }
     b_cmd_el(&body, 0x1000, r->sop_instance, strlen(r->sop_instance));
-    put_le32(gl, (uint32_t)body.len);
+    oa_put_le32(gl, (uint32_t)body.len);
     b_cmd_el(&cmd, 0x0000, gl, 4);
     b_add(&cmd, body.p, body.len);
     {
@@ -700,8 +650,8 @@ static void scp_send_rsp(scp *s, int fd, const rx_store *r)
 
             h[0] = 0x04;
             h[1] = 0;
-            put_be32(h + 2, (uint32_t)(n + 6));
-            put_be32(h + 6, (uint32_t)(n + 2));
+            oa_put_be32(h + 2, (uint32_t)(n + 6));
+            oa_put_be32(h + 6, (uint32_t)(n + 2));
             h[10] = r->pc;
             h[11] = (uint8_t)((s->fault == F_DATA_RSP &&
                                        s->nstores == s->fault_at
@@ -823,7 +773,7 @@ static void scp_session(scp *s, int fd)
             uint32_t pl;
             uint8_t pc, mch;
 
-            if (len - off < 6 || (pl = be32(b + off)) < 2 ||
+            if (len - off < 6 || (pl = oa_get_be32(b + off)) < 2 ||
                 pl > len - off - 4) {
                 scp_fail(s, "a PDV past its PDU");
                 break;
@@ -1791,20 +1741,20 @@ static void test_meta_corpus(void **state)
         assert_string_equal(f.sop_class, cls);
         assert_true(strlen(f.sop_instance) > 0);
         /* the data set starts after the group length's count of bytes */
-        assert_int_equal(le16(d + 132), 0x0002);
-        assert_int_equal(le16(d + 134), 0x0000);
-        off = 132 + 12 + le32(d + 140);
+        assert_int_equal(oa_get_le16(d + 132), 0x0002);
+        assert_int_equal(oa_get_le16(d + 134), 0x0000);
+        off = 132 + 12 + oa_get_le32(d + 140);
         assert_int_equal(f.dataset_offset, off);
-        assert_int_not_equal(le16(d + off), 0x0002);
+        assert_int_not_equal(oa_get_le16(d + off), 0x0002);
         /* every prefix that ends in the meta group: refused, no crash */
         for (size_t n = 0; n <= off; n++)
             assert_int_equal(oa_scu_meta(d, n, &f, &err), OA_EUNSUPPORTED);
         /* a group length one too long or short: refused */
-        put_le32(d + 140, le32(d + 140) + 2);
+        oa_put_le32(d + 140, oa_get_le32(d + 140) + 2);
         assert_int_equal(oa_scu_meta(d, len, &f, &err), OA_EUNSUPPORTED);
-        put_le32(d + 140, le32(d + 140) - 4);
+        oa_put_le32(d + 140, oa_get_le32(d + 140) - 4);
         assert_int_equal(oa_scu_meta(d, len, &f, &err), OA_EUNSUPPORTED);
-        put_le32(d + 140, 0xFFFFFFF0u);
+        oa_put_le32(d + 140, 0xFFFFFFF0u);
         assert_int_equal(oa_scu_meta(d, len, &f, &err), OA_EUNSUPPORTED);
         free(d);
     }
@@ -1933,15 +1883,15 @@ static void test_parse_response(void **state)
     b_cmd_us(&body, 0x0800, 0x0101);
     b_cmd_us(&body, 0x0900, 0xA900);
     after_status = 12 + body.len;
-    put_le16(at, 0x0010);
-    put_le16(at + 2, 0x0020);
-    put_le16(at + 4, 0x0008);
-    put_le16(at + 6, 0x0018);
+    oa_put_le16(at, 0x0010);
+    oa_put_le16(at + 2, 0x0020);
+    oa_put_le16(at + 4, 0x0008);
+    oa_put_le16(at + 6, 0x0018);
     b_cmd_el(&body, 0x0901, at, 8);
     b_cmd_el(&body, 0x0902, "an error comment", 16);
     last_el = 12 + body.len;
     b_cmd_el(&body, 0x1000, UID_BASE "1", strlen(UID_BASE "1"));
-    put_le32(gl, (uint32_t)body.len);
+    oa_put_le32(gl, (uint32_t)body.len);
     b_cmd_el(&cmd, 0x0000, gl, 4);
     b_add(&cmd, body.p, body.len);
     assert_int_equal(oa_scu_parse_response(cmd.p, cmd.len, &r, &err), OA_OK);
@@ -1990,7 +1940,7 @@ static void ac_body(bytes *b, const uint8_t *ids, const uint8_t *results,
         b_item(b, 0x21, it.p, it.len);
         b_free(&it);
     }
-    put_be32(mx, max_pdu);
+    oa_put_be32(mx, max_pdu);
     b_item(&ui, 0x51, mx, 4);
     b_item(&ui, 0x52, "1.2.3", 5);
     b_item(&ui, 0x53, "\0\1\0\1", 4);   /* asynchronous operations */
@@ -2100,7 +2050,7 @@ static void test_associate_rq(void **state)
                             ctx, OA_SCU_CONTEXTS_MAX);
     assert_true(n > 6 && n <= cap);
     assert_int_equal(out[0], 0x01);
-    assert_int_equal(be32(out + 2), n - 6);
+    assert_int_equal(oa_get_be32(out + 2), n - 6);
     assert_true(parse_rq(s, out + 6, n - 6));
     assert_string_equal(s->problem, "");
     assert_string_equal(s->called, "A_CALLED_AE_16CH");

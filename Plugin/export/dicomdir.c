@@ -103,20 +103,6 @@ static bool is_wanted(uint32_t tag)
     return false;
 }
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 static bool long_form(oa_vr vr)
 {
     return vr == OA_VR_SQ || oa_vr_has_long_length(vr);
@@ -129,10 +115,10 @@ static oa_status put_header(oa_buf *b, uint32_t tag, oa_vr vr, uint32_t len)
     char s[3];
     size_t n;
 
-    put_le16(h, (uint16_t)(tag >> 16));
-    put_le16(h + 2, (uint16_t)tag);
+    oa_put_le16(h, (uint16_t)(tag >> 16));
+    oa_put_le16(h + 2, (uint16_t)tag);
     if (tag == OA_TAG_ITEM || tag == OA_TAG_ITEM_END || tag == OA_TAG_SEQ_END) {
-        put_le32(h + 4, len);
+        oa_put_le32(h + 4, len);
         return oa_buf_append(b, h, 8);
     }
     oa_vr_str(vr, s);
@@ -140,12 +126,12 @@ static oa_status put_header(oa_buf *b, uint32_t tag, oa_vr vr, uint32_t len)
     h[5] = (uint8_t)s[1];
     if (long_form(vr)) {
         h[6] = h[7] = 0;
-        put_le32(h + 8, len);
+        oa_put_le32(h + 8, len);
         n = 12;
     } else {
         if (len > 0xFFFFu)
             return OA_ELIMIT;
-        put_le16(h + 6, (uint16_t)len);
+        oa_put_le16(h + 6, (uint16_t)len);
         n = 8;
     }
     return oa_buf_append(b, h, n);
@@ -868,9 +854,9 @@ oa_status oa_dicomdir_write(oa_dicomdir *d, const char *fileset_id,
             goto out;
         }
     }
-    put_le32(oa_buf_data(&head) + first_at,
+    oa_put_le32(oa_buf_data(&head) + first_at,
              d->recs[d->first_patient - 1].offset);
-    put_le32(oa_buf_data(&head) + last_at,
+    oa_put_le32(oa_buf_data(&head) + last_at,
              d->recs[d->last_patient - 1].offset);
 
     /* Write. */
@@ -881,7 +867,7 @@ oa_status oa_dicomdir_write(oa_dicomdir *d, const char *fileset_id,
         memset(pre, 0, 128);
         memcpy(pre + 128, "DICM", 4);
         rc = oa_buf_append(out, pre, sizeof(pre));
-        put_le32(gl, (uint32_t)meta.len);
+        oa_put_le32(gl, (uint32_t)meta.len);
         if (rc == OA_OK)
             rc = put_element(out, OA_TAG(0x0002, 0x0000), OA_VR_UL, gl, 4,
                              false);
@@ -893,8 +879,8 @@ oa_status oa_dicomdir_write(oa_dicomdir *d, const char *fileset_id,
     for (i = d->first_patient; rc == OA_OK && i != 0; i = next_in_order(d, i)) {
         dd_record *r = &d->recs[i - 1];
 
-        put_le32(r->body + 8, r->next ? d->recs[r->next - 1].offset : 0);
-        put_le32(r->body + 30,
+        oa_put_le32(r->body + 8, r->next ? d->recs[r->next - 1].offset : 0);
+        oa_put_le32(r->body + 30,
                  r->first_child ? d->recs[r->first_child - 1].offset : 0);
         rc = put_header(out, OA_TAG_ITEM, 0, (uint32_t)r->body_len);
         if (rc == OA_OK)

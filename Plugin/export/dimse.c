@@ -73,59 +73,6 @@ struct oa_scu {
     uint64_t associations;       /* opened so far */
 };
 
-/* ------------------------------------------------------------------ */
-/* Bytes                                                                */
-
-static void be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint16_t rd_be16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t rd_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint16_t rd_le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
 /* A UID as DICOM allows it: 1 to 64 digits and dots. */
 static bool uid_ok(const char *u)
 {
@@ -179,7 +126,7 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "not a Part 10 file (no DICM prefix)");
     for (n = 0; n < 256 && off + 8 <= len; n++) {
-        uint16_t group = rd_le16(data + off), elem = rd_le16(data + off + 2);
+        uint16_t group = oa_get_le16(data + off), elem = oa_get_le16(data + off + 2);
         const uint8_t *vr = data + off + 4;
         size_t head, vlen;
         const uint8_t *v;
@@ -190,10 +137,10 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
             if (off + 12 > len)
                 goto truncated;
             head = 12;
-            vlen = rd_le32(data + off + 8);
+            vlen = oa_get_le32(data + off + 8);
         } else {
             head = 8;
-            vlen = rd_le16(data + off + 6);
+            vlen = oa_get_le16(data + off + 6);
         }
         if (vlen == 0xFFFFFFFFu || vlen > len - off - head)
             goto truncated;
@@ -203,7 +150,7 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
 
             if (vlen != 4)
                 goto truncated;
-            gl = rd_le32(v);
+            gl = oa_get_le32(v);
             if (gl > len - off - head - 4)
                 return oa_error_set(err, OA_EUNSUPPORTED,
                                     "its meta information group length "
@@ -218,7 +165,7 @@ oa_status oa_scu_meta(const uint8_t *data, size_t len, oa_scu_file *f,
         }
         off += head + vlen;
     }
-    if (off + 2 <= len && rd_le16(data + off) == 0x0002)
+    if (off + 2 <= len && oa_get_le16(data + off) == 0x0002)
         return oa_error_set(err, OA_EUNSUPPORTED,
                             "its meta information group has more than %u "
                             "elements", n);
@@ -252,9 +199,9 @@ truncated:
 
 static size_t put_el(uint8_t *out, uint16_t elem, const void *v, uint32_t len)
 {
-    le16(out, 0x0000);
-    le16(out + 2, elem);
-    le32(out + 4, len);
+    oa_put_le16(out, 0x0000);
+    oa_put_le16(out + 2, elem);
+    oa_put_le32(out + 4, len);
     memcpy(out + 8, v, len);
     return 8 + (size_t)len;
 }
@@ -263,7 +210,7 @@ static size_t put_us(uint8_t *out, uint16_t elem, uint16_t v)
 {
     uint8_t b[2];
 
-    le16(b, v);
+    oa_put_le16(b, v);
     return put_el(out, elem, b, 2);
 }
 
@@ -291,7 +238,7 @@ size_t oa_scu_store_command(uint8_t out[OA_SCU_COMMAND_MAX],
     n += put_us(out + n, 0x0700, 0x0000);             /* MEDIUM */
     n += put_us(out + n, 0x0800, 0x0000);             /* a data set */
     n += put_uid(out + n, 0x1000, sop_instance);      /* Affected SOP Inst. */
-    le32(gl, (uint32_t)(n - 12));
+    oa_put_le32(gl, (uint32_t)(n - 12));
     put_el(out, 0x0000, gl, 4);                       /* group length */
     return n;
 }
@@ -312,21 +259,21 @@ oa_status oa_scu_parse_response(const uint8_t *cmd, size_t len,
         if (len - off < 8)
             return oa_error_set(err, OA_EPARSE,
                                 "a command element is truncated");
-        group = rd_le16(cmd + off);
-        elem = rd_le16(cmd + off + 2);
-        vlen = rd_le32(cmd + off + 4);
+        group = oa_get_le16(cmd + off);
+        elem = oa_get_le16(cmd + off + 2);
+        vlen = oa_get_le32(cmd + off + 4);
         if (group != 0x0000 || vlen > len - off - 8)
             return oa_error_set(err, OA_EPARSE,
                                 "a command element runs past the command "
                                 "set's end or is not of group 0000");
         v = cmd + off + 8;
         if (elem == 0x0100 && vlen == 2) {
-            r->command_field = rd_le16(v);
+            r->command_field = oa_get_le16(v);
             have_field = true;
         } else if (elem == 0x0120 && vlen == 2) {
-            r->message_id = rd_le16(v);
+            r->message_id = oa_get_le16(v);
         } else if (elem == 0x0900 && vlen == 2) {
-            r->status = rd_le16(v);
+            r->status = oa_get_le16(v);
             have_status = true;
         } else if (elem == 0x0901) {
             uint32_t i;
@@ -336,7 +283,7 @@ oa_status oa_scu_parse_response(const uint8_t *cmd, size_t len,
                         r->offending_count < OA_SCU_OFFENDING_MAX;
                  i += 4)
                 r->offending[r->offending_count++] =
-                    OA_TAG(rd_le16(v + i), rd_le16(v + i + 2));
+                    OA_TAG(oa_get_le16(v + i), oa_get_le16(v + i + 2));
         }
         off += 8 + (size_t)vlen;
     }
@@ -358,7 +305,7 @@ static size_t put_item(uint8_t *out, uint8_t type, const char *text)
 
     out[0] = type;
     out[1] = 0;
-    be16(out + 2, (uint16_t)n);
+    oa_put_be16(out + 2, (uint16_t)n);
     memcpy(out + 4, text, n);
     return 4 + n;
 }
@@ -384,8 +331,8 @@ size_t oa_scu_associate_rq(uint8_t *out, size_t size, const char *called,
         return 0;
     out[0] = PDU_ASSOCIATE_RQ;
     out[1] = 0;
-    be16(out + n, 0x0001);                  /* protocol version */
-    be16(out + n + 2, 0);
+    oa_put_be16(out + n, 0x0001);                  /* protocol version */
+    oa_put_be16(out + n + 2, 0);
     put_aet(out + n + 4, called);
     put_aet(out + n + 20, calling);
     memset(out + n + 36, 0, 32);
@@ -401,7 +348,7 @@ size_t oa_scu_associate_rq(uint8_t *out, size_t size, const char *called,
         n += 8;
         n += put_item(out + n, 0x30, ctx[i].sop_class);
         n += put_item(out + n, 0x40, ctx[i].transfer_syntax);
-        be16(out + start + 2, (uint16_t)(n - start - 4));
+        oa_put_be16(out + start + 2, (uint16_t)(n - start - 4));
     }
     ui = out + n;
     ui[0] = 0x50;
@@ -409,13 +356,13 @@ size_t oa_scu_associate_rq(uint8_t *out, size_t size, const char *called,
     n += 4;
     out[n] = 0x51;
     out[n + 1] = 0;
-    be16(out + n + 2, 4);
-    be32(out + n + 4, max_pdu);
+    oa_put_be16(out + n + 2, 4);
+    oa_put_be32(out + n + 4, max_pdu);
     n += 8;
     n += put_item(out + n, 0x52, IMPLEMENTATION_UID);
     n += put_item(out + n, 0x55, IMPLEMENTATION_NAME);
-    be16(ui + 2, (uint16_t)(out + n - ui - 4));
-    be32(out + 2, (uint32_t)(n - 6));
+    oa_put_be16(ui + 2, (uint16_t)(out + n - ui - 4));
+    oa_put_be32(out + 2, (uint32_t)(n - 6));
     return n;
 }
 
@@ -441,7 +388,7 @@ static oa_status parse_ac_items(const uint8_t *body, size_t len,
             return oa_error_set(err, OA_EPARSE,
                                 "an A-ASSOCIATE-AC item is truncated");
         type = body[off];
-        ilen = rd_be16(body + off + 2);
+        ilen = oa_get_be16(body + off + 2);
         if (ilen > len - off - 4)
             return oa_error_set(err, OA_EPARSE,
                                 "an A-ASSOCIATE-AC item (type 0x%02X) runs "
@@ -463,7 +410,7 @@ static oa_status parse_ac_items(const uint8_t *body, size_t len,
                     return oa_error_set(err, OA_EPARSE,
                                         "an accepted presentation context "
                                         "without its transfer syntax");
-                slen = rd_be16(v + 6);
+                slen = oa_get_be16(v + 6);
                 if (slen > ilen - 8)
                     return oa_error_set(err, OA_EPARSE,
                                         "a transfer syntax sub-item runs "
@@ -487,13 +434,13 @@ static oa_status parse_ac_items(const uint8_t *body, size_t len,
                     return oa_error_set(err, OA_EPARSE,
                                         "a user information sub-item is "
                                         "truncated");
-                sl = rd_be16(v + so + 2);
+                sl = oa_get_be16(v + so + 2);
                 if (sl > ilen - so - 4)
                     return oa_error_set(err, OA_EPARSE,
                                         "a user information sub-item runs "
                                         "past its item's end");
                 if (v[so] == 0x51 && sl == 4)
-                    *their_max = rd_be32(v + so + 4);
+                    *their_max = oa_get_be32(v + so + 4);
                 so += 4 + sl;
             }
         }
@@ -722,7 +669,7 @@ static oa_status read_pdu(oa_scu *s, uint8_t *type, size_t *len,
     if (rc != OA_OK)
         return rc;
     *type = h[0];
-    n = rd_be32(h + 2);
+    n = oa_get_be32(h + 2);
     if (h[0] == PDU_ASSOCIATE_RJ || h[0] == PDU_RELEASE_RQ ||
         h[0] == PDU_RELEASE_RP || h[0] == PDU_ABORT)
         ceiling = 64;   /* these have 4 bytes */
@@ -920,8 +867,8 @@ static oa_status send_pdvs(oa_scu *s, uint8_t pc, bool command,
 
         h[0] = PDU_DATA;
         h[1] = 0;
-        be32(h + 2, (uint32_t)(n + 6));
-        be32(h + 6, (uint32_t)(n + 2));
+        oa_put_be32(h + 2, (uint32_t)(n + 6));
+        oa_put_be32(h + 6, (uint32_t)(n + 2));
         h[10] = pc;
         h[11] = (uint8_t)((command ? 1 : 0) | (off + n == len ? 2 : 0));
         v[0].iov_base = h;
@@ -963,7 +910,7 @@ static oa_status read_response(oa_scu *s, uint8_t pc, oa_buf *cmd,
                 return oa_error_set(err, OA_ENET,
                                     "DICOM modality %s sent a truncated PDV",
                                     s->p.name);
-            plen = rd_be32(s->rx + off);
+            plen = oa_get_be32(s->rx + off);
             if (plen < 2 || plen > len - off - 4)
                 return oa_error_set(err, OA_ENET,
                                     "DICOM modality %s sent a PDV whose "

@@ -13,12 +13,6 @@
 
 #include <string.h>
 
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
 static int frame_size(uint32_t rows, uint32_t columns, uint16_t samples,
                       uint16_t bytes, size_t *px, size_t *total)
 {
@@ -49,7 +43,7 @@ oa_status oa_pixels_rle_decode(const uint8_t *frag, size_t frag_len,
         return oa_error_set(err, OA_EPARSE,
                             "RLE: fragment of %zu bytes has no 64-byte "
                             "header", frag_len);
-    nseg = le32(frag);
+    nseg = oa_get_le32(frag);
     if (nseg != (uint32_t)samples * bytes)
         return oa_error_set(err, OA_EPARSE,
                             "RLE: header names %u segments, %u samples x %u "
@@ -57,7 +51,7 @@ oa_status oa_pixels_rle_decode(const uint8_t *frag, size_t frag_len,
                             (unsigned)samples, (unsigned)bytes,
                             (unsigned)(samples * bytes));
     for (uint32_t i = 0; i < nseg; i++) {
-        off[i] = le32(frag + 4 + 4 * i);
+        off[i] = oa_get_le32(frag + 4 + 4 * i);
         if (off[i] < 64 || off[i] > frag_len ||
             (i > 0 && off[i] < off[i - 1]))
             return oa_error_set(err, OA_EPARSE,

@@ -53,20 +53,6 @@ typedef struct peer {
     size_t na, nb;
 } peer;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 /* A Part 10 file: meta group (explicit LE), then `extra` even bytes. */
 static size_t make_file(uint8_t *out, const char *instance, size_t extra)
 {
@@ -81,22 +67,22 @@ static size_t make_file(uint8_t *out, const char *instance, size_t extra)
         const char *u = i == 1 ? instance : uids[i];
         size_t l = strlen(u), pl = l + l % 2;
 
-        put16(out + n, 0x0002);
-        put16(out + n + 2, elems[i]);
+        oa_put_le16(out + n, 0x0002);
+        oa_put_le16(out + n + 2, elems[i]);
         out[n + 4] = 'U';
         out[n + 5] = 'I';
-        put16(out + n + 6, (uint16_t)pl);
+        oa_put_le16(out + n + 6, (uint16_t)pl);
         memcpy(out + n + 8, u, l);
         if (pl != l)
             out[n + 8 + l] = '\0';
         n += 8 + pl;
     }
-    put16(out + 132, 0x0002);
-    put16(out + 134, 0x0000);
+    oa_put_le16(out + 132, 0x0002);
+    oa_put_le16(out + 134, 0x0000);
     out[136] = 'U';
     out[137] = 'L';
-    put16(out + 138, 4);
-    put32(out + 140, (uint32_t)(n - 144));
+    oa_put_le16(out + 138, 4);
+    oa_put_le32(out + 140, (uint32_t)(n - 144));
     for (i = 0; i < extra; i++)
         out[n + i] = (uint8_t)(i * 7);
     return n + extra;
