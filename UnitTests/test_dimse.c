@@ -1346,63 +1346,37 @@ static void store_fault(fault fl, oa_status code, const char *needle,
     scp_free(s);
 }
 
-static void test_abort_mid_store(void **state)
-{
-    (void)state;
-    /* 30 KB: the SCU is still sending when the A-ABORT comes */
-    store_fault(F_ABORT_MID, OA_ENET, NULL, 30000);
-}
+/* The faults of the first store, each a test of its own (main). */
+typedef struct fault_case {
+    fault fl;
+    const char *needle;   /* in the message, or NULL */
+    size_t pixels;        /* the first file's size */
+    double min_seconds;   /* the store took at least this long */
+} fault_case;
 
-static void test_abort_before_response(void **state)
-{
-    (void)state;
-    /* a small file, read whole: the SCU reads the A-ABORT itself */
-    store_fault(F_ABORT_MID, OA_ENET, "aborted the association", 100);
-}
+static const fault_case fault_abort_mid = {F_ABORT_MID, NULL, 30000, 0};
+/* a small file, read whole: the SCU reads the A-ABORT itself */
+static const fault_case fault_abort_before = {
+    F_ABORT_MID, "aborted the association", 100, 0};
+static const fault_case fault_closed_mid = {F_CLOSE_MID, NULL, 200000, 0};
+static const fault_case fault_closed_before = {F_CLOSE_MID, "closed", 100,
+                                               0};
+static const fault_case fault_pdu_huge = {F_PDU_HUGE, "more than the", 100,
+                                          0};
+static const fault_case fault_pdu_short = {F_PDU_SHORT, "closed", 100, 0};
+static const fault_case fault_pdv_overrun = {F_PDV_OVERRUN,
+                                             "runs past its PDU", 100, 0};
+static const fault_case fault_data_rsp = {F_DATA_RSP, "presentation context",
+                                          100, 0};
+static const fault_case fault_silent = {F_SILENT, "timeout", 100, 0.9};
 
-static void test_closed_mid_store(void **state)
+static void test_store_fault(void **state)
 {
-    (void)state;
-    store_fault(F_CLOSE_MID, OA_ENET, NULL, 200000);
-}
-
-static void test_closed_before_response(void **state)
-{
-    (void)state;
-    store_fault(F_CLOSE_MID, OA_ENET, "closed", 100);
-}
-
-static void test_pdu_above_ceiling(void **state)
-{
-    (void)state;
-    store_fault(F_PDU_HUGE, OA_ENET, "more than the", 100);
-}
-
-static void test_pdu_longer_than_sent(void **state)
-{
-    (void)state;
-    store_fault(F_PDU_SHORT, OA_ENET, "closed", 100);
-}
-
-static void test_pdv_past_pdu(void **state)
-{
-    (void)state;
-    store_fault(F_PDV_OVERRUN, OA_ENET, "runs past its PDU", 100);
-}
-
-static void test_response_as_data_set(void **state)
-{
-    (void)state;
-    store_fault(F_DATA_RSP, OA_ENET, "presentation context", 100);
-}
-
-static void test_silent_scp(void **state)
-{
+    const fault_case *c = *state;
     double t0 = now_s();
 
-    (void)state;
-    store_fault(F_SILENT, OA_ENET, "timeout", 100);
-    assert_true(now_s() - t0 >= 0.9);
+    store_fault(c->fl, OA_ENET, c->needle, c->pixels);
+    assert_true(now_s() - t0 >= c->min_seconds);
 }
 
 /* No answer to the association request: the 1 s timeout too. */
@@ -2102,15 +2076,24 @@ int main(void)
         cmocka_unit_test(test_context_refused),
         cmocka_unit_test(test_context_refused_without_ts),
         cmocka_unit_test(test_context_other_ts),
-        cmocka_unit_test(test_abort_mid_store),
-        cmocka_unit_test(test_abort_before_response),
-        cmocka_unit_test(test_closed_mid_store),
-        cmocka_unit_test(test_closed_before_response),
-        cmocka_unit_test(test_pdu_above_ceiling),
-        cmocka_unit_test(test_pdu_longer_than_sent),
-        cmocka_unit_test(test_pdv_past_pdu),
-        cmocka_unit_test(test_response_as_data_set),
-        cmocka_unit_test(test_silent_scp),
+        {"test_abort_mid_store", test_store_fault, NULL, NULL,
+         (void *)&fault_abort_mid},
+        {"test_abort_before_response", test_store_fault, NULL, NULL,
+         (void *)&fault_abort_before},
+        {"test_closed_mid_store", test_store_fault, NULL, NULL,
+         (void *)&fault_closed_mid},
+        {"test_closed_before_response", test_store_fault, NULL, NULL,
+         (void *)&fault_closed_before},
+        {"test_pdu_above_ceiling", test_store_fault, NULL, NULL,
+         (void *)&fault_pdu_huge},
+        {"test_pdu_longer_than_sent", test_store_fault, NULL, NULL,
+         (void *)&fault_pdu_short},
+        {"test_pdv_past_pdu", test_store_fault, NULL, NULL,
+         (void *)&fault_pdv_overrun},
+        {"test_response_as_data_set", test_store_fault, NULL, NULL,
+         (void *)&fault_data_rsp},
+        {"test_silent_scp", test_store_fault, NULL, NULL,
+         (void *)&fault_silent},
         cmocka_unit_test(test_silent_association),
         cmocka_unit_test(test_release_unanswered),
         cmocka_unit_test(test_idle_close),
