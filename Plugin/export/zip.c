@@ -391,6 +391,8 @@ static bool out_write(zip_out *o, const void *data, size_t n)
 
     if (o->error != 0)
         return false;
+    if (n == 0)
+        return true;   /* data may be NULL (an empty comment, say) */
     o->pos += n;
     if (n >= OUT_BUFFER / 2) {
         return out_flush(o) && out_write_fd(o, p, n);
@@ -831,7 +833,8 @@ static oa_status zip_put(oa_exporter *e, const char *relpath,
         oa_free(j);
         return oa_error_set(err, OA_ENOMEM, "out of memory");
     }
-    memcpy(j->data, data, len);
+    if (len > 0)   /* data may be NULL for an empty file */
+        memcpy(j->data, data, len);
     j->len = len;
     j->store = (flags & OA_EXPORT_PUT_COMPRESSED) != 0 || p->level == 0;
     /* room first: at most 2 files per worker and QUEUE_BYTES queued */
