@@ -174,6 +174,12 @@ static inline void oa_put_le32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
+static inline void oa_put_le64(uint8_t *p, uint64_t v)
+{
+    oa_put_le32(p, (uint32_t)v);
+    oa_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 static inline void oa_put_be16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);

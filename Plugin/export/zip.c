@@ -332,24 +332,6 @@ oa_status oa_export_archive_folder_check(const char *path, oa_error *err)
  * failed `unzip -t`).
  */
 
-static void put16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v & 0xFFFFu);
-    put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static void out_init(zip_out *o)
 {
     memset(o, 0, sizeof(*o));
@@ -502,30 +484,30 @@ static bool out_entry(zip_out *o, const char *name, const uint8_t *data,
     else if (deflated && level == 1)
         flag = 6;
     /* the local header */
-    put32(h, 0x04034b50u);
-    put16(h + 4, zip64 ? 45 : 20);
-    put16(h + 6, flag);
-    put16(h + 8, deflated ? 8 : 0);
-    put32(h + 10, date);
-    put32(h + 14, crc);
+    oa_put_le32(h, 0x04034b50u);
+    oa_put_le16(h + 4, zip64 ? 45 : 20);
+    oa_put_le16(h + 6, flag);
+    oa_put_le16(h + 8, deflated ? 8 : 0);
+    oa_put_le32(h + 10, date);
+    oa_put_le32(h + 14, crc);
     if (zip64 && usize >= 0xFFFFFFFFu) {
-        put32(h + 18, 0xFFFFFFFFu);
-        put32(h + 22, 0xFFFFFFFFu);
+        oa_put_le32(h + 18, 0xFFFFFFFFu);
+        oa_put_le32(h + 22, 0xFFFFFFFFu);
     } else {
-        put32(h + 18, (uint32_t)csize);
-        put32(h + 22, (uint32_t)usize);
+        oa_put_le32(h + 18, (uint32_t)csize);
+        oa_put_le32(h + 22, (uint32_t)usize);
     }
-    put16(h + 26, (unsigned)nlen);
-    put16(h + 28, zip64 ? 20 : 0);
+    oa_put_le16(h + 26, nlen);
+    oa_put_le16(h + 28, zip64 ? 20 : 0);
     if (!out_write(o, h, 30) || !out_write(o, name, nlen))
         return false;
     if (zip64) {   /* its sizes only when they need it, as minizip */
         bool sizes = usize >= 0xFFFFFFFFu;
 
-        put16(h, 1);
-        put16(h + 2, 16);
-        put64(h + 4, sizes ? usize : 0);
-        put64(h + 12, sizes ? csize : 0);
+        oa_put_le16(h, 1);
+        oa_put_le16(h + 2, 16);
+        oa_put_le64(h + 4, sizes ? usize : 0);
+        oa_put_le64(h + 12, sizes ? csize : 0);
         if (!out_write(o, h, 20))
             return false;
     }
@@ -535,21 +517,21 @@ static bool out_entry(zip_out *o, const char *name, const uint8_t *data,
     if (!cdir_reserve(o, 46 + nlen + 28))
         return false;
     c = o->cdir + o->cdir_len;
-    put32(c, 0x02014b50u);
-    put16(c + 4, big ? 45 : 0);
-    put16(c + 6, big ? 45 : 20);
-    put16(c + 8, flag);
-    put16(c + 10, deflated ? 8 : 0);
-    put32(c + 12, date);
-    put32(c + 16, crc);
-    put32(c + 20, csize >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)csize);
-    put32(c + 24, usize >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)usize);
-    put16(c + 28, (unsigned)nlen);
-    put16(c + 32, 0);                      /* comment */
-    put16(c + 34, 0);                      /* disk */
-    put16(c + 36, 0);                      /* internal attributes */
-    put32(c + 38, 0644u << 16);            /* external: rw-r--r-- */
-    put32(c + 42, at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)at);
+    oa_put_le32(c, 0x02014b50u);
+    oa_put_le16(c + 4, big ? 45 : 0);
+    oa_put_le16(c + 6, big ? 45 : 20);
+    oa_put_le16(c + 8, flag);
+    oa_put_le16(c + 10, deflated ? 8 : 0);
+    oa_put_le32(c + 12, date);
+    oa_put_le32(c + 16, crc);
+    oa_put_le32(c + 20, csize >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)csize);
+    oa_put_le32(c + 24, usize >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)usize);
+    oa_put_le16(c + 28, nlen);
+    oa_put_le16(c + 32, 0);                      /* comment */
+    oa_put_le16(c + 34, 0);                      /* disk */
+    oa_put_le16(c + 36, 0);                      /* internal attributes */
+    oa_put_le32(c + 38, 0644u << 16);            /* external: rw-r--r-- */
+    oa_put_le32(c + 42, at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)at);
     memcpy(c + 46, name, nlen);
     extra = 0;
     if (usize >= 0xFFFFFFFFu)
@@ -561,22 +543,22 @@ static bool out_entry(zip_out *o, const char *name, const uint8_t *data,
     if (extra > 0) {
         uint8_t *p = c + 46 + nlen;
 
-        put16(p, 1);
-        put16(p + 2, extra);
+        oa_put_le16(p, 1);
+        oa_put_le16(p + 2, extra);
         p += 4;
         if (usize >= 0xFFFFFFFFu) {
-            put64(p, usize);
+            oa_put_le64(p, usize);
             p += 8;
         }
         if (csize >= 0xFFFFFFFFu) {
-            put64(p, csize);
+            oa_put_le64(p, csize);
             p += 8;
         }
         if (at >= 0xFFFFFFFFu)
-            put64(p, at);
+            oa_put_le64(p, at);
         extra += 4;
     }
-    put16(c + 30, extra);
+    oa_put_le16(c + 30, extra);
     o->cdir_len += 46 + nlen + extra;
     o->entries++;
     return true;
@@ -595,30 +577,30 @@ static bool out_close(zip_out *o)
         size >= 0xFFFFFFFFu) {
         uint64_t eocd64 = o->pos;
 
-        put32(e, 0x06064b50u);
-        put64(e + 4, 44);
-        put16(e + 12, 45);
-        put16(e + 14, 45);
-        put32(e + 16, 0);
-        put32(e + 20, 0);
-        put64(e + 24, o->entries);
-        put64(e + 32, o->entries);
-        put64(e + 40, size);
-        put64(e + 48, at);
-        put32(e + 56, 0x07064b50u);
-        put32(e + 60, 0);
-        put64(e + 64, eocd64);
-        put32(e + 72, 1);
+        oa_put_le32(e, 0x06064b50u);
+        oa_put_le64(e + 4, 44);
+        oa_put_le16(e + 12, 45);
+        oa_put_le16(e + 14, 45);
+        oa_put_le32(e + 16, 0);
+        oa_put_le32(e + 20, 0);
+        oa_put_le64(e + 24, o->entries);
+        oa_put_le64(e + 32, o->entries);
+        oa_put_le64(e + 40, size);
+        oa_put_le64(e + 48, at);
+        oa_put_le32(e + 56, 0x07064b50u);
+        oa_put_le32(e + 60, 0);
+        oa_put_le64(e + 64, eocd64);
+        oa_put_le32(e + 72, 1);
         n = 76;
     }
-    put32(e + n, 0x06054b50u);
-    put16(e + n + 4, 0);
-    put16(e + n + 6, 0);
-    put16(e + n + 8, o->entries >= 0xFFFF ? 0xFFFF : (unsigned)o->entries);
-    put16(e + n + 10, o->entries >= 0xFFFF ? 0xFFFF : (unsigned)o->entries);
-    put32(e + n + 12, size >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)size);
-    put32(e + n + 16, at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)at);
-    put16(e + n + 20, 0);                  /* comment */
+    oa_put_le32(e + n, 0x06054b50u);
+    oa_put_le16(e + n + 4, 0);
+    oa_put_le16(e + n + 6, 0);
+    oa_put_le16(e + n + 8, o->entries >= 0xFFFF ? 0xFFFF : (unsigned)o->entries);
+    oa_put_le16(e + n + 10, o->entries >= 0xFFFF ? 0xFFFF : (unsigned)o->entries);
+    oa_put_le32(e + n + 12, size >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)size);
+    oa_put_le32(e + n + 16, at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)at);
+    oa_put_le16(e + n + 20, 0);                  /* comment */
     n += 22;
     ok = ok && out_write(o, e, n) && out_flush(o);
     if (close(o->fd) != 0 && ok) {

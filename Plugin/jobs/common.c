@@ -194,12 +194,15 @@ static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ended_cond = PTHREAD_COND_INITIALIZER;
 static unsigned long ended_count;   /* last steps so far (under the lock) */
 
-void oa_jobs__ended(void)
+oa_job_step_status oa_jobs__stepped(oa_job_step_status st)
 {
-    pthread_mutex_lock(&ended_lock);
-    ended_count++;
-    pthread_cond_broadcast(&ended_cond);
-    pthread_mutex_unlock(&ended_lock);
+    if (st != OA_JOB_STEP_CONTINUE) {
+        pthread_mutex_lock(&ended_lock);
+        ended_count++;
+        pthread_cond_broadcast(&ended_cond);
+        pthread_mutex_unlock(&ended_lock);
+    }
+    return st;
 }
 
 static unsigned long ended_now(void)
@@ -235,7 +238,7 @@ static bool wait_ended(unsigned long seen, long ms)
 oa_status oa_job_wait(const char *job_id, cJSON **content, oa_error *err)
 {
     char uri[96];
-    /* Woken by a job's last step (oa_jobs__ended), then a look every
+    /* Woken by a job's last step (oa_jobs__stepped), then a look every
      * millisecond while Orthanc records the end (it does right after
      * the step returns); otherwise a look every 10 ms, every 100 ms after
      * the first seconds (jobs of other kinds, a missed wake-up). */

@@ -722,11 +722,7 @@ void *oa_job_export_unserialize(const char *text)
 /* The last step wakes the synchronous requests' wait (common.c). */
 static oa_job_step_status cb_step(void *p)
 {
-    oa_job_step_status st = step(p);
-
-    if (st != OA_JOB_STEP_CONTINUE)
-        oa_jobs__ended();
-    return st;
+    return oa_jobs__stepped(step(p));
 }
 
 static const oa_host_job_ops export_ops = {

@@ -150,9 +150,10 @@ oa_status oa_jobs_submit(const oa_host_job_ops *ops, void *job,
 
 /* oa_jobs_register(): the gate of oa_jobs_enter() open again. */
 void oa_jobs__open(void);
-/* A job's last step() is returning (Success or Failure): oa_job_wait()
- * looks at once instead of at its next poll. */
-void oa_jobs__ended(void);
+/* Every job's step callback returns through this: a last step (Success
+ * or Failure) makes oa_job_wait() look at once instead of at its next
+ * poll.  Returns `st`. */
+oa_job_step_status oa_jobs__stepped(oa_job_step_status st);
 /* oa_jobs_close(): the AutoAnonymize thread ends (no join, no wait). */
 void oa_auto__close(void);
 
