@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "export/export_int.h"
+#include "files.h"
 
 #ifndef OA_SOURCE_DIR
 #error "OA_SOURCE_DIR must name the repository root"
@@ -1622,31 +1623,6 @@ static void test_store_not_part10(void **state)
 
 /* Part 10 files of the corpus ($OA_CORPUS, else ../shared/corpus). */
 static char corpus[2048];
-
-static bool read_whole(const char *path, uint8_t **out, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    long n;
-
-    *out = NULL;
-    if (fp == NULL)
-        return false;
-    if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 ||
-        fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return false;
-    }
-    *out = malloc((size_t)n + 1);
-    if (*out == NULL || fread(*out, 1, (size_t)n, fp) != (size_t)n) {
-        fclose(fp);
-        free(*out);
-        *out = NULL;
-        return false;
-    }
-    fclose(fp);
-    *len = (size_t)n;
-    return true;
-}
 
 /* The INDEX.tsv columns of `rel`: transfer syntax and SOP class. */
 static bool index_row(const char *rel, char ts[65], char cls[65])

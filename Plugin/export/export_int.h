@@ -19,6 +19,23 @@ extern const oa_export_backend oa_export_backend_stow;
 char *oa_export_join(const char *a, const char *b);
 
 /* ------------------------------------------------------------------ */
+/* The ZIP writer's "fast" raw DEFLATE (deflate.c)                      */
+
+typedef struct oa_deflater oa_deflater;
+
+/* A compressor's tables (about 200 KB); NULL when out of memory.  One per
+ * thread. */
+oa_deflater *oa_deflater_new(void);
+void oa_deflater_free(oa_deflater *d);
+/* The most oa_deflate_fast can write for len bytes. */
+size_t oa_deflate_fast_bound(size_t len);
+/* in[0..len) as a raw DEFLATE stream (RFC 1951) into out[0..cap): its
+ * length, or 0 when cap is too small (cap >= oa_deflate_fast_bound(len)
+ * always is enough). */
+size_t oa_deflate_fast(oa_deflater *d, const uint8_t *in, size_t len,
+                       uint8_t *out, size_t cap);
+
+/* ------------------------------------------------------------------ */
 /* C-STORE SCU (dimse.c): one association per oa_scu                    */
 
 #define OA_SCU_CONTEXTS_MAX 128          /* presentation contexts (odd ids) */

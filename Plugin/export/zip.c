@@ -3,15 +3,17 @@
  * (the archive folder), downloaded later through the plugin.
  *
  * Parallel: put() copies the file into a bounded queue; a pool of worker
- * threads (one per core, at most 8) deflates whole files with libdeflate
- * (raw DEFLATE and CRC-32); the caller's thread appends the finished
+ * threads (one per core, at most 8) deflates whole files (raw DEFLATE:
+ * our own fast compressor of deflate.c, or libdeflate's level 9; CRC-32
+ * by libdeflate); the caller's thread appends the finished
  * entries to the archive in the order they were put (our own writer:
  * the records minizip 1.1 wrote, each entry's bytes written once from the
  * worker's buffer), so the archive is the same whatever the threads did.  Memory
  * is bounded: at most 2 files per worker and QUEUE_BYTES are queued, never
  * the study.  Compression ("Compression" of the target): "store" (none),
- * "fast" (level 1, the default: most of the gain on images at a fraction
- * of the time), "best" (level 9).  DICOM with compressed pixel data (an
+ * "fast" (the default: deflate.c, runs and Huffman codes, most of the
+ * gain on images at a fraction of the time), "best" (libdeflate's
+ * level 9).  DICOM with compressed pixel data (an
  * encapsulated or deflated transfer syntax) is always stored, since
  * deflating it again costs time and wins nothing, and so is a file that
  * deflate would not make smaller.  ZIP64 records are used when an archive
@@ -89,7 +91,7 @@ typedef struct zip_pool {
     zip_job *head, *tail;    /* in put() order */
     size_t queued, queued_bytes;
     bool stop;
-    int level;               /* libdeflate level, 0: store all */
+    int level;               /* 0: store all, 1: fast (ours), 9: best */
     pthread_t threads[MAX_WORKERS];
     unsigned nthreads;
 } zip_pool;
@@ -123,14 +125,22 @@ static void job_free(zip_job *j)
     oa_free(j);
 }
 
+/* One worker's compressor: ours for "fast", libdeflate's for "best". */
+typedef struct zip_compressor {
+    oa_deflater *fast;
+    struct libdeflate_compressor *best;
+} zip_compressor;
+
 /* Deflate one file (raw DEFLATE), or leave it to be stored. */
-static void compress_job(struct libdeflate_compressor *c, zip_job *j)
+static void compress_job(zip_compressor *c, zip_job *j)
 {
     j->crc = (uint32_t)libdeflate_crc32(0, j->data, j->len);
-    if (c == NULL || j->store || j->len == 0)
+    if ((c->fast == NULL && c->best == NULL) || j->store || j->len == 0)
         return;
     {
-        size_t bound = libdeflate_deflate_compress_bound(c, j->len);
+        size_t bound = c->fast != NULL
+                           ? oa_deflate_fast_bound(j->len)
+                           : libdeflate_deflate_compress_bound(c->best, j->len);
         uint8_t *out = oa_malloc(bound);
         size_t n;
 
@@ -138,7 +148,10 @@ static void compress_job(struct libdeflate_compressor *c, zip_job *j)
             j->failed = true;
             return;
         }
-        n = libdeflate_deflate_compress(c, j->data, j->len, out, bound);
+        n = c->fast != NULL
+                ? oa_deflate_fast(c->fast, j->data, j->len, out, bound)
+                : libdeflate_deflate_compress(c->best, j->data, j->len, out,
+                                              bound);
         if (n == 0 || n >= j->len) {   /* no gain: stored */
             oa_free(out);
             return;
@@ -151,9 +164,13 @@ static void compress_job(struct libdeflate_compressor *c, zip_job *j)
 static void *worker_main(void *arg)
 {
     zip_pool *p = arg;
-    struct libdeflate_compressor *c =
-        p->level > 0 ? libdeflate_alloc_compressor(p->level) : NULL;
+    zip_compressor c = {NULL, NULL};
+    bool ready = true;
 
+    if (p->level == 1)
+        ready = (c.fast = oa_deflater_new()) != NULL;
+    else if (p->level > 1)
+        ready = (c.best = libdeflate_alloc_compressor(p->level)) != NULL;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         zip_job *j;
@@ -168,16 +185,17 @@ static void *worker_main(void *arg)
         }
         j->state = JOB_WORKING;
         pthread_mutex_unlock(&p->mu);
-        if (p->level > 0 && c == NULL)
+        if (!ready)
             j->failed = true;
         else
-            compress_job(c, j);
+            compress_job(&c, j);
         pthread_mutex_lock(&p->mu);
         j->state = JOB_DONE;
         pthread_cond_broadcast(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
-    libdeflate_free_compressor(c);
+    oa_deflater_free(c.fast);
+    libdeflate_free_compressor(c.best);
     return NULL;
 }
 

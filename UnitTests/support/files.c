@@ -1,0 +1,29 @@
+#include "files.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+bool read_whole(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    long n;
+
+    *out = NULL;
+    if (fp == NULL)
+        return false;
+    if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 ||
+        fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        return false;
+    }
+    *out = malloc((size_t)n + 1);
+    if (*out == NULL || fread(*out, 1, (size_t)n, fp) != (size_t)n) {
+        fclose(fp);
+        free(*out);
+        *out = NULL;
+        return false;
+    }
+    fclose(fp);
+    *len = (size_t)n;
+    return true;
+}

@@ -1,0 +1,15 @@
+/*
+ * Test support: a whole file into memory.
+ */
+#ifndef OA_TEST_FILES_H
+#define OA_TEST_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The bytes of `path` into *out (malloc'd, one byte more than *len, the
+ * caller frees) and *len; false (and *out NULL) when it cannot be read. */
+bool read_whole(const char *path, uint8_t **out, size_t *len);
+
+#endif
