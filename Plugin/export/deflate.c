@@ -266,8 +266,9 @@ static inline void put_bits(fd_writer *w, uint32_t v, unsigned n)
     w->n += n;
 }
 
-/* At most 56 bits may be pending: a flush writes 8 bytes and keeps the
- * bits of the last partial byte. */
+/* At most 63 bits may be pending (four 14-bit literals after the 7 bits
+ * a flush keeps): a flush writes 8 bytes and keeps the bits of the last
+ * partial byte. */
 static inline void flush_bits(fd_writer *w)
 {
     unsigned bytes = w->n >> 3;
