@@ -320,20 +320,11 @@ static void test_corpus(void **state)
 
 static int setup(void **state)
 {
-    const char *env = getenv("OA_CORPUS");
-    char probe[4096];
-
     (void)state;
     deflater = oa_deflater_new();
     if (deflater == NULL)
         return -1;
-    snprintf(corpus, sizeof(corpus), "%s",
-             env != NULL && env[0] ? env : OA_SOURCE_DIR "/../shared/corpus");
-    snprintf(probe, sizeof(probe), "%s/INDEX.tsv", corpus);
-    if (access(probe, R_OK) != 0) {
-        printf("corpus not found (%s): its test is skipped\n", corpus);
-        corpus[0] = '\0';
-    }
+    find_corpus(corpus, sizeof(corpus), OA_SOURCE_DIR);
     return 0;
 }
 

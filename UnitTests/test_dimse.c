@@ -2019,17 +2019,8 @@ static void test_associate_rq(void **state)
 
 static int group_setup(void **state)
 {
-    const char *env = getenv("OA_CORPUS");
-    char probe[4096];
-
     (void)state;
-    snprintf(corpus, sizeof(corpus), "%s",
-             env != NULL && env[0] ? env : OA_SOURCE_DIR "/../shared/corpus");
-    snprintf(probe, sizeof(probe), "%s/INDEX.tsv", corpus);
-    if (access(probe, R_OK) != 0) {
-        printf("corpus not found (%s): its test is skipped\n", corpus);
-        corpus[0] = '\0';
-    }
+    find_corpus(corpus, sizeof(corpus), OA_SOURCE_DIR);
     return 0;
 }
 

@@ -1,7 +1,10 @@
+#define _POSIX_C_SOURCE 200809L
+
 #include "files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 bool read_whole(const char *path, uint8_t **out, size_t *len)
 {
@@ -26,4 +29,20 @@ bool read_whole(const char *path, uint8_t **out, size_t *len)
     fclose(fp);
     *len = (size_t)n;
     return true;
+}
+
+void find_corpus(char *corpus, size_t size, const char *source_dir)
+{
+    const char *env = getenv("OA_CORPUS");
+    char probe[4096];
+
+    if (env != NULL && env[0])
+        snprintf(corpus, size, "%s", env);
+    else
+        snprintf(corpus, size, "%s/../shared/corpus", source_dir);
+    snprintf(probe, sizeof(probe), "%s/INDEX.tsv", corpus);
+    if (access(probe, R_OK) != 0) {
+        printf("corpus not found (%s): its test is skipped\n", corpus);
+        corpus[0] = '\0';
+    }
 }
