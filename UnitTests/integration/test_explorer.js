@@ -267,6 +267,13 @@ async function main() {
       await openPage(page, 'study', made.json.ID);
       await page.waitForSelector('#oa-study-copy:visible',
                                  { timeout: TIMEOUT });
+      // The line of the copy opened before may still be shown while this
+      // page asks the plugin about the new study: wait for its own words
+      // (a timeout is reported by the assertion, with what it says).
+      await page.waitForFunction(
+        () => /^An anonymized copy made by Orthanc of study/.test(
+          (document.querySelector('#oa-study-copy') || {}).innerText || ''),
+        null, { timeout: TIMEOUT }).catch(() => {});
       const line = await page.locator('#oa-study-copy').innerText();
       assert(/^An anonymized copy made by Orthanc of study/.test(line),
              'the line says: ' + line.slice(0, 80));
