@@ -1133,32 +1133,17 @@ def custom_profile_checks(run):
 
 def start_and_wait_running(run, body, attempts=3):
     """Submit an asynchronous job; return its ID once it runs with
-    0 < InstancesDone < InstancesTotal.  A job that ended in Success before
-    it was seen so (a fast machine: 300 instances between two looks) is
-    submitted again, at most `attempts` times in all: the same body gives
-    the same anonymized study, so a run again changes nothing the checks
-    look at.  Fails if it ended in Failure, or every time in Success."""
-    for attempt in range(attempts):
+    0 < InstancesDone < InstancesTotal (harness.submit_until_running: one
+    that ended in Success before it was seen so is submitted again; the
+    same body gives the same anonymized study, so a run again changes
+    nothing the checks look at)."""
+    def submit():
         status, answer, _ = run.anonymize(body)
         status_is(status, 200, "POST")
-        jid = answer["ID"]
-        run.jobs.append(jid)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job = run.o.get_json("/jobs/%s" % jid)
-            content = job.get("Content", {})
-            if job["State"] in ("Success", "Failure"):
-                break
-            if job["State"] == "Running" and \
-                    0 < content.get("InstancesDone", 0) < BIG:
-                return jid
-            time.sleep(0.005)
-        if job["State"] != "Success":
-            break
-        print("note: job %d of %d ended (Success) before it was seen "
-              "running; submitted again" % (attempt + 1, attempts))
-    raise AssertionError("the job ended (%s) before it was seen running"
-                         " (%d submissions)" % (job["State"], attempt + 1))
+        run.jobs.append(answer["ID"])
+        return answer["ID"]
+    return harness.submit_until_running(run.o, submit, 1, BIG,
+                                        attempts=attempts)[0]
 
 
 def progress_cancel_checks(run):

@@ -132,21 +132,15 @@ def incomplete_finals(root, names, count):
     return bad
 
 
-def wait_between(orthanc, job_id, low, high, timeout=90):
-    """Wait until the job runs with low <= InstancesDone < high."""
-    deadline = time.monotonic() + timeout
-    job = None
-    while time.monotonic() < deadline:
-        job = orthanc.get_json("/jobs/%s" % job_id)
-        done = (job.get("Content") or {}).get("InstancesDone", 0)
-        if job["State"] in ("Success", "Failure") or done >= high:
-            break
-        if job["State"] == "Running" and done >= low:
-            return job
-        time.sleep(0.01)
-    raise AssertionError("the job was not seen running with %d to %d "
-                         "instances done (%s)" % (low, high,
-                                                  job and job["State"]))
+def submit(orthanc, sid, new_patient_id):
+    """POST an asynchronous anonymization of study `sid` (profile Full);
+    returns the job's ID."""
+    status, job, _ = harness.post_json(
+        orthanc, "/anonymizer/studies/%s/anonymize" % sid,
+        {"Asynchronous": True, "Profile": "Full",
+         "NewPatientID": new_patient_id})
+    assert status == 200, "HTTP %d" % status
+    return job["ID"]
 
 
 # -- disk full -------------------------------------------------------------
@@ -270,13 +264,10 @@ def run_kill(args, checks, work):
         with checks.check("kill: SIGKILL in the middle of an anonymization; "
                           "after the restart it ends with every instance "
                           "exactly once"):
-            status, job, _ = harness.post_json(
-                orthanc, "/anonymizer/studies/%s/anonymize" % sid,
-                {"Asynchronous": True, "Profile": "Full",
-                 "NewPatientID": "KILLTEST1"})
-            assert status == 200, "HTTP %d" % status
-            job_id = job["ID"]
-            wait_between(orthanc, job_id, 1, count - 1)
+            job_id, _ = harness.submit_until_running(
+                orthanc, lambda: submit(orthanc, sid, "KILLTEST1"), 1,
+                count - 1,
+                again=lambda: harness.delete_studies_except(orthanc, [sid]))
             orthanc.kill()
             orthanc.restart()
             status, _, _ = orthanc.request("GET", "/jobs/%s" % job_id)
@@ -505,16 +496,17 @@ def run_pg(args, checks, work):
             with checks.check("pg: PostgreSQL stopped for 3 s in the middle "
                               "of an anonymization: Orthanc survives, the "
                               "job ends (done or failed, and says why)"):
-                status, job, _ = harness.post_json(
-                    orthanc, "/anonymizer/studies/%s/anonymize" % sid,
-                    {"Asynchronous": True, "Profile": "Full",
-                     "NewPatientID": "PGTEST1"})
-                assert status == 200, "HTTP %d" % status
-                wait_between(orthanc, job["ID"], 10, count // 2)
+                job_id, job = harness.submit_until_running(
+                    orthanc, lambda: submit(orthanc, sid, "PGTEST1"), 10,
+                    count - 10,
+                    again=lambda: harness.delete_studies_except(orthanc,
+                                                                [sid]))
+                print("     note: PostgreSQL stopped with %d of %d done"
+                      % (job["Content"]["InstancesDone"], count))
                 pg.halt()
                 time.sleep(3)
                 pg.resume()
-                job = harness.wait_job(orthanc, job["ID"], timeout=180)
+                job = harness.wait_job(orthanc, job_id, timeout=180)
                 content = job.get("Content") or {}
                 print("     note: the job ended %s, %d of %d failed%s" % (
                     job["State"], content.get("FailedCount", 0), count,

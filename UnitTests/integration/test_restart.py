@@ -49,25 +49,13 @@ from oatest.harness import Checks, Orthanc, standard_arguments  # noqa: E402,E50
 MORE_STOPS = 2
 
 
-def wait_done_between(o, job_id, low, high, timeout=60, must=True):
-    """Poll until the job runs with low <= InstancesDone < high; returns
-    the job (raises if it ends or passes `high` first, unless `must` is
-    false: None then)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = o.get_json("/jobs/%s" % job_id)
-        if job["State"] in ("Success", "Failure"):
-            break
-        done = job.get("Content", {}).get("InstancesDone", 0)
-        if job["State"] == "Running" and low <= done < high:
-            return job
-        if not must and done >= high:
-            return None
-        time.sleep(0.005)
-    if not must:
-        return None
-    raise AssertionError("job %s before it was seen running with %d to %d "
-                         "instances done" % (job["State"], low, high))
+def submit(o, original, new_patient_id):
+    """POST /anonymizer/anonymize of study `original`; the job's ID."""
+    status, answer, _ = harness.post_json(o, "/anonymizer/anonymize", {
+        "Resources": [{"Level": "Study", "ID": original,
+                       "NewPatientID": new_patient_id}]})
+    assert status == 200, "HTTP %d" % status
+    return answer["ID"]
 
 
 def check_anonymized(o, checks, what, anonymized, study, count, rows):
@@ -163,12 +151,10 @@ def main():
         done_at_pause = None
         with checks.check("A: job paused with 0 < InstancesDone < %d, "
                           "nothing stored while paused" % count):
-            status, answer, _ = harness.post_json(o, "/anonymizer/anonymize", {
-                "Resources": [{"Level": "Study", "ID": original,
-                               "NewPatientID": "RESTART01"}]})
-            assert status == 200, "HTTP %d" % status
-            job_a = answer["ID"]
-            wait_done_between(o, job_a, count // 10, count // 2)
+            job_a, _ = harness.submit_until_running(
+                o, lambda: submit(o, original, "RESTART01"), count // 10,
+                count * 3 // 4,
+                again=lambda: harness.delete_studies_except(o, [original]))
             status, _, _ = o.request("POST", "/jobs/%s/pause" % job_a,
                                      body=b"")
             assert status == 200, "pause: HTTP %d" % status
@@ -231,12 +217,10 @@ def main():
                           "< %d), then again each time the resumed job "
                           "still runs (up to %d times): Orthanc exits 0 each "
                           "time, starts again" % (count, 1 + MORE_STOPS)):
-            status, answer, _ = harness.post_json(o, "/anonymizer/anonymize", {
-                "Resources": [{"Level": "Study", "ID": original,
-                               "NewPatientID": "RESTART02"}]})
-            assert status == 200, "HTTP %d" % status
-            job_b = answer["ID"]
-            wait_done_between(o, job_b, 1, count // 2)
+            job_b, _ = harness.submit_until_running(
+                o, lambda: submit(o, original, "RESTART02"), 1, count // 2,
+                again=lambda: harness.delete_studies_except(
+                    o, [original, anonymized.get("A")]))
             code = o.restart()
             stops_b += 1
             assert code == 0, "exit status %s" % code
@@ -252,9 +236,8 @@ def main():
                 if job["State"] not in ("Pending", "Running") or \
                         done >= count - count // 10:
                     break
-                if wait_done_between(o, job_b, done + 1,
-                                     count - count // 20,
-                                     must=False) is None:
+                if not harness.wait_running(o, job_b, done + 1,
+                                            count - count // 20)[1]:
                     break
                 code = o.restart()
                 stops_b += 1

@@ -546,6 +546,74 @@ def wait_job(orthanc, job_id, timeout=120, poll=0.05, on_poll=None):
         time.sleep(poll)
 
 
+def wait_running(orthanc, job_id, low=1, high=None, timeout=60,
+                 poll=0.005):
+    """Poll GET /jobs/{id} until the job runs with low <= InstancesDone <
+    high (high None: its InstancesTotal, i.e. work left).  Returns
+    (job, True) then; (last answer, False) when it ended or went past
+    `high` first; raises after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = orthanc.get_json("/jobs/%s" % job_id)
+        content = job.get("Content") or {}
+        done = content.get("InstancesDone", 0)
+        top = content.get("InstancesTotal") if high is None else high
+        if job.get("State") in ("Success", "Failure") or \
+                (top is not None and done >= top):
+            return job, False
+        if job.get("State") == "Running" and done >= low and \
+                (top is None or done < top):
+            return job, True
+        if time.monotonic() > deadline:
+            raise AssertionError("job %s still %s with %d instances done "
+                                 "after %.0f s" % (job_id, job.get("State"),
+                                                   done, timeout))
+        time.sleep(poll)
+
+
+def submit_until_running(orthanc, submit, low=1, high=None, attempts=3,
+                         again=None, timeout=60):
+    """submit() posts an asynchronous job and returns its ID.  Returns
+    (id, job) once the job is seen running with low <= InstancesDone <
+    high (see wait_running).  The tests run beside others on 2 cores: a
+    poller can lose the CPU while a job runs past the window, or a fast
+    machine ends it between two looks.  Such a job is cancelled (if it
+    still runs), waited for, again() is called (to remove what it stored),
+    and it is submitted again, at most `attempts` times in all.  A job that
+    ended in Failure is not retried: that is a finding."""
+    for attempt in range(1, attempts + 1):
+        job_id = submit()
+        job, seen = wait_running(orthanc, job_id, low, high, timeout)
+        if seen:
+            return job_id, job
+        if job.get("State") == "Failure":
+            raise AssertionError("the job failed before it was seen running "
+                                 "(%s)" % str(job.get("ErrorDetails") or
+                                              job.get("ErrorDescription")))
+        done = (job.get("Content") or {}).get("InstancesDone", 0)
+        print("     note: submission %d of %d: the job was %s with %d "
+              "instances done, not seen running in the window [%d, %s); "
+              "%s" % (attempt, attempts, job.get("State"), done, low,
+                      "end" if high is None else high,
+                      "submitted again" if attempt < attempts else
+                      "giving up"))
+        if job.get("State") not in ("Success", "Failure"):
+            orthanc.request("POST", "/jobs/%s/cancel" % job_id, body=b"")
+            wait_job(orthanc, job_id, timeout=120)
+        if again is not None and attempt < attempts:
+            again()
+    raise AssertionError("the job was not seen running with %d to %s "
+                         "instances done (%d submissions)"
+                         % (low, "its total" if high is None else high,
+                            attempts))
+
+
+def delete_studies_except(orthanc, keep):
+    """DELETE every study but those in `keep`."""
+    for sid in studies(orthanc) - set(keep):
+        orthanc.request("DELETE", "/studies/%s" % sid)
+
+
 def studies(orthanc):
     return set(orthanc.get_json("/studies"))
 
