@@ -305,6 +305,7 @@ typedef struct scp {
     pthread_t thread;
     bool running;
     atomic_int idle_ended;       /* F_IDLE_*: done */
+    unsigned release_rps;        /* A-RELEASE-RPs drained after our RQ */
 } scp;
 
 static void scp_fail(scp *s, const char *fmt, ...) OA_PRINTF(2, 3);
@@ -390,6 +391,8 @@ static void drain(scp *s, int fd)
             break;
         if (r >= 1 && b[0] == 0x07 && r == 10)
             s->aborts++;
+        if (r >= 1 && b[0] == 0x06 && r == 10)
+            s->release_rps++;
     }
 }
 
@@ -1434,6 +1437,11 @@ static void idle_end(fault fl)
     assert_int_equal(s->associations, 2);
     assert_int_equal(s->nstores, 2);
     assert_received(s, 1, &g, CT);
+    if (fl == F_IDLE_RELEASE) {
+        /* its A-RELEASE-RQ answered by an A-RELEASE-RP, not an A-ABORT */
+        assert_int_equal(s->release_rps, 1);
+        assert_int_equal(s->aborts, 0);
+    }
     free_file(&f);
     free_file(&g);
     scp_free(s);

@@ -13,8 +13,9 @@
  * nothing, and with one syntax a context the SCP accepts is exactly one
  * we can use.  A file whose pair the association lacks makes it released
  * and opened again with the pair added (at most 128); an association the
- * SCP ended while idle (its timeout) is opened again before the next file
- * too.  A file the SCP takes in no context as it is, or a file we do not
+ * SCP ended while idle (its timeout: a close, an A-ABORT, or an
+ * A-RELEASE-RQ, answered with an A-RELEASE-RP) is opened again before the
+ * next file too.  A file the SCP takes in no context as it is, or a file we do not
  * understand well enough to send as it is, is OA_EUNSUPPORTED: the caller
  * sends it some other way (Orthanc's store-straight, which transcodes).
  *
@@ -995,6 +996,35 @@ static bool peer_spoke(const oa_scu *s)
            (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
+/* The SCP spoke on an idle association: an A-RELEASE-RQ is answered
+ * with an A-RELEASE-RP (PS3.8 9.3.7: either side may release), anything
+ * else (its close, an A-ABORT, a PDU out of turn) ends it with an
+ * A-ABORT.  Either way the association is closed; the next store opens
+ * a new one. */
+static void idle_ended(oa_scu *s)
+{
+    static const uint8_t rp[10] = {PDU_RELEASE_RP, 0, 0, 0, 0, 4, 0, 0, 0, 0};
+    uint8_t type = 0;
+    size_t len = 0;
+    oa_error e;
+
+    oa_error_clear(&e);
+    if (read_pdu(s, &type, &len, s->p.max_pdu, &e) == OA_OK &&
+        type == PDU_RELEASE_RQ) {
+        (void)send(s->fd, rp, sizeof(rp), MSG_NOSIGNAL | MSG_DONTWAIT);
+        close_fd(s);
+        oa_log(OA_LOG_INFO,
+               "DICOM modality %s released the association between two "
+               "stores: associating again", s->p.name);
+        return;
+    }
+    oa_log(OA_LOG_INFO,
+           "DICOM modality %s ended the association between two stores "
+           "(%s): associating again", s->p.name,
+           type == PDU_ABORT ? "A-ABORT" : "closed or out of turn");
+    oa_scu_abort(s);
+}
+
 static size_t find_ctx(const oa_scu *s, const oa_scu_file *f)
 {
     size_t i;
@@ -1027,12 +1057,8 @@ oa_status oa_scu_store(oa_scu *s, const uint8_t *data, size_t len,
      * 30 s): between two stores nothing is due from it, so anything to
      * read (its close, an A-ABORT, an A-RELEASE-RQ) means the association
      * is gone.  This file is not sent yet: a new association takes it. */
-    if (s->fd >= 0 && peer_spoke(s)) {
-        oa_log(OA_LOG_INFO,
-               "DICOM modality %s ended the association between two "
-               "stores: associating again", s->p.name);
-        oa_scu_abort(s);
-    }
+    if (s->fd >= 0 && peer_spoke(s))
+        idle_ended(s);
     i = find_ctx(s, &f);
     if (i == (size_t)-1) {
         if (s->nctx == OA_SCU_CONTEXTS_MAX)
