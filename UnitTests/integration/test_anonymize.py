@@ -1154,27 +1154,46 @@ def progress_cancel_checks(run):
 
     with c.check("cancel while running: job Failure (canceled)"):
         before = harness.studies(o)
-        status, answer, _ = run.anonymize(body)
-        status_is(status, 200, "POST")
-        jid = answer["ID"]
-        run.jobs.append(jid)
-        seen_partial = False
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job = o.get_json("/jobs/%s" % jid)
-            if job["State"] in ("Success", "Failure"):
+        # Bounded: a job that ended in Success before it was seen with a
+        # partial study, or before its cancel came (the poller lost the
+        # CPU on a loaded machine), proves nothing; its study is removed
+        # and the job submitted again, at most 3 times.
+        for attempt in range(1, 4):
+            status, answer, _ = run.anonymize(body)
+            status_is(status, 200, "POST")
+            jid = answer["ID"]
+            run.jobs.append(jid)
+            seen_partial = False
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                job = o.get_json("/jobs/%s" % jid)
+                if job["State"] in ("Success", "Failure"):
+                    break
+                if job["State"] == "Running" and \
+                        0 < job["Progress"] < 100 and \
+                        harness.studies(o) - before:
+                    seen_partial = True
+                    break
+                time.sleep(0.005)
+            if seen_partial:
+                status, _, _ = o.request("POST", "/jobs/%s/cancel" % jid,
+                                         body=b"")
+                status_is(status, 200, "cancel")
+                job = harness.wait_job(o, jid)
+            if job["State"] == "Failure" or attempt == 3:
                 break
-            if job["State"] == "Running" and 0 < job["Progress"] < 100 \
-                    and harness.studies(o) - before:
-                seen_partial = True
-                break
-            time.sleep(0.005)
-        assert seen_partial, "the job ended (%s) before it could be " \
-            "cancelled with a partial study stored" % job["State"]
-        status, _, _ = o.request("POST", "/jobs/%s/cancel" % jid, body=b"")
-        status_is(status, 200, "cancel")
-        job = harness.wait_job(o, jid)
-        assert job["State"] == "Failure", job["State"]
+            print("     note: job %d of 3 ended (%s) %s; its study removed,"
+                  " submitted again" % (
+                      attempt, job["State"], "before its cancel came"
+                      if seen_partial else "before a partial study was "
+                      "seen"))
+            harness.delete_studies_except(o, before)
+        assert job["State"] == "Failure", "in 3 jobs: %s, %s" % (
+            job["State"], "the cancel came too late" if seen_partial else
+            "the job ended before it could be cancelled with a partial "
+            "study stored")
+        assert seen_partial, "the job failed before it was cancelled: %s" \
+            % job.get("ErrorDescription")
         assert "cancel" in job.get("ErrorDescription", "").lower(), \
             job.get("ErrorDescription")
         run.cancelled_studies = before

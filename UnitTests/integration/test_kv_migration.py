@@ -20,7 +20,6 @@ not in its global properties, and a second start copies nothing again.
 Exits 77 (skipped) where the new Orthanc or plugin has no key-value store.
 """
 
-import json
 import os
 import re
 import sqlite3
@@ -125,10 +124,10 @@ def main():
         with checks.check("Orthanc %s: the log says the state was copied "
                           "once, with a count" % version):
             # the store is first used by the late set-up: wait for it
-            tvf_wait = 0
-            while not MOVED.search(o.log_text()) and tvf_wait < 100:
+            deadline = tvf.time.monotonic() + 60
+            while not MOVED.search(o.log_text()) and \
+                    tvf.time.monotonic() < deadline:
                 tvf.time.sleep(0.1)
-                tvf_wait += 1
             found = MOVED.findall(o.log_text())
             assert len(found) == 1, found
             # profile, destination, report, the export record of none,
