@@ -40,6 +40,7 @@ Prints one line per check and "N passed, M failed"; never a DICOM value
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,55 @@ def submit(orthanc, sid, new_patient_id):
          "NewPatientID": new_patient_id})
     assert status == 200, "HTTP %d" % status
     return job["ID"]
+
+
+def export_until_partial(orthanc, resources, folder, root, low, attempts=3,
+                         timeout=60):
+    """POST an asynchronous export of `resources` to the export folder
+    `folder` (`root` on the file system) and watch it on the file system
+    (the REST API is too slow to see a local export run) until a .partial
+    export folder holds `low` files; returns the job's ID then, the export
+    still running.  A local export of a few hundred files lasts well under
+    a second: a poller that loses the CPU (2 loaded cores) can see it
+    finished first.  Then, once the job has ended, the finished folder is
+    removed and the export posted again, at most `attempts` times in all.
+    An export that fails is not retried: that is a finding."""
+    for attempt in range(1, attempts + 1):
+        status, job, _ = harness.post_json(
+            orthanc, "/anonymizer/export",
+            {"Resources": resources,
+             "Target": {"Type": "folder", "Folder": folder}})
+        assert status == 200, "HTTP %d" % status
+        job_id = job["ID"]
+        deadline = time.monotonic() + timeout
+        while True:
+            names = export_roots(root)
+            partial = [n for n in names if n.endswith(PARTIAL)]
+            if any(len(files_under(os.path.join(root, n))) >= low
+                   for n in partial):
+                return job_id
+            if len(partial) != len(names):
+                break       # a final name: it finished between two looks
+            assert time.monotonic() < deadline, \
+                "the export wrote fewer than %d files in %.0f s" % (
+                    low, timeout)
+            time.sleep(0.002)
+        job = harness.wait_job(orthanc, job_id, timeout=180)
+        assert job["State"] == "Success", \
+            "the export ended %s before it was seen writing (%s)" % (
+                job["State"], str((job.get("Content") or {}).get("Error") or
+                                  job.get("ErrorDescription"))[:200])
+        print("     note: export %d of %d: it finished before %d files "
+              "were seen under %s; %s" % (
+                  attempt, attempts, low, PARTIAL,
+                  "removed and posted again" if attempt < attempts else
+                  "giving up"))
+        sys.stdout.flush()
+        if attempt < attempts:
+            for n in export_roots(root):
+                shutil.rmtree(os.path.join(root, n))
+    raise AssertionError("the export finished before the kill (%d exports)"
+                         % attempts)
 
 
 # -- disk full -------------------------------------------------------------
@@ -309,26 +359,14 @@ def run_kill(args, checks, work):
             # both studies: 600 files, 300 MB, so that the kill lands in
             # the middle
             both = [sid, anonymized]
-            status, job, _ = harness.post_json(
-                orthanc, "/anonymizer/export",
-                {"Resources": both,
-                 "Target": {"Type": "folder", "Folder": "k"}})
-            assert status == 200, "HTTP %d" % status
-            job_id = job["ID"]
             root = os.path.join(exports, "k")
-            # watched on the file system (the REST API is too slow to see
-            # a local export run): killed once 20 files are written
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                names = export_roots(root)
-                partial = [n for n in names if n.endswith(PARTIAL)]
-                if any(len(files_under(os.path.join(root, n))) >= 20
-                       for n in partial):
-                    break
-                assert len(partial) == len(names), \
-                    "the export finished before the kill"
-                time.sleep(0.002)
+            # killed once 20 files are written (posted again if it
+            # finished first)
+            job_id = export_until_partial(orthanc, both, "k", root, 20)
             orthanc.kill()
+            if any(not n.endswith(PARTIAL) for n in export_roots(root)):
+                print("     note: the export finished between the last "
+                      "look and the kill")
             bad = incomplete_finals(root, export_roots(root), 2 * count)
             assert not bad, "after the kill: %s" % bad
             orthanc.restart()
@@ -370,22 +408,121 @@ def server_destination(kind, server):
             "Timeout": 5}
 
 
-def wait_uploading(root, low, count, timeout=90):
-    """Wait until at least `low` files of an export (under a .partial
-    name) are on the server's disk, fewer than `count`."""
+def upload_state(root):
+    """(files of an export under a .partial name below `root`, whether a
+    final export folder, Anonymizer-... not .partial, is there)."""
+    n, finished = 0, False
+    for d, dirs, names in os.walk(root):
+        if PARTIAL in os.path.relpath(d, root):
+            n += len(names)
+        finished = finished or any(
+            x.startswith("Anonymizer-") and not x.endswith(PARTIAL)
+            for x in dirs)
+    return n, finished
+
+
+def wait_uploading(server, low, count, ended, timeout=90):
+    """Watch the server's disk until at least `low` files of an export, and
+    fewer than `count`, are there under a .partial name.  Returns (True,
+    files, pids) then: pids are the processes below the server once the
+    first file was there (the connection being served, perhaps in a
+    session of its own), for freeze().  Returns (False, files, ()) when
+    the upload finished first (a final name, or ended() true: asked every
+    0.25 s)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        n = 0
-        for d, _dirs, names in os.walk(root):
-            if PARTIAL in os.path.relpath(d, root):
-                n += len(names)
-        if low <= n < count:
-            return
-        if n >= count:
-            break
+    known, ask = (), 0.0
+    while True:
+        n, finished = upload_state(server.data_dir)
+        if finished or n >= count:
+            return False, n, ()
+        if n >= low:
+            return True, n, known
+        if n and not known:
+            known = server.descendants()
+        now = time.monotonic()
+        if now >= ask:
+            if ended():
+                return False, n, ()
+            ask = now + 0.25
+        if now > deadline:
+            raise AssertionError("no upload seen within %.0f s (%d files)"
+                                 % (timeout, n))
         time.sleep(0.002)
-    raise AssertionError("the upload was not caught in the middle (%d "
-                         "files)" % n)
+
+
+def freeze(server, known=()):
+    """SIGSTOP the server's process group, the processes in `known`, then
+    every process /proc shows below the server, until no new one turns up
+    (a stopped process forks no more): the transfer cannot finish while
+    server.kill() walks /proc.  server.kill() must follow (SIGKILL ends a
+    stopped process)."""
+    try:
+        os.killpg(server.pid, signal.SIGSTOP)
+    except (ProcessLookupError, PermissionError):
+        pass
+    stopped, todo = set(), [server.pid] + list(known)
+    while todo:
+        for pid in todo:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+            stopped.add(pid)
+        todo = [p for p in server.descendants() if p not in stopped]
+
+
+def kill_in_upload(orthanc, server, kind, sid, count, low=5, attempts=3):
+    """POST an asynchronous export of study `sid` to the destination `kind`
+    and kill the server in the middle of the upload: watched on the
+    server's disk (a loopback upload of the whole study can fit between
+    two looks at the job), frozen (SIGSTOP) once `low` files of `count`
+    are there, then killed.  Returns the job's last answer (Failure) and
+    the files there when it was frozen.  On 2 loaded cores the poller can
+    miss the window, or the upload end before the freeze (the job
+    succeeds): then the server's data is cleared and the export posted
+    again, at most `attempts` times in all.  An export that fails before
+    the kill is not retried: that is a finding."""
+    for attempt in range(1, attempts + 1):
+        status, job, _ = harness.post_json(
+            orthanc, "/anonymizer/export",
+            {"Resources": [sid],
+             "Target": {"Type": "destination", "Name": kind}})
+        assert status == 200, "HTTP %d" % status
+        job_id = job["ID"]
+        caught, n, known = wait_uploading(
+            server, low, count, lambda: orthanc.get_json(
+                "/jobs/%s" % job_id).get("State") in ("Success", "Failure"))
+        if caught:
+            try:
+                freeze(server, known)
+                n, finished = upload_state(server.data_dir)
+            finally:
+                server.kill()
+            job = harness.wait_job(orthanc, job_id, timeout=120)
+            if job["State"] != "Success":
+                return job, n
+            why = "the upload ended before the server was stopped (%s), " \
+                "the export succeeded" % (
+                    "its final name was there" if finished else
+                    "%d files under %s" % (n, PARTIAL))
+        else:
+            job = harness.wait_job(orthanc, job_id, timeout=120)
+            assert job["State"] == "Success", \
+                "the export ended %s before the kill (%s)" % (
+                    job["State"],
+                    str((job.get("Content") or {}).get("Error") or
+                        job.get("ErrorDescription"))[:200])
+            why = "the upload was not caught in the middle (%d files " \
+                "seen under %s)" % (n, PARTIAL)
+        print("     note: %s export %d of %d: %s; %s" % (
+            kind, attempt, attempts, why,
+            "data cleared and posted again" if attempt < attempts else
+            "giving up"))
+        sys.stdout.flush()
+        if attempt < attempts:
+            server.restart()    # if killed
+            server.clear_data()
+    raise AssertionError("%s (%d exports)" % (why, attempts))
 
 
 def final_names_complete(server, count):
@@ -439,16 +576,10 @@ def run_servers(args, checks, work):
                                   "upload: the export fails and says so; "
                                   "no final name holds incomplete data"
                                   % kind):
-                    status, job, _ = harness.post_json(
-                        orthanc, "/anonymizer/export",
-                        {"Resources": [sid],
-                         "Target": {"Type": "destination", "Name": kind}})
-                    assert status == 200, "HTTP %d" % status
-                    # watched on the server's disk (a loopback upload of
-                    # the whole study can fit between two looks at the job)
-                    wait_uploading(server.data_dir, 5, count)
-                    server.kill()
-                    job = harness.wait_job(orthanc, job["ID"], timeout=120)
+                    job, n = kill_in_upload(orthanc, server, kind, sid,
+                                            count)
+                    print("     note: %s stopped and killed with %d of %d "
+                          "files uploaded" % (kind, n, count))
                     assert job["State"] == "Failure", job["State"]
                     said = (job.get("Content") or {}).get("Error", "")
                     assert said, "no Error in the job's content"
