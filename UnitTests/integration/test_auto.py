@@ -20,7 +20,7 @@ import pydicom
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
-from oatest.harness import Checks, Orthanc, OrthancError  # noqa: E402
+from oatest.harness import Checks, Orthanc  # noqa: E402
 from oatest.harness import standard_arguments  # noqa: E402
 from oatest.harness import (anonymization_jobs, finished_export_files,  # noqa: E402,E501
                              wait_for)
@@ -134,19 +134,10 @@ def main():
                           config={"Anonymizer": {"AutoAnonymize": [
                               {"Profil": "Full"}]}},
                           start_timeout=20)
-            try:
-                bad.start()
-                bad.stop()
-                raise AssertionError("Orthanc started")
-            except OrthancError:
-                log = bad.log_text()
-                assert "AutoAnonymize" in log and "Profil" in log, \
-                    "no message naming the option"
-            finally:
-                bad.failed = False
-                bad.stop()
-                if bad.folder:
-                    shutil.rmtree(bad.folder, ignore_errors=True)
+            log = bad.start_refused()
+            assert log is not None, "Orthanc started"
+            assert "AutoAnonymize" in log and "Profil" in log, \
+                "no message naming the option"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return checks.finish()

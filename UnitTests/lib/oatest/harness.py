@@ -220,6 +220,22 @@ class Orthanc:
         self.print_log_tail()
         raise last_error
 
+    def start_refused(self):
+        """For a configuration Orthanc must refuse: start it; return its
+        log once it stopped at start-up (its folder removed: the refusal
+        is the expected outcome), or None if it started (then stopped)."""
+        try:
+            self.start()
+        except OrthancError:
+            log = self.log_text()
+            self.failed = False
+            self.stop()
+            if self.folder:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            return log
+        self.stop()
+        return None
+
     def terminate(self):
         """Stop the running Orthanc by PID (SIGTERM, then SIGKILL) and keep
         its folder, index and storage for restart(); returns its exit
