@@ -40,7 +40,6 @@ Prints one line per check and "N passed, M failed"; never a DICOM value
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -426,9 +425,9 @@ def wait_uploading(server, low, count, ended, timeout=90):
     fewer than `count`, are there under a .partial name.  Returns (True,
     files, pids) then: pids are the processes below the server once the
     first file was there (the connection being served, perhaps in a
-    session of its own), for freeze().  Returns (False, files, ()) when
-    the upload finished first (a final name, or ended() true: asked every
-    0.25 s)."""
+    session of its own), for server.freeze().  Returns (False, files, ())
+    when the upload finished first (a final name, or ended() true: asked
+    every 0.25 s)."""
     deadline = time.monotonic() + timeout
     known, ask = (), 0.0
     while True:
@@ -448,27 +447,6 @@ def wait_uploading(server, low, count, ended, timeout=90):
             raise AssertionError("no upload seen within %.0f s (%d files)"
                                  % (timeout, n))
         time.sleep(0.002)
-
-
-def freeze(server, known=()):
-    """SIGSTOP the server's process group, the processes in `known`, then
-    every process /proc shows below the server, until no new one turns up
-    (a stopped process forks no more): the transfer cannot finish while
-    server.kill() walks /proc.  server.kill() must follow (SIGKILL ends a
-    stopped process)."""
-    try:
-        os.killpg(server.pid, signal.SIGSTOP)
-    except (ProcessLookupError, PermissionError):
-        pass
-    stopped, todo = set(), [server.pid] + list(known)
-    while todo:
-        for pid in todo:
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                pass
-            stopped.add(pid)
-        todo = [p for p in server.descendants() if p not in stopped]
 
 
 def kill_in_upload(orthanc, server, kind, sid, count, low=5, attempts=3):
@@ -494,7 +472,7 @@ def kill_in_upload(orthanc, server, kind, sid, count, low=5, attempts=3):
                 "/jobs/%s" % job_id).get("State") in ("Success", "Failure"))
         if caught:
             try:
-                freeze(server, known)
+                server.freeze(known)
                 n, finished = upload_state(server.data_dir)
             finally:
                 server.kill()

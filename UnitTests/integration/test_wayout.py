@@ -47,7 +47,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -383,16 +382,6 @@ def fallback_checks(c, run, implicit):
             "no transcoding summary in the log"
 
 
-def freeze(server):
-    """SIGSTOP `server`, then every process below it: it reads nothing
-    more (a transfer stalls in the middle) until it is killed."""
-    for pid in [server.pid] + server.descendants():
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:
-            pass
-
-
 def killed_scp_checks(c, run, scp):
     # The 100 MB go out in a fraction of a second: storescp is stopped
     # (SIGSTOP) the moment its first files are seen, so that the transfer
@@ -410,7 +399,7 @@ def killed_scp_checks(c, run, scp):
 
                 def received():
                     if len(os.listdir(scp.data_dir)) >= 3:
-                        freeze(scp)
+                        scp.freeze()
                         return True
                     return None
                 wait_for("storescp to receive files", received, 60,

@@ -291,6 +291,28 @@ class Server:
                 todo.append(child)
         return out
 
+    def freeze(self, known=()):
+        """SIGSTOP the server's process group, the processes in `known`,
+        then every process /proc shows below the server, until no new one
+        turns up (a stopped process forks no more): a transfer stalls in
+        the middle and cannot finish while kill() walks /proc.  kill()
+        must follow (SIGKILL ends a stopped process)."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+        except (ProcessLookupError, PermissionError):
+            pass
+        stopped, todo = set(), [self.process.pid] + list(known)
+        while todo:
+            for pid in todo:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    pass
+                stopped.add(pid)
+            todo = [p for p in self.descendants() if p not in stopped]
+
     def kill(self):
         """A crash of the server in the middle of a transfer: SIGKILL to
         it and to every process below it (the connection being served
