@@ -28,6 +28,9 @@
 #include <string.h>
 
 #define BLOCK_IN 65535u           /* one stored block when it does not pay */
+/* A frequency is at most a block's bytes: 16 bits, under a sort key's
+ * symbol (build_code). */
+_Static_assert(BLOCK_IN <= 0xFFFFu, "a block's frequencies fit 16 bits");
 #define MIN_RUN 4u
 #define MAX_MATCH 258u
 #define MAX_SEQS (BLOCK_IN / MIN_RUN + 2u)
@@ -121,11 +124,35 @@ size_t oa_deflate_fast_bound(size_t len)
 /* ------------------------------------------------------------------ */
 /* Huffman codes                                                        */
 
-static int cmp_u64(const void *a, const void *b)
+/* keys[0..n-1] ascending, n <= LITLEN_SYMS: an LSD radix sort, a byte a
+ * pass (keys are distinct: frequency << 16 | symbol, so any sort gives the
+ * same order; qsort's calls were a few per cent of an export's CPU). */
+static void sort_keys(uint32_t *keys, unsigned n)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    uint32_t tmp[LITLEN_SYMS], *src = keys, *dst = tmp, *t;
+    unsigned shift, i;
 
-    return x < y ? -1 : x > y;
+    for (shift = 0; shift < 32; shift += 8) {
+        unsigned count[256] = {0}, sum = 0;
+
+        for (i = 0; i < n; i++)
+            count[(src[i] >> shift) & 0xFF]++;
+        if (count[(src[0] >> shift) & 0xFF] == n)
+            continue;               /* every key has this byte: in order */
+        for (i = 0; i < 256; i++) {
+            unsigned c = count[i];
+
+            count[i] = sum;
+            sum += c;
+        }
+        for (i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & 0xFF]++] = src[i];
+        t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != keys)
+        memcpy(keys, src, n * sizeof(keys[0]));
 }
 
 /* Code lengths of a minimum-redundancy code, in place (Moffat and
@@ -188,7 +215,7 @@ static uint16_t reverse_bits(unsigned code, unsigned len)
 static void build_code(const uint32_t *freq, unsigned n, unsigned max_bits,
                        fd_code *c)
 {
-    uint64_t keys[LITLEN_SYMS];
+    uint32_t keys[LITLEN_SYMS];
     uint32_t w[LITLEN_SYMS];
     unsigned count[LEN_BUCKETS] = {0}, next_code[MAX_BITS + 2];
     unsigned used = 0, i, len, k, code;
@@ -197,7 +224,7 @@ static void build_code(const uint32_t *freq, unsigned n, unsigned max_bits,
     memset(c->lens, 0, n);
     for (i = 0; i < n; i++)
         if (freq[i] != 0)
-            keys[used++] = ((uint64_t)freq[i] << 16) | i;
+            keys[used++] = (freq[i] << 16) | i;
     /* At least two codes of length 1 when there are fewer symbols: a
      * complete code, which every inflater takes. */
     if (used < 2) {
@@ -206,7 +233,7 @@ static void build_code(const uint32_t *freq, unsigned n, unsigned max_bits,
 
         c->lens[a] = c->lens[b] = 1;
     } else {
-        qsort(keys, used, sizeof(keys[0]), cmp_u64);
+        sort_keys(keys, used);
         for (i = 0; i < used; i++)
             w[i] = (uint32_t)(keys[i] >> 16);
         min_redundancy(w, used);
