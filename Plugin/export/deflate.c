@@ -235,7 +235,7 @@ static void build_code(const uint32_t *freq, unsigned n, unsigned max_bits,
     } else {
         sort_keys(keys, used);
         for (i = 0; i < used; i++)
-            w[i] = (uint32_t)(keys[i] >> 16);
+            w[i] = keys[i] >> 16;
         min_redundancy(w, used);
         for (i = 0; i < used; i++)
             count[w[i] < LEN_BUCKETS ? w[i] : LEN_BUCKETS - 1]++;

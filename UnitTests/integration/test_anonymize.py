@@ -1157,8 +1157,8 @@ def progress_cancel_checks(run):
         # Bounded: a job that ended in Success before it was seen with a
         # partial study, or before its cancel came (the poller lost the
         # CPU on a loaded machine), proves nothing; its study is removed
-        # and the job submitted again, at most 3 times.
-        for attempt in range(1, 4):
+        # and the job submitted again, at most ATTEMPTS times.
+        for attempt in range(1, harness.ATTEMPTS + 1):
             status, answer, _ = run.anonymize(body)
             status_is(status, 200, "POST")
             jid = answer["ID"]
@@ -1180,16 +1180,19 @@ def progress_cancel_checks(run):
                                          body=b"")
                 status_is(status, 200, "cancel")
                 job = harness.wait_job(o, jid)
-            if job["State"] == "Failure" or attempt == 3:
+            if job["State"] == "Failure" or attempt == harness.ATTEMPTS:
                 break
-            print("     note: job %d of 3 ended (%s) %s; its study removed,"
-                  " submitted again" % (
-                      attempt, job["State"], "before its cancel came"
-                      if seen_partial else "before a partial study was "
-                      "seen"))
+            harness.miss_note(attempt, harness.ATTEMPTS, "the job ended "
+                              "(%s) %s" % (job["State"],
+                                           "before its cancel came"
+                                           if seen_partial else
+                                           "before a partial study was "
+                                           "seen"),
+                              again="its study removed, submitted again")
             harness.delete_studies_except(o, before)
-        assert job["State"] == "Failure", "in 3 jobs: %s, %s" % (
-            job["State"], "the cancel came too late" if seen_partial else
+        assert job["State"] == "Failure", "in %d jobs: %s, %s" % (
+            harness.ATTEMPTS, job["State"],
+            "the cancel came too late" if seen_partial else
             "the job ended before it could be cancelled with a partial "
             "study stored")
         assert seen_partial, "the job failed before it was cancelled: %s" \
@@ -1246,7 +1249,7 @@ def progress_cancel_checks(run):
         # Orthanc 1.13.0), so it is not waited for running.  One that ended
         # in Success before the cancel came is submitted again (at most 3
         # times): the same body gives the same study.
-        for attempt in range(3):
+        for attempt in range(1, harness.ATTEMPTS + 1):
             status, answer, _ = run.anonymize(body)
             status_is(status, 200, "POST")
             jid = answer["ID"]
@@ -1256,8 +1259,8 @@ def progress_cancel_checks(run):
             job = harness.wait_job(o, jid)
             if job["State"] == "Failure":
                 break
-            print("note: job %d of 3 ended (%s) before its cancel" %
-                  (attempt + 1, job["State"]))
+            harness.miss_note(attempt, harness.ATTEMPTS, "the job ended "
+                              "(%s) before its cancel" % job["State"])
         assert job["State"] == "Failure", job["State"]
         status_is(status, 200, "cancel")
         assert "cancel" in job.get("ErrorDescription", "").lower(), \

@@ -87,13 +87,7 @@ def redact(msg):
     return re.sub(r"(/[^\s/)|]+){2,}/?", "<path>", msg)[:300]
 
 
-def error_text(job):
-    """Everything a failed job says about why (Orthanc's fields and the
-    plugin's Content.Error)."""
-    content = job.get("Content") or {}
-    parts = [content.get("Error"), job.get("ErrorDescription"),
-             job.get("ErrorDetails")]
-    return " | ".join(str(p) for p in parts if p)
+error_text = harness.job_error_text
 
 
 def job_seconds(job):

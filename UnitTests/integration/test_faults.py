@@ -143,8 +143,8 @@ def submit(orthanc, sid, new_patient_id):
     return job["ID"]
 
 
-def export_until_partial(orthanc, resources, folder, root, low, attempts=3,
-                         timeout=60):
+def export_until_partial(orthanc, resources, folder, root, low,
+                         attempts=harness.ATTEMPTS, timeout=60):
     """POST an asynchronous export of `resources` to the export folder
     `folder` (`root` on the file system) and watch it on the file system
     (the REST API is too slow to see a local export run) until a .partial
@@ -177,14 +177,10 @@ def export_until_partial(orthanc, resources, folder, root, low, attempts=3,
         job = harness.wait_job(orthanc, job_id, timeout=180)
         assert job["State"] == "Success", \
             "the export ended %s before it was seen writing (%s)" % (
-                job["State"], str((job.get("Content") or {}).get("Error") or
-                                  job.get("ErrorDescription"))[:200])
-        print("     note: export %d of %d: it finished before %d files "
-              "were seen under %s; %s" % (
-                  attempt, attempts, low, PARTIAL,
-                  "removed and posted again" if attempt < attempts else
-                  "giving up"))
-        sys.stdout.flush()
+                job["State"], harness.job_error_text(job)[:200])
+        harness.miss_note(attempt, attempts, "it finished before %d files "
+                          "were seen under %s" % (low, PARTIAL),
+                          again="removed and posted again", kind="export")
         if attempt < attempts:
             for n in export_roots(root):
                 shutil.rmtree(os.path.join(root, n))
@@ -449,7 +445,8 @@ def wait_uploading(server, low, count, ended, timeout=90):
         time.sleep(0.002)
 
 
-def kill_in_upload(orthanc, server, kind, sid, count, low=5, attempts=3):
+def kill_in_upload(orthanc, server, kind, sid, count, low=5,
+                   attempts=harness.ATTEMPTS):
     """POST an asynchronous export of study `sid` to the destination `kind`
     and kill the server in the middle of the upload: watched on the
     server's disk (a loopback upload of the whole study can fit between
@@ -487,16 +484,12 @@ def kill_in_upload(orthanc, server, kind, sid, count, low=5, attempts=3):
             job = harness.wait_job(orthanc, job_id, timeout=120)
             assert job["State"] == "Success", \
                 "the export ended %s before the kill (%s)" % (
-                    job["State"],
-                    str((job.get("Content") or {}).get("Error") or
-                        job.get("ErrorDescription"))[:200])
+                    job["State"], harness.job_error_text(job)[:200])
             why = "the upload was not caught in the middle (%d files " \
                 "seen under %s)" % (n, PARTIAL)
-        print("     note: %s export %d of %d: %s; %s" % (
-            kind, attempt, attempts, why,
-            "data cleared and posted again" if attempt < attempts else
-            "giving up"))
-        sys.stdout.flush()
+        harness.miss_note(attempt, attempts, why,
+                          again="data cleared and posted again",
+                          kind="%s export" % kind)
         if attempt < attempts:
             server.restart()    # if killed
             server.clear_data()

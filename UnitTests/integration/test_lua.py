@@ -331,7 +331,7 @@ def run_delete_test(args, checks, work):
 
 LATE_BIG = 300   # instances of run 3's study: its job runs for seconds
 LATE_EXTRA = 2   # instances that arrive while the job runs
-LATE_ATTEMPTS = 3  # studies tried before run 3's window counts as missed
+LATE_ATTEMPTS = harness.ATTEMPTS  # studies tried for run 3's window
 # Run 3's StableAge: a pause of the 300-instance upload longer than this (a
 # loaded machine) would start a job on part of the study.
 LATE_STABLE_AGE = 5
@@ -385,8 +385,8 @@ def late_round(orthanc, late, seen):
                    LATE_STABLE_AGE + 60, poll=0.05)
     seen.add(job["ID"])
     if job.get("State") == "Failure":
-        raise AssertionError("the study's job failed: %s" % str(
-            job.get("ErrorDetails") or job.get("ErrorDescription")))
+        raise AssertionError("the study's job failed: %s"
+                             % harness.job_error_text(job))
     if job.get("State") != "Running":
         return False
     harness.upload_many(orthanc, late)
@@ -421,11 +421,9 @@ def run_late_instances_test(args, checks, work):
                 # Bounded: a study whose job ended before its late
                 # instances were stored proves nothing; let the script
                 # finish with it, remove it, and store a new one.
-                print("     note: study %d of %d: its job ended before the "
-                      "late instances were stored; %s" % (
-                          attempt, LATE_ATTEMPTS,
-                          "trying a new study" if attempt < LATE_ATTEMPTS
-                          else "giving up"))
+                harness.miss_note(attempt, LATE_ATTEMPTS, "its job ended "
+                                  "before the late instances were stored",
+                                  again="trying a new study", kind="study")
                 if attempt == LATE_ATTEMPTS:
                     raise AssertionError(
                         "in %d studies the job ended before the late "

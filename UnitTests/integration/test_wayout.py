@@ -72,7 +72,7 @@ CONTENT_KEYS = {"Report", "Profile", "InstancesTotal", "InstancesDone",
                 "Bytes", "Location"}
 CANCEL_COUNT = 200              # 512 x 512 instances: a job of seconds
 SLOW = 160                      # OCR-read instances (a job of seconds)
-ATTEMPTS = 3                    # submissions of a job acted on mid-way
+ATTEMPTS = harness.ATTEMPTS  # submissions of a job acted on mid-way
 
 
 def burned(blob):
@@ -81,14 +81,6 @@ def burned(blob):
     ds = pydicom.dcmread(io.BytesIO(blob))
     ds.BurnedInAnnotation = "YES"
     return gen.to_bytes(ds)
-
-
-def miss_note(attempt, what):
-    """The note of a submission whose job ended before the act in its
-    middle could land."""
-    print("     note: submission %d of %d: %s; %s" % (
-        attempt, ATTEMPTS, what,
-        "submitted again" if attempt < ATTEMPTS else "giving up"))
 
 
 def kept_text(blob, text):
@@ -410,8 +402,9 @@ def killed_scp_checks(c, run, scp):
                 seconds = time.monotonic() - t0
                 if job["State"] != "Success":
                     break
-                miss_note(attempt, "the transfer ended before storescp was "
-                          "stopped (the job succeeded)")
+                harness.miss_note(attempt, ATTEMPTS, "the transfer ended "
+                                  "before storescp was stopped (the job "
+                                  "succeeded)")
             else:
                 raise AssertionError(
                     "every transfer ended before storescp was stopped (%d "
@@ -532,8 +525,8 @@ def cancel_checks(c, run):
                 assert seen != "Failure", "the job failed before a cancel " \
                     "could be sent"
                 if seen == "Success":
-                    miss_note(attempt, "the job ended before a cancel could "
-                              "be sent")
+                    harness.miss_note(attempt, ATTEMPTS, "the job ended "
+                                      "before a cancel could be sent")
                     continue
                 status, _, _ = run.o.request(
                     "POST", "/jobs/%s/cancel" % job_id, body=b"")
@@ -541,16 +534,17 @@ def cancel_checks(c, run):
                 job = harness.wait_job(run.o, job_id, timeout=60)
                 done = job["Content"]["InstancesDone"]
                 if job["State"] == "Success":
-                    miss_note(attempt, "the cancel came after the job's last "
-                              "step (it succeeded)")
+                    harness.miss_note(attempt, ATTEMPTS, "the cancel came "
+                                      "after the job's last step (it "
+                                      "succeeded)")
                     continue
                 if done < total:
                     break
                 # cancelled in its last step, every instance done: not in
                 # the middle, but it must leave nothing all the same
                 cancelled_cleanly(run, job_id, where, archives_before)
-                miss_note(attempt, "the cancel landed after every instance "
-                          "was done")
+                harness.miss_note(attempt, ATTEMPTS, "the cancel landed "
+                                  "after every instance was done")
             else:
                 raise AssertionError(
                     "no cancel landed in the middle of the job in %d "
@@ -603,10 +597,12 @@ def restart_checks(c, run):
             assert job["State"] != "Failure", \
                 "the job failed before the restart"
             if not seen:
-                miss_note(attempt, "the job was %s with %d instances done "
-                          "before the restart" % (
-                              job["State"],
-                              job["Content"].get("InstancesDone", 0)))
+                harness.miss_note(attempt, ATTEMPTS,
+                                  "the job was %s with %d instances done "
+                                  "before the restart" % (
+                                      job["State"],
+                                      job["Content"].get("InstancesDone",
+                                                         0)))
                 if job["State"] != "Success":
                     run.o.request("POST", "/jobs/%s/cancel" % job_id,
                                   body=b"")
@@ -624,7 +620,8 @@ def restart_checks(c, run):
             assert job["State"] == "Success" and ended, \
                 "no resume line in the log, and the job did not end " \
                 "before Orthanc stopped (%s)" % job["State"]
-            miss_note(attempt, "the job ended before Orthanc stopped")
+            harness.miss_note(attempt, ATTEMPTS,
+                              "the job ended before Orthanc stopped")
         else:
             raise AssertionError("the job ended before Orthanc stopped in "
                                  "%d submissions: make the study larger"

@@ -86,11 +86,7 @@ def redact(msg):
     return re.sub(r"(/[^\s/)|]+){2,}/?", "<path>", msg)[:300]
 
 
-def error_text(job):
-    content = job.get("Content") or {}
-    parts = [content.get("Error"), job.get("ErrorDescription"),
-             job.get("ErrorDetails")]
-    return " | ".join(str(p) for p in parts if p)
+error_text = harness.job_error_text
 
 
 def partials(root):

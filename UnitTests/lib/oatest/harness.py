@@ -227,9 +227,11 @@ class Orthanc:
         try:
             self.start()
         except OrthancError:
+            # start() stopped it; stop() would report the refusal as a
+            # failure (its status, the log's tail, "folder kept")
             log = self.log_text()
             self.failed = False
-            self.stop()
+            self._kill()
             if self.folder:
                 shutil.rmtree(self.folder, ignore_errors=True)
             return log
@@ -587,8 +589,32 @@ def wait_running(orthanc, job_id, low=1, high=None, timeout=60,
         time.sleep(poll)
 
 
-def submit_until_running(orthanc, submit, low=1, high=None, attempts=3,
-                         again=None, timeout=60):
+# Tries of a check that acts in the middle of a job (doc/testing.md).
+ATTEMPTS = 3
+
+
+def job_error_text(job):
+    """Everything a failed job says about why (Orthanc's fields and the
+    plugin's Content.Error)."""
+    content = job.get("Content") or {}
+    parts = [content.get("Error"), job.get("ErrorDescription"),
+             job.get("ErrorDetails")]
+    return " | ".join(str(p) for p in parts if p)
+
+
+def miss_note(attempt, attempts, what, again="submitted again",
+              kind="submission"):
+    """Print the note of a try whose job ended (or went past its window)
+    before the act in its middle could land: "submitted again", or
+    "giving up" after the last of `attempts`."""
+    print("     note: %s %d of %d: %s; %s" % (
+        kind, attempt, attempts, what,
+        again if attempt < attempts else "giving up"))
+    sys.stdout.flush()
+
+
+def submit_until_running(orthanc, submit, low=1, high=None,
+                         attempts=ATTEMPTS, again=None, timeout=60):
     """submit() posts an asynchronous job and returns its ID.  Returns
     (id, job) once the job is seen running with low <= InstancesDone <
     high (see wait_running).  The tests run beside others on 2 cores: a
@@ -604,15 +630,13 @@ def submit_until_running(orthanc, submit, low=1, high=None, attempts=3,
             return job_id, job
         if job.get("State") == "Failure":
             raise AssertionError("the job failed before it was seen running "
-                                 "(%s)" % str(job.get("ErrorDetails") or
-                                              job.get("ErrorDescription")))
+                                 "(%s)" % job_error_text(job))
         done = (job.get("Content") or {}).get("InstancesDone", 0)
-        print("     note: submission %d of %d: the job was %s with %d "
-              "instances done, not seen running in the window [%d, %s); "
-              "%s" % (attempt, attempts, job.get("State"), done, low,
-                      "end" if high is None else high,
-                      "submitted again" if attempt < attempts else
-                      "giving up"))
+        miss_note(attempt, attempts,
+                  "the job was %s with %d instances done, not seen running "
+                  "in the window [%d, %s)" % (
+                      job.get("State"), done, low,
+                      "end" if high is None else high))
         if job.get("State") not in ("Success", "Failure"):
             orthanc.request("POST", "/jobs/%s/cancel" % job_id, body=b"")
             wait_job(orthanc, job_id, timeout=120)
